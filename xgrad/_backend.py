@@ -1,0 +1,261 @@
+"""Backends: from a name to an array namespace and a device.
+
+This is the one module that knows which array libraries exist. Everything
+else receives a namespace (``xp``) and a device from here, or infers them from
+its array arguments with :func:`namespace_of`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+
+from xgrad._typing import Array, Device, DType, Namespace
+
+__all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads",
+           "namespace_of", "resolve_backend"]
+
+logger = logging.getLogger("xgrad")
+
+BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
+"""Names accepted by :func:`resolve_backend` (besides ``"auto"``)."""
+
+_INSTALL_HINT = {
+    "numpy": "pip install numpy",
+    "cupy": "pip install 'xgrad[cuda12]' (or 'xgrad[cuda13]', to match your driver)",
+    "torch": "pip install torch",
+    "jax": "pip install jax",
+    "array_api_strict": "pip install array-api-strict",
+}
+
+
+class BackendUnavailableError(RuntimeError):
+    """A requested backend cannot be used here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace together with the device xgrad puts arrays on.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`BACKENDS`.
+    xp : module
+        The array-API namespace.
+    device : object
+        The device of every array this backend creates.
+    """
+
+    name: str
+    xp: Namespace
+    device: Device
+
+    def asarray(self, a: Any, /, *, dtype: DType | None = None) -> Array:
+        """Move host data (NumPy arrays, lists, scalars) onto this backend."""
+        return _to_backend(self, a, dtype)
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. ``"numpy on cpu"``."""
+        return f"{self.name} on {_device_name(self)}"
+
+
+def _device_name(backend: Backend) -> str:
+    if backend.name == "cupy":
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
+        name = props["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    return str(backend.device)
+
+
+def _to_backend(backend: Backend, a: Any, dtype: DType | None) -> Array:
+    if backend.name == "torch" and type(a).__module__ == "numpy":
+        # torch.asarray shares memory with NumPy input and warns when it is
+        # read-only; a private copy avoids both.
+        a = a.copy()
+    return backend.xp.asarray(a, dtype=dtype, device=backend.device)
+
+
+def _import(module: str, name: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend {name!r} is not installed ({exc}); install it with: "
+            f"{_INSTALL_HINT[name]}"
+        ) from exc
+
+
+def _cupy_backend() -> Backend:
+    cupy = _import("cupy", "cupy")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA runtime or driver error
+        raise BackendUnavailableError(
+            f"backend 'cupy' is installed but CUDA is not usable: {exc}. Check "
+            "the NVIDIA driver (nvidia-smi) and that the CuPy wheel matches the "
+            "CUDA version (cupy-cuda12x or cupy-cuda13x); or use backend='numpy'."
+        ) from exc
+    if count < 1:
+        raise BackendUnavailableError(
+            "backend 'cupy' is installed but no CUDA device is visible; "
+            "use backend='numpy' (or 'auto') on a machine without a GPU."
+        )
+    device = cupy.cuda.Device(0)
+    try:
+        with device:
+            cupy.zeros(1).sum().item()  # a kernel launch proves the driver works
+    except Exception as exc:
+        raise BackendUnavailableError(
+            f"backend 'cupy' found a CUDA device but could not run on it: {exc}"
+        ) from exc
+    return Backend("cupy", array_api_compat.array_namespace(cupy.zeros(0)), device)
+
+
+def _make(name: str, device: Device | None) -> Backend:
+    if name == "cupy":
+        return _cupy_backend()
+    if name == "numpy":
+        np = _import("numpy", name)
+        xp = array_api_compat.array_namespace(np.zeros(0))
+        return Backend(name, xp, "cpu" if device is None else device)
+    if name == "torch":
+        torch = _import("torch", name)
+        xp = array_api_compat.array_namespace(torch.zeros(0))
+        return Backend(name, xp, torch.device("cpu" if device is None else device))
+    if name == "jax":
+        jax = _import("jax", name)
+        xp = _import("jax.numpy", name)
+        return Backend(name, xp, jax.devices()[0] if device is None else device)
+    strict = _import("array_api_strict", name)
+    dev = strict.Device() if device is None else device
+    if isinstance(dev, str):
+        dev = strict.Device(dev)
+    return Backend(name, strict, dev)
+
+
+def resolve_backend(name: str = "auto", *, device: Device | None = None) -> Backend:
+    """Turn a backend name into a :class:`Backend` (namespace and device).
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` or one of :data:`BACKENDS`. ``"auto"`` picks CuPy when it
+        imports and a CUDA device works, else NumPy, and logs the reason.
+    device : object, optional
+        A device of that backend; by default its first (or CPU) device.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a string.
+    ValueError
+        If `name` is not a known backend.
+    BackendUnavailableError
+        If the backend is known but cannot be used here; the message says why
+        and what to install.
+
+    Examples
+    --------
+    >>> from xgrad import resolve_backend
+    >>> b = resolve_backend("numpy")
+    >>> b.name, b.device
+    ('numpy', 'cpu')
+    >>> b.asarray([1.0, 2.0]).dtype
+    dtype('float64')
+    """
+    if isinstance(name, Backend):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"`backend` must be a string such as 'numpy'; got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    if key == "auto":
+        return _auto(device)
+    if key not in BACKENDS:
+        raise ValueError(
+            f"unknown backend {name!r}; choose one of: 'auto', "
+            + ", ".join(repr(b) for b in BACKENDS)
+        )
+    return _make(key, device)
+
+
+def _auto(device: Device | None) -> Backend:
+    try:
+        backend = _cupy_backend()
+    except BackendUnavailableError as exc:
+        logger.info("backend 'auto' chose numpy: %s", exc)
+        return _make("numpy", None)
+    logger.info("backend 'auto' chose cupy: a CUDA device is usable")
+    return backend
+
+
+def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
+    """The common namespace and device of `arrays`, or a clear error.
+
+    Python scalars and ``None`` are ignored.
+
+    Raises
+    ------
+    TypeError
+        If the arrays come from different array libraries, or none is an array.
+    ValueError
+        If they live on different devices.
+    """
+    real = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool, complex))]
+    if not real:
+        raise TypeError("expected at least one array argument; got only Python scalars")
+    try:
+        xp = array_api_compat.array_namespace(*real)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in real})
+        raise TypeError(
+            "arrays from different libraries cannot be mixed in one call "
+            f"({', '.join(kinds)}); convert them to one backend first, e.g. with "
+            "xgrad.resolve_backend(name).asarray(...)"
+        ) from exc
+    devices = [array_api_compat.device(a) for a in real]
+    first = devices[0]
+    for d in devices[1:]:
+        if d != first:
+            raise ValueError(
+                f"arrays are on different devices ({first} and {d}); move them to "
+                "one device first (e.g. with array_api_compat.to_device)"
+            )
+    return xp, first
+
+
+@contextlib.contextmanager
+def blas_threads(limit: int | None) -> Iterator[None]:
+    """Limit the BLAS thread pools (OpenBLAS, MKL, ...) inside a block.
+
+    ``None`` leaves them as they are. On small matrices the threads cost more
+    than they save, on busy machines much more; :func:`xgrad.train` uses one
+    thread for the book's network.
+
+    Examples
+    --------
+    >>> from xgrad import blas_threads
+    >>> with blas_threads(1):
+    ...     pass
+    """
+    if limit is None:
+        yield
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"`threads` must be a positive integer or None; got {limit!r}")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=limit, user_api="blas"):
+        yield

@@ -1,0 +1,118 @@
+"""Argument checking shared by xgrad's public functions.
+
+Each checker raises `TypeError` for the wrong kind of argument and
+`ValueError` for a wrong value, with a message that names the argument, says
+what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+
+from xgrad._backend import namespace_of
+from xgrad._typing import Array, Device, Namespace
+
+METHODS = ("central", "forward", "backward")
+
+
+def check_callable(f: Any, name: str = "f") -> None:
+    if not callable(f):
+        raise TypeError(f"`{name}` must be callable; got {type(f).__name__}")
+
+
+def check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    return method
+
+
+def check_real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # NumPy and other 0-d scalars convert; arrays of several elements do not
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}") from None
+    return float(value)
+
+
+def check_positive(value: Any, name: str, *, allow_none: bool = False) -> float | None:
+    """A finite, strictly positive real number."""
+    if value is None and allow_none:
+        return None
+    v = check_real(value, name)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"`{name}` must be positive and finite; got {value!r}")
+    return v
+
+
+def check_count(value: Any, name: str, *, minimum: int = 0) -> int:
+    """An integer >= `minimum` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import operator
+
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"`{name}` must be an integer; got {type(value).__name__}") from None
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {value}")
+    return value
+
+
+def default_float(xp: Namespace, device: Device) -> Any:
+    """The default real floating dtype of `xp` (float64 for NumPy)."""
+    try:
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=device)["real floating"]
+    except (AttributeError, TypeError):
+        return xp.float64
+
+
+def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> tuple[Array, Namespace, Device]:
+    """`x` as a real floating array, its namespace and device.
+
+    Arrays keep their namespace and device; floating arrays keep their dtype;
+    integer and boolean arrays are promoted to the namespace's default floating
+    dtype. Python scalars and lists go to `xp` (NumPy when not given).
+    """
+    if not array_api_compat.is_array_api_obj(x):
+        if xp is None:
+            xp = array_api_compat.array_namespace(_host_array(x, name))
+        try:
+            x = xp.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
+    xp, device = namespace_of(x)
+    if xp.isdtype(x.dtype, "complex floating"):
+        raise TypeError(f"`{name}` must be real; got dtype {x.dtype}")
+    if not xp.isdtype(x.dtype, "real floating"):
+        x = xp.astype(x, default_float(xp, device))
+    return x, xp, device
+
+
+def _host_array(x: Any, name: str) -> Array:
+    import numpy as np  # the host edge: Python numbers and lists become NumPy
+
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
+
+
+def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) -> Array:
+    """The result of a user function as a 0-d array, or a clear error."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return xp.asarray(value, dtype=dtype, device=device)
+    if not array_api_compat.is_array_api_obj(value):
+        raise TypeError(f"{what} must return a number or a 0-d array; got {type(value).__name__}")
+    if math.prod(value.shape) != 1:
+        raise ValueError(
+            f"{what} must return a scalar (one number); got an array of shape "
+            f"{tuple(value.shape)}. Reduce it (e.g. with sum) or use numerical_diff "
+            "for an elementwise function."
+        )
+    return xp.reshape(value, ())
