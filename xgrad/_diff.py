@@ -1,0 +1,340 @@
+"""Finite differences: derivatives, gradients, slopes along a direction.
+
+Written against the array API only: the same code runs on NumPy, CuPy,
+PyTorch, JAX and array-api-strict arrays, on the device they live on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from xgrad._typing import Array, Namespace
+from xgrad._validate import (
+    as_float_array,
+    as_scalar,
+    check_callable,
+    check_count,
+    check_method,
+    check_positive,
+)
+
+__all__ = ["directional_derivative", "numerical_diff", "numerical_gradient", "tangent_line"]
+
+_ORDER = {"central": 2, "forward": 1, "backward": 1}
+
+
+def _eps(xp: Namespace, dtype: Any) -> float:
+    return float(xp.finfo(dtype).eps)
+
+
+def _default_step(xp: Namespace, x: Array, method: str) -> Array:
+    """Step from the dtype and the scale: eps**(1/3) for central differences,
+    eps**(1/2) for one-sided ones, times max(1, |x|); rounded so that x + h is
+    exactly representable."""
+    power = 1 / 3 if method == "central" else 1 / 2
+    h = _eps(xp, x.dtype) ** power * xp.maximum(xp.abs(x), xp.ones_like(x))
+    return (x + h) - x
+
+
+def _step(xp: Namespace, x: Array, h: float | None, method: str) -> Array | float:
+    return _default_step(xp, x, method) if h is None else h
+
+
+def _difference(f: Callable[[Array], Array], x: Array, h: Array | float, method: str) -> Array:
+    if method == "central":
+        return (f(x + h) - f(x - h)) / (2 * h)
+    if method == "forward":
+        return (f(x + h) - f(x)) / h
+    return (f(x) - f(x - h)) / h
+
+
+def numerical_diff(
+    f: Callable[[Array], Array],
+    x: Any,
+    /,
+    *,
+    h: float | None = None,
+    method: str = "central",
+    return_error: bool = False,
+) -> Array | tuple[Array, Array]:
+    """Derivative of an elementwise function at every element of `x`.
+
+    Parameters
+    ----------
+    f : callable
+        An elementwise function: ``f(x)[i]`` depends on ``x[i]`` alone.
+    x : array or number
+        Where to differentiate. Integers are promoted to the default floating
+        dtype; Python numbers become NumPy arrays.
+    h : float, optional
+        The step. By default it comes from the dtype and the scale of `x`:
+        ``eps**(1/3) * max(1, |x|)`` for central differences and
+        ``eps**(1/2) * max(1, |x|)`` for one-sided ones. ``h=1e-4`` reproduces
+        the book.
+    method : {"central", "forward", "backward"}
+        The difference formula.
+    return_error : bool
+        Also return an estimate of the absolute error of each derivative.
+
+    Returns
+    -------
+    derivative : array
+        Same shape, namespace and device as `x`.
+    error : array
+        Only with ``return_error=True``: the estimated truncation error
+        (Richardson, from the steps `h` and `h/2`) plus the rounding error.
+
+    Notes
+    -----
+    Central differences err by O(h**2), one-sided ones by O(h). Cost: two
+    evaluations of `f` (four with `return_error`).
+
+    Examples
+    --------
+    >>> from xgrad import numerical_diff
+    >>> def f1(x):
+    ...     return 0.01 * x**2 + 0.1 * x
+    >>> float(numerical_diff(f1, 5.0, h=1e-4))   # the book's value
+    0.1999999999990898
+    >>> round(float(numerical_diff(f1, 5.0)), 12)   # the default step
+    0.2
+    """
+    check_callable(f)
+    method = check_method(method)
+    h = check_positive(h, "h", allow_none=True)
+    x, xp, _ = as_float_array(x)
+    step = _step(xp, x, h, method)
+    d = _difference(f, x, step, method)
+    if not return_error:
+        return d
+    # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error
+    d_half = _difference(f, x, step / 2, method)
+    truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
+    rounding = _eps(xp, x.dtype) * xp.abs(f(x)) / step
+    return d, truncation + rounding
+
+
+def tangent_line(f: Callable[[Array], Array], x: Any, /, *, h: float | None = None) -> Callable[[Array], Array]:
+    """The tangent of `f` at the scalar `x`, as a function ``t -> d*t + y``.
+
+    Examples
+    --------
+    >>> from xgrad import tangent_line
+    >>> line = tangent_line(lambda x: 0.01 * x**2 + 0.1 * x, 5.0)
+    >>> round(float(line(5.0)), 9), round(float(line(6.0)), 9)
+    (0.75, 0.95)
+    """
+    check_callable(f)
+    x, _, _ = as_float_array(x)
+    if math.prod(x.shape) != 1:
+        raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
+    d = numerical_diff(f, x, h=h)
+    y = f(x) - d * x
+    return lambda t: d * t + y
+
+
+def _flat_point(x: Array, xp: Namespace, k: int, delta: Array | float) -> Array:
+    """``x + delta * e_k``, built without touching `x`."""
+    flat = xp.reshape(x, (-1,))
+    hit = xp.arange(flat.shape[0], device=_device(x)) == k
+    return xp.reshape(xp.where(hit, flat + delta, flat), x.shape)
+
+
+def _device(x: Array) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(x)
+
+
+def _loop_gradient(f: Callable[[Array], Array], x: Array, xp: Namespace, h: float | None, method: str) -> Array:
+    """One point: perturb each element in turn (the book's loop)."""
+    n = math.prod(x.shape)
+    steps = xp.reshape(_step(xp, x, h, method) * xp.ones_like(x), (-1,))
+    diffs = []
+    f0 = None if method == "central" else as_scalar(f(x), xp, _device(x), x.dtype, "`f`")
+    for k in range(n):
+        hk = steps[k]
+        up = f0 if method == "backward" else as_scalar(f(_flat_point(x, xp, k, hk)), xp, _device(x), x.dtype, "`f`")
+        down = f0 if method == "forward" else as_scalar(f(_flat_point(x, xp, k, -hk)), xp, _device(x), x.dtype, "`f`")
+        diffs.append((up - down) / (2 * hk if method == "central" else hk))
+    if not diffs:
+        return xp.zeros_like(x)
+    return xp.reshape(xp.stack(diffs), x.shape)
+
+
+def _vectorized_gradient(
+    f: Callable[[Array], Array], x: Array, xp: Namespace, h: float | None, method: str, chunk: int
+) -> Array:
+    """One point: ``f`` takes a stack of points; evaluate `chunk` at a time."""
+    n = math.prod(x.shape)
+    dev = _device(x)
+    flat = xp.reshape(x, (1, n))
+    steps = xp.reshape(_step(xp, x, h, method) * xp.ones_like(x), (1, n))
+    out = []
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        eye = xp.astype(
+            xp.arange(start, stop, device=dev)[:, None] == xp.arange(n, device=dev)[None, :], x.dtype
+        )
+        delta = eye * steps  # row r perturbs element start + r
+        shape = (stop - start, *x.shape)
+        up = _stack_values(f, xp.reshape(flat + delta, shape), stop - start) if method != "backward" else None
+        down = _stack_values(f, xp.reshape(flat - delta, shape), stop - start) if method != "forward" else None
+        hk = steps[0, start:stop]
+        if method == "central":
+            out.append((up - down) / (2 * hk))
+        else:
+            f0 = as_scalar(f(xp.reshape(x, (1, *x.shape))), xp, dev, x.dtype, "`f` (vectorized)")
+            out.append((up - f0) / hk if method == "forward" else (f0 - down) / hk)
+    return xp.reshape(xp.concat(out), x.shape) if out else xp.zeros_like(x)
+
+
+def _stack_values(f: Callable[[Array], Array], points: Array, k: int) -> Array:
+    values = f(points)
+    if not hasattr(values, "shape") or tuple(values.shape) != (k,):
+        shape = getattr(values, "shape", type(values).__name__)
+        raise ValueError(
+            "with vectorized=True, `f` must map a stack of points of shape "
+            f"(k, *x.shape) to k values of shape ({k},); got {shape}"
+        )
+    return values
+
+
+def numerical_gradient(
+    f: Callable[[Array], Array],
+    x: Any,
+    /,
+    *,
+    h: float | None = None,
+    method: str = "central",
+    batch: bool = False,
+    vectorized: bool = False,
+    chunk_size: int | None = None,
+) -> Array:
+    """Gradient of a scalar-valued `f` with respect to every element of `x`.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x)`` returns one number (a 0-d array or a Python float).
+    x : array or number
+        The point, of any shape. It is never modified: perturbed points are
+        new arrays, so read-only NumPy arrays and JAX arrays work.
+    h : float, optional
+        The step; by default derived from the dtype and scale, as in
+        :func:`numerical_diff`. ``h=1e-4`` reproduces the book.
+    method : {"central", "forward", "backward"}
+        The difference formula.
+    batch : bool
+        Treat each row ``x[i]`` of a 2-d `x` as its own point (the book's
+        ``numerical_gradient_2d``): returns the gradient of `f` at each row.
+    vectorized : bool
+        `f` accepts a stack of points, shape ``(k, *point.shape)``, and returns
+        ``k`` values. The perturbed points are then evaluated `chunk_size` at a
+        time, which is much faster than one call per element.
+    chunk_size : int, optional
+        Points per call of a vectorized `f`; bounds memory to about
+        ``chunk_size * x.size`` elements. By default about 4 million elements.
+
+    Returns
+    -------
+    array
+        The gradient, with the shape, dtype, namespace and device of `x`
+        (floating; integer input is promoted first).
+
+    Raises
+    ------
+    TypeError
+        If `f` is not callable or returns something that is not a number.
+    ValueError
+        If `f` returns more than one number, `h` is not positive and finite,
+        `method` is unknown, or `batch=True` with an `x` that is not 2-d.
+
+    Notes
+    -----
+    Cost: ``2 * x.size`` evaluations of `f` for central differences
+    (``x.size + 1`` for one-sided ones). Central differences err by O(h**2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import numerical_gradient
+    >>> def f2(x):
+    ...     return (x**2).sum()
+    >>> numerical_gradient(f2, np.array([3.0, 4.0]), h=1e-4).round(6)
+    array([6., 8.])
+    >>> numerical_gradient(f2, np.array([[1.0, 2.0], [3.0, 0.0]]), batch=True).round(6)
+    array([[2., 4.],
+           [6., 0.]])
+    """
+    check_callable(f)
+    method = check_method(method)
+    h = check_positive(h, "h", allow_none=True)
+    x, xp, _ = as_float_array(x)
+    points = [x]
+    if batch:
+        if x.ndim != 2:
+            raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
+        points = [x[i, ...] for i in range(x.shape[0])]
+    if vectorized:
+        size = max(1, math.prod(points[0].shape))
+        chunk = (2**22 // size or 1) if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
+        grads = [_vectorized_gradient(f, p, xp, h, method, chunk) for p in points]
+    else:
+        grads = [_loop_gradient(f, p, xp, h, method) for p in points]
+    if not batch:
+        return grads[0]
+    return xp.stack(grads) if grads else xp.zeros_like(x)
+
+
+def directional_derivative(
+    f: Callable[[Array], Array], x: Any, u: Any, /, *, h: float | None = None
+) -> Array:
+    """The slope of `f` at `x` along `u`, ``∇f(x)·u``, from two evaluations.
+
+    A central difference along the line ``t -> f(x + t*u)``: it needs two
+    evaluations of `f` whatever the size of `x`, which makes it a cheap check of
+    a gradient computed another way.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued.
+    x, u : array
+        The point and the direction, of the same shape. `u` need not be a unit
+        vector: the result scales with it.
+    h : float, optional
+        The step in ``t``; by default ``eps**(1/3) * max(1, ||x||) / ||u||``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import directional_derivative
+    >>> x = np.array([3.0, 4.0])
+    >>> round(float(directional_derivative(lambda v: (v**2).sum(), x, np.array([1.0, 0.0]))), 8)
+    6.0
+    """
+    check_callable(f)
+    h = check_positive(h, "h", allow_none=True)
+    x, xp, _ = as_float_array(x)
+    u, _, _ = as_float_array(u, xp=xp, name="u")
+    from xgrad._backend import namespace_of
+
+    namespace_of(x, u)
+    if tuple(u.shape) != tuple(x.shape):
+        raise ValueError(f"`u` must have the shape of `x` {tuple(x.shape)}; got {tuple(u.shape)}")
+    u = xp.astype(u, x.dtype)
+    norm_u = xp.sqrt(xp.sum(u * u))
+    if h is None:
+        if not bool(norm_u > 0):
+            raise ValueError("`u` must be a non-zero direction")
+        scale = xp.maximum(xp.sqrt(xp.sum(x * x)), xp.ones_like(norm_u))
+        t = _eps(xp, x.dtype) ** (1 / 3) * scale / norm_u
+    else:
+        t = h
+    what = "`f`"
+    up = as_scalar(f(x + t * u), xp, _device(x), x.dtype, what)
+    down = as_scalar(f(x - t * u), xp, _device(x), x.dtype, what)
+    return (up - down) / (2 * t)
