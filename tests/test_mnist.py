@@ -1,0 +1,502 @@
+"""Tests for xgrad._mnist: the shipped MNIST copy, IDX checks, search order, download.
+
+Nothing here reaches the network: an autouse fixture replaces ``urlopen`` with a
+guard that serves ``file://`` URLs only. Corruption and search-order tests use
+tiny IDX files written here, whose checksums are put into the module's table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import struct
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xgrad._mnist as _mnist
+from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHIPPED = Path(_mnist.__file__).resolve().parent / "_data" / "mnist"
+IMG, LBL = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+TEST_IMG, TEST_LBL = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
+STEMS = (IMG, LBL, TEST_IMG, TEST_LBL)
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+REAL_URLOPEN = urllib.request.urlopen
+
+
+# --- tiny IDX files --------------------------------------------------------
+
+def idx_images(n: int, *, magic: int = 0x803, count: int | None = None,
+               rows: int = 28, cols: int = 28, seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (n, rows, cols), np.uint8)
+    header = struct.pack(">4I", magic, n if count is None else count, rows, cols)
+    return header + pixels.tobytes()
+
+
+def idx_labels(labels: tuple[int, ...], *, magic: int = 0x801,
+               count: int | None = None) -> bytes:
+    header = struct.pack(">2I", magic, len(labels) if count is None else count)
+    return header + bytes(labels)
+
+
+def tiny_raw(train: tuple[int, ...] = (5, 0, 4, 1, 9),
+             test: tuple[int, ...] = (7, 2, 1)) -> dict[str, bytes]:
+    return {IMG: idx_images(len(train), seed=1), LBL: idx_labels(train),
+            TEST_IMG: idx_images(len(test), seed=2), TEST_LBL: idx_labels(test)}
+
+
+def write_set(folder: Path, raw: dict[str, bytes], *, gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, data in raw.items():
+        if gz:
+            (folder / f"{stem}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / stem).write_bytes(data)
+    return folder
+
+
+def flipped(data: bytes, at: int = 100) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
+def loaded_from(caplog: pytest.LogCaptureFixture) -> str:
+    messages = [r.getMessage() for r in caplog.records if r.name == "xgrad"]
+    return [m for m in messages if m.startswith("loading")][-1]
+
+
+class Opener:
+    """Stands in for urlopen: records each URL and serves file:// ones only."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.timeouts: list[float | None] = []
+
+    def __call__(self, request, timeout=None):
+        url = request.full_url if hasattr(request, "full_url") else request
+        self.urls.append(url)
+        self.timeouts.append(timeout)
+        if not url.startswith("file:"):
+            raise urllib.error.URLError(f"network disabled in tests: {url}")
+        return REAL_URLOPEN(request, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def opener(monkeypatch: pytest.MonkeyPatch) -> Opener:
+    fake = Opener()
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    return fake
+
+
+def isolate(mp: pytest.MonkeyPatch, tmp: Path) -> Path:
+    """Empty every place but the shipped copy; return the MNIST cache folder."""
+    mp.delenv("XGRAD_DATA_DIR", raising=False)
+    mp.setenv("XDG_CACHE_HOME", str(tmp / "xdg"))
+    mp.setattr(_mnist, "_SYSTEM_DIR", tmp / "usr-share-datasets")
+    mp.setattr(_mnist, "MIRRORS", {"mnist": (), "fashion-mnist": ()})
+    return tmp / "xdg" / "xgrad" / "mnist"
+
+
+@pytest.fixture
+def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Isolated from the machine, shipped copy hidden; the MNIST cache folder."""
+    monkeypatch.setattr(_mnist, "_PACKAGE_DIR", tmp_path / "package")
+    return isolate(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def trust(monkeypatch: pytest.MonkeyPatch):
+    """Put the checksums of some raw files into the module's table."""
+    def register(raw: dict[str, bytes], dataset: str = "mnist") -> None:
+        sums = {stem: hashlib.sha256(data).hexdigest() for stem, data in raw.items()}
+        monkeypatch.setitem(_mnist.SHA256, dataset, sums)
+    return register
+
+
+# --- the MNIST copy shipped in the package ---------------------------------
+
+@pytest.fixture
+def shipped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog):
+    isolate(monkeypatch, tmp_path)
+    caplog.set_level(logging.INFO, logger="xgrad")
+    return lambda **kw: load_mnist(download=False, **kw)
+
+
+def test_shipped_default_layout(shipped, caplog):
+    (x, t), (x_test, t_test) = shipped()
+    assert "copy shipped with xgrad" in loaded_from(caplog)
+    assert str(SHIPPED) in loaded_from(caplog)
+    assert (x.shape, x.dtype, x_test.shape, x_test.dtype) == (
+        (60000, 784), np.float32, (10000, 784), np.float32)
+    assert (t.shape, t.dtype, t_test.shape, t_test.dtype) == (
+        (60000,), np.int64, (10000,), np.int64)
+    assert x.min() == 0.0
+    assert x.max() == 1.0
+    assert t[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_shipped_unnormalized_and_unflattened(shipped):
+    (x, _), (x_test, _) = shipped(normalize=False, flatten=False)
+    assert (x.shape, x.dtype, x_test.shape) == ((60000, 1, 28, 28), np.uint8,
+                                                (10000, 1, 28, 28))
+    assert (int(x.min()), int(x.max())) == (0, 255)
+    (x_norm, _), _ = shipped(normalize=True, flatten=True)
+    np.testing.assert_array_equal(x_norm, x.reshape(60000, 784) / np.float32(255))
+
+
+def test_shipped_one_hot(shipped):
+    (_, t), (_, t_test) = shipped(normalize=False, one_hot_label=True)
+    (_, labels), (_, labels_test) = shipped(normalize=False)
+    for one_hot, plain in ((t, labels), (t_test, labels_test)):
+        assert one_hot.shape == (len(plain), 10)
+        assert one_hot.dtype == np.float32
+        np.testing.assert_array_equal(one_hot.sum(axis=1), 1.0)
+        assert set(np.unique(one_hot).tolist()) == {0.0, 1.0}
+        np.testing.assert_array_equal(one_hot.argmax(axis=1), plain)
+
+
+def test_shipped_label_counts(shipped):
+    (_, t), (_, t_test) = shipped(normalize=False)
+    assert np.bincount(t, minlength=10).tolist() == MNIST_TRAIN_COUNTS
+    assert np.bincount(t_test, minlength=10).tolist() == MNIST_TEST_COUNTS
+
+
+@pytest.mark.parametrize(("normalize", "one_hot"), [(True, False), (False, True)])
+def test_results_are_fresh_copies(shipped, normalize, one_hot):
+    (x, t), (x_test, t_test) = shipped(normalize=normalize, one_hot_label=one_hot)
+    before = [a.copy() for a in (x, t, x_test, t_test)]
+    for a in (x, t, x_test, t_test):
+        a[...] = 7
+    (x2, t2), (x2_test, t2_test) = shipped(normalize=normalize, one_hot_label=one_hot)
+    for old, new, mutated in zip(before, (x2, t2, x2_test, t2_test),
+                                 (x, t, x_test, t_test), strict=True):
+        np.testing.assert_array_equal(new, old)
+        assert new.flags.writeable
+        assert not np.shares_memory(new, mutated)
+
+
+def test_shipped_files_are_the_originals():
+    shipped_files = sorted(p.name for p in SHIPPED.glob("*.gz"))
+    assert shipped_files == sorted(f"{s}.gz" for s in STEMS)
+    licence = (SHIPPED / "LICENSE").read_text()
+    assert "CC BY-SA 3.0" in licence
+    assert "LeCun" in licence
+    sums = SHARED / "mnist" / "SHA256SUMS"
+    if not sums.is_file():
+        pytest.skip(f"no {sums} to compare the shipped .gz files with")
+    for line in sums.read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_checksum_table_matches_shared_list(dataset):
+    sums = SHARED / dataset / "SHA256SUMS.raw"
+    if not sums.is_file():
+        pytest.skip(f"no {sums} to compare the checksum table with")
+    listed = dict(reversed(line.split()) for line in sums.read_text().splitlines())
+    assert listed == _mnist.SHA256[dataset]
+
+
+# --- Fashion-MNIST from the shared data sets --------------------------------
+
+def _fashion_root() -> Path:
+    env = os.environ.get("XGRAD_DATA_DIR")
+    for root in ([Path(env)] if env else []) + [SHARED]:
+        if (root / "fashion-mnist" / f"{IMG}.gz").is_file():
+            return root
+    pytest.skip("Fashion-MNIST not available: set XGRAD_DATA_DIR to a folder "
+                "with a fashion-mnist/ subfolder holding its IDX files")
+
+
+@pytest.mark.parametrize("how", ["XGRAD_DATA_DIR", "data_dir"])
+def test_fashion_mnist(monkeypatch, tmp_path, how):
+    root = _fashion_root()
+    isolate(monkeypatch, tmp_path)
+    if how == "XGRAD_DATA_DIR":
+        monkeypatch.setenv("XGRAD_DATA_DIR", str(root))
+        kwargs = {"dataset": "fashion-mnist"}
+    else:
+        kwargs = {"dataset": "fashion_mnist", "data_dir": str(root)}
+    (x, t), (x_test, t_test) = load_mnist(normalize=False, download=False, **kwargs)
+    assert (x.shape, x.dtype, x_test.shape) == ((60000, 784), np.uint8, (10000, 784))
+    assert np.bincount(t).tolist() == [6000] * 10
+    assert np.bincount(t_test).tolist() == [1000] * 10
+    assert t[0] == 9  # an ankle boot; MNIST's first label is 5
+
+
+# --- corrupt files -----------------------------------------------------------
+
+HEADER_CASES = {
+    "bad image magic": (IMG, lambda: idx_images(5, magic=0x804, seed=1),
+                        r"wrong magic number.*expected 0x00000803, found 0x00000804"),
+    "bad label magic": (LBL, lambda: idx_labels((5, 0, 4, 1, 9), magic=0x803),
+                        r"wrong magic number.*expected 0x00000801, found 0x00000803"),
+    "wrong dims": (IMG, lambda: idx_images(5, rows=27, seed=1),
+                   r"wrong image dimensions: expected 28x28, found 27x28"),
+    "truncated images": (IMG, lambda: idx_images(5, count=6, seed=1),
+                         r"truncated: expected 4720 bytes.*6 images.*found 3936 bytes"),
+    "truncated labels": (LBL, lambda: idx_labels((5, 0, 4, 1, 9), count=7),
+                         r"truncated: expected 15 bytes.*found 13 bytes"),
+    "lying count": (IMG, lambda: idx_images(5, count=4, seed=1),
+                    r"extra bytes.*expected 3152 bytes.*found 3936 bytes"),
+    "header cut short": (TEST_LBL, lambda: b"\x00\x00\x08\x01",
+                         r"header cut short: expected 8 header bytes, found 4"),
+    "byte flipped": (IMG, lambda: flipped(tiny_raw()[IMG]),
+                     r"checksum mismatch.*expected sha256 [0-9a-f]{64}"),
+}
+
+
+def assert_names_file(excinfo: pytest.ExceptionInfo, path: Path) -> None:
+    message = str(excinfo.value)
+    assert str(path) in message
+    assert "XGRAD_DATA_DIR" in message
+    assert "Delete the file" in message
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "raw"])
+@pytest.mark.parametrize("case", list(HEADER_CASES))
+def test_corrupt_file_is_rejected(cache, trust, tmp_path, case, gz):
+    stem, make, pattern = HEADER_CASES[case]
+    trust(tiny_raw())
+    folder = write_set(tmp_path / "data", {**tiny_raw(), stem: make()}, gz=gz)
+    with pytest.raises(DatasetError, match=pattern) as excinfo:
+        load_mnist(data_dir=folder)
+    assert_names_file(excinfo, folder / (f"{stem}.gz" if gz else stem))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda gz: b"this is not gzip data",
+    lambda gz: gz[: len(gz) // 2],
+    lambda gz: gz[:-8] + b"\x00" * 8,  # wrong CRC and length trailer
+], ids=["garbage", "cut in half", "bad trailer"])
+def test_damaged_gzip_is_rejected(cache, trust, tmp_path, damage):
+    trust(tiny_raw())
+    folder = write_set(tmp_path / "data", tiny_raw())
+    path = folder / f"{TEST_IMG}.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DatasetError, match="not a valid gzip file") as excinfo:
+        load_mnist(data_dir=folder)
+    assert_names_file(excinfo, path)
+
+
+def test_image_label_count_mismatch(cache, trust, tmp_path):
+    raw = {**tiny_raw(), LBL: idx_labels((5, 0, 4, 1))}
+    trust(raw)
+    folder = write_set(tmp_path / "data", raw)
+    with pytest.raises(DatasetError, match="found 5 images and 4 labels") as excinfo:
+        load_mnist(data_dir=folder)
+    assert_names_file(excinfo, folder / f"{IMG}.gz")
+    assert str(folder / f"{LBL}.gz") in str(excinfo.value)
+
+
+def test_label_out_of_range(cache, trust, tmp_path):
+    raw = tiny_raw(test=(7, 10, 1))
+    trust(raw)
+    folder = write_set(tmp_path / "data", raw)
+    pattern = r"index 1: expected labels in 0\.\.9, found 10"
+    with pytest.raises(DatasetError, match=pattern) as excinfo:
+        load_mnist(data_dir=folder)
+    assert_names_file(excinfo, folder / f"{TEST_LBL}.gz")
+
+
+def test_tiny_set_loads_when_trusted(cache, trust, tmp_path):
+    raw = tiny_raw()
+    trust(raw, "fashion-mnist")
+    folder = write_set(tmp_path / "data", raw, gz=False)
+    (x, t), (x_test, t_test) = load_mnist(data_dir=folder, dataset="fashion_mnist",
+                                          normalize=np.True_, one_hot_label=False)
+    assert (x.shape, x_test.shape) == ((5, 784), (3, 784))
+    assert (t.tolist(), t_test.tolist()) == ([5, 0, 4, 1, 9], [7, 2, 1])
+    np.testing.assert_array_equal(x * 255, np.frombuffer(raw[IMG][16:], np.uint8)
+                                  .reshape(5, 784).astype(np.float32))
+
+
+# --- in-memory cache --------------------------------------------------------
+
+def test_repeated_calls_reuse_parsed_files(cache, trust, tmp_path, monkeypatch):
+    trust(tiny_raw())
+    folder = write_set(tmp_path / "data", tiny_raw())
+    first = load_mnist(data_dir=folder)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("file read again although it did not change")
+
+    monkeypatch.setattr(_mnist, "_read_raw", no_reading)
+    again = load_mnist(data_dir=folder)
+    np.testing.assert_array_equal(again[0][0], first[0][0])
+
+
+def test_changed_file_is_read_again(cache, trust, tmp_path):
+    trust(tiny_raw())
+    folder = write_set(tmp_path / "data", tiny_raw())
+    load_mnist(data_dir=folder)
+    path = folder / f"{IMG}.gz"
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(gzip.compress(flipped(tiny_raw()[IMG])))
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        load_mnist(data_dir=folder)
+
+
+# --- where the files are found ------------------------------------------------
+
+def test_search_order(cache, trust, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="xgrad")
+    trust(tiny_raw())
+    places = {
+        "data_dir": tmp_path / "arg", "XGRAD_DATA_DIR": tmp_path / "env",
+        "user cache": cache, "system data sets": tmp_path / "usr-share-datasets/mnist",
+        "copy shipped with xgrad": tmp_path / "package/mnist",
+    }
+    for folder in places.values():
+        write_set(folder, tiny_raw())
+    monkeypatch.setenv("XGRAD_DATA_DIR", str(places["XGRAD_DATA_DIR"]))
+    for source, folder in places.items():
+        data_dir = places["data_dir"] if source == "data_dir" else None
+        load_mnist(data_dir=data_dir, download=False)
+        assert loaded_from(caplog) == f"loading mnist from {folder} ({source})"
+        if source == "XGRAD_DATA_DIR":
+            monkeypatch.delenv("XGRAD_DATA_DIR")
+        elif source != "data_dir":
+            (folder / f"{TEST_LBL}.gz").unlink()  # an incomplete folder is passed over
+
+
+@pytest.mark.parametrize("via", ["data_dir", "XGRAD_DATA_DIR"])
+def test_root_with_subfolder(cache, trust, tmp_path, monkeypatch, caplog, via):
+    caplog.set_level(logging.INFO, logger="xgrad")
+    trust(tiny_raw(), "fashion-mnist")
+    write_set(tmp_path / "root" / "fashion-mnist", tiny_raw())
+    write_set(tmp_path / "root" / "mnist", {**tiny_raw(), IMG: b"wrong data set"})
+    data_dir = tmp_path / "root" if via == "data_dir" else None
+    monkeypatch.setenv("XGRAD_DATA_DIR", str(tmp_path / "root"))
+    (x, _), _ = load_mnist(dataset="fashion-mnist", data_dir=data_dir)
+    assert x.shape == (5, 784)
+    assert str(tmp_path / "root" / "fashion-mnist") in loaded_from(caplog)
+    assert f"({via})" in loaded_from(caplog)
+
+
+def test_offline_error_lists_every_place(cache, tmp_path, monkeypatch, opener):
+    monkeypatch.setenv("XGRAD_DATA_DIR", str(tmp_path / "env"))
+    missing = (tmp_path / "no-mirror").as_uri() + "/"
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist",
+                        (missing, "https://mirror.invalid/mnist"))
+    with pytest.raises(DatasetNotFoundError) as excinfo:
+        load_mnist(data_dir=tmp_path / "arg")
+    message = str(excinfo.value)
+    for place in ("arg", "arg/mnist", "env", "env/mnist", "xdg/xgrad/mnist",
+                  "usr-share-datasets/mnist", "package/mnist"):
+        assert f"{tmp_path / place} (" in message
+    assert f"{missing}{IMG}.gz: " in message
+    assert f"https://mirror.invalid/mnist/{IMG}.gz: " in message
+    assert "network disabled in tests" in message
+    hints = ("XGRAD_DATA_DIR", "data_dir=", "apt-get install dataset-fashion-mnist")
+    for hint in hints:
+        assert hint in message
+    assert isinstance(excinfo.value, FileNotFoundError)
+    assert opener.urls == [f"{missing}{IMG}.gz", f"https://mirror.invalid/mnist/{IMG}.gz"]
+    assert opener.timeouts == [_mnist.DOWNLOAD_TIMEOUT] * 2
+    assert not any(cache.iterdir())  # no half-written file left behind
+
+
+def test_download_false_skips_the_mirrors(cache, tmp_path, monkeypatch, opener):
+    monkeypatch.setitem(_mnist.MIRRORS, "fashion-mnist", ("https://mirror.invalid/",))
+    with pytest.raises(DatasetNotFoundError, match="download=False") as excinfo:
+        load_mnist(dataset="fashion-mnist", download=False)
+    assert opener.urls == []
+    assert "mirror.invalid" not in str(excinfo.value)
+    assert "package" not in str(excinfo.value)  # no shipped Fashion-MNIST to look in
+
+
+def serve(folder: Path, raw: dict[str, bytes]) -> str:
+    write_set(folder, raw)
+    return folder.as_uri() + "/"
+
+
+def test_download_from_mirror(cache, trust, tmp_path, monkeypatch, opener, caplog):
+    caplog.set_level(logging.INFO, logger="xgrad")
+    trust(tiny_raw())
+    good = serve(tmp_path / "good", tiny_raw())
+    bad = serve(tmp_path / "bad", {**tiny_raw(), LBL: flipped(tiny_raw()[LBL], 9)})
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist", (bad, good))
+    real_replace, moves = os.replace, []
+
+    def replace(src, dst):
+        assert not Path(dst).exists()
+        assert Path(src).parent == Path(dst).parent == cache
+        moves.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(_mnist.os, "replace", replace)
+    (_, t), _ = load_mnist()
+    assert t.tolist() == [5, 0, 4, 1, 9]
+    assert sorted(moves) == sorted(p.name for p in cache.iterdir())
+    assert sorted(moves) == sorted(f"{s}.gz" for s in STEMS)  # nothing else left
+    for stem in STEMS:
+        assert (cache / f"{stem}.gz").read_bytes() == (tmp_path / "good" / f"{stem}.gz"
+                                                       ).read_bytes()
+    assert f"{bad}{LBL}.gz" in opener.urls
+    assert loaded_from(caplog).endswith("(downloaded)")
+    calls = len(opener.urls)
+    load_mnist()
+    assert len(opener.urls) == calls
+    assert "(user cache)" in loaded_from(caplog)
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda raw: gzip.compress(flipped(raw)),
+    lambda raw: b"<html>not found</html>",
+], ids=["byte flipped", "not gzip"])
+def test_tampered_download_is_not_kept(cache, trust, tmp_path, monkeypatch, tamper):
+    trust(tiny_raw())
+    mirror = serve(tmp_path / "mirror", tiny_raw())
+    (tmp_path / "mirror" / f"{TEST_IMG}.gz").write_bytes(tamper(tiny_raw()[TEST_IMG]))
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist", (mirror,))
+    with pytest.raises(DatasetNotFoundError,
+                       match=f"{TEST_IMG}.gz: .*(checksum mismatch|not a valid gzip)"):
+        load_mnist()
+    assert sorted(p.name for p in cache.iterdir()) == [f"{IMG}.gz", f"{LBL}.gz"]
+
+
+def test_only_missing_files_are_downloaded(cache, trust, tmp_path, monkeypatch, opener):
+    trust(tiny_raw())
+    mirror = serve(tmp_path / "mirror", tiny_raw())
+    write_set(cache, {IMG: tiny_raw()[IMG], TEST_LBL: tiny_raw()[TEST_LBL]})
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist", (mirror,))
+    load_mnist()
+    assert sorted(opener.urls) == [f"{mirror}{TEST_IMG}.gz", f"{mirror}{LBL}.gz"]
+
+
+# --- bad arguments ----------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "error", "pattern"), [
+    ({"normalize": 1}, TypeError, "`normalize` must be a bool; got int"),
+    ({"flatten": "no"}, TypeError, "`flatten` must be a bool; got str"),
+    ({"one_hot_label": None}, TypeError,
+     "`one_hot_label` must be a bool; got NoneType"),
+    ({"download": 0}, TypeError, "`download` must be a bool; got int"),
+    ({"dataset": 3}, TypeError, "`dataset` must be a str; got int"),
+    ({"dataset": "foo"}, ValueError,
+     "`dataset` must be 'mnist' or 'fashion-mnist'; got 'foo'"),
+    ({"dataset": "cifar10"}, ValueError, "got 'cifar10'"),
+    ({"data_dir": 42}, TypeError, "`data_dir` must be None, a str or an os.PathLike"),
+    ({"data_dir": ""}, ValueError, "`data_dir` must name a folder"),
+])
+def test_bad_arguments(kwargs, error, pattern, opener):
+    with pytest.raises(error, match=pattern):
+        load_mnist(**kwargs)
+    assert opener.urls == []
+
+
+def test_arguments_are_keyword_only():
+    with pytest.raises(TypeError, match="positional"):
+        load_mnist(True)  # type: ignore[misc]

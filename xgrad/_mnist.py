@@ -1,0 +1,395 @@
+"""MNIST and Fashion-MNIST as NumPy arrays: find, verify and parse IDX files.
+
+This is the host-side data edge of xgrad. It finds the four IDX files of a data
+set (gzip-compressed or raw), checks every one of them (magic number, image
+size, header count against the data size, SHA-256 of the decompressed bytes,
+label range) and returns NumPy arrays laid out as in the book. Nothing is
+unpickled, and no byte is used before its checksum matches the table below.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import struct
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DATASETS", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA256", "DatasetError",
+           "DatasetNotFoundError", "load_mnist"]
+
+logger = logging.getLogger("xgrad")
+
+DATASETS = ("mnist", "fashion-mnist")
+"""Data set names accepted by :func:`load_mnist` (``"fashion_mnist"`` too)."""
+
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte":
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte":
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+"""SHA-256 of the *decompressed* IDX files, per data set and file name.
+
+Raw bytes rather than ``.gz`` bytes, so that a re-gzipped copy of the same data
+(as mirrors and Linux distributions often make) is accepted.
+"""
+
+MIRRORS = {
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+"""Base URLs tried in order; ``<base><file>.gz`` is fetched and then verified."""
+
+DOWNLOAD_TIMEOUT = 30.0
+"""Seconds a mirror may stay silent before it counts as failed."""
+
+_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_IMAGE_MAGIC, _LABEL_MAGIC, _SIDE, _CLASSES = 0x00000803, 0x00000801, 28, 10
+_MAX_RAW = 64 * 2**20  # larger than any file of either data set
+_SYSTEM_DIR = Path("/usr/share/datasets")
+_PACKAGE_DIR = Path(__file__).resolve().parent / "_data"
+_CACHE: dict[str, tuple[tuple[int, int, str], np.ndarray]] = {}
+_FIX = ("Delete the file so that xgrad downloads a fresh copy, re-download it "
+        "yourself, or point XGRAD_DATA_DIR (or data_dir=) at a folder with good "
+        "copies.")
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+class DatasetError(ValueError):
+    """A data set file is damaged, truncated, inconsistent or tampered with."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No place holds the data set's files and no mirror could provide them."""
+
+
+def load_mnist(*, normalize: bool = True, flatten: bool = True,
+               one_hot_label: bool = False, dataset: str = "mnist",
+               data_dir: str | os.PathLike[str] | None = None,
+               download: bool = True) -> tuple[Split, Split]:
+    """Load MNIST or Fashion-MNIST as NumPy arrays on the host.
+
+    Parameters
+    ----------
+    normalize : bool
+        Images as float32 in [0, 1] if true, else uint8 in 0..255.
+    flatten : bool
+        Images of shape (N, 784) if true, else (N, 1, 28, 28).
+    one_hot_label : bool
+        Labels as float32 one-hot rows of shape (N, 10) if true, else int64
+        class numbers of shape (N,).
+    dataset : {"mnist", "fashion-mnist"}
+        Which data set; ``"fashion_mnist"`` is accepted too.
+    data_dir : str or os.PathLike, optional
+        A folder holding the four IDX files (raw or ``.gz``), or holding a
+        ``<dataset>/`` subfolder with them. Looked at first.
+    download : bool
+        Whether to fetch missing files from :data:`MIRRORS` into the cache.
+
+    Returns
+    -------
+    ((x_train, t_train), (x_test, t_test)) : tuple of tuples of numpy.ndarray
+        Fresh arrays: changing them never affects a later call.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        No place holds the files and none could be downloaded.
+    DatasetError
+        A file is damaged, truncated, inconsistent or fails its checksum.
+
+    Notes
+    -----
+    The first place holding all four files wins: `data_dir`, then
+    ``$XGRAD_DATA_DIR``, the cache ``$XDG_CACHE_HOME/xgrad/<dataset>`` (or
+    ``~/.cache/xgrad/<dataset>``), ``/usr/share/datasets/<dataset>`` (Debian's
+    ``dataset-fashion-mnist``), the MNIST copy shipped with xgrad, and last a
+    download into the cache. Parsed files are kept in memory per path and
+    modification time, so repeated calls are fast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad._mnist import load_mnist
+    >>> (x_train, t_train), (x_test, t_test) = load_mnist()
+    >>> x_train.shape, x_train.dtype
+    ((60000, 784), dtype('float32'))
+    >>> float(x_train.min()), float(x_train.max())
+    (0.0, 1.0)
+    >>> t_train[:10]
+    array([5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
+    >>> [int(n) for n in np.bincount(t_test)]
+    [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    >>> (x, t), _ = load_mnist(normalize=False, flatten=False, one_hot_label=True)
+    >>> x.shape, x.dtype, int(x.max())
+    ((60000, 1, 28, 28), dtype('uint8'), 255)
+    >>> t.shape, t.dtype, t[0].tolist()
+    ((60000, 10), dtype('float32'), [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    """
+    name = _check_args(normalize=normalize, flatten=flatten,
+                       one_hot_label=one_hot_label, download=download,
+                       dataset=dataset, data_dir=data_dir)
+    files = _locate(name, data_dir, download)
+    loaded = [_load_split(files, name, *stems) for stems in (_TRAIN, _TEST)]
+    train, test = [(_images_out(x, normalize, flatten), _labels_out(t, one_hot_label))
+                   for x, t in loaded]
+    return train, test
+
+
+def _load_split(files: dict[str, Path], name: str, images_file: str,
+                labels_file: str) -> Split:
+    """The cached (read-only) images and labels of one split, checked to agree."""
+    x = _load_file(files[images_file], SHA256[name][images_file], images=True)
+    t = _load_file(files[labels_file], SHA256[name][labels_file], images=False)
+    if len(x) != len(t):
+        raise DatasetError(
+            f"{files[images_file]} and {files[labels_file]} disagree: expected one "
+            f"label per image, found {len(x)} images and {len(t)} labels. {_FIX}")
+    return x, t
+
+
+def _check_args(*, dataset: object, data_dir: object, **flags: object) -> str:
+    """Validate the arguments of :func:`load_mnist`; return the canonical name."""
+    for arg, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"`{arg}` must be a bool; got {type(value).__name__}")
+    if not isinstance(dataset, str):
+        raise TypeError(f"`dataset` must be a str; got {type(dataset).__name__}")
+    name = dataset.replace("_", "-")
+    if name not in DATASETS:
+        raise ValueError(
+            f"`dataset` must be 'mnist' or 'fashion-mnist'; got {dataset!r}")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError("`data_dir` must be None, a str or an os.PathLike; "
+                        f"got {type(data_dir).__name__}")
+    if data_dir == "":
+        raise ValueError("`data_dir` must name a folder; got ''")
+    return name
+
+
+def _cache_dir(name: str) -> Path:
+    """The per-user cache folder for data set `name` (XDG base directory spec)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "xgrad" / name
+
+
+def _candidates(name: str, data_dir: str | os.PathLike[str] | None,
+                ) -> Iterator[tuple[str, Path]]:
+    """The places to look in, first to last, each with where it came from."""
+    env = os.environ.get("XGRAD_DATA_DIR") or None
+    for source, root in (("data_dir", data_dir), ("XGRAD_DATA_DIR", env)):
+        if root is not None:
+            folder = Path(root).expanduser()
+            yield source, folder
+            yield source, folder / name
+    yield "user cache", _cache_dir(name)
+    yield "system data sets", _SYSTEM_DIR / name
+    if name == "mnist":
+        yield "copy shipped with xgrad", _PACKAGE_DIR / name
+
+
+def _files_in(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in `folder` (raw preferred over .gz), or None if any lacks."""
+    found = {}
+    for stem in _TRAIN + _TEST:
+        path = next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()),
+                    None)
+        if path is None:
+            return None
+        found[stem] = path
+    return found
+
+
+def _locate(name: str, data_dir: str | os.PathLike[str] | None,
+            download: bool) -> dict[str, Path]:
+    """Find the files of data set `name`, downloading them if allowed and needed."""
+    tried = []
+    for source, folder in _candidates(name, data_dir):
+        tried.append(f"{folder} ({source})")
+        files = _files_in(folder)
+        if files is not None:
+            logger.info("loading %s from %s (%s)", name, folder, source)
+            return files
+        logger.debug("%s: not all four %s files in %s", source, name, folder)
+    errors = ["skipped: download=False"]
+    if download:
+        files, errors = _download(name)
+        if files is not None:
+            logger.info("loading %s from %s (downloaded)", name, _cache_dir(name))
+            return files
+    raise DatasetNotFoundError(_not_found_message(name, tried, errors))
+
+
+def _not_found_message(name: str, tried: list[str], errors: list[str]) -> str:
+    places = "".join(f"\n  - {place}" for place in tried)
+    mirrors = "".join(f"\n  - {error}" for error in errors) or " none configured"
+    return (
+        f"The {name} data set was not found. Looked for its four IDX files "
+        f"({', '.join(_TRAIN + _TEST)}, each raw or .gz) in:{places}\n"
+        f"Download from the mirrors:{mirrors}\n"
+        "To provide the files: set XGRAD_DATA_DIR to a folder holding them (or "
+        f"holding a '{name}/' subfolder with them), pass data_dir=..., copy them "
+        f"into {_cache_dir(name)}, or for Fashion-MNIST on Debian/Ubuntu run "
+        "`apt-get install dataset-fashion-mnist`.")
+
+
+def _download(name: str) -> tuple[dict[str, Path] | None, list[str]]:
+    """Fetch the missing files of `name` into the cache; return them or the errors."""
+    folder = _cache_dir(name)
+    errors: list[str] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return None, [f"cannot create the cache folder {folder}: {exc}"]
+    for stem in _TRAIN + _TEST:
+        present = (folder / stem).is_file() or (folder / f"{stem}.gz").is_file()
+        if not present and not _fetch(name, stem, folder, errors):
+            return None, errors
+    return _files_in(folder), errors
+
+
+def _fetch(name: str, stem: str, folder: Path, errors: list[str]) -> bool:
+    """Try each mirror in turn for one file; record why each failed."""
+    for base in MIRRORS[name]:
+        url = base.rstrip("/") + f"/{stem}.gz"
+        try:
+            _fetch_one(url, folder / f"{stem}.gz", SHA256[name][stem])
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            errors.append(f"{url}: {exc}")
+            logger.info("download of %s failed: %s", url, exc)
+            continue
+        logger.info("downloaded %s into %s", url, folder)
+        return True
+    return False
+
+
+def _fetch_one(url: str, target: Path, expected: str) -> None:
+    """Download `url` to a temporary file, verify it, then move it to `target`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                               dir=target.parent)
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "xgrad"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(
+                request, timeout=DOWNLOAD_TIMEOUT) as response:
+            shutil.copyfileobj(response, out)
+        _verify(Path(tmp), _read_raw(Path(tmp), gz=True), expected)
+        os.replace(tmp, target)  # atomic: readers see no file or a whole one
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _damaged(path: Path, problem: str, expected: str, found: str) -> DatasetError:
+    """A :class:`DatasetError` naming the file, the problem and the fix."""
+    return DatasetError(
+        f"{path}: {problem}: expected {expected}, found {found}. {_FIX}")
+
+
+def _read_raw(path: Path, *, gz: bool) -> bytes:
+    """The decompressed bytes of `path` (at most :data:`_MAX_RAW` of them)."""
+    try:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            raw = f.read(_MAX_RAW + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise _damaged(path, "not a valid gzip file", "a complete gzip stream",
+                       f"{type(exc).__name__}: {exc}") from exc
+    if len(raw) > _MAX_RAW:
+        raise _damaged(path, "too large", f"at most {_MAX_RAW} bytes", "more")
+    return raw
+
+
+def _verify(path: Path, raw: bytes, expected: str) -> None:
+    found = hashlib.sha256(raw).hexdigest()
+    if found != expected:
+        raise _damaged(path, "checksum mismatch (tampered or corrupted data)",
+                       f"sha256 {expected} of the raw bytes", f"sha256 {found}")
+
+
+def _parse(path: Path, raw: bytes, *, images: bool) -> np.ndarray:
+    """Check the IDX header of `raw` against its size, then view it as an array."""
+    head, magic_wanted = (16, _IMAGE_MAGIC) if images else (8, _LABEL_MAGIC)
+    kind = "images (idx3)" if images else "labels (idx1)"
+    if len(raw) < head:
+        raise _damaged(path, "header cut short", f"{head} header bytes",
+                       f"{len(raw)} bytes")
+    magic, count, *dims = struct.unpack(f">{head // 4}I", raw[:head])
+    if magic != magic_wanted:
+        raise _damaged(path, f"wrong magic number for {kind}",
+                       f"0x{magic_wanted:08x}", f"0x{magic:08x}")
+    if images and dims != [_SIDE, _SIDE]:
+        raise _damaged(path, "wrong image dimensions", f"{_SIDE}x{_SIDE}",
+                       f"{dims[0]}x{dims[1]}")
+    size = head + count * (_SIDE * _SIDE if images else 1)
+    if len(raw) != size:
+        problem = ("truncated" if len(raw) < size
+                   else "extra bytes after the data its header announces")
+        raise _damaged(path, problem,
+                       f"{size} bytes for the header's count of {count} {kind}",
+                       f"{len(raw)} bytes")
+    shape = (count, _SIDE, _SIDE) if images else (count,)
+    return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(shape)
+
+
+def _load_file(path: Path, expected: str, *, images: bool) -> np.ndarray:
+    """Parse and verify one IDX file, cached per path, mtime, size and checksum."""
+    key, stat = str(path.resolve()), path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size, expected)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    raw = _read_raw(path, gz=path.suffix == ".gz")
+    array = _parse(path, raw, images=images)
+    _verify(path, raw, expected)
+    if not images and array.size and int(array.max()) >= _CLASSES:
+        where = int(np.argmax(array >= _CLASSES))
+        raise _damaged(path, f"label out of range at index {where}",
+                       f"labels in 0..{_CLASSES - 1}", f"{int(array[where])}")
+    _CACHE[key] = (stamp, array)
+    return array
+
+
+def _images_out(x: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
+    """A fresh copy of the cached images in the layout the caller asked for."""
+    if normalize:
+        out: np.ndarray = x.astype(np.float32)
+        out /= np.float32(255)
+    else:
+        out = x.copy()
+    shape = (len(x), _SIDE * _SIDE) if flatten else (len(x), 1, _SIDE, _SIDE)
+    return out.reshape(shape)
+
+
+def _labels_out(t: np.ndarray, one_hot: bool) -> np.ndarray:
+    """Fresh int64 class numbers, or fresh float32 one-hot rows."""
+    if one_hot:
+        return np.eye(_CLASSES, dtype=np.float32)[t]
+    return t.astype(np.int64)
