@@ -1,0 +1,37 @@
+"""Test helpers shared by the suite (import as ``from _helpers import ...``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xgrad import Backend
+from xgrad._host import to_host
+
+
+def assert_on_backend(actual, backend: Backend, *, shape=None, dtype=None) -> None:
+    """`actual` is an array of `backend`'s namespace, on its device (and of the
+    given shape and dtype)."""
+    import array_api_compat
+
+    expected_ns = array_api_compat.array_namespace(backend.asarray(0.0))
+    assert array_api_compat.array_namespace(actual) is expected_ns, f"wrong namespace: {type(actual)}"
+    assert array_api_compat.device(actual) == backend.device, (
+        f"result on {array_api_compat.device(actual)}, expected {backend.device}")
+    if shape is not None:
+        assert tuple(actual.shape) == tuple(shape), f"shape {tuple(actual.shape)}, expected {shape}"
+    if dtype is not None:
+        assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {dtype}"
+
+
+def assert_close(actual, expected, *, backend: Backend | None = None, rtol: float = 1e-7,
+                 atol: float = 0.0, dtype=None) -> None:
+    """Compare an array with expected values, checking namespace, device,
+    shape (and dtype, if given) before the values."""
+    if backend is not None:
+        assert_on_backend(actual, backend, dtype=dtype)
+    elif dtype is not None:
+        assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {dtype}"
+    host = to_host(actual)
+    expected = np.asarray(to_host(expected) if hasattr(expected, "__dlpack__") else expected)
+    assert host.shape == expected.shape, f"shape {host.shape}, expected {expected.shape}"
+    np.testing.assert_allclose(host, expected, rtol=rtol, atol=atol)
