@@ -1,0 +1,110 @@
+"""Baselines for the benchmarks: the network written the way the book's
+reference code writes it (NumPy, float64, np.random.choice, one class with a
+dict of gradients), and the same network in PyTorch eager mode.
+
+They live here, not in xgrad: they exist only to be timed against.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax(x):
+    if x.ndim == 2:
+        x = x.T
+        x = x - np.max(x, axis=0)
+        y = np.exp(x) / np.sum(np.exp(x), axis=0)
+        return y.T
+    x = x - np.max(x)
+    return np.exp(x) / np.sum(np.exp(x))
+
+
+class ReferenceStyleNet:
+    """The chapter's network as the reference code has it (backprop variant)."""
+
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, seed=0):
+        rng = np.random.default_rng(seed)
+        self.params = {
+            "W1": weight_init_std * rng.standard_normal((input_size, hidden_size)),
+            "b1": np.zeros(hidden_size),
+            "W2": weight_init_std * rng.standard_normal((hidden_size, output_size)),
+            "b2": np.zeros(output_size),
+        }
+
+    def predict(self, x):
+        a1 = np.dot(x, self.params["W1"]) + self.params["b1"]
+        z1 = _sigmoid(a1)
+        return _softmax(np.dot(z1, self.params["W2"]) + self.params["b2"])
+
+    def loss(self, x, t):
+        y = self.predict(x)
+        if y.ndim == 1:
+            t, y = t.reshape(1, t.size), y.reshape(1, y.size)
+        if t.size == y.size:
+            t = t.argmax(axis=1)
+        return -np.sum(np.log(y[np.arange(y.shape[0]), t] + 1e-7)) / y.shape[0]
+
+    def accuracy(self, x, t):
+        y = np.argmax(self.predict(x), axis=1)
+        return np.sum(y == np.argmax(t, axis=1)) / float(x.shape[0])
+
+    def gradient(self, x, t):
+        W1, W2 = self.params["W1"], self.params["W2"]
+        b1, b2 = self.params["b1"], self.params["b2"]
+        batch_num = x.shape[0]
+        a1 = np.dot(x, W1) + b1
+        z1 = _sigmoid(a1)
+        y = _softmax(np.dot(z1, W2) + b2)
+        dy = (y - t) / batch_num
+        grads = {"W2": np.dot(z1.T, dy), "b2": np.sum(dy, axis=0)}
+        da1 = np.dot(dy, W2.T)
+        dz1 = (1.0 - _sigmoid(a1)) * _sigmoid(a1) * da1
+        grads["W1"] = np.dot(x.T, dz1)
+        grads["b1"] = np.sum(dz1, axis=0)
+        return grads
+
+
+def reference_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0):
+    """The reference training loop (no evaluation): returns seconds."""
+    x_train = x_train.astype(np.float64)
+    t_onehot = np.eye(10)[t_train]
+    net = ReferenceStyleNet(x_train.shape[1], hidden, 10, seed=seed)
+    np.random.seed(seed)
+    start = time.perf_counter()
+    for _ in range(iters):
+        batch_mask = np.random.choice(x_train.shape[0], batch_size)
+        grad = net.gradient(x_train[batch_mask], t_onehot[batch_mask])
+        for key in ("W1", "b1", "W2", "b2"):
+            net.params[key] -= lr * grad[key]
+        net.loss(x_train[batch_mask], t_onehot[batch_mask])
+    return time.perf_counter() - start
+
+
+def torch_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, threads=None):
+    """The same network and loop in PyTorch eager mode with autograd: seconds."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    x = torch.asarray(x_train.copy())
+    t = torch.asarray(t_train.astype(np.int64))
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.Sigmoid(),
+                                torch.nn.Linear(hidden, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for _ in range(iters):
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen)
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), t[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start

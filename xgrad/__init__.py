@@ -1,0 +1,58 @@
+"""xgrad: the numerical differentiation and gradient descent of *Deep Learning
+from Scratch*, chapter 4, as software that runs on any array-API backend.
+
+The same code runs on NumPy, CuPy (CUDA GPUs), PyTorch, JAX and
+array-api-strict arrays. Start with :func:`train`, or with the book's names:
+:func:`numerical_diff`, :func:`numerical_gradient`, :func:`gradient_descent`,
+:class:`TwoLayerNet` and :func:`load_mnist`.
+"""
+
+from xgrad._backend import (
+    BACKENDS,
+    Backend,
+    BackendUnavailableError,
+    blas_threads,
+    namespace_of,
+    resolve_backend,
+)
+from xgrad._check import GradientCheck, directional_check, gradient_check
+from xgrad._descent import DivergenceError, gradient_descent
+from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
+from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
+from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
+from xgrad._net import TwoLayerNet
+from xgrad._netgrad import network_numerical_gradient
+from xgrad._train import TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendUnavailableError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DivergenceError",
+    "GradientCheck",
+    "TrainResult",
+    "TwoLayerNet",
+    "__version__",
+    "blas_threads",
+    "cross_entropy_error",
+    "directional_check",
+    "directional_derivative",
+    "gradient_check",
+    "gradient_descent",
+    "load_mnist",
+    "log_softmax",
+    "namespace_of",
+    "network_numerical_gradient",
+    "numerical_diff",
+    "numerical_gradient",
+    "relu",
+    "resolve_backend",
+    "sigmoid",
+    "softmax",
+    "tangent_line",
+    "train",
+]

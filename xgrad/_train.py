@@ -1,0 +1,345 @@
+"""Training the two-layer network with minibatch SGD on any backend."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from xgrad._backend import Backend, blas_threads, resolve_backend
+from xgrad._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from xgrad._descent import DivergenceError
+from xgrad._functions import one_hot
+from xgrad._host import to_host
+from xgrad._net import TwoLayerNet
+from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
+
+__all__ = ["TrainResult", "train"]
+
+logger = logging.getLogger("xgrad")
+
+PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
+CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    net : TwoLayerNet
+        The trained network (its parameters on the training device).
+    loss : numpy.ndarray
+        The minibatch training loss of every iteration done.
+    eval_iters, train_acc, test_acc : list
+        Iterations done at each evaluation, and the train and test accuracy
+        then (one evaluation per epoch, and one at the end).
+    iters_per_epoch : int
+    timings : dict
+        Seconds spent in total, training and evaluating, and iterations per
+        second of the training steps.
+    backend, device, dtype : str
+    config : dict
+        The settings of the run.
+    interrupted : bool
+        True when the run was stopped early (Ctrl-C); the result holds what
+        was done until then.
+    """
+
+    net: TwoLayerNet
+    loss: Any
+    eval_iters: list[int]
+    train_acc: list[float]
+    test_acc: list[float]
+    iters_per_epoch: int
+    timings: dict[str, float]
+    backend: str
+    device: str
+    dtype: str
+    config: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of everything but the network."""
+        return {
+            "loss": [float(v) for v in self.loss],
+            "eval_iters": list(self.eval_iters),
+            "train_acc": list(self.train_acc),
+            "test_acc": list(self.test_acc),
+            "iters_per_epoch": self.iters_per_epoch,
+            "timings": dict(self.timings),
+            "backend": self.backend,
+            "device": self.device,
+            "dtype": self.dtype,
+            "config": dict(self.config),
+            "interrupted": self.interrupted,
+        }
+
+    def summary(self) -> str:
+        """A few lines for people: accuracy, time, where it ran."""
+        done = len(self.loss)
+        acc = (f"train accuracy {self.train_acc[-1]:.4f}, test accuracy {self.test_acc[-1]:.4f}"
+               if self.test_acc else "no evaluation")
+        state = " (interrupted)" if self.interrupted else ""
+        return (f"{done} iterations{state} on {self.backend} ({self.device}, {self.dtype}): {acc}; "
+                f"{self.timings.get('total_s', 0.0):.1f} s in total, "
+                f"{self.timings.get('iters_per_s', 0.0):.0f} it/s")
+
+
+def train(
+    backend: str | Backend = "auto",
+    *,
+    dataset: str = "mnist",
+    activation: str = "sigmoid",
+    hidden_size: int = 50,
+    iters: int = 10_000,
+    batch_size: int = 100,
+    lr: float = 0.1,
+    grad: str = "backprop",
+    h: float | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    dtype: str = "float32",
+    weight_init_std: float = 0.01,
+    threads: int | str | None = "auto",
+    progress: bool = True,
+    data: Any = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    net: TwoLayerNet | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    device: Any = None,
+) -> TrainResult:
+    """Train the chapter's two-layer network with minibatch SGD.
+
+    Parameters
+    ----------
+    backend : str or Backend
+        ``"auto"`` (CuPy where a CUDA device works, else NumPy), ``"numpy"``,
+        ``"cupy"``, ``"torch"``, ``"jax"`` or ``"array_api_strict"``.
+    dataset : {"mnist", "fashion-mnist"}
+        Read by :func:`load_mnist`; ignored when `data` is given.
+    activation, hidden_size, weight_init_std :
+        The network (see :class:`TwoLayerNet`); the book's is sigmoid, 50.
+    iters, batch_size, lr :
+        SGD: iterations, samples per minibatch (drawn with replacement, as in
+        the book), learning rate.
+    grad : {"backprop", "numerical"}
+        How gradients are computed: backpropagation, or central differences
+        (:meth:`TwoLayerNet.numerical_gradient`, exact and fast), with step `h`.
+    eval_every : int, optional
+        Iterations between accuracy evaluations; one epoch by default.
+    seed : int
+        Seeds the initial weights and the minibatch order; the same seed gives
+        the same run on every backend.
+    dtype : {"float32", "float64"}
+        float32 is about twice as fast and as accurate for training.
+    threads : int, "auto" or None
+        BLAS threads for NumPy. ``"auto"`` uses one thread for small matrices
+        (the book's network), where more threads only add overhead, and all
+        cores for large ones; ``None`` leaves the BLAS default.
+    progress : bool
+        Show a progress bar (on stderr) with the loss, accuracy and ETA.
+    data : tuple, optional
+        ``((x_train, t_train), (x_test, t_test))`` host arrays, instead of
+        loading `dataset`; labels are integer class indices.
+    data_dir : path, optional
+        Where to look for the dataset files first.
+    net : TwoLayerNet, optional
+        Continue training this network instead of a new one.
+    checkpoint : path, optional
+        Save the state every `checkpoint_every` iterations (and at the end)
+        to this ``.npz`` file, atomically.
+    resume : bool
+        Start from `checkpoint` if it exists; its settings must match.
+    device : optional
+        A device of the backend.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad settings or data: a non-positive `lr`, a `batch_size` larger
+        than the training set, NaN in the data, labels out of range, features
+        that do not match `net`.
+    DivergenceError
+        If the loss becomes non-finite. The error names the iteration and keeps
+        the partial result, with the last parameters that gave a finite loss,
+        in ``.last_finite``.
+
+    Examples
+    --------
+    >>> import xgrad
+    >>> result = xgrad.train("numpy", iters=200, eval_every=100, progress=False)
+    >>> len(result.loss), result.eval_iters
+    (200, [1, 101, 200])
+    >>> result.test_acc[-1] > 0.2
+    True
+    """
+    cfg = TrainConfig.build(locals())
+    b = resolve_backend(backend, device=device)
+    (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
+    if net is None:
+        net = TwoLayerNet(x_train.shape[1], cfg.hidden_size, cfg.output_size, activation=cfg.activation,
+                          weight_init_std=cfg.weight_init_std, dtype=cfg.dtype, xp=b.xp, device=b.device,
+                          seed=cfg.seed)
+    elif net.sizes[0] != x_train.shape[1]:
+        raise ValueError(f"the data have {x_train.shape[1]} features but `net` expects {net.sizes[0]}")
+    n_threads = auto_threads(cfg, b, net.sizes) if threads == "auto" else threads
+    run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        run.restore(load_checkpoint(checkpoint, cfg, b, net))
+    with blas_threads(n_threads):
+        return run.loop(checkpoint, checkpoint_every)
+
+
+class _Run:
+    """The state of one training run: data on the device, history, timers."""
+
+    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any,
+                 x_test: Any, t_test: Any) -> None:
+        self.cfg, self.b, self.net = cfg, b, net
+        to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
+        self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
+        self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
+        self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
+        self.n_train = x_train.shape[0]
+        self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
+        self.eval_every = cfg.eval_every or self.iters_per_epoch
+        self.start = 0
+        self.losses: list[float] = []
+        self.eval_iters: list[int] = []
+        self.train_acc: list[float] = []
+        self.test_acc: list[float] = []
+        self.timings = {"train_s": 0.0, "eval_s": 0.0}
+
+    def restore(self, state: Checkpoint) -> None:
+        self.net.params = state.params
+        self.start = state.iteration
+        self.losses = list(state.loss)
+        self.eval_iters, self.train_acc, self.test_acc = state.eval_iters, state.train_acc, state.test_acc
+        logger.info("resumed from iteration %d", self.start)
+
+    def _plan(self, block: int) -> Any:
+        import numpy as np  # minibatch indices are drawn on the host, moved once per block
+
+        rng = np.random.default_rng([self.cfg.seed, 1, block])
+        idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
+        return self.b.asarray(idx, dtype=self.b.xp.int64)
+
+    def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
+        xp, net = self.b.xp, self.net.with_params(params)
+        xb = xp.take(self.x_train, idx, axis=0)
+        tb = xp.take(self.targets, idx, axis=0)
+        if self.cfg.grad == "backprop":
+            # data were checked once, up front; the step comes out scaled by lr
+            loss, steps = net._backprop(xb, tb, scale=self.cfg.lr)
+        else:
+            grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
+            loss = net.loss(xb, tb)
+            steps = {k: self.cfg.lr * g for k, g in grads.items()}
+        return loss, {k: params[k] - steps[k] for k in params}
+
+    def _evaluate(self, done: int, bar: Any) -> None:
+        t0 = time.perf_counter()
+        self.eval_iters.append(done)
+        self.train_acc.append(self.net.accuracy(self.x_train, self.t_train))
+        self.test_acc.append(self.net.accuracy(self.x_test, self.t_test))
+        self.timings["eval_s"] += time.perf_counter() - t0
+        bar.set_postfix(loss=f"{self.losses[-1]:.3f}", train=f"{self.train_acc[-1]:.4f}",
+                        test=f"{self.test_acc[-1]:.4f}", refresh=False)
+
+    def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
+        """Move pending losses to the host; stop on the first non-finite one."""
+        if not pending:
+            return
+        values = [float(v) for v in to_host(self.b.xp.stack(pending))]
+        first = done - len(values)
+        pending.clear()
+        for j, v in enumerate(values):
+            if not math.isfinite(v):
+                self.losses.extend(values[:j])
+                self._diverged(first + j, v, history, done)
+        self.losses.extend(values)
+
+    def _diverged(self, it: int, value: float, history: collections.deque[dict[str, Any]], done: int) -> None:
+        # history[-1] holds the parameters after `done` iterations; iteration `it`
+        # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
+        self.net.params = history[max(-len(history), -2 - (done - it))]
+        previous = f"{self.losses[-1]:.4g}" if self.losses else "none"
+        raise DivergenceError(
+            f"training diverged at iteration {it + 1}: the loss became {value} (the previous "
+            f"loss was {previous}). The likely cause is a learning rate too large for this "
+            f"network (lr={self.cfg.lr}); try lr={self.cfg.lr / 10:g}. The parameters of the "
+            "last finite loss are kept in the error's `.last_finite.net`.",
+            step=it + 1, last_finite=self._result(interrupted=True),
+        )
+
+    def loop(self, checkpoint: Any, checkpoint_every: int) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        cfg, t_start = self.cfg, time.perf_counter()
+        params = self.net.params
+        history: collections.deque[dict[str, Any]] = collections.deque([params], maxlen=CHECK_EVERY + 1)
+        pending: list[Any] = []
+        interrupted, plan, block = False, None, -1
+        bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
+                   desc=f"train ({self.b.name})", dynamic_ncols=True)
+        try:
+            for i in range(self.start, cfg.iters):
+                if i // PLAN_BLOCK != block:
+                    block = i // PLAN_BLOCK
+                    plan = self._plan(block)
+                t0 = time.perf_counter()
+                loss, params = self._step(params, plan[i % PLAN_BLOCK, ...])
+                self.timings["train_s"] += time.perf_counter() - t0
+                pending.append(loss)
+                history.append(params)
+                self.net.params = params
+                bar.update(1)
+                last = i == cfg.iters - 1
+                evaluate = i % self.eval_every == 0 or last
+                if len(pending) >= CHECK_EVERY or evaluate:
+                    self._check(pending, history, i + 1)
+                if evaluate:
+                    self._evaluate(i + 1, bar)
+                if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last):
+                    self._save(checkpoint, i + 1)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted after %d iterations; returning the partial result",
+                           len(self.losses) + len(pending))
+            self._check(pending, history, len(self.losses) + len(pending))
+        finally:
+            bar.close()
+        self.timings["total_s"] = time.perf_counter() - t_start
+        return self._result(interrupted=interrupted)
+
+    def _save(self, path: Any, done: int) -> None:
+        state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
+                           self.test_acc)
+        save_checkpoint(path, state, self.cfg)
+
+    def _result(self, *, interrupted: bool) -> TrainResult:
+        import numpy as np
+
+        done = len(self.losses) - self.start if self.losses else 0
+        train_s = self.timings["train_s"]
+        timings = {**self.timings, "iters_per_s": done / train_s if train_s > 0 else 0.0}
+        timings.setdefault("total_s", train_s + self.timings["eval_s"])
+        return TrainResult(
+            net=self.net, loss=np.asarray(self.losses, dtype=np.float64), eval_iters=list(self.eval_iters),
+            train_acc=list(self.train_acc), test_acc=list(self.test_acc),
+            iters_per_epoch=self.iters_per_epoch, timings=timings, backend=self.b.name,
+            device=self.b.describe().split(" on ", 1)[1], dtype=str(self.cfg.dtype),
+            config=self.cfg.as_dict(), interrupted=interrupted,
+        )

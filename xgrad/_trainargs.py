@@ -1,0 +1,126 @@
+"""Settings and data checks for :func:`xgrad.train`, done once, up front."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from xgrad._backend import Backend
+from xgrad._validate import check_count, check_positive
+
+GRADS = ("backprop", "numerical")
+# BLAS threads pay off only when one matrix product is large (flops per step)
+_THREADED_FLOPS = 50_000_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The validated settings of a training run (what a checkpoint must match)."""
+
+    dataset: str
+    activation: str
+    hidden_size: int
+    iters: int
+    batch_size: int
+    lr: float
+    grad: str
+    h: float | None
+    eval_every: int | None
+    seed: int
+    dtype: str
+    weight_init_std: float
+    progress: bool
+    output_size: int = 10
+
+    @classmethod
+    def build(cls, args: dict[str, Any]) -> TrainConfig:
+        if args["grad"] not in GRADS:
+            raise ValueError(f"`grad` must be 'backprop' or 'numerical'; got {args['grad']!r}")
+        if args["activation"] not in ("sigmoid", "relu"):
+            raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {args['activation']!r}")
+        if args["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {args['dtype']!r}")
+        threads = args["threads"]
+        if not (threads is None or threads == "auto"):
+            check_count(threads, "threads", minimum=1)
+        eval_every = args["eval_every"]
+        return cls(
+            dataset=str(args["dataset"]),
+            activation=args["activation"],
+            hidden_size=check_count(args["hidden_size"], "hidden_size", minimum=1),
+            iters=check_count(args["iters"], "iters", minimum=0),
+            batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
+            lr=check_positive(args["lr"], "lr"),  # type: ignore[arg-type]
+            grad=args["grad"],
+            h=check_positive(args["h"], "h", allow_none=True),
+            eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=1),
+            seed=check_count(args["seed"], "seed", minimum=0),
+            dtype=args["dtype"],
+            weight_init_std=check_positive(args["weight_init_std"], "weight_init_std"),  # type: ignore[arg-type]
+            progress=bool(args["progress"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:
+    """Host arrays ``((x_train, t_train), (x_test, t_test))``, checked."""
+    import numpy as np  # the host edge: data are checked before they move
+
+    if data is None:
+        from xgrad._mnist import load_mnist
+
+        data = load_mnist(dataset=cfg.dataset, data_dir=data_dir)
+    try:
+        (x_train, t_train), (x_test, t_test) = data
+    except (TypeError, ValueError):
+        raise TypeError("`data` must be ((x_train, t_train), (x_test, t_test))") from None
+    out = []
+    for part, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+        x, t = np.asarray(x), np.asarray(t)
+        _check_part(part, x, t, cfg.output_size)
+        out.append((x, t.astype(np.int64)))
+    if out[0][0].shape[1] != out[1][0].shape[1]:
+        raise ValueError(f"train and test features differ: {out[0][0].shape[1]} and {out[1][0].shape[1]}")
+    if cfg.batch_size > out[0][0].shape[0]:
+        raise ValueError(
+            f"`batch_size` ({cfg.batch_size}) is larger than the training set "
+            f"({out[0][0].shape[0]} samples); use at most {out[0][0].shape[0]}"
+        )
+    return out[0], out[1]
+
+
+def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:
+    import numpy as np
+
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"x_{part} must be 2-d (samples, features) and non-empty; got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"x_{part} must be numeric; got dtype {x.dtype}")
+    if t.shape != (x.shape[0],) or not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(
+            f"t_{part} must hold one integer class label per sample, shape ({x.shape[0]},); "
+            f"got shape {t.shape} and dtype {t.dtype}"
+        )
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1)) if np.issubdtype(x.dtype, np.floating) else []
+    if len(bad):
+        raise ValueError(f"x_{part} has NaN or infinite values, first in sample {bad[0]}; clean the data first")
+    out_of_range = np.flatnonzero((t < 0) | (t >= n_classes))
+    if len(out_of_range):
+        k = out_of_range[0]
+        raise ValueError(
+            f"t_{part} has a label out of range 0..{n_classes - 1}: {t[k]} at sample {k}"
+        )
+
+
+def auto_threads(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> int | None:
+    """BLAS threads for a run: one for the small products of the book's network
+    (more threads only add overhead, and much more on a busy machine); the
+    library's default for large ones. Only NumPy's BLAS is concerned."""
+    if b.name != "numpy":
+        return None
+    n_in, n_hidden, n_out = sizes
+    flops = 2 * cfg.batch_size * n_hidden * (n_in + n_out)
+    return 1 if flops < _THREADED_FLOPS else None
