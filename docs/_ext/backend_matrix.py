@@ -1,0 +1,202 @@
+"""Sphinx extension: the "what runs where" table, measured while the docs build.
+
+For every name in ``xgrad._backend.BACKENDS`` it resolves the backend and runs
+a few real capability checks on it, then writes the results as a reST table to
+``_generated/backend_matrix.inc`` (included by ``backends.rst``). Nothing in the
+table is written by hand: rebuilding the docs on another machine (one with a
+GPU, say) measures that machine.
+
+The module needs Sphinx only for :func:`setup`; the checks can be run alone::
+
+    python docs/_ext/backend_matrix.py
+"""
+
+from __future__ import annotations
+
+import platform
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PASSES = "passes"
+NOT_INSTALLED = "not installed here"
+NO_CUDA = "no CUDA device"
+OUTPUT = Path("_generated") / "backend_matrix.inc"
+_DISTRIBUTIONS = {
+    "numpy": "numpy",
+    "cupy": "cupy",
+    "torch": "torch",
+    "jax": "jax",
+    "array_api_strict": "array-api-strict",
+}
+_REASON_LENGTH = 90
+
+
+@dataclass(frozen=True)
+class Row:
+    """One backend's line of the table."""
+
+    backend: str
+    version: str
+    device: str
+    checks: dict[str, str]
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text if len(text) <= _REASON_LENGTH else text[: _REASON_LENGTH - 1] + "…"
+
+
+def _run(check: Callable[[Any], str | None], backend: Any) -> str:
+    """'passes', or 'fails: <reason>'; warnings count as failures."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            problem = check(backend)
+    except ImportError as exc:  # a part of xgrad that is not written yet
+        return f"not available in this build ({exc.name or exc})"
+    except Exception as exc:
+        return f"fails: {_short(exc)}"
+    return PASSES if problem is None else f"fails: {problem}"
+
+
+def _host(a: Any) -> Any:
+    from xgrad._host import to_host
+
+    return to_host(a)
+
+
+def check_numerical_gradient(b: Any) -> str | None:
+    """The numerical gradient of ``sum(x**2)`` is ``2x``."""
+    import numpy as np
+
+    from xgrad._diff import numerical_gradient
+
+    x = b.asarray(np.array([1.0, -2.0, 3.0]))
+    g = numerical_gradient(lambda v: b.xp.sum(v**2), x)
+    err = float(np.max(np.abs(_host(g) - 2 * _host(x))))
+    return None if err < 1e-3 else f"max error {err:.1e} against 2x"
+
+
+def check_gradient_descent(b: Any) -> str | None:
+    """100 steps with lr=0.1 from (-3, 4) reach the minimum of ``x0² + x1²``."""
+    import numpy as np
+
+    from xgrad._descent import gradient_descent
+
+    x = gradient_descent(lambda v: b.xp.sum(v**2), b.asarray(np.array([-3.0, 4.0])), lr=0.1, step_num=100)
+    dist = float(np.linalg.norm(_host(x)))
+    return None if dist < 1e-6 else f"ended {dist:.1e} from the minimum"
+
+
+def check_two_layer_net(b: Any) -> str | None:
+    """A float32 TwoLayerNet: finite loss, and its backprop gradient agrees
+    with a central difference of the loss along a random direction."""
+    import numpy as np
+
+    from xgrad._check import directional_check
+    from xgrad._net import TwoLayerNet
+
+    net = TwoLayerNet(8, 6, 3, backend=b, dtype="float32", seed=0, weight_init_std=0.5)
+    rng = np.random.default_rng(0)
+    x = b.asarray(rng.random((5, 8)), dtype=net.dtype)
+    t = b.asarray(np.array([0, 1, 2, 1, 0]))
+    loss = float(net.loss(x, t))
+    if not np.isfinite(loss):
+        return f"non-finite loss {loss}"
+    rel = directional_check(net, x, t)["rel_error"]
+    return None if rel < 1e-2 else f"backprop vs numerical slope: rel. error {rel:.1e}"
+
+
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "numerical_gradient": check_numerical_gradient,
+    "gradient_descent": check_gradient_descent,
+    "TwoLayerNet (float32)": check_two_layer_net,
+}
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(_DISTRIBUTIONS.get(name, name))
+    except metadata.PackageNotFoundError:
+        if name == "cupy":  # CuPy wheels are named after the CUDA version
+            for dist in metadata.distributions():
+                if (dist.metadata["Name"] or "").lower().startswith("cupy"):
+                    return dist.version
+        return "—"
+
+
+def _unavailable(message: str) -> str:
+    if "not installed" in message:
+        return NOT_INSTALLED
+    if "CUDA" in message:
+        return NO_CUDA
+    return f"unavailable: {message[:_REASON_LENGTH]}"
+
+
+def measure(name: str) -> Row:
+    """Resolve backend `name` and run every check on it."""
+    from xgrad._backend import BackendUnavailableError, resolve_backend
+
+    try:
+        b = resolve_backend(name)
+    except BackendUnavailableError as exc:
+        status = _unavailable(str(exc))
+        return Row(name, _version(name), "—", dict.fromkeys(CHECKS, status))
+    checks = {label: _run(check, b) for label, check in CHECKS.items()}
+    try:
+        device = b.describe().removeprefix(f"{b.name} on ")
+    except Exception as exc:
+        device = f"? ({_short(exc)})"
+    return Row(name, _version(name), device, checks)
+
+
+def measure_all() -> list[Row]:
+    from xgrad._backend import BACKENDS
+
+    return [measure(name) for name in BACKENDS]
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "'").replace("|", "/")
+
+
+def render(rows: list[Row]) -> str:
+    """The rows as a reST ``list-table``."""
+    header = ["Backend", "Version", "Device", *CHECKS]
+    lines = [
+        ".. list-table:: Measured on the machine that built this page "
+        f"(Python {platform.python_version()}, {platform.system()} {platform.machine()})",
+        "   :header-rows: 1",
+        "",
+    ]
+    for cells in [header, *([r.backend, r.version, r.device, *r.checks.values()] for r in rows)]:
+        lines.append(f"   * - {_cell(cells[0])}")
+        lines.extend(f"     - {_cell(c)}" for c in cells[1:])
+    return "\n".join(lines) + "\n"
+
+
+def write(srcdir: str | Path) -> Path:
+    """Measure and write the table under `srcdir`; unchanged text is not rewritten."""
+    out = Path(srcdir) / OUTPUT
+    text = render(measure_all())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists() or out.read_text(encoding="utf-8") != text:
+        out.write_text(text, encoding="utf-8")
+    return out
+
+
+def _on_builder_inited(app: Any) -> None:
+    write(app.srcdir)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("builder-inited", _on_builder_inited)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    print(render(measure_all()))

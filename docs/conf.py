@@ -1,0 +1,72 @@
+"""Sphinx configuration for xgrad's documentation.
+
+Build it (warnings are errors) from the repository root with::
+
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+
+Figures are drawn by the build, from xgrad itself, through matplotlib's
+``plot`` directive; the backend table is measured by ``_ext/backend_matrix.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS / "_ext"))
+if importlib.util.find_spec("xgrad") is None:  # not installed: use the checkout
+    sys.path.insert(0, str(DOCS.parent))
+
+import xgrad  # noqa: E402
+
+# -- project ------------------------------------------------------------------
+project = "xgrad"
+author = "xgrad developers"
+copyright = "xgrad developers"
+release = getattr(xgrad, "__version__", "0.1.0")
+version = release
+
+# -- general ------------------------------------------------------------------
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.doctest",
+    "matplotlib.sphinxext.plot_directive",
+    "backend_matrix",
+]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
+templates_path: list[str] = []
+default_role = "code"
+
+# -- autodoc, autosummary, napoleon -------------------------------------------
+autosummary_generate = False  # api.rst documents every name on its own page
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
+
+# -- intersphinx: the build must not need the network ----------------------------
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+
+# -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
+doctest_global_setup = "import numpy as np\nimport xgrad"
+
+# -- matplotlib plot directive -------------------------------------------------
+# xgrad.plot returns Figures made without pyplot; the directive collects
+# pyplot's figures, so each snippet hands its Figure over with ``show``.
+plot_pre_code = "from plot_helpers import show"
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 96)]
+
+# -- HTML -------------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"xgrad {release}"
+html_static_path: list[str] = []

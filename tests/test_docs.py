@@ -1,0 +1,101 @@
+"""The documentation's executable parts: its doctests and the backend table."""
+
+from __future__ import annotations
+
+import doctest
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _load_backend_matrix():
+    spec = importlib.util.spec_from_file_location("backend_matrix", DOCS / "_ext" / "backend_matrix.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return _load_backend_matrix()
+
+
+@pytest.mark.parametrize("page", ["index.rst", "tutorial.rst"])
+def test_page_examples_run(page):
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=flags)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_numpy_passes_every_check(matrix):
+    row = matrix.measure("numpy")
+    assert row.device == "cpu"
+    assert row.checks == dict.fromkeys(matrix.CHECKS, matrix.PASSES)
+
+
+def test_cupy_without_a_gpu_is_reported_not_failed(matrix):
+    row = matrix.measure("cupy")
+    statuses = set(row.checks.values())
+    assert len(statuses) == 1
+    assert statuses <= {matrix.NOT_INSTALLED, matrix.NO_CUDA, matrix.PASSES}
+
+
+def test_failures_warnings_and_missing_parts_are_named(matrix):
+    def broken(_):
+        raise ValueError("shapes differ")
+
+    def warns(_):
+        warnings.warn("float64 is not available", UserWarning, stacklevel=1)
+
+    def missing(_):
+        raise ModuleNotFoundError("no module", name="xgrad._later")
+
+    assert matrix._run(broken, None) == "fails: ValueError: shapes differ"
+    assert matrix._run(warns, None) == "fails: UserWarning: float64 is not available"
+    assert matrix._run(missing, None) == "not available in this build (xgrad._later)"
+    assert matrix._run(lambda _: "off by 2", None) == "fails: off by 2"
+
+
+def test_table_has_a_row_per_backend(matrix):
+    rows = [
+        matrix.Row("numpy", "2.0", "cpu", dict.fromkeys(matrix.CHECKS, "passes")),
+        matrix.Row("cupy", "—", "—", dict.fromkeys(matrix.CHECKS, "no CUDA device")),
+    ]
+    text = matrix.render(rows)
+    assert text.startswith(".. list-table::")
+    assert text.count("   * - ") == 3  # header and two backends
+    assert "     - no CUDA device" in text
+
+
+def test_table_is_written_once(matrix, tmp_path, monkeypatch):
+    monkeypatch.setattr(matrix, "measure_all", lambda: [])
+    out = matrix.write(tmp_path)
+    assert out == tmp_path / "_generated" / "backend_matrix.inc"
+    stamp = out.stat().st_mtime_ns
+    matrix.write(tmp_path)
+    assert out.stat().st_mtime_ns == stamp  # unchanged text: no rebuild
+
+
+def test_show_hands_xgrad_figures_to_pyplot(monkeypatch):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    from plot_helpers import _adopt_as_image, show
+
+    from xgrad.plot import tangent
+
+    before = set(plt.get_fignums())
+    try:
+        show(tangent())
+        image = _adopt_as_image(tangent())  # the route for older matplotlib
+        assert len(set(plt.get_fignums()) - before) == 2
+        assert len(image.images) == 1
+    finally:
+        for num in set(plt.get_fignums()) - before:
+            plt.close(num)

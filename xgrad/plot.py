@@ -1,0 +1,635 @@
+"""The figures of chapter 4, drawn with matplotlib (``pip install "xgrad[plot]"``).
+
+Every function returns a :class:`matplotlib.figure.Figure` built with the
+object API: no pyplot, no global state and no window, so they work off-screen
+(on a server, in tests, in the documentation build). Save one with
+``fig.savefig("out.png")``.
+
+The computations run on the backend of the arrays you pass (NumPy by default);
+results are copied to the host only to be drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import array_api_compat
+import numpy as np
+
+from xgrad._backend import Backend, resolve_backend
+from xgrad._descent import DivergenceError, gradient_descent
+from xgrad._diff import numerical_diff, numerical_gradient, tangent_line
+from xgrad._typing import Array
+from xgrad._validate import (
+    as_float_array,
+    as_scalar,
+    check_callable,
+    check_count,
+    check_positive,
+    check_real,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FIGURES",
+    "descent_paths",
+    "figure",
+    "gradient_field",
+    "step_error",
+    "tangent",
+    "training_curves",
+]
+
+FIGURES = ("tangent", "gradient-field", "descent", "training", "step-error")
+"""The names :func:`figure` accepts."""
+
+_SAMPLES = 200  # points on a drawn curve
+_GRID = 41  # contour grid points per axis
+_HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
+
+
+# -- helpers ------------------------------------------------------------------
+def _new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> tuple[Figure, list[Axes]]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError('xgrad.plot needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
+    fig = Figure(figsize=(panel[0] * ncols, panel[1]), layout="constrained")
+    return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
+
+
+def _to_host(a: Any) -> np.ndarray:
+    """A NumPy view or copy of `a`, from any backend, lists and numbers too."""
+    if array_api_compat.is_cupy_array(a):
+        return a.get()
+    if array_api_compat.is_torch_array(a):
+        return a.detach().cpu().numpy()
+    if array_api_compat.is_array_api_obj(a) and not isinstance(a, (np.ndarray, np.generic)):
+        return np.from_dlpack(a)  # JAX, array-api-strict, ...
+    return np.asarray(a)
+
+
+def _check_range(lim: Any, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = lim
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a pair (low, high); got {lim!r}") from None
+    lo, hi = check_real(lo, name), check_real(hi, name)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"`{name}` must be finite with low < high; got {lim!r}")
+    return lo, hi
+
+
+def _positive(value: Any, name: str) -> float:
+    v = check_positive(value, name)
+    assert v is not None  # None is refused without allow_none
+    return v
+
+
+def _function_1(x: Array) -> Array:
+    """The book's ``0.01 x² + 0.1 x``."""
+    return 0.01 * x**2 + 0.1 * x
+
+
+def _function_2(x: Array) -> Array:
+    """The book's ``x0² + x1²``, for one point ``(2,)`` or a stack ``(k, 2)``."""
+    return array_api_compat.array_namespace(x).sum(x**2, axis=-1)
+
+
+def _exp(x: Array) -> Array:
+    return array_api_compat.array_namespace(x).exp(x)
+
+
+# -- Fig. 4-7 -----------------------------------------------------------------
+def tangent(
+    f: Callable[[Array], Array] | None = None,
+    x: Any = 5.0,
+    *,
+    xlim: tuple[float, float] = (0, 20),
+    h: float | None = None,
+) -> Figure:
+    """A function and its tangent line at `x` (the book's Fig. 4-7).
+
+    Parameters
+    ----------
+    f : callable, optional
+        An elementwise function; by default the book's ``0.01 x² + 0.1 x``.
+    x : number or 0-d array
+        Where to touch the curve. An array's backend runs `f`.
+    xlim : (float, float)
+        The drawn interval.
+    h : float, optional
+        Step of the numerical derivative (see :func:`xgrad.numerical_diff`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel with two lines: the curve and the tangent.
+
+    Examples
+    --------
+    >>> from xgrad.plot import tangent
+    >>> fig = tangent()
+    >>> len(fig.axes[0].lines)
+    2
+    >>> fig.axes[0].get_legend_handles_labels()[1][1]
+    'tangent at x = 5 (slope 0.2)'
+    """
+    f = _function_1 if f is None else f
+    check_callable(f)
+    lo, hi = _check_range(xlim, "xlim")
+    line = tangent_line(f, x, h=h)  # validates x: one point
+    x, xp, device = as_float_array(x)
+    x = xp.reshape(x, ())
+    grid = xp.linspace(lo, hi, _SAMPLES, dtype=x.dtype, device=device)
+    t = _to_host(grid)
+    y, yt = (np.reshape(_to_host(v), (-1,)) for v in (f(grid), line(grid)))
+    x0, y0 = float(_to_host(x)), float(_to_host(f(x)))
+    slope = (yt[-1] - yt[0]) / (t[-1] - t[0])
+    fig, (ax,) = _new_figure()
+    ax.plot(t, y, label="f(x)")
+    ax.plot(t, yt, "--", label=f"tangent at x = {x0:g} (slope {slope:.4g})")
+    ax.scatter([x0], [y0], color="black", zorder=3)
+    ax.set(xlabel="x", ylabel="f(x)", title=f"The tangent of f at x = {x0:g}")
+    ax.legend()
+    return fig
+
+
+# -- Fig. 4-9 -----------------------------------------------------------------
+def gradient_field(
+    f: Callable[[Array], Array] | None = None,
+    *,
+    xlim: tuple[float, float] = (-2, 2.5),
+    ylim: tuple[float, float] = (-2, 2.5),
+    step: float = 0.25,
+    h: float | None = None,
+    vectorized: bool = True,
+    backend: str | Backend = "numpy",
+) -> Figure:
+    """Arrows of the negative gradient ``-∇f`` on a grid (the book's Fig. 4-9).
+
+    Parameters
+    ----------
+    f : callable, optional
+        A function of two variables. With ``vectorized=True`` (the default) it
+        maps a stack of points, shape ``(k, 2)``, to ``k`` values, e.g.
+        ``lambda x: (x**2).sum(axis=-1)``; with ``vectorized=False`` it takes
+        one point ``(2,)``. By default the book's ``x0² + x1²``.
+    xlim, ylim : (float, float)
+        The grid's intervals; points are ``low, low + step, ...`` below high.
+    step : float
+        Grid spacing.
+    h : float, optional
+        Step of the numerical gradient.
+    vectorized : bool
+        Whether `f` takes stacks of points (much faster).
+    backend : str or Backend
+        Where the gradients are computed (see :func:`xgrad.resolve_backend`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel holding a quiver with one arrow per grid point.
+
+    Notes
+    -----
+    The gradients come from ``numerical_gradient(f, points, batch=True,
+    vectorized=vectorized)``: ``4 * k`` values of `f` for ``k`` points.
+
+    Examples
+    --------
+    >>> from xgrad.plot import gradient_field
+    >>> fig = gradient_field()
+    >>> fig.axes[0].collections[0].N   # an 18 x 18 grid
+    324
+    """
+    f = _function_2 if f is None else f
+    check_callable(f)
+    (x_lo, x_hi), (y_lo, y_hi) = _check_range(xlim, "xlim"), _check_range(ylim, "ylim")
+    step = _positive(step, "step")
+    gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    b = backend if isinstance(backend, Backend) else resolve_backend(backend)
+    grad = _to_host(numerical_gradient(f, b.asarray(points), h=h, batch=True, vectorized=vectorized))
+    fig, (ax,) = _new_figure(panel=(6.0, 5.5))
+    ax.quiver(
+        points[:, 0],
+        points[:, 1],
+        -grad[:, 0],
+        -grad[:, 1],
+        angles="xy",
+        color="0.35",
+        label="−∇f, the steepest way down",
+    )
+    ax.set(
+        xlabel="$x_0$",
+        ylabel="$x_1$",
+        xlim=(x_lo - step, x_hi),
+        ylim=(y_lo - step, y_hi),
+        title="The negative gradient of f",
+    )
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    return fig
+
+
+# -- Fig. 4-10 ----------------------------------------------------------------
+def descent_paths(
+    f: Callable[[Array], Array] | None = None,
+    init_x: Any = (-3.0, 4.0),
+    *,
+    lrs: Sequence[float] = (0.1, 0.001, 1.05),
+    step_num: int = 20,
+    h: float | None = None,
+) -> Figure:
+    """Gradient descent paths over the contour lines of `f`, one panel per
+    learning rate (the book's Fig. 4-10, side by side).
+
+    The defaults show the three behaviours: ``lr=0.1`` converges, ``lr=0.001``
+    barely moves, ``lr=1.05`` overshoots further at every step and diverges.
+
+    Parameters
+    ----------
+    f : callable, optional
+        A scalar function of one point of shape ``(2,)``, as for
+        :func:`xgrad.gradient_descent`; by default the book's ``x0² + x1²``.
+    init_x : pair of numbers or array of shape (2,)
+        The start. An array's backend runs the descent.
+    lrs : sequence of float
+        The learning rates, one panel each.
+    step_num : int
+        Steps per descent.
+    h : float, optional
+        Step of the numerical gradient.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per learning rate. Each title names the rate and what
+        happened: ``converges``, ``oscillates``, ``barely moves`` or
+        ``diverges``; when the point became non-finite (a
+        :class:`xgrad.DivergenceError`) the path is drawn up to the last finite
+        point and the title gives the step.
+
+    Notes
+    -----
+    Each window holds the whole path and the square ``|x_i| <= 1.5 max|init_x|``.
+    Cost: ``4 * step_num`` evaluations of `f` per panel for the descent, plus
+    ``41**2`` for the contour lines.
+
+    Examples
+    --------
+    >>> from xgrad.plot import descent_paths
+    >>> fig = descent_paths()
+    >>> [ax.get_title() for ax in fig.axes]
+    ['lr = 0.1: converges', 'lr = 0.001: barely moves', 'lr = 1.05: diverges']
+    """
+    f = _function_2 if f is None else f
+    check_callable(f)
+    lrs = _check_lrs(lrs)
+    step_num = check_count(step_num, "step_num", minimum=1)
+    start = _start_point(init_x)
+    fig, axes = _new_figure(len(lrs), panel=(4.5, 4.5))
+    # a diverging descent overflows: that is drawn, not warned about
+    with np.errstate(over="ignore", invalid="ignore"):
+        for ax, lr in zip(axes, lrs, strict=True):
+            path, bad_step = _descent_path(f, start, lr, step_num, h)
+            _draw_path(ax, f, start, path)
+            ax.set_title(f"lr = {lr:g}: {_verdict(path, bad_step)}")
+    x0, x1 = _to_host(start)
+    fig.suptitle(f"Gradient descent from ({x0:g}, {x1:g}), {step_num} steps")
+    return fig
+
+
+def _check_lrs(lrs: Any) -> list[float]:
+    if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence):
+        raise TypeError(f"`lrs` must be a sequence of learning rates; got {type(lrs).__name__}")
+    if not lrs:
+        raise ValueError("`lrs` must hold at least one learning rate; got an empty sequence")
+    return [_positive(lr, "lrs") for lr in lrs]
+
+
+def _start_point(init_x: Any) -> Array:
+    x, _, _ = as_float_array(init_x, name="init_x")
+    if tuple(x.shape) != (2,):
+        raise ValueError(f"`init_x` must be one point of two variables; got shape {tuple(x.shape)}")
+    return x
+
+
+def _descent_path(
+    f: Callable[[Array], Array], start: Array, lr: float, step_num: int, h: float | None
+) -> tuple[np.ndarray, int | None]:
+    """The host path, and the step at which it became non-finite (or None)."""
+    try:
+        _, path = gradient_descent(f, start, lr=lr, step_num=step_num, h=h, return_path=True)
+        return _to_host(path), None
+    except DivergenceError as err:  # replay the finite part
+        _, path = gradient_descent(f, start, lr=lr, step_num=err.step - 1, h=h, return_path=True)
+        return _to_host(path), err.step
+
+
+def _verdict(path: np.ndarray, bad_step: int | None) -> str:
+    if bad_step is not None:
+        return f"diverges (non-finite at step {bad_step})"
+    moves = np.diff(path, axis=0)
+    lengths = np.hypot(moves[:, 0], moves[:, 1])
+    if lengths[0] == 0:
+        return "stays put"
+    if lengths[-1] > lengths[0]:
+        return "diverges"
+    if len(moves) > 1 and np.dot(moves[-1], moves[-2]) < 0:
+        return "oscillates"
+    return "converges" if lengths[-1] < 0.1 * lengths[0] else "barely moves"
+
+
+def _window(path: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    half = 1.5 * max(float(np.max(np.abs(start))), 1.0)
+    lo = np.minimum(path.min(axis=0), -half)
+    hi = np.maximum(path.max(axis=0), half)
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _grid_values(f: Callable[[Array], Array], start: Array, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """`f` at every grid point, evaluated one point at a time on `start`'s backend."""
+    xp = array_api_compat.array_namespace(start)
+    device = array_api_compat.device(start)
+    points = xp.asarray(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=start.dtype, device=device)
+    values = [as_scalar(f(points[i, ...]), xp, device, start.dtype, "`f`") for i in range(points.shape[0])]
+    return np.reshape(_to_host(xp.stack(values)), gx.shape)
+
+
+def _draw_path(ax: Axes, f: Callable[[Array], Array], start: Array, path: np.ndarray) -> None:
+    lo, hi = _window(path, _to_host(start))
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], _GRID), np.linspace(lo[1], hi[1], _GRID))
+    z = _grid_values(f, start, gx, gy)
+    finite = z[np.isfinite(z)]
+    levels = np.unique(np.quantile(finite, np.linspace(0.02, 0.98, 12))) if finite.size else finite
+    if levels.size > 1:
+        ax.contour(
+            gx,
+            gy,
+            np.ma.masked_invalid(z),
+            levels=levels,
+            colors="0.75",
+            linewidths=0.8,
+        )
+    ax.plot(
+        path[:, 0],
+        path[:, 1],
+        "o-",
+        color="C0",
+        markersize=3,
+        linewidth=1,
+        label="path",
+    )
+    ax.plot(*path[0], "s", color="C3", markerfacecolor="none", markersize=8, label="start")
+    ax.plot(*path[-1], "*", color="C2", markersize=10, label="end")
+    ax.set(xlabel="$x_0$", ylabel="$x_1$", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    ax.set_aspect("equal")
+    ax.legend(loc="best", fontsize="small")
+
+
+# -- Figs 4-11 and 4-12 -------------------------------------------------------
+def training_curves(history: Any) -> Figure:
+    """The loss per iteration (left) and the accuracies per epoch (right), the
+    book's Figs 4-11 and 4-12.
+
+    Parameters
+    ----------
+    history : TrainResult, dict or path
+        What :func:`xgrad.train` returns, its ``to_dict()``, or the path of
+        the ``history.json`` the command line writes. It needs ``loss`` (one
+        value per iteration), ``eval_iters``, ``train_acc``, ``test_acc`` (one
+        value per evaluation) and ``iters_per_epoch``; ``backend``, ``device``
+        and ``dtype`` go into the title when present.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: the loss curve and the train and test accuracies.
+
+    Raises
+    ------
+    TypeError
+        If `history` is none of the accepted kinds.
+    ValueError
+        If a field is missing or the accuracy lists do not match `eval_iters`.
+
+    Examples
+    --------
+    >>> from xgrad.plot import training_curves
+    >>> history = {"loss": [2.3, 1.1, 0.6, 0.4], "eval_iters": [2, 4],
+    ...            "train_acc": [0.8, 0.9], "test_acc": [0.78, 0.88],
+    ...            "iters_per_epoch": 2}
+    >>> fig = training_curves(history)
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['iteration', 'epoch']
+    """
+    h = _read_history(history)
+    loss = np.reshape(_to_host(h["loss"]), (-1,)).astype(float)
+    iters = np.asarray(h["eval_iters"], dtype=float)
+    accs = {k: np.asarray(_to_host(h[k]), dtype=float) for k in ("train_acc", "test_acc")}
+    for k, v in accs.items():
+        if v.shape != iters.shape:
+            raise ValueError(f"`history` {k!r} has {v.size} values but 'eval_iters' has {iters.size}")
+    epochs = iters / check_count(h["iters_per_epoch"], "iters_per_epoch", minimum=1)
+    fig, (left, right) = _new_figure(2, panel=(5.5, 4.0))
+    left.plot(np.arange(1, loss.size + 1), loss, linewidth=0.8, label="mini-batch loss")
+    left.set(xlabel="iteration", ylabel="loss", title="Training loss per iteration")
+    left.legend()
+    right.plot(epochs, accs["train_acc"], "o-", label="train")
+    right.plot(epochs, accs["test_acc"], "s--", label="test")
+    right.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="Accuracy per epoch")
+    right.legend(loc="lower right")
+    about = ", ".join(str(h[k]) for k in ("backend", "device", "dtype") if h.get(k) is not None)
+    if about:
+        fig.suptitle(f"Two-layer network ({about})")
+    return fig
+
+
+def _read_history(history: Any) -> dict[str, Any]:
+    if isinstance(history, (str, os.PathLike)):
+        with open(history, encoding="utf-8") as fh:
+            history = json.load(fh)
+    if isinstance(history, Mapping):
+        found = dict(history)
+    elif all(hasattr(history, k) for k in _HISTORY_KEYS):
+        found = {k: getattr(history, k, None) for k in (*_HISTORY_KEYS, "backend", "device", "dtype")}
+    else:
+        raise TypeError(
+            "`history` must be a TrainResult, its to_dict(), or the path of a "
+            f"history.json; got {type(history).__name__}"
+        )
+    missing = [k for k in _HISTORY_KEYS if k not in found]
+    if missing:
+        raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
+    return found
+
+
+# -- numerical differentiation's two errors -----------------------------------
+def step_error(
+    f: Callable[[Array], Array] | None = None,
+    dfdx: Callable[[Array], Array] | None = None,
+    x: Any = 1.0,
+    *,
+    hs: Any = None,
+) -> Figure:
+    """The error of the numerical derivative against the step `h` (log-log),
+    for forward and central differences in float32 and float64.
+
+    Large steps suffer truncation error (``∝ h`` forward, ``∝ h²`` central);
+    small ones rounding error (``∝ eps / h``): each curve is a V whose bottom
+    is the best step for that dtype and formula.
+
+    Parameters
+    ----------
+    f, dfdx : callable, optional
+        An elementwise function and its exact derivative, given together; by
+        default ``exp``, its own derivative.
+    x : number or 0-d array
+        Where to differentiate. An array's backend runs `f`; it must support
+        float32 and float64.
+    hs : array-like, optional
+        The steps; by default 53 steps from 1e-13 to 1, four per decade.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One log-log panel with four lines, labelled ``"float32, forward"`` etc.
+        Exactly zero errors are left out (log scale).
+
+    Notes
+    -----
+    Cost: ``8 * len(hs)`` evaluations of `f` (two per step, formula and dtype).
+
+    Examples
+    --------
+    >>> from xgrad.plot import step_error
+    >>> fig = step_error()
+    >>> fig.axes[0].get_legend_handles_labels()[1]
+    ['float32, forward', 'float32, central', 'float64, forward', 'float64, central']
+    """
+    f, dfdx = _step_error_functions(f, dfdx)
+    steps = _check_steps(hs)
+    x, xp, _ = as_float_array(x)
+    if math.prod(x.shape) != 1:
+        raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
+    x = xp.reshape(x, ())
+    exact = float(_to_host(dfdx(xp.astype(x, xp.float64))))
+    fig, (ax,) = _new_figure(panel=(7.5, 4.5))
+    for dtype, color in (("float32", "C0"), ("float64", "C1")):
+        xd = xp.astype(x, getattr(xp, dtype))
+        for method, style in (("forward", "--"), ("central", "-")):
+            diffs = [float(_to_host(numerical_diff(f, xd, h=h, method=method))) for h in steps]
+            err = np.abs(np.asarray(diffs) - exact)
+            ax.loglog(
+                steps,
+                np.where(err > 0, err, np.nan),
+                style,
+                color=color,
+                label=f"{dtype}, {method}",
+            )
+    ax.text(0.03, 0.04, "← rounding error", transform=ax.transAxes)
+    ax.text(0.97, 0.04, "truncation error →", transform=ax.transAxes, ha="right")
+    x0 = float(_to_host(x))
+    ax.set(
+        xlabel="step h",
+        ylabel="absolute error of f′(x)",
+        title=f"Numerical derivative at x = {x0:g}: error against the step",
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def _step_error_functions(f: Any, dfdx: Any) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
+    if f is None and dfdx is None:
+        return _exp, _exp
+    if f is None or dfdx is None:
+        raise ValueError("give `f` and its exact derivative `dfdx` together, or neither (exp)")
+    check_callable(f)
+    check_callable(dfdx, "dfdx")
+    return f, dfdx
+
+
+def _check_steps(hs: Any) -> np.ndarray:
+    if hs is None:
+        return np.logspace(-13, 0, 53)
+    try:
+        steps = np.asarray(_to_host(hs), dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`hs` must be a sequence of steps; got {type(hs).__name__}") from None
+    if steps.ndim != 1 or steps.size == 0:
+        raise ValueError(f"`hs` must be a non-empty 1-d sequence; got shape {steps.shape}")
+    if not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ValueError("`hs` must hold positive, finite steps")
+    return steps
+
+
+# -- dispatch -----------------------------------------------------------------
+def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
+    """Draw one of the chapter's figures by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FIGURES`: ``"tangent"``, ``"gradient-field"``,
+        ``"descent"``, ``"training"`` or ``"step-error"``.
+    history : TrainResult, dict or path, optional
+        Needed by ``"training"`` (see :func:`training_curves`), refused by the
+        others.
+    **kwargs
+        Options passed on to the figure's function.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If `name` is unknown; the message lists the valid names.
+    TypeError
+        If `name` is not a string, or `history` is missing for ``"training"``
+        or given for another figure.
+
+    Examples
+    --------
+    >>> from xgrad.plot import figure
+    >>> fig = figure("tangent", x=10.0)
+    >>> fig.axes[0].get_title()
+    'The tangent of f at x = 10'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in _MAKERS:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
+    if key == "training":
+        if history is None:
+            raise TypeError(
+                "the 'training' figure needs `history=`: a TrainResult, its to_dict(), "
+                "or the path of a history.json"
+            )
+        return training_curves(history, **kwargs)
+    if history is not None:
+        raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
+    return _MAKERS[key](**kwargs)
+
+
+_MAKERS: dict[str, Callable[..., Figure]] = {
+    "tangent": tangent,
+    "gradient-field": gradient_field,
+    "descent": descent_paths,
+    "training": training_curves,
+    "step-error": step_error,
+}
+assert tuple(_MAKERS) == FIGURES
