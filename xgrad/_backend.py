@@ -212,6 +212,14 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
         If the arrays come from different array libraries, or none is an array.
     ValueError
         If they live on different devices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import namespace_of
+    >>> xp, device = namespace_of(np.zeros(2), 3.0)
+    >>> xp.__name__, device
+    ('array_api_compat.numpy', 'cpu')
     """
     real = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool, complex))]
     if not real:
@@ -234,6 +242,16 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
                 "one device first (e.g. with array_api_compat.to_device)"
             )
     return xp, first
+
+
+def quiet_overflow(backend: Backend) -> contextlib.AbstractContextManager[Any]:
+    """Silence NumPy's overflow and invalid-value warnings inside a block whose
+    caller checks for non-finite results itself (and reports them better)."""
+    if backend.name == "numpy":
+        import numpy as np
+
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

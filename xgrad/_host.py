@@ -10,13 +10,13 @@ from xgrad._typing import Array
 
 
 def to_host(a: Array) -> Any:
-    """A NumPy copy of `a` (from NumPy, CuPy, PyTorch, JAX or array-api-strict)."""
+    """A NumPy copy of `a`: an array of any backend, a list or a number."""
     import numpy as np
 
     if array_api_compat.is_cupy_array(a):
         return a.get()
     if array_api_compat.is_torch_array(a):
         a = a.detach().cpu()
-    if isinstance(a, np.ndarray | np.generic):
-        return np.array(a, copy=True)
+    if isinstance(a, np.ndarray | np.generic) or not array_api_compat.is_array_api_obj(a):
+        return np.array(a, copy=True)  # NumPy, lists and Python numbers
     return np.from_dlpack(a).copy()

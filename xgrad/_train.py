@@ -10,13 +10,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from xgrad._backend import Backend, blas_threads, resolve_backend
+from xgrad._backend import Backend, blas_threads, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from xgrad._descent import DivergenceError
 from xgrad._functions import one_hot
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
+from xgrad._validate import check_count
 
 __all__ = ["TrainResult", "train"]
 
@@ -186,6 +187,7 @@ def train(
     True
     """
     cfg = TrainConfig.build(locals())
+    check_count(checkpoint_every, "checkpoint_every", minimum=1)
     b = resolve_backend(backend, device=device)
     (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
     if net is None:
@@ -198,7 +200,7 @@ def train(
     run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
         run.restore(load_checkpoint(checkpoint, cfg, b, net))
-    with blas_threads(n_threads):
+    with blas_threads(n_threads), quiet_overflow(b):  # divergence is detected and reported
         return run.loop(checkpoint, checkpoint_every)
 
 
@@ -308,11 +310,12 @@ class _Run:
                 bar.update(1)
                 last = i == cfg.iters - 1
                 evaluate = i % self.eval_every == 0 or last
-                if len(pending) >= CHECK_EVERY or evaluate:
+                save = checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last)
+                if len(pending) >= CHECK_EVERY or evaluate or save:
                     self._check(pending, history, i + 1)
                 if evaluate:
                     self._evaluate(i + 1, bar)
-                if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last):
+                if save:
                     self._save(checkpoint, i + 1)
         except KeyboardInterrupt:
             interrupted = True

@@ -23,6 +23,7 @@ import numpy as np
 from xgrad._backend import Backend, resolve_backend
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import numerical_diff, numerical_gradient, tangent_line
+from xgrad._host import to_host as _to_host
 from xgrad._typing import Array
 from xgrad._validate import (
     as_float_array,
@@ -63,17 +64,6 @@ def _new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> t
         raise ImportError('xgrad.plot needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
     fig = Figure(figsize=(panel[0] * ncols, panel[1]), layout="constrained")
     return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
-
-
-def _to_host(a: Any) -> np.ndarray:
-    """A NumPy view or copy of `a`, from any backend, lists and numbers too."""
-    if array_api_compat.is_cupy_array(a):
-        return a.get()
-    if array_api_compat.is_torch_array(a):
-        return a.detach().cpu().numpy()
-    if array_api_compat.is_array_api_obj(a) and not isinstance(a, (np.ndarray, np.generic)):
-        return np.from_dlpack(a)  # JAX, array-api-strict, ...
-    return np.asarray(a)
 
 
 def _check_range(lim: Any, name: str) -> tuple[float, float]:

@@ -1,0 +1,56 @@
+"""The package's shape: what it exports, and where NumPy may appear."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import xgrad
+
+PACKAGE = Path(xgrad.__file__).parent
+# numerical differentiation, optimisation and the network's maths: array API only
+ARRAY_API_ONLY = ("_diff.py", "_descent.py", "_functions.py", "_netgrad.py")
+# may use NumPy inside functions at the host edge (drawing weights, files), never at import
+HOST_EDGE = ("_net.py", "_check.py", "_train.py", "_backend.py", "_validate.py")
+
+
+def _numpy_imports(tree: ast.AST) -> list[ast.stmt]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "numpy" for a in node.names):
+            found.append(node)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numpy":
+            found.append(node)
+    return found
+
+
+def test_maths_modules_never_import_numpy():
+    for name in ARRAY_API_ONLY:
+        tree = ast.parse((PACKAGE / name).read_text())
+        assert not _numpy_imports(tree), f"{name} imports NumPy"
+
+
+def test_host_edge_modules_import_numpy_only_inside_functions():
+    for name in HOST_EDGE:
+        tree = ast.parse((PACKAGE / name).read_text())
+        top_level = [n for n in tree.body if n in _numpy_imports(tree)]
+        assert not top_level, f"{name} imports NumPy at module level"
+
+
+def test_all_is_sorted_and_complete():
+    assert list(xgrad.__all__) == sorted(xgrad.__all__)
+    for name in xgrad.__all__:
+        assert hasattr(xgrad, name), name
+    book = {"numerical_diff", "numerical_gradient", "gradient_descent", "TwoLayerNet", "load_mnist", "train"}
+    assert book <= set(xgrad.__all__)
+
+
+def test_public_callables_have_docstrings_with_examples():
+    missing = [n for n in xgrad.__all__ if callable(getattr(xgrad, n)) and inspect.isfunction(getattr(xgrad, n))
+               and ">>>" not in (getattr(xgrad, n).__doc__ or "")]
+    assert not missing, f"public functions without an example: {missing}"
+
+
+def test_typed_package():
+    assert (PACKAGE / "py.typed").exists()

@@ -1,0 +1,222 @@
+"""Gradient descent: the book's three runs, convergence on every backend,
+divergence reporting, an analytic `grad`, and argument errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _helpers import assert_close
+
+from xgrad import DivergenceError, gradient_descent, numerical_gradient
+from xgrad._host import to_host
+
+
+def np_f2(x):
+    return np.sum(x**2)
+
+
+# --- the book's values (h = 1e-4) -------------------------------------------
+
+@pytest.mark.parametrize(("lr", "expected"), [
+    (0.1, [-6.11110793e-10, 8.14814391e-10]),
+    (10.0, [-2.58983747e13, -1.29524862e12]),  # diverges, then stalls: x + 1e-4 == x
+    (1e-10, [-2.99999994, 3.99999992]),  # barely moves
+], ids=["lr=0.1", "lr=10", "lr=1e-10"])
+def test_reproduces_the_book(lr, expected):
+    x = gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=lr, step_num=100, h=1e-4)
+    assert_close(x, expected, rtol=1e-7, dtype=np.float64)
+
+
+# --- default step, every backend ---------------------------------------------
+
+def test_converges_on_every_backend(backend):
+    xp = backend.xp
+    init = backend.asarray(np.array([-3.0, 4.0]))
+    x, path = gradient_descent(lambda p: xp.sum(p**2), init, lr=0.1, step_num=100, return_path=True)
+    assert_close(x, [0.0, 0.0], backend=backend, atol=1e-8)
+    assert_close(path, to_host(path), backend=backend)  # the path stays on the backend too
+    host_path = to_host(path)
+    assert host_path.shape == (101, 2)
+    np.testing.assert_array_equal(host_path[0], [-3.0, 4.0])
+    np.testing.assert_array_equal(host_path[-1], to_host(x))
+    values = np.sum(host_path**2, axis=1)
+    assert np.all(np.diff(values) < 0), "f must decrease at every step with lr = 0.1"
+    # each step multiplies x by 1 - 2 * lr = 0.8 (the central difference of a quadratic is exact)
+    np.testing.assert_allclose(host_path[1:], 0.8 * host_path[:-1], rtol=1e-8, atol=1e-20)
+    np.testing.assert_array_equal(to_host(init), [-3.0, 4.0])
+
+
+def test_accepts_a_list_and_integers():
+    x = gradient_descent(np_f2, [-3, 4], lr=0.1, step_num=1)
+    assert_close(x, [-2.4, 3.2], rtol=1e-9, dtype=np.float64)
+
+
+def test_zero_steps_return_the_start():
+    init = np.array([-3.0, 4.0])
+    x, path = gradient_descent(np_f2, init, step_num=0, return_path=True)
+    assert_close(x, [-3.0, 4.0], rtol=0)
+    assert_close(path, [[-3.0, 4.0]], rtol=0)
+
+
+def test_init_is_not_mutated_and_may_be_read_only():
+    init = np.array([-3.0, 4.0])
+    init.flags.writeable = False
+    x = gradient_descent(np_f2, init, lr=0.1, step_num=5)
+    np.testing.assert_array_equal(init, [-3.0, 4.0])
+    assert_close(x, 0.8**5 * np.array([-3.0, 4.0]), rtol=1e-9)
+
+
+def test_jax_arrays_work():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    init = jnp.asarray([-3.0, 4.0])
+    x = gradient_descent(lambda p: jnp.sum(p**2), init, lr=0.1, step_num=5)
+    assert isinstance(x, jax.Array)
+    np.testing.assert_allclose(np.asarray(x), 0.8**5 * np.array([-3.0, 4.0]), rtol=1e-9)
+    np.testing.assert_array_equal(np.asarray(init), [-3.0, 4.0])
+
+
+# --- divergence ----------------------------------------------------------------
+
+def _manual_run(gradient, x, lr, max_steps):
+    """The loop written out: the first step whose point is not finite, and the point before it."""
+    for step in range(1, max_steps + 1):
+        new_x = x - lr * gradient(x)
+        if not np.all(np.isfinite(new_x)):
+            return step, x
+        x = new_x
+    raise AssertionError("the manual run did not diverge")
+
+
+def test_divergence_with_the_numerical_gradient():
+    # lr = 10 multiplies x by -19 per step; with the default (relative) step x**2 overflows
+    # near |x| = 1e154, the difference becomes inf - inf = nan, and the point nan.
+    init = np.array([-3.0, 4.0])
+    with np.errstate(all="ignore"):
+        step, last = _manual_run(lambda p: numerical_gradient(np_f2, p), init, 10.0, 300)
+        message = rf"diverged at step {step} of 300.*smaller `lr` \(got 10.0\)"
+        with pytest.raises(DivergenceError, match=message) as info:
+            gradient_descent(np_f2, init, lr=10.0, step_num=300)
+        # one step fewer is still finite
+        x = gradient_descent(np_f2, init, lr=10.0, step_num=step - 1)
+    assert step == 121
+    assert isinstance(info.value, FloatingPointError)
+    assert info.value.step == step
+    assert np.all(np.isfinite(info.value.last_finite))
+    np.testing.assert_array_equal(info.value.last_finite, last)
+    np.testing.assert_array_equal(x, last)
+
+
+def test_divergence_with_an_analytic_gradient(backend):
+    xp = backend.xp
+    init = np.array([-3.0, 4.0])
+    with np.errstate(all="ignore"):
+        step, last = _manual_run(lambda p: 2 * p, init, 10.0, 1000)
+        with pytest.raises(DivergenceError, match=f"diverged at step {step} of 1000") as info:
+            gradient_descent(lambda p: xp.sum(p**2), backend.asarray(init), lr=10.0, step_num=1000,
+                             grad=lambda p: 2 * p)
+    assert step == 241  # |x| = 4 * 19**k passes the float64 maximum
+    assert info.value.step == step
+    assert_close(info.value.last_finite, last, backend=backend, rtol=1e-12)
+
+
+# --- an analytic gradient --------------------------------------------------------
+
+def test_grad_replaces_the_numerical_gradient():
+    calls = {"f": 0, "grad": 0}
+
+    def f(p):
+        calls["f"] += 1
+        return np_f2(p)
+
+    def grad(p):
+        calls["grad"] += 1
+        return 2 * p
+
+    x = gradient_descent(f, np.array([-3.0, 4.0]), lr=0.1, step_num=7, grad=grad)
+    assert calls == {"f": 0, "grad": 7}
+    assert_close(x, 0.8**7 * np.array([-3.0, 4.0]), rtol=1e-12)
+
+
+def test_minimises_a_positive_definite_quadratic(backend):
+    a = np.array([[3.0, 1.0], [1.0, 2.0]])
+    b = np.array([1.0, -1.0])
+    A, B = backend.asarray(a), backend.asarray(b)
+
+    def f(p):
+        return 0.5 * (p @ A @ p) - B @ p
+
+    x = gradient_descent(f, backend.asarray(np.array([5.0, -7.0])), lr=0.3, step_num=200,
+                         grad=lambda p: A @ p - B)
+    assert_close(x, np.linalg.solve(a, b), backend=backend, rtol=1e-10)
+    # the numerical gradient gets there too
+    x = gradient_descent(f, backend.asarray(np.array([5.0, -7.0])), lr=0.3, step_num=60)
+    assert_close(x, np.linalg.solve(a, b), backend=backend, rtol=1e-7)
+    assert float(to_host(f(x))) == pytest.approx(-0.5 * float(b @ np.linalg.solve(a, b)), rel=1e-12)
+
+
+def test_minimises_the_rosenbrock_function():
+    def f(p):
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+    def grad(p):
+        return np.array([-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] ** 2), 200 * (p[1] - p[0] ** 2)])
+
+    # lr below 2 / (largest Hessian eigenvalue at the minimum, about 1002)
+    x = gradient_descent(f, np.array([-1.2, 1.0]), lr=1.5e-3, step_num=30_000, grad=grad)
+    assert_close(x, [1.0, 1.0], rtol=1e-7)
+    assert f(x) < 1e-14
+
+
+# --- argument errors -----------------------------------------------------------------
+
+@pytest.mark.parametrize("lr", [0, 0.0, -0.1, float("nan"), float("inf")])
+def test_lr_must_be_positive(lr):
+    with pytest.raises(ValueError, match="`lr` must be positive"):
+        gradient_descent(np_f2, np.array([1.0]), lr=lr)
+
+
+def test_lr_must_be_a_number():
+    with pytest.raises(TypeError, match="`lr` must be a real number; got NoneType"):
+        gradient_descent(np_f2, np.array([1.0]), lr=None)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: check_real converts with float(), so lr='0.1' is accepted "
+                   "instead of raising TypeError")
+def test_lr_given_as_a_string_is_refused():
+    with pytest.raises(TypeError, match="`lr` must be a real number; got str"):
+        gradient_descent(np_f2, np.array([1.0]), lr="0.1")
+
+
+def test_step_num_must_be_a_non_negative_integer():
+    with pytest.raises(ValueError, match="`step_num` must be >= 0; got -1"):
+        gradient_descent(np_f2, np.array([1.0]), step_num=-1)
+    with pytest.raises(TypeError, match="`step_num` must be an integer; got float"):
+        gradient_descent(np_f2, np.array([1.0]), step_num=1.5)
+    with pytest.raises(TypeError, match="`step_num` must be an integer; got str"):
+        gradient_descent(np_f2, np.array([1.0]), step_num="10")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: check_count says bools are refused, but operator.index(True) "
+                   "succeeds, so step_num=True runs one step")
+def test_step_num_refuses_bools():
+    with pytest.raises(TypeError, match="`step_num` must be an integer; got bool"):
+        gradient_descent(np_f2, np.array([1.0]), step_num=True)
+
+
+def test_f_and_grad_must_be_callable():
+    with pytest.raises(TypeError, match="`f` must be callable; got str"):
+        gradient_descent("f2", np.array([1.0]))
+    with pytest.raises(TypeError, match="`grad` must be callable; got ndarray"):
+        gradient_descent(np_f2, np.array([1.0]), grad=np.array([2.0]))
+
+
+def test_h_is_checked():
+    with pytest.raises(ValueError, match="`h` must be positive and finite; got 0"):
+        gradient_descent(np_f2, np.array([1.0]), h=0)
+
+
+def test_complex_start_is_refused():
+    with pytest.raises(TypeError, match="`init_x` must be real"):
+        gradient_descent(np_f2, np.array([1.0 + 1.0j]))

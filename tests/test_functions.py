@@ -1,0 +1,168 @@
+"""Activations, softmax and cross-entropy: the book's simpleNet on every
+backend, numerical stability for extreme scores, and label checking."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from _helpers import assert_close
+
+from xgrad import cross_entropy_error, log_softmax, numerical_gradient, relu, sigmoid, softmax
+from xgrad._host import to_host
+
+# the book's simpleNet, section 4.4.2
+W = np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
+X = np.array([0.6, 0.9])
+T = np.array([0.0, 0.0, 1.0])
+PREDICT = np.array([1.05414809, 0.63071653, 1.1328074])
+LOSS = 0.92806853663411326
+DW = np.array([[0.21924763, 0.14356247, -0.36281009], [0.32887144, 0.2153437, -0.54421514]])
+
+
+def test_simple_net_reproduces_the_book(backend):
+    w, x, t = backend.asarray(W), backend.asarray(X), backend.asarray(T)
+    scores = x @ w
+    assert_close(scores, PREDICT, backend=backend, rtol=1e-8)
+    assert_close(cross_entropy_error(softmax(scores), t), LOSS, backend=backend, rtol=1e-8)
+    assert_close(cross_entropy_error(scores, t, logits=True), LOSS, backend=backend, rtol=1e-8)
+    dw = numerical_gradient(lambda v: cross_entropy_error(x @ v, t, logits=True), w, h=1e-4)
+    assert_close(dw, DW, backend=backend, rtol=0, atol=1e-8)
+
+
+def test_integer_label_equals_one_hot(backend):
+    scores = backend.asarray(X @ W)
+    label = backend.asarray(np.array(2))
+    one_hot = cross_entropy_error(scores, backend.asarray(T), logits=True)
+    assert_close(cross_entropy_error(scores, label, logits=True), to_host(one_hot), backend=backend,
+                 rtol=1e-14)
+    assert_close(cross_entropy_error(softmax(scores), label), LOSS, backend=backend, rtol=1e-8)
+
+
+# --- softmax and log_softmax ----------------------------------------------------
+
+def _softmax_reference(a):
+    e = np.exp(a - np.max(a, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def test_softmax_of_a_batch(backend):
+    scores = np.array([[0.3, 2.9, 4.0], [-1.0, 0.0, 1.0], [5.0, 5.0, 5.0]])
+    p = softmax(backend.asarray(scores))
+    assert_close(p, _softmax_reference(scores), backend=backend, rtol=1e-14)
+    np.testing.assert_allclose(np.sum(to_host(p), axis=1), 1.0, rtol=1e-15)
+    assert_close(p[2, ...], [1 / 3, 1 / 3, 1 / 3], backend=backend, rtol=1e-15)
+    # along the first axis: the columns sum to 1
+    np.testing.assert_allclose(np.sum(to_host(softmax(backend.asarray(scores), axis=0)), axis=0), 1.0,
+                               rtol=1e-15)
+
+
+def test_softmax_is_invariant_to_a_shift(backend):
+    scores = np.array([0.3, 2.9, 4.0])
+    p = to_host(softmax(backend.asarray(scores)))
+    for shift in (-50.0, 7.0, 1000.0):
+        assert_close(softmax(backend.asarray(scores + shift)), p, backend=backend, rtol=1e-12)
+
+
+def test_softmax_of_huge_scores_does_not_overflow(backend):
+    # the book's naive exp(1010) overflows; warnings are errors in this suite
+    p = softmax(backend.asarray(np.array([[1010.0, 1000.0, 990.0], [-1000.0, -1000.0, -1000.0]])))
+    expected = _softmax_reference(np.array([[20.0, 10.0, 0.0], [0.0, 0.0, 0.0]]))
+    assert_close(p, expected, backend=backend, rtol=1e-14)
+    assert np.all(np.isfinite(to_host(p)))
+
+
+def test_log_softmax_equals_the_log_of_softmax(backend):
+    scores = np.array([[0.3, 2.9, 4.0], [-1.0, 0.0, 1.0]])
+    expected = np.log(_softmax_reference(scores))
+    assert_close(log_softmax(backend.asarray(scores)), expected, backend=backend, rtol=1e-14)
+    assert_close(log_softmax(backend.asarray(scores), axis=0), np.log(_softmax_reference(scores.T)).T,
+                 backend=backend, rtol=1e-14)
+
+
+def test_log_softmax_stays_finite_for_extreme_scores(backend):
+    # log(softmax) would give log(0) = -inf for the last two
+    got = log_softmax(backend.asarray(np.array([1000.0, 0.0, -1000.0])))
+    assert_close(got, [0.0, -1000.0, -2000.0], backend=backend, rtol=1e-15)
+
+
+# --- activations ---------------------------------------------------------------------
+
+def test_sigmoid_saturates_exactly_without_warnings(backend):
+    s = sigmoid(backend.asarray(np.array([-1000.0, 0.0, 1000.0])))
+    np.testing.assert_array_equal(to_host(s), [0.0, 0.5, 1.0])
+    assert_close(s, [0.0, 0.5, 1.0], backend=backend, rtol=0)
+
+
+def test_sigmoid_values(backend):
+    x = np.array([-30.0, -2.0, -0.5, 0.5, 2.0, 30.0])
+    expected = 1 / (1 + np.exp(-x))
+    assert_close(sigmoid(backend.asarray(x)), expected, backend=backend, rtol=1e-14)
+    # symmetry: sigmoid(-x) = 1 - sigmoid(x)
+    np.testing.assert_allclose(to_host(sigmoid(backend.asarray(-x))), 1 - expected, rtol=1e-12, atol=1e-16)
+
+
+def test_relu(backend):
+    x = np.array([[-2.0, -0.0, 0.0], [1e-300, 3.5, -1e300]])
+    assert_close(relu(backend.asarray(x)), [[0.0, 0.0, 0.0], [1e-300, 3.5, 0.0]], backend=backend, rtol=0,
+                 dtype=backend.asarray(x).dtype)
+
+
+# --- cross-entropy ----------------------------------------------------------------------
+
+def test_zero_probability_for_the_true_class_is_large_but_finite(backend):
+    y = backend.asarray(np.array([[0.0, 1.0], [0.5, 0.5]]))
+    t = backend.asarray(np.array([0, 0]))
+    loss = cross_entropy_error(y, t)
+    worst = -math.log(np.finfo(np.float64).smallest_normal)  # about 708.4, not inf
+    assert_close(loss, (worst + math.log(2)) / 2, backend=backend, rtol=1e-14)
+
+
+def test_logits_are_exact_for_extreme_scores(backend):
+    scores = backend.asarray(np.array([1000.0, 0.0, -1000.0]))
+    assert_close(cross_entropy_error(scores, backend.asarray(np.array(2)), logits=True), 2000.0,
+                 backend=backend, rtol=1e-15)
+
+
+def test_batch_loss_is_the_mean_of_the_sample_losses(backend):
+    rng = np.random.default_rng(11)
+    scores = rng.normal(size=(4, 5)) * 3
+    labels = np.array([0, 4, 2, 2])
+    one_hot = np.eye(5)[labels]
+    s, t, t1 = backend.asarray(scores), backend.asarray(labels), backend.asarray(one_hot)
+    singles = [float(to_host(cross_entropy_error(s[i, ...], t[i], logits=True))) for i in range(4)]
+    expected = -np.mean(np.log(_softmax_reference(scores))[np.arange(4), labels])
+    np.testing.assert_allclose(singles, -np.log(_softmax_reference(scores))[np.arange(4), labels], rtol=1e-12)
+    assert_close(cross_entropy_error(s, t, logits=True), np.mean(singles), backend=backend, rtol=1e-12)
+    assert_close(cross_entropy_error(s, t1, logits=True), expected, backend=backend, rtol=1e-12)
+    assert_close(cross_entropy_error(softmax(s), t), expected, backend=backend, rtol=1e-12)
+
+
+def test_integer_labels_of_the_wrong_shape(backend):
+    y = backend.asarray(np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(3,\)"):
+        cross_entropy_error(y, backend.asarray(np.array([0, 1, 2])))
+    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(2, 1\)"):
+        cross_entropy_error(y, backend.asarray(np.array([[0], [1]])))
+
+
+def test_one_hot_labels_of_the_wrong_shape(backend):
+    # float labels (0., 2.) are read as one-hot rows, never guessed to be class indices
+    y = backend.asarray(np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"one-hot labels must have the shape of the scores \(2, 3\).*"
+                                         r"Integer class labels need an integer dtype"):
+        cross_entropy_error(y, backend.asarray(np.array([0.0, 2.0])))
+
+
+@pytest.mark.parametrize("labels", [np.array([True, False]), np.array([1 + 0j, 0j])], ids=["bool", "complex"])
+def test_labels_of_the_wrong_kind(backend, labels):
+    y = backend.asarray(np.full((2, 2), 0.5))
+    with pytest.raises(TypeError, match=r"labels must be integers .* or floats .*; got dtype"):
+        cross_entropy_error(y, backend.asarray(labels))
+
+
+def test_labels_from_another_library_are_refused():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="different libraries cannot be mixed"):
+        cross_entropy_error(np.array([0.5, 0.5]), torch.tensor(1))

@@ -1,0 +1,207 @@
+"""xgrad.train: reproducible, validated, interruptible, resumable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import xgrad
+from xgrad import DivergenceError, train
+from xgrad._trainargs import auto_threads
+
+
+@pytest.fixture(scope="module")
+def small():
+    """2,000 training and 500 test digits of the real MNIST."""
+    (x, t), (xt, tt) = xgrad.load_mnist()
+    return (x[:2000], t[:2000]), (xt[:500], tt[:500])
+
+
+def test_same_seed_same_run_and_other_seed_another(small):
+    a = train("numpy", data=small, iters=60, eval_every=30, seed=1, progress=False)
+    b = train("numpy", data=small, iters=60, eval_every=30, seed=1, progress=False)
+    c = train("numpy", data=small, iters=60, eval_every=30, seed=2, progress=False)
+    np.testing.assert_array_equal(a.loss, b.loss)
+    assert not np.array_equal(a.loss, c.loss)
+    assert a.eval_iters == [1, 31, 60] and len(a.test_acc) == 3 and len(a.loss) == 60
+    assert a.loss[-1] < a.loss[0]
+
+
+def test_result_records_how_it_ran(small):
+    r = train("numpy", data=small, iters=40, batch_size=50, progress=False, dtype="float64")
+    assert (r.backend, r.device, r.dtype) == ("numpy", "cpu", "float64")
+    assert r.iters_per_epoch == 40 and r.eval_iters == [1, 40]
+    assert r.timings["iters_per_s"] > 0 and r.timings["total_s"] >= r.timings["train_s"]
+    d = r.to_dict()
+    assert d["config"]["batch_size"] == 50 and len(d["loss"]) == 40
+    assert "40 iterations on numpy" in r.summary()
+
+
+@pytest.mark.parametrize("other", ["torch", "jax", "array_api_strict"])
+def test_same_trajectory_on_other_backends(small, other):
+    pytest.importorskip(other)
+    if other == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    kw = {"data": small, "iters": 30, "eval_every": 10, "seed": 3, "dtype": "float64", "progress": False}
+    ref = train("numpy", **kw)
+    got = train(other, **kw)
+    np.testing.assert_allclose(got.loss, ref.loss, rtol=1e-10)
+    assert got.test_acc == ref.test_acc
+
+
+def test_numerical_gradient_training_follows_backprop(small):
+    kw = {"data": small, "iters": 20, "eval_every": 10, "seed": 0, "dtype": "float64", "progress": False}
+    num = train("numpy", grad="numerical", **kw)
+    bp = train("numpy", **kw)
+    np.testing.assert_allclose(num.loss, bp.loss, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lr": 0.0}, ValueError, "`lr` must be positive"),
+        ({"lr": -0.1}, ValueError, "`lr` must be positive"),
+        ({"batch_size": 2001}, ValueError, r"`batch_size` \(2001\) is larger than the training set"),
+        ({"hidden_size": 0}, ValueError, "`hidden_size` must be >= 1"),
+        ({"grad": "adjoint"}, ValueError, "`grad` must be 'backprop' or 'numerical'"),
+        ({"dtype": "float16"}, ValueError, "`dtype` must be 'float32' or 'float64'"),
+        ({"iters": -1}, ValueError, "`iters` must be >= 0"),
+        ({"threads": 0}, ValueError, "`threads` must be >= 1"),
+        ({"backend": "mxnet"}, ValueError, "unknown backend 'mxnet'"),
+    ],
+)
+def test_bad_settings(small, kwargs, error, match):
+    kwargs = {"backend": "numpy", "iters": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        train(kwargs.pop("backend"), data=small, progress=False, **kwargs)
+
+
+def test_bad_data(small):
+    (x, t), test = small
+    x_nan = x.copy()
+    x_nan[7, 3] = np.nan
+    with pytest.raises(ValueError, match="x_train has NaN or infinite values, first in sample 7"):
+        train("numpy", data=((x_nan, t), test), iters=5, progress=False)
+    t_bad = t.copy()
+    t_bad[4] = 10
+    with pytest.raises(ValueError, match=r"t_train has a label out of range 0..9: 10 at sample 4"):
+        train("numpy", data=((x, t_bad), test), iters=5, progress=False)
+    with pytest.raises(ValueError, match="t_test must hold one integer class label per sample"):
+        train("numpy", data=((x, t), (test[0], test[1].astype(float))), iters=5, progress=False)
+    net = xgrad.TwoLayerNet(100, 10, 10)
+    with pytest.raises(ValueError, match="the data have 784 features but `net` expects 100"):
+        train("numpy", data=small, net=net, iters=5, progress=False)
+    with pytest.raises(TypeError, match=r"`data` must be \(\(x_train, t_train\), \(x_test, t_test\)\)"):
+        train("numpy", data=(x, t), iters=5, progress=False)
+
+
+def test_divergence_stops_with_the_iteration_and_last_finite_parameters(small):
+    with pytest.raises(DivergenceError, match=r"diverged at iteration \d+.*learning rate") as info:
+        train("numpy", data=small, iters=200, lr=1e38, weight_init_std=1.0, progress=False, eval_every=1000)
+    err = info.value
+    partial = err.last_finite
+    assert len(partial.loss) == err.step - 1 and np.all(np.isfinite(partial.loss))
+    for v in partial.net.params.values():
+        assert np.all(np.isfinite(v))
+
+
+def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
+    from xgrad import _train
+
+    real_step, calls = _train._Run._step, []
+
+    def step(self, params, idx):
+        calls.append(1)
+        if len(calls) == 23:
+            raise KeyboardInterrupt
+        return real_step(self, params, idx)
+
+    monkeypatch.setattr(_train._Run, "_step", step)
+    r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
+    assert r.interrupted and len(r.loss) == 22
+    assert "interrupted" in r.summary()
+
+
+def test_checkpoint_survives_a_killed_run(small, tmp_path):
+    """Kill a numerical-gradient run with SIGKILL, resume it, and get exactly
+    the run that was never interrupted."""
+    np.savez(tmp_path / "data.npz", x=small[0][0], t=small[0][1], xt=small[1][0], tt=small[1][1])
+    ckpt = tmp_path / "run.npz"
+    script = textwrap.dedent(f"""
+        import numpy as np, xgrad
+        d = np.load({str(tmp_path / "data.npz")!r})
+        xgrad.train("numpy", data=((d["x"], d["t"]), (d["xt"], d["tt"])), iters=150, grad="numerical",
+                    eval_every=50, seed=5, progress=False, checkpoint={str(ckpt)!r}, checkpoint_every=5)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert ckpt.exists(), "no checkpoint was written"
+        time.sleep(0.3)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    with np.load(ckpt) as saved:
+        import json
+
+        done = json.loads(str(saved["meta"]))["iteration"]
+    assert 0 < done < 150
+    kw = {"data": small, "iters": 150, "grad": "numerical", "eval_every": 50, "seed": 5, "progress": False}
+    resumed = train("numpy", checkpoint=ckpt, resume=True, **kw)
+    fresh = train("numpy", **kw)
+    np.testing.assert_array_equal(resumed.loss, fresh.loss)
+    assert resumed.test_acc == fresh.test_acc
+    for k, v in fresh.net.params.items():
+        np.testing.assert_array_equal(resumed.net.params[k], v)
+
+
+def test_resume_refuses_other_settings(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=10, progress=False, checkpoint=ckpt, checkpoint_every=5)
+    with pytest.raises(ValueError, match=r"settings differ \(lr: 0.1 there, 0.5 now\)"):
+        train("numpy", data=small, iters=20, lr=0.5, progress=False, checkpoint=ckpt, resume=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable xgrad checkpoint"):
+        train("numpy", data=small, iters=20, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_auto_threads_uses_one_thread_for_small_products():
+    from xgrad import resolve_backend
+    from xgrad._trainargs import TrainConfig
+
+    def cfg(batch):
+        args = {"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1, "batch_size": batch,
+                "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None, "seed": 0, "dtype": "float32",
+                "weight_init_std": 0.01, "progress": False, "threads": "auto"}
+        return TrainConfig.build(args)
+
+    numpy = resolve_backend("numpy")
+    assert auto_threads(cfg(100), numpy, (784, 50, 10)) == 1
+    assert auto_threads(cfg(10_000), numpy, (784, 4096, 10)) is None
+
+
+def test_progress_bar_shows_accuracy(small, capsys):
+    train("numpy", data=small, iters=20, eval_every=10, progress=True)
+    err = capsys.readouterr().err
+    assert "train (numpy)" in err and "test=" in err and "20/20" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("activation", "target"), [("sigmoid", 0.945), ("relu", 0.970)])
+def test_book_accuracy_on_full_mnist(activation, target):
+    """The book's run: 10,000 iterations of batch 100, lr 0.1 on all of MNIST."""
+    r = train("numpy", activation=activation, progress=False)
+    assert r.test_acc[-1] >= target
+    assert len(r.eval_iters) == 18  # each epoch as in the book, and the end

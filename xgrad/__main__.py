@@ -1,0 +1,7 @@
+"""``python -m xgrad``: the same as the ``xgrad`` command."""
+
+import sys
+
+from xgrad._cli import main
+
+sys.exit(main())

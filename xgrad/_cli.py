@@ -1,0 +1,156 @@
+"""The ``xgrad`` command: ``xgrad train``, ``xgrad plot``, ``xgrad backends``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
+from xgrad._descent import DivergenceError
+
+logger = logging.getLogger("xgrad")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the message."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="xgrad", description="Chapter 4 of Deep Learning from Scratch, "
+                                 "on NumPy, CuPy, PyTorch or JAX.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("train", help="train the two-layer network on MNIST",
+                        description="Train the two-layer network with minibatch SGD and print a summary.")
+    tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
+                    + ", ".join(BACKENDS) + " (default: auto)")
+    tr.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    tr.add_argument("--activation", default="sigmoid", choices=["sigmoid", "relu"])
+    tr.add_argument("--hidden-size", type=int, default=50)
+    tr.add_argument("--iters", type=int, default=10_000)
+    tr.add_argument("--batch-size", type=int, default=100)
+    tr.add_argument("--lr", type=float, default=0.1)
+    tr.add_argument("--grad", default="backprop", choices=["backprop", "numerical"],
+                    help="backpropagation, or central differences (slower, exact)")
+    tr.add_argument("--h", type=float, default=None, help="step of the numerical gradient")
+    tr.add_argument("--eval-every", type=int, default=None, help="iterations between evaluations "
+                    "(default: one epoch)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    tr.add_argument("--threads", default="auto", help="BLAS threads: auto, a number, or 'default'")
+    tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
+    tr.add_argument("--out", type=Path, default=None,
+                    help="write history.json, training.png and net.npz into this folder")
+    tr.add_argument("--checkpoint", type=Path, default=None, help="save the state here as it trains")
+    tr.add_argument("--checkpoint-every", type=int, default=100)
+    tr.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    pl = sub.add_parser("plot", help="draw one of the chapter's figures to a file")
+    pl.add_argument("name", help="tangent, gradient-field, descent, training, step-error")
+    pl.add_argument("--out", type=Path, required=True, help="the image file (.png, .svg, .pdf)")
+    pl.add_argument("--history", type=Path, default=None,
+                    help="history.json of a training run (for 'training')")
+
+    sub.add_parser("backends", help="list the backends and whether they work here")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``xgrad`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("xgrad: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return {"train": _train, "plot": _plot, "backends": _backends}[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, BackendUnavailableError, ImportError) as exc:
+        print(f"xgrad {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _threads(value: str) -> int | str | None:
+    if value == "auto":
+        return "auto"
+    if value == "default":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"`--threads` must be 'auto', 'default' or a number; got {value!r}") from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    from xgrad._train import train
+
+    status = 0
+    try:
+        result = train(args.backend, dataset=args.dataset, activation=args.activation,
+                       hidden_size=args.hidden_size, iters=args.iters, batch_size=args.batch_size,
+                       lr=args.lr, grad=args.grad, h=args.h, eval_every=args.eval_every, seed=args.seed,
+                       dtype=args.dtype, threads=_threads(args.threads), progress=not args.no_progress,
+                       data_dir=args.data_dir, checkpoint=args.checkpoint,
+                       checkpoint_every=args.checkpoint_every, resume=args.resume)
+    except DivergenceError as exc:
+        print(f"xgrad train: {exc}", file=sys.stderr)
+        result, status = exc.last_finite, 1
+    print(result.summary())
+    if result.interrupted and status == 0:
+        status = 130
+    if args.out is not None:
+        _write_outputs(result, args.out)
+    return status
+
+
+def _write_outputs(result: Any, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "history.json").write_text(json.dumps(result.to_dict(), indent=1))
+    result.net.save(out / "net.npz")
+    try:
+        from xgrad.plot import training_curves
+
+        fig = training_curves(result)
+    except ImportError as exc:
+        logger.warning("no training.png: %s", exc)
+    else:
+        fig.savefig(out / "training.png", dpi=120)
+    logger.info("wrote %s", ", ".join(sorted(p.name for p in out.iterdir())))
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from xgrad.plot import figure
+
+    fig = figure(args.name, history=args.history) if args.history else figure(args.name)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
+    for name in BACKENDS:
+        try:
+            b = resolve_backend(name)
+        except BackendUnavailableError as exc:
+            print(f"{name:17} unavailable: {exc}")
+        else:
+            print(f"{name:17} ok: {b.describe()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
