@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from _refloop import reference_loop, torch_loop  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+import numpy as np
+from _refloop import reference_loop, torch_loop
+from threadpoolctl import threadpool_info, threadpool_limits
 
-import xgrad  # noqa: E402
+import xgrad
 
 
 def xgrad_loop(data, *, iters, dtype="float32", threads="auto"):

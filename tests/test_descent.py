@@ -182,8 +182,6 @@ def test_lr_must_be_a_number():
         gradient_descent(np_f2, np.array([1.0]), lr=None)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check_real converts with float(), so lr='0.1' is accepted "
-                   "instead of raising TypeError")
 def test_lr_given_as_a_string_is_refused():
     with pytest.raises(TypeError, match="`lr` must be a real number; got str"):
         gradient_descent(np_f2, np.array([1.0]), lr="0.1")
@@ -198,8 +196,6 @@ def test_step_num_must_be_a_non_negative_integer():
         gradient_descent(np_f2, np.array([1.0]), step_num="10")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check_count says bools are refused, but operator.index(True) "
-                   "succeeds, so step_num=True runs one step")
 def test_step_num_refuses_bools():
     with pytest.raises(TypeError, match="`step_num` must be an integer; got bool"):
         gradient_descent(np_f2, np.array([1.0]), step_num=True)

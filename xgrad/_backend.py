@@ -142,7 +142,7 @@ def _make(name: str, device: Device | None) -> Backend:
     return Backend(name, strict, dev)
 
 
-def resolve_backend(name: str = "auto", *, device: Device | None = None) -> Backend:
+def resolve_backend(name: str | Backend = "auto", *, device: Device | None = None) -> Backend:
     """Turn a backend name into a :class:`Backend` (namespace and device).
 
     Parameters
@@ -151,7 +151,8 @@ def resolve_backend(name: str = "auto", *, device: Device | None = None) -> Back
         ``"auto"`` or one of :data:`BACKENDS`. ``"auto"`` picks CuPy when it
         imports and a CUDA device works, else NumPy, and logs the reason.
     device : object, optional
-        A device of that backend; by default its first (or CPU) device.
+        A device of that backend; by default its first (or CPU) device. A
+        :class:`Backend` passed as `name` is returned as it is.
 
     Returns
     -------

@@ -135,7 +135,8 @@ def train(
         How gradients are computed: backpropagation, or central differences
         (:meth:`TwoLayerNet.numerical_gradient`, exact and fast), with step `h`.
     eval_every : int, optional
-        Iterations between accuracy evaluations; one epoch by default.
+        Iterations between accuracy evaluations (and one at the end); one
+        epoch by default, 0 for none.
     seed : int
         Seeds the initial weights and the minibatch order; the same seed gives
         the same run on every backend.
@@ -197,6 +198,7 @@ def train(
     elif net.sizes[0] != x_train.shape[1]:
         raise ValueError(f"the data have {x_train.shape[1]} features but `net` expects {net.sizes[0]}")
     n_threads = auto_threads(cfg, b, net.sizes) if threads == "auto" else threads
+    assert not isinstance(n_threads, str)  # validated by TrainConfig
     run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
         run.restore(load_checkpoint(checkpoint, cfg, b, net))
@@ -216,13 +218,14 @@ class _Run:
         self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
         self.n_train = x_train.shape[0]
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
-        self.eval_every = cfg.eval_every or self.iters_per_epoch
+        self.eval_every = self.iters_per_epoch if cfg.eval_every is None else cfg.eval_every
         self.start = 0
         self.losses: list[float] = []
         self.eval_iters: list[int] = []
         self.train_acc: list[float] = []
         self.test_acc: list[float] = []
-        self.timings = {"train_s": 0.0, "eval_s": 0.0}
+        self.timings = {"train_s": 0.0, "eval_s": 0.0, "total_s": 0.0}
+        self.t_start = time.perf_counter()
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
@@ -278,6 +281,7 @@ class _Run:
         # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
         self.net.params = history[max(-len(history), -2 - (done - it))]
         previous = f"{self.losses[-1]:.4g}" if self.losses else "none"
+        self._finish_timings()
         raise DivergenceError(
             f"training diverged at iteration {it + 1}: the loss became {value} (the previous "
             f"loss was {previous}). The likely cause is a learning rate too large for this "
@@ -289,11 +293,12 @@ class _Run:
     def loop(self, checkpoint: Any, checkpoint_every: int) -> TrainResult:
         from tqdm.auto import tqdm
 
-        cfg, t_start = self.cfg, time.perf_counter()
+        cfg = self.cfg
+        self.t_start = time.perf_counter()
         params = self.net.params
         history: collections.deque[dict[str, Any]] = collections.deque([params], maxlen=CHECK_EVERY + 1)
         pending: list[Any] = []
-        interrupted, plan, block = False, None, -1
+        interrupted, plan, block = False, self._plan(self.start // PLAN_BLOCK), self.start // PLAN_BLOCK
         bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
@@ -301,15 +306,13 @@ class _Run:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
-                t0 = time.perf_counter()
                 loss, params = self._step(params, plan[i % PLAN_BLOCK, ...])
-                self.timings["train_s"] += time.perf_counter() - t0
                 pending.append(loss)
                 history.append(params)
                 self.net.params = params
                 bar.update(1)
                 last = i == cfg.iters - 1
-                evaluate = i % self.eval_every == 0 or last
+                evaluate = self.eval_every > 0 and (i % self.eval_every == 0 or last)
                 save = checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last)
                 if len(pending) >= CHECK_EVERY or evaluate or save:
                     self._check(pending, history, i + 1)
@@ -324,8 +327,14 @@ class _Run:
             self._check(pending, history, len(self.losses) + len(pending))
         finally:
             bar.close()
-        self.timings["total_s"] = time.perf_counter() - t_start
+        self._finish_timings()
         return self._result(interrupted=interrupted)
+
+    def _finish_timings(self) -> None:
+        # wall time, not summed step times: a GPU runs the steps asynchronously
+        # and finishes them at the next synchronisation (a loss check)
+        self.timings["total_s"] = time.perf_counter() - self.t_start
+        self.timings["train_s"] = self.timings["total_s"] - self.timings["eval_s"]
 
     def _save(self, path: Any, done: int) -> None:
         state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
@@ -338,7 +347,6 @@ class _Run:
         done = len(self.losses) - self.start if self.losses else 0
         train_s = self.timings["train_s"]
         timings = {**self.timings, "iters_per_s": done / train_s if train_s > 0 else 0.0}
-        timings.setdefault("total_s", train_s + self.timings["eval_s"])
         return TrainResult(
             net=self.net, loss=np.asarray(self.losses, dtype=np.float64), eval_iters=list(self.eval_iters),
             train_acc=list(self.train_acc), test_acc=list(self.test_acc),

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from xgrad._backend import Backend
-from xgrad._validate import check_count, check_positive
+from xgrad._validate import check_count, check_optional_positive, check_positive
 
 GRADS = ("backprop", "numerical")
 # BLAS threads pay off only when one matrix product is large (flops per step)
@@ -51,13 +51,13 @@ class TrainConfig:
             hidden_size=check_count(args["hidden_size"], "hidden_size", minimum=1),
             iters=check_count(args["iters"], "iters", minimum=0),
             batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
-            lr=check_positive(args["lr"], "lr"),  # type: ignore[arg-type]
+            lr=check_positive(args["lr"], "lr"),
             grad=args["grad"],
-            h=check_positive(args["h"], "h", allow_none=True),
-            eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=1),
+            h=check_optional_positive(args["h"], "h"),
+            eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=0),
             seed=check_count(args["seed"], "seed", minimum=0),
             dtype=args["dtype"],
-            weight_init_std=check_positive(args["weight_init_std"], "weight_init_std"),  # type: ignore[arg-type]
+            weight_init_std=check_positive(args["weight_init_std"], "weight_init_std"),
             progress=bool(args["progress"]),
         )
 
@@ -104,7 +104,7 @@ def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:
             f"t_{part} must hold one integer class label per sample, shape ({x.shape[0]},); "
             f"got shape {t.shape} and dtype {t.dtype}"
         )
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1)) if np.issubdtype(x.dtype, np.floating) else []
+    bad: Any = np.flatnonzero(~np.isfinite(x).all(axis=1)) if np.issubdtype(x.dtype, np.floating) else []
     if len(bad):
         raise ValueError(f"x_{part} has NaN or infinite values, first in sample {bad[0]}; clean the data first")
     out_of_range = np.flatnonzero((t < 0) | (t >= n_classes))

@@ -8,6 +8,7 @@ what was expected and what was given.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import array_api_compat
@@ -30,34 +31,36 @@ def check_method(method: Any) -> str:
 
 
 def check_real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # NumPy and other 0-d scalars convert; arrays of several elements do not
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}") from None
-    return float(value)
+    """A real number: a Python int or float, or a NumPy-like 0-d scalar."""
+    if isinstance(value, bool | str | bytes) or not hasattr(value, "__float__"):
+        raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # arrays of several elements, complex
+        raise TypeError(f"`{name}` must be a real number; got {value!r}") from None
 
 
-def check_positive(value: Any, name: str, *, allow_none: bool = False) -> float | None:
+def check_positive(value: Any, name: str) -> float:
     """A finite, strictly positive real number."""
-    if value is None and allow_none:
-        return None
     v = check_real(value, name)
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"`{name}` must be positive and finite; got {value!r}")
     return v
 
 
+def check_optional_positive(value: Any, name: str) -> float | None:
+    """None, or a finite, strictly positive real number."""
+    return None if value is None else check_positive(value, name)
+
+
 def check_count(value: Any, name: str, *, minimum: int = 0) -> int:
     """An integer >= `minimum` (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import operator
-
-            value = operator.index(value)
-        except TypeError:
-            raise TypeError(f"`{name}` must be an integer; got {type(value).__name__}") from None
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an integer; got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be an integer; got {type(value).__name__}") from None
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}; got {value}")
     return value
@@ -87,10 +90,13 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
         except (TypeError, ValueError) as exc:
             raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
     xp, device = namespace_of(x)
+    if xp.isdtype(x.dtype, "real floating"):
+        return x, xp, device
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"`{name}` must be real; got dtype {x.dtype}")
-    if not xp.isdtype(x.dtype, "real floating"):
-        x = xp.astype(x, default_float(xp, device))
+    if not xp.isdtype(x.dtype, ("integral", "bool")):
+        raise TypeError(f"`{name}` must be an array of real numbers; got dtype {x.dtype}")
+    x = xp.astype(x, default_float(xp, device))
     return x, xp, device
 
 

@@ -78,9 +78,7 @@ def _check_range(lim: Any, name: str) -> tuple[float, float]:
 
 
 def _positive(value: Any, name: str) -> float:
-    v = check_positive(value, name)
-    assert v is not None  # None is refused without allow_none
-    return v
+    return check_positive(value, name)
 
 
 def _function_1(x: Array) -> Array:
