@@ -204,3 +204,38 @@ def test_book_accuracy_on_full_mnist(activation, target):
     r = train("numpy", activation=activation, progress=False)
     assert r.test_acc[-1] >= target
     assert len(r.eval_iters) == 18  # each epoch as in the book, and the end
+
+
+def test_training_step_never_synchronises(small, monkeypatch):
+    """float(), bool(), int() or .item() on a device array waits for the GPU;
+    the training step must not do any of them (array-api-strict stands in)."""
+    pytest.importorskip("array_api_strict")
+    from xgrad import _train, resolve_backend
+    from xgrad._trainargs import TrainConfig
+
+    b = resolve_backend("array_api_strict")
+    cfg = TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 20, "iters": 3,
+                             "batch_size": 10, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": 0,
+                             "seed": 0, "dtype": "float32", "weight_init_std": 0.01, "progress": False,
+                             "threads": None})
+    net = xgrad.TwoLayerNet(784, 20, 10, dtype="float32", xp=b.xp, device=b.device)
+    (x, t), (xt, tt) = small
+    run = _train._Run(cfg, b, net, x, t, xt, tt)
+    plan = run._plan(0)
+
+    def sync(*args, **kwargs):
+        raise AssertionError("the training step moved a value to the host")
+
+    for name in ("__float__", "__bool__", "__int__", "__index__", "item"):
+        monkeypatch.setattr(type(b.asarray(0.0)), name, sync, raising=False)
+    params = net.params
+    for i in range(3):
+        loss, params = run._step(params, plan[i, ...])
+    assert params["W1"].dtype == b.xp.float32 and loss.dtype == b.xp.float32
+
+
+def test_labels_do_not_promote_float32_data(backend, small):
+    r = train(backend, data=small, iters=5, eval_every=0, dtype="float32", progress=False)
+    for v in r.net.params.values():
+        assert v.dtype == backend.xp.float32
+    assert r.eval_iters == []

@@ -1,0 +1,139 @@
+"""Throughput of training and of the numerical gradient across backends:
+NumPy against CuPy (or any other backend), sweeping batch and hidden size.
+
+The clock is read only after the device has finished (an explicit
+synchronise), every figure is a median, and ratios are to NumPy measured in
+the same run. Runs on any machine: backends that cannot run here are listed
+with the reason and skipped.
+
+    python scripts/bench_gpu.py                           # numpy and cupy, default sweep
+    python scripts/bench_gpu.py --backends numpy torch --quick
+    python scripts/bench_gpu.py --json gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import xgrad
+from xgrad import BackendUnavailableError, resolve_backend
+
+BATCHES = (100, 1000, 10_000)
+HIDDEN = (50, 512, 4096)
+
+
+def synchronize(b):
+    if b.name == "cupy":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
+    elif b.name == "torch" and b.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def environment(backends):
+    info = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
+            "processor": platform.processor()}
+    for b in backends:
+        if b.name == "cupy":
+            import cupy
+
+            props = cupy.cuda.runtime.getDeviceProperties(0)
+            info.update(device=props["name"].decode(), cupy=cupy.__version__,
+                        driver=cupy.cuda.runtime.driverGetVersion(), cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+        elif b.name == "torch":
+            import torch
+
+            info["torch"] = torch.__version__
+    return info
+
+
+def time_training(b, data, *, batch, hidden, iters, rounds):
+    """Seconds per iteration (median): iterations run after one warm-up round."""
+    runs = []
+    for r in range(rounds + 1):
+        synchronize(b)
+        t0 = time.perf_counter()
+        xgrad.train(b, data=data, iters=iters, batch_size=batch, hidden_size=hidden, eval_every=0,
+                    progress=False, seed=r)
+        synchronize(b)
+        if r:  # the first round compiles kernels and fills caches
+            runs.append((time.perf_counter() - t0) / iters)
+    return statistics.median(runs)
+
+
+def time_numgrad(b, data, *, rounds):
+    (x, t), _ = data
+    net = xgrad.TwoLayerNet(784, 50, 10, xp=b.xp, device=b.device, seed=0)
+    xb, tb = b.asarray(x[:100], dtype=b.xp.float64), b.asarray(t[:100])
+    runs = []
+    for r in range(rounds + 1):
+        synchronize(b)
+        t0 = time.perf_counter()
+        net.numerical_gradient(xb, tb)
+        synchronize(b)
+        if r:
+            runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backends", nargs="+", default=["numpy", "cupy"])
+    ap.add_argument("--iters", type=int, default=50, help="timed iterations per configuration")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="batch 100 and 1000, hidden 50 and 512 only")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    backends = []
+    for name in args.backends:
+        try:
+            backends.append(resolve_backend(name))
+        except BackendUnavailableError as exc:
+            print(f"{name}: skipped ({exc})")
+    data = xgrad.load_mnist()
+    batches, hidden = (BATCHES[:2], HIDDEN[:2]) if args.quick else (BATCHES, HIDDEN)
+    env = environment(backends)
+    print("environment:", ", ".join(f"{k}={v}" for k, v in env.items()))
+    rows = []
+    print(f"\nTraining step, float32, up to {args.iters} iterations x {args.rounds} rounds (median):")
+    print(f"{'backend':8} {'batch':>6} {'hidden':>6} {'it/s':>9} {'s/10k it':>9} {'vs numpy':>9}")
+    for batch in batches:
+        for h in hidden:
+            base = None
+            # about 2e10 flops of timed work at most per round: large CPU configurations stay short
+            iters = max(2, min(args.iters, int(2e10 // (6 * batch * h * 794))))
+            for b in backends:
+                sec = time_training(b, data, batch=batch, hidden=h, iters=iters, rounds=args.rounds)
+                base = sec if b.name == "numpy" else base
+                ratio = base / sec if base else float("nan")
+                rows.append({"kind": "train", "backend": b.name, "batch": batch, "hidden": h, "s_per_iter": sec,
+                             "speedup_vs_numpy": ratio})
+                print(f"{b.name:8} {batch:6} {h:6} {1 / sec:9.0f} {sec * 10_000:9.1f} {ratio:8.1f}x")
+    print("\nNumerical gradient of the 784-50-10 network, batch 100, float64 (median):")
+    base = None
+    for b in backends:
+        sec = time_numgrad(b, data, rounds=args.rounds)
+        base = sec if b.name == "numpy" else base
+        ratio = base / sec if base else float("nan")
+        rows.append({"kind": "numgrad", "backend": b.name, "seconds": sec, "speedup_vs_numpy": ratio})
+        print(f"{b.name:8} {sec:9.4f} s {ratio:8.1f}x; 10,000 training iterations need about "
+              f"{sec * 10_000 / 60:.1f} min of gradients")
+    if args.json:
+        args.json.write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

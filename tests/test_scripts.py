@@ -1,0 +1,47 @@
+"""The benchmark scripts run on the CPU and print what they promise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _run(*argv: str) -> str:
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_bench_gpu_on_cpu_backends(tmp_path):
+    out = _run(str(SCRIPTS / "bench_gpu.py"), "--backends", "numpy", "cupy", "--quick", "--iters", "2",
+               "--rounds", "1", "--json", str(tmp_path / "gpu.json"))
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    trains = [r for r in report["rows"] if r["kind"] == "train"]
+    assert {(r["batch"], r["hidden"]) for r in trains} == {(100, 50), (100, 512), (1000, 50), (1000, 512)}
+    assert all(r["s_per_iter"] > 0 for r in report["rows"] if r["kind"] == "train")
+    assert "numpy" in out and "Numerical gradient" in out
+    backends = {r["backend"] for r in report["rows"]}
+    assert ("cupy: skipped" in out) != ("cupy" in backends)  # run, or said why not
+
+
+def test_bench_numgrad_reports_the_speedup(tmp_path):
+    out = _run(str(SCRIPTS / "bench_numgrad.py"), "--rounds", "1", "--coords", "10", "--json",
+               str(tmp_path / "n.json"))
+    report = json.loads((tmp_path / "n.json").read_text())
+    assert report["one_gradient"]["params"] == 39760
+    assert report["one_gradient"]["speedup"] > 1
+    assert [r["chunk_size"] for r in report["generic_vectorized"]] == [16, 128, 1024]
+    assert "speed-up" in out
+
+
+def test_bench_train_prints_ratios(tmp_path):
+    out = _run(str(SCRIPTS / "bench_train.py"), "--iters", "20", "--rounds", "1", "--no-torch", "--json",
+               str(tmp_path / "t.json"))
+    rows = json.loads((tmp_path / "t.json").read_text())["rows"]
+    assert rows[0]["ratio_to_xgrad"] == 1.0
+    assert any(r["name"].startswith("reference-style") for r in rows)
+    assert "xgrad faster by" in out
