@@ -186,9 +186,6 @@ def test_error_estimate_bounds_the_actual_error():
     assert below == [], f"(f, method, x, estimate / actual) where the estimate is too small: {below}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the Richardson step h/2 is not rounded like h, so x ± h/2 is "
-                   "inexact and D(h/2) carries an O(ulp(x) |f'| / h) error as large as the truncation error; "
-                   "the estimate then falls to about half the actual error (sin at x = 3.013, central)")
 def test_error_estimate_bounds_the_actual_error_on_a_fine_grid():
     below = _estimates_below_the_actual_error(np.linspace(-4, 4, 41) + 0.013)
     assert below == [], f"(f, method, x, estimate / actual) where the estimate is too small: {below}"
@@ -454,3 +451,8 @@ def test_mixing_strict_devices_is_refused():
     u = strict.asarray([1.0, 0.0], device=strict.Device("device1"))
     with pytest.raises(ValueError, match="arrays are on different devices"):
         directional_derivative(lambda v: strict.sum(v**2), x, u)
+
+
+def test_chunk_size_needs_vectorized():
+    with pytest.raises(ValueError, match="`chunk_size` applies only with vectorized=True"):
+        numerical_gradient(np_f2, np.array([1.0, 2.0]), chunk_size=4)

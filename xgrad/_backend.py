@@ -273,7 +273,7 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         yield
         return
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"`threads` must be a positive integer or None; got {limit!r}")
+        raise ValueError(f"`limit` (BLAS threads) must be a positive integer or None; got {limit!r}")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=limit, user_api="blas"):

@@ -111,7 +111,7 @@ def numerical_diff(
     if not return_error:
         return d
     # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error
-    d_half = _difference(f, x, step / 2, method)
+    d_half = _difference(f, x, (x + step / 2) - x, method)  # a representable half step
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
     # rounding noise of both differences, the one at h/2 dominating
     rounding = 4 * _eps(xp, x.dtype) * xp.abs(f(x)) / step
@@ -289,6 +289,8 @@ def numerical_gradient(
         if x.ndim != 2:
             raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
         points = [x[i, ...] for i in range(x.shape[0])]
+    if chunk_size is not None and not vectorized:
+        raise ValueError("`chunk_size` applies only with vectorized=True")
     if vectorized:
         size = max(1, math.prod(points[0].shape))
         chunk = (2**22 // size or 1) if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
