@@ -74,7 +74,7 @@ def tests(session: nox.Session, backend: str) -> None:
     if backend == "cupy":
         major = _cuda_major()
         if major is None:
-            session.skip("skipped: no CUDA device (nvidia-smi finds no GPU); the CuPy suite needs one")
+            session.skip("no CUDA device (nvidia-smi finds no GPU); the CuPy suite needs one")
         extra = [f"cupy-cuda{13 if major >= 13 else 12}x"]
     session.install(*TEST_DEPS, *extra)
     session.install("-e", ".")

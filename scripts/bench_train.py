@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,8 +40,15 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="keep N other processes spinning meanwhile, as on a shared machine")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
+                    help="instead: final test accuracy of full 10,000-iteration runs, seeds 0..N-1, "
+                         "xgrad against the reference-style code, sigmoid and ReLU")
     args = ap.parse_args(argv)
+    if args.accuracy_seeds:
+        return accuracy_over_seeds(args)
 
     data = xgrad.load_mnist()
     (x_train, t_train), _ = data
@@ -61,11 +70,38 @@ def main(argv=None):
         except ImportError:
             print("PyTorch is not installed: its rows are skipped")
     times = {name: [] for name in contenders}
-    for r in range(args.rounds):
-        for name, run in contenders.items():
-            times[name].append(run())
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        for r in range(args.rounds):
+            for name, run in contenders.items():
+                times[name].append(run())
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    finally:
+        for p in spinners:
+            p.kill()
     _report(times, args)
+
+
+def accuracy_over_seeds(args):
+    (x_train, t_train), (x_test, t_test) = data = xgrad.load_mnist()
+    rows = []
+    print(f"Final test accuracy after 10,000 iterations (batch 100, lr 0.1), seeds 0..{args.accuracy_seeds - 1}:")
+    for activation in ("sigmoid", "relu"):
+        ours, ref = [], []
+        for seed in range(args.accuracy_seeds):
+            r = xgrad.train("numpy", data=data, activation=activation, seed=seed, eval_every=0, progress=False)
+            ours.append(r.net.accuracy(x_test, t_test))
+            with threadpool_limits(1, user_api="blas"):
+                _, net = reference_loop(x_train, t_train, iters=10_000, seed=seed, activation=activation,
+                                        return_net=True)
+            ref.append(float(net.accuracy(x_test, np.eye(10)[t_test])))
+        for name, accs in (("xgrad", ours), ("reference-style", ref)):
+            rows.append({"activation": activation, "code": name, "accuracies": accs})
+            print(f"  {activation:7} {name:16} mean {statistics.mean(accs):.4f}  median {statistics.median(accs):.4f}"
+                  f"  min {min(accs):.4f}  max {max(accs):.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({"accuracy": rows}, indent=2))
+    return 0
 
 
 def _one_thread(fn, x, t, iters):
@@ -78,7 +114,9 @@ def _report(times, args):
     base = statistics.median(times[base_name])
     blas = [f"{i['internal_api']} {i['version']} ({i['num_threads']} threads)" for i in threadpool_info()
             if i["user_api"] == "blas"]
-    print(f"\n{args.iters} iterations, median of {args.rounds} rounds; {platform.processor() or platform.machine()}, "
+    load = f", {args.busy} busy process(es) beside" if args.busy else ""
+    print(f"\n{args.iters} iterations, median of {args.rounds} rounds{load}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numpy {np.__version__}, BLAS {', '.join(blas)}")
     print(f"{'contender':48} {'median s':>9} {'per 10k it':>10} {'xgrad faster by':>15}")
     rows = []
