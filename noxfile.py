@@ -87,6 +87,8 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the site with warnings as errors; the figures are drawn by the build."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"), "array-api-strict")
+    # every CPU backend, so that the backends page can say what runs where
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"), "array-api-strict",
+                    *BACKEND_DEPS["torch"], *BACKEND_DEPS["jax"])
     session.install("-e", ".")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")

@@ -46,6 +46,8 @@ def main(argv=None):
     ap.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
                     help="instead: final test accuracy of full 10,000-iteration runs, seeds 0..N-1, "
                          "xgrad against the reference-style code, sigmoid and ReLU")
+    ap.add_argument("--first-seed", type=int, default=0, help="with --accuracy-seeds: the first seed")
+    ap.add_argument("--activations", nargs="+", default=["sigmoid", "relu"], help="with --accuracy-seeds")
     args = ap.parse_args(argv)
     if args.accuracy_seeds:
         return accuracy_over_seeds(args)
@@ -85,10 +87,11 @@ def main(argv=None):
 def accuracy_over_seeds(args):
     (x_train, t_train), (x_test, t_test) = data = xgrad.load_mnist()
     rows = []
-    print(f"Final test accuracy after 10,000 iterations (batch 100, lr 0.1), seeds 0..{args.accuracy_seeds - 1}:")
-    for activation in ("sigmoid", "relu"):
+    seeds = range(args.first_seed, args.first_seed + args.accuracy_seeds)
+    print(f"Final test accuracy after 10,000 iterations (batch 100, lr 0.1), seeds {seeds.start}..{seeds.stop - 1}:")
+    for activation in args.activations:
         ours, ref = [], []
-        for seed in range(args.accuracy_seeds):
+        for seed in seeds:
             r = xgrad.train("numpy", data=data, activation=activation, seed=seed, eval_every=0, progress=False)
             ours.append(r.net.accuracy(x_test, t_test))
             with threadpool_limits(1, user_api="blas"):
@@ -96,7 +99,7 @@ def accuracy_over_seeds(args):
                                         return_net=True)
             ref.append(float(net.accuracy(x_test, np.eye(10)[t_test])))
         for name, accs in (("xgrad", ours), ("reference-style", ref)):
-            rows.append({"activation": activation, "code": name, "accuracies": accs})
+            rows.append({"activation": activation, "code": name, "seeds": list(seeds), "accuracies": accs})
             print(f"  {activation:7} {name:16} mean {statistics.mean(accs):.4f}  median {statistics.median(accs):.4f}"
                   f"  min {min(accs):.4f}  max {max(accs):.4f}")
     if args.json:

@@ -99,3 +99,10 @@ def test_show_hands_xgrad_figures_to_pyplot(monkeypatch):
     finally:
         for num in set(plt.get_fignums()) - before:
             plt.close(num)
+
+
+def test_suite_column_reads_the_junit_report(matrix, tmp_path):
+    (tmp_path / "tests-torch.xml").write_text(
+        '<testsuites><testsuite name="pytest" tests="10" failures="1" errors="1" skipped="3"/></testsuites>')
+    assert matrix.suite_result("torch", tmp_path) == "5 passed, 2 failed, 3 skipped"
+    assert matrix.suite_result("jax", tmp_path) == "not run with this build"

@@ -160,20 +160,41 @@ def measure_all() -> list[Row]:
     return [measure(name) for name in BACKENDS]
 
 
+REPORTS = Path(__file__).resolve().parents[2] / ".nox" / "reports"
+
+
+def suite_result(name: str, reports: Path = REPORTS) -> str:
+    """The test suite's outcome on backend `name`, from the JUnit report its
+    nox session wrote (``nox`` runs the docs build after the test sessions)."""
+    import xml.etree.ElementTree as ET
+
+    path = reports / f"tests-{name}.xml"
+    if not path.exists():
+        return "not run with this build"
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        for key in counts:
+            counts[key] += int(suite.get(key, 0))
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    return f"{passed} passed, {failed} failed, {counts['skipped']} skipped"
+
+
 def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "'").replace("|", "/")
 
 
 def render(rows: list[Row]) -> str:
     """The rows as a reST ``list-table``."""
-    header = ["Backend", "Version", "Device", *CHECKS]
+    header = ["Backend", "Version", "Device", *CHECKS, "test suite (nox)"]
     lines = [
         ".. list-table:: Measured on the machine that built this page "
         f"(Python {platform.python_version()}, {platform.system()} {platform.machine()})",
         "   :header-rows: 1",
         "",
     ]
-    for cells in [header, *([r.backend, r.version, r.device, *r.checks.values()] for r in rows)]:
+    body = ([r.backend, r.version, r.device, *r.checks.values(), suite_result(r.backend)] for r in rows)
+    for cells in [header, *body]:
         lines.append(f"   * - {_cell(cells[0])}")
         lines.extend(f"     - {_cell(c)}" for c in cells[1:])
     return "\n".join(lines) + "\n"
