@@ -247,7 +247,7 @@ class _Run:
         tb = xp.take(self.targets, idx, axis=0)
         if self.cfg.grad == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
-            loss, steps = net._backprop(xb, tb, scale=self.cfg.lr)
+            loss, steps = net._backprop(xb, tb, scale=self.cfg.lr, one_hot=True)
         else:
             grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
             loss = net.loss(xb, tb)
