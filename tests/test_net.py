@@ -170,3 +170,14 @@ def test_bad_inputs():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="different libraries"):
         net.loss(torch.zeros((2, 784), dtype=torch.float64), np.array([0, 1]))
+
+
+def test_directional_check_without_float64_reports_instead_of_warning():
+    strict = pytest.importorskip("array_api_strict")
+    from xgrad import resolve_backend
+
+    b = resolve_backend("array_api_strict", device=strict.Device("no_float64"))
+    net = TwoLayerNet(8, 6, 3, dtype="float32", xp=b.xp, device=b.device, seed=0, weight_init_std=0.5)
+    x = b.asarray(np.random.default_rng(0).random((5, 8)), dtype=b.xp.float32)
+    result = directional_check(net, x, b.asarray(np.array([0, 1, 2, 1, 0])))  # warnings are errors here
+    assert result["rel_error"] < 1e-3

@@ -133,7 +133,7 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
     xp = net.xp
     grads = net.gradient(x, t)
     # the loss is differenced in float64 where the backend has it (see numerical_gradient)
-    wide = net.astype(compute_dtype(xp, net.device, net.dtype))
+    wide = net.astype(compute_dtype(xp, net.device, net.dtype, warn=False))  # rel_error tells
     u_dev = {k: wide._to_device(v / norm) for k, v in u.items()}
     slope = float(sum(xp.sum(xp.astype(grads[k], wide.dtype) * u_dev[k]) for k in grads))
     scale = max(1.0, math.sqrt(sum(float(xp.sum(v * v)) for v in wide.params.values())))

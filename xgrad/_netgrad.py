@@ -45,9 +45,10 @@ def central_step(xp: Namespace, theta: Array, h: float | None) -> Array | float:
     return (theta + base * xp.maximum(xp.abs(theta), xp.ones_like(theta))) - theta
 
 
-def compute_dtype(xp: Namespace, device: Any, dtype: Any) -> Any:
+def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
     """float64 where the backend has it: a float32 loss difference would keep
-    only about half of its digits. Otherwise `dtype`, with a warning."""
+    only about half of its digits. Otherwise `dtype`, with a warning unless
+    the caller reports the accuracy itself (``warn=False``)."""
     if dtype == xp.float64:
         return dtype
     try:
@@ -56,13 +57,14 @@ def compute_dtype(xp: Namespace, device: Any, dtype: Any) -> Any:
         available = {"float64": xp.float64}
     if "float64" in available:
         return xp.float64
-    warnings.warn(
-        "this backend has no float64 here (for JAX, enable jax_enable_x64); the "
-        "numerical gradient is computed in float32 with a step of eps**(1/3), "
-        "good to about 1e-4 relative",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    if warn:
+        warnings.warn(
+            "this backend has no float64 here (for JAX, enable jax_enable_x64); the "
+            "numerical gradient is computed in float32 with a step of eps**(1/3), "
+            "good to about 1e-4 relative",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return dtype
 
 
