@@ -106,3 +106,11 @@ def test_suite_column_reads_the_junit_report(matrix, tmp_path):
         '<testsuites><testsuite name="pytest" tests="10" failures="1" errors="1" skipped="3"/></testsuites>')
     assert matrix.suite_result("torch", tmp_path) == "5 passed, 2 failed, 3 skipped"
     assert matrix.suite_result("jax", tmp_path) == "not run with this build"
+
+
+def test_api_page_documents_every_public_name():
+    import xgrad
+
+    api = (DOCS / "api.rst").read_text()
+    missing = [n for n in xgrad.__all__ if n != "__version__" and n not in api]
+    assert not missing, f"not in docs/api.rst: {missing}"

@@ -250,3 +250,4 @@ def test_labels_do_not_promote_float32_data(backend, small):
     for v in r.net.params.values():
         assert v.dtype == backend.xp.float32
     assert r.eval_iters == []
+    assert len(r.loss) == 5 and np.all(np.isfinite(r.loss))

@@ -314,7 +314,7 @@ class _Run:
                 last = i == cfg.iters - 1
                 evaluate = self.eval_every > 0 and (i % self.eval_every == 0 or last)
                 save = checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last)
-                if len(pending) >= CHECK_EVERY or evaluate or save:
+                if len(pending) >= CHECK_EVERY or evaluate or save or last:
                     self._check(pending, history, i + 1)
                 if evaluate:
                     self._evaluate(i + 1, bar)
