@@ -77,7 +77,7 @@ def _device_name(backend: Backend) -> str:
 
 
 def _to_backend(backend: Backend, a: Any, dtype: DType | None) -> Array:
-    if backend.name == "torch" and type(a).__module__ == "numpy":
+    if array_api_compat.is_torch_namespace(backend.xp) and type(a).__module__ == "numpy":
         # torch.asarray shares memory with NumPy input and warns when it is
         # read-only; a private copy avoids both.
         a = a.copy()

@@ -10,6 +10,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat
+
+from xgrad._backend import namespace_of
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (
     as_float_array,
@@ -38,16 +41,23 @@ def _default_step(xp: Namespace, x: Array, method: str) -> Array:
     return (x + h) - x
 
 
-def _step(xp: Namespace, x: Array, h: float | None, method: str) -> Array | float:
-    return _default_step(xp, x, method) if h is None else h
+def steps_for(xp: Namespace, x: Array, h: float | None, method: str) -> Array:
+    """The step of every element of `x`: `h` as given, or the default step."""
+    return _default_step(xp, x, method) if h is None else xp.full_like(x, h)
 
 
-def _difference(f: Callable[[Array], Array], x: Array, h: Array | float, method: str) -> Array:
+def _combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
+    """The difference quotient from ``f(x+h)``, ``f(x)`` and ``f(x-h)`` (those the method needs)."""
     if method == "central":
-        return (f(x + h) - f(x - h)) / (2 * h)
-    if method == "forward":
-        return (f(x + h) - f(x)) / h
-    return (f(x) - f(x - h)) / h
+        return (up - down) / (2 * h)
+    return (up - mid) / h if method == "forward" else (mid - down) / h
+
+
+def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str) -> Array:
+    up = None if method == "backward" else f(x + h)
+    mid = None if method == "central" else f(x)
+    down = None if method == "forward" else f(x - h)
+    return _combine(up, mid, down, h, method)
 
 
 def numerical_diff(
@@ -106,7 +116,7 @@ def numerical_diff(
     method = check_method(method)
     h = check_optional_positive(h, "h")
     x, xp, _ = as_float_array(x)
-    step = _step(xp, x, h, method)
+    step = steps_for(xp, x, h, method)
     d = _difference(f, x, step, method)
     if not return_error:
         return d
@@ -137,40 +147,27 @@ def tangent_line(f: Callable[[Array], Array], x: Any, /, *, h: float | None = No
     return lambda t: d * t + y
 
 
-def _flat_point(x: Array, xp: Namespace, k: int, delta: Array | float) -> Array:
-    """``x + delta * e_k``, built without touching `x`."""
-    flat = xp.reshape(x, (-1,))
-    hit = xp.arange(flat.shape[0], device=_device(x)) == k
-    return xp.reshape(xp.where(hit, flat + delta, flat), x.shape)
-
-
-def _device(x: Array) -> Any:
-    import array_api_compat
-
-    return array_api_compat.device(x)
-
-
-def _combine(up: Array, mid: Array, down: Array, hk: Array, method: str) -> Array:
-    if method == "central":
-        return (up - down) / (2 * hk)
-    return (up - mid) / hk if method == "forward" else (mid - down) / hk
+def _flat_point(flat: Array, positions: Array, k: int, delta: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
+    """``x + delta * e_k`` from `x` flattened, built without touching `x`."""
+    return xp.reshape(xp.where(positions == k, flat + delta, flat), shape)
 
 
 def _loop_gradient(f: Callable[[Array], Array], x: Array, xp: Namespace, h: float | None, method: str) -> Array:
     """One point: perturb each element in turn (the book's loop)."""
-    dev = _device(x)
+    dev = array_api_compat.device(x)
 
     def value(point: Array) -> Array:
         return as_scalar(f(point), xp, dev, x.dtype, "`f`")
 
     n = math.prod(x.shape)
-    steps = xp.reshape(_step(xp, x, h, method) * xp.ones_like(x), (-1,))
+    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=dev)
+    steps = xp.reshape(steps_for(xp, x, h, method), (-1,))
     mid: Any = None if method == "central" else value(x)
     diffs = []
     for k in range(n):
         hk = steps[k]
-        up = None if method == "backward" else value(_flat_point(x, xp, k, hk))
-        down = None if method == "forward" else value(_flat_point(x, xp, k, -hk))
+        up = None if method == "backward" else value(_flat_point(flat, positions, k, hk, x.shape, xp))
+        down = None if method == "forward" else value(_flat_point(flat, positions, k, -hk, x.shape, xp))
         diffs.append(_combine(up, mid, down, hk, method))
     if not diffs:
         return xp.zeros_like(x)
@@ -182,9 +179,9 @@ def _vectorized_gradient(
 ) -> Array:
     """One point: ``f`` takes a stack of points; evaluate `chunk` at a time."""
     n = math.prod(x.shape)
-    dev = _device(x)
+    dev = array_api_compat.device(x)
     flat = xp.reshape(x, (1, n))
-    steps = xp.reshape(_step(xp, x, h, method) * xp.ones_like(x), (1, n))
+    steps = xp.reshape(steps_for(xp, x, h, method), (1, n))
     mid: Any = None
     if method != "central":
         mid = as_scalar(_stack_values(f, xp.reshape(x, (1, *x.shape)), 1), xp, dev, x.dtype, "`f`")
@@ -333,8 +330,6 @@ def directional_derivative(
     h = check_optional_positive(h, "h")
     x, xp, _ = as_float_array(x)
     u, _, _ = as_float_array(u, xp=xp, name="u")
-    from xgrad._backend import namespace_of
-
     namespace_of(x, u)
     if tuple(u.shape) != tuple(x.shape):
         raise ValueError(f"`u` must have the shape of `x` {tuple(x.shape)}; got {tuple(u.shape)}")
@@ -348,6 +343,6 @@ def directional_derivative(
     else:
         t = h
     what = "`f`"
-    up = as_scalar(f(x + t * u), xp, _device(x), x.dtype, what)
-    down = as_scalar(f(x - t * u), xp, _device(x), x.dtype, what)
+    up = as_scalar(f(x + t * u), xp, array_api_compat.device(x), x.dtype, what)
+    down = as_scalar(f(x - t * u), xp, array_api_compat.device(x), x.dtype, what)
     return (up - down) / (2 * t)

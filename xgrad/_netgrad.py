@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 
-from xgrad._functions import log_softmax, sigmoid, softmax
+from xgrad._diff import steps_for
+from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp, softmax_xp
 from xgrad._typing import Array, Namespace
 
 if TYPE_CHECKING:
@@ -36,13 +37,10 @@ __all__ = ["central_step", "compute_dtype", "direct_numerical_gradient", "networ
 _CHUNK_ELEMENTS = 2**21  # bounds the (pairs, hidden, classes) intermediate
 
 
-def central_step(xp: Namespace, theta: Array, h: float | None) -> Array | float:
-    """The step used for each parameter: `h` as given, or by default
-    ``eps**(1/3) * max(1, |θ|)`` rounded so that ``θ + h`` is representable."""
-    if h is not None:
-        return h
-    base = float(xp.finfo(theta.dtype).eps) ** (1 / 3)
-    return (theta + base * xp.maximum(xp.abs(theta), xp.ones_like(theta))) - theta
+def central_step(xp: Namespace, theta: Array, h: float | None) -> Array:
+    """The step of each parameter, as :func:`numerical_gradient` takes it: `h` as
+    given, or ``eps**(1/3) * max(1, |θ|)`` rounded so that ``θ + h`` is exact."""
+    return steps_for(xp, theta, h, "central")
 
 
 def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
@@ -68,19 +66,13 @@ def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) 
     return dtype
 
 
-def _logit_shift_loss(xp: Namespace, p: Array, tgt: Array, s: Array, shift: Array) -> Array:
-    """Change of each sample's loss when its logits move by `shift` (..., C)."""
-    return s * xp.log1p(xp.sum(p * xp.expm1(shift), axis=-1)) - xp.sum(tgt * shift, axis=-1)
-
-
 def _hidden_shift(xp: Namespace, net: TwoLayerNet, a: Array, d: Array) -> Array:
     """``act(a + d) - act(a)`` without cancellation."""
     if net.activation == "sigmoid":
-        return sigmoid(a + d) * sigmoid(-a) * -xp.expm1(-d)
+        return sigmoid_xp(xp, a + d) * sigmoid_xp(xp, -a) * -xp.expm1(-d)
     moved = a + d
     both = (a > 0) & (moved > 0)
-    relu_moved = xp.where(moved > 0, moved, xp.zeros_like(moved))
-    return xp.where(both, d, relu_moved - xp.where(a > 0, a, xp.zeros_like(a)))
+    return xp.where(both, d, relu_xp(xp, moved) - relu_xp(xp, a))
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
@@ -106,9 +98,9 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     p = {k: xp.astype(v, dt) for k, v in net.params.items()}
     x = xp.astype(net._check_x(x), dt)
     a1 = x @ p["W1"] + p["b1"]
-    z1 = sigmoid(a1) if net.activation == "sigmoid" else xp.where(a1 > 0, a1, xp.zeros_like(a1))
+    z1 = (sigmoid_xp if net.activation == "sigmoid" else relu_xp)(xp, a1)  # the exact form, not tanh
     a2 = z1 @ p["W2"] + p["b2"]
-    ctx = _Context(xp, a1, z1, softmax(a2), xp.astype(net._targets(tuple(a2.shape), t), dt), x.shape[0])
+    ctx = _Context(xp, a1, z1, softmax_xp(xp, a2), xp.astype(net._targets(tuple(a2.shape), t), dt), x.shape[0])
     grads = {
         "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
         "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
@@ -125,21 +117,18 @@ class _Context:
         self.xp, self.a1, self.z1, self.p, self.tgt, self.n = xp, a1, z1, p, tgt, n
         self.s = xp.sum(tgt, axis=1)
 
-    def _central(self, up: Array, down: Array, h: Array | float, axis: int = 0) -> Array:
+    def _central(self, up: Array, down: Array, h: Array, axis: int = 0) -> Array:
         return self.xp.sum(up - down, axis=axis) / (2 * self.n) / h
 
-    def output_bias(self, h: Array | float) -> Array:
+    def output_bias(self, step: Array) -> Array:
         xp, p, tgt = self.xp, self.p, self.tgt
-        step = h * xp.ones((p.shape[1],), dtype=p.dtype, device=array_api_compat.device(p))
         # sample n, class c: only logit c moves, so the sum over classes has one term
         def change(d: Array) -> Array:
             return self.s[:, None] * xp.log1p(p * xp.expm1(d)) - tgt * d
         return self._central(change(step[None, :]), change(-step[None, :]), step)
 
-    def output_weights(self, h: Array | float) -> Array:
+    def output_weights(self, step: Array) -> Array:
         xp, p, tgt, z1 = self.xp, self.p, self.tgt, self.z1
-        shape = (z1.shape[1], p.shape[1])
-        step = h * xp.ones(shape, dtype=p.dtype, device=array_api_compat.device(p))
         d = z1[:, :, None] * step[None, :, :]  # (N, H, C): logit c moves by h*z1[n, j]
         s = self.s[:, None, None]
         def change(dd: Array) -> Array:
@@ -153,24 +142,19 @@ class _Context:
         s = self.s if rows is None else xp.take(self.s, rows, axis=0)
         return s[:, None] * xp.log1p(series.expected_expm1(dz, rows)) - dz * series.target_weight(rows)
 
-    def series(self, net: TwoLayerNet, w2: Array, max_shift: float) -> _Series:
-        return _Series(self.xp, self.p, self.tgt, w2, max_shift)
-
-    def hidden_bias(self, net: TwoLayerNet, w2: Array, h: Array | float) -> Array:
+    def hidden_bias(self, net: TwoLayerNet, w2: Array, step: Array) -> Array:
         xp = self.xp
-        step = h * xp.ones((self.a1.shape[1],), dtype=self.a1.dtype, device=array_api_compat.device(self.a1))
         d = xp.broadcast_to(step[None, :], self.a1.shape)
         series = _Series(xp, self.p, self.tgt, w2, float(xp.max(xp.abs(step))))
         up = self._hidden_change(net, self.a1, d, series, None)
         down = self._hidden_change(net, self.a1, -d, series, None)
         return self._central(up, down, step)
 
-    def input_weights(self, net: TwoLayerNet, x: Array, w2: Array, h: Array | float) -> Array:
+    def input_weights(self, net: TwoLayerNet, x: Array, w2: Array, step: Array) -> Array:
         """``W1[i, j]``: only samples with ``x[n, i] != 0``, grouped by pixel ``i``."""
         xp = self.xp
         n_in, n_hidden = x.shape[1], self.a1.shape[1]
         dev = array_api_compat.device(x)
-        step = h * xp.ones((n_in, n_hidden), dtype=x.dtype, device=dev)
         pix, smp = xp.nonzero(xp.matrix_transpose(x))  # sorted by pixel, then sample
         values = xp.take(xp.reshape(x, (-1,)), smp * n_in + pix)
         series = _Series(xp, self.p, self.tgt, w2, float(xp.max(xp.abs(step)) * xp.max(xp.abs(x))))
@@ -245,13 +229,12 @@ def direct_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, name: str, i
     """
     xp = net.xp
     theta = net.params[name]
-    step = central_step(xp, theta, h)
-    hk = step if isinstance(step, float) else step[index]
+    hk = central_step(xp, theta, h)[index]
     flat_k = int(sum(i * math.prod(theta.shape[a + 1 :]) for a, i in enumerate(index)))
     hit = xp.reshape(xp.arange(math.prod(theta.shape), device=net.device) == flat_k, theta.shape)
     def sample_losses(params: dict[str, Array]) -> Array:
         a2 = net.with_params(params).scores(x)
-        return -xp.sum(net._targets(tuple(a2.shape), t) * log_softmax(a2), axis=1)
+        return -xp.sum(net._targets(tuple(a2.shape), t) * log_softmax_xp(xp, a2), axis=1)
 
     up = sample_losses({**net.params, name: xp.where(hit, theta + hk, theta)})
     down = sample_losses({**net.params, name: xp.where(hit, theta - hk, theta)})

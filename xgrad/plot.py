@@ -77,10 +77,6 @@ def _check_range(lim: Any, name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _positive(value: Any, name: str) -> float:
-    return check_positive(value, name)
-
-
 def _function_1(x: Array) -> Array:
     """The book's ``0.01 x² + 0.1 x``."""
     return 0.01 * x**2 + 0.1 * x
@@ -201,7 +197,7 @@ def gradient_field(
     f = _function_2 if f is None else f
     check_callable(f)
     (x_lo, x_hi), (y_lo, y_hi) = _check_range(xlim, "xlim"), _check_range(ylim, "ylim")
-    step = _positive(step, "step")
+    step = check_positive(step, "step")
     gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
@@ -302,7 +298,7 @@ def _check_lrs(lrs: Any) -> list[float]:
         raise TypeError(f"`lrs` must be a sequence of learning rates; got {type(lrs).__name__}")
     if not lrs:
         raise ValueError("`lrs` must hold at least one learning rate; got an empty sequence")
-    return [_positive(lr, "lrs") for lr in lrs]
+    return [check_positive(lr, "lrs") for lr in lrs]
 
 
 def _start_point(init_x: Any) -> Array:
