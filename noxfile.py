@@ -2,9 +2,11 @@
 backend, the CuPy suite (which says that it skipped where no CUDA device is)
 and the documentation build.
 
-    nox                      # everything CI runs
-    nox -s "tests(numpy)"    # one backend
-    nox -s docs              # the documentation site, warnings as errors
+    nox                                # everything CI runs
+    nox -s "tests(backend='numpy')"    # one backend
+    nox -s docs                        # the documentation site, warnings as errors
+    bash scripts/gpu_check.sh          # on a GPU node: the CuPy suite and GPU benchmark,
+                                       # with the Python at hand, installing nothing
 """
 
 from __future__ import annotations
