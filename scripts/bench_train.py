@@ -3,10 +3,16 @@
 Every contender runs the book's setting (MNIST, 784-50-10 sigmoid network,
 batch 100, lr 0.1) for the same number of iterations, in the same process, in
 rounds (A, B, C, A, B, C, ...) so that a busy machine slows them alike; the
-table shows medians and ratios to xgrad measured in the same run.
+table shows medians, the spread of iterations per second over the rounds, and
+ratios to xgrad measured in the same run.
+
+With --busy, other processes spin meanwhile (one per core by default), as on a
+shared machine, and only the thread settings are compared: xgrad on NumPy and
+on PyTorch with threads='auto' against the libraries' default threads.
 
     python scripts/bench_train.py                 # 2,000 iterations, 3 rounds
     python scripts/bench_train.py --iters 10000 --rounds 5 --json out.json
+    python scripts/bench_train.py --rounds 5 --busy
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import xgrad
 
 
-def xgrad_loop(data, *, iters, dtype="float32", threads="auto"):
-    result = xgrad.train("numpy", data=data, iters=iters, eval_every=10**9, dtype=dtype,
+def xgrad_loop(data, *, iters, dtype="float32", threads="auto", backend="numpy"):
+    result = xgrad.train(backend, data=data, iters=iters, eval_every=10**9, dtype=dtype,
                          threads=threads, progress=False)
     return result.timings["train_s"]
 
@@ -40,8 +46,9 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    ap.add_argument("--busy", type=int, default=0, metavar="N",
-                    help="keep N other processes spinning meanwhile, as on a shared machine")
+    ap.add_argument("--busy", type=int, nargs="?", default=0, const=os.cpu_count() or 1, metavar="N",
+                    help="keep N other processes spinning meanwhile (default: one per core), as on a shared "
+                         "machine, and compare threads='auto' with the default threads only")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
                     help="instead: final test accuracy of full 10,000-iteration runs, seeds 0..N-1, "
@@ -53,24 +60,7 @@ def main(argv=None):
         return accuracy_over_seeds(args)
 
     data = xgrad.load_mnist()
-    (x_train, t_train), _ = data
-    contenders = {
-        "xgrad numpy float32 (default threads='auto')": lambda: xgrad_loop(data, iters=args.iters),
-        "xgrad numpy float64": lambda: xgrad_loop(data, iters=args.iters, dtype="float64"),
-        "xgrad numpy float32, BLAS default threads": lambda: xgrad_loop(data, iters=args.iters, threads=None),
-        "reference-style loop, BLAS default threads": lambda: reference_loop(x_train, t_train, iters=args.iters),
-        "reference-style loop, 1 BLAS thread": lambda: _one_thread(reference_loop, x_train, t_train, args.iters),
-    }
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-
-            contenders["pytorch eager (autograd), default threads"] = lambda: torch_loop(
-                x_train, t_train, iters=args.iters)
-            contenders["pytorch eager (autograd), 1 thread"] = lambda: torch_loop(
-                x_train, t_train, iters=args.iters, threads=1)
-        except ImportError:
-            print("PyTorch is not installed: its rows are skipped")
+    contenders = _busy_contenders(data, args) if args.busy else _contenders(data, args)
     times = {name: [] for name in contenders}
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
@@ -82,6 +72,52 @@ def main(argv=None):
         for p in spinners:
             p.kill()
     _report(times, args)
+
+
+def _has_torch(args):
+    if args.no_torch:
+        return False
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("PyTorch is not installed: its rows are skipped")
+        return False
+    return True
+
+
+def _contenders(data, args):
+    (x_train, t_train), _ = data
+    contenders = {
+        "xgrad numpy float32 (default threads='auto')": lambda: xgrad_loop(data, iters=args.iters),
+        "xgrad numpy float64": lambda: xgrad_loop(data, iters=args.iters, dtype="float64"),
+        "xgrad numpy float32, BLAS default threads": lambda: xgrad_loop(data, iters=args.iters, threads=None),
+        "reference-style loop, BLAS default threads": lambda: reference_loop(x_train, t_train, iters=args.iters),
+        "reference-style loop, 1 BLAS thread": lambda: _one_thread(reference_loop, x_train, t_train, args.iters),
+    }
+    if _has_torch(args):
+        contenders["xgrad torch float32 (threads='auto')"] = lambda: xgrad_loop(data, iters=args.iters,
+                                                                               backend="torch")
+        contenders["pytorch eager (autograd), default threads"] = lambda: torch_loop(
+            x_train, t_train, iters=args.iters)
+        # limited here rather than by torch_loop(threads=1), which would leave
+        # one thread set for the rounds after it
+        contenders["pytorch eager (autograd), 1 thread"] = lambda: _one_thread(
+            torch_loop, x_train, t_train, args.iters, backend="torch")
+    return contenders
+
+
+def _busy_contenders(data, args):
+    """Steadiness under load: 'auto' threads against the libraries' own."""
+    contenders = {
+        "xgrad numpy float32 (threads='auto')": lambda: xgrad_loop(data, iters=args.iters),
+        "xgrad numpy float32, BLAS default threads": lambda: xgrad_loop(data, iters=args.iters, threads=None),
+    }
+    if _has_torch(args):
+        contenders["xgrad torch float32 (threads='auto')"] = lambda: xgrad_loop(data, iters=args.iters,
+                                                                               backend="torch")
+        contenders["xgrad torch float32, torch default threads"] = lambda: xgrad_loop(
+            data, iters=args.iters, backend="torch", threads=None)
+    return contenders
 
 
 def accuracy_over_seeds(args):
@@ -107,8 +143,8 @@ def accuracy_over_seeds(args):
     return 0
 
 
-def _one_thread(fn, x, t, iters):
-    with threadpool_limits(1, user_api="blas"):
+def _one_thread(fn, x, t, iters, backend="numpy"):
+    with xgrad.thread_limits(1, backend=backend):
         return fn(x, t, iters=iters)
 
 
@@ -120,15 +156,21 @@ def _report(times, args):
     load = f", {args.busy} busy process(es) beside" if args.busy else ""
     print(f"\n{args.iters} iterations, median of {args.rounds} rounds{load}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"numpy {np.__version__}, BLAS {', '.join(blas)}")
-    print(f"{'contender':48} {'median s':>9} {'per 10k it':>10} {'xgrad faster by':>15}")
+          f"load average {os.getloadavg()[0]:.1f}, numpy {np.__version__}, BLAS {', '.join(blas)}")
+    print(f"{'contender':48} {'median s':>9} {'per 10k it':>10} {'it/s median':>11} {'it/s min-max':>15} "
+          f"{'xgrad faster by':>15}")
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        rows.append({"name": name, "median_s": med, "times_s": ts, "ratio_to_xgrad": med / base})
-        print(f"{name:48} {med:9.3f} {med * 10_000 / args.iters:9.2f}s {med / base:14.2f}x")
+        rate = {"median": args.iters / med, "min": args.iters / max(ts), "max": args.iters / min(ts)}
+        rows.append({"name": name, "median_s": med, "times_s": ts, "iters_per_s": rate,
+                     "ratio_to_xgrad": med / base})
+        spread = f"{rate['min']:.0f}-{rate['max']:.0f}"
+        print(f"{name:48} {med:9.3f} {med * 10_000 / args.iters:9.2f}s {rate['median']:11.0f} {spread:>15} "
+              f"{med / base:14.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"iters": args.iters, "rounds": args.rounds, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"iters": args.iters, "rounds": args.rounds, "busy": args.busy,
+                                         "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

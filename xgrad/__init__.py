@@ -22,6 +22,7 @@ from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, so
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
+from xgrad._threads import thread_limits
 from xgrad._train import TrainResult, train
 
 __version__ = "0.1.0"
@@ -54,5 +55,6 @@ __all__ = [
     "sigmoid",
     "softmax",
     "tangent_line",
+    "thread_limits",
     "train",
 ]

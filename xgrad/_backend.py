@@ -261,7 +261,8 @@ def blas_threads(limit: int | None) -> Iterator[None]:
 
     ``None`` leaves them as they are. On small matrices the threads cost more
     than they save, on busy machines much more; :func:`xgrad.train` uses one
-    thread for the book's network.
+    thread for the book's network. :func:`xgrad.thread_limits` limits every
+    CPU pool of a backend (OpenMP and PyTorch's intra-op pool too).
 
     Examples
     --------

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                     "(default: one epoch)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    tr.add_argument("--threads", default="auto", help="BLAS threads: auto, a number, or 'default'")
+    tr.add_argument("--threads", default="auto", help="CPU threads (BLAS, OpenMP, torch): auto, a number or 'default'")
     tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
     tr.add_argument("--out", type=Path, default=None,
                     help="write history.json, training.png and net.npz into this folder")

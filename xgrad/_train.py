@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from xgrad._backend import Backend, blas_threads, quiet_overflow, resolve_backend
+from xgrad._backend import Backend, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from xgrad._descent import DivergenceError
 from xgrad._functions import one_hot
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
+from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
 from xgrad._validate import check_count
 
@@ -143,9 +144,12 @@ def train(
     dtype : {"float32", "float64"}
         float32 is about twice as fast and as accurate for training.
     threads : int, "auto" or None
-        BLAS threads for NumPy. ``"auto"`` uses one thread for small matrices
-        (the book's network), where more threads only add overhead, and all
-        cores for large ones; ``None`` leaves the BLAS default.
+        Threads of every CPU pool the backend computes with, restored after
+        the run (see :func:`thread_limits`: BLAS and OpenMP, PyTorch's
+        intra-op pool; not XLA's pools under JAX, nothing under CuPy).
+        ``"auto"`` uses one thread for small matrices (the book's network),
+        much steadier on a busy machine, and the library's default for large
+        ones; ``None`` leaves the libraries' defaults.
     progress : bool
         Show a progress bar (on stderr) with the loss, accuracy and ETA.
     data : tuple, optional
@@ -202,7 +206,7 @@ def train(
     run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
         run.restore(load_checkpoint(checkpoint, cfg, b, net))
-    with blas_threads(n_threads), quiet_overflow(b):  # divergence is detected and reported
+    with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported
         return run.loop(checkpoint, checkpoint_every)
 
 

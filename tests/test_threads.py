@@ -1,0 +1,142 @@
+"""CPU thread limits: applied to each backend's pools inside the block and
+restored after, used by ``train(threads=...)``, bad values refused. Nothing
+here is timed: the limits are read back from the libraries themselves."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from xgrad import Backend, resolve_backend, thread_limits, train
+from xgrad._trainargs import TrainConfig, auto_threads
+
+
+def _pools():
+    return [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+
+
+def _torch_threads():
+    """PyTorch's own counts: intra-op, OpenMP's and MKL's (where built with them)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    counts = dict(re.findall(r"(\w+)\(\) : (\d+)", torch.__config__.parallel_info()))
+    return {k: int(counts[k]) for k in ("omp_get_max_threads", "mkl_get_max_threads") if k in counts} | {
+        "intra_op": torch.get_num_threads()}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """64 training and 16 test samples of noise, shaped like MNIST."""
+    rng = np.random.default_rng(0)
+    x, t = rng.random((80, 784), dtype=np.float32), rng.integers(0, 10, 80)
+    return (x[:64], t[:64]), (x[64:], t[64:])
+
+
+def test_limits_apply_inside_and_are_restored(backend):
+    before = _pools(), _torch_threads()
+    assert before[0], "NumPy's BLAS should be loaded"
+    with thread_limits(1, backend=backend):
+        inside = _pools(), _torch_threads()
+    assert (_pools(), _torch_threads()) == before
+    if backend.name == "cupy":  # a GPU: nothing on the host changes
+        assert inside == before
+        return
+    assert [n for _, n in inside[0]] == [1] * len(before[0])
+    if backend.name == "torch":
+        assert set(inside[1].values()) == {1}
+
+
+def test_torch_intra_op_threads_follow_the_limit_and_come_back_after_an_error():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    inside = []
+
+    def fail_inside():
+        with thread_limits(before + 1, backend="torch"):
+            inside.append(torch.get_num_threads())
+            raise RuntimeError("inside the block")
+
+    with pytest.raises(RuntimeError, match="inside the block"):
+        fail_inside()
+    assert inside == [before + 1]
+    assert torch.get_num_threads() == before
+
+
+def test_cupy_changes_no_host_pool():
+    before = _pools(), _torch_threads()
+    gpu = Backend("cupy", np, "cuda:0")  # only the name matters: no GPU needed
+    with thread_limits(1, backend=gpu):
+        assert (_pools(), _torch_threads()) == before
+
+
+@pytest.mark.parametrize(("threads", "error", "match"), [
+    (True, TypeError, "`threads` must be a positive integer or None; got bool True"),
+    (1.5, TypeError, "`threads` must be a positive integer or None; got float 1.5"),
+    ("auto", TypeError, r"got str 'auto' \('auto' is chosen by xgrad.train"),
+    (0, ValueError, r"`threads` must be a positive integer \(1 for small networks\) or None; got 0"),
+    (-2, ValueError, "`threads` must be a positive integer .* got -2"),
+])
+@pytest.mark.parametrize("name", ["numpy", "torch", "jax", "cupy"])
+def test_bad_threads_are_refused_for_every_backend(threads, error, match, name):
+    with pytest.raises(error, match=match), thread_limits(threads, backend=name):
+        pass
+
+
+@pytest.mark.parametrize(("bad", "error", "match"), [
+    ("tensorflow", ValueError, "unknown backend 'tensorflow'; choose one of: 'numpy'"),
+    (3, TypeError, "`backend` must be a string such as 'numpy' or a Backend; got int"),
+])
+def test_bad_backend_is_refused(bad, error, match):
+    with pytest.raises(error, match=match), thread_limits(1, backend=bad):
+        pass
+
+
+def test_none_changes_nothing():
+    before = _pools(), _torch_threads()
+    with thread_limits(None, backend="torch" if "torch" in sys.modules else "numpy"):
+        assert (_pools(), _torch_threads()) == before
+
+
+@pytest.mark.parametrize("threads", ["auto", "one more than now"])
+def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads):
+    torch = pytest.importorskip("torch")
+    from xgrad import _train
+
+    before = torch.get_num_threads()
+    value, want = ("auto", 1) if threads == "auto" else (before + 1, before + 1)
+    seen = []
+    step = _train._Run._step
+
+    def spy(self, params, idx):
+        seen.append(torch.get_num_threads())
+        return step(self, params, idx)
+
+    monkeypatch.setattr(_train._Run, "_step", spy)
+    train("torch", data=tiny, iters=3, batch_size=8, eval_every=0, threads=value, progress=False)
+    assert seen == [want] * 3
+    assert torch.get_num_threads() == before
+
+
+def _config(batch):
+    return TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1,
+                              "batch_size": batch, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None,
+                              "seed": 0, "dtype": "float32", "weight_init_std": 0.01, "progress": False,
+                              "threads": "auto"})
+
+
+@pytest.mark.parametrize("name", ["torch", "array_api_strict"])
+def test_auto_is_one_thread_for_the_book_network_on_every_cpu_backend(name):
+    pytest.importorskip(name)
+    b = resolve_backend(name)
+    assert auto_threads(_config(100), b, (784, 50, 10)) == 1
+    assert auto_threads(_config(10_000), b, (784, 4096, 10)) is None
+
+
+def test_auto_leaves_jax_and_cupy_alone():
+    for name in ("jax", "cupy"):
+        assert auto_threads(_config(100), Backend(name, np, "cpu"), (784, 50, 10)) is None
