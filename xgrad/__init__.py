@@ -22,6 +22,7 @@ from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, so
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
+from xgrad._sweep import SweepResult, SweepRun, sweep
 from xgrad._train import TrainResult, train
 
 __version__ = "0.1.0"
@@ -34,6 +35,8 @@ __all__ = [
     "DatasetNotFoundError",
     "DivergenceError",
     "GradientCheck",
+    "SweepResult",
+    "SweepRun",
     "TrainResult",
     "TwoLayerNet",
     "__version__",
@@ -53,6 +56,7 @@ __all__ = [
     "resolve_backend",
     "sigmoid",
     "softmax",
+    "sweep",
     "tangent_line",
     "train",
 ]
