@@ -137,11 +137,11 @@ def test_a_sweep_resumes_from_out_after_the_client_is_killed(client, tmp_path):
         proc.wait()
         proc.stderr.close()
     finished = {p.parent.name for p in out.glob("runs/*/history.json")}
-    assert 1 <= len(finished) < len(lrs)
+    assert 1 <= len(finished) < len(lrs), f"{len(finished)} runs finished before the client was killed"
     assert not (out / "sweep.json").exists()
 
     result = xgrad.sweep(lr=lrs, data=data, client=client, out=out, progress=False, **settings)
-    assert {r.key for r in result if r.resumed} == finished
+    assert {r.key for r in result if r.resumed} == finished, [(r.key, r.resumed) for r in result]
     assert len(result) == len(lrs) and len(list(out.glob("runs/*/history.json"))) == len(lrs)
     for run in result:
         if run.resumed:
@@ -289,3 +289,15 @@ def test_the_command_line_sweep(client, tmp_path, capsys):
     assert len(report["runs"]) == 4 and len(list(out.glob("runs/*/history.json"))) == 4
     assert main(["sweep", "--lr", "0", "--scheduler", "serial", "--no-progress"]) == 2
     assert "`lr` must be positive" in capsys.readouterr().err
+
+
+def test_the_benchmark_script_reports_the_speedup(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_sweep.py"), "--lr", "0.1", "1",
+                           "--seeds", "0", "--iters", "10", "--workers", "2", "--json", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["runs"] == 2 and report["workers"] == 2 and report["same_results"] is True
+    assert report["speedup"] == pytest.approx(report["serial_s"] / report["cluster_s"], rel=0.01)
+    assert "speed-up" in done.stdout and "identical results : yes" in done.stdout

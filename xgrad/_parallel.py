@@ -85,9 +85,9 @@ def _map_bounded(executor: Any, args_of: Callable[[Any], tuple[Any, ...]], items
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
                 results[pending.pop(future)] = future.result()
-                i = next(following, None)
-                if i is not None:
-                    pending[executor.submit(*args_of(items[i]))] = i
+                following_i = next(following, None)
+                if following_i is not None:
+                    pending[executor.submit(*args_of(items[following_i]))] = following_i
     finally:
         for future in pending:
             future.cancel()

@@ -265,7 +265,9 @@ class _Dask:
     """Runs as Dask tasks, collected as they finish."""
 
     def __init__(self, client: Any, retries: int) -> None:
-        self.client, self.retries, self.data_ref, self.data_id = client, retries, None, None
+        self.client, self.retries = client, retries
+        self.data_ref: Any = None
+        self.data_id: int | None = None
 
     def _data(self, data: Any) -> Any:
         if data is None:

@@ -84,8 +84,8 @@ class SweepResult:
         >>> from xgrad._sweeprun import SweepRun
         >>> run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.9, 0.85, 0.4, False, None, 1.5, "local", "numpy")
         >>> print(SweepResult([run]).to_table())
-          lr   seed  train acc  test acc  loss    diverged  seconds  worker
-        * 0.1  0     0.9000     0.8500    0.4000            1.5      local
+           lr   seed  train acc  test acc  loss  diverged  seconds  worker
+        *  0.1  0     0.9000     0.8500    0.4             1.5      local
         """
         best = self.best
         header = ["", *self.varied, *_COLUMNS]
