@@ -87,7 +87,7 @@ def test_a_diverging_learning_rate_is_a_result(client):
 
 def test_a_worker_killed_mid_sweep_loses_no_run():
     data = _data()
-    settings = {"iters": 1500, "eval_every": 500, "hidden_size": 100, "activation": "relu"}
+    settings = {"iters": 1000, "eval_every": 500, "hidden_size": 64, "activation": "relu"}
     with _cluster() as cluster, distributed.Client(cluster) as c:
         pids = c.run(os.getpid)
         killed = []
@@ -277,10 +277,10 @@ def test_without_dask_the_error_says_how_to_install_it(monkeypatch):
         xgrad.sweep(lr=0.1, data=_data(), progress=False)
 
 
-def test_the_command_line_sweep(client, tmp_path, capsys):
+def test_the_command_line_sweep(tmp_path, capsys):
     out = tmp_path / "lr"
     status = main(["sweep", "--lr", "0.1", "1", "--iters", "20", "--batch-size", "10", "--eval-every", "20",
-                   "--backend", "numpy", "--scheduler", client.scheduler.address, "--refine", "1",
+                   "--backend", "numpy", "--scheduler", "serial", "--refine", "1",
                    "--no-progress", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out

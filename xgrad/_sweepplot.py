@@ -50,6 +50,8 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
     >>> fig = sweep_figure(SweepResult(runs))
     >>> [ax.get_xscale() for ax in fig.axes]
     ['log', 'log', 'linear']
+    >>> fig.axes[1].get_yscale()
+    'log'
     """
     curves = check_count(curves, "curves")
     try:
@@ -61,6 +63,13 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
     for label, runs in _families(result).items():
         _draw_family(acc_ax, loss_ax, label, runs)
     _draw_diverged(acc_ax, loss_ax, [r for r in result.runs if r.diverged])
+    best = result.best
+    if best is not None and best.test_acc is not None:
+        acc_ax.plot([best.settings["lr"]], [best.test_acc], "*", color="gold", markeredgecolor="black",
+                    markersize=15, label="best run", zorder=3)
+    finite = [r.loss for r in result.runs if not r.diverged and math.isfinite(r.loss)]
+    if finite and min(finite) > 0:
+        loss_ax.set_yscale("log")
     acc_ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(-0.02, 1.02),
                title="Accuracy against the learning rate")
     loss_ax.set(xscale="log", xlabel="learning rate", ylabel="final loss", title="Loss against the learning rate")
@@ -74,9 +83,11 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
 def _families(result: SweepResult) -> dict[str, list[Any]]:
     """Runs grouped by the varied settings other than the learning rate and the seed."""
     keys = [k for k in result.varied if k not in ("lr", "seed")]
+    seeds = {r.settings.get("seed") for r in result.runs}
+    alone = "mean over seeds" if len(seeds) > 1 else "final accuracy and loss"
     groups: dict[str, list[Any]] = {}
     for r in result.runs:
-        label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys) or "mean over seeds"
+        label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys) or alone
         groups.setdefault(label, []).append(r)
     return groups
 
