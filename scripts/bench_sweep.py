@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import xgrad
-from xgrad._sweep import ONE_BLAS_THREAD, QUIET_HTTP, cores
+from xgrad._sweep import cores, local_cluster
 from xgrad._sweepgrid import DEFAULT_LRS
 
 
@@ -47,9 +47,7 @@ def main(argv=None):
     serial_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                  env=dict(ONE_BLAS_THREAD), **QUIET_HTTP) as cluster, \
-            distributed.Client(cluster) as client:
+    with local_cluster(distributed, args.workers) as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(args.workers)
         start_s = time.perf_counter() - t0
         t0 = time.perf_counter()

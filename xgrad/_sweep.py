@@ -35,6 +35,16 @@ QUIET_HTTP = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address
 """No dashboard, and the scheduler's small HTTP server on a free local port (not
 8787, which another cluster may hold, with a warning)."""
 
+WORKER_CONFIG = {
+    # a training step allocates and frees arrays of a few hundred kB; Dask's
+    # default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold,
+    # so that each of them would be mapped and unmapped again
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the statistical profiler samples the running task every 10 ms
+    "distributed.worker.profile.enabled": False,
+}
+"""Dask settings of the workers of a local cluster started for a sweep."""
+
 _INSTALL = ('parallel sweeps need Dask: pip install "xgrad[dask]" (or pip install "dask[distributed]"); '
             'or pass client="serial" to run the grid in this process')
 
@@ -309,13 +319,18 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _local_cluster(distributed: Any) -> Any:
-    if local_cluster_kind(visible_gpus(), importlib.util.find_spec("dask_cuda") is not None) == "cuda":
-        from dask_cuda import LocalCUDACluster
+def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
+    """The cluster ``sweep(client=None)`` starts: one single-threaded worker
+    process per core (per GPU with dask_cuda), tuned for training runs."""
+    import dask
 
-        return LocalCUDACluster(threads_per_worker=1, dashboard_address=None)
-    return distributed.LocalCluster(n_workers=cores(), threads_per_worker=1, processes=True, env=dict(ONE_BLAS_THREAD),
-                                    **QUIET_HTTP)
+    with dask.config.set(WORKER_CONFIG):  # read by the nannies as they start their workers
+        if local_cluster_kind(visible_gpus(), importlib.util.find_spec("dask_cuda") is not None) == "cuda":
+            from dask_cuda import LocalCUDACluster
+
+            return LocalCUDACluster(threads_per_worker=1, **QUIET_HTTP)
+        return distributed.LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1, processes=True,
+                                        env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
 
 
 @contextlib.contextmanager
@@ -328,7 +343,7 @@ def _runner(client: Any, retries: int) -> Iterator[Any]:
     except ImportError as exc:
         raise ImportError(_INSTALL) from exc
     if client is None:
-        with _local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
+        with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
             yield _Dask(c, retries)
     elif isinstance(client, str):
         with distributed.Client(client) as c:
