@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import xgrad
-from xgrad._sweep import cores, local_cluster
+from xgrad._sweepexec import cores, local_cluster
 from xgrad._sweepgrid import DEFAULT_LRS
 
 

@@ -137,7 +137,7 @@ def test_bad_executor_and_chunk_size():
 
 def test_a_dask_cluster_gives_the_serial_gradient():
     distributed = pytest.importorskip("distributed")
-    from xgrad._sweep import QUIET_HTTP
+    from xgrad._sweepexec import QUIET_HTTP
 
     a = np.random.default_rng(3).normal(size=(8, 8))
 

@@ -19,7 +19,7 @@ import pytest
 import xgrad
 from xgrad import DivergenceError
 from xgrad._cli import main
-from xgrad._sweep import QUIET_HTTP, local_cluster_kind
+from xgrad._sweepexec import QUIET_HTTP, local_cluster_kind
 from xgrad._sweepgrid import refine_lrs
 from xgrad._sweeprun import SweepRun, choose_backend
 
@@ -176,7 +176,7 @@ def test_out_holds_every_run_and_a_rerun_skips_them(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was run again")
 
-    monkeypatch.setattr("xgrad._sweep.run_one", no_training)
+    monkeypatch.setattr("xgrad._sweepexec.run_one", no_training)
     again = xgrad.sweep(lr=[0.1, 1.0, 1e6], data=data, client="serial", out=tmp_path, progress=False, **FAST)
     assert all(r.resumed for r in again)
     for r in again.runs:

@@ -10,44 +10,22 @@ sweep started again after a crash does only what is missing.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xgrad._sweepexec import runner
 from xgrad._sweepgrid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweepresult import SweepResult, score, write_atomic
-from xgrad._sweeprun import SweepRun, run_one, visible_gpus
+from xgrad._sweeprun import SweepRun
 from xgrad._validate import check_count
 
 __all__ = ["SweepResult", "SweepRun", "sweep"]
 
 logger = logging.getLogger("xgrad")
-
-ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""The environment of the workers of a local cluster: runs do not fight over cores."""
-
-QUIET_HTTP = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
-"""No dashboard, and the scheduler's small HTTP server on a free local port (not
-8787, which another cluster may hold, with a warning)."""
-
-WORKER_CONFIG = {
-    # a training step allocates and frees arrays of a few hundred kB; Dask's
-    # default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold,
-    # so that each of them would be mapped and unmapped again
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    # the statistical profiler samples the running task every 10 ms
-    "distributed.worker.profile.enabled": False,
-}
-"""Dask settings of the workers of a local cluster started for a sweep."""
-
-_INSTALL = ('parallel sweeps need Dask: pip install "xgrad[dask]" (or pip install "dask[distributed]"); '
-            'or pass client="serial" to run the grid in this process')
-
 
 def sweep(
     *,
@@ -140,13 +118,13 @@ def sweep(
     names, digest = varied(axes), fingerprint(data)
     todo = [(run_key(s, names, digest), s) for s in expand(axes)]
     folder = _prepare_out(out)
-    with _runner(client, retries) as runner, _Progress(progress) as bar:
-        runs = _execute(runner, todo, data, folder, bar, 0)
+    with runner(client, retries) as pool, _Progress(progress) as bar:
+        runs = _execute(pool, todo, data, folder, bar, 0)
         for k in range(1, refine + 1):
             more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes)]
             if not more:
                 break
-            runs += _execute(runner, more, data, folder, bar, k)
+            runs += _execute(pool, more, data, folder, bar, k)
     result = SweepResult(runs, names)
     if folder is not None:
         _write_summary(result, folder)
@@ -170,13 +148,13 @@ def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]]) -> list[dict[s
     return [{**family[name], "lr": new, "seed": seed} for new in refine_lrs(tried, best) for seed in axes["seed"]]
 
 
-def _execute(runner: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None,
+def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None,
              bar: _Progress, round_: int) -> list[SweepRun]:
     """Run `todo` (skipping runs found in `folder`), saving each as it ends;
     the runs come back in the order of `todo`."""
     done = {key: run for key, _ in todo if (run := _read_run(folder, key)) is not None}
     bar.add(len(todo), done.values())
-    for run in runner.map([(k, s) for k, s in todo if k not in done], data, round_):
+    for run in pool.map([(k, s) for k, s in todo if k not in done], data, round_):
         if folder is not None:
             _write_run(folder, run)
         done[run.key] = run
@@ -261,95 +239,3 @@ class _Progress:
             text = f"best lr={self.best.settings['lr']:g}" + (f" test acc {acc:.4f}" if acc is not None else "")
             bar.set_postfix_str(text, refresh=False)
         bar.refresh()
-
-
-class _Serial:
-    """Runs one after another in this process."""
-
-    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
-        for key, settings in todo:
-            yield run_one(key, settings, data, round_)
-
-
-class _Dask:
-    """Runs as Dask tasks, collected as they finish."""
-
-    def __init__(self, client: Any, retries: int) -> None:
-        self.client, self.retries = client, retries
-        self.data_ref: Any = None
-        self.data_id: int | None = None
-
-    def _data(self, data: Any) -> Any:
-        if data is None:
-            return None
-        if self.data_id != id(data):  # sent to every worker once per sweep
-            self.data_ref, self.data_id = self.client.scatter([data], broadcast=True)[0], id(data)
-        return self.data_ref
-
-    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
-        from distributed import as_completed
-
-        ref = self._data(data)
-        futures = [self.client.submit(run_one, key, s, ref, round_, pure=False, retries=self.retries)
-                   for key, s in todo]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            self.client.cancel([f for f in futures if not f.done()])
-
-
-def local_cluster_kind(gpus: int, dask_cuda: bool) -> str:
-    """``"cuda"`` (one worker per GPU) where this machine has GPUs and
-    dask_cuda is installed, else ``"cpu"`` (one worker per core).
-
-    Examples
-    --------
-    >>> local_cluster_kind(2, True), local_cluster_kind(2, False), local_cluster_kind(0, True)
-    ('cuda', 'cpu', 'cpu')
-    """
-    return "cuda" if gpus > 0 and dask_cuda else "cpu"
-
-
-def cores() -> int:
-    """The CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
-    """The cluster ``sweep(client=None)`` starts: one single-threaded worker
-    process per core (per GPU with dask_cuda), tuned for training runs."""
-    import dask
-
-    with dask.config.set(WORKER_CONFIG):  # read by the nannies as they start their workers
-        if local_cluster_kind(visible_gpus(), importlib.util.find_spec("dask_cuda") is not None) == "cuda":
-            from dask_cuda import LocalCUDACluster
-
-            return LocalCUDACluster(threads_per_worker=1, **QUIET_HTTP)
-        return distributed.LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1, processes=True,
-                                        env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
-
-
-@contextlib.contextmanager
-def _runner(client: Any, retries: int) -> Iterator[Any]:
-    if isinstance(client, str) and client == "serial":
-        yield _Serial()
-        return
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ImportError(_INSTALL) from exc
-    if client is None:
-        with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
-            yield _Dask(c, retries)
-    elif isinstance(client, str):
-        with distributed.Client(client) as c:
-            yield _Dask(c, retries)
-    elif isinstance(client, distributed.Client):
-        yield _Dask(client, retries)
-    else:
-        raise TypeError("`client` must be a dask.distributed.Client, a scheduler address such as "
-                        f"'tcp://host:8786', 'serial' or None; got {type(client).__name__}")
