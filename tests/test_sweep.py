@@ -125,17 +125,18 @@ def test_a_sweep_resumes_from_out_after_the_client_is_killed(client, tmp_path):
                     out={str(out)!r}, progress=False, **{settings!r})
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    log = tmp_path / "client.log"
+    with open(log, "wb") as stderr:  # a file, not a pipe that could fill up and block the client
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=stderr)
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("runs/*/history.json")):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no run finished in time"
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no run finished in time:\n" + log.read_text()
             time.sleep(0.01)
     finally:
         proc.kill()
         proc.wait()
-        proc.stderr.close()
     finished = {p.parent.name for p in out.glob("runs/*/history.json")}
     assert 1 <= len(finished) < len(lrs), f"{len(finished)} runs finished before the client was killed"
     assert not (out / "sweep.json").exists()
