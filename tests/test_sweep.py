@@ -166,6 +166,7 @@ def test_out_holds_every_run_and_a_rerun_skips_them(tmp_path, monkeypatch):
     first = xgrad.sweep(lr=[0.1, 1.0, 1e6], data=data, client="serial", out=tmp_path, progress=False, **FAST)
     histories = sorted(tmp_path.glob("runs/*/history.json"))
     assert len(histories) == 3
+    assert sorted(p.parent.name.split("-")[0] for p in histories) == ["lr=0.1_seed=0", "lr=1_seed=0", "lr=1e+06_seed=0"]
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((tmp_path / "sweep.json").read_text())
     assert saved == first.to_dict() and saved["best"] == first.best.key
@@ -302,3 +303,9 @@ def test_the_benchmark_script_reports_the_speedup(tmp_path):
     assert report["runs"] == 2 and report["workers"] == 2 and report["same_results"] is True
     assert report["speedup"] == pytest.approx(report["serial_s"] / report["cluster_s"], rel=0.01)
     assert "speed-up" in done.stdout and "identical results : yes" in done.stdout
+
+
+def test_the_progress_bar_counts_runs_and_shows_the_best(capsys):
+    xgrad.sweep(lr=[0.1, 1.0], data=_data(), client="serial", **FAST)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "best lr=1 test acc" in err

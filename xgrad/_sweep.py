@@ -152,7 +152,7 @@ def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folde
              bar: _Progress, round_: int) -> list[SweepRun]:
     """Run `todo` (skipping runs found in `folder`), saving each as it ends;
     the runs come back in the order of `todo`."""
-    done = {key: run for key, _ in todo if (run := _read_run(folder, key)) is not None}
+    done = {key: run for key, settings in todo if (run := _read_run(folder, key, settings)) is not None}
     bar.add(len(todo), done.values())
     for run in pool.map([(k, s) for k, s in todo if k not in done], data, round_):
         if folder is not None:
@@ -182,14 +182,15 @@ def _write_run(folder: Path, run: SweepRun) -> None:
     write_atomic(_run_file(folder, run.key), json.dumps(record).encode())
 
 
-def _read_run(folder: Path | None, key: str) -> SweepRun | None:
-    """A run finished by an earlier sweep, or None (also for a damaged file)."""
+def _read_run(folder: Path | None, key: str, settings: dict[str, Any]) -> SweepRun | None:
+    """A run finished by an earlier sweep with these `settings` (its key says
+    so), or None (also for a damaged file)."""
     if folder is None or not _run_file(folder, key).exists():
         return None
     try:
         record = json.loads(_run_file(folder, key).read_text())
         about = record.pop("sweep_run")
-        run = SweepRun.from_dict({**about, "history": record, "resumed": True})
+        run = SweepRun.from_dict({**about, "settings": dict(settings), "history": record, "resumed": True})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("running %s again: its history.json is unreadable (%s)", key, exc)
         return None

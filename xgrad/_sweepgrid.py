@@ -111,7 +111,7 @@ def run_key(settings: dict[str, Any], names: Sequence[str], data_digest: str) ->
     label = "_".join(f"{_SHORT.get(k, k)}={_fmt(settings[k])}" for k in names)
     text = json.dumps({"settings": jsonable(settings), "data": data_digest}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    safe = "".join(c if c.isalnum() or c in "=._-" else "-" for c in label)
+    safe = "".join(c if c.isalnum() or c in "=._+-" else "-" for c in label)
     return f"{safe}-{digest}"
 
 
