@@ -22,6 +22,7 @@ from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, so
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
+from xgrad._sweep import SweepResult, SweepRun, sweep
 from xgrad._threads import thread_limits
 from xgrad._train import TrainResult, train
 
@@ -35,6 +36,8 @@ __all__ = [
     "DatasetNotFoundError",
     "DivergenceError",
     "GradientCheck",
+    "SweepResult",
+    "SweepRun",
     "TrainResult",
     "TwoLayerNet",
     "__version__",
@@ -54,6 +57,7 @@ __all__ = [
     "resolve_backend",
     "sigmoid",
     "softmax",
+    "sweep",
     "tangent_line",
     "thread_limits",
     "train",

@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="history.json of a training run (for 'training')")
 
     sub.add_parser("backends", help="list the backends and whether they work here")
+    _add_sweep_parser(sub)
     return ap
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        return {"train": _train, "plot": _plot, "backends": _backends}[args.command](args)
+        return {"train": _train, "plot": _plot, "backends": _backends, "sweep": _sweep}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, BackendUnavailableError, ImportError) as exc:
         print(f"xgrad {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -149,6 +150,54 @@ def _backends(args: argparse.Namespace) -> int:
             print(f"{name:17} unavailable: {exc}")
         else:
             print(f"{name:17} ok: {b.describe()}")
+    return 0
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    from xgrad._sweepgrid import DEFAULT_LRS
+
+    sw = sub.add_parser("sweep", help="train once per learning rate (and other settings), in parallel",
+                        description="A grid of training runs on a local Dask cluster (one worker per core) "
+                        "or on the cluster at --scheduler; prints a table of the runs, the best marked with *.")
+    sw.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
+                    help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
+    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50])
+    sw.add_argument("--batch-size", type=int, nargs="+", default=[100])
+    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=["sigmoid", "relu"])
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sw.add_argument("--iters", type=int, default=10_000)
+    sw.add_argument("--eval-every", type=int, default=None)
+    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    sw.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are (on every worker)")
+    sw.add_argument("--backend", default="auto", help="auto (CuPy on workers with a GPU, else NumPy), "
+                    + ", ".join(BACKENDS))
+    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    sw.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786), or "
+                    "'serial' to run in this process; default: a local cluster for this command")
+    sw.add_argument("--refine", type=int, default=0, help="rounds that narrow the learning rates around the best")
+    sw.add_argument("--retries", type=int, default=2, help="times a lost or failed run is run again")
+    sw.add_argument("--out", type=Path, default=None,
+                    help="write sweep.json, sweep.png and runs/*/history.json here; rerunning skips finished runs")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from xgrad._sweep import sweep
+
+    result = sweep(lr=args.lr, hidden_size=args.hidden_size, batch_size=args.batch_size,
+                   activation=args.activation, seeds=args.seeds, iters=args.iters, eval_every=args.eval_every,
+                   dataset=args.dataset, data_dir=args.data_dir, backend=args.backend, dtype=args.dtype,
+                   client=args.scheduler, refine=args.refine, retries=args.retries, out=args.out,
+                   progress=not args.no_progress)
+    print(result.to_table())
+    best = result.best
+    if best is None:
+        print("every run diverged: try smaller learning rates")
+    else:
+        acc = "no evaluation" if best.test_acc is None else f"test accuracy {best.test_acc:.4f}"
+        print(f"best: lr={best.settings['lr']:g}, {acc}")
+    if args.out is not None:
+        logger.info("wrote %s", ", ".join(sorted(p.name for p in args.out.iterdir())))
     return 0
 
 

@@ -220,6 +220,7 @@ def numerical_gradient(
     batch: bool = False,
     vectorized: bool = False,
     chunk_size: int | None = None,
+    executor: Any = None,
 ) -> Array:
     """Gradient of a scalar-valued `f` with respect to every element of `x`.
 
@@ -245,6 +246,11 @@ def numerical_gradient(
     chunk_size : int, optional
         Points per call of a vectorized `f`; bounds memory to about
         ``chunk_size * x.size`` elements. By default about 4 million elements.
+        With an `executor`: the coordinates of each task.
+    executor : concurrent.futures.Executor, optional
+        Spread the evaluations over it in chunks (a thread or process pool, or
+        a Dask client's ``get_executor()``), for an `f` that takes seconds per
+        call; a bounded number of tasks is in flight. Same result as without.
 
     Returns
     -------
@@ -286,9 +292,14 @@ def numerical_gradient(
         if x.ndim != 2:
             raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
         points = [x[i, ...] for i in range(x.shape[0])]
-    if chunk_size is not None and not vectorized:
-        raise ValueError("`chunk_size` applies only with vectorized=True")
-    if vectorized:
+    if chunk_size is not None and not vectorized and executor is None:
+        raise ValueError("`chunk_size` applies only with vectorized=True or an `executor`")
+    if executor is not None:
+        from xgrad._parallel import executor_gradient
+
+        grads = [executor_gradient(f, p, xp, h, method, executor, chunk_size=chunk_size, vectorized=vectorized)
+                 for p in points]
+    elif vectorized:
         size = max(1, math.prod(points[0].shape))
         chunk = (2**22 // size or 1) if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
         grads = [_vectorized_gradient(f, p, xp, h, method, chunk) for p in points]

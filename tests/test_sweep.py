@@ -1,0 +1,311 @@
+"""Learning-rate sweeps: on a Dask cluster the runs equal serial ones, and
+nothing is lost when a worker or the client dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xgrad
+from xgrad import DivergenceError
+from xgrad._cli import main
+from xgrad._sweepexec import QUIET_HTTP, local_cluster_kind
+from xgrad._sweepgrid import refine_lrs
+from xgrad._sweeprun import SweepRun, choose_backend
+
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(xgrad.__file__).resolve().parent.parent
+FAST = {"iters": 60, "eval_every": 30, "activation": "relu"}
+
+
+def _data(n=200, d=20, seed=0):
+    """A small learnable problem: the class is the argmax of a linear map."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    t = (x[:, :10] @ rng.normal(size=(10, 10))).argmax(axis=1)
+    return (x[:150], t[:150]), (x[150:], t[150:])
+
+
+def _cluster():
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **QUIET_HTTP)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _assert_same_as_train(run: SweepRun, data) -> None:
+    """`run` holds bit for bit what xgrad.train gives here with its settings."""
+    try:
+        expected, step = xgrad.train("numpy", **run.settings, data=data, progress=False), None
+    except DivergenceError as exc:
+        expected, step = exc.last_finite, exc.step
+    np.testing.assert_array_equal(np.asarray(run.history["loss"]), expected.loss)
+    assert run.history["train_acc"] == expected.train_acc
+    assert run.history["test_acc"] == expected.test_acc
+    assert (run.diverged, run.diverged_at) == (step is not None, step)
+
+
+# -- results on the cluster ------------------------------------------------------------
+def test_cluster_runs_equal_serial_train_runs(client):
+    data = _data()
+    result = xgrad.sweep(lr=[0.1, 1.0], seeds=[0, 1], hidden_size=[8, 16], data=data, client=client,
+                         progress=False, **FAST)
+    assert len(result) == 8
+    assert [(r.settings["hidden_size"], r.settings["lr"], r.settings["seed"]) for r in result][:4] == [
+        (8, 0.1, 0), (8, 0.1, 1), (8, 1.0, 0), (8, 1.0, 1)]
+    assert {r.worker for r in result} <= set(client.scheduler_info()["workers"])
+    for run in result:
+        _assert_same_as_train(run, data)
+    assert result.best.test_acc == max(r.test_acc for r in result)
+
+
+def test_a_diverging_learning_rate_is_a_result(client):
+    data = _data()
+    result = xgrad.sweep(lr=[1.0, 1e6], data=data, client=client, progress=False, **FAST)
+    good, bad = result.runs
+    assert not good.diverged and good.diverged_at is None
+    assert bad.diverged and bad.diverged_at is not None and bad.diverged_at < FAST["iters"]
+    assert len(bad.history["loss"]) == bad.diverged_at - 1  # up to the last finite loss
+    _assert_same_as_train(bad, data)
+    assert result.best is good
+    assert f"at {bad.diverged_at}" in result.to_table()
+
+
+def test_a_worker_killed_mid_sweep_loses_no_run():
+    data = _data()
+    settings = {"iters": 1000, "eval_every": 500, "hidden_size": 64, "activation": "relu"}
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        pids = c.run(os.getpid)
+        killed = []
+
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not killed:
+                busy = [w for w, tasks in c.processing().items() if tasks and w in pids]
+                if busy:
+                    time.sleep(0.1)  # well into the run
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_a_busy_worker)
+        killer.start()
+        result = xgrad.sweep(lr=[0.03, 0.1, 0.3, 1.0], data=data, client=c, progress=False, **settings)
+        killer.join()
+    assert killed, "no worker was killed"
+    assert len(result) == 4 and not any(r.diverged for r in result)
+    for run in result:
+        _assert_same_as_train(run, data)
+
+
+def test_a_sweep_resumes_from_out_after_the_client_is_killed(client, tmp_path):
+    data = _data()
+    np.savez(tmp_path / "data.npz", x=data[0][0], t=data[0][1], xt=data[1][0], tt=data[1][1])
+    out = tmp_path / "sweep"
+    lrs = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    settings = {"iters": 1200, "eval_every": 600, "hidden_size": 100, "activation": "relu"}
+    script = textwrap.dedent(f"""
+        import numpy as np, xgrad
+        d = np.load({str(tmp_path / "data.npz")!r})
+        xgrad.sweep(lr={lrs!r}, data=((d["x"], d["t"]), (d["xt"], d["tt"])), client={client.scheduler.address!r},
+                    out={str(out)!r}, progress=False, **{settings!r})
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = tmp_path / "client.log"
+    with open(log, "wb") as stderr:  # a file, not a pipe that could fill up and block the client
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("runs/*/history.json")):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no run finished in time:\n" + log.read_text()
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+    finished = {p.parent.name for p in out.glob("runs/*/history.json")}
+    assert 1 <= len(finished) < len(lrs), f"{len(finished)} runs finished before the client was killed"
+    assert not (out / "sweep.json").exists()
+
+    result = xgrad.sweep(lr=lrs, data=data, client=client, out=out, progress=False, **settings)
+    assert {r.key for r in result if r.resumed} == finished, [(r.key, r.resumed) for r in result]
+    assert len(result) == len(lrs) and len(list(out.glob("runs/*/history.json"))) == len(lrs)
+    for run in result:
+        if run.resumed:
+            _assert_same_as_train(run, data)
+    assert json.loads((out / "sweep.json").read_text())["best"] == result.best.key
+
+
+def test_a_scheduler_address_and_a_local_cluster_work(client):
+    data = _data()
+    by_address = xgrad.sweep(lr=[0.1, 1.0], data=data, client=client.scheduler.address, progress=False, **FAST)
+    local = xgrad.sweep(lr=[0.1, 1.0], data=data, progress=False, **FAST)  # started and stopped for the call
+    for a, b in zip(by_address, local, strict=True):
+        np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+        assert b.worker.startswith("tcp://")
+
+
+# -- in this process ----------------------------------------------------------------------
+def test_out_holds_every_run_and_a_rerun_skips_them(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    data = _data()
+    first = xgrad.sweep(lr=[0.1, 1.0, 1e6], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    histories = sorted(tmp_path.glob("runs/*/history.json"))
+    assert len(histories) == 3
+    assert sorted(p.parent.name.split("-")[0] for p in histories) == ["lr=0.1_seed=0", "lr=1_seed=0", "lr=1e+06_seed=0"]
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert saved == first.to_dict() and saved["best"] == first.best.key
+    assert not list(tmp_path.glob("**/.tmp-*"))  # no temporary file left behind
+    from xgrad.plot import training_curves
+
+    training_curves(histories[0])  # each history.json is a training history
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr("xgrad._sweepexec.run_one", no_training)
+    again = xgrad.sweep(lr=[0.1, 1.0, 1e6], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert all(r.resumed for r in again)
+    for r in again.runs:
+        r.resumed = False
+    assert again.to_dict(history=True) == first.to_dict(history=True)
+
+
+def test_a_damaged_or_different_run_file_is_run_again(tmp_path):
+    data = _data()
+    first = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    (tmp_path / "runs" / first.runs[0].key / "history.json").write_text("{ half a fi")
+    again = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [False, True]
+    other = xgrad.sweep(lr=[0.1, 1.0], data=_data(seed=1), client="serial", out=tmp_path, progress=False, **FAST)
+    assert not any(r.resumed for r in other)  # other data: other runs
+
+
+def test_refine_narrows_the_learning_rate_around_the_best():
+    assert refine_lrs([0.001, 0.003, 0.01, 0.03], 0.01) == [0.00548, 0.0173]
+    assert refine_lrs([0.01, 0.0173, 0.03], 0.0173) == [0.0132, 0.0228]
+    assert refine_lrs([0.1], 0.1) == [0.0577, 0.173]  # alone: three times apart
+    assert refine_lrs([0.1, 1.0], 1.0) == [0.316, 3.16]  # on the edge: beyond it
+    data = _data()
+    result = xgrad.sweep(lr=[0.01, 0.1, 1.0, 10.0], seeds=[0, 1], data=data, client="serial", refine=2,
+                         progress=False, **FAST)
+    rounds = [r.refine_round for r in result]
+    assert rounds == [0] * 8 + [1] * 4 + [2] * 4
+    coarse_best = max((0.01, 0.1, 1.0, 10.0), key=lambda lr: np.mean(
+        [r.test_acc for r in result.runs[:8] if r.settings["lr"] == lr]))
+    assert sorted({r.settings["lr"] for r in result.runs[8:12]}) == refine_lrs([0.01, 0.1, 1.0, 10.0], coarse_best)
+    assert all(r.settings["seed"] in (0, 1) for r in result.runs[8:])
+
+
+def test_table_json_and_figure():
+    pytest.importorskip("matplotlib")
+    data = _data()
+    result = xgrad.sweep(lr=[0.1, 1.0, 1e6], activation=["relu", "sigmoid"], iters=60, eval_every=30,
+                         data=data, client="serial", progress=False)
+    table = result.to_table().splitlines()
+    assert table[0].split()[:3] == ["lr", "seed", "activation"] and len(table) == 7
+    assert sum(line.startswith("*") for line in table) == 1
+    back = xgrad.SweepResult.from_dict(json.loads(result.to_json()))
+    assert back.to_dict() == result.to_dict()
+    fig = result.figure(curves=2)
+    acc_ax, loss_ax, curve_ax = fig.axes
+    assert acc_ax.get_xscale() == "log" and loss_ax.get_xscale() == "log"
+    crosses = [line for line in acc_ax.get_lines() if line.get_label() == "diverged"]
+    n_diverged = sum(r.diverged for r in result)
+    assert n_diverged >= 1 and len(crosses[0].get_xdata()) == n_diverged
+    assert len(curve_ax.get_lines()) == 2
+
+
+def test_runs_use_cupy_where_the_worker_has_a_gpu(monkeypatch):
+    assert choose_backend("auto", 1) == "cupy"
+    assert choose_backend("auto", 0) == "numpy"
+    assert choose_backend("jax", 2) == "jax"
+    assert local_cluster_kind(1, True) == "cuda" and local_cluster_kind(1, False) == "cpu"
+    asked = []
+
+    def fake_train(backend, **kwargs):
+        asked.append(backend)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("xgrad._sweeprun.train", fake_train)
+    monkeypatch.setattr("xgrad._sweeprun.visible_gpus", lambda: 1)
+    with pytest.raises(RuntimeError, match="stop here"):
+        xgrad.sweep(lr=0.1, data=_data(), client="serial", progress=False)
+    monkeypatch.setattr("xgrad._sweeprun.visible_gpus", lambda: 0)
+    with pytest.raises(RuntimeError, match="stop here"):
+        xgrad.sweep(lr=0.1, data=_data(), client="serial", progress=False)
+    with pytest.raises(RuntimeError, match="stop here"):
+        xgrad.sweep(lr=0.1, data=_data(), client="serial", progress=False, backend="torch")
+    assert asked == ["cupy", "numpy", "torch"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"lr": [0.1, -1.0]}, ValueError, "`lr` must be positive"),
+        ({"lr": []}, ValueError, "`lr` must hold at least one value"),
+        ({"seeds": []}, ValueError, "`seeds` must hold at least one value"),
+        ({"seed": 3}, TypeError, "give the seeds as `seeds="),
+        ({"checkpoint": "x.npz"}, TypeError, "`checkpoint` is not a setting of a sweep"),
+        ({"learning_rate": 0.1}, TypeError, "`learning_rate` is not a setting of xgrad.train"),
+        ({"activation": ["relu", "tanh"]}, ValueError, "`activation` must be 'sigmoid' or 'relu'"),
+        ({"refine": -1}, ValueError, "`refine` must be >= 0"),
+        ({"client": 42}, TypeError, "`client` must be a dask.distributed.Client"),
+    ],
+)
+def test_bad_settings_fail_before_any_run(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        xgrad.sweep(**{"data": _data(), "progress": False, **kwargs})
+
+
+def test_without_dask_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r'pip install "xgrad\[dask\]".*client="serial"'):
+        xgrad.sweep(lr=0.1, data=_data(), progress=False)
+
+
+def test_the_command_line_sweep(tmp_path, capsys):
+    out = tmp_path / "lr"
+    status = main(["sweep", "--lr", "0.1", "1", "--iters", "20", "--batch-size", "10", "--eval-every", "20",
+                   "--backend", "numpy", "--scheduler", "serial", "--refine", "1",
+                   "--no-progress", "--out", str(out)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split()[:2] == ["lr", "seed"] and "best: lr=" in printed
+    report = json.loads((out / "sweep.json").read_text())
+    assert len(report["runs"]) == 4 and len(list(out.glob("runs/*/history.json"))) == 4
+    assert main(["sweep", "--lr", "0", "--scheduler", "serial", "--no-progress"]) == 2
+    assert "`lr` must be positive" in capsys.readouterr().err
+
+
+def test_the_benchmark_script_reports_the_speedup(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_sweep.py"), "--lr", "0.1", "1",
+                           "--seeds", "0", "--iters", "10", "--workers", "2", "--json", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["runs"] == 2 and report["workers"] == 2 and report["same_results"] is True
+    assert report["speedup"] == pytest.approx(report["serial_s"] / report["cluster_s"], rel=0.01)
+    assert "speed-up" in done.stdout and "identical results : yes" in done.stdout
+
+
+def test_the_progress_bar_counts_runs_and_shows_the_best(capsys):
+    xgrad.sweep(lr=[0.1, 1.0], data=_data(), client="serial", **FAST)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "best lr=1 test acc" in err
