@@ -139,26 +139,30 @@ def test_batch_loss_is_the_mean_of_the_sample_losses(backend):
     assert_close(cross_entropy_error(softmax(s), t), expected, backend=backend, rtol=1e-12)
 
 
-def test_integer_labels_of_the_wrong_shape(backend):
+def test_labels_of_the_wrong_shape_name_both_shapes(backend):
     y = backend.asarray(np.full((2, 3), 1 / 3))
-    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(3,\)"):
-        cross_entropy_error(y, backend.asarray(np.array([0, 1, 2])))
-    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(2, 1\)"):
-        cross_entropy_error(y, backend.asarray(np.array([[0], [1]])))
+    for labels in (np.array([0, 1, 2]), np.array([[0], [1]]), np.zeros((2, 4)), np.array([0.0, 2.0, 1.0])):
+        with pytest.raises(ValueError, match=r"`t` \(the labels\) must have shape \(2,\) \(one class index "
+                                             r"per sample\) or \(2, 3\) \(one-hot rows.*got "):
+            cross_entropy_error(y, backend.asarray(labels))
 
 
-def test_one_hot_labels_of_the_wrong_shape(backend):
-    # float labels (0., 2.) are read as one-hot rows, never guessed to be class indices
+def test_floating_class_indices_are_refused_not_read_as_rows(backend):
+    # shape (2,) against scores (2, 3): class indices, which must be integers
     y = backend.asarray(np.full((2, 3), 1 / 3))
-    with pytest.raises(ValueError, match=r"one-hot labels must have the shape of the scores \(2, 3\).*"
-                                         r"Integer class labels need an integer dtype"):
+    with pytest.raises(TypeError, match=r"`t` has shape \(2,\), so it holds class indices, which must be "
+                                        r"integers; got dtype .*float64.*astype\(int64\)"):
         cross_entropy_error(y, backend.asarray(np.array([0.0, 2.0])))
 
 
-@pytest.mark.parametrize("labels", [np.array([True, False]), np.array([1 + 0j, 0j])], ids=["bool", "complex"])
-def test_labels_of_the_wrong_kind(backend, labels):
+@pytest.mark.parametrize(("labels", "match"), [
+    (np.array([True, False]), r"`t` \(the labels\) must hold class indices .* got booleans"),
+    (np.array([[True, False], [False, True]]), r"`t` \(the labels\) must hold class indices .* got booleans"),
+    (np.array([1 + 0j, 0j]), r"`t` \(the labels\) must hold integers or real numbers; got dtype .*complex"),
+], ids=["bool", "bool-rows", "complex"])
+def test_labels_of_the_wrong_kind(backend, labels, match):
     y = backend.asarray(np.full((2, 2), 0.5))
-    with pytest.raises(TypeError, match=r"labels must be integers .* or floats .*; got dtype"):
+    with pytest.raises(TypeError, match=match):
         cross_entropy_error(y, backend.asarray(labels))
 
 
