@@ -221,7 +221,12 @@ def test_scores_of_the_wrong_shape_or_range():
         cross_entropy_error(np.array(0.5), np.array(0))
     with pytest.raises(ValueError, match="`y` must hold probabilities in \\[0, 1\\].*logits=True"):
         cross_entropy_error(np.array([[2.0, -1.0]]), np.array([0]))
-    assert math.isnan(float(cross_entropy_error(np.array([[np.nan, 0.5]]), np.array([1]))))
+    with pytest.raises(ValueError, match="`y` must hold probabilities in \\[0, 1\\].*or NaN"):
+        cross_entropy_error(np.array([[np.nan, 0.5]]), np.array([1]))
+    for bad in ([[np.nan, 0.5]], [[np.inf, 0.5]], [[-np.inf, -np.inf]]):
+        with pytest.raises(ValueError, match=r"`y` holds NaN, \+inf, or a row of -inf only"):
+            cross_entropy_error(np.array(bad), np.array([1]), logits=True)
+    assert float(cross_entropy_error(np.array([[-np.inf, 0.5]]), np.array([1]), logits=True)) == 0.0
 
 
 @pytest.mark.parametrize("f", [softmax, log_softmax])
@@ -235,6 +240,9 @@ def test_softmax_of_nothing_is_refused(backend, f):
     with pytest.raises(TypeError, match="`axis` must be an integer; got float"):
         f(backend.asarray(np.zeros((2, 3))), axis=1.0)
     assert f(backend.asarray(np.zeros((0, 3)))).shape == (0, 3)  # no rows: nothing to normalise
+    for bad in ([np.nan, 0.0], [np.inf, 0.0], [-np.inf, -np.inf]):
+        with pytest.raises(ValueError, match=r"`x` holds NaN, \+inf, or a row of -inf only"):
+            f(backend.asarray(np.array(bad)))
 
 
 def test_relu_keeps_nan(backend):

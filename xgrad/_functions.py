@@ -88,6 +88,16 @@ def _check_axis(x: Array, axis: Any) -> int:
     return axis
 
 
+def _check_finite_scores(xp: Namespace, x: Array, axis: int, name: str = "x") -> None:
+    """Scores whose softmax is defined: no NaN, no +inf, no row of -inf only
+    (a -inf score is a probability of 0, as in masking)."""
+    if x.ndim == 0 or math.prod(x.shape) == 0:
+        return
+    bad = xp.any(xp.isnan(x) | (x == xp.inf)) | xp.any(xp.all(x == -xp.inf, axis=axis))
+    if bool(bad):
+        raise ValueError(f"`{name}` holds NaN, +inf, or a row of -inf only; its softmax is undefined")
+
+
 def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
     """``log(softmax(x))`` computed stably (shift by the maximum first).
 
@@ -99,7 +109,9 @@ def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
     array([-1000.,     0.])
     """
     x, xp, _ = as_float_array(x, name="x")
-    return log_softmax_xp(xp, x, axis=_check_axis(x, axis))
+    axis = _check_axis(x, axis)
+    _check_finite_scores(xp, x, axis)
+    return log_softmax_xp(xp, x, axis=axis)
 
 
 def log_softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
@@ -111,8 +123,9 @@ def log_softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
 def softmax(x: Array, /, *, axis: int = -1) -> Array:
     """Softmax along `axis` (the last by default), stable for large scores.
 
-    Works on one score vector or a batch of them (one per row). A NaN or
-    ``+inf`` score makes its row NaN.
+    Works on one score vector or a batch of them (one per row). Scores of
+    ``-inf`` get probability 0; NaN, ``+inf`` or a row of ``-inf`` only raise
+    a ValueError (the softmax is undefined there).
 
     Examples
     --------
@@ -123,7 +136,9 @@ def softmax(x: Array, /, *, axis: int = -1) -> Array:
     (True, 1.0, 0)
     """
     x, xp, _ = as_float_array(x, name="x")
-    return softmax_xp(xp, x, axis=_check_axis(x, axis))
+    axis = _check_axis(x, axis)
+    _check_finite_scores(xp, x, axis)
+    return softmax_xp(xp, x, axis=axis)
 
 
 def softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
@@ -262,9 +277,11 @@ def _check_scores(xp: Namespace, y: Array, logits: bool) -> None:
     if y.ndim == 2 and y.shape[0] == 0:
         raise ValueError(f"`y` holds no samples (shape {tuple(y.shape)}); the mean loss of an empty batch "
                          "is undefined")
-    if not logits and bool(xp.any((y < 0) | (y > 1))):
+    if logits:
+        _check_finite_scores(xp, y, -1, "y")
+    elif not bool(xp.all((y >= 0) & (y <= 1))):
         raise ValueError("`y` must hold probabilities in [0, 1] (the output of softmax); it holds values "
-                         "outside. For raw scores pass logits=True.")
+                         "outside, or NaN. For raw scores pass logits=True.")
 
 
 def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array:
@@ -275,7 +292,8 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     y : array, shape (N, C) or (C,)
         Probabilities (the output of :func:`softmax`), or raw scores with
         ``logits=True``; the latter is exact for any scores and is what
-        :class:`TwoLayerNet` uses. NaN in `y` gives a NaN loss.
+        :class:`TwoLayerNet` uses. Scores may be ``-inf`` (probability 0),
+        never NaN or ``+inf``.
     t : array
         Class indices, integers of shape ``(N,)`` (or ``()`` for one sample),
         or one-hot (or probability) rows of the shape of `y`, of any real
@@ -296,8 +314,9 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     ValueError
         If `t` has neither accepted shape, holds an index outside ``0..C-1``
         (the first is named with its position) or rows that are not
-        probability rows; if `y` is empty or, without `logits`, holds values
-        outside ``[0, 1]``.
+        probability rows; if `y` is empty, holds NaN or, without `logits`,
+        values outside ``[0, 1]`` (with `logits`, ``+inf`` or a row of
+        ``-inf`` only).
 
     Notes
     -----
@@ -328,6 +347,7 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     else:
         tiny = xp.finfo(y.dtype).smallest_normal
         log_p = xp.log(xp.maximum(y, xp.full_like(y, tiny)))
-    picked = xp.sum(target * log_p, axis=-1)
+    # a -inf score where the target is 0 contributes 0, not 0 * -inf = NaN
+    picked = xp.sum(target * xp.where(target != 0, log_p, xp.zeros_like(log_p)), axis=-1)
     n = 1 if y.ndim == 1 else y.shape[0]
     return -xp.sum(picked) / n
