@@ -19,9 +19,18 @@ import array_api_compat
 
 from xgrad._backend import namespace_of
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array
+from xgrad._validate import as_float_array as _as_float_array
 
 __all__ = ["cross_entropy_error", "log_softmax", "relu", "sigmoid", "softmax"]
+
+
+def as_float_array(x: Any, *, name: str) -> tuple[Array, Namespace, Any]:
+    """`x` as a real floating array; NumPy's float64 and complex128 scalars
+    (subclasses of Python's float and complex, which namespace lookups skip as
+    plain numbers) are read as the numbers they hold."""
+    if isinstance(x, (float, complex)) and type(x) not in (float, complex):
+        x = x.item()
+    return _as_float_array(x, name=name)
 
 
 def sigmoid(x: Array, /) -> Array:
@@ -284,6 +293,18 @@ def _check_scores(xp: Namespace, y: Array, logits: bool) -> None:
                          "outside, or NaN. For raw scores pass logits=True.")
 
 
+def _same_library(xp: Namespace, t: Any) -> None:
+    if not array_api_compat.is_array_api_obj(t) or isinstance(t, (int, float, bool, complex)):
+        raise TypeError(f"`t` (the labels) must be an array; got {type(t).__name__}")
+    try:
+        same = array_api_compat.array_namespace(t) is xp
+    except TypeError:
+        same = False
+    if not same:
+        raise TypeError(f"`t` (the labels) must be an array of the library of `y` ({xp.__name__}); got "
+                        f"{type(t).__module__}.{type(t).__name__}")
+
+
 def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array:
     """Mean cross-entropy of predictions `y` against labels `t`.
 
@@ -338,7 +359,8 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     >>> float(cross_entropy_error(np.array([[0.0, 1.0]]), np.array([0])))  # finite
     708.3964185322641
     """
-    y, _, _ = as_float_array(y, name="y")
+    y, xp, _ = as_float_array(y, name="y")
+    _same_library(xp, t)
     xp, device = namespace_of(y, t)
     _check_scores(xp, y, logits)
     target = target_rows(xp, tuple(y.shape), t, y.dtype, device)
