@@ -219,9 +219,9 @@ def test_scores_of_the_wrong_shape_or_range():
         cross_entropy_error(np.zeros((2, 2, 3)), np.zeros((2, 2), dtype=np.int64))
     with pytest.raises(ValueError, match=r"`y` must have shape"):
         cross_entropy_error(np.array(0.5), np.array(0))
-    with pytest.raises(ValueError, match="`y` must hold probabilities in \\[0, 1\\].*logits=True"):
+    with pytest.raises(ValueError, match=r"`y` must hold probabilities in \[0, 1\].*logits=True"):
         cross_entropy_error(np.array([[2.0, -1.0]]), np.array([0]))
-    with pytest.raises(ValueError, match="`y` must hold probabilities in \\[0, 1\\].*or NaN"):
+    with pytest.raises(ValueError, match=r"`y` must hold probabilities in \[0, 1\].*or NaN"):
         cross_entropy_error(np.array([[np.nan, 0.5]]), np.array([1]))
     for bad in ([[np.nan, 0.5]], [[np.inf, 0.5]], [[-np.inf, -np.inf]]):
         with pytest.raises(ValueError, match=r"`y` holds NaN, \+inf, or a row of -inf only"):

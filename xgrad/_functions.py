@@ -29,7 +29,7 @@ def as_float_array(x: Any, *, name: str) -> tuple[Array, Namespace, Any]:
     (subclasses of Python's float and complex, which namespace lookups skip as
     plain numbers) are read as the numbers they hold."""
     if isinstance(x, (float, complex)) and type(x) not in (float, complex):
-        x = x.item()
+        x = complex(x) if isinstance(x, complex) else float(x)
     return _as_float_array(x, name=name)
 
 

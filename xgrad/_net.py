@@ -37,7 +37,7 @@ def _check_seed(seed: Any) -> int | None:
     """None or a non-negative integer (bools, floats and strings refused)."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or isinstance(seed, float | str | bytes):
+    if isinstance(seed, bool | float | str | bytes):
         raise TypeError(f"`seed` must be a non-negative integer or None; got {type(seed).__name__} {seed!r}")
     try:
         value = operator.index(seed)
