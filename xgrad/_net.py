@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 import os
 from typing import Any
 
@@ -11,6 +10,7 @@ import array_api_compat
 
 from xgrad._backend import Backend, resolve_backend
 from xgrad._functions import check_labels, log_softmax_xp, relu_xp, softmax_xp, target_rows
+from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
 from xgrad._typing import Array, Device, DType, Namespace
 from xgrad._validate import check_count, check_positive
 
@@ -18,67 +18,6 @@ __all__ = ["PARAM_NAMES", "TwoLayerNet"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 ACTIVATIONS = ("sigmoid", "relu")
-DTYPES = ("float32", "float64")
-
-
-def _dtype(xp: Namespace, dtype: Any) -> DType:
-    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype."""
-    if dtype is None:
-        return xp.float64
-    for name in DTYPES:
-        candidate = getattr(xp, name)
-        if (isinstance(dtype, str) and dtype == name) or (not isinstance(dtype, str) and dtype == candidate):
-            return candidate
-    raise ValueError(f"`dtype` must be 'float32' or 'float64' (or that dtype of the network's library); "
-                     f"got {dtype!r}")
-
-
-def _check_seed(seed: Any) -> int | None:
-    """None or a non-negative integer (bools, floats and strings refused)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool | float | str | bytes):
-        raise TypeError(f"`seed` must be a non-negative integer or None; got {type(seed).__name__} {seed!r}")
-    try:
-        value = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"`seed` must be a non-negative integer or None; got {type(seed).__name__}") from None
-    if value < 0:
-        raise ValueError(f"`seed` must be a non-negative integer or None; got {value}")
-    return value
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _check_memory(sizes: list[int]) -> None:
-    """Refuse, before allocating, a network whose start cannot fit in memory.
-
-    The weights are drawn in float64 on the host and then copied to the
-    backend, so creating the network briefly needs 16 bytes per parameter.
-    """
-    n_in, n_hidden, n_out = sizes
-    count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
-    need, have = 16 * count, _physical_memory()
-    if have is not None and need > have:
-        widest = max(zip(sizes, ("input_size", "hidden_size", "output_size"), strict=True))[1]
-        raise ValueError(
-            f"a {n_in}-{n_hidden}-{n_out} network has {count:,} parameters; creating it needs about "
-            f"{_bytes(need)} of memory, more than this machine's {_bytes(have)}. Choose a smaller "
-            f"`{widest}`."
-        )
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError  # pragma: no cover
 
 
 class TwoLayerNet:
@@ -155,15 +94,15 @@ class TwoLayerNet:
         if activation not in ACTIVATIONS:
             raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {activation!r}")
         check_positive(weight_init_std, "weight_init_std")
-        seed = _check_seed(seed)
-        _check_memory(sizes)
+        seed = check_seed(seed)
+        check_memory(sizes)
         self.activation = activation
         if xp is None:
             b = resolve_backend(backend, device=device)
             xp, device = b.xp, b.device
         self.xp: Namespace = xp
         self.device: Device = device
-        self.dtype: DType = _dtype(xp, dtype)
+        self.dtype: DType = network_dtype(xp, dtype)
         self.params: dict[str, Array] = self._initial_params(sizes, weight_init_std, seed)
 
     @property
@@ -394,7 +333,7 @@ class TwoLayerNet:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.params = checked
-        new.dtype = _dtype(self.xp, checked["W1"].dtype)
+        new.dtype = network_dtype(self.xp, checked["W1"].dtype)
         return new
 
     def _check_params(self, params: Any) -> dict[str, Array]:
@@ -421,7 +360,7 @@ class TwoLayerNet:
     def astype(self, dtype: Any) -> TwoLayerNet:
         """A copy of this network with its parameters cast to `dtype`
         ('float32' or 'float64', or that dtype of the network's library)."""
-        target = _dtype(self.xp, dtype)
+        target = network_dtype(self.xp, dtype)
         return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
