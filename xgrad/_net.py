@@ -342,8 +342,10 @@ class TwoLayerNet:
         if set(params) != set(PARAM_NAMES):
             raise ValueError(f"`params` must have exactly the keys {', '.join(PARAM_NAMES)}; got "
                              f"{', '.join(map(str, params)) or 'none'}")
+        own = type(self.params["W1"])  # the common case, checked fast: the training loop passes here
         for k in PARAM_NAMES:
-            self._own_array(params[k], f"params[{k!r}]")
+            if type(params[k]) is not own or array_api_compat.device(params[k]) != self.device:
+                self._own_array(params[k], f"params[{k!r}]")
         dtypes = {params[k].dtype for k in PARAM_NAMES}
         if len(dtypes) != 1 or not any(params["W1"].dtype == getattr(self.xp, d) for d in DTYPES):
             raise TypeError(f"`params` must all be float32 or all float64; got dtypes "
