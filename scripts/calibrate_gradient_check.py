@@ -52,11 +52,13 @@ def main() -> None:
         for k, r in row.items():
             table.setdefault((dtype, k), []).append((r["correct"], r["one_percent"]))
     wide = "float32" if args.no_float64 else "float64"
-    print(f"{'dtype':8} {'param':5} {'worst correct':>14} {'smallest 1% error':>18}  (units of eps; "
-          f"differences in {wide})")
+    print(f"{'dtype':8} {'param':5} {'worst correct':>14} {'smallest 1% error':>18} {'tolerance':>10}  "
+          f"(units of eps; differences in {wide})")
     for (dtype, k), rows in table.items():
         correct, bad = max(r[0] for r in rows), min(r[1] for r in rows)
-        print(f"{dtype:8} {k:5} {correct:14.3g} {bad:18.3g}")
+        tol = TOLERANCE[(dtype, wide)] / float(np.finfo(dtype).eps)
+        verdict = "separates" if correct < tol < bad else ("misses 1%" if tol >= bad else "FALSE ALARM")
+        print(f"{dtype:8} {k:5} {correct:14.3g} {bad:18.3g} {tol:10.3g}  {verdict}")
     for dtype in dtypes:
         eps = float(np.finfo(dtype).eps)
         print(f"tolerance {dtype}: {TOLERANCE[(dtype, wide)] / eps:.3g} eps = {TOLERANCE[(dtype, wide)]:.2g}")

@@ -418,3 +418,17 @@ def test_inputs_of_the_wrong_kind_name_the_argument():
         net.loss(x.astype(complex), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="`batch_size` must be >= 1"):
         net.accuracy(x, np.array([0, 1, 2]), batch_size=0)
+
+
+def test_calibration_script_finds_the_tolerances_between_right_and_wrong():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "calibrate_gradient_check.py"
+    done = subprocess.run([sys.executable, str(script), "--seeds", "1", "--batches", "3"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("float32", "float64"))]
+    assert len(rows) == 8, done.stdout
+    assert all(r[-1] == "separates" for r in rows), done.stdout
