@@ -123,13 +123,13 @@ def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None =
     backend has it, so the numerical side is nearly exact and ``tol`` only has
     to cover float32 backprop rounding:
 
-    ===========  ===========  ==================  ==================  =========
-    parameters   differences  worst correct       smallest 1% error   ``tol``
-    ===========  ===========  ==================  ==================  =========
-    float32      float64      7.8 eps (9.3e-7)    230 eps (2.7e-5)    40 eps
-    float64      float64      1.6e7 eps (3.5e-9)  1.2e11 eps (2.8e-5) 1e-7
-    float32      float32      3.8e3 eps (4.5e-4)  230 eps (2.7e-5)    2.4e-3
-    ===========  ===========  ==================  ==================  =========
+    ===========  ===========  ==================  ===================  ======
+    parameters   differences  worst correct       smallest 1% error    ``tol``
+    ===========  ===========  ==================  ===================  ======
+    float32      float64      7.8 eps (9.3e-7)    230 eps (2.7e-5)     40 eps
+    float64      float64      1.6e7 eps (3.5e-9)  1.2e11 eps (2.8e-5)  1e-7
+    float32      float32      3.8e3 eps (4.5e-4)  230 eps (2.7e-5)     2.4e-3
+    ===========  ===========  ==================  ===================  ======
 
     Measured by ``scripts/calibrate_gradient_check.py`` on the 784-50-10
     network: sigmoid and ReLU, seeds 0-2, batches of 1, 3, 10 and 100 MNIST
