@@ -270,6 +270,8 @@ def test_empty_batches_and_non_finite_inputs_are_refused():
         for call in _entry_points(net, x_bad, np.array([0, 1, 2])).values():
             with pytest.raises(ValueError, match="`x` holds NaN or infinite values"):
                 call()
+        with pytest.raises(ValueError, match="`x` holds NaN or infinite values"):
+            net.predict(x_bad)
     assert net.predict(empty).shape == (0, 3)  # no samples, no probabilities: the right answer
 
 

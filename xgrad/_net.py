@@ -147,11 +147,9 @@ class TwoLayerNet:
                              "move it first")
 
     def _check_x(self, x: Any, *, samples: bool = False, cast: bool = True) -> Array:
-        """`x` as a (batch, input) array of the network's dtype (unless not `cast`).
-
-        With ``samples=True`` (loss, gradients, accuracy) it must also hold at
-        least one sample and only finite values.
-        """
+        """`x` as a (batch, input) array of finite values in the network's dtype
+        (unless not `cast`); with ``samples=True`` (loss, gradients, accuracy)
+        it must also hold at least one sample."""
         self._own_array(x, "x")
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             hint = " (for one sample use x[None, :])" if x.ndim == 1 else ""
@@ -164,12 +162,11 @@ class TwoLayerNet:
             raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
         if cast and x.dtype != self.dtype:
             x = xp.astype(x, self.dtype)
-        if samples:
-            if x.shape[0] == 0:
-                raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
-                                 "accuracy of an empty batch are undefined")
-            if not bool(xp.all(xp.isfinite(x))):
-                raise ValueError("`x` holds NaN or infinite values; the loss and its gradient would be NaN")
+        if samples and x.shape[0] == 0:
+            raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
+                             "accuracy of an empty batch are undefined")
+        if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
+            raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
         return x
 
     def checked_inputs(self, x: Array, t: Array, /) -> tuple[Array, Array]:
@@ -219,7 +216,11 @@ class TwoLayerNet:
         return z1 @ self.params["W2"] + self.params["b2"]
 
     def scores(self, x: Array, /) -> Array:
-        """The output layer's raw scores (logits), shape ``(batch, output)``."""
+        """The output layer's raw scores (logits), shape ``(batch, output)``.
+
+        `x` must be a ``(batch, input_size)`` array of the network's library
+        holding finite values (NaN or infinities raise a ValueError).
+        """
         return self._scores(self._check_x(x))
 
     def predict(self, x: Array, /) -> Array:
