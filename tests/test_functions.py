@@ -139,30 +139,121 @@ def test_batch_loss_is_the_mean_of_the_sample_losses(backend):
     assert_close(cross_entropy_error(softmax(s), t), expected, backend=backend, rtol=1e-12)
 
 
-def test_integer_labels_of_the_wrong_shape(backend):
+def test_labels_of_the_wrong_shape_name_both_shapes(backend):
     y = backend.asarray(np.full((2, 3), 1 / 3))
-    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(3,\)"):
-        cross_entropy_error(y, backend.asarray(np.array([0, 1, 2])))
-    with pytest.raises(ValueError, match=r"integer labels must have shape \(2,\).*got \(2, 1\)"):
-        cross_entropy_error(y, backend.asarray(np.array([[0], [1]])))
+    for labels in (np.array([0, 1, 2]), np.array([[0], [1]]), np.zeros((2, 4)), np.array([0.0, 2.0, 1.0])):
+        with pytest.raises(ValueError, match=r"`t` \(the labels\) must have shape \(2,\) \(one class index "
+                                             r"per sample\) or \(2, 3\) \(one-hot rows.*got "):
+            cross_entropy_error(y, backend.asarray(labels))
 
 
-def test_one_hot_labels_of_the_wrong_shape(backend):
-    # float labels (0., 2.) are read as one-hot rows, never guessed to be class indices
+def test_floating_class_indices_are_refused_not_read_as_rows(backend):
+    # shape (2,) against scores (2, 3): class indices, which must be integers
     y = backend.asarray(np.full((2, 3), 1 / 3))
-    with pytest.raises(ValueError, match=r"one-hot labels must have the shape of the scores \(2, 3\).*"
-                                         r"Integer class labels need an integer dtype"):
+    with pytest.raises(TypeError, match=r"`t` has shape \(2,\), so it holds class indices, which must be "
+                                        r"integers; got dtype .*float64.*astype\(int64\)"):
         cross_entropy_error(y, backend.asarray(np.array([0.0, 2.0])))
 
 
-@pytest.mark.parametrize("labels", [np.array([True, False]), np.array([1 + 0j, 0j])], ids=["bool", "complex"])
-def test_labels_of_the_wrong_kind(backend, labels):
+@pytest.mark.parametrize(("labels", "match"), [
+    (np.array([True, False]), r"`t` \(the labels\) must hold class indices .* got booleans"),
+    (np.array([[True, False], [False, True]]), r"`t` \(the labels\) must hold class indices .* got booleans"),
+    (np.array([1 + 0j, 0j]), r"`t` \(the labels\) must hold integers or real numbers; got dtype .*complex"),
+], ids=["bool", "bool-rows", "complex"])
+def test_labels_of_the_wrong_kind(backend, labels, match):
     y = backend.asarray(np.full((2, 2), 0.5))
-    with pytest.raises(TypeError, match=r"labels must be integers .* or floats .*; got dtype"):
+    with pytest.raises(TypeError, match=match):
         cross_entropy_error(y, backend.asarray(labels))
 
 
 def test_labels_from_another_library_are_refused():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="different libraries cannot be mixed"):
+    with pytest.raises(TypeError, match=r"`t` \(the labels\) must be an array of the library of `y`"):
         cross_entropy_error(np.array([0.5, 0.5]), torch.tensor(1))
+
+
+# --- labels and scores that used to give silent wrong answers ---------------------------
+
+@pytest.mark.parametrize(("labels", "match"), [
+    (np.array([5, 6, 7]), r"`t` holds class index 5 at position 0, outside 0\.\.2 for 3 classes"),
+    (np.array([0, 2, -1]), r"`t` holds class index -1 at position 2"),
+])
+def test_out_of_range_class_indices(backend, labels, match):
+    # the loss was -0.0 for these
+    y = backend.asarray(np.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match=match):
+        cross_entropy_error(y, backend.asarray(labels))
+    with pytest.raises(ValueError, match=r"`t` holds class index 3, outside 0\.\.2"):
+        cross_entropy_error(y[0, ...], backend.asarray(np.array(3)))
+
+
+def test_the_books_integer_one_hot_label(backend):
+    scores = backend.asarray(X @ W)
+    t = backend.asarray(np.array([0, 0, 1]))  # integer dtype, shape of the scores: one-hot
+    assert_close(cross_entropy_error(scores, t, logits=True), LOSS, backend=backend, rtol=1e-8)
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    (np.array([[0.5, 0.6, 0.0]]), r"must sum to 1 \(within 1\.5e-08\); row 0 sums to 1\.1"),
+    (np.array([[1.5, -0.5, 0.0]]), r"finite and >= 0; got -0\.5 at position \(0, 1\)"),
+    (np.array([[np.inf, 0.0, 0.0]]), r"finite and >= 0; got inf"),
+])
+def test_rows_that_are_not_probabilities(backend, rows, match):
+    with pytest.raises(ValueError, match=match):
+        cross_entropy_error(backend.asarray(np.array([[1.0, 2.0, 3.0]])), backend.asarray(rows), logits=True)
+
+
+def test_soft_labels_within_the_documented_tolerance():
+    y = np.array([[1.0, 2.0, 3.0]])
+    soft32 = np.array([[0.1, 0.2, 0.7]], dtype=np.float32)  # sums to 1 only to float32 rounding
+    expected = -np.sum(soft32.astype(np.float64) * np.log(_softmax_reference(y)))
+    assert float(cross_entropy_error(y, soft32, logits=True)) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match=r"within 3\.5e-04"):
+        cross_entropy_error(y, np.array([[0.1, 0.2, 0.701]], dtype=np.float32), logits=True)
+
+
+def test_scores_of_the_wrong_shape_or_range():
+    with pytest.raises(ValueError, match=r"`y` holds no samples \(shape \(0, 3\)\)"):
+        cross_entropy_error(np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"`y` must have shape \(C,\) for one sample or \(N, C\)"):
+        cross_entropy_error(np.zeros((2, 2, 3)), np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"`y` must have shape"):
+        cross_entropy_error(np.array(0.5), np.array(0))
+    with pytest.raises(ValueError, match=r"`y` must hold probabilities in \[0, 1\].*logits=True"):
+        cross_entropy_error(np.array([[2.0, -1.0]]), np.array([0]))
+    with pytest.raises(ValueError, match=r"`y` must hold probabilities in \[0, 1\].*or NaN"):
+        cross_entropy_error(np.array([[np.nan, 0.5]]), np.array([1]))
+    for bad in ([[np.nan, 0.5]], [[np.inf, 0.5]], [[-np.inf, -np.inf]]):
+        with pytest.raises(ValueError, match=r"`y` holds NaN, \+inf, or a row of -inf only"):
+            cross_entropy_error(np.array(bad), np.array([1]), logits=True)
+    assert float(cross_entropy_error(np.array([[-np.inf, 0.5]]), np.array([1]), logits=True)) == 0.0
+
+
+@pytest.mark.parametrize("f", [softmax, log_softmax])
+def test_softmax_of_nothing_is_refused(backend, f):
+    with pytest.raises(ValueError, match="`x` must have at least one dimension"):
+        f(backend.asarray(np.array(1.0)))
+    with pytest.raises(ValueError, match=r"`x` has no entries along axis -1 \(shape \(2, 0\)\)"):
+        f(backend.asarray(np.zeros((2, 0))))
+    with pytest.raises(ValueError, match=r"`axis` must be in -2\.\.1 .*got 2"):
+        f(backend.asarray(np.zeros((2, 3))), axis=2)
+    with pytest.raises(TypeError, match="`axis` must be an integer; got float"):
+        f(backend.asarray(np.zeros((2, 3))), axis=1.0)
+    assert f(backend.asarray(np.zeros((0, 3)))).shape == (0, 3)  # no rows: nothing to normalise
+    for bad in ([np.nan, 0.0], [np.inf, 0.0], [-np.inf, -np.inf]):
+        with pytest.raises(ValueError, match=r"`x` holds NaN, \+inf, or a row of -inf only"):
+            f(backend.asarray(np.array(bad)))
+
+
+def test_relu_keeps_nan(backend):
+    # where(x > 0, x, 0) turned NaN into 0
+    got = to_host(relu(backend.asarray(np.array([np.nan, -1.0, 2.0]))))
+    assert np.isnan(got[0]) and got[1] == 0.0 and got[2] == 2.0
+
+
+def test_lists_and_integers_are_promoted():
+    np.testing.assert_allclose(sigmoid([0.0, 0.0]), [0.5, 0.5])
+    np.testing.assert_allclose(relu(np.array([-2, 3])), [0.0, 3.0])
+    np.testing.assert_allclose(softmax([0, 0]), [0.5, 0.5])
+    with pytest.raises(TypeError, match="`x` must be real"):
+        sigmoid(np.array([1j]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from _helpers import assert_close, assert_on_backend
@@ -163,12 +165,12 @@ def test_bad_inputs():
     net = TwoLayerNet(784, 50, 10, seed=0)
     with pytest.raises(ValueError, match=r"shape \(batch, 784\).*got \(2, 100\)"):
         net.loss(np.zeros((2, 100)), np.array([0, 1]))
-    with pytest.raises(ValueError, match="integer labels must have shape"):
+    with pytest.raises(ValueError, match=r"`t` \(the labels\) must have shape \(2,\) .* or \(2, 10\)"):
         net.loss(np.zeros((2, 784)), np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match="one-hot labels must have the shape"):
+    with pytest.raises(ValueError, match=r"must have shape \(2,\) .* or \(2, 10\) .*got \(2, 9\)"):
         net.loss(np.zeros((2, 784)), np.zeros((2, 9)))
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="different libraries"):
+    with pytest.raises(TypeError, match="`x` must be an array of the network's library"):
         net.loss(torch.zeros((2, 784), dtype=torch.float64), np.array([0, 1]))
 
 
@@ -181,3 +183,254 @@ def test_directional_check_without_float64_reports_instead_of_warning():
     x = b.asarray(np.random.default_rng(0).random((5, 8)), dtype=b.xp.float32)
     result = directional_check(net, x, b.asarray(np.array([0, 1, 2, 1, 0])))  # warnings are errors here
     assert result["rel_error"] < 1e-3
+
+
+# --- labels, inputs and steps: one boundary, no silent wrong answers ---------------------
+
+def _small(backend=None, **kw):
+    net = TwoLayerNet(8, 5, 3, seed=0, weight_init_std=1.0, **({"xp": backend.xp, "device": backend.device}
+                                                               if backend else {}), **kw)
+    x = np.random.default_rng(0).random((3, 8))
+    return net, (backend.asarray(x) if backend else x)
+
+
+def _entry_points(net, x, t):
+    return {
+        "loss": lambda: net.loss(x, t),
+        "gradient": lambda: net.gradient(x, t),
+        "loss_and_gradient": lambda: net.loss_and_gradient(x, t),
+        "numerical_gradient": lambda: net.numerical_gradient(x, t),
+        "accuracy": lambda: net.accuracy(x, t),
+        "gradient_check": lambda: gradient_check(net, x, t),
+        "directional_check": lambda: directional_check(net, x, t),
+    }
+
+
+@pytest.mark.parametrize(("labels", "match"), [
+    ([5, 6, 7], r"`t` holds class index 5 at position 0, outside 0\.\.2 for 3 classes"),
+    ([0, -1, 1], r"`t` holds class index -1 at position 1, outside 0\.\.2"),
+    ([0, 1, 3], r"`t` holds class index 3 at position 2"),
+])
+def test_out_of_range_labels_are_refused_everywhere(backend, labels, match):
+    net, x = _small(backend)
+    t = backend.asarray(np.array(labels))
+    for name, call in _entry_points(net, x, t).items():
+        with pytest.raises(ValueError, match=match):
+            call()
+        assert name
+
+
+@pytest.mark.parametrize(("rows", "error", "match"), [
+    (np.array([[0, 0, 1], [1, 0, 0], [0, 1, 1]]), ValueError, r"must sum to 1 \(exactly\); row 2 sums to 2"),
+    (np.array([[0.5, 0.5, 0.5], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "row 0 sums to 1.5"),
+    (np.array([[2.0, -1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, r"finite and >= 0; got -1\.0 at "
+                                                                         r"position \(0, 1\)"),
+    (np.array([[np.nan, 1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "finite and >= 0; got nan"),
+    (np.eye(3, dtype=bool), TypeError, "got booleans"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, "must be integers; got dtype"),
+])
+def test_bad_one_hot_rows_are_refused_everywhere(rows, error, match):
+    net, x = _small()
+    for call in _entry_points(net, x, rows).values():
+        with pytest.raises(error, match=match):
+            call()
+
+
+def test_integer_one_hot_rows_and_soft_labels_are_accepted(backend):
+    net, x = _small(backend)
+    labels = np.array([2, 0, 1])
+    by_index = float(net.loss(x, backend.asarray(labels)))
+    book = backend.asarray(np.eye(3, dtype=np.int64)[labels])  # the book's integer one-hot rows
+    assert float(net.loss(x, book)) == pytest.approx(by_index, rel=1e-14)
+    assert net.accuracy(x, book) == net.accuracy(x, backend.asarray(labels))
+    smooth = 0.9 * np.eye(3)[labels] + 0.1 / 3  # label smoothing: rows sum to 1
+    scores = np.asarray(xgrad._host.to_host(net.scores(x)))
+    log_p = scores - scores.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    assert float(net.loss(x, backend.asarray(smooth))) == pytest.approx(-(smooth * log_p).sum() / 3, rel=1e-12)
+
+
+def test_label_count_must_match_x():
+    net, x = _small()
+    with pytest.raises(ValueError, match=r"must have shape \(3,\) .* or \(3, 3\) .*got \(2,\)"):
+        net.accuracy(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"got \(4,\)"):
+        net.accuracy(x, np.array([0, 1, 2, 0]))
+
+
+def test_empty_batches_and_non_finite_inputs_are_refused():
+    net, x = _small()
+    empty = np.zeros((0, 8))
+    for call in _entry_points(net, empty, np.zeros(0, dtype=np.int64)).values():
+        with pytest.raises(ValueError, match=r"`x` holds no samples \(shape \(0, 8\)\)"):
+            call()
+    for bad in (np.nan, np.inf, -np.inf):
+        x_bad = x.copy()
+        x_bad[1, 2] = bad
+        for call in _entry_points(net, x_bad, np.array([0, 1, 2])).values():
+            with pytest.raises(ValueError, match="`x` holds NaN or infinite values"):
+                call()
+        with pytest.raises(ValueError, match="`x` holds NaN or infinite values"):
+            net.predict(x_bad)
+    assert net.predict(empty).shape == (0, 3)  # no samples, no probabilities: the right answer
+
+
+@pytest.mark.parametrize("h", [0.0, -1e-4, math.nan, math.inf])
+def test_bad_steps_are_refused(h):
+    net, x = _small()
+    t = np.array([0, 1, 2])
+    for call in (lambda: gradient_check(net, x, t, h=h), lambda: net.numerical_gradient(x, t, h=h),
+                 lambda: directional_check(net, x, t, h=h)):
+        with pytest.raises(ValueError, match=r"`h` must be positive and finite"):
+            call()
+    with pytest.raises(TypeError, match="`h` must be a real number"):
+        gradient_check(net, x, t, h="1e-4")
+
+
+def test_non_finite_gradients_fail_the_checks(monkeypatch):
+    net, x = _small()
+    t = np.array([0, 1, 2])
+    right = net.gradient
+    monkeypatch.setattr(net, "gradient", lambda x, t: {**right(x, t), "W2": right(x, t)["W2"] * np.nan})
+    check = gradient_check(net, x, t)
+    assert not check.passed and not check.passed_by_param["W2"] and check.passed_by_param["W1"]
+    assert math.isnan(check.max_error["W2"]) and "FAIL" in str(check)
+    report = directional_check(net, x, t)
+    assert not report.passed and math.isnan(report["rel_error"])
+
+
+def test_nan_parameters_fail_the_gradient_check():
+    net, x = _small()
+    net.params = {**net.params, "b1": np.full(5, np.nan)}
+    check = gradient_check(net, x, np.array([0, 1, 2]))
+    assert not check.passed
+
+
+def median_entry(g):
+    """Index of a median-sized entry among the non-zero entries of `g`."""
+    a = np.abs(np.asarray(g)).ravel()
+    nonzero = np.flatnonzero(a)
+    k = nonzero[np.argsort(a[nonzero], kind="stable")[nonzero.size // 2]]
+    return np.unravel_index(int(k), np.shape(g))
+
+
+def _with_error(net, name, change):
+    right = net.gradient
+
+    def wrong(x, t):
+        g = right(x, t)
+        bad = np.array(g[name], copy=True)
+        idx = median_entry(bad)
+        bad[idx] = change(bad[idx])
+        return {**g, name: bad}
+
+    return wrong
+
+
+@pytest.fixture(scope="module")
+def mnist5():
+    (x, t), _ = xgrad.load_mnist()
+    return x[10:15], t[10:15]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["W1", "b1", "W2", "b2"])
+@pytest.mark.parametrize(("kind", "change"), [("1%", lambda v: 1.01 * v), ("sign", lambda v: -v),
+                                              ("zero", lambda v: 0 * v)])
+def test_one_wrong_median_entry_fails(mnist5, monkeypatch, dtype, name, kind, change):
+    """One median-sized entry off by 1% (or of the wrong sign, or zeroed) in any
+    parameter fails; the norm-wise criterion passed the 1% error in float32."""
+    x, t = mnist5
+    net = TwoLayerNet(784, 50, 10, dtype=dtype, seed=0)
+    monkeypatch.setattr(net, "gradient", _with_error(net, name, change))
+    check = gradient_check(net, x, t)
+    assert not check.passed_by_param[name], (kind, str(check))
+    assert all(ok for k, ok in check.passed_by_param.items() if k != name), str(check)
+    assert f"{name}[" in str(check) and "FAIL" in str(check)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+@pytest.mark.parametrize(("seed", "n"), [(0, 1), (1, 7), (2, 100)])
+def test_correct_gradients_pass(dtype, activation, seed, n):
+    (x, t), _ = xgrad.load_mnist()
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(x), n, replace=False)
+    net = TwoLayerNet(784, 50, 10, activation=activation, dtype=dtype, seed=seed)
+    for xs, ts, h in ((x[idx], t[idx], None), (rng.random((n, 784)), rng.integers(0, 10, n), 1e-4)):
+        check = gradient_check(net, xs, ts, h=h)
+        assert check.passed, str(check)
+
+
+# --- construction and state ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("seed", "error", "match"), [
+    (-1, ValueError, r"`seed` must be a non-negative integer or None; got -1"),
+    (1.5, TypeError, r"`seed` must be a non-negative integer or None; got float"),
+    ("0", TypeError, r"`seed` must be .*; got str"),
+    (True, TypeError, r"`seed` must be .*; got bool"),
+    ([1, 2], TypeError, r"`seed` must be .*; got list"),
+])
+def test_bad_seeds(seed, error, match):
+    with pytest.raises(error, match=match):
+        TwoLayerNet(4, 3, 2, seed=seed)
+
+
+def test_a_network_too_large_for_memory_is_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"a 784-1000000000-10 network has 795,000,000,010 parameters; "
+                                         r"creating it needs about 11\.6 TiB .*smaller `hidden_size`"):
+        TwoLayerNet(784, 10**9, 10)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32", "f32", 5, np.int64])
+def test_bad_dtypes_list_the_choices(dtype):
+    with pytest.raises(ValueError, match=r"`dtype` must be 'float32' or 'float64'"):
+        TwoLayerNet(4, 3, 2, dtype=dtype)
+    with pytest.raises(ValueError, match=r"`dtype` must be 'float32' or 'float64'"):
+        TwoLayerNet(4, 3, 2).astype(dtype)
+
+
+def test_with_params_checks_what_it_is_given():
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    p = net.params
+    with pytest.raises(ValueError, match="exactly the keys W1, b1, W2, b2; got W1, b1, W2"):
+        net.with_params({k: p[k] for k in ("W1", "b1", "W2")})
+    with pytest.raises(ValueError, match=r"`params` must have shapes W1 \(input, hidden\)"):
+        net.with_params({**p, "W2": np.zeros((4, 2))})
+    with pytest.raises(TypeError, match="must all be float32 or all float64"):
+        net.with_params({**p, "b2": p["b2"].astype(np.float32)})
+    with pytest.raises(TypeError, match=r"`params\['W1'\]` must be an array of the network's library"):
+        net.with_params({**p, "W1": p["W1"].tolist()})
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"`params\['b1'\]` must be an array of the network's library.*torch"):
+        net.with_params({**p, "b1": torch.asarray(p["b1"])})
+    wider = net.with_params({"W1": np.ones((4, 6)), "b1": np.ones(6), "W2": np.ones((6, 2)), "b2": np.ones(2)})
+    assert wider.sizes == (4, 6, 2) and net.sizes == (4, 3, 2)
+
+
+def test_inputs_of_the_wrong_kind_name_the_argument():
+    net, x = _small()
+    with pytest.raises(ValueError, match=r"shape \(batch, 8\).*one sample use x\[None, :\]"):
+        net.predict(x[0])
+    with pytest.raises(TypeError, match="`x` must be an array of the network's library; got list"):
+        net.predict(x.tolist())
+    with pytest.raises(TypeError, match="`t` must be an array of the network's library; got list"):
+        net.loss(x, [0, 1, 2])
+    with pytest.raises(TypeError, match="`x` must hold real numbers; got dtype complex128"):
+        net.loss(x.astype(complex), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="`batch_size` must be >= 1"):
+        net.accuracy(x, np.array([0, 1, 2]), batch_size=0)
+
+
+def test_calibration_script_finds_the_tolerances_between_right_and_wrong():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "calibrate_gradient_check.py"
+    done = subprocess.run([sys.executable, str(script), "--seeds", "1", "--batches", "3"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("float32", "float64"))]
+    assert len(rows) == 8, done.stdout
+    assert all(r[-1] == "separates" for r in rows), done.stdout

@@ -142,3 +142,23 @@ def test_caller_arrays_are_not_modified():
     net.numerical_gradient(x, t)
     for k in before:
         np.testing.assert_array_equal(net.params[k], before[k])
+
+
+@pytest.mark.parametrize("h", [0.0, -1e-3, math.nan, math.inf])
+def test_bad_steps_are_refused_not_turned_into_nan(h):
+    # h=0 gave NaN arrays
+    net = TwoLayerNet(6, 4, 3, seed=0)
+    x, t = np.random.default_rng(0).random((2, 6)), np.array([0, 2])
+    with pytest.raises(ValueError, match="`h` must be positive and finite"):
+        net.numerical_gradient(x, t, h=h)
+    with pytest.raises(ValueError, match="`h` must be positive and finite"):
+        direct_numerical_gradient(net, x, t, "W1", (0, 0), h=h)
+
+
+def test_labels_are_checked_before_differencing():
+    net = TwoLayerNet(6, 4, 3, seed=0)
+    x = np.random.default_rng(0).random((2, 6))
+    with pytest.raises(ValueError, match=r"`t` holds class index 3 at position 1"):
+        net.numerical_gradient(x, np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"`t` holds class index 3 at position 1"):
+        direct_numerical_gradient(net, x, np.array([0, 3]), "b2", (0,))

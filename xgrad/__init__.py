@@ -15,7 +15,7 @@ from xgrad._backend import (
     namespace_of,
     resolve_backend,
 )
-from xgrad._check import GradientCheck, directional_check, gradient_check
+from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
@@ -34,6 +34,7 @@ __all__ = [
     "BackendUnavailableError",
     "DatasetError",
     "DatasetNotFoundError",
+    "DirectionalCheck",
     "DivergenceError",
     "GradientCheck",
     "SweepResult",

@@ -3,20 +3,41 @@
 All of them take arrays of any array-API backend and are numerically stable
 for inputs of any size: no overflow in ``exp``, no ``log(0)``, no ``1e-7``
 added inside a logarithm.
+
+Labels pass one boundary, :func:`check_labels`, whatever the entry point
+(:func:`cross_entropy_error` here, the network's loss, gradients, accuracy and
+gradient checks): the kind is read from the shape, never from the dtype.
 """
 
 from __future__ import annotations
 
+import math
+import operator
 from typing import Any
+
+import array_api_compat
 
 from xgrad._backend import namespace_of
 from xgrad._typing import Array, Namespace
+from xgrad._validate import as_float_array as _as_float_array
 
 __all__ = ["cross_entropy_error", "log_softmax", "relu", "sigmoid", "softmax"]
 
 
+def as_float_array(x: Any, *, name: str) -> tuple[Array, Namespace, Any]:
+    """`x` as a real floating array; NumPy's float64 and complex128 scalars
+    (subclasses of Python's float and complex, which namespace lookups skip as
+    plain numbers) are read as the numbers they hold."""
+    if isinstance(x, (float, complex)) and type(x) not in (float, complex):
+        x = complex(x) if isinstance(x, complex) else float(x)
+    return _as_float_array(x, name=name)
+
+
 def sigmoid(x: Array, /) -> Array:
     """The logistic function ``1 / (1 + exp(-x))``, without overflow.
+
+    Integer and boolean arrays are promoted to the default floating dtype;
+    Python numbers and lists become NumPy arrays.
 
     Examples
     --------
@@ -25,7 +46,7 @@ def sigmoid(x: Array, /) -> Array:
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([0. , 0.5, 1. ])
     """
-    xp, _ = namespace_of(x)
+    x, xp, _ = as_float_array(x, name="x")
     return sigmoid_xp(xp, x)
 
 
@@ -36,7 +57,10 @@ def sigmoid_xp(xp: Namespace, x: Array) -> Array:
 
 
 def relu(x: Array, /) -> Array:
-    """``max(x, 0)`` elementwise.
+    """``max(x, 0)`` elementwise (NaN stays NaN).
+
+    Integer and boolean arrays are promoted to the default floating dtype;
+    Python numbers and lists become NumPy arrays.
 
     Examples
     --------
@@ -45,13 +69,42 @@ def relu(x: Array, /) -> Array:
     >>> relu(np.array([-1.0, 0.0, 2.0]))
     array([0., 0., 2.])
     """
-    xp, _ = namespace_of(x)
+    x, xp, _ = as_float_array(x, name="x")
     return relu_xp(xp, x)
 
 
 def relu_xp(xp: Namespace, x: Array) -> Array:
     """:func:`relu` for callers that know the namespace."""
-    return xp.where(x > 0, x, xp.zeros_like(x))
+    return xp.maximum(x, xp.zeros_like(x))  # maximum propagates NaN; where(x > 0) would hide it
+
+
+def _check_axis(x: Array, axis: Any) -> int:
+    """`axis` as a valid axis of `x`, along which `x` has at least one entry."""
+    if isinstance(axis, bool):
+        raise TypeError("`axis` must be an integer; got bool")
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"`axis` must be an integer; got {type(axis).__name__}") from None
+    if x.ndim == 0:
+        raise ValueError("`x` must have at least one dimension (a vector of scores); got a 0-d array")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"`axis` must be in {-x.ndim}..{x.ndim - 1} for an array of {x.ndim} dimensions; "
+                         f"got {axis}")
+    if x.shape[axis] == 0:
+        raise ValueError(f"`x` has no entries along axis {axis} (shape {tuple(x.shape)}); the softmax of "
+                         "an empty vector is undefined")
+    return axis
+
+
+def _check_finite_scores(xp: Namespace, x: Array, axis: int, name: str = "x") -> None:
+    """Scores whose softmax is defined: no NaN, no +inf, no row of -inf only
+    (a -inf score is a probability of 0, as in masking)."""
+    if x.ndim == 0 or math.prod(x.shape) == 0:
+        return
+    bad = xp.any(xp.isnan(x) | (x == xp.inf)) | xp.any(xp.all(x == -xp.inf, axis=axis))
+    if bool(bad):
+        raise ValueError(f"`{name}` holds NaN, +inf, or a row of -inf only; its softmax is undefined")
 
 
 def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
@@ -64,7 +117,9 @@ def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
     >>> log_softmax(np.array([0.0, 1000.0]))   # log(softmax) would give -inf
     array([-1000.,     0.])
     """
-    xp, _ = namespace_of(x)
+    x, xp, _ = as_float_array(x, name="x")
+    axis = _check_axis(x, axis)
+    _check_finite_scores(xp, x, axis)
     return log_softmax_xp(xp, x, axis=axis)
 
 
@@ -77,7 +132,9 @@ def log_softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
 def softmax(x: Array, /, *, axis: int = -1) -> Array:
     """Softmax along `axis` (the last by default), stable for large scores.
 
-    Works on one score vector or a batch of them (one per row).
+    Works on one score vector or a batch of them (one per row). Scores of
+    ``-inf`` get probability 0; NaN, ``+inf`` or a row of ``-inf`` only raise
+    a ValueError (the softmax is undefined there).
 
     Examples
     --------
@@ -87,7 +144,9 @@ def softmax(x: Array, /, *, axis: int = -1) -> Array:
     >>> bool(np.isfinite(p).all()), round(float(p.sum()), 12), int(p.argmax())
     (True, 1.0, 0)
     """
-    xp, _ = namespace_of(x)
+    x, xp, _ = as_float_array(x, name="x")
+    axis = _check_axis(x, axis)
+    _check_finite_scores(xp, x, axis)
     return softmax_xp(xp, x, axis=axis)
 
 
@@ -98,33 +157,152 @@ def softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
 
 
 def one_hot(t: Array, n_classes: int, dtype: Any, xp: Namespace, device: Any) -> Array:
-    """Integer labels ``(N,)`` as rows of a one-hot matrix ``(N, n_classes)``."""
-    classes = xp.arange(n_classes, device=device)
-    return xp.astype(t[..., None] == classes, dtype)
+    """Integer labels ``(N,)`` as rows of a one-hot matrix ``(N, n_classes)``.
 
-
-def check_labels(y_shape: tuple[int, ...], t: Array, xp: Namespace) -> bool:
-    """Validate labels against scores of shape `y_shape`; True for class indices.
-
-    The kind is read from the dtype, never guessed from sizes: integer labels
-    are class indices of shape ``y.shape[:-1]``; floating labels are one-hot
-    (or probability) rows of the shape of `y`.
+    No checks: callers pass labels that :func:`check_labels` accepted.
     """
-    if xp.isdtype(t.dtype, "integral"):
-        if tuple(t.shape) != tuple(y_shape[:-1]):
-            raise ValueError(
-                f"integer labels must have shape {tuple(y_shape[:-1])} (one class index "
-                f"per sample); got {tuple(t.shape)}"
-            )
-        return True
-    if xp.isdtype(t.dtype, "real floating"):
-        if tuple(t.shape) != tuple(y_shape):
-            raise ValueError(
-                f"one-hot labels must have the shape of the scores {tuple(y_shape)}; got "
-                f"{tuple(t.shape)}. Integer class labels need an integer dtype."
-            )
+    classes = xp.arange(n_classes, dtype=xp.int64, device=device)
+    return xp.astype(xp.astype(t, xp.int64)[..., None] == classes, dtype)
+
+
+def check_labels(xp: Namespace, y_shape: tuple[int, ...], t: Any) -> bool:
+    """Validate labels `t` against scores of shape `y_shape`; True for class indices.
+
+    The one boundary every loss, gradient, accuracy and gradient check passes.
+    The kind is read from the shape, never from the dtype:
+
+    * ``t.shape == y_shape``: one-hot or probability rows, of any real dtype
+      (the book's integer ``[0, 0, 1]`` included). Every entry must be finite
+      and non-negative and every row must sum to 1: exactly for integer rows,
+      within ``sqrt(eps)`` of the label dtype for floating rows (so soft labels
+      such as label smoothing are accepted, unnormalised counts are not).
+    * ``t.shape == y_shape[:-1]``: class indices, integers in ``0..C-1``.
+
+    Raises
+    ------
+    TypeError
+        If `t` is not an array, holds booleans or complex numbers, or holds
+        class indices of a floating dtype.
+    ValueError
+        For any other shape, an index out of range (the first is named with its
+        position), or rows that are not probability rows.
+    """
+    if not array_api_compat.is_array_api_obj(t) or isinstance(t, (int, float, bool, complex)):
+        raise TypeError(f"`t` (the labels) must be an array; got {type(t).__name__}")
+    y_shape, shape = tuple(y_shape), tuple(t.shape)
+    if xp.isdtype(t.dtype, "bool"):
+        raise TypeError("`t` (the labels) must hold class indices (integers) or one-hot rows (numbers); "
+                        "got booleans. Convert them with astype(int64).")
+    if not xp.isdtype(t.dtype, ("integral", "real floating")):
+        raise TypeError(f"`t` (the labels) must hold integers or real numbers; got dtype {t.dtype}")
+    if shape == y_shape:
+        _check_rows(xp, t)
         return False
-    raise TypeError(f"labels must be integers (class indices) or floats (one-hot); got dtype {t.dtype}")
+    if shape == y_shape[:-1]:
+        if not xp.isdtype(t.dtype, "integral"):
+            raise TypeError(
+                f"`t` has shape {shape}, so it holds class indices, which must be integers; got dtype "
+                f"{t.dtype}. Convert them with astype(int64), or pass one-hot rows of shape {y_shape}."
+            )
+        _check_indices(xp, t, y_shape[-1])
+        return True
+    raise ValueError(
+        f"`t` (the labels) must have shape {y_shape[:-1]} (one class index per sample) or {y_shape} "
+        f"(one-hot rows, the shape of the scores); got {shape}"
+    )
+
+
+def _first(xp: Namespace, bad: Array) -> int:
+    """Flat position of the first True entry of `bad`."""
+    return int(xp.nonzero(xp.reshape(bad, (-1,)))[0][0])
+
+
+def _at(shape: tuple[int, ...], k: int) -> str:
+    if len(shape) <= 1:
+        return "" if not shape else f" at position {k}"
+    return f" at position {tuple(int(i) for i in _unravel(k, shape))}"
+
+
+def _unravel(k: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for s in reversed(shape):
+        out.append(k % s)
+        k //= s
+    return out[::-1]
+
+
+def _check_indices(xp: Namespace, t: Array, n_classes: int) -> None:
+    bad = (t < 0) | (t >= n_classes)
+    if bool(xp.any(bad)):
+        k = _first(xp, bad)
+        value = int(xp.reshape(t, (-1,))[k])
+        raise ValueError(
+            f"`t` holds class index {value}{_at(tuple(t.shape), k)}, outside 0..{n_classes - 1} "
+            f"for {n_classes} classes"
+        )
+
+
+def _check_rows(xp: Namespace, t: Array) -> None:
+    """One-hot or probability rows: finite, non-negative, each summing to 1."""
+    if xp.isdtype(t.dtype, "integral"):
+        bad_entry = t < 0
+        bad_sum = xp.sum(xp.astype(t, xp.int64), axis=-1) != 1
+        tol = "exactly"
+    else:
+        bad_entry = ~xp.isfinite(t) | (t < 0)
+        eps = float(xp.finfo(t.dtype).eps)
+        bad_sum = ~(xp.abs(xp.sum(t, axis=-1) - 1) <= math.sqrt(eps))
+        tol = f"within {math.sqrt(eps):.1e}"
+    if bool(xp.any(bad_entry)):
+        k = _first(xp, bad_entry)
+        value = xp.reshape(t, (-1,))[k]
+        raise ValueError(
+            f"`t` holds one-hot (or probability) rows, whose entries must be finite and >= 0; got "
+            f"{float(value)!r}{_at(tuple(t.shape), k)}"
+        )
+    if bool(xp.any(bad_sum)):
+        k = _first(xp, bad_sum)
+        total = float(xp.reshape(xp.sum(xp.astype(t, xp.float64) if xp.isdtype(t.dtype, "integral") else t,
+                                        axis=-1), (-1,))[k])
+        row = "" if t.ndim == 1 else f" {_at(tuple(t.shape[:-1]), k).removeprefix(' at position ')}"
+        raise ValueError(
+            f"`t` holds one-hot (or probability) rows, which must sum to 1 ({tol}); row{row} sums to "
+            f"{total!r}. Class indices have shape {tuple(t.shape[:-1])}."
+        )
+
+
+def target_rows(xp: Namespace, y_shape: tuple[int, ...], t: Any, dtype: Any, device: Any) -> Array:
+    """Labels as target rows of shape `y_shape` and `dtype`, after :func:`check_labels`."""
+    if check_labels(xp, y_shape, t):
+        return one_hot(t, y_shape[-1], dtype, xp, device)
+    return xp.astype(t, dtype)
+
+
+def _check_scores(xp: Namespace, y: Array, logits: bool) -> None:
+    if y.ndim not in (1, 2):
+        raise ValueError(f"`y` must have shape (C,) for one sample or (N, C) for a batch; got {tuple(y.shape)}")
+    if y.shape[-1] == 0:
+        raise ValueError(f"`y` must have at least one class; got shape {tuple(y.shape)}")
+    if y.ndim == 2 and y.shape[0] == 0:
+        raise ValueError(f"`y` holds no samples (shape {tuple(y.shape)}); the mean loss of an empty batch "
+                         "is undefined")
+    if logits:
+        _check_finite_scores(xp, y, -1, "y")
+    elif not bool(xp.all((y >= 0) & (y <= 1))):
+        raise ValueError("`y` must hold probabilities in [0, 1] (the output of softmax); it holds values "
+                         "outside, or NaN. For raw scores pass logits=True.")
+
+
+def _same_library(xp: Namespace, t: Any) -> None:
+    if not array_api_compat.is_array_api_obj(t) or isinstance(t, (int, float, bool, complex)):
+        raise TypeError(f"`t` (the labels) must be an array; got {type(t).__name__}")
+    try:
+        same = array_api_compat.array_namespace(t) is xp
+    except TypeError:
+        same = False
+    if not same:
+        raise TypeError(f"`t` (the labels) must be an array of the library of `y` ({xp.__name__}); got "
+                        f"{type(t).__module__}.{type(t).__name__}")
 
 
 def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array:
@@ -135,10 +313,12 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     y : array, shape (N, C) or (C,)
         Probabilities (the output of :func:`softmax`), or raw scores with
         ``logits=True``; the latter is exact for any scores and is what
-        :class:`TwoLayerNet` uses.
+        :class:`TwoLayerNet` uses. Scores may be ``-inf`` (probability 0),
+        never NaN or ``+inf``.
     t : array
-        Integer class indices, shape ``(N,)`` (or ``()`` for one sample), or
-        one-hot rows of the shape of `y`. The dtype decides which.
+        Class indices, integers of shape ``(N,)`` (or ``()`` for one sample),
+        or one-hot (or probability) rows of the shape of `y`, of any real
+        dtype. The shape decides which (see Notes).
     logits : bool
         Whether `y` holds scores rather than probabilities.
 
@@ -147,6 +327,25 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     array
         A 0-d array: the loss averaged over the samples.
 
+    Raises
+    ------
+    TypeError
+        If `t` is not an array of `y`'s library, holds booleans, or holds
+        class indices of a floating dtype.
+    ValueError
+        If `t` has neither accepted shape, holds an index outside ``0..C-1``
+        (the first is named with its position) or rows that are not
+        probability rows; if `y` is empty, holds NaN or, without `logits`,
+        values outside ``[0, 1]`` (with `logits`, ``+inf`` or a row of
+        ``-inf`` only).
+
+    Notes
+    -----
+    One-hot rows must be finite, non-negative and sum to 1: integer rows
+    exactly, floating rows within ``sqrt(eps)`` of their dtype (1.5e-8 for
+    float64, 3.5e-4 for float32), which admits soft labels such as label
+    smoothing. Checking the labels moves a few booleans to the host.
+
     Examples
     --------
     >>> import numpy as np
@@ -154,19 +353,23 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     >>> y = np.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])
     >>> round(float(cross_entropy_error(y, np.array(2))), 6)     # -log(0.6)
     0.510826
+    >>> t = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])             # the book's one-hot label
+    >>> round(float(cross_entropy_error(y, t)), 6)
+    0.510826
     >>> float(cross_entropy_error(np.array([[0.0, 1.0]]), np.array([0])))  # finite
     708.3964185322641
     """
+    y, xp, _ = as_float_array(y, name="y")
+    _same_library(xp, t)
     xp, device = namespace_of(y, t)
-    integer = check_labels(tuple(y.shape), t, xp)
+    _check_scores(xp, y, logits)
+    target = target_rows(xp, tuple(y.shape), t, y.dtype, device)
     if logits:
         log_p = log_softmax_xp(xp, y)
     else:
         tiny = xp.finfo(y.dtype).smallest_normal
         log_p = xp.log(xp.maximum(y, xp.full_like(y, tiny)))
-    if integer:
-        picked = xp.sum(one_hot(t, y.shape[-1], y.dtype, xp, device) * log_p, axis=-1)
-    else:
-        picked = xp.sum(t * log_p, axis=-1)
+    # a -inf score where the target is 0 contributes 0, not 0 * -inf = NaN
+    picked = xp.sum(target * xp.where(target != 0, log_p, xp.zeros_like(log_p)), axis=-1)
     n = 1 if y.ndim == 1 else y.shape[0]
     return -xp.sum(picked) / n

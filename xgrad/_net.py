@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
-from xgrad._backend import Backend, namespace_of, resolve_backend
-from xgrad._functions import check_labels, log_softmax_xp, one_hot, relu_xp, softmax_xp
+import array_api_compat
+
+from xgrad._backend import Backend, resolve_backend
+from xgrad._functions import check_labels, log_softmax_xp, relu_xp, softmax_xp, target_rows
+from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
 from xgrad._typing import Array, Device, DType, Namespace
 from xgrad._validate import check_count, check_positive
 
@@ -14,17 +18,6 @@ __all__ = ["PARAM_NAMES", "TwoLayerNet"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 ACTIVATIONS = ("sigmoid", "relu")
-
-
-def _dtype(xp: Namespace, dtype: Any) -> DType:
-    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype."""
-    if dtype is None:
-        return xp.float64
-    for name in ("float32", "float64"):
-        candidate = getattr(xp, name)
-        if (isinstance(dtype, str) and dtype == name) or (not isinstance(dtype, str) and dtype == candidate):
-            return candidate
-    raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {dtype!r}")
 
 
 class TwoLayerNet:
@@ -46,7 +39,7 @@ class TwoLayerNet:
         `xp` is given.
     xp, device : optional
         An array namespace and device to use directly.
-    seed : int
+    seed : int or None
         Seeds the NumPy `Generator` that draws the initial weights on the host;
         the same seed gives the same start on every backend.
 
@@ -54,6 +47,21 @@ class TwoLayerNet:
     ----------
     params : dict of str to array
         ``W1`` (input × hidden), ``b1``, ``W2`` (hidden × output), ``b2``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, named in the message; a network too large for this
+        machine's memory is refused before anything is allocated.
+
+    Notes
+    -----
+    Labels `t` are class indices of shape ``(batch,)`` (integers in
+    ``0..output_size-1``) or one-hot rows of shape ``(batch, output_size)``
+    of any real dtype; the shape decides which. Every method that takes
+    labels checks them, and the inputs `x` (a 2-d array of the network's
+    library with finite values and at least one sample), at one boundary:
+    :meth:`checked_inputs`.
 
     Examples
     --------
@@ -86,13 +94,15 @@ class TwoLayerNet:
         if activation not in ACTIVATIONS:
             raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {activation!r}")
         check_positive(weight_init_std, "weight_init_std")
+        seed = check_seed(seed)
+        check_memory(sizes)
         self.activation = activation
         if xp is None:
             b = resolve_backend(backend, device=device)
             xp, device = b.xp, b.device
         self.xp: Namespace = xp
         self.device: Device = device
-        self.dtype: DType = _dtype(xp, dtype)
+        self.dtype: DType = network_dtype(xp, dtype)
         self.params: dict[str, Array] = self._initial_params(sizes, weight_init_std, seed)
 
     @property
@@ -117,18 +127,82 @@ class TwoLayerNet:
     def _to_device(self, a: Any) -> Array:
         return Backend("", self.xp, self.device).asarray(a, dtype=self.dtype)
 
-    # -- forward --------------------------------------------------------------
-    def _check_x(self, x: Array) -> Array:
-        xp, _ = namespace_of(x, self.params["W1"])  # one library, one device
+    # -- the input boundary -----------------------------------------------------
+    def _own_array(self, a: Any, name: str) -> None:
+        """`a` is an array of the network's library, on its device."""
+        if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
+            raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
+        try:
+            same = array_api_compat.array_namespace(a) is self.xp
+        except TypeError:
+            same = False
+        if not same:
+            raise TypeError(
+                f"`{name}` must be an array of the network's library ({self.xp.__name__}); got "
+                f"{type(a).__module__}.{type(a).__name__}. Convert it first, e.g. with "
+                "xgrad.resolve_backend(name).asarray(...)"
+            )
+        if array_api_compat.device(a) != self.device:
+            raise ValueError(f"`{name}` is on device {array_api_compat.device(a)}, the network on {self.device}; "
+                             "move it first")
+
+    def _check_x(self, x: Any, *, samples: bool = False, cast: bool = True) -> Array:
+        """`x` as a (batch, input) array of finite values in the network's dtype
+        (unless not `cast`); with ``samples=True`` (loss, gradients, accuracy)
+        it must also hold at least one sample."""
+        self._own_array(x, "x")
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            hint = " (for one sample use x[None, :])" if x.ndim == 1 else ""
             raise ValueError(
                 f"`x` must have shape (batch, {self.sizes[0]}) to match the network's "
-                f"input size; got {tuple(x.shape)}"
+                f"input size{hint}; got {tuple(x.shape)}"
             )
-        if x.dtype != self.dtype:
+        xp = self.xp
+        if not xp.isdtype(x.dtype, ("integral", "real floating")):
+            raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
+        if cast and x.dtype != self.dtype:
             x = xp.astype(x, self.dtype)
+        if samples and x.shape[0] == 0:
+            raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
+                             "accuracy of an empty batch are undefined")
+        if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
+            raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
         return x
 
+    def checked_inputs(self, x: Array, t: Array, /) -> tuple[Array, Array]:
+        """The boundary every loss, gradient and check passes: `x` in the
+        network's dtype and the labels as target rows ``(batch, output)``.
+
+        Raises
+        ------
+        TypeError
+            If `x` or `t` is not an array of the network's library, or `t` holds
+            booleans or floating class indices.
+        ValueError
+            If `x` is not ``(batch, input_size)``, is empty or not finite, or the
+            labels have neither accepted shape, an index outside
+            ``0..output_size-1`` or rows that are not probability rows (see
+            :func:`xgrad.cross_entropy_error`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xgrad import TwoLayerNet
+        >>> net = TwoLayerNet(4, 3, 2)
+        >>> x, target = net.checked_inputs(np.ones((2, 4)), np.array([1, 0]))
+        >>> target
+        array([[0., 1.],
+               [1., 0.]])
+        >>> net.checked_inputs(np.ones((2, 4)), np.array([1, 2]))
+        Traceback (most recent call last):
+        ...
+        ValueError: `t` holds class index 2 at position 1, outside 0..1 for 2 classes
+        """
+        x = self._check_x(x, samples=True)
+        self._own_array(t, "t")
+        return x, target_rows(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
+
+    # -- forward --------------------------------------------------------------
     def _hidden(self, x: Array) -> tuple[Array, Array]:
         a1 = x @ self.params["W1"] + self.params["b1"]
         if self.activation == "sigmoid":
@@ -137,11 +211,17 @@ class TwoLayerNet:
             return a1, 0.5 * self.xp.tanh(0.5 * a1) + 0.5
         return a1, relu_xp(self.xp, a1)
 
-    def scores(self, x: Array, /) -> Array:
-        """The output layer's raw scores (logits), shape ``(batch, output)``."""
-        x = self._check_x(x)
+    def _scores(self, x: Array) -> Array:
         _, z1 = self._hidden(x)
         return z1 @ self.params["W2"] + self.params["b2"]
+
+    def scores(self, x: Array, /) -> Array:
+        """The output layer's raw scores (logits), shape ``(batch, output)``.
+
+        `x` must be a ``(batch, input_size)`` array of the network's library
+        holding finite values (NaN or infinities raise a ValueError).
+        """
+        return self._scores(self._check_x(x))
 
     def predict(self, x: Array, /) -> Array:
         """Class probabilities (softmax of the scores), one row per sample."""
@@ -150,51 +230,44 @@ class TwoLayerNet:
     def loss(self, x: Array, t: Array, /) -> Array:
         """Mean cross-entropy on `(x, t)` as a 0-d array (stable log-softmax).
 
-        `t` holds integer class indices ``(batch,)`` or one-hot rows
-        ``(batch, output)``; its dtype decides which.
+        `t` holds class indices ``(batch,)`` or one-hot rows ``(batch, output)``;
+        its shape decides which (see :meth:`checked_inputs`).
         """
-        a2 = self.scores(x)
-        return self._loss_from_scores(a2, t)
-
-    def _loss_from_scores(self, a2: Array, t: Array) -> Array:
-        xp = self.xp
-        target = self._targets(a2.shape, t)
-        return -xp.sum(target * log_softmax_xp(xp, a2)) / a2.shape[0]
-
-    def _targets(self, shape: tuple[int, ...], t: Array) -> Array:
-        """Labels as target rows of `shape`: one-hot for class indices."""
-        if check_labels(shape, t, self.xp):
-            return one_hot(t, shape[1], self.dtype, self.xp, self.device)
-        return self.xp.astype(t, self.dtype)
+        x, target = self.checked_inputs(x, t)
+        return -self.xp.sum(target * log_softmax_xp(self.xp, self._scores(x))) / x.shape[0]
 
     def accuracy(self, x: Array, t: Array, /, *, batch_size: int = 10_000) -> float:
         """Fraction of samples whose highest score is the true class.
 
-        Evaluated `batch_size` samples at a time to bound memory.
+        `t` holds class indices or one-hot rows (the true class is the row's
+        largest entry). Evaluated `batch_size` samples at a time to bound memory.
         """
         xp = self.xp
-        labels = t if xp.isdtype(t.dtype, "integral") else xp.argmax(t, axis=1)
-        correct = xp.asarray(0, device=self.device)
+        batch_size = check_count(batch_size, "batch_size", minimum=1)
+        x = self._check_x(x, samples=True, cast=False)  # cast batch by batch below
+        self._own_array(t, "t")
         n = x.shape[0]
+        labels = t if check_labels(xp, (n, self.sizes[2]), t) else xp.argmax(t, axis=1)
+        correct = xp.asarray(0, device=self.device)
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
-            pred = xp.argmax(self.scores(x[s:e, ...]), axis=1)
+            pred = xp.argmax(self._scores(xp.astype(x[s:e, ...], self.dtype)), axis=1)
             correct = correct + xp.sum(xp.astype(pred == labels[s:e], xp.int64))
-        return float(correct) / x.shape[0]
+        return float(correct) / n
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
         """The loss and its gradient by backpropagation, from one forward pass."""
-        x = self._check_x(x)
-        return self._backprop(x, self._targets((x.shape[0], self.sizes[2]), t))
+        return self._backprop(*self.checked_inputs(x, t))
 
     def _backprop(self, x: Array, target: Array, scale: float = 1.0,
                   one_hot: bool = False) -> tuple[Array, dict[str, Array]]:
         """Loss and gradients (times `scale`) for checked inputs and target rows.
 
-        The hot path of training: SGD passes ``scale=lr``, so the learning rate
-        multiplies the small ``(batch, output)`` error instead of every gradient,
-        and ``one_hot=True`` when every target row sums to one.
+        No checks and no host synchronisation: the hot path of training, whose
+        data were checked once, up front. SGD passes ``scale=lr``, so the
+        learning rate multiplies the small ``(batch, output)`` error instead of
+        every gradient, and ``one_hot=True`` when every target row sums to one.
         """
         xp, p = self.xp, self.params
         a1, z1 = self._hidden(x)
@@ -230,7 +303,9 @@ class TwoLayerNet:
         Every entry is the exact central difference
         ``(L(θ + h e_k) - L(θ - h e_k)) / 2h`` of the loss, but evaluated the
         fast way: batched over parameters and reusing the unperturbed forward
-        pass (see :func:`xgrad.network_numerical_gradient`).
+        pass (see :func:`xgrad.network_numerical_gradient`). `h` must be
+        positive and finite (by default it follows each parameter's dtype and
+        size).
         """
         from xgrad._netgrad import network_numerical_gradient
 
@@ -238,18 +313,58 @@ class TwoLayerNet:
 
     # -- state ----------------------------------------------------------------
     def with_params(self, params: dict[str, Array]) -> TwoLayerNet:
-        """A shallow copy of this network with other parameters."""
+        """A shallow copy of this network with other parameters.
+
+        `params` must hold exactly ``W1, b1, W2, b2``, arrays of the network's
+        library and device, of one floating dtype (float32 or float64, which
+        becomes the copy's dtype), with shapes that fit together (the sizes
+        may differ from this network's). Checks read only shapes and dtypes:
+        no data move to the host.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xgrad import TwoLayerNet
+        >>> net = TwoLayerNet(4, 3, 2)
+        >>> narrow = net.with_params({k: v.astype(np.float32) for k, v in net.params.items()})
+        >>> narrow.dtype == np.float32, net.dtype == np.float64
+        (True, True)
+        """
+        checked = self._check_params(params)
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.params = dict(params)
+        new.params = checked
+        new.dtype = network_dtype(self.xp, checked["W1"].dtype)
         return new
 
+    def _check_params(self, params: Any) -> dict[str, Array]:
+        if not isinstance(params, dict):
+            raise TypeError(f"`params` must be a dict of {', '.join(PARAM_NAMES)}; got {type(params).__name__}")
+        if set(params) != set(PARAM_NAMES):
+            raise ValueError(f"`params` must have exactly the keys {', '.join(PARAM_NAMES)}; got "
+                             f"{', '.join(map(str, params)) or 'none'}")
+        own = type(self.params["W1"])  # the common case, checked fast: the training loop passes here
+        for k in PARAM_NAMES:
+            if type(params[k]) is not own or array_api_compat.device(params[k]) != self.device:
+                self._own_array(params[k], f"params[{k!r}]")
+        dtypes = {params[k].dtype for k in PARAM_NAMES}
+        if len(dtypes) != 1 or not any(params["W1"].dtype == getattr(self.xp, d) for d in DTYPES):
+            raise TypeError(f"`params` must all be float32 or all float64; got dtypes "
+                            f"{[str(params[k].dtype) for k in PARAM_NAMES]}")
+        shapes = {k: tuple(params[k].shape) for k in PARAM_NAMES}
+        w1, w2 = shapes["W1"], shapes["W2"]
+        ok = (len(w1) == 2 and len(w2) == 2 and w2[0] == w1[1] and shapes["b1"] == (w1[1],)
+              and shapes["b2"] == (w2[1],) and math.prod(w1) * math.prod(w2) > 0)
+        if not ok:
+            raise ValueError("`params` must have shapes W1 (input, hidden), b1 (hidden,), W2 (hidden, output), "
+                             f"b2 (output,) with no zero size; got {shapes}")
+        return {k: params[k] for k in PARAM_NAMES}
+
     def astype(self, dtype: Any) -> TwoLayerNet:
-        """A copy of this network with its parameters cast to `dtype`."""
-        new = self.with_params({})
-        new.dtype = _dtype(self.xp, dtype)
-        new.params = {k: self.xp.astype(v, new.dtype) for k, v in self.params.items()}
-        return new
+        """A copy of this network with its parameters cast to `dtype`
+        ('float32' or 'float64', or that dtype of the network's library)."""
+        target = network_dtype(self.xp, dtype)
+        return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the activation to an ``.npz`` file (no pickle)."""

@@ -28,6 +28,7 @@ import array_api_compat
 from xgrad._diff import steps_for
 from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp, softmax_xp
 from xgrad._typing import Array, Namespace
+from xgrad._validate import check_optional_positive
 
 if TYPE_CHECKING:
     from xgrad._net import TwoLayerNet
@@ -81,7 +82,8 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     Exactly the difference a loop over the parameters would compute, at the
     same step (see the module notes), in a few array operations. Float32
     networks are differenced in float64 where the backend has it; the result
-    has the parameters' dtype.
+    has the parameters' dtype. `x` and `t` pass the network's input boundary
+    (:meth:`TwoLayerNet.checked_inputs`); `h` must be positive and finite.
 
     Examples
     --------
@@ -94,13 +96,15 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     True
     """
     xp = net.xp
+    h = check_optional_positive(h, "h")
+    x, target = net.checked_inputs(x, t)
     dt = compute_dtype(xp, net.device, net.dtype)
     p = {k: xp.astype(v, dt) for k, v in net.params.items()}
-    x = xp.astype(net._check_x(x), dt)
+    x = xp.astype(x, dt)
     a1 = x @ p["W1"] + p["b1"]
     z1 = (sigmoid_xp if net.activation == "sigmoid" else relu_xp)(xp, a1)  # the exact form, not tanh
     a2 = z1 @ p["W2"] + p["b2"]
-    ctx = _Context(xp, a1, z1, softmax_xp(xp, a2), xp.astype(net._targets(tuple(a2.shape), t), dt), x.shape[0])
+    ctx = _Context(xp, a1, z1, softmax_xp(xp, a2), xp.astype(target, dt), x.shape[0])
     grads = {
         "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
         "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
@@ -228,13 +232,15 @@ def direct_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, name: str, i
     The reference the fast path is tested and benchmarked against.
     """
     xp = net.xp
+    h = check_optional_positive(h, "h")
+    x, target = net.checked_inputs(x, t)
     theta = net.params[name]
     hk = central_step(xp, theta, h)[index]
     flat_k = int(sum(i * math.prod(theta.shape[a + 1 :]) for a, i in enumerate(index)))
     hit = xp.reshape(xp.arange(math.prod(theta.shape), device=net.device) == flat_k, theta.shape)
     def sample_losses(params: dict[str, Array]) -> Array:
         a2 = net.with_params(params).scores(x)
-        return -xp.sum(net._targets(tuple(a2.shape), t) * log_softmax_xp(xp, a2), axis=1)
+        return -xp.sum(target * log_softmax_xp(xp, a2), axis=1)
 
     up = sample_losses({**net.params, name: xp.where(hit, theta + hk, theta)})
     down = sample_losses({**net.params, name: xp.where(hit, theta - hk, theta)})
