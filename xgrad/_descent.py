@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from xgrad._diff import numerical_gradient
-from xgrad._typing import Array
-from xgrad._validate import as_float_array, check_callable, check_count, check_positive
+from xgrad._diff import gradient_of
+from xgrad._steps import StepError, check_finite, steps_for
+from xgrad._typing import Array, Namespace
+from xgrad._validate import (
+    as_float_array,
+    check_callable,
+    check_count,
+    check_flag,
+    check_optional_positive,
+    check_positive,
+)
 
 __all__ = ["DivergenceError", "gradient_descent"]
 
@@ -31,8 +40,8 @@ class DivergenceError(FloatingPointError):
 
 def gradient_descent(
     f: Callable[[Array], Array],
-    init_x: Any,
     /,
+    init_x: Any,
     *,
     lr: float = 0.01,
     step_num: int = 100,
@@ -89,24 +98,74 @@ def gradient_descent(
     check_callable(f)
     lr = check_positive(lr, "lr")
     step_num = check_count(step_num, "step_num")
+    h = check_optional_positive(h, "h")
+    return_path = check_flag(return_path, "return_path")
     if grad is not None:
         check_callable(grad, "grad")
     x, xp, _ = as_float_array(init_x, name="init_x")
-    gradient = grad if grad is not None else (lambda p: numerical_gradient(f, p, h=h))
+    check_finite(xp, x, "init_x")
+    if grad is None:
+        steps_for(xp, x, h, "central", name="init_x")  # a step that works at the start
+
+    def gradient(p: Array) -> Array:
+        return gradient_of(f, p, xp, h, "central") if grad is None else _checked_grad(grad, p, xp)
+
     path = [x]
     for step in range(1, step_num + 1):
-        new_x = x - lr * gradient(x)
+        try:
+            g = gradient(x)
+        except StepError as exc:  # the point has grown past what the step resolves
+            raise _diverged(xp, step, step_num, lr, x, path[0], str(exc)) from exc
+        new_x = x - lr * g
         if not bool(xp.all(xp.isfinite(new_x))):
-            raise DivergenceError(
-                f"gradient descent diverged at step {step} of {step_num}: the point "
-                f"became non-finite. Try a smaller `lr` (got {lr}); the last finite "
-                "point is in the error's `.last_finite`.",
-                step=step,
-                last_finite=x,
-            )
+            raise _not_finite(xp, step, step_num, lr, x, path[0], g)
         x = new_x
         if return_path:
             path.append(x)
     if return_path:
         return x, xp.stack(path)
     return x
+
+
+def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Array:
+    g = grad(x)
+    shape = getattr(g, "shape", None)
+    if shape is None or tuple(shape) != tuple(x.shape):
+        got = type(g).__name__ if shape is None else f"shape {tuple(shape)}"
+        raise ValueError(f"`grad` must return an array of the shape of `init_x` {tuple(x.shape)}; got {got}")
+    return g
+
+
+def _largest(xp: Namespace, x: Array) -> float:
+    return float(xp.max(xp.abs(x))) if math.prod(x.shape) else 0.0
+
+
+def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, why: str) -> DivergenceError:
+    return DivergenceError(
+        f"gradient descent diverged at step {step} of {step_num}: the point grew from "
+        f"|x| = {_largest(xp, start):.3g} to {_largest(xp, x):.3g}; {why}. Try a smaller "
+        f"`lr` (got {lr}); the last finite point is in the error's `.last_finite`.",
+        step=step,
+        last_finite=x,
+    )
+
+
+def _not_finite(
+    xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, g: Array
+) -> DivergenceError:
+    """Why ``x - lr * g`` is not finite: the gradient at a finite point, or the step."""
+    grew = _largest(xp, x) > 1e3 * max(1.0, _largest(xp, start))
+    if bool(xp.all(xp.isfinite(g))):
+        why = "the point overflowed"
+    elif grew:
+        why = "the gradient became non-finite where the values of `f` overflow"
+    else:
+        return DivergenceError(
+            f"gradient descent stopped at step {step} of {step_num}: the gradient is not "
+            f"finite at the finite point of step {step - 1} (largest |x| = {_largest(xp, x):.3g}); "
+            "`f` (or `grad`) returned inf or nan near it. The learning rate is not the cause; "
+            "check `f` there. The last finite point is in the error's `.last_finite`.",
+            step=step,
+            last_finite=x,
+        )
+    return _diverged(xp, step, step_num, lr, x, start, why)
