@@ -453,21 +453,30 @@ def directional_derivative(
     return slope
 
 
-def _direction_step(xp: Namespace, x: Array, u: Array, h: float | None) -> Any:
+def _log_norm(xp: Namespace, v: Array) -> float:
+    """The log of the Euclidean norm of `v` (not all zeros), free of overflow."""
+    top = xp.max(xp.abs(v))
+    return float(xp.log(top) + 0.5 * xp.log(xp.sum((v / top) ** 2)))
+
+
+def _direction_step(xp: Namespace, x: Array, u: Array, h: float | None) -> float:
     """The step in ``t``: `h`, or ``eps**(1/3) * max(1, ||x||) / ||u||``; checked
     to move `x` (``x + t*u != x`` where ``u != 0``) and to stay finite."""
-    norm_u = xp.sqrt(xp.sum(u * u))
-    if not bool(norm_u > 0):
+    if not bool(xp.any(u != 0)):
         raise ValueError("`u` must be a non-zero direction; got all zeros (the slope along it is not a check)")
     if h is None:
-        scale = xp.maximum(xp.sqrt(xp.sum(x * x)), xp.ones_like(norm_u))
-        return eps(xp, x.dtype) ** (1 / 3) * scale / norm_u
+        log_scale = max(0.0, _log_norm(xp, x)) if bool(xp.any(x != 0)) else 0.0
+        exponent = math.log(eps(xp, x.dtype)) / 3 + log_scale - _log_norm(xp, u)
+        if exponent > math.log(float(xp.finfo(x.dtype).max)):
+            raise ValueError("`u` is too short for the scale of `x`: the step along it overflows; scale `u` up")
+        return math.exp(exponent)
+    largest = float(xp.finfo(x.dtype).max)
+    if bool(xp.any(xp.abs(x) / largest + xp.abs(u) * (h / largest) > 1)):  # without overflowing
+        raise ValueError(f"`h` = {h} takes x ± h*u out of the range of {x.dtype}; use a smaller `h`")
     moved = (x + h * u) != x
     if not bool(xp.all(moved | (u == 0))):
         raise ValueError(
             f"`h` = {h} is too small for `x` in {x.dtype}: x + h*u == x where u is not zero, so "
             "the difference would lose that part of the slope. Use a larger `h`, or h=None"
         )
-    if not bool(xp.all(xp.isfinite(x + h * u) & xp.isfinite(x - h * u))):
-        raise ValueError(f"`h` = {h} takes x ± h*u out of the range of {x.dtype}; use a smaller `h`")
     return h
