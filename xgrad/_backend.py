@@ -141,11 +141,10 @@ def _cupy_index(device: Any, count: int) -> int:
 def _torch_device(torch: Any, device: Device | None) -> Any:
     devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     try:
-        dev = torch.device("cpu" if device is None else device)
-        torch.zeros(1, device=dev)  # proves the device exists in this build
+        # a tensor proves the device exists in this build, and names it as arrays do ("cuda" -> cuda:0)
+        return torch.zeros(1, device=torch.device("cpu" if device is None else device)).device
     except Exception:  # RuntimeError, AssertionError (no CUDA), TypeError
         raise _no_device("torch", device, devices) from None
-    return dev
 
 
 def _jax_device(jax: Any, device: Device | None) -> Any:

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from xgrad._typing import Array, Namespace
+from xgrad._validate import check_optional_positive
 
 __all__ = ["StepError", "check_finite", "eps", "first_index", "steps_for"]
 
@@ -62,9 +63,10 @@ def steps_for(xp: Namespace, x: Array, h: float | None, method: str, *, name: st
     """The step of every element of `x`: `h` as given, or the default step
     from the dtype and the scale (rounded so that ``x + h`` is exact).
 
-    Raises `ValueError` if `x` is not finite, if the step is too small for the
+    Raises `ValueError` if `h` is not positive and finite, if `x` is not finite, if the step is too small for the
     dtype to resolve (``x + h == x``), or if ``x ± h`` leaves the floating range.
     """
+    h = check_optional_positive(h, "h")
     check_finite(xp, x, name)
     largest = float(xp.finfo(x.dtype).max)
     if h is not None and h > largest:
