@@ -708,3 +708,16 @@ def test_h_is_checked_by_every_function(func, h):
     }
     with pytest.raises(ValueError, match="`h` must be positive and finite"):
         calls[func]()
+
+
+def test_the_error_estimate_checks_its_half_step():
+    # the reference code returns 2.96 with an estimate of nan: 1 + 7.5e-17 == 1
+    with pytest.raises(ValueError, match=r"the step h/2 is used too: `h` = 7\.5e-17 is too small"):
+        numerical_diff(np.exp, np.array([1.0]), h=1.5e-16, return_error=True)
+
+
+def test_a_numpy_scalar_direction_for_a_torch_point():
+    torch = pytest.importorskip("torch")
+    s = directional_derivative(lambda v: (v**2).sum(), torch.tensor(3.0, dtype=torch.float64), np.float64(1.0))
+    assert isinstance(s, torch.Tensor)
+    assert float(s) == pytest.approx(6.0, rel=1e-9)

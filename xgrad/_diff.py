@@ -14,7 +14,7 @@ from typing import Any
 import array_api_compat
 
 from xgrad._backend import namespace_of
-from xgrad._steps import check_finite, eps, first_index, steps_for
+from xgrad._steps import StepError, check_finite, eps, first_index, steps_for
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (
     as_float_array,
@@ -158,7 +158,11 @@ def numerical_diff(
     if not return_error:
         return d
     # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error
-    d_half = _difference(f, x, (x + step / 2) - x, method, xp)  # a representable half step
+    try:  # a representable half step, itself checked
+        half = step / 2 if h is None else steps_for(xp, x, h / 2, method)
+    except StepError as exc:
+        raise StepError(f"with return_error=True the step h/2 is used too: {exc}") from None
+    d_half = _difference(f, x, (x + half) - x, method, xp)
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
     # rounding noise of both differences, the one at h/2 dominating
     rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, x, xp)) / step

@@ -82,8 +82,8 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     integer and boolean arrays are promoted to the namespace's default floating
     dtype. Python scalars and lists go to `xp` (NumPy when not given).
     """
-    if _is_numpy_scalar(x):
-        x = _host_array(x, name)  # a 0-d NumPy array, not a NumPy scalar
+    if _is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
+        x = _host_array(x, name) if xp is None else x.item()
     if not array_api_compat.is_array_api_obj(x):
         if xp is None:
             xp = array_api_compat.array_namespace(_host_array(x, name))
