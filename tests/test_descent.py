@@ -325,3 +325,12 @@ def test_bad_dtypes_name_init_x(init_x, message):
 def test_return_path_must_be_a_bool():
     with pytest.raises(TypeError, match="`return_path` must be True or False; got str"):
         gradient_descent(np_f2, np.array([1.0]), return_path="no")
+
+
+def test_grad_of_another_library_or_complex_is_refused():
+    # the reference code turns x complex without a word
+    with pytest.raises(TypeError, match="`grad` must return real numbers; got dtype complex128"):
+        gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: 2 * p + 0j)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="`grad` must return an array of the library of `init_x`; got Tensor"):
+        gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: torch.asarray(2 * p))

@@ -721,3 +721,12 @@ def test_a_numpy_scalar_direction_for_a_torch_point():
     s = directional_derivative(lambda v: (v**2).sum(), torch.tensor(3.0, dtype=torch.float64), np.float64(1.0))
     assert isinstance(s, torch.Tensor)
     assert float(s) == pytest.approx(6.0, rel=1e-9)
+
+
+def test_f_returning_integers_or_bools():
+    # the reference code fails inside NumPy: "numpy boolean subtract ... is not supported"
+    g = numerical_gradient(lambda p: np.sum(p) > 0.5, np.array([0.25, 0.25]), h=1e-2)
+    np.testing.assert_array_equal(g, [50.0, 50.0])  # a step function: (1 - 0) / (2h)
+    assert g.dtype == np.float64
+    d = numerical_diff(lambda p: (p > 0).astype(np.int64), np.array([-1.0, 1e-6]), h=1e-4)
+    np.testing.assert_array_equal(d, [0.0, 5000.0])

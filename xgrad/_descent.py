@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat
+
 from xgrad._diff import gradient_of
 from xgrad._steps import StepError, check_finite, steps_for
 from xgrad._typing import Array, Namespace
@@ -133,6 +135,10 @@ def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Ar
     if shape is None or tuple(shape) != tuple(x.shape):
         got = type(g).__name__ if shape is None else f"shape {tuple(shape)}"
         raise ValueError(f"`grad` must return an array of the shape of `init_x` {tuple(x.shape)}; got {got}")
+    if array_api_compat.array_namespace(g) is not xp:
+        raise TypeError(f"`grad` must return an array of the library of `init_x`; got {type(g).__name__}")
+    if not xp.isdtype(g.dtype, ("real floating", "integral")):
+        raise TypeError(f"`grad` must return real numbers; got dtype {g.dtype}")
     return g
 
 

@@ -80,7 +80,7 @@ def _elementwise(f: Callable[[Array], Array], point: Array, xp: Namespace) -> Ar
     if vxp is not xp:
         raise TypeError(f"`f` must return an array of the library of `x`; got {type(value).__name__}")
     check_result_dtype(vxp, value.dtype, xp, point.dtype, "`f`")
-    return value
+    return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, point.dtype)
 
 
 def _check_finite_result(xp: Namespace, x: Array, d: Array, what: str) -> None:
@@ -269,7 +269,7 @@ def _stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namesp
     if vxp is not xp:
         raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
     check_result_dtype(vxp, values.dtype, xp, dtype, "`f`")
-    return values
+    return values if xp.isdtype(values.dtype, "real floating") else xp.astype(values, dtype)
 
 
 def numerical_gradient(

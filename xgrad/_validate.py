@@ -145,9 +145,10 @@ def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) 
         )
     vxp = array_api_compat.array_namespace(value)
     check_result_dtype(vxp, value.dtype, xp, dtype, what)
-    if vxp is xp:
-        return xp.reshape(value, ())
-    return xp.asarray(float(value), dtype=dtype, device=device)  # exact for any real dtype up to float64
+    if vxp is not xp:
+        return xp.asarray(float(value), dtype=dtype, device=device)  # exact for real dtypes up to float64
+    value = xp.reshape(value, ())
+    return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, dtype)  # ints, bools
 
 
 def check_result_dtype(vxp: Namespace, vdtype: Any, xp: Namespace, dtype: Any, what: str) -> None:
