@@ -16,6 +16,7 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._devices import BackendUnavailableError, cupy_index, jax_device, no_device, strict_device, torch_device
 from xgrad._typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads",
@@ -33,10 +34,6 @@ _INSTALL_HINT = {
     "jax": "pip install jax",
     "array_api_strict": "pip install array-api-strict",
 }
-
-
-class BackendUnavailableError(RuntimeError):
-    """A requested backend cannot be used here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +91,6 @@ def _import(module: str, name: str) -> Any:
         ) from exc
 
 
-def _no_device(name: str, device: Any, devices: list[str]) -> BackendUnavailableError:
-    return BackendUnavailableError(
-        f"backend {name!r} has no device {device!r} here; its devices are: "
-        + ", ".join(repr(d) for d in devices)
-    )
-
-
 def _cupy_backend(device: Device | None = None) -> Backend:
     cupy = _import("cupy", "cupy")
     try:
@@ -116,7 +106,7 @@ def _cupy_backend(device: Device | None = None) -> Backend:
             "backend 'cupy' is installed but no CUDA device is visible; "
             "use backend='numpy' (or 'auto') on a machine without a GPU."
         )
-    device = cupy.cuda.Device(_cupy_index(device, count))
+    device = cupy.cuda.Device(cupy_index(device, count))
     try:
         with device:
             cupy.zeros(1).sum().item()  # a kernel launch proves the driver works
@@ -127,71 +117,22 @@ def _cupy_backend(device: Device | None = None) -> Backend:
     return Backend("cupy", array_api_compat.array_namespace(cupy.zeros(0)), device)
 
 
-def _cupy_index(device: Any, count: int) -> int:
-    """The CUDA device index from None, an int, a CuPy device or ``"cuda[:N]"``."""
-    index: Any = 0 if device is None else getattr(device, "id", device)
-    if isinstance(index, str) and index.split(":")[0] in ("cuda", "gpu"):
-        tail = index.partition(":")[2]
-        index = int(tail) if tail.isdigit() else 0 if not tail else index
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
-        raise _no_device("cupy", device, [f"cuda:{i}" for i in range(count)])
-    return index
-
-
-def _torch_device(torch: Any, device: Device | None) -> Any:
-    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    try:
-        # a tensor proves the device exists in this build, and names it as arrays do ("cuda" -> cuda:0)
-        return torch.zeros(1, device=torch.device("cpu" if device is None else device)).device
-    except Exception:  # RuntimeError, AssertionError (no CUDA), TypeError
-        raise _no_device("torch", device, devices) from None
-
-
-def _jax_device(jax: Any, device: Device | None) -> Any:
-    devices = list(dict.fromkeys([*jax.devices(), *jax.devices("cpu")]))
-    if device is None:
-        return devices[0]
-    if isinstance(device, str):
-        platform, _, index = device.partition(":")
-        try:
-            return jax.devices(platform)[int(index or 0)]
-        except (RuntimeError, ValueError, IndexError):
-            pass
-    elif device in devices:
-        return device
-    raise _no_device("jax", device, [str(d) for d in devices])
-
-
-def _strict_device(strict: Any, device: Device | None) -> Any:
-    devices = list(strict.__array_namespace_info__().devices())
-    if device is None:
-        return devices[0]
-    if device in devices:
-        return device
-    if isinstance(device, str):
-        try:
-            return strict.Device(device)
-        except ValueError:
-            pass
-    raise _no_device("array_api_strict", device, [getattr(d, "_device", str(d)) for d in devices])
-
-
 def _make(name: str, device: Device | None) -> Backend:
     if name == "cupy":
         return _cupy_backend(device)
     if name == "numpy":
         np = _import("numpy", name)
         if device not in (None, "cpu"):
-            raise _no_device(name, device, ["cpu"])
+            raise no_device(name, device, ["cpu"])
         return Backend(name, array_api_compat.array_namespace(np.zeros(0)), "cpu")
     if name == "torch":
         torch = _import("torch", name)
-        return Backend(name, array_api_compat.array_namespace(torch.zeros(0)), _torch_device(torch, device))
+        return Backend(name, array_api_compat.array_namespace(torch.zeros(0)), torch_device(torch, device))
     if name == "jax":
         jax = _import("jax", name)
-        return Backend(name, _import("jax.numpy", name), _jax_device(jax, device))
+        return Backend(name, _import("jax.numpy", name), jax_device(jax, device))
     strict = _import("array_api_strict", name)
-    return Backend(name, strict, _strict_device(strict, device))
+    return Backend(name, strict, strict_device(strict, device))
 
 
 def resolve_backend(name: str | Backend = "auto", *, device: Device | None = None) -> Backend:
