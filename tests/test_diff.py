@@ -730,3 +730,14 @@ def test_f_returning_integers_or_bools():
     assert g.dtype == np.float64
     d = numerical_diff(lambda p: (p > 0).astype(np.int64), np.array([-1.0, 1e-6]), h=1e-4)
     np.testing.assert_array_equal(d, [0.0, 5000.0])
+
+
+def test_directional_derivative_at_extreme_scales():
+    # the reference code squares x and u: |x| = 1e200 overflowed, |u| = 1e-200 became "zero"
+    x, u = np.array([1e200, -1e200]), np.array([1e-200, 0.0])
+    with pytest.raises(ValueError, match="`u` is too short for the scale of `x`: the step along it overflows"):
+        directional_derivative(lambda v: np.sum(v), x, u)
+    s = directional_derivative(lambda v: np.sum(v), np.array([1.0, 2.0]), u)
+    assert float(s) == pytest.approx(1e-200, rel=1e-9)
+    s = directional_derivative(lambda v: np.sum(v), np.array([1e200, 2.0]), np.array([1.0, 1.0]))
+    assert float(s) == pytest.approx(2.0, rel=1e-9)

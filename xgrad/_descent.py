@@ -58,7 +58,8 @@ def gradient_descent(
     f : callable
         Scalar-valued function of one array.
     init_x : array or sequence of numbers
-        The start; never modified.
+        The start; never modified. It may be given by keyword, as the book
+        does: ``gradient_descent(f, init_x=x, lr=0.1, step_num=100)``.
     lr : float
         The learning rate (step size), positive.
     step_num : int
@@ -80,9 +81,15 @@ def gradient_descent(
 
     Raises
     ------
+    ValueError
+        If `init_x` is not finite, `lr` or `h` is not positive and finite,
+        the step `h` is too small for the dtype to resolve at `init_x`, or
+        `grad` returns an array of another shape than `init_x`.
     DivergenceError
-        If the point becomes non-finite (inf or nan). The error names the step
-        and keeps the last finite point in ``.last_finite``.
+        If the point becomes non-finite (inf or nan), grows past what the
+        step `h` resolves, or the gradient is not finite at a finite point.
+        The error names the step, says which happened (only a growing point
+        is blamed on `lr`) and keeps the last finite point in ``.last_finite``.
 
     Examples
     --------

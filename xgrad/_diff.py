@@ -83,8 +83,8 @@ def _elementwise(f: Callable[[Array], Array], point: Array, xp: Namespace) -> Ar
     return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, point.dtype)
 
 
-def _check_finite_result(xp: Namespace, x: Array, d: Array, what: str) -> None:
-    """`x` is finite; a non-finite derivative means `f` returned inf or nan near it."""
+def _check_finite_result(xp: Namespace, d: Array, what: str) -> None:
+    """At a finite `x`, a non-finite derivative means `f` returned inf or nan near it."""
     bad = ~xp.isfinite(d)
     if bool(xp.any(bad)):
         index = first_index(xp, bad, tuple(d.shape))
@@ -132,6 +132,18 @@ def numerical_diff(
         (Richardson, from the steps `h` and `h/2`) plus a bound on the rounding
         error (``4 eps |f(x)| / h``).
 
+    Raises
+    ------
+    TypeError
+        If `f` is not callable, or returns something other than a real array
+        of the library of `x` (or a float narrower than `x`'s dtype).
+    ValueError
+        If ``f(x)`` does not have the shape of `x` (`f` is not elementwise:
+        use :func:`numerical_gradient` for a scalar function), `h` is not
+        positive and finite, `x` is not finite, the step is too small for the
+        dtype to resolve (``x ± h == x``) or takes ``x ± h`` out of range, or
+        the derivative is not finite (`f` returned inf or nan near `x`).
+
     Notes
     -----
     Central differences err by O(h**2), one-sided ones by O(h). Cost: two
@@ -154,7 +166,7 @@ def numerical_diff(
     x, xp, _ = as_float_array(x)
     step = steps_for(xp, x, h, method)
     d = _difference(f, x, step, method, xp)
-    _check_finite_result(xp, x, d, "derivative")
+    _check_finite_result(xp, d, "derivative")
     if not return_error:
         return d
     # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error
@@ -368,7 +380,7 @@ def numerical_gradient(
         raise ValueError("`chunk_size` applies only with vectorized=True")
     chunk = None if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
     grad = gradient_of(f, x, xp, h, method, batch=batch, vectorized=vectorized, chunk=chunk)
-    _check_finite_result(xp, x, grad, "gradient")
+    _check_finite_result(xp, grad, "gradient")
     return grad
 
 
@@ -432,6 +444,13 @@ def directional_derivative(
     h : float, optional
         The step in ``t``; by default ``eps**(1/3) * max(1, ||x||) / ||u||``.
 
+    Raises
+    ------
+    ValueError
+        If `u` is zero or of another shape than `x`, `x` or `u` is not
+        finite, `h` is not positive and finite, too small to move `x` along
+        `u`, or takes ``x ± h*u`` out of range, or the slope is not finite.
+
     Examples
     --------
     >>> import numpy as np
@@ -453,7 +472,7 @@ def directional_derivative(
     t = _direction_step(xp, x, u, h)
     value = _scalar_of(f, x, xp)
     slope = (value(x + t * u) - value(x - t * u)) / (2 * t)
-    _check_finite_result(xp, x, slope, "directional derivative")
+    _check_finite_result(xp, slope, "directional derivative")
     return slope
 
 
