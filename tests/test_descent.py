@@ -334,3 +334,10 @@ def test_grad_of_another_library_or_complex_is_refused():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="`grad` must return an array of the library of `init_x`; got Tensor"):
         gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: torch.asarray(2 * p))
+
+
+@pytest.mark.parametrize("name", ["lr", "h"])
+def test_numpy_bools_are_not_numbers(name):
+    # the reference code took np.True_ as 1.0
+    with pytest.raises(TypeError, match=f"`{name}` must be a real number; got bool"):
+        gradient_descent(np_f2, np.array([1.0]), **{name: np.True_})

@@ -32,7 +32,8 @@ def check_method(method: Any) -> str:
 
 def check_real(value: Any, name: str) -> float:
     """A real number: a Python int or float, or a NumPy-like 0-d scalar."""
-    if isinstance(value, bool | str | bytes) or not hasattr(value, "__float__"):
+    is_bool = type(value).__name__ in ("bool", "bool_")  # NumPy's too
+    if is_bool or isinstance(value, str | bytes) or not hasattr(value, "__float__"):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}")
     try:
         return float(value)
