@@ -4,6 +4,7 @@ machine), mixing arrays, and BLAS thread limits."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import types
 
@@ -156,6 +157,56 @@ def test_cupy_device_that_cannot_run_a_kernel(monkeypatch, caplog):
     _auto_falls_back(caplog, "could not run on it")
 
 
+def test_cupy_device_index_is_checked(monkeypatch):
+    # the reference code ignored `device` and returned device 0
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(lambda: 1, zeros=lambda n: np.zeros(n)))
+    with pytest.raises(BackendUnavailableError, match=r"'cupy' has no device 1 here; its devices are: 'cuda:0'"):
+        resolve_backend("cupy", device=1)
+    with pytest.raises(BackendUnavailableError, match=r"has no device 'cuda:3' here"):
+        resolve_backend("cupy", device="cuda:3")
+
+
+# --- devices each backend lacks --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "device", "listed"), [
+    ("numpy", "gpu", "'cpu'"),
+    ("numpy", "cuda:0", "'cpu'"),
+    ("torch", "cuda", "'cpu'"),          # the reference code: AssertionError from inside torch
+    ("torch", "gpu", "'cpu'"),           # the reference code: RuntimeError from torch.device
+    ("torch", 7, "'cpu'"),
+    ("jax", "gpu", "'cpu:0'"),           # the reference code: an error from inside jax.numpy
+    ("jax", "cpu:5", "'cpu:0'"),
+    ("array_api_strict", "gpu", "'CPU_DEVICE', 'device1'"),
+    ("array_api_strict", 3, "'CPU_DEVICE', 'device1'"),
+])
+def test_a_device_the_backend_lacks_is_one_clear_error(name, device, listed):
+    pytest.importorskip(name)
+    if name == "torch" and device == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    message = rf"backend '{name}' has no device {re.escape(repr(device))} here; its devices are: {listed}"
+    with pytest.raises(BackendUnavailableError, match=message):
+        resolve_backend(name, device=device)
+
+
+@pytest.mark.parametrize(("name", "device"), [("numpy", "cpu"), ("torch", "cpu"), ("jax", "cpu"),
+                                              ("array_api_strict", "device1")])
+def test_a_device_given_by_name(name, device):
+    # the reference code passed jax the string 'cpu', which jax.numpy.asarray refuses
+    pytest.importorskip(name)
+    b = resolve_backend(name, device=device)
+    assert_close(b.asarray([1.0, 2.0]), [1.0, 2.0], backend=b, rtol=0)
+
+
+def test_auto_passes_the_device_on(no_cupy):
+    # the reference code ignored `device` for "auto"
+    assert resolve_backend("auto", device="cpu").device == "cpu"
+    with pytest.raises(BackendUnavailableError, match="backend 'numpy' has no device 'cuda:1' here"):
+        resolve_backend("auto", device="cuda:1")
+
+
 # --- namespace_of -------------------------------------------------------------------------------
 
 def test_namespace_of_one_library():
@@ -180,6 +231,31 @@ def test_namespace_of_strict_devices():
     xp, device = namespace_of(b, b)
     assert xp is strict
     assert device == strict.Device("device1")
+
+
+def test_namespace_of_numpy_scalars():
+    # the reference code: "expected at least one array argument; got only Python scalars"
+    xp, device = namespace_of(np.float64(3.0))
+    assert xp.asarray([1.0]).dtype == np.float64
+    assert device == "cpu"
+    torch = pytest.importorskip("torch")
+    xp, _ = namespace_of(torch.ones(1), np.float32(2.0))  # a NumPy scalar mixes like a Python number
+    assert xp.asarray([1.0]).device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("seq", [[1.0, 2.0], (1.0, 2.0)], ids=["list", "tuple"])
+def test_namespace_of_a_list(seq):
+    # the reference code: "arrays from different libraries cannot be mixed (builtins.list)"
+    kind = type(seq).__name__
+    with pytest.raises(TypeError, match=rf"got a {kind} where an array is expected; pass an array instead"):
+        namespace_of(seq)
+    with pytest.raises(TypeError, match=rf"got a {kind} where an array is expected"):
+        namespace_of(np.zeros(2), seq)
+
+
+def test_namespace_of_something_else():
+    with pytest.raises(TypeError, match="expected an array; got str"):
+        namespace_of("abc")
 
 
 @pytest.mark.parametrize("args", [(1.0, 2), (True, None), ()])

@@ -3,6 +3,9 @@ divergence reporting, an analytic `grad`, and argument errors."""
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 from _helpers import assert_close
@@ -19,12 +22,22 @@ def np_f2(x):
 
 @pytest.mark.parametrize(("lr", "expected"), [
     (0.1, [-6.11110793e-10, 8.14814391e-10]),
-    (10.0, [-2.58983747e13, -1.29524862e12]),  # diverges, then stalls: x + 1e-4 == x
     (1e-10, [-2.99999994, 3.99999992]),  # barely moves
-], ids=["lr=0.1", "lr=10", "lr=1e-10"])
+], ids=["lr=0.1", "lr=1e-10"])
 def test_reproduces_the_book(lr, expected):
     x = gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=lr, step_num=100, h=1e-4)
     assert_close(x, expected, rtol=1e-7, dtype=np.float64)
+
+
+def test_the_books_stalled_run_is_refused():
+    # The book prints [-2.58983747e13, -1.29524862e12] for lr=10: x[1] stopped at step 10
+    # only because x + 1e-4 == x there, which made its numerical gradient 0.
+    message = (r"diverged at step 10 of 100: the point grew from \|x\| = 4 to 1\.3e\+12; `h` = 0\.0001 "
+               r"is too small for `x` in float64: x ± h == x at index \(1,\).*smaller `lr` \(got 10\.0\)")
+    with pytest.raises(DivergenceError, match=message) as info:
+        gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=10.0, step_num=100, h=1e-4)
+    assert info.value.step == 10
+    assert_close(info.value.last_finite[1:], [-1.29524862e12], rtol=1e-8)
 
 
 # --- default step, every backend ---------------------------------------------
@@ -80,9 +93,13 @@ def test_jax_arrays_work():
 # --- divergence ----------------------------------------------------------------
 
 def _manual_run(gradient, x, lr, max_steps):
-    """The loop written out: the first step whose point is not finite, and the point before it."""
+    """The loop written out: the first step whose point (or gradient) is not finite, and the
+    point before it."""
     for step in range(1, max_steps + 1):
-        new_x = x - lr * gradient(x)
+        try:
+            new_x = x - lr * gradient(x)
+        except ValueError:  # numerical_gradient refuses a non-finite gradient
+            return step, x
         if not np.all(np.isfinite(new_x)):
             return step, x
         x = new_x
@@ -216,3 +233,111 @@ def test_h_is_checked():
 def test_complex_start_is_refused():
     with pytest.raises(TypeError, match="`init_x` must be real"):
         gradient_descent(np_f2, np.array([1.0 + 1.0j]))
+
+
+# --- silent wrong answers and misleading errors, now clear -------------------------
+
+def function_2(x):
+    return x[0] ** 2 + x[1] ** 2
+
+
+def test_the_books_call_with_keywords():
+    # the reference code: "got some positional-only arguments passed as keyword arguments: 'init_x'"
+    init_x = np.array([-3.0, 4.0])
+    x = gradient_descent(function_2, init_x=init_x, lr=0.1, step_num=100, h=1e-4)
+    assert_close(x, [-6.11110793e-10, 8.14814391e-10], rtol=1e-7)
+    assert_close(gradient_descent(function_2, init_x, lr=0.1, step_num=100, h=1e-4), x, rtol=0)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'init_x'"):
+        gradient_descent(function_2, lr=0.1)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (1,), ()])
+def test_grad_of_the_wrong_shape_is_refused(backend, shape):
+    # the reference code broadcasts x to (2, 2, 2) after two steps
+    xp = backend.xp
+    message = rf"`grad` must return an array of the shape of `init_x` \(2,\); got shape {re.escape(str(shape))}"
+    with pytest.raises(ValueError, match=message):
+        gradient_descent(lambda p: xp.sum(p**2), backend.asarray(np.array([3.0, 4.0])), lr=0.1, step_num=2,
+                         grad=lambda p: xp.reshape(xp.stack([xp.sum(p)] * math.prod(shape)), shape))
+
+
+def test_grad_returning_a_number_is_refused():
+    with pytest.raises(ValueError, match=r"`grad` must return an array of the shape of `init_x` \(2,\); got float"):
+        gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: 1.0)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+@pytest.mark.parametrize("with_grad", [False, True])
+def test_a_start_that_is_not_finite_is_refused(bad, with_grad):
+    # the reference code blames the learning rate
+    with pytest.raises(ValueError, match=rf"`init_x` must be finite; got {bad} at index \(0,\)"):
+        gradient_descent(np_f2, np.array([bad, 4.0]), lr=0.1, grad=(lambda p: 2 * p) if with_grad else None)
+
+
+@pytest.mark.parametrize("with_grad", [False, True], ids=["numerical", "grad"])
+def test_f_returning_nan_at_a_finite_point_is_not_blamed_on_lr(with_grad):
+    def f(p):  # nan once x[0] < 1: at step 3 from x[0] = 3 with lr = 0.1 (3 -> 2.4 -> 1.92 -> 1.536 -> ...)
+        return math.nan if p[0] < 2 else float(np_f2(p))
+
+    def grad(p):
+        return 2 * p if p[0] >= 2 else np.array([math.nan, 0.0])
+
+    message = (r"stopped at step 3 of 10: the gradient is not finite at the finite point of step 2 "
+               r"\(largest \|x\| = 2\.56\); `f` \(or `grad`\) returned inf or nan near it\. "
+               r"The learning rate is not the cause")
+    with pytest.raises(DivergenceError, match=message) as info:
+        gradient_descent(f, np.array([3.0, 4.0]), lr=0.1, step_num=10, grad=grad if with_grad else None)
+    assert "smaller `lr`" not in str(info.value)
+    assert info.value.step == 3
+    assert_close(info.value.last_finite, [1.92, 2.56], rtol=1e-9)
+
+
+def test_an_overflowing_point_still_suggests_a_smaller_lr():
+    with np.errstate(over="ignore"), pytest.raises(DivergenceError, match=r"the point overflowed\. Try a smaller `lr`"):
+        gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=10.0, step_num=1000, grad=lambda p: 2 * p)
+
+
+def test_a_start_too_large_for_the_step_is_refused():
+    # the reference code returns the start unchanged: x + 1e-4 == x at 1e13
+    with pytest.raises(ValueError, match=r"`h` = 0\.0001 is too small for `init_x` in float64"):
+        gradient_descent(np_f2, np.array([1e13, 1.0]), lr=0.1, h=1e-4)
+
+
+@pytest.mark.parametrize(("name", "value"), [("init_x", np.float64(3.0)), ("lr", np.float64(0.1)),
+                                             ("h", np.float64(1e-4)), ("step_num", np.int64(5))])
+def test_numpy_scalars_are_numbers(name, value):
+    # the reference code refuses np.float64 as init_x: "got only Python scalars"
+    args = {"init_x": 3.0, "lr": 0.1, "h": 1e-4, "step_num": 5} | {name: value}
+    x = gradient_descent(lambda p: p**2, args.pop("init_x"), **args)
+    assert float(x) == pytest.approx(3.0 * 0.8**5, rel=1e-6)
+
+
+@pytest.mark.parametrize(("init_x", "message"), [
+    (["a", "b"], "`init_x` must be an array of real numbers; got dtype <U1"),
+    (np.array([1, None]), "`init_x` must be an array of real numbers; got dtype object"),
+    (np.array([1j]), "`init_x` must be real; got dtype complex128"),
+])
+def test_bad_dtypes_name_init_x(init_x, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        gradient_descent(np_f2, init_x)
+
+
+def test_return_path_must_be_a_bool():
+    with pytest.raises(TypeError, match="`return_path` must be True or False; got str"):
+        gradient_descent(np_f2, np.array([1.0]), return_path="no")
+
+
+def test_grad_of_another_library_or_complex_is_refused():
+    # the reference code turns x complex without a word
+    with pytest.raises(TypeError, match="`grad` must return real numbers; got dtype complex128"):
+        gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: 2 * p + 0j)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="`grad` must return an array of the library of `init_x`; got Tensor"):
+        gradient_descent(np_f2, np.array([3.0, 4.0]), grad=lambda p: torch.asarray(2 * p))
+
+
+@pytest.mark.parametrize("name", ["lr", "h"])
+def test_numpy_bools_are_not_numbers(name):
+    # the reference code took np.True_ as 1.0
+    with pytest.raises(TypeError, match=f"`{name}` must be a real number; got bool"):
+        gradient_descent(np_f2, np.array([1.0]), **{name: np.True_})

@@ -281,7 +281,11 @@ def quadratic_forms(draw, dtype):
 def _check_quadratic_form(backend, a, x, rel):
     dtype = getattr(backend.xp, str(a.dtype))
     A, X = backend.asarray(a, dtype=dtype), backend.asarray(x, dtype=dtype)
-    g = numerical_gradient(lambda v: v @ A @ v, X)
+    if np.all(a + a.T == 0):  # v @ A @ v is 0 for every v: warned of as a constant f
+        with pytest.warns(RuntimeWarning, match="same value at every perturbed point"):
+            g = numerical_gradient(lambda v: v @ A @ v, X)
+    else:
+        g = numerical_gradient(lambda v: v @ A @ v, X)
     exact = (a.astype(np.float64) + a.T.astype(np.float64)) @ x.astype(np.float64)
     scale = a.shape[0] * np.max(np.abs(a)) * max(1.0, float(np.max(np.abs(x))))
     assert_close(g, exact, backend=backend, dtype=dtype, rtol=rel, atol=rel * scale / 10 + 1e-30)
@@ -456,3 +460,284 @@ def test_mixing_strict_devices_is_refused():
 def test_chunk_size_needs_vectorized():
     with pytest.raises(ValueError, match="`chunk_size` applies only with vectorized=True"):
         numerical_gradient(np_f2, np.array([1.0, 2.0]), chunk_size=4)
+
+
+# --- silent wrong answers that are now refused or fixed --------------------------
+
+def function_2(x):
+    return x[0] ** 2 + x[1] ** 2
+
+
+def test_numerical_diff_refuses_a_scalar_function_of_several_variables():
+    # the reference code returns [16.67, 12.5] here
+    message = r"`f` must be elementwise: f\(x\) must have the shape of `x` \(2,\); got shape \(\).*numerical_gradient"
+    with pytest.raises(ValueError, match=message):
+        numerical_diff(function_2, np.array([3.0, 4.0]))
+
+
+def test_numerical_diff_refuses_an_f_that_changes_the_shape():
+    # the reference code broadcasts (3, 1) against (3,) into a (3, 3) "derivative"
+    with pytest.raises(ValueError, match=r"must have the shape of `x` \(3,\); got shape \(3, 1\)"):
+        numerical_diff(lambda x: x[:, None] ** 2, np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"must have the shape of `x` \(2,\); got float"):
+        numerical_diff(lambda x: 1.0, np.array([1.0, 2.0]))
+
+
+def test_numerical_diff_accepts_a_number_for_a_0d_point():
+    assert float(numerical_diff(lambda x: float(x) ** 2, 3.0)) == pytest.approx(6.0, rel=1e-9)
+
+
+@pytest.mark.parametrize(("x", "h", "where"), [
+    (5.0, 1e-20, r"\(\) \(x = 5\.0\)"),                                  # the reference code gives 0.0
+    (np.array([1.0, 1e8]), 1e-9, r"\(1,\) \(x = 100000000\.0\)"),      # only the large element is lost
+    (np.array([5.0], dtype=np.float16), 1e-8, r"\(0,\) \(x = 5\.0\)"),  # rounds to 0 in float16: NaN
+], ids=["float64", "one-element", "float16"])
+@pytest.mark.parametrize("func", [numerical_diff, numerical_gradient])
+def test_a_step_the_dtype_cannot_resolve_is_refused(func, x, h, where):
+    message = rf"`h` = {h} is too small for `x` in float\d+: x ± h == x at index {where}.*Use h >= .*h=None"
+    f = (lambda v: v**2) if func is numerical_diff else (lambda v: (v**2).sum())
+    with pytest.raises(ValueError, match=message):
+        func(f, x, h=h)
+
+
+def test_a_step_unresolved_below_x_only_is_refused_for_central_differences():
+    # float32 1 + 4e-8 == 1, but 1 - 4e-8 != 1: the central difference would be half a guess
+    x = np.array([1.0], dtype=np.float32)
+    with pytest.raises(ValueError, match="x ± h == x"):
+        numerical_diff(np.exp, x, h=4e-8)
+    assert float(numerical_diff(np.exp, x, h=4e-8, method="backward")[0]) > 0
+
+
+def test_too_small_a_step_is_refused_on_every_backend(backend):
+    x = backend.asarray(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="is too small for `x`"):
+        numerical_gradient(sum_of_squares(backend.xp), x, h=1e-300)
+
+
+@pytest.mark.parametrize(("x", "h", "message"), [
+    (np.array([1.0], dtype=np.float32), 1e40, r"`h` = 1e\+40 does not fit in float32"),
+    (np.array([3e38], dtype=np.float32), 1e38, r"leaves the range of float32: x ± h overflows at index \(0,\)"),
+    (np.array([np.finfo(np.float64).max / 1.000001]), None, "the step leaves the range of float64"),
+])
+def test_a_step_out_of_the_floating_range_is_refused(x, h, message):
+    with pytest.raises(ValueError, match=message):
+        numerical_diff(lambda v: v, x, h=h)
+
+
+def test_a_huge_step_that_overflows_f_says_so():
+    # the reference code returns nan (NumPy) or raises from inside torch
+    with np.errstate(over="ignore", invalid="ignore"), \
+            pytest.raises(ValueError, match=r"derivative is not finite at index \(0,\).*smaller `h`"):
+        numerical_diff(lambda v: v**2, np.array([1.0], dtype=np.float32), h=1e30)
+
+
+def test_torch_float32_huge_step_is_a_clear_error():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"`h` = 1e\+40 does not fit in torch.float32"):
+        numerical_diff(lambda v: v, torch.ones(1, dtype=torch.float32), h=1e40)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("func", [numerical_diff, numerical_gradient])
+def test_a_point_that_is_not_finite_is_refused(func, bad):
+    # the reference code returns nan as the "gradient"
+    with pytest.raises(ValueError, match=rf"`x` must be finite; got {bad} at index \(1,\)"):
+        func(np.exp if func is numerical_diff else np_f2, np.array([1.0, bad]))
+
+
+@pytest.mark.parametrize("func", [numerical_diff, numerical_gradient])
+def test_f_returning_nan_at_a_finite_point_is_an_error(func):
+    # the reference code returns [nan, nan]
+    message = r"is not finite at index \(0,\) \(got nan\): `f` returned inf or nan"
+    with pytest.raises(ValueError, match=message):
+        func(lambda v: v * math.nan if func is numerical_diff else math.nan, np.array([1.0, 2.0]))
+
+
+# --- what f returns --------------------------------------------------------------
+
+def test_f_returning_a_torch_float64_scalar_keeps_float64():
+    torch = pytest.importorskip("torch")
+    x = np.array([3.0, 1e-3])
+    expected = numerical_gradient(np_f2, x)
+    g = numerical_gradient(lambda p: torch.tensor(np_f2(p), dtype=torch.float64), x)
+    # the reference code returns a torch tensor here
+    assert isinstance(g, np.ndarray)
+    assert g.dtype == np.float64
+    np.testing.assert_array_equal(g, expected)
+
+
+def test_f_returning_a_narrower_float_is_refused():
+    torch = pytest.importorskip("torch")
+    # torch.tensor(a Python float) is float32: the reference code returns [5.98, 8.03]
+    message = r"`f` returned a torch.float32 value for an `x` of dtype float64: its differences would keep only"
+    with pytest.raises(TypeError, match=message):
+        numerical_gradient(lambda p: torch.tensor(float(np_f2(p))), np.array([3.0, 4.0]))
+    with pytest.raises(TypeError, match="returned a float32 value for an `x` of dtype float64"):
+        numerical_gradient(lambda p: np.float32(np_f2(p)), np.array([3.0, 4.0]))
+    with pytest.raises(TypeError, match="returned a float32 value for an `x` of dtype float64"):
+        numerical_diff(lambda p: (p**2).astype(np.float32), np.array([3.0, 4.0]))
+
+
+@pytest.mark.parametrize("bad", [lambda p: complex(np_f2(p)), lambda p: np_f2(p) + 0j],
+                         ids=["python", "numpy"])
+def test_f_returning_a_complex_number_is_refused(bad):
+    # the reference code returns a complex "gradient" for the NumPy complex scalar
+    with pytest.raises(TypeError, match="`f` must return a real number; got the complex number"):
+        numerical_gradient(bad, np.array([3.0, 4.0]))
+
+
+def test_f_returning_a_complex_array_is_refused():
+    with pytest.raises(TypeError, match="`f` must return a real number; got dtype complex128"):
+        numerical_gradient(lambda p: np.sum(p**2, keepdims=True) + 0j, np.array([3.0, 4.0]))
+    with pytest.raises(TypeError, match="`f` must return a real number; got dtype complex128"):
+        numerical_diff(lambda p: p + 0j, np.array([3.0, 4.0]))
+
+
+def test_elementwise_f_returning_another_library_is_refused():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="`f` must return an array of the library of `x`; got Tensor"):
+        numerical_diff(lambda p: torch.asarray(p**2), np.array([3.0, 4.0]))
+
+
+# --- the book's closure idiom -------------------------------------------------
+
+def _closure_net():
+    from xgrad import TwoLayerNet
+
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    return net, np.ones((2, 4)), np.array([1, 0])
+
+
+CLOSURE_WARNING = r"`f` returned the same value at every perturbed point.*with_params\(\{\*\*net.params, 'W1': W\}\)"
+
+
+@pytest.mark.parametrize("options", [{}, {"method": "forward"}, {"vectorized": True}, {"batch": True},
+                                     {"batch": True, "vectorized": True}], ids=str)
+def test_a_closure_that_ignores_its_argument_is_warned_of(options):
+    net, x, t = _closure_net()
+    loss = float(net.loss(x, t))
+    f = (lambda W: np.full(W.shape[0], loss)) if options.get("vectorized") and not options.get("batch") else \
+        (lambda W: np.full(W.shape[0], loss)) if options.get("vectorized") else (lambda W: net.loss(x, t))
+    with pytest.warns(RuntimeWarning, match=CLOSURE_WARNING):
+        g = numerical_gradient(f, net.params["W1"], **options)
+    np.testing.assert_array_equal(g, 0.0)
+
+
+def test_the_documented_fix_gives_the_gradient():
+    net, x, t = _closure_net()
+    g = numerical_gradient(lambda W: net.with_params({**net.params, "W1": W}).loss(x, t), net.params["W1"])
+    assert_close(g, net.gradient(x, t)["W1"], rtol=1e-4, atol=1e-10)
+
+
+@pytest.mark.parametrize(("f", "x"), [
+    (np_f2, np.zeros(3)),  # f(±h e_k) = h**2 everywhere, but f(0) = 0
+    (lambda v: np.sum(np.maximum(v, 0.0)), np.array([-1.0, -2.0])),  # flat here, not everywhere
+    (lambda v: v[0] ** 2 - v[1] ** 2, np.zeros(2)),  # a saddle
+])
+def test_a_true_zero_gradient_is_not_warned_of(f, x):
+    np.testing.assert_array_equal(numerical_gradient(f, x), 0.0)
+
+
+# --- NumPy scalars, keywords, flags, empty batches ----------------------------------
+
+def test_numpy_scalars_work_where_numbers_do():
+    # the reference code says "expected at least one array argument; got only Python scalars"
+    assert float(numerical_diff(f1, np.float64(5.0))) == pytest.approx(0.2, rel=1e-9)
+    assert float(numerical_gradient(lambda v: v**2, np.float64(3.0))) == pytest.approx(6.0, rel=1e-9)
+    assert float(numerical_diff(f1, np.float32(5.0), h=np.float64(1e-2))) == pytest.approx(0.2, rel=1e-4)
+    assert float(tangent_line(f1, np.float64(5.0))(np.float64(6.0))) == pytest.approx(0.95, rel=1e-9)
+    assert float(directional_derivative(lambda v: v**2, np.float64(3.0), np.float64(1.0))) == \
+        pytest.approx(6.0, rel=1e-9)
+
+
+def test_x_by_keyword():
+    # the reference code: "got some positional-only arguments passed as keyword arguments: 'x'"
+    assert_close(numerical_gradient(np_f2, x=np.array([3.0, 4.0])), [6.0, 8.0], rtol=1e-9)
+    assert float(numerical_diff(f1, x=5.0)) == pytest.approx(0.2, rel=1e-9)
+    with pytest.raises(TypeError, match="positional-only"):
+        numerical_gradient(f=np_f2, x=np.array([3.0]))
+
+
+@pytest.mark.parametrize("flag", ["batch", "vectorized"])
+def test_flags_must_be_bools(flag):
+    # the reference code takes batch="no" as true
+    with pytest.raises(TypeError, match=f"`{flag}` must be True or False; got str"):
+        numerical_gradient(np_f2, np.array([[1.0, 2.0]]), **{flag: "no"})
+    with pytest.raises(TypeError, match="`return_error` must be True or False; got int"):
+        numerical_diff(np.exp, np.array([1.0]), return_error=2)
+
+
+def test_a_batch_of_no_rows_vectorized():
+    # the reference code raises IndexError
+    g = numerical_gradient(lambda p: np.sum(p**2, axis=-1), np.zeros((0, 3)), batch=True, vectorized=True)
+    assert g.shape == (0, 3)
+
+
+def test_directional_derivative_with_a_zero_direction_and_a_step():
+    # the reference code returns 0.0 with an explicit h, and refuses without one
+    with pytest.raises(ValueError, match="`u` must be a non-zero direction"):
+        directional_derivative(np_f2, np.array([1.0, 2.0]), np.zeros(2), h=1e-4)
+
+
+def test_directional_derivative_with_a_step_too_small():
+    # the reference code returns 0.0
+    with pytest.raises(ValueError, match=r"`h` = 1e-20 is too small for `x` in float64: x \+ h\*u == x"):
+        directional_derivative(np_f2, np.array([1.0, 2.0]), np.array([1.0, 0.0]), h=1e-20)
+    with pytest.raises(ValueError, match="takes x ± h\\*u out of the range of float64"):
+        directional_derivative(np_f2, np.array([1e308, 2.0]), np.array([1.0, 0.0]), h=1.7e308)
+
+
+@pytest.mark.parametrize("name", ["x", "u"])
+def test_directional_derivative_refuses_points_that_are_not_finite(name):
+    args = {"x": np.array([1.0, 2.0]), "u": np.array([1.0, 0.0])}
+    args[name] = np.array([1.0, math.nan])
+    with pytest.raises(ValueError, match=f"`{name}` must be finite; got nan"):
+        directional_derivative(np_f2, args["x"], args["u"])
+
+
+@pytest.mark.parametrize("h", [0, -1.0, math.nan, math.inf])
+@pytest.mark.parametrize("func", ["tangent_line", "directional_derivative", "gradient_descent"])
+def test_h_is_checked_by_every_function(func, h):
+    from xgrad import gradient_descent
+
+    calls = {
+        "tangent_line": lambda: tangent_line(f1, 5.0, h=h),
+        "directional_derivative": lambda: directional_derivative(np_f2, np.ones(2), np.ones(2), h=h),
+        # no step is taken: the reference code never looks at h
+        "gradient_descent": lambda: gradient_descent(np_f2, np.ones(2), step_num=0, h=h),
+    }
+    with pytest.raises(ValueError, match="`h` must be positive and finite"):
+        calls[func]()
+
+
+def test_the_error_estimate_checks_its_half_step():
+    # the reference code returns 2.96 with an estimate of nan: 1 + 7.5e-17 == 1
+    with pytest.raises(ValueError, match=r"the step h/2 is used too: `h` = 7\.5e-17 is too small"):
+        numerical_diff(np.exp, np.array([1.0]), h=1.5e-16, return_error=True)
+
+
+def test_a_numpy_scalar_direction_for_a_torch_point():
+    torch = pytest.importorskip("torch")
+    s = directional_derivative(lambda v: (v**2).sum(), torch.tensor(3.0, dtype=torch.float64), np.float64(1.0))
+    assert isinstance(s, torch.Tensor)
+    assert float(s) == pytest.approx(6.0, rel=1e-9)
+
+
+def test_f_returning_integers_or_bools():
+    # the reference code fails inside NumPy: "numpy boolean subtract ... is not supported"
+    g = numerical_gradient(lambda p: np.sum(p) > 0.5, np.array([0.25, 0.25]), h=1e-2)
+    np.testing.assert_array_equal(g, [50.0, 50.0])  # a step function: (1 - 0) / (2h)
+    assert g.dtype == np.float64
+    d = numerical_diff(lambda p: (p > 0).astype(np.int64), np.array([-1.0, 1e-6]), h=1e-4)
+    np.testing.assert_array_equal(d, [0.0, 5000.0])
+
+
+def test_directional_derivative_at_extreme_scales():
+    # the reference code squares x and u: |x| = 1e200 overflowed, |u| = 1e-200 became "zero"
+    x, u = np.array([1e200, -1e200]), np.array([1e-200, 0.0])
+    with pytest.raises(ValueError, match="`u` is too short for the scale of `x`: the step along it overflows"):
+        directional_derivative(lambda v: np.sum(v), x, u)
+    s = directional_derivative(lambda v: np.sum(v), np.array([1.0, 2.0]), u)
+    assert float(s) == pytest.approx(1e-200, rel=1e-9)
+    s = directional_derivative(lambda v: np.sum(v), np.array([1e200, 2.0]), np.array([1.0, 1.0]))
+    assert float(s) == pytest.approx(2.0, rel=1e-9)

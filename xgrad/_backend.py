@@ -16,6 +16,7 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._devices import BackendUnavailableError, cupy_index, jax_device, no_device, strict_device, torch_device
 from xgrad._typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads",
@@ -33,10 +34,6 @@ _INSTALL_HINT = {
     "jax": "pip install jax",
     "array_api_strict": "pip install array-api-strict",
 }
-
-
-class BackendUnavailableError(RuntimeError):
-    """A requested backend cannot be used here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,7 @@ def _import(module: str, name: str) -> Any:
         ) from exc
 
 
-def _cupy_backend() -> Backend:
+def _cupy_backend(device: Device | None = None) -> Backend:
     cupy = _import("cupy", "cupy")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
@@ -109,7 +106,7 @@ def _cupy_backend() -> Backend:
             "backend 'cupy' is installed but no CUDA device is visible; "
             "use backend='numpy' (or 'auto') on a machine without a GPU."
         )
-    device = cupy.cuda.Device(0)
+    device = cupy.cuda.Device(cupy_index(device, count))
     try:
         with device:
             cupy.zeros(1).sum().item()  # a kernel launch proves the driver works
@@ -122,24 +119,20 @@ def _cupy_backend() -> Backend:
 
 def _make(name: str, device: Device | None) -> Backend:
     if name == "cupy":
-        return _cupy_backend()
+        return _cupy_backend(device)
     if name == "numpy":
         np = _import("numpy", name)
-        xp = array_api_compat.array_namespace(np.zeros(0))
-        return Backend(name, xp, "cpu" if device is None else device)
+        if device not in (None, "cpu"):
+            raise no_device(name, device, ["cpu"])
+        return Backend(name, array_api_compat.array_namespace(np.zeros(0)), "cpu")
     if name == "torch":
         torch = _import("torch", name)
-        xp = array_api_compat.array_namespace(torch.zeros(0))
-        return Backend(name, xp, torch.device("cpu" if device is None else device))
+        return Backend(name, array_api_compat.array_namespace(torch.zeros(0)), torch_device(torch, device))
     if name == "jax":
         jax = _import("jax", name)
-        xp = _import("jax.numpy", name)
-        return Backend(name, xp, jax.devices()[0] if device is None else device)
+        return Backend(name, _import("jax.numpy", name), jax_device(jax, device))
     strict = _import("array_api_strict", name)
-    dev = strict.Device() if device is None else device
-    if isinstance(dev, str):
-        dev = strict.Device(dev)
-    return Backend(name, strict, dev)
+    return Backend(name, strict, strict_device(strict, device))
 
 
 def resolve_backend(name: str | Backend = "auto", *, device: Device | None = None) -> Backend:
@@ -151,7 +144,8 @@ def resolve_backend(name: str | Backend = "auto", *, device: Device | None = Non
         ``"auto"`` or one of :data:`BACKENDS`. ``"auto"`` picks CuPy when it
         imports and a CUDA device works, else NumPy, and logs the reason.
     device : object, optional
-        A device of that backend; by default its first (or CPU) device. A
+        A device of that backend (a device object, or a name such as ``"cpu"``
+        or ``"cuda:0"``); by default its first (or CPU) device. A
         :class:`Backend` passed as `name` is returned as it is.
 
     Returns
@@ -165,8 +159,9 @@ def resolve_backend(name: str | Backend = "auto", *, device: Device | None = Non
     ValueError
         If `name` is not a known backend.
     BackendUnavailableError
-        If the backend is known but cannot be used here; the message says why
-        and what to install.
+        If the backend is known but cannot be used here, or has no device
+        `device` here; the message says why and what to install, or lists the
+        backend's devices.
 
     Examples
     --------
@@ -194,10 +189,10 @@ def resolve_backend(name: str | Backend = "auto", *, device: Device | None = Non
 
 def _auto(device: Device | None) -> Backend:
     try:
-        backend = _cupy_backend()
+        backend = _cupy_backend(device)
     except BackendUnavailableError as exc:
         logger.info("backend 'auto' chose numpy: %s", exc)
-        return _make("numpy", None)
+        return _make("numpy", device)
     logger.info("backend 'auto' chose cupy: a CUDA device is usable")
     return backend
 
@@ -205,12 +200,14 @@ def _auto(device: Device | None) -> Backend:
 def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
     """The common namespace and device of `arrays`, or a clear error.
 
-    Python scalars and ``None`` are ignored.
+    Python scalars, NumPy scalars and ``None`` are ignored (NumPy scalars alone
+    mean NumPy).
 
     Raises
     ------
     TypeError
-        If the arrays come from different array libraries, or none is an array.
+        If the arrays come from different array libraries, none is an array, or
+        a list or tuple is given where an array is expected.
     ValueError
         If they live on different devices.
 
@@ -222,7 +219,18 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
     >>> xp.__name__, device
     ('array_api_compat.numpy', 'cpu')
     """
-    real = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool, complex))]
+    for a in arrays:
+        if isinstance(a, (list, tuple)):
+            raise TypeError(
+                f"got a {type(a).__name__} where an array is expected; pass an array "
+                "instead, e.g. np.asarray(...) or xgrad.resolve_backend(name).asarray(...)"
+            )
+    real = [a for a in arrays if a is not None and not _is_scalar(a)]
+    for a in real:
+        if not array_api_compat.is_array_api_obj(a):
+            raise TypeError(f"expected an array; got {type(a).__name__}")
+    if not real:  # NumPy scalars alone mean NumPy
+        real = [a for a in arrays if a is not None and type(a).__module__ == "numpy"]
     if not real:
         raise TypeError("expected at least one array argument; got only Python scalars")
     try:
@@ -243,6 +251,13 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
                 "one device first (e.g. with array_api_compat.to_device)"
             )
     return xp, first
+
+
+def _is_scalar(a: Any) -> bool:
+    """A Python number or a NumPy scalar (``np.float64(3.0)``): takes any namespace."""
+    if isinstance(a, (int, float, bool, complex)):
+        return True
+    return type(a).__module__ == "numpy" and type(a).__name__ != "ndarray"
 
 
 def quiet_overflow(backend: Backend) -> contextlib.AbstractContextManager[Any]:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from xgrad._diff import numerical_gradient
-from xgrad._typing import Array
-from xgrad._validate import as_float_array, check_callable, check_count, check_positive
+import array_api_compat
+
+from xgrad._diff import gradient_of
+from xgrad._steps import StepError, check_finite, steps_for
+from xgrad._typing import Array, Namespace
+from xgrad._validate import (
+    as_float_array,
+    check_callable,
+    check_count,
+    check_flag,
+    check_optional_positive,
+    check_positive,
+)
 
 __all__ = ["DivergenceError", "gradient_descent"]
 
@@ -31,8 +42,8 @@ class DivergenceError(FloatingPointError):
 
 def gradient_descent(
     f: Callable[[Array], Array],
-    init_x: Any,
     /,
+    init_x: Any,
     *,
     lr: float = 0.01,
     step_num: int = 100,
@@ -47,7 +58,8 @@ def gradient_descent(
     f : callable
         Scalar-valued function of one array.
     init_x : array or sequence of numbers
-        The start; never modified.
+        The start; never modified. It may be given by keyword, as the book
+        does: ``gradient_descent(f, init_x=x, lr=0.1, step_num=100)``.
     lr : float
         The learning rate (step size), positive.
     step_num : int
@@ -69,9 +81,15 @@ def gradient_descent(
 
     Raises
     ------
+    ValueError
+        If `init_x` is not finite, `lr` or `h` is not positive and finite,
+        the step `h` is too small for the dtype to resolve at `init_x`, or
+        `grad` returns an array of another shape than `init_x`.
     DivergenceError
-        If the point becomes non-finite (inf or nan). The error names the step
-        and keeps the last finite point in ``.last_finite``.
+        If the point becomes non-finite (inf or nan), grows past what the
+        step `h` resolves, or the gradient is not finite at a finite point.
+        The error names the step, says which happened (only a growing point
+        is blamed on `lr`) and keeps the last finite point in ``.last_finite``.
 
     Examples
     --------
@@ -89,24 +107,78 @@ def gradient_descent(
     check_callable(f)
     lr = check_positive(lr, "lr")
     step_num = check_count(step_num, "step_num")
+    h = check_optional_positive(h, "h")
+    return_path = check_flag(return_path, "return_path")
     if grad is not None:
         check_callable(grad, "grad")
     x, xp, _ = as_float_array(init_x, name="init_x")
-    gradient = grad if grad is not None else (lambda p: numerical_gradient(f, p, h=h))
+    check_finite(xp, x, "init_x")
+    if grad is None:
+        steps_for(xp, x, h, "central", name="init_x")  # a step that works at the start
+
+    def gradient(p: Array) -> Array:
+        return gradient_of(f, p, xp, h, "central") if grad is None else _checked_grad(grad, p, xp)
+
     path = [x]
     for step in range(1, step_num + 1):
-        new_x = x - lr * gradient(x)
+        try:
+            g = gradient(x)
+        except StepError as exc:  # the point has grown past what the step resolves
+            raise _diverged(xp, step, step_num, lr, x, path[0], str(exc)) from exc
+        new_x = x - lr * g
         if not bool(xp.all(xp.isfinite(new_x))):
-            raise DivergenceError(
-                f"gradient descent diverged at step {step} of {step_num}: the point "
-                f"became non-finite. Try a smaller `lr` (got {lr}); the last finite "
-                "point is in the error's `.last_finite`.",
-                step=step,
-                last_finite=x,
-            )
+            raise _not_finite(xp, step, step_num, lr, x, path[0], g)
         x = new_x
         if return_path:
             path.append(x)
     if return_path:
         return x, xp.stack(path)
     return x
+
+
+def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Array:
+    g = grad(x)
+    shape = getattr(g, "shape", None)
+    if shape is None or tuple(shape) != tuple(x.shape):
+        got = type(g).__name__ if shape is None else f"shape {tuple(shape)}"
+        raise ValueError(f"`grad` must return an array of the shape of `init_x` {tuple(x.shape)}; got {got}")
+    if array_api_compat.array_namespace(g) is not xp:
+        raise TypeError(f"`grad` must return an array of the library of `init_x`; got {type(g).__name__}")
+    if not xp.isdtype(g.dtype, ("real floating", "integral")):
+        raise TypeError(f"`grad` must return real numbers; got dtype {g.dtype}")
+    return g
+
+
+def _largest(xp: Namespace, x: Array) -> float:
+    return float(xp.max(xp.abs(x))) if math.prod(x.shape) else 0.0
+
+
+def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, why: str) -> DivergenceError:
+    return DivergenceError(
+        f"gradient descent diverged at step {step} of {step_num}: the point grew from "
+        f"|x| = {_largest(xp, start):.3g} to {_largest(xp, x):.3g}; {why}. Try a smaller "
+        f"`lr` (got {lr}); the last finite point is in the error's `.last_finite`.",
+        step=step,
+        last_finite=x,
+    )
+
+
+def _not_finite(
+    xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, g: Array
+) -> DivergenceError:
+    """Why ``x - lr * g`` is not finite: the gradient at a finite point, or the step."""
+    grew = _largest(xp, x) > 1e3 * max(1.0, _largest(xp, start))
+    if bool(xp.all(xp.isfinite(g))):
+        why = "the point overflowed"
+    elif grew:
+        why = "the gradient became non-finite where the values of `f` overflow"
+    else:
+        return DivergenceError(
+            f"gradient descent stopped at step {step} of {step_num}: the gradient is not "
+            f"finite at the finite point of step {step - 1} (largest |x| = {_largest(xp, x):.3g}); "
+            "`f` (or `grad`) returned inf or nan near it. The learning rate is not the cause; "
+            "check `f` there. The last finite point is in the error's `.last_finite`.",
+            step=step,
+            last_finite=x,
+        )
+    return _diverged(xp, step, step_num, lr, x, start, why)

@@ -7,43 +7,37 @@ PyTorch, JAX and array-api-strict arrays, on the device they live on.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
 
 from xgrad._backend import namespace_of
+from xgrad._steps import StepError, check_finite, eps, first_index, steps_for
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (
     as_float_array,
     as_scalar,
     check_callable,
     check_count,
+    check_flag,
     check_method,
     check_optional_positive,
+    check_result_dtype,
 )
 
-__all__ = ["directional_derivative", "numerical_diff", "numerical_gradient", "tangent_line"]
+__all__ = ["directional_derivative", "numerical_diff", "numerical_gradient", "steps_for", "tangent_line"]
 
 _ORDER = {"central": 2, "forward": 1, "backward": 1}
 
-
-def _eps(xp: Namespace, dtype: Any) -> float:
-    return float(xp.finfo(dtype).eps)
-
-
-def _default_step(xp: Namespace, x: Array, method: str) -> Array:
-    """Step from the dtype and the scale: eps**(1/3) for central differences,
-    eps**(1/2) for one-sided ones, times max(1, |x|); rounded so that x + h is
-    exactly representable."""
-    power = 1 / 3 if method == "central" else 1 / 2
-    h = _eps(xp, x.dtype) ** power * xp.maximum(xp.abs(x), xp.ones_like(x))
-    return (x + h) - x
-
-
-def steps_for(xp: Namespace, x: Array, h: float | None, method: str) -> Array:
-    """The step of every element of `x`: `h` as given, or the default step."""
-    return _default_step(xp, x, method) if h is None else xp.full_like(x, h)
+_CLOSURE_HINT = (
+    "`f` returned the same value at every perturbed point, so the gradient is all zeros. "
+    "`f` must compute its value from its argument: xgrad never changes the caller's arrays, "
+    "so a closure such as `lambda W: net.loss(x, t)` ignores W. Write "
+    "`lambda W: net.with_params({**net.params, 'W1': W}).loss(x, t)` instead (or use "
+    "net.numerical_gradient(x, t)). If f really is constant near x, ignore this warning."
+)
 
 
 def _combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
@@ -53,17 +47,58 @@ def _combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array
     return (up - mid) / h if method == "forward" else (mid - down) / h
 
 
-def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str) -> Array:
-    up = None if method == "backward" else f(x + h)
-    mid = None if method == "central" else f(x)
-    down = None if method == "forward" else f(x - h)
+def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str, xp: Namespace) -> Array:
+    up = None if method == "backward" else _elementwise(f, x + h, xp)
+    mid = None if method == "central" else _elementwise(f, x, xp)
+    down = None if method == "forward" else _elementwise(f, x - h, xp)
     return _combine(up, mid, down, h, method)
+
+
+def difference_quotient(f: Callable[[Array], Array], x: Array, h: float, method: str) -> Array:
+    """The bare difference quotient of an elementwise `f` at the floating array
+    `x` with step `h`, with none of :func:`numerical_diff`'s checks: for showing
+    the rounding error of steps that :func:`numerical_diff` refuses."""
+    xp, _ = namespace_of(x)
+    return _difference(f, x, xp.full_like(x, h), method, xp)
+
+
+def _elementwise(f: Callable[[Array], Array], point: Array, xp: Namespace) -> Array:
+    """``f(point)``, checked to be an array of the shape of `point` (or a number
+    for a 0-d point)."""
+    value = f(point)
+    if point.ndim == 0 and math.prod(getattr(value, "shape", ())) == 1:
+        return as_scalar(value, xp, array_api_compat.device(point), point.dtype, "`f`")
+    shape = getattr(value, "shape", None)
+    if shape is None or tuple(shape) != tuple(point.shape):
+        got = type(value).__name__ if shape is None else f"shape {tuple(shape)}"
+        raise ValueError(
+            f"`f` must be elementwise: f(x) must have the shape of `x` {tuple(point.shape)}; got "
+            f"{got}. For a scalar function of several variables, such as x[0]**2 + x[1]**2, "
+            "use numerical_gradient"
+        )
+    vxp = array_api_compat.array_namespace(value)
+    if vxp is not xp:
+        raise TypeError(f"`f` must return an array of the library of `x`; got {type(value).__name__}")
+    check_result_dtype(vxp, value.dtype, xp, point.dtype, "`f`")
+    return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, point.dtype)
+
+
+def _check_finite_result(xp: Namespace, d: Array, what: str) -> None:
+    """At a finite `x`, a non-finite derivative means `f` returned inf or nan near it."""
+    bad = ~xp.isfinite(d)
+    if bool(xp.any(bad)):
+        index = first_index(xp, bad, tuple(d.shape))
+        raise ValueError(
+            f"the {what} is not finite at index {index} (got {float(d[index]) if index else float(d)}): "
+            "`f` returned inf or nan at x + h or x - h there. Check f near `x`; if f is "
+            "finite at x itself, a smaller `h` may help"
+        )
 
 
 def numerical_diff(
     f: Callable[[Array], Array],
-    x: Any,
     /,
+    x: Any,
     *,
     h: float | None = None,
     method: str = "central",
@@ -97,6 +132,18 @@ def numerical_diff(
         (Richardson, from the steps `h` and `h/2`) plus a bound on the rounding
         error (``4 eps |f(x)| / h``).
 
+    Raises
+    ------
+    TypeError
+        If `f` is not callable, or returns something other than a real array
+        of the library of `x` (or a float narrower than `x`'s dtype).
+    ValueError
+        If ``f(x)`` does not have the shape of `x` (`f` is not elementwise:
+        use :func:`numerical_gradient` for a scalar function), `h` is not
+        positive and finite, `x` is not finite, the step is too small for the
+        dtype to resolve (``x ± h == x``) or takes ``x ± h`` out of range, or
+        the derivative is not finite (`f` returned inf or nan near `x`).
+
     Notes
     -----
     Central differences err by O(h**2), one-sided ones by O(h). Cost: two
@@ -115,16 +162,22 @@ def numerical_diff(
     check_callable(f)
     method = check_method(method)
     h = check_optional_positive(h, "h")
+    return_error = check_flag(return_error, "return_error")
     x, xp, _ = as_float_array(x)
     step = steps_for(xp, x, h, method)
-    d = _difference(f, x, step, method)
+    d = _difference(f, x, step, method, xp)
+    _check_finite_result(xp, d, "derivative")
     if not return_error:
         return d
     # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error
-    d_half = _difference(f, x, (x + step / 2) - x, method)  # a representable half step
+    try:  # a representable half step, itself checked
+        half = step / 2 if h is None else steps_for(xp, x, h / 2, method)
+    except StepError as exc:
+        raise StepError(f"with return_error=True the step h/2 is used too: {exc}") from None
+    d_half = _difference(f, x, (x + half) - x, method, xp)
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
     # rounding noise of both differences, the one at h/2 dominating
-    rounding = 4 * _eps(xp, x.dtype) * xp.abs(f(x)) / step
+    rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, x, xp)) / step
     return d, truncation + rounding
 
 
@@ -152,40 +205,51 @@ def _flat_point(flat: Array, positions: Array, k: int, delta: Array, shape: tupl
     return xp.reshape(xp.where(positions == k, flat + delta, flat), shape)
 
 
-def _loop_gradient(f: Callable[[Array], Array], x: Array, xp: Namespace, h: float | None, method: str) -> Array:
-    """One point: perturb each element in turn (the book's loop)."""
+def _scalar_of(f: Callable[[Array], Array], x: Array, xp: Namespace) -> Callable[[Array], Array]:
     dev = array_api_compat.device(x)
+    return lambda point: as_scalar(f(point), xp, dev, x.dtype, "`f`")
 
-    def value(point: Array) -> Array:
-        return as_scalar(f(point), xp, dev, x.dtype, "`f`")
 
+Unchanged = Callable[[], bool]
+
+
+def _loop_gradient(
+    f: Callable[[Array], Array], x: Array, steps: Array, xp: Namespace, method: str
+) -> tuple[Array, Unchanged]:
+    """One point: perturb each element in turn (the book's loop). Also returns
+    a test of whether every perturbed value equalled ``f(x)``."""
+    value = _scalar_of(f, x, xp)
     n = math.prod(x.shape)
-    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=dev)
-    steps = xp.reshape(steps_for(xp, x, h, method), (-1,))
+    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=array_api_compat.device(x))
+    steps = xp.reshape(steps, (-1,))
     mid: Any = None if method == "central" else value(x)
-    diffs = []
+    diffs, seen = [], []
     for k in range(n):
         hk = steps[k]
         up = None if method == "backward" else value(_flat_point(flat, positions, k, hk, x.shape, xp))
         down = None if method == "forward" else value(_flat_point(flat, positions, k, -hk, x.shape, xp))
         diffs.append(_combine(up, mid, down, hk, method))
+        seen.append(down if up is None else up)
     if not diffs:
-        return xp.zeros_like(x)
-    return xp.reshape(xp.stack(diffs), x.shape)
+        return xp.zeros_like(x), lambda: False
+    grad = xp.reshape(xp.stack(diffs), x.shape)
+    return grad, lambda: bool(xp.all(xp.stack(seen) == (value(x) if mid is None else mid)))
 
 
 def _vectorized_gradient(
-    f: Callable[[Array], Array], x: Array, xp: Namespace, h: float | None, method: str, chunk: int
-) -> Array:
+    f: Callable[[Array], Array], x: Array, steps: Array, xp: Namespace, method: str, chunk: int
+) -> tuple[Array, Unchanged]:
     """One point: ``f`` takes a stack of points; evaluate `chunk` at a time."""
     n = math.prod(x.shape)
     dev = array_api_compat.device(x)
     flat = xp.reshape(x, (1, n))
-    steps = xp.reshape(steps_for(xp, x, h, method), (1, n))
-    mid: Any = None
-    if method != "central":
-        mid = as_scalar(_stack_values(f, xp.reshape(x, (1, *x.shape)), 1), xp, dev, x.dtype, "`f`")
-    out = []
+    steps = xp.reshape(steps, (1, n))
+
+    def at_x() -> Array:
+        return as_scalar(_stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype), xp, dev, x.dtype, "`f`")
+
+    mid: Any = None if method == "central" else at_x()
+    out, seen = [], []
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         eye = xp.astype(
@@ -193,13 +257,19 @@ def _vectorized_gradient(
         )
         delta = eye * steps  # row r perturbs element start + r
         shape = (stop - start, *x.shape)
-        up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start)
-        down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start)
+        up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp,
+                                                             x.dtype)
+        down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp,
+                                                              x.dtype)
         out.append(_combine(up, mid, down, steps[0, start:stop], method))
-    return xp.reshape(xp.concat(out), x.shape) if out else xp.zeros_like(x)
+        seen.append(down if up is None else up)
+    if not out:
+        return xp.zeros_like(x), lambda: False
+    grad = xp.reshape(xp.concat(out), x.shape)
+    return grad, lambda: bool(xp.all(xp.concat(seen) == (at_x() if mid is None else mid)))
 
 
-def _stack_values(f: Callable[[Array], Array], points: Array, k: int) -> Array:
+def _stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namespace, dtype: Any) -> Array:
     values = f(points)
     if not hasattr(values, "shape") or tuple(values.shape) != (k,):
         shape = getattr(values, "shape", type(values).__name__)
@@ -207,13 +277,17 @@ def _stack_values(f: Callable[[Array], Array], points: Array, k: int) -> Array:
             "with vectorized=True, `f` must map a stack of points of shape "
             f"(k, *x.shape) to k values of shape ({k},); got {shape}"
         )
-    return values
+    vxp = array_api_compat.array_namespace(values)
+    if vxp is not xp:
+        raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
+    check_result_dtype(vxp, values.dtype, xp, dtype, "`f`")
+    return values if xp.isdtype(values.dtype, "real floating") else xp.astype(values, dtype)
 
 
 def numerical_gradient(
     f: Callable[[Array], Array],
-    x: Any,
     /,
+    x: Any,
     *,
     h: float | None = None,
     method: str = "central",
@@ -261,15 +335,33 @@ def numerical_gradient(
     Raises
     ------
     TypeError
-        If `f` is not callable or returns something that is not a number.
+        If `f` is not callable, or returns something that is not a real
+        number, or a float narrower than `x`'s dtype.
     ValueError
         If `f` returns more than one number, `h` is not positive and finite,
-        `method` is unknown, or `batch=True` with an `x` that is not 2-d.
+        `method` is unknown, `batch=True` with an `x` that is not 2-d, `x` is
+        not finite, the step is too small for the dtype to resolve
+        (``x + h == x``) or takes ``x ± h`` out of range, or the gradient is
+        not finite (`f` returned inf or nan near `x`).
+
+    Warns
+    -----
+    RuntimeWarning
+        If every perturbed value of `f` equals ``f(x)`` (and a far point
+        too): `f` does not compute from its argument.
 
     Notes
     -----
     Cost: ``2 * x.size`` evaluations of `f` for central differences
     (``x.size + 1`` for one-sided ones). Central differences err by O(h**2).
+
+    `f` must compute its value from its argument. The book differentiates
+    a network's loss with ``f = lambda W: net.loss(x, t)``, which works there
+    only because its loop changes ``net.params['W1']`` in place. xgrad never
+    changes the caller's arrays, so that `f` ignores ``W``, every difference is
+    zero and a `RuntimeWarning` says so. Pass the parameters through instead:
+    ``lambda W: net.with_params({**net.params, 'W1': W}).loss(x, t)``, or use
+    :meth:`TwoLayerNet.numerical_gradient`, which is exact and much faster.
 
     Examples
     --------
@@ -286,28 +378,65 @@ def numerical_gradient(
     check_callable(f)
     method = check_method(method)
     h = check_optional_positive(h, "h")
+    batch, vectorized = check_flag(batch, "batch"), check_flag(vectorized, "vectorized")
     x, xp, _ = as_float_array(x)
-    points = [x]
-    if batch:
-        if x.ndim != 2:
-            raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
-        points = [x[i, ...] for i in range(x.shape[0])]
+    if batch and x.ndim != 2:
+        raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
     if chunk_size is not None and not vectorized and executor is None:
         raise ValueError("`chunk_size` applies only with vectorized=True or an `executor`")
+    chunk = None if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
     if executor is not None:
         from xgrad._parallel import executor_gradient
 
-        grads = [executor_gradient(f, p, xp, h, method, executor, chunk_size=chunk_size, vectorized=vectorized)
+        points = [x] if not batch else [x[i, ...] for i in range(x.shape[0])]
+        grads = [executor_gradient(f, p, xp, h, method, executor, chunk_size=chunk, vectorized=vectorized)
                  for p in points]
-    elif vectorized:
-        size = max(1, math.prod(points[0].shape))
-        chunk = (2**22 // size or 1) if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
-        grads = [_vectorized_gradient(f, p, xp, h, method, chunk) for p in points]
+        grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
     else:
-        grads = [_loop_gradient(f, p, xp, h, method) for p in points]
-    if not batch:
-        return grads[0]
-    return xp.stack(grads) if grads else xp.zeros_like(x)
+        grad = gradient_of(f, x, xp, h, method, batch=batch, vectorized=vectorized, chunk=chunk)
+    _check_finite_result(xp, grad, "gradient")
+    return grad
+
+
+def gradient_of(
+    f: Callable[[Array], Array],
+    x: Array,
+    xp: Namespace,
+    h: float | None,
+    method: str,
+    *,
+    batch: bool = False,
+    vectorized: bool = False,
+    chunk: int | None = None,
+    name: str = "x",
+) -> Array:
+    """:func:`numerical_gradient` on checked arguments, without its test of a
+    finite result (gradient descent reports that itself)."""
+    steps = steps_for(xp, x, h, method, name=name)
+    pairs = [(x, steps)] if not batch else [(x[i, ...], steps[i, ...]) for i in range(x.shape[0])]
+    if vectorized:
+        size = max(1, math.prod(x.shape[1:] if batch else x.shape))
+        k = chunk or (2**22 // size or 1)
+        parts = [_vectorized_gradient(f, p, s, xp, method, k) for p, s in pairs]
+    else:
+        parts = [_loop_gradient(f, p, s, xp, method) for p, s in pairs]
+    grads = [g for g, _ in parts]
+    grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
+    if (math.prod(x.shape) and not bool(xp.any(grad != 0)) and all(unchanged() for _, unchanged in parts)
+            and _same_far_away(f, pairs[0][0], xp, vectorized)):
+        warnings.warn(_CLOSURE_HINT, RuntimeWarning, stacklevel=3)
+    return grad
+
+
+def _same_far_away(f: Callable[[Array], Array], x: Array, xp: Namespace, vectorized: bool) -> bool:
+    """Whether `f` also has its value at x at a point that differs from `x` in
+    every element: two more evaluations, made only when the gradient is all zeros."""
+    far = xp.where(x == 1, xp.zeros_like(x), xp.ones_like(x))
+    if vectorized:
+        values = _stack_values(f, xp.stack([x, far]), 2, xp, x.dtype)
+        return bool(values[0] == values[1])
+    value = _scalar_of(f, x, xp)
+    return bool(value(x) == value(far))
 
 
 def directional_derivative(
@@ -329,6 +458,13 @@ def directional_derivative(
     h : float, optional
         The step in ``t``; by default ``eps**(1/3) * max(1, ||x||) / ||u||``.
 
+    Raises
+    ------
+    ValueError
+        If `u` is zero or of another shape than `x`, `x` or `u` is not
+        finite, `h` is not positive and finite, too small to move `x` along
+        `u`, or takes ``x ± h*u`` out of range, or the slope is not finite.
+
     Examples
     --------
     >>> import numpy as np
@@ -345,15 +481,39 @@ def directional_derivative(
     if tuple(u.shape) != tuple(x.shape):
         raise ValueError(f"`u` must have the shape of `x` {tuple(x.shape)}; got {tuple(u.shape)}")
     u = xp.astype(u, x.dtype)
-    norm_u = xp.sqrt(xp.sum(u * u))
+    check_finite(xp, x, "x")
+    check_finite(xp, u, "u")
+    t = _direction_step(xp, x, u, h)
+    value = _scalar_of(f, x, xp)
+    slope = (value(x + t * u) - value(x - t * u)) / (2 * t)
+    _check_finite_result(xp, slope, "directional derivative")
+    return slope
+
+
+def _log_norm(xp: Namespace, v: Array) -> float:
+    """The log of the Euclidean norm of `v` (not all zeros), free of overflow."""
+    top = xp.max(xp.abs(v))
+    return float(xp.log(top) + 0.5 * xp.log(xp.sum((v / top) ** 2)))
+
+
+def _direction_step(xp: Namespace, x: Array, u: Array, h: float | None) -> float:
+    """The step in ``t``: `h`, or ``eps**(1/3) * max(1, ||x||) / ||u||``; checked
+    to move `x` (``x + t*u != x`` where ``u != 0``) and to stay finite."""
+    if not bool(xp.any(u != 0)):
+        raise ValueError("`u` must be a non-zero direction; got all zeros (the slope along it is not a check)")
     if h is None:
-        if not bool(norm_u > 0):
-            raise ValueError("`u` must be a non-zero direction")
-        scale = xp.maximum(xp.sqrt(xp.sum(x * x)), xp.ones_like(norm_u))
-        t = _eps(xp, x.dtype) ** (1 / 3) * scale / norm_u
-    else:
-        t = h
-    what = "`f`"
-    up = as_scalar(f(x + t * u), xp, array_api_compat.device(x), x.dtype, what)
-    down = as_scalar(f(x - t * u), xp, array_api_compat.device(x), x.dtype, what)
-    return (up - down) / (2 * t)
+        log_scale = max(0.0, _log_norm(xp, x)) if bool(xp.any(x != 0)) else 0.0
+        exponent = math.log(eps(xp, x.dtype)) / 3 + log_scale - _log_norm(xp, u)
+        if exponent > math.log(float(xp.finfo(x.dtype).max)):
+            raise ValueError("`u` is too short for the scale of `x`: the step along it overflows; scale `u` up")
+        return math.exp(exponent)
+    largest = float(xp.finfo(x.dtype).max)
+    if bool(xp.any(xp.abs(x) / largest + xp.abs(u) * (h / largest) > 1)):  # without overflowing
+        raise ValueError(f"`h` = {h} takes x ± h*u out of the range of {x.dtype}; use a smaller `h`")
+    moved = (x + h * u) != x
+    if not bool(xp.all(moved | (u == 0))):
+        raise ValueError(
+            f"`h` = {h} is too small for `x` in {x.dtype}: x + h*u == x where u is not zero, so "
+            "the difference would lose that part of the slope. Use a larger `h`, or h=None"
+        )
+    return h

@@ -53,7 +53,7 @@ def executor_gradient(
     mid: Any = None
     if method != "central":  # f(x), once, here: as the serial path does
         dev = array_api_compat.device(x)
-        value = _stack_values(f, xp.reshape(x, (1, *x.shape)), 1) if vectorized else f(x)
+        value = _stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype) if vectorized else f(x)
         mid = as_scalar(value, xp, dev, x.dtype, "`f`")
     bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     itemsize = xp.finfo(x.dtype).bits // 8
@@ -122,6 +122,6 @@ def _vectorized_chunk(f: Callable[[Array], Array], x: Array, steps: Array, mid: 
     eye = xp.astype(xp.arange(start, stop, device=dev)[:, None] == xp.arange(n, device=dev)[None, :], x.dtype)
     delta = eye * row
     shape = (stop - start, *x.shape)
-    up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start)
-    down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start)
+    up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp, x.dtype)
+    down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp, x.dtype)
     return _combine(up, mid, down, row[0, start:stop], method)

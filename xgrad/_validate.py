@@ -32,7 +32,8 @@ def check_method(method: Any) -> str:
 
 def check_real(value: Any, name: str) -> float:
     """A real number: a Python int or float, or a NumPy-like 0-d scalar."""
-    if isinstance(value, bool | str | bytes) or not hasattr(value, "__float__"):
+    is_bool = type(value).__name__ in ("bool", "bool_")  # NumPy's too
+    if is_bool or isinstance(value, str | bytes) or not hasattr(value, "__float__"):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}")
     try:
         return float(value)
@@ -82,6 +83,8 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     integer and boolean arrays are promoted to the namespace's default floating
     dtype. Python scalars and lists go to `xp` (NumPy when not given).
     """
+    if _is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
+        x = _host_array(x, name) if xp is None else x.item()
     if not array_api_compat.is_array_api_obj(x):
         if xp is None:
             xp = array_api_compat.array_namespace(_host_array(x, name))
@@ -100,6 +103,11 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     return x, xp, device
 
 
+def _is_numpy_scalar(x: Any) -> bool:
+    """A NumPy scalar such as ``np.float64(3.0)`` (not an ndarray)."""
+    return type(x).__module__ == "numpy" and type(x).__name__ != "ndarray"
+
+
 def _host_array(x: Any, name: str) -> Array:
     import numpy as np  # the host edge: Python numbers and lists become NumPy
 
@@ -109,9 +117,24 @@ def _host_array(x: Any, name: str) -> Array:
         raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """A bool (``True``/``False``, or a NumPy bool)."""
+    if type(value).__name__ not in ("bool", "bool_"):
+        raise TypeError(f"`{name}` must be True or False; got {type(value).__name__}")
+    return bool(value)
+
+
 def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) -> Array:
-    """The result of a user function as a 0-d array, or a clear error."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """The result of a user function as a 0-d array of `xp`, or a clear error.
+
+    Python numbers take `dtype`. A 0-d array of `xp` is kept as it is; one of
+    another library is converted exactly through a Python float. A complex
+    value, or a floating value narrower than `dtype` (its differences would
+    keep only its own digits), is refused.
+    """
+    if isinstance(value, complex) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        if isinstance(value, complex):
+            raise TypeError(f"{what} must return a real number; got the complex number {value!r}")
         return xp.asarray(value, dtype=dtype, device=device)
     if not array_api_compat.is_array_api_obj(value):
         raise TypeError(f"{what} must return a number or a 0-d array; got {type(value).__name__}")
@@ -121,4 +144,23 @@ def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) 
             f"{tuple(value.shape)}. Reduce it (e.g. with sum) or use numerical_diff "
             "for an elementwise function."
         )
-    return xp.reshape(value, ())
+    vxp = array_api_compat.array_namespace(value)
+    check_result_dtype(vxp, value.dtype, xp, dtype, what)
+    if vxp is not xp:
+        return xp.asarray(float(value), dtype=dtype, device=device)  # exact for real dtypes up to float64
+    value = xp.reshape(value, ())
+    return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, dtype)  # ints, bools
+
+
+def check_result_dtype(vxp: Namespace, vdtype: Any, xp: Namespace, dtype: Any, what: str) -> None:
+    """Refuse a result dtype that is not real, or is a float narrower than `dtype`."""
+    if vxp.isdtype(vdtype, "complex floating"):
+        raise TypeError(f"{what} must return a real number; got dtype {vdtype}")
+    if not vxp.isdtype(vdtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{what} must return a real number; got dtype {vdtype}")
+    if vxp.isdtype(vdtype, "real floating") and vxp.finfo(vdtype).bits < xp.finfo(dtype).bits:
+        raise TypeError(
+            f"{what} returned a {vdtype} value for an `x` of dtype {dtype}: its differences "
+            f"would keep only {vdtype}'s digits. Return {dtype} (e.g. compute in the dtype of "
+            "its argument), or pass `x` in the narrower dtype"
+        )
