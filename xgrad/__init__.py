@@ -16,6 +16,7 @@ from xgrad._backend import (
     resolve_backend,
 )
 from xgrad._check import GradientCheck, directional_check, gradient_check
+from xgrad._derivative import DerivativeResult, derivative
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
@@ -32,6 +33,7 @@ __all__ = [
     "BackendUnavailableError",
     "DatasetError",
     "DatasetNotFoundError",
+    "DerivativeResult",
     "DivergenceError",
     "GradientCheck",
     "TrainResult",
@@ -39,6 +41,7 @@ __all__ = [
     "__version__",
     "blas_threads",
     "cross_entropy_error",
+    "derivative",
     "directional_check",
     "directional_derivative",
     "gradient_check",
