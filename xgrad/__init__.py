@@ -20,6 +20,7 @@ from xgrad._derivative import DerivativeResult, derivative
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
+from xgrad._gradcheck import GradientReport, check_gradient
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
@@ -36,10 +37,12 @@ __all__ = [
     "DerivativeResult",
     "DivergenceError",
     "GradientCheck",
+    "GradientReport",
     "TrainResult",
     "TwoLayerNet",
     "__version__",
     "blas_threads",
+    "check_gradient",
     "cross_entropy_error",
     "derivative",
     "directional_check",
