@@ -157,3 +157,71 @@ def test_argument_errors(kwargs, error, match):
 def test_f_must_be_callable():
     with pytest.raises(TypeError, match="`f` must be callable"):
         derivative(3.0, 1.0)
+
+
+# --- jacobian and hessian ------------------------------------------------------
+
+def _rosen(xp):
+    def f(x):
+        return xp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return f
+
+
+def _rosen_gradient(x):
+    g = np.zeros_like(x)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return g
+
+
+def _rosen_hessian(x):
+    n = x.size
+    h = np.zeros((n, n))
+    for i in range(n - 1):
+        h[i, i] += 1200 * x[i] ** 2 - 400 * x[i + 1] + 2
+        h[i + 1, i + 1] += 200
+        h[i, i + 1] = h[i + 1, i] = -400 * x[i]
+    return h
+
+
+X0 = np.array([0.3, 0.7, 1.2, 0.9, -0.4])
+
+
+def test_jacobian_of_rosenbrock_is_its_gradient(backend):
+    x = backend.asarray(X0, dtype=backend.xp.float64)
+    from xgrad import jacobian
+
+    res = jacobian(_rosen(backend.xp), x)
+    assert_close(res.df, _rosen_gradient(X0), backend=backend, rtol=1e-12, atol=1e-12)
+    assert bool(backend.xp.all(res.success))
+
+
+def test_jacobian_of_a_linear_map(backend):
+    from xgrad import jacobian
+
+    a = np.arange(12.0).reshape(4, 3) - 5
+    a_ = backend.asarray(a, dtype=backend.xp.float64)
+    x = backend.asarray([0.5, -2.0, 3.0], dtype=backend.xp.float64)
+    res = jacobian(lambda v: backend.xp.matmul(a_, v), x)
+    assert_close(res.df, a, backend=backend, rtol=1e-12, atol=1e-12)
+    stacked = jacobian(lambda v: backend.xp.matmul(v, a_.T), x, vectorized=True)
+    assert_close(stacked.df, a, backend=backend, rtol=1e-12, atol=1e-12)
+    assert_on_backend(res.nfev, backend, shape=(4, 3))
+
+
+def test_hessian_of_rosenbrock(backend):
+    from xgrad import hessian
+
+    x = backend.asarray(X0[:3], dtype=backend.xp.float64)
+    res = hessian(_rosen(backend.xp), x)
+    assert_close(res.df, _rosen_hessian(X0[:3]), backend=backend, rtol=1e-9, atol=1e-9)
+
+
+def test_jacobian_shapes_follow_input_and_output():
+    from xgrad import jacobian
+
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    res = jacobian(lambda v: np.stack([np.sum(v**2), np.sum(v)]), x)
+    assert res.df.shape == (2, 2, 3)
+    np.testing.assert_allclose(res.df[0], 2 * x, rtol=1e-12)
+    np.testing.assert_allclose(res.df[1], np.ones((2, 3)), rtol=1e-12)

@@ -21,6 +21,7 @@ from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
+from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
@@ -49,6 +50,8 @@ __all__ = [
     "directional_derivative",
     "gradient_check",
     "gradient_descent",
+    "hessian",
+    "jacobian",
     "load_mnist",
     "log_softmax",
     "namespace_of",

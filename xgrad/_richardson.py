@@ -98,23 +98,22 @@ def _table_row(d: Array, r: Array, h: Array, prev: tuple[list[Array], list[Array
 
 
 def _best(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None,
-          xp: Namespace) -> tuple[Array, Array, Array]:
-    """The entry of the new row with the smallest estimated error, that error
-    and its order. The truncation error of entry j is estimated by its change
-    from entry j-1 of the previous row (made of the same quotients but the
-    newest); rounding adds the bound carried in `b`."""
+          xp: Namespace) -> tuple[Array, Array]:
+    """The entry of the new row with the smallest estimated error, and that
+    error. The truncation error of entry j is estimated by its change from
+    entry j-1 of the previous row (made of the same quotients but the newest);
+    rounding adds the bound carried in `b`."""
     inf = xp.full_like(t[0], math.inf)
-    best_t, best_e, order = t[0], inf, xp.zeros_like(t[0])
+    best_t, best_e = t[0], inf
     if prev is None:
-        return best_t, best_e, order
+        return best_t, best_e
     for j in range(1, len(t)):
         e = xp.abs(t[j] - prev[0][j - 1])
         e = xp.where(xp.isfinite(e), e, inf) + b[j]
         better = e < best_e
         best_t = xp.where(better, t[j], best_t)
         best_e = xp.where(better, e, best_e)
-        order = xp.where(better, xp.full_like(order, float(j)), order)
-    return best_t, best_e, order
+    return best_t, best_e
 
 
 def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, settings: Settings,
@@ -135,7 +134,7 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
         with quiet(xp):
             d, r = _quotient(f, x, h, central, xp)
             t, b = _table_row(d, r, h, prev, steps, power, xp)
-            cand, cand_e, order = _best(t, b, prev, xp)
+            cand, cand_e = _best(t, b, prev, xp)
         state.nfev = xp.where(active, state.nfev + 2, state.nfev)
         state.nit = xp.where(active, state.nit + 1, state.nit)
         better = active & (cand_e < state.error)
