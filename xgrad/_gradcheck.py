@@ -19,8 +19,9 @@ from xgrad._validate import as_float_array, check_callable, check_count, check_r
 
 __all__ = ["GradientReport", "check_gradient"]
 
-SAFETY = 10.0  # the derivative's error estimate, times this, is allowed
+SAFETY = 5.0  # the derivative's error estimate, times this, is allowed (see the benchmarks)
 FLOOR_ULPS = 8.0  # plus this many ulps of the gradient's size, for rounding in `grad`
+ENTRY_FALLBACK = 4096  # up to this size, kinks along directions send the check to entries
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def check_gradient(
 
     Notes
     -----
-    An entry passes when ``|numerical - given| <= 10 * error + 8 eps |given|_max``
+    An entry passes when ``|numerical - given| <= 5 * error + 8 eps |given|_max``
     where `error` is :func:`derivative`'s error estimate. Where it fails, the
     one-sided derivatives are computed: if they differ (a kink, e.g. ReLU at
     0), `given` passes when it lies between them, and the entry is listed in
@@ -170,7 +171,11 @@ def check_gradient(
     n = math.prod(x.shape)
     count = None if n <= max_entries else directions_for(detection)
     dirs = _directions(n, count, xp, x, seed)
-    return _compare(f, x, g, dirs, "entries" if count is None else "directions", xp)
+    report = _compare(f, x, g, dirs, "entries" if count is None else "directions", xp)
+    if report.kinks and count is not None and n <= ENTRY_FALLBACK:
+        # a kink along a random direction hides which entry is wrong: check entries
+        report = _compare(f, x, g, _directions(n, None, xp, x, seed), "entries", xp)
+    return report
 
 
 def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: Array, mode: str, xp: Namespace) -> GradientReport:
