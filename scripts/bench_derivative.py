@@ -33,9 +33,12 @@ def _pdf(x):
     return np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
 
 
+def _power(n):
+    return (f"2x^{n}", lambda x: 2 * x**n, lambda x: 2 * n * x ** (n - 1), [1.5])
+
+
 def _powers():
-    return [(f"2x^{n}", (lambda n: lambda x: 2 * x**n)(n), (lambda n: lambda x: 2 * n * x ** (n - 1))(n), [1.5])
-            for n in range(1, 6)]
+    return [_power(n) for n in range(1, 6)]
 
 
 # (name, f, f', points): ndtr on scipy's test_basic points, exp on test_dtype's,
