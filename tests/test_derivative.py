@@ -63,6 +63,16 @@ def test_far_from_the_origin_and_small_scales(backend, case):
     assert bool(backend.xp.all(res.success))
 
 
+def test_steps_across_a_pole_do_not_end_in_a_false_success(backend):
+    # the first steps (0.3 in float32) cross the pole of 1/x at 0; estimates made
+    # there must not be kept as the answer once the steps no longer cross it
+    x = _points(backend, [1e-3], "float32")
+    res = derivative(lambda t: 1 / t, x)
+    exact = -1 / float(to_host(x)[0]) ** 2
+    assert bool(res.success[0])
+    assert float(res.df[0]) == pytest.approx(exact, rel=1e-4)
+
+
 def test_evaluations_stay_few_on_easy_functions(backend):
     x = _points(backend, [0.5, 1.0, 1.5, 2.0], "float64")
     res = derivative(backend.xp.exp, x)

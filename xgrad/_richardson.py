@@ -137,7 +137,7 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
             cand, cand_e = _best(t, b, prev, xp)
         state.nfev = xp.where(active, state.nfev + 2, state.nfev)
         state.nit = xp.where(active, state.nit + 1, state.nit)
-        better = active & (cand_e < state.error)
+        better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp))
         state.df = xp.where(better, cand, state.df)
         state.error = xp.where(better, cand_e, state.error)
         done_now = active & _within(t, prev, settings, xp)
@@ -160,12 +160,21 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
 
 def _at_floor(d: Array, r: Array, state: State, xp: Namespace) -> Array:
     """Whether the newest quotient agrees with the best estimate to within the
-    noise, and the estimate has settled or drowned in rounding: smaller steps
-    cannot help. Called after the best error stopped improving."""
+    noise and the estimate has settled: smaller steps cannot help. Called
+    after the best error stopped improving. (An estimate that never settled
+    is not accepted here: it runs out of rounds and fails.)"""
     noise = 10 * r
     size = xp.abs(state.df)
     agrees = xp.abs(d - state.df) <= noise + 10 * state.error + SETTLED * size
-    return agrees & ((noise >= state.error) | (state.error <= SETTLED * size))
+    return agrees & (state.error <= SETTLED * size)
+
+
+def _rescues(cand: Array, cand_e: Array, state: State, xp: Namespace) -> Array:
+    """A candidate within LOST of itself replaces a best that is not: absolute
+    errors of estimates made while the steps were far too large (crossing a
+    pole, say) are not comparable with later ones."""
+    lost = ~(state.error <= LOST * xp.abs(state.df))
+    return lost & (cand_e <= LOST * xp.abs(cand))
 
 
 def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
