@@ -24,9 +24,12 @@ __all__ = ["Settings", "State", "run"]
 # The first step as a fraction of the scale, and the step ratios while lost,
 # far from convergence and near it. Single precision cannot afford small
 # steps (rounding grows like eps / h), so it starts larger and shrinks slower.
+# The ratios are not powers of two: with halving, a first step near a multiple
+# of 2**k periods of a periodic f (sin(50 x) at x = -1930.17) makes k steps in
+# a row see the same value and agree on a wrong derivative.
 FIRST_FRACTION = {"double": 0.25, "single": 0.3}
-LEAP, FINE = 16.0, 2.0
-COARSE = {"double": 4.0, "single": 2.0}
+LEAP, FINE = 15.0, 2.2
+COARSE = {"double": 3.9, "single": 2.2}
 SETTLED, LOST = 1e-3, 0.1  # relative error estimates that choose the ratio
 DEPTH = 6  # at most this many older quotients enter one extrapolation
 MIN_ORDER = 2  # convergence needs an extrapolation over three quotients at least
@@ -137,7 +140,8 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
             cand, cand_e = _best(t, b, prev, xp)
         state.nfev = xp.where(active, state.nfev + 2, state.nfev)
         state.nit = xp.where(active, state.nit + 1, state.nit)
-        better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp))
+        better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
+                           | _contradicts(cand, cand_e, state, xp))
         state.df = xp.where(better, cand, state.df)
         state.error = xp.where(better, cand_e, state.error)
         done_now = active & _within(t, prev, settings, xp)
@@ -175,6 +179,14 @@ def _rescues(cand: Array, cand_e: Array, state: State, xp: Namespace) -> Array:
     pole, say) are not comparable with later ones."""
     lost = ~(state.error <= LOST * xp.abs(state.df))
     return lost & (cand_e <= LOST * xp.abs(cand))
+
+
+def _contradicts(cand: Array, cand_e: Array, state: State, xp: Namespace) -> Array:
+    """A candidate that disagrees with the best by more than twice their errors
+    together discredits it: the best came from larger steps, where quotients of
+    a periodic function can agree by coincidence (sin at 85 with steps near
+    multiples of 2 pi), so the newer estimate is kept."""
+    return xp.abs(cand - state.df) > 2 * (cand_e + state.error)
 
 
 def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
