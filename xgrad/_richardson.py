@@ -35,7 +35,7 @@ DEPTH = 6  # at most this many older quotients enter one extrapolation
 MIN_ORDER = 2  # convergence needs an extrapolation over three quotients at least
 ROUNDING_ULPS = 2.0  # the error of one evaluation of f, in units of eps * |f|
 
-CONVERGED, ROUNDING_FLOOR, MAXITER, NONFINITE = 0, 1, -2, -3
+CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE = 0, 1, -2, -3
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
         state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
         stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
         floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
-        state.status = xp.where(floor, xp.full_like(state.status, ROUNDING_FLOOR), state.status)
+        state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
         active = active & ~done_now & ~floor
         if not bool(xp.any(active)):
             break
