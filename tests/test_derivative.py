@@ -128,6 +128,18 @@ def test_non_finite_values_are_reported_per_element(backend):
     assert float(res.df[1]) == pytest.approx(1.0, rel=1e-12)
 
 
+def test_unusable_scale_or_direction_is_reported_per_element(backend):
+    x = _points(backend, [1.0, 1.0, 1.0], "float64")
+    scale = backend.asarray(np.array([-1.0, 0.0, 0.5]))
+    res = derivative(backend.xp.exp, x, scale=scale)
+    assert to_host(res.status).tolist()[:2] == [-3, -3]
+    assert float(res.df[2]) == pytest.approx(math.e, rel=1e-12)
+    direction = backend.asarray(np.array([0.0, math.nan, 1.0]))
+    res = derivative(backend.xp.exp, x, step_direction=direction)
+    assert to_host(res.status).tolist()[1] == -3 and math.isnan(float(res.df[1]))
+    assert float(res.df[2]) == pytest.approx(math.e, rel=1e-10)
+
+
 def test_zero_derivative_converges(backend):
     x = _points(backend, [1.0], "float64")
     res = derivative(lambda t: (t - 1) ** 3, x)

@@ -123,11 +123,9 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
         xp: Namespace) -> State:
     """Iterate until every element has converged or has to stop."""
     central = direction == 0
-    sign = xp.where(central, xp.ones_like(x), xp.sign(direction))
     power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
-    h = sign * FIRST_FRACTION[precision] * scale
-    h = (x + h) - x
+    h = _first_step(x, scale, direction, FIRST_FRACTION[precision], xp)
     state = _initial_state(x, xp)
     active = xp.ones(x.shape, dtype=xp.bool, device=array_api_compat.device(x))
     prev: tuple[list[Array], list[Array]] | None = None
@@ -145,9 +143,9 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
         state.df = xp.where(better, cand, state.df)
         state.error = xp.where(better, cand_e, state.error)
         done_now = active & _within(t, prev, settings, xp)
-        state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
         stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
         floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
+        state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
         state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
         active = active & ~done_now & ~floor
         if not bool(xp.any(active)):
@@ -160,6 +158,14 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
     bad = ~xp.isfinite(state.df)
     state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
     return state
+
+
+def _first_step(x: Array, scale: Array, direction: Array, fraction: float, xp: Namespace) -> Array:
+    """`fraction` of the scale, signed for one-sided elements, rounded so that
+    ``x + h`` is exactly ``x`` plus the step."""
+    sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
+    h = sign * fraction * scale
+    return (x + h) - x
 
 
 def _at_floor(d: Array, r: Array, state: State, xp: Namespace) -> Array:
