@@ -128,3 +128,23 @@ def test_argument_errors(kwargs, error, match):
 def test_gradient_of_the_wrong_shape():
     with pytest.raises(ValueError, match="`grad` must have the shape of `x`"):
         check_gradient(lambda v: np.sum(v), np.ones(3), np.ones(2))
+
+
+def test_kinks_along_directions_send_the_check_to_entries():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=100)
+    shift = np.where(np.arange(100) % 2 == 0, x, x - 1)  # even entries sit on the kink
+    w = rng.uniform(0.5, 2.0, size=100)
+
+    def f(v):
+        return np.sum(w * np.maximum(v - shift, 0.0) + v * v / 2)
+
+    def grad(v):
+        return w * (v - shift > 0) + v
+
+    report = check_gradient(f, grad, x)
+    assert report.passed and report.mode == "entries"
+    assert report.kinks == list(range(0, 100, 2))
+    wrong = grad(x)
+    wrong[1] *= 1.01  # an odd entry, away from its kink
+    assert not check_gradient(f, lambda v: wrong, x).passed
