@@ -16,9 +16,12 @@ from xgrad._backend import (
     resolve_backend,
 )
 from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
+from xgrad._derivative import DerivativeResult, derivative
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
+from xgrad._gradcheck import GradientReport, check_gradient
+from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
 from xgrad._netgrad import network_numerical_gradient
@@ -34,20 +37,26 @@ __all__ = [
     "BackendUnavailableError",
     "DatasetError",
     "DatasetNotFoundError",
+    "DerivativeResult",
     "DirectionalCheck",
     "DivergenceError",
     "GradientCheck",
+    "GradientReport",
     "SweepResult",
     "SweepRun",
     "TrainResult",
     "TwoLayerNet",
     "__version__",
     "blas_threads",
+    "check_gradient",
     "cross_entropy_error",
+    "derivative",
     "directional_check",
     "directional_derivative",
     "gradient_check",
     "gradient_descent",
+    "hessian",
+    "jacobian",
     "load_mnist",
     "log_softmax",
     "namespace_of",
