@@ -27,6 +27,7 @@ import array_api_compat
 
 from xgrad._diff import steps_for
 from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp, softmax_xp
+from xgrad._steps import check_finite
 from xgrad._typing import Array, Namespace
 from xgrad._validate import check_optional_positive
 
@@ -98,6 +99,8 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     xp = net.xp
     h = check_optional_positive(h, "h")
     x, target = net.checked_inputs(x, t)
+    for k, v in net.params.items():  # a difference at a NaN parameter has no meaning
+        check_finite(xp, v, f"net.params['{k}']")
     dt = compute_dtype(xp, net.device, net.dtype)
     p = {k: xp.astype(v, dt) for k, v in net.params.items()}
     x = xp.astype(x, dt)
