@@ -30,7 +30,7 @@ def test_train_writes_history_curves_and_weights(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--lr", "-1", "--backend", "numpy"], "`lr` must be positive"),
+        (["train", "--lr", "-1", "--backend", "numpy"], "`--lr` must be positive"),
         (["train", "--backend", "nope"], "unknown backend 'nope'"),
         (["train", "--backend", "numpy", "--threads", "many"], "`--threads` must be"),
         (["train", "--backend", "numpy", "--batch-size", "70000"], "larger than the training set"),

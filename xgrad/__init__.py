@@ -16,8 +16,10 @@ from xgrad._backend import (
     resolve_backend,
 )
 from xgrad._check import GradientCheck, directional_check, gradient_check
+from xgrad._checkpoint import CheckpointError
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
+from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet
@@ -30,9 +32,11 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BackendUnavailableError",
+    "CheckpointError",
     "DatasetError",
     "DatasetNotFoundError",
     "DivergenceError",
+    "FileFormatError",
     "GradientCheck",
     "TrainResult",
     "TwoLayerNet",
