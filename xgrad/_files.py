@@ -115,7 +115,7 @@ def check_output_file(path: str | os.PathLike[str], name: str) -> None:
     ValueError: `checkpoint` '/dev/null' is a character device, not a regular file; give the path of a file
     """
     p = os.fspath(path)
-    kind = _kind(p)
+    kind = _kind(p, name)
     if kind not in (None, "regular file"):
         raise ValueError(f"{name} {p!r} is a {kind}, not a regular file; give the path of a file")
     _check_folder(os.path.dirname(os.path.abspath(p)), name, p)
@@ -124,7 +124,7 @@ def check_output_file(path: str | os.PathLike[str], name: str) -> None:
 def check_output_dir(path: str | os.PathLike[str], name: str, files: tuple[str, ...] = ()) -> None:
     """Refuse a folder that cannot be created or written, or whose `files` could not be replaced."""
     p = os.fspath(path)
-    kind = _kind(p)
+    kind = _kind(p, name)
     if kind not in (None, "folder"):
         raise ValueError(f"{name} {p!r} is a {kind}, not a folder; give a folder for the outputs")
     _check_folder(os.path.abspath(p), name, p)
@@ -132,13 +132,13 @@ def check_output_dir(path: str | os.PathLike[str], name: str, files: tuple[str, 
         check_output_file(os.path.join(p, f), name)
 
 
-def _kind(p: str) -> str | None:
+def _kind(p: str, name: str) -> str | None:
     try:
         mode = os.stat(p).st_mode
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ValueError(f"cannot use {p!r}: {exc.strerror or exc}") from None
+        raise ValueError(f"{name} {p!r} cannot be used: {exc.strerror or exc}") from None
     for test, kind in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"),
                        (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket")):
         if test(mode):

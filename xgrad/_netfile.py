@@ -55,7 +55,8 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     if not os.path.isfile(p):
         raise FileFormatError(f"{p!r} is not a readable {what}: not a regular file", path=p)
     try:
-        with np.load(p, allow_pickle=False) as data:
+        # our own handle: np.load leaks the one it opens when the archive is damaged
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if not isinstance(data, Mapping):
                 raise ValueError("not an .npz archive")
             return {k: data[k] for k in data.files}
