@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 import xgrad
-from xgrad import CheckpointError, FileFormatError, TwoLayerNet, train
-from xgrad import _files
+from xgrad import CheckpointError, FileFormatError, TwoLayerNet, _files, train
 from xgrad._cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,13 +144,15 @@ def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> 
 )
 def test_a_signal_at_any_moment_leaves_consistent_outputs(tmp_path, sig, extra):
     pytest.importorskip("matplotlib")
+    from xgrad import plot
+
     rng = random.Random(f"{sig}{extra}{time.time_ns()}")
     status, out, ckpt = _run_and_stop(tmp_path, sig, extra, rng)
     assert status == {signal.SIGTERM: 143, signal.SIGINT: 130}[sig]
     history = json.loads((out / "history.json").read_text())
     assert history["interrupted"] is True and history["stop_signal"] == signal.Signals(sig).name
     assert len(history["eval_iters"]) == len(history["train_acc"]) == len(history["test_acc"])
-    xgrad.plot.training_curves(out / "history.json")
+    plot.training_curves(out / "history.json")
     assert main(["plot", "training", "--history", str(out / "history.json"), "--out", str(tmp_path / "t.png")]) == 0
     net = TwoLayerNet.load(out / "net.npz", dtype="float32")
     with np.load(ckpt) as saved:  # the last checkpoint is the state of the outputs

@@ -354,7 +354,7 @@ def test_a_net_with_nan_weights_is_refused_before_training(small):
 def test_divergence_on_the_first_iteration_does_not_blame_the_learning_rate(small):
     (x, t), test = small
     huge = (x.astype(np.float64) * 1e300, t)
-    with pytest.raises(DivergenceError, match="first iteration.*learning rate is not the cause") as info:
+    with pytest.raises(DivergenceError, match=r"first iteration.*learning rate is not the cause") as info:
         train("numpy", data=(huge, test), iters=5, dtype="float64", weight_init_std=1e10, progress=False)
     assert "try lr=" not in str(info.value)
 
@@ -394,3 +394,12 @@ def test_resume_refuses_a_checkpoint_beyond_iters(small, tmp_path):
     train("numpy", data=small, iters=20, eval_every=0, progress=False, checkpoint=ckpt, checkpoint_every=10)
     with pytest.raises(ValueError, match="it is at iteration 20, beyond `iters` \\(10\\)"):
         train("numpy", data=small, iters=10, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_of_other_data(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=10, eval_every=0, progress=False, checkpoint=ckpt)
+    (x, t), test = small
+    other = ((x[::-1].copy(), t[::-1].copy()), test)
+    with pytest.raises(ValueError, match="it was trained on other data"):
+        train("numpy", data=other, iters=20, progress=False, checkpoint=ckpt, resume=True)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from xgrad._net import TwoLayerNet
     from xgrad._trainargs import TrainConfig
 
-__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "data_id", "load_checkpoint", "save_checkpoint"]
 
 # settings that may differ between a run and its resumption
 _FREE = ("iters", "progress", "eval_every")
@@ -53,6 +53,20 @@ class Checkpoint:
     eval_iters: list[int]
     train_acc: list[float]
     test_acc: list[float]
+    data: dict[str, Any] | None = None  # what identifies the training data (see data_id)
+
+
+def data_id(x_train: Any, t_train: Any, x_test: Any, t_test: Any) -> dict[str, Any]:
+    """Shapes and a CRC-32 of the labels and a few samples: a cheap fingerprint
+    that tells a run's data from other data (another data set, another subset)."""
+    import zlib
+
+    import numpy as np
+
+    crc = 0
+    for a in (t_train, t_test, x_train[:64], x_train[-64:], x_test[:64]):
+        crc = zlib.crc32(np.ascontiguousarray(a, dtype=np.float64).tobytes(), crc)
+    return {"train": list(x_train.shape), "test": list(x_test.shape), "crc32": crc}
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainConfig) -> None:
@@ -64,7 +78,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
     import numpy as np
 
     meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.eval_iters),
-            "train_acc": list(state.train_acc), "test_acc": list(state.test_acc)}
+            "train_acc": list(state.train_acc), "test_acc": list(state.test_acc), "data": state.data}
     arrays = {f"param_{k}": to_host(v) for k, v in state.params.items()}
     p = os.fspath(path)
     try:
@@ -75,7 +89,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
         raise CheckpointError(f"cannot write checkpoint {p}: {exc.strerror or exc}", path=p) from exc
 
 
-def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, net: TwoLayerNet) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, net: TwoLayerNet,
+                    fingerprint: dict[str, Any] | None = None) -> Checkpoint:
     """Read a checkpoint for a run with settings `cfg`, or explain why not.
 
     A damaged or inconsistent file raises :class:`~xgrad._files.FileFormatError`
@@ -91,8 +106,12 @@ def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, 
     loss = _read_loss(p, data["loss"], meta["iteration"])
     host = check_host_params({k: data.get(f"param_{k}") for k in PARAM_NAMES if f"param_{k}" in data}, p, _WHAT)
     _check_matches(p, meta, host, cfg, net)
+    if fingerprint is not None and meta.get("data") is not None and meta["data"] != fingerprint:
+        raise ValueError(f"cannot resume from {p!r}: it was trained on other data ({meta['data']}, "
+                         f"now {fingerprint})")
     params = {k: b.asarray(v, dtype=net.dtype) for k, v in host.items()}
-    return Checkpoint(params, meta["iteration"], loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"])
+    return Checkpoint(params, meta["iteration"], loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"],
+                      meta.get("data"))
 
 
 def _bad(p: str, reason: str) -> FileFormatError:

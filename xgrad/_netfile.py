@@ -59,7 +59,7 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
         with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if not isinstance(data, Mapping):
                 raise ValueError("not an .npz archive")
-            return {k: data[k] for k in data.files}
+            return {k: data[k] for k in data}
     except _READ_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if os.path.getsize(p) == 0:

@@ -84,5 +84,5 @@ def stop_signals() -> Iterator[StopRequest]:
         yield stop
     finally:
         _active = None
-        for sig, old in previous.items():
-            signal.signal(sig, signal.SIG_DFL if old is None else old)
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xgrad._backend import Backend, blas_threads, quiet_overflow, resolve_backend
-from xgrad._checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._descent import DivergenceError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
@@ -234,7 +234,7 @@ def train(
     assert not isinstance(n_threads, str)  # validated by TrainConfig
     run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        run.restore(load_checkpoint(checkpoint, cfg, b, net))
+        run.restore(load_checkpoint(checkpoint, cfg, b, net, run.data_id))
     elif resume:
         logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with blas_threads(n_threads), quiet_overflow(b):  # divergence is detected and reported
@@ -252,6 +252,7 @@ class _Run:
         self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
         self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
         self.n_train = x_train.shape[0]
+        self.data_id = data_id(x_train, t_train, x_test, t_test)
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
         self.eval_every = self.iters_per_epoch if cfg.eval_every is None else cfg.eval_every
         self.start = 0
@@ -393,7 +394,7 @@ class _Run:
 
     def _save(self, path: Any, done: int) -> None:
         state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
-                           self.test_acc)
+                           self.test_acc, self.data_id)
         save_checkpoint(path, state, self.cfg)
 
     def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
