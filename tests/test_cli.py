@@ -100,6 +100,7 @@ def no_training(monkeypatch):
         (["--checkpoint", "{tmp}/file/run.npz"], "`--checkpoint` '{tmp}/file/run.npz' cannot be used: Not a dir"),
         (["--data-dir", "{tmp}/nowhere"], "`--data-dir` '{tmp}/nowhere' does not exist"),
         (["--resume"], "`--resume` needs `--checkpoint`"),
+        (["--out", "{tmp}/o", "--checkpoint", "{tmp}/o/net.npz"], "is one of the outputs of `--out`"),
         (["--grad", "numerical", "--h", "1e30"], "`--h` must be at most 1"),
         (["--batch-size", "0"], "`--batch-size` must be >= 1; got 0"),
         (["--checkpoint-every", "0", "--checkpoint", "{tmp}/c.npz"], "`--checkpoint-every` must be >= 1"),

@@ -403,3 +403,12 @@ def test_resume_refuses_a_checkpoint_of_other_data(small, tmp_path):
     other = ((x[::-1].copy(), t[::-1].copy()), test)
     with pytest.raises(ValueError, match="it was trained on other data"):
         train("numpy", data=other, iters=20, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=10, eval_every=0, progress=False, checkpoint=ckpt)
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match="already holds a run; pass `resume=True` to continue it"):
+        train("numpy", data=small, iters=20, progress=False, checkpoint=ckpt)
+    assert ckpt.read_bytes() == before

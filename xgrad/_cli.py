@@ -132,6 +132,9 @@ def _check_train_args(args: argparse.Namespace) -> None:
         check_output_dir(args.out, "`--out`", _OUTPUTS)
     if args.checkpoint is not None:
         check_output_file(args.checkpoint, "`--checkpoint`")
+        if args.out is not None and args.checkpoint.resolve() in {(args.out / n).resolve() for n in _OUTPUTS}:
+            raise ValueError(f"`--checkpoint` {str(args.checkpoint)!r} is one of the outputs of `--out`; "
+                             "give it another name")
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -176,7 +176,8 @@ def train(
         be writable; this is checked before training starts.
     resume : bool
         Start from `checkpoint` if it exists; its settings must match.
-        Needs `checkpoint`.
+        Needs `checkpoint`. Without it, an existing `checkpoint` is refused
+        rather than overwritten.
     device : optional
         A device of the backend (with `net`: the net's device by default).
 
@@ -221,6 +222,9 @@ def train(
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
     if checkpoint is not None:
         check_output_file(checkpoint, "`checkpoint`")
+        if not resume and os.path.exists(checkpoint):
+            raise ValueError(f"`checkpoint` {os.fspath(checkpoint)!r} already holds a run; pass `resume=True` to "
+                             "continue it, or remove it or give another path to start anew")
     b = resolve_backend(backend, device=device) if net is None else net_backend(net, backend, device)
     (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
     if net is None:
