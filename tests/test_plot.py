@@ -341,7 +341,20 @@ def test_to_host_from_torch_and_strict():
 
 
 # -- inputs that cannot be drawn ------------------------------------------------
-def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use():
+class _GuardedNumpy:
+    """NumPy, but an arange that would be huge fails instead of taking the memory."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def arange(lo, hi, step):
+        assert (hi - lo) / step < 10**6, "a huge grid was allocated"
+        return np.arange(lo, hi, step)
+
+
+def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeypatch):
+    monkeypatch.setattr(plot, "np", _GuardedNumpy())
     with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a step of at least 0\.00225"):
         plot.gradient_field(step=1e-4)
     with pytest.raises(ValueError, match="points per axis"):
@@ -357,7 +370,14 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use():
         (lambda: plot.step_error(hs=np.logspace(-8, 0, 10_001)), "`hs` must hold at most 10000 steps"),
     ],
 )
-def test_unbounded_sizes_are_refused(make, match):
+def test_unbounded_sizes_are_refused(make, match, monkeypatch):
+    real = plot.gradient_descent
+
+    def guarded(*args, step_num, **kwargs):
+        assert step_num <= 10**5, "a descent of a billion steps was started"
+        return real(*args, step_num=step_num, **kwargs)
+
+    monkeypatch.setattr(plot, "gradient_descent", guarded)
     with pytest.raises(ValueError, match=match):
         make()
 
