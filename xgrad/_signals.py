@@ -10,7 +10,6 @@ other than the main one, nothing changes.
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from typing import Any
 
 __all__ = ["StopRequest", "Terminated", "stop_signals"]
 
-logger = logging.getLogger("xgrad")
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 """Exit statuses of a command stopped by each signal (128 + the signal number)."""
@@ -71,8 +69,7 @@ def stop_signals() -> Iterator[StopRequest]:
         name = signal.Signals(signum).name
         if stop.signal is not None:  # asked twice: stop now
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        stop.signal = name
-        logger.warning("%s received: stopping after the current step (send it again to stop at once)", name)
+        stop.signal = name  # nothing else here: printing from a handler can re-enter a write to stderr
 
     previous: dict[int, Any] = {}
     try:

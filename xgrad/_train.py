@@ -386,7 +386,7 @@ class _Run:
         finally:
             bar.close()
         if stop:
-            logger.warning("interrupted after %d iterations; returning the partial result",
+            logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
                            len(self.losses) + len(pending))
             self._check(pending, history, len(self.losses) + len(pending))
 
