@@ -30,7 +30,7 @@ def test_train_writes_history_curves_and_weights(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--lr", "-1", "--backend", "numpy"], "`lr` must be positive"),
+        (["train", "--lr", "-1", "--backend", "numpy"], "`--lr` must be positive"),
         (["train", "--backend", "nope"], "unknown backend 'nope'"),
         (["train", "--backend", "numpy", "--threads", "many"], "`--threads` must be"),
         (["train", "--backend", "numpy", "--batch-size", "70000"], "larger than the training set"),
@@ -79,3 +79,73 @@ def test_backends_lists_every_backend(capsys):
 def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "xgrad", "--help"], capture_output=True, text=True, check=True)
     assert "train" in done.stdout and "plot" in done.stdout
+
+
+# -- refused before any training ----------------------------------------------
+@pytest.fixture
+def no_training(monkeypatch):
+    from xgrad import _train
+
+    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "/dev/null"], "`--out` '/dev/null' is a character device, not a folder"),
+        (["--out", "{tmp}/file"], "is a regular file, not a folder"),
+        (["--out", "/proc/xgrad-none"], "`--out` '/proc/xgrad-none' cannot be written"),
+        (["--out", "{tmp}/dir-with-folder"], "'{tmp}/dir-with-folder/net.npz' is a folder, not a regular file"),
+        (["--checkpoint", "/dev/null"], "`--checkpoint` '/dev/null' is a character device"),
+        (["--checkpoint", "{tmp}/file/run.npz"], "`--checkpoint` '{tmp}/file/run.npz' cannot be used: Not a dir"),
+        (["--data-dir", "{tmp}/nowhere"], "`--data-dir` '{tmp}/nowhere' does not exist"),
+        (["--resume"], "`--resume` needs `--checkpoint`"),
+        (["--out", "{tmp}/o", "--checkpoint", "{tmp}/o/net.npz"], "is one of the outputs of `--out`"),
+        (["--grad", "numerical", "--h", "1e30"], "`--h` must be at most 1"),
+        (["--batch-size", "0"], "`--batch-size` must be >= 1; got 0"),
+        (["--checkpoint-every", "0", "--checkpoint", "{tmp}/c.npz"], "`--checkpoint-every` must be >= 1"),
+    ],
+)
+def test_unusable_paths_and_settings_exit_2_before_training(extra, message, tmp_path, capsys, no_training):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir-with-folder" / "net.npz").mkdir(parents=True)
+    argv = ["train", "--backend", "numpy", "--iters", "50", "--no-progress",
+            *(a.replace("{tmp}", str(tmp_path)) for a in extra)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message.replace("{tmp}", str(tmp_path)) in err[0]
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_failing_checkpoint_exits_2_and_writes_the_partial_run(tmp_path, capsys, monkeypatch):
+    from xgrad import _checkpoint
+
+    calls, real = [], _checkpoint.atomic_write
+
+    def atomic_write(path, **kw):
+        calls.append(1)
+        if len(calls) == 2:  # at iteration 20
+            raise OSError(28, "No space left on device")
+        return real(path, **kw)
+
+    monkeypatch.setattr(_checkpoint, "atomic_write", atomic_write)
+    out = tmp_path / "out"
+    status = main(["train", "--backend", "numpy", "--iters", "30", "--no-progress", "--checkpoint",
+                   str(tmp_path / "c.npz"), "--checkpoint-every", "10", "--out", str(out)])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"xgrad train: error: cannot write checkpoint {tmp_path / 'c.npz'}: No space left on device"
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "out"]
+
+
+def test_plot_training_refuses_a_bad_history_in_one_line(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    bad = tmp_path / "history.json"
+    for content in ("not json {", '{"loss": [1, 2]}', json.dumps({"loss": [1.0], "eval_iters": [1, 2],
+                    "train_acc": [0.1], "test_acc": [0.1], "iters_per_epoch": 1})):
+        bad.write_text(content)
+        assert main(["plot", "training", "--history", str(bad), "--out", str(tmp_path / "t.png")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bad) in err[0] and "not a training history" in err[0]
+    assert not (tmp_path / "t.png").exists()

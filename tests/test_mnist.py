@@ -500,3 +500,83 @@ def test_bad_arguments(kwargs, error, pattern, opener):
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError, match="positional"):
         load_mnist(True)  # type: ignore[misc]
+
+
+# --- hostile or slow mirrors --------------------------------------------------
+
+class Endless:
+    """A response that never ends: zeros, or one byte per `delay` seconds."""
+
+    def __init__(self, url: str, *, length: str | None = None, delay: float = 0.0) -> None:
+        self.url, self.delay, self.sent = url, delay, 0
+        self.headers = {} if length is None else {"Content-Length": length}
+
+    def geturl(self) -> str:
+        return self.url
+
+    def read1(self, n: int) -> bytes:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
+            n = 1
+        self.sent += n
+        return b"\0" * n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def serve_fake(monkeypatch: pytest.MonkeyPatch, make) -> list[Endless]:
+    served: list[Endless] = []
+
+    def urlopen(request, timeout=None):
+        served.append(make(request.full_url))
+        return served[-1]
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist", ("https://mirror.example/",))
+    return served
+
+
+def test_download_stops_at_the_known_size(cache, monkeypatch):
+    served = serve_fake(monkeypatch, Endless)
+    with pytest.raises(DatasetNotFoundError, match="sent more than the 47511440 bytes this file can have"):
+        load_mnist()
+    assert served[0].sent <= 47_511_440 + 2**16
+    assert not any(cache.iterdir())
+
+
+def test_download_refuses_an_announced_size_too_large(cache, monkeypatch):
+    served = serve_fake(monkeypatch, lambda url: Endless(url, length=str(10 * 2**30)))
+    with pytest.raises(DatasetNotFoundError, match="announces 10737418240 bytes"):
+        load_mnist()
+    assert served[0].sent == 0
+
+
+def test_download_has_an_overall_deadline(cache, monkeypatch):
+    monkeypatch.setattr(_mnist, "DOWNLOAD_DEADLINE", 0.3)
+    served = serve_fake(monkeypatch, lambda url: Endless(url, delay=0.02))
+    with pytest.raises(DatasetNotFoundError, match=r"longer than DOWNLOAD_DEADLINE \(0.3 s\)"):
+        load_mnist()
+    assert 5 <= served[0].sent <= 40
+    assert not any(cache.iterdir())
+
+
+def test_only_https_mirrors_are_used(cache, monkeypatch, opener):
+    monkeypatch.setitem(_mnist.MIRRORS, "mnist", ("http://mirror.example/",))
+    with pytest.raises(DatasetNotFoundError, match="only https mirrors are used, not http"):
+        load_mnist()
+    assert opener.urls == []
+    served = serve_fake(monkeypatch, lambda url: Endless("http://elsewhere.example/x.gz"))
+    with pytest.raises(DatasetNotFoundError, match=r"not http \(redirected to http://elsewhere"):
+        load_mnist()
+    assert served[0].sent == 0
+
+
+def test_shipped_mirrors_are_https():
+    for bases in _mnist.MIRRORS.values():
+        assert bases and all(b.startswith("https://") for b in bases)

@@ -338,3 +338,80 @@ def test_to_host_from_torch_and_strict():
     s = strict.asarray([1.0, 2.0], device=strict.Device("device1"))
     np.testing.assert_array_equal(plot._to_host(s), [1.0, 2.0])
     assert plot._to_host([1, 2]).tolist() == [1, 2]
+
+
+# -- inputs that cannot be drawn ------------------------------------------------
+class _GuardedNumpy:
+    """NumPy, but an arange that would be huge fails instead of taking the memory."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def arange(lo, hi, step):
+        assert (hi - lo) / step < 10**6, "a huge grid was allocated"
+        return np.arange(lo, hi, step)
+
+
+def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeypatch):
+    monkeypatch.setattr(plot, "np", _GuardedNumpy())
+    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a step of at least 0\.00225"):
+        plot.gradient_field(step=1e-4)
+    with pytest.raises(ValueError, match="points per axis"):
+        plot.gradient_field(xlim=(-1e12, 1e12))
+    assert plot.gradient_field(step=0.05).axes[0].collections[0].N == 90 * 90
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: plot.descent_paths(step_num=10**9), "`step_num` must be at most 100000"),
+        (lambda: plot.descent_paths(lrs=[0.1] * 13), "`lrs` must hold at most 12 learning rates"),
+        (lambda: plot.step_error(hs=np.logspace(-8, 0, 10_001)), "`hs` must hold at most 10000 steps"),
+    ],
+)
+def test_unbounded_sizes_are_refused(make, match, monkeypatch):
+    real = plot.gradient_descent
+
+    def guarded(*args, step_num, **kwargs):
+        assert step_num <= 10**5, "a descent of a billion steps was started"
+        return real(*args, step_num=step_num, **kwargs)
+
+    monkeypatch.setattr(plot, "gradient_descent", guarded)
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "Expecting property name"),
+        ("[1, 2, 3]", "must be a JSON object"),
+        ('{"loss": [1]}', "lacks 'eval_iters'"),
+        (json.dumps({"loss": "abc", "eval_iters": [], "train_acc": [], "test_acc": [], "iters_per_epoch": 1}),
+         "'loss' must be a list of numbers"),
+        (json.dumps({"loss": [1, 2], "eval_iters": [1, 2, 3], "train_acc": [.1, .2, .3], "test_acc": [.1, .2, .3],
+                     "iters_per_epoch": 1}), r"'eval_iters' must be iterations in 1..2"),
+        (json.dumps({"loss": [1, 2], "eval_iters": [2, 1], "train_acc": [.1, .2], "test_acc": [.1, .2],
+                     "iters_per_epoch": 1}), "'eval_iters' must increase"),
+        (json.dumps({"loss": [1, 2], "eval_iters": [1], "train_acc": [3.0], "test_acc": [.1],
+                     "iters_per_epoch": 1}), "'train_acc' must hold accuracies between 0 and 1"),
+        (json.dumps({"loss": [1, 2], "eval_iters": [1], "train_acc": [.1], "test_acc": [.1],
+                     "iters_per_epoch": 0}), "'iters_per_epoch' must be a positive integer"),
+        (json.dumps({"loss": [1, 2], "eval_iters": [1, 2], "train_acc": [.1], "test_acc": [.1, .2],
+                     "iters_per_epoch": 1}), "'train_acc' has 1 values but 'eval_iters' has 2"),
+    ],
+)
+def test_bad_history_file_is_one_error_naming_it(tmp_path, content, match):
+    from xgrad import FileFormatError
+
+    path = tmp_path / "history.json"
+    path.write_text(content)
+    with pytest.raises(FileFormatError, match=match) as info:
+        plot.training_curves(path)
+    assert str(path) in str(info.value) and info.value.path == str(path)
+
+
+def test_history_of_an_interrupted_run_plots(history):
+    partial = {**history, "loss": history["loss"][:5], "eval_iters": [3], "train_acc": [0.6], "test_acc": [0.6]}
+    assert len(plot.training_curves(partial).axes) == 2

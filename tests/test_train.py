@@ -251,3 +251,164 @@ def test_labels_do_not_promote_float32_data(backend, small):
         assert v.dtype == backend.xp.float32
     assert r.eval_iters == []
     assert len(r.loss) == 5 and np.all(np.isfinite(r.loss))
+
+
+# -- stopping cleanly ----------------------------------------------------------
+def _stop_at(monkeypatch, n, action):
+    from xgrad import _train
+
+    real_step, calls = _train._Run._step, []
+
+    def step(self, params, idx):
+        calls.append(1)
+        if len(calls) == n:
+            action()
+        return real_step(self, params, idx)
+
+    monkeypatch.setattr(_train._Run, "_step", step)
+
+
+def test_sigterm_stops_like_ctrl_c_with_a_last_checkpoint(small, monkeypatch, tmp_path):
+    def outside(signum, frame):
+        raise AssertionError("SIGTERM reached the handler outside train()")
+
+    before = signal.signal(signal.SIGTERM, outside)
+    _stop_at(monkeypatch, 23, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    ckpt = tmp_path / "run.npz"
+    try:
+        r = train("numpy", data=small, iters=100, eval_every=10, progress=False, checkpoint=ckpt,
+                  checkpoint_every=50)
+        assert signal.getsignal(signal.SIGTERM) is outside  # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert r.interrupted and r.stop_signal == "SIGTERM" and len(r.loss) == 23
+    assert "interrupted by SIGTERM" in r.summary() and "(measured at iteration 21)" in r.summary()
+    monkeypatch.undo()
+    resumed = train("numpy", data=small, iters=30, eval_every=10, progress=False, checkpoint=ckpt, resume=True)
+    fresh = train("numpy", data=small, iters=30, eval_every=10, progress=False)
+    np.testing.assert_array_equal(resumed.loss, fresh.loss)
+
+
+def test_ctrl_c_during_an_evaluation_records_none_of_it(small, monkeypatch):
+    real, calls = xgrad.TwoLayerNet.accuracy, []
+
+    def accuracy(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # the train accuracy of the second evaluation is done
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(xgrad.TwoLayerNet, "accuracy", accuracy)
+    r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
+    assert r.interrupted and r.eval_iters == [1] and len(r.train_acc) == len(r.test_acc) == 1
+    assert len(r.loss) == 11 and "(measured at iteration 1)" in r.summary()
+
+
+# -- a network given to train() ---------------------------------------------
+def test_a_given_net_sets_activation_dtype_and_sizes(small, tmp_path):
+    net = xgrad.TwoLayerNet(784, 20, 10, activation="relu", dtype="float64", seed=4)
+    r = train("numpy", data=small, net=net, iters=10, eval_every=0, progress=False, checkpoint=tmp_path / "c.npz")
+    assert (r.dtype, r.config["activation"], r.config["hidden_size"], r.config["dtype"]) == (
+        "float64", "relu", 20, "float64")
+    assert r.config["weight_init_std"] is None
+    with np.load(tmp_path / "c.npz") as saved:
+        import json
+
+        assert json.loads(str(saved["meta"]))["config"]["activation"] == "relu"
+
+
+@pytest.mark.parametrize(
+    ("net_kw", "kwargs", "match"),
+    [
+        ({"activation": "relu"}, {"activation": "sigmoid"}, "`activation` is 'sigmoid' but the `net` given has "
+                                                             "activation 'relu'"),
+        ({"dtype": "float64"}, {"dtype": "float32"}, "`dtype` is 'float32' but the `net` given has dtype 'float64'"),
+        ({}, {"hidden_size": 30}, "`hidden_size` is 30 but the `net` given has hidden_size 20"),
+        ({}, {"weight_init_std": 0.1}, "`weight_init_std` only sets up a new network"),
+        ({"output_size": 5}, {}, r"t_train has a label out of range 0..4: \d at sample \d+ \(the network has 5"),
+        ({"input_size": 100}, {}, "the data have 784 features but `net` expects 100"),
+    ],
+)
+def test_a_given_net_refuses_contradictions(small, net_kw, kwargs, match):
+    net = xgrad.TwoLayerNet(**{"input_size": 784, "hidden_size": 20, "output_size": 10, **net_kw})
+    with pytest.raises(ValueError, match=match):
+        train("numpy", data=small, net=net, iters=5, progress=False, **kwargs)
+
+
+def test_a_given_net_on_another_backend_is_refused(small):
+    pytest.importorskip("torch")
+    net = xgrad.TwoLayerNet(784, 20, 10, backend="torch")
+    with pytest.raises(ValueError, match="`net` lives on torch but `backend` is 'numpy'"):
+        train("numpy", data=small, net=net, iters=5, progress=False)
+    r = train(data=small, net=net, iters=5, eval_every=0, progress=False)  # backend from the net
+    assert r.backend == "torch"
+
+
+def test_a_net_with_nan_weights_is_refused_before_training(small):
+    net = xgrad.TwoLayerNet(784, 20, 10)
+    net.params = {**net.params, "b2": np.full(10, np.nan)}
+    with pytest.raises(ValueError, match="`net` has 10 NaN or infinite values in b2"):
+        train("numpy", data=small, net=net, iters=5, progress=False)
+
+
+def test_divergence_on_the_first_iteration_does_not_blame_the_learning_rate(small):
+    (x, t), test = small
+    huge = (x.astype(np.float64) * 1e300, t)
+    with pytest.raises(DivergenceError, match=r"first iteration.*learning rate is not the cause") as info:
+        train("numpy", data=(huge, test), iters=5, dtype="float64", weight_init_std=1e10, progress=False)
+    assert "try lr=" not in str(info.value)
+
+
+# -- settings and data that were accepted silently ------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"resume": True}, ValueError, "`resume=True` needs `checkpoint`"),
+        ({"checkpoint": "/dev/null"}, ValueError, "`checkpoint` '/dev/null' is a character device"),
+        ({"checkpoint": "/proc/xgrad-none/run.npz"}, ValueError, "`checkpoint` .* cannot be written"),
+        ({"grad": "numerical", "h": 1e30}, ValueError, "`h` must be at most 1"),
+        ({"checkpoint_every": 0, "checkpoint": "c.npz"}, ValueError, "`checkpoint_every` must be >= 1"),
+    ],
+)
+def test_bad_run_settings_are_refused_before_training(small, kwargs, error, match, monkeypatch, tmp_path):
+    from xgrad import _train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    with pytest.raises(error, match=match):
+        train("numpy", data=small, iters=5, progress=False, **kwargs)
+
+
+def test_data_out_of_range_for_the_dtype_and_complex_data_are_refused(small):
+    (x, t), test = small
+    big = x.astype(np.float64)
+    big[3, 5] = 1e39
+    with pytest.raises(ValueError, match=r"x_train has values up to 1e\+39, beyond the range of float32"):
+        train("numpy", data=((big, t), test), iters=5, progress=False)
+    with pytest.raises(TypeError, match="x_train must hold real numbers"):
+        train("numpy", data=((x.astype(np.complex64), t), test), iters=5, progress=False)
+
+
+def test_resume_refuses_a_checkpoint_beyond_iters(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=20, eval_every=0, progress=False, checkpoint=ckpt, checkpoint_every=10)
+    with pytest.raises(ValueError, match="it is at iteration 20, beyond `iters` \\(10\\)"):
+        train("numpy", data=small, iters=10, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_of_other_data(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=10, eval_every=0, progress=False, checkpoint=ckpt)
+    (x, t), test = small
+    other = ((x[::-1].copy(), t[::-1].copy()), test)
+    with pytest.raises(ValueError, match="it was trained on other data"):
+        train("numpy", data=other, iters=20, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(small, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=small, iters=10, eval_every=0, progress=False, checkpoint=ckpt)
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match="already holds a run; pass `resume=True` to continue it"):
+        train("numpy", data=small, iters=20, progress=False, checkpoint=ckpt)
+    assert ckpt.read_bytes() == before

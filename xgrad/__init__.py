@@ -16,9 +16,11 @@ from xgrad._backend import (
     resolve_backend,
 )
 from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
+from xgrad._checkpoint import CheckpointError
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
+from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
 from xgrad._jacobian import hessian, jacobian
@@ -35,11 +37,13 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BackendUnavailableError",
+    "CheckpointError",
     "DatasetError",
     "DatasetNotFoundError",
     "DerivativeResult",
     "DirectionalCheck",
     "DivergenceError",
+    "FileFormatError",
     "GradientCheck",
     "GradientReport",
     "SweepResult",

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
+from xgrad._checkpoint import CheckpointError
 from xgrad._descent import DivergenceError
+from xgrad._files import atomic_write, check_output_dir, check_output_file
+from xgrad._signals import EXIT_CODES, Terminated, stop_signals
 
 logger = logging.getLogger("xgrad")
 
@@ -70,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``xgrad`` command; returns the exit status."""
+    """Entry point of the ``xgrad`` command; returns the exit status.
+
+    0 on success, 1 when training diverged, 2 on a bad argument or a file
+    that cannot be read or written (one line on stderr), 130 after Ctrl-C and
+    143 after SIGTERM (the outputs of the partial run are written first).
+    """
     args = _parser().parse_args(argv)
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
@@ -79,9 +87,25 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     try:
         return {"train": _train, "plot": _plot, "backends": _backends, "sweep": _sweep}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, BackendUnavailableError, ImportError) as exc:
-        print(f"xgrad {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, BackendUnavailableError, ImportError) as exc:
+        message = _cli_terms(str(exc)) if args.command == "train" else str(exc)
+        print(f"xgrad {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"xgrad {args.command}: stopped by {name}", file=sys.stderr)
+        return EXIT_CODES[name]
+
+
+_TRAIN_OPTIONS = ("activation", "backend", "batch_size", "checkpoint", "checkpoint_every", "data_dir", "dataset",
+                  "dtype", "eval_every", "grad", "h", "hidden_size", "iters", "lr", "resume", "seed", "threads")
+
+
+def _cli_terms(message: str) -> str:
+    """A library message in the command's terms: `batch_size` -> `--batch-size`."""
+    for name in _TRAIN_OPTIONS:
+        message = message.replace(f"`{name}`", f"`--{name.replace('_', '-')}`")
+    return message.replace("`resume=True`", "`--resume`")
 
 
 def _threads(value: str) -> int | str | None:
@@ -95,32 +119,72 @@ def _threads(value: str) -> int | str | None:
         raise ValueError(f"`--threads` must be 'auto', 'default' or a number; got {value!r}") from None
 
 
+_OUTPUTS = ("history.json", "net.npz", "training.png")
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what training would ignore or fail on at the end."""
+    if args.resume and args.checkpoint is None:
+        raise ValueError("`--resume` needs `--checkpoint`, the file to resume from")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        what = "does not exist" if not args.data_dir.exists() else "is not a folder"
+        raise ValueError(f"`--data-dir` {str(args.data_dir)!r} {what}; give the folder holding the data set")
+    if args.out is not None:
+        check_output_dir(args.out, "`--out`", _OUTPUTS)
+    if args.checkpoint is not None:
+        check_output_file(args.checkpoint, "`--checkpoint`")
+        if args.out is not None and args.checkpoint.resolve() in {(args.out / n).resolve() for n in _OUTPUTS}:
+            raise ValueError(f"`--checkpoint` {str(args.checkpoint)!r} is one of the outputs of `--out`; "
+                             "give it another name")
+
+
 def _train(args: argparse.Namespace) -> int:
     from xgrad._train import train
 
-    status = 0
-    try:
-        result = train(args.backend, dataset=args.dataset, activation=args.activation,
-                       hidden_size=args.hidden_size, iters=args.iters, batch_size=args.batch_size,
-                       lr=args.lr, grad=args.grad, h=args.h, eval_every=args.eval_every, seed=args.seed,
-                       dtype=args.dtype, threads=_threads(args.threads), progress=not args.no_progress,
-                       data_dir=args.data_dir, checkpoint=args.checkpoint,
-                       checkpoint_every=args.checkpoint_every, resume=args.resume)
-    except DivergenceError as exc:
-        print(f"xgrad train: {exc}", file=sys.stderr)
-        result, status = exc.last_finite, 1
-    print(result.summary())
-    if result.interrupted and status == 0:
-        status = 130
-    if args.out is not None:
-        _write_outputs(result, args.out)
-    return status
+    _check_train_args(args)
+    status, failure = 0, None
+    with stop_signals() as stop:
+        try:
+            result = train(args.backend, dataset=args.dataset, activation=args.activation,
+                           hidden_size=args.hidden_size, iters=args.iters, batch_size=args.batch_size,
+                           lr=args.lr, grad=args.grad, h=args.h, eval_every=args.eval_every, seed=args.seed,
+                           dtype=args.dtype, threads=_threads(args.threads), progress=not args.no_progress,
+                           data_dir=args.data_dir, checkpoint=args.checkpoint,
+                           checkpoint_every=args.checkpoint_every, resume=args.resume)
+        except DivergenceError as exc:
+            print(f"xgrad train: {exc}", file=sys.stderr)
+            result, status = exc.last_finite, 1
+        except CheckpointError as exc:
+            if exc.result is None:
+                raise
+            result, failure = exc.result, exc
+        print(result.summary())
+        if args.out is not None:
+            _write_outputs(result, args.out)
+    if failure is not None:
+        raise failure
+    if stop.signal is not None and status == 0:
+        return EXIT_CODES[stop.signal]
+    return 130 if result.interrupted and status == 0 else status
 
 
 def _write_outputs(result: Any, out: Path) -> None:
+    """history.json, net.npz and training.png, each atomically; every one is tried."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "history.json").write_text(json.dumps(result.to_dict(), indent=1))
-    result.net.save(out / "net.npz")
+    failed: list[str] = []
+
+    def attempt(name: str, write: Any) -> None:
+        try:
+            write(out / name)
+        except OSError as exc:
+            failed.append(f"{out / name}: {exc.strerror or exc}")
+
+    def history(path: Path) -> None:
+        with atomic_write(path, text=True) as f:
+            f.write(json.dumps(result.to_dict(), indent=1))
+
+    attempt("history.json", history)
+    attempt("net.npz", result.net.save)
     try:
         from xgrad.plot import training_curves
 
@@ -128,16 +192,24 @@ def _write_outputs(result: Any, out: Path) -> None:
     except ImportError as exc:
         logger.warning("no training.png: %s", exc)
     else:
-        fig.savefig(out / "training.png", dpi=120)
-    logger.info("wrote %s", ", ".join(sorted(p.name for p in out.iterdir())))
+        def figure(path: Path) -> None:
+            with atomic_write(path) as f:
+                fig.savefig(f, format="png", dpi=120)
+
+        attempt("training.png", figure)
+    if failed:
+        raise OSError(f"cannot write {'; '.join(failed)}")
+    logger.info("wrote %s", ", ".join(name for name in _OUTPUTS if (out / name).exists()))
 
 
 def _plot(args: argparse.Namespace) -> int:
     from xgrad.plot import figure
 
+    check_output_file(args.out, "`--out`")
     fig = figure(args.name, history=args.history) if args.history else figure(args.name)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=120)
+    fmt = args.out.suffix.lstrip(".").lower() or "png"
+    with atomic_write(args.out) as f:
+        fig.savefig(f, format=fmt, dpi=120)
     print(f"wrote {args.out}")
     return 0
 

@@ -14,17 +14,19 @@ import hashlib
 import http.client
 import logging
 import os
-import shutil
 import struct
 import tempfile
+import time
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["DATASETS", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA256", "DatasetError",
+__all__ = ["DATASETS", "DOWNLOAD_DEADLINE", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA256", "DatasetError",
            "DatasetNotFoundError", "load_mnist"]
 
 logger = logging.getLogger("xgrad")
@@ -63,17 +65,31 @@ Raw bytes rather than ``.gz`` bytes, so that a re-gzipped copy of the same data
 MIRRORS = {
     "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
               "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    "fashion-mnist": ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",),
 }
-"""Base URLs tried in order; ``<base><file>.gz`` is fetched and then verified."""
+"""Base URLs tried in order; ``<base><file>.gz`` is fetched and then verified.
+
+Only ``https`` is used (and ``file`` for local copies); a redirect elsewhere
+is refused."""
 
 DOWNLOAD_TIMEOUT = 30.0
 """Seconds a mirror may stay silent before it counts as failed."""
+
+DOWNLOAD_DEADLINE = 600.0
+"""Seconds the whole download of a data set may take, however the mirrors trickle."""
 
 _TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 _TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IMAGE_MAGIC, _LABEL_MAGIC, _SIDE, _CLASSES = 0x00000803, 0x00000801, 28, 10
 _MAX_RAW = 64 * 2**20  # larger than any file of either data set
+# raw sizes of the files, the same in both data sets: the header and one
+# 28 x 28 image or one byte per sample (60,000 to train, 10,000 to test)
+_RAW_SIZE = {
+    "train-images-idx3-ubyte": 16 + 60_000 * _SIDE * _SIDE, "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * _SIDE * _SIDE, "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+_SCHEMES = ("https", "file")
+_CHUNK = 64 * 1024
 _SYSTEM_DIR = Path("/usr/share/datasets")
 _PACKAGE_DIR = Path(__file__).resolve().parent / "_data"
 _CACHE: dict[str, tuple[tuple[int, int, str], np.ndarray]] = {}
@@ -271,19 +287,20 @@ def _download(name: str) -> tuple[dict[str, Path] | None, list[str]]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return None, [f"cannot create the cache folder {folder}: {exc}"]
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE
     for stem in _TRAIN + _TEST:
         present = (folder / stem).is_file() or (folder / f"{stem}.gz").is_file()
-        if not present and not _fetch(name, stem, folder, errors):
+        if not present and not _fetch(name, stem, folder, errors, deadline):
             return None, errors
     return _files_in(folder), errors
 
 
-def _fetch(name: str, stem: str, folder: Path, errors: list[str]) -> bool:
+def _fetch(name: str, stem: str, folder: Path, errors: list[str], deadline: float) -> bool:
     """Try each mirror in turn for one file; record why each failed."""
     for base in MIRRORS[name]:
         url = base.rstrip("/") + f"/{stem}.gz"
         try:
-            _fetch_one(url, folder / f"{stem}.gz", SHA256[name][stem])
+            _fetch_one(url, folder / f"{stem}.gz", SHA256[name][stem], _RAW_SIZE[stem], deadline)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             errors.append(f"{url}: {exc}")
             logger.info("download of %s failed: %s", url, exc)
@@ -293,19 +310,53 @@ def _fetch(name: str, stem: str, folder: Path, errors: list[str]) -> bool:
     return False
 
 
-def _fetch_one(url: str, target: Path, expected: str) -> None:
-    """Download `url` to a temporary file, verify it, then move it to `target`."""
+def _fetch_one(url: str, target: Path, expected: str, raw_size: int, deadline: float) -> None:
+    """Download `url` to a temporary file, verify it, then move it to `target`.
+
+    At most a gzip stream of `raw_size` bytes is read (the mirror's claim and
+    its bytes are both checked), and never past `deadline` (time.monotonic).
+    """
+    _check_scheme(url, url)
+    limit = raw_size + raw_size // 100 + 1024  # gzip never grows data by more
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
                                dir=target.parent)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "xgrad"})
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(
                 request, timeout=DOWNLOAD_TIMEOUT) as response:
-            shutil.copyfileobj(response, out)
-        _verify(Path(tmp), _read_raw(Path(tmp), gz=True), expected)
+            _check_scheme(url, response.geturl() or url)
+            _copy_capped(response, out, limit, deadline)
+        _verify(Path(tmp), _read_raw(Path(tmp), gz=True, limit=raw_size), expected)
         os.replace(tmp, target)  # atomic: readers see no file or a whole one
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _check_scheme(url: str, final: str) -> None:
+    scheme = urllib.parse.urlsplit(final).scheme.lower()
+    if scheme not in _SCHEMES:
+        where = "" if final == url else f" (redirected to {final})"
+        raise ValueError(f"refused: only https mirrors are used, not {scheme or 'no scheme'}{where}")
+
+
+def _copy_capped(response: Any, out: Any, limit: int, deadline: float) -> None:
+    """Copy the response to `out`, stopping past `limit` bytes or `deadline`."""
+    length = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ValueError(f"the mirror announces {int(length)} bytes, more than the {limit} this file can have")
+    read = getattr(response, "read1", None) or response.read
+    total = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the download took longer than DOWNLOAD_DEADLINE ({DOWNLOAD_DEADLINE:g} s); "
+                               f"stopped after {total} bytes")
+        chunk = read(_CHUNK)
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > limit:
+            raise ValueError(f"the mirror sent more than the {limit} bytes this file can have; stopped")
+        out.write(chunk)
 
 
 def _damaged(path: Path, problem: str, expected: str, found: str) -> DatasetError:
@@ -314,16 +365,16 @@ def _damaged(path: Path, problem: str, expected: str, found: str) -> DatasetErro
         f"{path}: {problem}: expected {expected}, found {found}. {_FIX}")
 
 
-def _read_raw(path: Path, *, gz: bool) -> bytes:
-    """The decompressed bytes of `path` (at most :data:`_MAX_RAW` of them)."""
+def _read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
+    """The decompressed bytes of `path` (at most `limit` of them)."""
     try:
         with gzip.open(path, "rb") if gz else open(path, "rb") as f:
-            raw = f.read(_MAX_RAW + 1)
+            raw = f.read(limit + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise _damaged(path, "not a valid gzip file", "a complete gzip stream",
                        f"{type(exc).__name__}: {exc}") from exc
-    if len(raw) > _MAX_RAW:
-        raise _damaged(path, "too large", f"at most {_MAX_RAW} bytes", "more")
+    if len(raw) > limit:
+        raise _damaged(path, "too large", f"at most {limit} bytes", "more")
     return raw
 
 

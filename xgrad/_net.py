@@ -367,26 +367,27 @@ class TwoLayerNet:
         return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the parameters and the activation to an ``.npz`` file (no pickle)."""
-        import numpy as np
+        """Write the parameters and the activation to an ``.npz`` file (no pickle).
 
+        The write is atomic: a crash or a full disk leaves the previous file.
+        """
         from xgrad._host import to_host
+        from xgrad._netfile import save_net_file
 
-        arrays = {k: to_host(v) for k, v in self.params.items()}
-        np.savez(path, activation=np.array(self.activation), **arrays)
+        save_net_file(path, {k: to_host(v) for k, v in self.params.items()}, self.activation)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, dtype: Any = None, backend: str | Backend = "numpy",
              xp: Namespace | None = None, device: Device | None = None) -> TwoLayerNet:
-        """Read a network written by :meth:`save` onto any backend."""
-        import numpy as np
+        """Read a network written by :meth:`save` onto any backend.
 
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in (*PARAM_NAMES, "activation") if k not in data]
-            if missing:
-                raise ValueError(f"{os.fspath(path)!r} is not an xgrad network file: missing {missing}")
-            host = {k: data[k] for k in PARAM_NAMES}
-            activation = str(data["activation"])
+        A damaged or inconsistent file (shapes that do not fit together,
+        non-finite weights, an unknown activation) raises
+        :class:`xgrad.FileFormatError` naming the file.
+        """
+        from xgrad._netfile import read_net_file
+
+        host, activation = read_net_file(path)
         n_in, n_hidden = host["W1"].shape
         net = cls(n_in, n_hidden, host["W2"].shape[1], activation=activation,
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)

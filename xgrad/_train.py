@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xgrad._backend import Backend, quiet_overflow, resolve_backend
-from xgrad._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._descent import DivergenceError
+from xgrad._files import check_output_file
 from xgrad._functions import one_hot
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
+from xgrad._signals import StopRequest, Terminated, stop_signals
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
+from xgrad._trainnet import check_net, net_backend
 from xgrad._validate import check_count
 
 __all__ = ["TrainResult", "train"]
@@ -49,8 +52,10 @@ class TrainResult:
     config : dict
         The settings of the run.
     interrupted : bool
-        True when the run was stopped early (Ctrl-C); the result holds what
-        was done until then.
+        True when the run was stopped early (Ctrl-C, SIGTERM); the result
+        holds what was done until then.
+    stop_signal : str or None
+        ``"SIGINT"`` or ``"SIGTERM"`` when a signal stopped the run.
     """
 
     net: TwoLayerNet
@@ -65,6 +70,7 @@ class TrainResult:
     dtype: str
     config: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    stop_signal: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of everything but the network."""
@@ -80,6 +86,7 @@ class TrainResult:
             "dtype": self.dtype,
             "config": dict(self.config),
             "interrupted": self.interrupted,
+            "stop_signal": self.stop_signal,
         }
 
     def summary(self) -> str:
@@ -87,7 +94,10 @@ class TrainResult:
         done = len(self.loss)
         acc = (f"train accuracy {self.train_acc[-1]:.4f}, test accuracy {self.test_acc[-1]:.4f}"
                if self.test_acc else "no evaluation")
-        state = " (interrupted)" if self.interrupted else ""
+        if self.eval_iters and self.eval_iters[-1] != done:
+            acc += f" (measured at iteration {self.eval_iters[-1]})"
+        stopped = f" by {self.stop_signal}" if self.stop_signal else ""
+        state = f" (interrupted{stopped})" if self.interrupted else ""
         return (f"{done} iterations{state} on {self.backend} ({self.device}, {self.dtype}): {acc}; "
                 f"{self.timings.get('total_s', 0.0):.1f} s in total, "
                 f"{self.timings.get('iters_per_s', 0.0):.0f} it/s")
@@ -97,8 +107,8 @@ def train(
     backend: str | Backend = "auto",
     *,
     dataset: str = "mnist",
-    activation: str = "sigmoid",
-    hidden_size: int = 50,
+    activation: str | None = None,
+    hidden_size: int | None = None,
     iters: int = 10_000,
     batch_size: int = 100,
     lr: float = 0.1,
@@ -106,8 +116,8 @@ def train(
     h: float | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    dtype: str = "float32",
-    weight_init_std: float = 0.01,
+    dtype: str | None = None,
+    weight_init_std: float | None = None,
     threads: int | str | None = "auto",
     progress: bool = True,
     data: Any = None,
@@ -128,7 +138,9 @@ def train(
     dataset : {"mnist", "fashion-mnist"}
         Read by :func:`load_mnist`; ignored when `data` is given.
     activation, hidden_size, weight_init_std :
-        The network (see :class:`TwoLayerNet`); the book's is sigmoid, 50.
+        The network (see :class:`TwoLayerNet`): by default the book's,
+        sigmoid, 50 and 0.01. With `net`, its own are used; giving others
+        is an error.
     iters, batch_size, lr :
         SGD: iterations, samples per minibatch (drawn with replacement, as in
         the book), learning rate.
@@ -142,7 +154,8 @@ def train(
         Seeds the initial weights and the minibatch order; the same seed gives
         the same run on every backend.
     dtype : {"float32", "float64"}
-        float32 is about twice as fast and as accurate for training.
+        float32 (the default) is about twice as fast and as accurate for
+        training. With `net`, the net's dtype.
     threads : int, "auto" or None
         Threads of every CPU pool the backend computes with, restored after
         the run (see :func:`thread_limits`: BLAS and OpenMP, PyTorch's
@@ -158,14 +171,19 @@ def train(
     data_dir : path, optional
         Where to look for the dataset files first.
     net : TwoLayerNet, optional
-        Continue training this network instead of a new one.
+        Continue training this network instead of a new one. Its activation,
+        dtype, sizes, backend and device are those of the run; settings
+        given explicitly must agree with them.
     checkpoint : path, optional
-        Save the state every `checkpoint_every` iterations (and at the end)
-        to this ``.npz`` file, atomically.
+        Save the state every `checkpoint_every` iterations (and at the end,
+        and when stopped) to this ``.npz`` file, atomically. Its folder must
+        be writable; this is checked before training starts.
     resume : bool
         Start from `checkpoint` if it exists; its settings must match.
+        Needs `checkpoint`. Without it, an existing `checkpoint` is refused
+        rather than overwritten.
     device : optional
-        A device of the backend.
+        A device of the backend (with `net`: the net's device by default).
 
     Returns
     -------
@@ -177,10 +195,21 @@ def train(
         On bad settings or data: a non-positive `lr`, a `batch_size` larger
         than the training set, NaN in the data, labels out of range, features
         that do not match `net`.
+    xgrad.FileFormatError
+        If `resume` finds a damaged or inconsistent checkpoint.
     DivergenceError
         If the loss becomes non-finite. The error names the iteration and keeps
         the partial result, with the last parameters that gave a finite loss,
         in ``.last_finite``.
+    CheckpointError
+        If a checkpoint cannot be written; the partial result is in
+        ``.result``.
+
+    Notes
+    -----
+    Ctrl-C (SIGINT) and SIGTERM stop the run after the current step: the
+    partial result is returned with ``interrupted=True``, and a last
+    checkpoint is written. A second signal stops at once.
 
     Examples
     --------
@@ -191,21 +220,31 @@ def train(
     >>> result.test_acc[-1] > 0.2
     True
     """
-    cfg = TrainConfig.build(locals())
+    cfg = TrainConfig.build(locals(), net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
-    b = resolve_backend(backend, device=device)
+    if resume and checkpoint is None:
+        raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
+    if checkpoint is not None:
+        check_output_file(checkpoint, "`checkpoint`")
+        if not resume and os.path.exists(checkpoint):
+            raise ValueError(f"`checkpoint` {os.fspath(checkpoint)!r} already holds a run; pass `resume=True` to "
+                             "continue it, or remove it or give another path to start anew")
+    b = resolve_backend(backend, device=device) if net is None else net_backend(net, backend, device)
     (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
     if net is None:
+        assert cfg.weight_init_std is not None  # set for a new network
         net = TwoLayerNet(x_train.shape[1], cfg.hidden_size, cfg.output_size, activation=cfg.activation,
                           weight_init_std=cfg.weight_init_std, dtype=cfg.dtype, xp=b.xp, device=b.device,
                           seed=cfg.seed)
-    elif net.sizes[0] != x_train.shape[1]:
-        raise ValueError(f"the data have {x_train.shape[1]} features but `net` expects {net.sizes[0]}")
+    else:
+        check_net(net, x_train.shape[1])
     n_threads = auto_threads(cfg, b, net.sizes) if threads == "auto" else threads
     assert not isinstance(n_threads, str)  # validated by TrainConfig
     run = _Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        run.restore(load_checkpoint(checkpoint, cfg, b, net))
+        run.restore(load_checkpoint(checkpoint, cfg, b, net, run.data_id))
+    elif resume:
+        logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported
         return run.loop(checkpoint, checkpoint_every)
 
@@ -221,6 +260,7 @@ class _Run:
         self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
         self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
         self.n_train = x_train.shape[0]
+        self.data_id = data_id(x_train, t_train, x_test, t_test)
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
         self.eval_every = self.iters_per_epoch if cfg.eval_every is None else cfg.eval_every
         self.start = 0
@@ -260,12 +300,14 @@ class _Run:
 
     def _evaluate(self, done: int, bar: Any) -> None:
         t0 = time.perf_counter()
-        self.eval_iters.append(done)
-        self.train_acc.append(self.net.accuracy(self.x_train, self.t_train))
-        self.test_acc.append(self.net.accuracy(self.x_test, self.t_test))
+        train_acc = self.net.accuracy(self.x_train, self.t_train)
+        test_acc = self.net.accuracy(self.x_test, self.t_test)
+        # recorded together, once both exist: an interrupted evaluation leaves no trace
+        self.eval_iters, self.train_acc, self.test_acc = (
+            [*self.eval_iters, done], [*self.train_acc, train_acc], [*self.test_acc, test_acc])
         self.timings["eval_s"] += time.perf_counter() - t0
-        bar.set_postfix(loss=f"{self.losses[-1]:.3f}", train=f"{self.train_acc[-1]:.4f}",
-                        test=f"{self.test_acc[-1]:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{self.losses[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
+                        refresh=False)
 
     def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
         """Move pending losses to the host; stop on the first non-finite one."""
@@ -284,17 +326,34 @@ class _Run:
         # history[-1] holds the parameters after `done` iterations; iteration `it`
         # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
         self.net.params = history[max(-len(history), -2 - (done - it))]
-        previous = f"{self.losses[-1]:.4g}" if self.losses else "none"
         self._finish_timings()
+        if self.losses:
+            cause = (f"(the previous loss was {self.losses[-1]:.4g}). The likely cause is a learning rate too "
+                     f"large for this network (lr={self.cfg.lr}); try lr={self.cfg.lr / 10:g}.")
+        else:
+            cause = ("on the first iteration, before any step was taken, so the learning rate is not the "
+                     "cause: the data or the starting weights overflow in "
+                     f"{self.cfg.dtype} (rescale the data, or use float64).")
         raise DivergenceError(
-            f"training diverged at iteration {it + 1}: the loss became {value} (the previous "
-            f"loss was {previous}). The likely cause is a learning rate too large for this "
-            f"network (lr={self.cfg.lr}); try lr={self.cfg.lr / 10:g}. The parameters of the "
+            f"training diverged at iteration {it + 1}: the loss became {value} {cause} The parameters of the "
             "last finite loss are kept in the error's `.last_finite.net`.",
             step=it + 1, last_finite=self._result(interrupted=True),
         )
 
     def loop(self, checkpoint: Any, checkpoint_every: int) -> TrainResult:
+        with stop_signals() as stop:
+            try:
+                self._iterate(checkpoint, checkpoint_every, stop)
+                if stop and checkpoint is not None:
+                    self._save(checkpoint, len(self.losses))  # the last state, whenever it stopped
+            except CheckpointError as exc:
+                self._finish_timings()
+                exc.result = self._result(interrupted=True, stop_signal=stop.signal)
+                raise
+        self._finish_timings()
+        return self._result(interrupted=bool(stop), stop_signal=stop.signal)
+
+    def _iterate(self, checkpoint: Any, checkpoint_every: int, stop: StopRequest) -> None:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
@@ -302,11 +361,13 @@ class _Run:
         params = self.net.params
         history: collections.deque[dict[str, Any]] = collections.deque([params], maxlen=CHECK_EVERY + 1)
         pending: list[Any] = []
-        interrupted, plan, block = False, self._plan(self.start // PLAN_BLOCK), self.start // PLAN_BLOCK
+        plan, block = self._plan(self.start // PLAN_BLOCK), self.start // PLAN_BLOCK
         bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
             for i in range(self.start, cfg.iters):
+                if stop:
+                    break
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
@@ -324,15 +385,14 @@ class _Run:
                     self._evaluate(i + 1, bar)
                 if save:
                     self._save(checkpoint, i + 1)
-        except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("interrupted after %d iterations; returning the partial result",
-                           len(self.losses) + len(pending))
-            self._check(pending, history, len(self.losses) + len(pending))
+        except KeyboardInterrupt as exc:  # raised, not requested: a second signal, or Ctrl-C in a thread
+            stop.signal = stop.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
         finally:
             bar.close()
-        self._finish_timings()
-        return self._result(interrupted=interrupted)
+        if stop:
+            logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
+                           len(self.losses) + len(pending))
+            self._check(pending, history, len(self.losses) + len(pending))
 
     def _finish_timings(self) -> None:
         # wall time, not summed step times: a GPU runs the steps asynchronously
@@ -342,10 +402,10 @@ class _Run:
 
     def _save(self, path: Any, done: int) -> None:
         state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
-                           self.test_acc)
+                           self.test_acc, self.data_id)
         save_checkpoint(path, state, self.cfg)
 
-    def _result(self, *, interrupted: bool) -> TrainResult:
+    def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
         import numpy as np
 
         done = len(self.losses) - self.start if self.losses else 0
@@ -356,5 +416,5 @@ class _Run:
             train_acc=list(self.train_acc), test_acc=list(self.test_acc),
             iters_per_epoch=self.iters_per_epoch, timings=timings, backend=self.b.name,
             device=self.b.describe().split(" on ", 1)[1], dtype=str(self.cfg.dtype),
-            config=self.cfg.as_dict(), interrupted=interrupted,
+            config=self.cfg.as_dict(), interrupted=interrupted, stop_signal=stop_signal,
         )

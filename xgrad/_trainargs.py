@@ -29,40 +29,79 @@ class TrainConfig:
     eval_every: int | None
     seed: int
     dtype: str
-    weight_init_std: float
+    weight_init_std: float | None
     progress: bool
     output_size: int = 10
 
     @classmethod
-    def build(cls, args: dict[str, Any]) -> TrainConfig:
+    def build(cls, args: dict[str, Any], net: Any = None) -> TrainConfig:
+        """Check the settings in `args` (``train``'s arguments); with a `net`,
+        its activation, dtype and sizes are the truth and an explicit setting
+        that contradicts them is refused."""
         if args["grad"] not in GRADS:
             raise ValueError(f"`grad` must be 'backprop' or 'numerical'; got {args['grad']!r}")
-        if args["activation"] not in ("sigmoid", "relu"):
-            raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {args['activation']!r}")
-        if args["dtype"] not in ("float32", "float64"):
-            raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {args['dtype']!r}")
+        model = _model_settings(args, net)
         threads = args["threads"]
         if not (threads is None or threads == "auto"):
             check_count(threads, "threads", minimum=1)
         eval_every = args["eval_every"]
         return cls(
             dataset=str(args["dataset"]),
-            activation=args["activation"],
-            hidden_size=check_count(args["hidden_size"], "hidden_size", minimum=1),
+            activation=model["activation"],
+            hidden_size=model["hidden_size"],
             iters=check_count(args["iters"], "iters", minimum=0),
             batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
             lr=check_positive(args["lr"], "lr"),
             grad=args["grad"],
-            h=check_optional_positive(args["h"], "h"),
+            h=_check_h(args["h"]),
             eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=0),
             seed=check_count(args["seed"], "seed", minimum=0),
-            dtype=args["dtype"],
-            weight_init_std=check_positive(args["weight_init_std"], "weight_init_std"),
+            dtype=model["dtype"],
+            weight_init_std=model["weight_init_std"],
             progress=bool(args["progress"]),
+            output_size=model["output_size"],
         )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_DEFAULTS = {"activation": "sigmoid", "hidden_size": 50, "dtype": "float32", "weight_init_std": 0.01}
+MAX_H = 1.0  # a larger step of the numerical gradient measures no derivative of the loss
+
+
+def _check_h(h: Any) -> float | None:
+    h = check_optional_positive(h, "h")
+    if h is not None and h > MAX_H:
+        raise ValueError(f"`h` must be at most {MAX_H:g} (a step of the numerical gradient); got {h!r}")
+    return h
+
+
+def net_dtype_name(net: Any) -> str:
+    """'float32' or 'float64': the dtype of a network's parameters."""
+    return "float32" if net.dtype == net.xp.float32 else "float64"
+
+
+def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
+    """activation, hidden_size, dtype, weight_init_std and output_size of the run."""
+    given = {k: args.get(k) for k in _DEFAULTS}
+    if net is None:
+        out = {k: _DEFAULTS[k] if v is None else v for k, v in given.items()}
+        if out["activation"] not in ("sigmoid", "relu"):
+            raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {out['activation']!r}")
+        if out["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {out['dtype']!r}")
+        out["hidden_size"] = check_count(out["hidden_size"], "hidden_size", minimum=1)
+        out["weight_init_std"] = check_positive(out["weight_init_std"], "weight_init_std")
+        return {**out, "output_size": 10}
+    truth = {"activation": net.activation, "hidden_size": net.sizes[1], "dtype": net_dtype_name(net)}
+    for k, v in truth.items():
+        if given[k] is not None and given[k] != v:
+            raise ValueError(f"`{k}` is {given[k]!r} but the `net` given has {k} {v!r}; "
+                             f"leave `{k}` out to train the net as it is")
+    if given["weight_init_std"] is not None:
+        raise ValueError("`weight_init_std` only sets up a new network; leave it out when `net` is given")
+    return {**truth, "weight_init_std": None, "output_size": net.sizes[2]}
 
 
 def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:
@@ -81,6 +120,7 @@ def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] |
     for part, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
         x, t = np.asarray(x), np.asarray(t)
         _check_part(part, x, t, cfg.output_size)
+        _check_scale(part, x, cfg.dtype)
         out.append((x, t.astype(np.int64)))
     if out[0][0].shape[1] != out[1][0].shape[1]:
         raise ValueError(f"train and test features differ: {out[0][0].shape[1]} and {out[1][0].shape[1]}")
@@ -97,8 +137,8 @@ def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:
 
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x_{part} must be 2-d (samples, features) and non-empty; got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise TypeError(f"x_{part} must be numeric; got dtype {x.dtype}")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise TypeError(f"x_{part} must hold real numbers (integer or floating); got dtype {x.dtype}")
     if t.shape != (x.shape[0],) or not np.issubdtype(t.dtype, np.integer):
         raise ValueError(
             f"t_{part} must hold one integer class label per sample, shape ({x.shape[0]},); "
@@ -112,7 +152,20 @@ def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:
         k = out_of_range[0]
         raise ValueError(
             f"t_{part} has a label out of range 0..{n_classes - 1}: {t[k]} at sample {k}"
+            + ("" if n_classes == 10 else f" (the network has {n_classes} outputs)")
         )
+
+
+def _check_scale(part: str, x: Any, dtype: str) -> None:
+    """Refuse data that become infinite in the run's dtype (float64 -> float32)."""
+    import numpy as np
+
+    if not np.issubdtype(x.dtype, np.floating) or np.finfo(x.dtype).max <= np.finfo(dtype).max:
+        return
+    largest = float(np.max(np.abs(x)))
+    if largest > float(np.finfo(dtype).max):
+        raise ValueError(f"x_{part} has values up to {largest:.3g}, beyond the range of {dtype}; "
+                         "scale the data (or use dtype='float64')")
 
 
 def auto_threads(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> int | None:

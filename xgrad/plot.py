@@ -11,10 +11,8 @@ results are copied to the host only to be drawn.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import array_api_compat
@@ -23,6 +21,7 @@ import numpy as np
 from xgrad._backend import Backend, resolve_backend
 from xgrad._descent import DivergenceError, gradient_descent
 from xgrad._diff import difference_quotient, numerical_gradient, tangent_line
+from xgrad._history import read_history
 from xgrad._host import to_host as _to_host
 from xgrad._typing import Array
 from xgrad._validate import (
@@ -53,7 +52,10 @@ FIGURES = ("tangent", "gradient-field", "descent", "training", "step-error")
 
 _SAMPLES = 200  # points on a drawn curve
 _GRID = 41  # contour grid points per axis
-_HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
+_MAX_GRID = 2000  # grid points per axis of a gradient field
+_MAX_STEPS = 100_000  # steps of a drawn descent path
+_MAX_PANELS = 12  # learning rates side by side
+_MAX_HS = 10_000  # steps of a step-error curve
 
 
 # -- helpers ------------------------------------------------------------------
@@ -197,7 +199,7 @@ def gradient_field(
     f = _function_2 if f is None else f
     check_callable(f)
     (x_lo, x_hi), (y_lo, y_hi) = _check_range(xlim, "xlim"), _check_range(ylim, "ylim")
-    step = check_positive(step, "step")
+    step = _check_grid_step(check_positive(step, "step"), x_hi - x_lo, y_hi - y_lo)
     gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
@@ -223,6 +225,15 @@ def gradient_field(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return fig
+
+
+def _check_grid_step(step: float, *widths: float) -> float:
+    """Refuse a grid of more than :data:`_MAX_GRID` points per axis (memory and time)."""
+    widest = max(widths)
+    if widest / step > _MAX_GRID:
+        raise ValueError(f"`step` {step:g} makes a grid of about {widest / step:.3g} points per axis, more than "
+                         f"{_MAX_GRID}; for this range use a step of at least {widest / _MAX_GRID:.3g}")
+    return step
 
 
 # -- Fig. 4-10 ----------------------------------------------------------------
@@ -280,6 +291,8 @@ def descent_paths(
     check_callable(f)
     lrs = _check_lrs(lrs)
     step_num = check_count(step_num, "step_num", minimum=1)
+    if step_num > _MAX_STEPS:
+        raise ValueError(f"`step_num` must be at most {_MAX_STEPS} (a drawn path); got {step_num}")
     start = _start_point(init_x)
     fig, axes = _new_figure(len(lrs), panel=(4.5, 4.5))
     # a diverging descent overflows: that is drawn, not warned about
@@ -298,6 +311,8 @@ def _check_lrs(lrs: Any) -> list[float]:
         raise TypeError(f"`lrs` must be a sequence of learning rates; got {type(lrs).__name__}")
     if not lrs:
         raise ValueError("`lrs` must hold at least one learning rate; got an empty sequence")
+    if len(lrs) > _MAX_PANELS:
+        raise ValueError(f"`lrs` must hold at most {_MAX_PANELS} learning rates (one panel each); got {len(lrs)}")
     return [check_positive(lr, "lrs") for lr in lrs]
 
 
@@ -406,7 +421,9 @@ def training_curves(history: Any) -> Figure:
     TypeError
         If `history` is none of the accepted kinds.
     ValueError
-        If a field is missing or the accuracy lists do not match `eval_iters`.
+        If a field is missing or malformed, the accuracy lists do not match
+        `eval_iters`, or evaluations lie outside the losses; for a file,
+        :class:`xgrad.FileFormatError` naming it (also for bad JSON).
 
     Examples
     --------
@@ -418,14 +435,10 @@ def training_curves(history: Any) -> Figure:
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['iteration', 'epoch']
     """
-    h = _read_history(history)
-    loss = np.reshape(_to_host(h["loss"]), (-1,)).astype(float)
-    iters = np.asarray(h["eval_iters"], dtype=float)
-    accs = {k: np.asarray(_to_host(h[k]), dtype=float) for k in ("train_acc", "test_acc")}
-    for k, v in accs.items():
-        if v.shape != iters.shape:
-            raise ValueError(f"`history` {k!r} has {v.size} values but 'eval_iters' has {iters.size}")
-    epochs = iters / check_count(h["iters_per_epoch"], "iters_per_epoch", minimum=1)
+    h = read_history(history)
+    loss, iters = h["loss"], h["eval_iters"]
+    accs = {k: h[k] for k in ("train_acc", "test_acc")}
+    epochs = iters / int(h["iters_per_epoch"])
     fig, (left, right) = _new_figure(2, panel=(5.5, 4.0))
     left.plot(np.arange(1, loss.size + 1), loss, linewidth=0.8, label="mini-batch loss")
     left.set(xlabel="iteration", ylabel="loss", title="Training loss per iteration")
@@ -438,25 +451,6 @@ def training_curves(history: Any) -> Figure:
     if about:
         fig.suptitle(f"Two-layer network ({about})")
     return fig
-
-
-def _read_history(history: Any) -> dict[str, Any]:
-    if isinstance(history, (str, os.PathLike)):
-        with open(history, encoding="utf-8") as fh:
-            history = json.load(fh)
-    if isinstance(history, Mapping):
-        found = dict(history)
-    elif all(hasattr(history, k) for k in _HISTORY_KEYS):
-        found = {k: getattr(history, k, None) for k in (*_HISTORY_KEYS, "backend", "device", "dtype")}
-    else:
-        raise TypeError(
-            "`history` must be a TrainResult, its to_dict(), or the path of a "
-            f"history.json; got {type(history).__name__}"
-        )
-    missing = [k for k in _HISTORY_KEYS if k not in found]
-    if missing:
-        raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
-    return found
 
 
 # -- numerical differentiation's two errors -----------------------------------
@@ -554,6 +548,8 @@ def _check_steps(hs: Any) -> np.ndarray:
         raise TypeError(f"`hs` must be a sequence of steps; got {type(hs).__name__}") from None
     if steps.ndim != 1 or steps.size == 0:
         raise ValueError(f"`hs` must be a non-empty 1-d sequence; got shape {steps.shape}")
+    if steps.size > _MAX_HS:
+        raise ValueError(f"`hs` must hold at most {_MAX_HS} steps; got {steps.size}")
     if not np.all(np.isfinite(steps) & (steps > 0)):
         raise ValueError("`hs` must hold positive, finite steps")
     return steps

@@ -1,0 +1,84 @@
+"""A training history (``TrainResult``, its dict, or ``history.json``), read and checked."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from xgrad._files import FileFormatError
+from xgrad._host import to_host
+
+__all__ = ["HISTORY_KEYS", "read_history"]
+
+HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
+
+
+def read_history(history: Any) -> dict[str, Any]:
+    """The history's fields as host values, checked for schema and agreement.
+
+    A path is read as JSON; any problem with its content raises
+    :class:`~xgrad._files.FileFormatError` naming the file. A dict or result
+    with a problem raises :class:`ValueError`.
+    """
+    if isinstance(history, (str, os.PathLike)):
+        p = os.fspath(history)
+        try:
+            with open(p, encoding="utf-8") as fh:
+                found = json.load(fh)
+            return _checked(found)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise FileFormatError(f"{p!r} is not a training history (history.json): {exc}", path=p) from None
+    if isinstance(history, Mapping):
+        return _checked(dict(history))
+    if all(hasattr(history, k) for k in HISTORY_KEYS):
+        return _checked({k: getattr(history, k, None) for k in (*HISTORY_KEYS, "backend", "device", "dtype")})
+    raise TypeError(
+        "`history` must be a TrainResult, its to_dict(), or the path of a "
+        f"history.json; got {type(history).__name__}"
+    )
+
+
+def _checked(found: Any) -> dict[str, Any]:
+    if not isinstance(found, Mapping):
+        raise TypeError(f"`history` must be a JSON object; got {type(found).__name__}")
+    missing = [k for k in HISTORY_KEYS if k not in found]
+    if missing:
+        raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
+    out = dict(found)
+    out["loss"] = _numbers(found["loss"], "loss")
+    iters = _numbers(found["eval_iters"], "eval_iters")
+    for k in ("train_acc", "test_acc"):
+        out[k] = _numbers(found[k], k)
+        if out[k].shape != iters.shape:
+            raise ValueError(f"`history` {k!r} has {out[k].size} values but 'eval_iters' has {iters.size}")
+        if not np.all((out[k] >= 0) & (out[k] <= 1)):
+            raise ValueError(f"`history` {k!r} must hold accuracies between 0 and 1")
+    if not np.all(np.isfinite(iters) & (iters == np.round(iters)) & (iters >= 1) & (iters <= out["loss"].size)):
+        raise ValueError(f"`history` 'eval_iters' must be iterations in 1..{out['loss'].size} (one per loss)")
+    if np.any(np.diff(iters) <= 0):
+        raise ValueError("`history` 'eval_iters' must increase")
+    out["eval_iters"] = iters
+    ipe = found["iters_per_epoch"]
+    if isinstance(ipe, bool) or not isinstance(ipe, (int, np.integer)) or ipe < 1:
+        raise ValueError(f"`history` 'iters_per_epoch' must be a positive integer; got {ipe!r}")
+    return out
+
+
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """A 1-d float array from a list or an array of any backend."""
+    if isinstance(value, (str, bytes, Mapping)) or value is None or isinstance(value, bool):
+        raise ValueError(f"`history` {name!r} must be a list of numbers; got {type(value).__name__}")
+    try:
+        arr = np.asarray(to_host(value) if hasattr(value, "shape") else value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"`history` {name!r} must be a list of numbers") from None
+    if arr.ndim != 1:
+        raise ValueError(f"`history` {name!r} must be a flat list of numbers; got shape {arr.shape}")
+    if name != "loss" and not all(math.isfinite(v) for v in arr):
+        raise ValueError(f"`history` {name!r} holds NaN or infinite values")
+    return arr
