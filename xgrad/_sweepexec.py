@@ -57,7 +57,10 @@ class _Dask:
         if data is None:
             return None
         if self.data_id != id(data):  # sent to every worker once per sweep
-            self.data_ref, self.data_id = self.client.scatter([data], broadcast=True)[0], id(data)
+            # under a key of its own: a content-hashed key is shared with any other client that
+            # scattered the same data, and is lost when that client goes away
+            self.data_ref = self.client.scatter([data], broadcast=True, hash=False)[0]
+            self.data_id = id(data)
         return self.data_ref
 
     def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
