@@ -50,6 +50,10 @@ autodoc_member_order = "bysource"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
+# "path" in a parameter's type means a file-system path, not the `.path` attribute of
+# the file errors, which Sphinx would otherwise guess at
+napoleon_preprocess_types = True
+napoleon_type_aliases = {"path": "str or os.PathLike"}
 
 # -- intersphinx: the build must not need the network ----------------------------
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
