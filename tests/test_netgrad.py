@@ -162,3 +162,11 @@ def test_labels_are_checked_before_differencing():
         net.numerical_gradient(x, np.array([0, 3]))
     with pytest.raises(ValueError, match=r"`t` holds class index 3 at position 1"):
         direct_numerical_gradient(net, x, np.array([0, 3]), "b2", (0,))
+
+
+@pytest.mark.parametrize("h", [1e3, 1e10, 1e300])
+def test_a_step_too_large_is_refused_not_overflowed(h):
+    net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0)
+    x, t = np.random.default_rng(0).random((2, 4)), np.array([0, 1])
+    with pytest.raises(ValueError, match=r"step this large .*smaller `h`"):
+        net.numerical_gradient(x, t, h=h)

@@ -260,10 +260,12 @@ def _is_scalar(a: Any) -> bool:
     return type(a).__module__ == "numpy" and type(a).__name__ != "ndarray"
 
 
-def quiet_overflow(backend: Backend) -> contextlib.AbstractContextManager[Any]:
+def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextManager[Any]:
     """Silence NumPy's overflow and invalid-value warnings inside a block whose
-    caller checks for non-finite results itself (and reports them better)."""
-    if backend.name == "numpy":
+    caller checks for non-finite results itself (and reports them better).
+    `backend` is a Backend or an array namespace."""
+    numpy = backend.name == "numpy" if isinstance(backend, Backend) else array_api_compat.is_numpy_namespace(backend)
+    if numpy:
         import numpy as np
 
         return np.errstate(over="ignore", invalid="ignore", divide="ignore")

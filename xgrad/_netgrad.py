@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 
+from xgrad._backend import quiet_overflow
 from xgrad._diff import steps_for
 from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp, softmax_xp
 from xgrad._steps import check_finite
@@ -108,12 +109,20 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     z1 = (sigmoid_xp if net.activation == "sigmoid" else relu_xp)(xp, a1)  # the exact form, not tanh
     a2 = z1 @ p["W2"] + p["b2"]
     ctx = _Context(xp, a1, z1, softmax_xp(xp, a2), xp.astype(target, dt), x.shape[0])
-    grads = {
-        "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
-        "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
-        "b1": ctx.hidden_bias(net, p["W2"], central_step(xp, p["b1"], h)),
-        "W1": ctx.input_weights(net, x, p["W2"], central_step(xp, p["W1"], h)),
-    }
+    with quiet_overflow(xp):  # a step too large overflows; the check below says so
+        grads = {
+            "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
+            "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
+            "b1": ctx.hidden_bias(net, p["W2"], central_step(xp, p["b1"], h)),
+            "W1": ctx.input_weights(net, x, p["W2"], central_step(xp, p["W1"], h)),
+        }
+    for k, g in grads.items():
+        if not bool(xp.all(xp.isfinite(g))):
+            raise ValueError(
+                f"the numerical gradient of {k} is not finite: the loss differences overflow "
+                f"for a step this large (h={h}); use a smaller `h` (at most about 1), or the "
+                "default (h=None)"
+            )
     return {k: xp.astype(grads[k], net.dtype) for k in ("W1", "b1", "W2", "b2")}
 
 
@@ -220,7 +229,7 @@ class _Series:
 def _series_terms(r: float, limit: int = 24) -> int | None:
     """Fewest terms M with remainder ``r**M e**r / (M+1)!`` below 2**-60 (relative
     to the first term); None when the series would need more than `limit`."""
-    if not math.isfinite(r):
+    if not math.isfinite(r) or r > 1:  # shifts this large need the direct sum anyway
         return None
     for m in range(1, limit + 1):
         if r**m * math.exp(r) / math.factorial(m + 1) <= 2.0**-60:
