@@ -38,10 +38,26 @@ extensions = [
     "sphinx.ext.doctest",
     "matplotlib.sphinxext.plot_directive",
     "backend_matrix",
+    "page_doctests",
 ]
+
+# -- maths without the network --------------------------------------------------
+# The sphinx-mathjax-offline package ships MathJax 3 and copies it into the built
+# site's _static/mathjax, so the pages typeset their formulas from file:// with no
+# network. ``nox -s docs`` installs it; a build without it falls back to Sphinx's
+# default MathJax from a CDN and says so, and its pages show raw TeX offline.
+if importlib.util.find_spec("sphinx-mathjax-offline") is not None:
+    extensions.append("sphinx-mathjax-offline")
+    mathjax_path = "mathjax/tex-chtml.js"
+else:
+    print("conf.py: sphinx-mathjax-offline is not installed; maths will need the network")
 exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 default_role = "code"
+
+# Docstrings name a parameter's type "path"; two exception classes have a ``path``
+# attribute, so the Python domain finds two targets for that word. Neither is meant.
+suppress_warnings = ["ref.python"]
 
 # -- autodoc, autosummary, napoleon -------------------------------------------
 autosummary_generate = False  # api.rst documents every name on its own page
@@ -56,6 +72,8 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"
+# pages whose ``>>>`` examples every build runs (``_ext/page_doctests.py``)
+page_doctests = ["book_code.rst"]
 
 # -- matplotlib plot directive -------------------------------------------------
 # xgrad.plot returns Figures made without pyplot; the directive collects
