@@ -78,11 +78,40 @@ page_doctests = ["book_code.rst"]
 # -- matplotlib plot directive -------------------------------------------------
 # xgrad.plot returns Figures made without pyplot; the directive collects
 # pyplot's figures, so each snippet hands its Figure over with ``show``.
+# Figures are drawn at most about 7.6 inches (730 px at 96 dpi) wide, the width
+# of furo's text column, so that their labels are shown at their real size.
+# They are saved at 192 dpi and shown at half scale (sharp on high-density
+# screens); a scaled image links to its file, so a click opens the full size.
+# The code that draws each figure sits above it, folded in a <details> element
+# (``plot_template``).
 plot_pre_code = "from plot_helpers import show"
-plot_include_source = False
+plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False
-plot_formats = [("png", 96)]
+plot_formats = [("png", 192)]
+plot_template = """
+{% if source_code %}
+.. raw:: html
+
+   <details class="plot-code"><summary>The code that draws this figure</summary>
+
+{{ source_code }}
+
+.. raw:: html
+
+   </details>
+
+{% endif %}
+{% for img in images %}
+.. figure:: {{ build_dir }}/{{ img.basename }}.{{ default_fmt }}
+   :scale: 50
+   {% for option in options -%}
+   {{ option }}
+   {% endfor %}
+
+   {{ caption | trim }}
+{% endfor %}
+"""
 
 # -- HTML -------------------------------------------------------------------------
 html_theme = "furo"
