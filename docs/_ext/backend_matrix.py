@@ -202,18 +202,22 @@ def checks_cell(checks: dict[str, str]) -> str:
     return "; ".join(f"{label}: {status}" for label, status in checks.items() if status != PASSES)
 
 
+def _backend_cell(row: Row) -> str:
+    name = row.backend if row.version == "—" else f"{row.backend} {row.version}"
+    return name if row.device == "—" else f"{name} on {short_device(row.device)}"
+
+
 def render(rows: list[Row]) -> str:
-    """The rows as a reST ``list-table`` of four narrow columns."""
-    header = ["Backend", "Device", "Checks", "Test suite"]
+    """The rows as a reST ``list-table`` of three columns, narrow enough for a phone."""
+    header = ["Backend, device", "Checks", "Test suite"]
     lines = [
         ".. list-table:: Measured on the machine that built this page "
         f"(Python {platform.python_version()}, {platform.system()} {platform.machine()})",
         "   :header-rows: 1",
-        "   :widths: 22 18 30 30",
+        "   :widths: 30 35 35",
         "",
     ]
-    body = ([f"{r.backend} {r.version}" if r.version != "—" else r.backend, short_device(r.device),
-             checks_cell(r.checks), suite_result(r.backend)] for r in rows)
+    body = ([_backend_cell(r), checks_cell(r.checks), suite_result(r.backend)] for r in rows)
     for cells in [header, *body]:
         lines.append(f"   * - {_cell(cells[0])}")
         lines.extend(f"     - {_cell(c)}" for c in cells[1:])
@@ -255,7 +259,7 @@ def render_gpu(record: Path = GPU_RECORD) -> str:
 def write(srcdir: str | Path) -> Path:
     """Measure and write the table under `srcdir`; unchanged text is not rewritten."""
     out = Path(srcdir) / OUTPUT
-    text = "\n".join([render(measure_all()), suite_source(), render_gpu()])
+    text = "\n\n".join([render(measure_all()), suite_source(), render_gpu()])
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         out.write_text(text, encoding="utf-8")
