@@ -39,6 +39,7 @@ extensions = [
     "matplotlib.sphinxext.plot_directive",
     "backend_matrix",
     "page_doctests",
+    "bench_pages",
 ]
 
 # -- maths without the network --------------------------------------------------
@@ -73,7 +74,7 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"
 # pages whose ``>>>`` examples every build runs (``_ext/page_doctests.py``)
-page_doctests = ["book_code.rst"]
+page_doctests = ["index.rst", "tutorial.rst", "book_code.rst"]
 
 # -- matplotlib plot directive -------------------------------------------------
 # xgrad.plot returns Figures made without pyplot; the directive collects
