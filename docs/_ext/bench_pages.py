@@ -29,7 +29,11 @@ def environment_line(env: dict[str, Any] | None) -> str:
     load = env.get("load_average_1_5_15_min")
     load_text = (f", load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min; "
                  f"above {env.get('cpu_count')} means other work shared the cores)") if load else ""
-    commit = (env.get("commit") or "unknown")[:12]
+    commit = env.get("commit") or "unknown"
+    if commit.endswith("-dirty"):
+        commit = commit.removesuffix("-dirty")[:12] + " (with uncommitted changes)"
+    else:
+        commit = commit[:12]
     return (f"*Recorded {env.get('date', '?')} at commit {commit} on {env.get('cpu_model', '?')} "
             f"({env.get('cpu_count', '?')} cores, {env.get('system', '?')} {env.get('machine', '')})"
             f"{load_text}; Python {env.get('python', '?')}, {soft}"
@@ -52,16 +56,16 @@ def train_text(data: dict[str, Any]) -> str:
     rows = []
     for r in data["rows"]:
         rate = r["iters_per_s"]
-        rows.append([r["name"].replace("*", "\\*"), str(r.get("dtype", "?")), str(r.get("threads", "?")),
-                     f"{r['median_s'] * 10_000 / iters:.2f}", f"{rate['min']:.0f}-{rate['max']:.0f}",
+        rows.append([r["name"].replace("*", "\\*"), f"{r.get('dtype', '?')}, {r.get('threads', '?')}",
+                     f"{r['median_s'] * 10_000 / iters:.2f} ({rate['min']:.0f}-{rate['max']:.0f} it/s)",
                      f"{r['ratio_to_xgrad']:.2f}x"])
     busy = f", {data['busy']} busy process(es) beside" if data.get("busy") else ""
     lines = [f"{iters:,} iterations per contender, training loop only, median of {data['rounds']} rounds"
              f"{busy}, scaled to seconds per 10,000 iterations; the last column is the median time "
              "divided by xgrad's (above 1: xgrad is faster).", "",
              environment_line(data.get("environment")), ""]
-    lines += _table(["contender", "dtype", "threads", "s per 10k it", "it/s (min-max)", "time / xgrad's"],
-                    rows, "40 10 10 14 14 12")
+    lines += _table(["contender", "dtype, threads", "s per 10k it (it/s min-max)", "time / xgrad's"],
+                    rows, "40 20 25 15")
     return "\n".join(lines) + "\n"
 
 
@@ -72,7 +76,7 @@ def numgrad_text(data: dict[str, Any]) -> str:
     lines += _table(["method", "seconds per gradient"], [
         ["direct loop: copy, perturb one parameter, two full forward passes (timed on a random "
          "sample of coordinates and scaled)", f"{g['direct_s']:.1f}"],
-        [":meth:`xgrad.TwoLayerNet.numerical_gradient` (same differences, same step)",
+        ["xgrad's :meth:`~xgrad.TwoLayerNet.numerical_gradient` (same differences, same step)",
          f"{g['fast_s']:.3f} ({g['speedup']:.0f}x faster)"],
     ])
     if data.get("generic_vectorized"):
