@@ -91,11 +91,48 @@ def numgrad_text(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _simple_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    rule = "  ".join("=" * w for w in widths)
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [rule, fmt(header), rule, *(fmt(r) for r in rows), rule]
+
+
+def derivative_text(data: dict[str, Any]) -> str:
+    rows = [[s["dtype"], s["group"], s["library"], f"{s['worst_rel_error']:.1e}", f"{s['median_nfev']:g}",
+             f"{s['coverage']:.0%}", f"{s['median_overstate']:.0f}"] for s in data["summary"]]
+    lines = [_environment_or_old(data), ""]
+    lines += _simple_table(["dtype", "cases", "library", "worst", "nfev", "covered", "over"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def check_gradient_text(data: dict[str, Any]) -> str:
+    rows = [[s["dtype"], s["tool"], f"{s['caught']}/{s['bugs']}", f"{s['false_alarms']}/{s['correct']}",
+             str(s["kink_false_alarms"])] for s in data["summary"]]
+    lines = [_environment_or_old(data), ""]
+    lines += _simple_table(["dtype", "tool", "bugs caught", "false alarms", "of them at kinks"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def _environment_or_old(data: dict[str, Any]) -> str:
+    if data.get("environment"):
+        return environment_line(data["environment"])
+    return ("*Recorded before the scripts wrote an environment record: date, commit and machine "
+            "unknown (the 2-core development machine). Re-run the command above to record them.*")
+
+
 PAGES = {
     "train.json": ("bench_train.inc", train_text,
                    "python scripts/bench_train.py --iters 3000 --rounds 3 --json docs/_data/train.json"),
     "numgrad.json": ("bench_numgrad.inc", numgrad_text,
                      "python scripts/bench_numgrad.py --json docs/_data/numgrad.json"),
+    "bench_derivative.json": ("bench_derivative.inc", derivative_text,
+                              "python scripts/bench_derivative.py --json docs/_data/bench_derivative.json"),
+    "bench_check_gradient.json": ("bench_check_gradient.inc", check_gradient_text,
+                                  "python scripts/bench_check_gradient.py --json docs/_data/bench_check_gradient.json"),
 }
 
 
