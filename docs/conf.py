@@ -38,10 +38,27 @@ extensions = [
     "sphinx.ext.doctest",
     "matplotlib.sphinxext.plot_directive",
     "backend_matrix",
+    "page_doctests",
+    "bench_pages",
 ]
+
+# -- maths without the network --------------------------------------------------
+# The sphinx-mathjax-offline package ships MathJax 3 and copies it into the built
+# site's _static/mathjax, so the pages typeset their formulas from file:// with no
+# network. ``nox -s docs`` installs it; a build without it falls back to Sphinx's
+# default MathJax from a CDN and says so, and its pages show raw TeX offline.
+if importlib.util.find_spec("sphinx-mathjax-offline") is not None:
+    extensions.append("sphinx-mathjax-offline")
+    mathjax_path = "mathjax/tex-chtml.js"
+else:
+    print("conf.py: sphinx-mathjax-offline is not installed; maths will need the network")
 exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 default_role = "code"
+
+# Docstrings name a parameter's type "path"; two exception classes have a ``path``
+# attribute, so the Python domain finds two targets for that word. Neither is meant.
+suppress_warnings = ["ref.python"]
 
 # -- autodoc, autosummary, napoleon -------------------------------------------
 autosummary_generate = False  # api.rst documents every name on its own page
@@ -60,15 +77,46 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"
+# pages whose ``>>>`` examples every build runs (``_ext/page_doctests.py``)
+page_doctests = ["index.rst", "tutorial.rst", "book_code.rst"]
 
 # -- matplotlib plot directive -------------------------------------------------
 # xgrad.plot returns Figures made without pyplot; the directive collects
 # pyplot's figures, so each snippet hands its Figure over with ``show``.
+# Figures are drawn at most about 7.6 inches (730 px at 96 dpi) wide, the width
+# of furo's text column, so that their labels are shown at their real size.
+# They are saved at 192 dpi and shown at half scale (sharp on high-density
+# screens); a scaled image links to its file, so a click opens the full size.
+# The code that draws each figure sits above it, folded in a <details> element
+# (``plot_template``).
 plot_pre_code = "from plot_helpers import show"
-plot_include_source = False
+plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False
-plot_formats = [("png", 96)]
+plot_formats = [("png", 192)]
+plot_template = """
+{% if source_code %}
+.. raw:: html
+
+   <details class="plot-code"><summary>The code that draws this figure</summary>
+
+{{ source_code }}
+
+.. raw:: html
+
+   </details>
+
+{% endif %}
+{% for img in images %}
+.. figure:: {{ build_dir }}/{{ img.basename }}.{{ default_fmt }}
+   :scale: 50
+   {% for option in options -%}
+   {{ option }}
+   {% endfor %}
+
+   {{ caption | trim }}
+{% endfor %}
+"""
 
 # -- HTML -------------------------------------------------------------------------
 html_theme = "furo"

@@ -214,7 +214,9 @@ def main(argv=None):
         print("xgrad wrong on:", r)
     if args.json:  # the summary, and every verdict that was wrong
         wrong = [r for r in rows if r["passed"] != (r["bug"] == "none")]
-        write_json(args.json, {"summary": summ, "wrong_verdicts": wrong})
+        from _environment import environment  # scripts/ is on the path when run as a script
+
+        write_json(args.json, {"summary": summ, "wrong_verdicts": wrong, "environment": environment()})
 
 
 if __name__ == "__main__":

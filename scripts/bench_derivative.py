@@ -172,7 +172,9 @@ def main(argv=None):
     summ = summary(rows)
     print_table(summ)
     if args.json:
-        write_json(args.json, {"summary": summ, "rows": rows})
+        from _environment import environment  # scripts/ is on the path when run as a script
+
+        write_json(args.json, {"summary": summ, "rows": rows, "environment": environment()})
 
 
 if __name__ == "__main__":

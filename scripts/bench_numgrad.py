@@ -23,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _environment import environment
 
 import xgrad
 from xgrad._netgrad import direct_numerical_gradient
@@ -132,6 +133,7 @@ def main(argv=None):
     if args.train:
         report["training"] = full_training(args, b)
     if args.json:
+        report["environment"] = environment()
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0
 

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+from _environment import environment
 from _refloop import reference_loop, torch_loop
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -139,7 +140,7 @@ def accuracy_over_seeds(args):
             print(f"  {activation:7} {name:16} mean {statistics.mean(accs):.4f}  median {statistics.median(accs):.4f}"
                   f"  min {min(accs):.4f}  max {max(accs):.4f}")
     if args.json:
-        args.json.write_text(json.dumps({"accuracy": rows}, indent=2))
+        args.json.write_text(json.dumps({"accuracy": rows, "environment": environment()}, indent=2))
     return 0
 
 
@@ -163,14 +164,30 @@ def _report(times, args):
     for name, ts in times.items():
         med = statistics.median(ts)
         rate = {"median": args.iters / med, "min": args.iters / max(ts), "max": args.iters / min(ts)}
-        rows.append({"name": name, "median_s": med, "times_s": ts, "iters_per_s": rate,
-                     "ratio_to_xgrad": med / base})
+        rows.append({"name": name, **SETTINGS.get(name, {}), "median_s": med, "times_s": ts,
+                     "iters_per_s": rate, "ratio_to_xgrad": med / base})
         spread = f"{rate['min']:.0f}-{rate['max']:.0f}"
         print(f"{name:48} {med:9.3f} {med * 10_000 / args.iters:9.2f}s {rate['median']:11.0f} {spread:>15} "
               f"{med / base:14.2f}x")
     if args.json:
         args.json.write_text(json.dumps({"iters": args.iters, "rounds": args.rounds, "busy": args.busy,
-                                         "rows": rows}, indent=2))
+                                         "rows": rows, "environment": environment()}, indent=2))
+
+
+# dtype and thread setting of each contender, for the JSON file ("auto": xgrad's
+# choice, one thread for this network; "default": the library's own pool size)
+SETTINGS = {
+    "xgrad numpy float32 (default threads='auto')": {"dtype": "float32", "threads": "auto"},
+    "xgrad numpy float64": {"dtype": "float64", "threads": "auto"},
+    "xgrad numpy float32, BLAS default threads": {"dtype": "float32", "threads": "default"},
+    "reference-style loop, BLAS default threads": {"dtype": "float64", "threads": "default"},
+    "reference-style loop, 1 BLAS thread": {"dtype": "float64", "threads": 1},
+    "xgrad torch float32 (threads='auto')": {"dtype": "float32", "threads": "auto"},
+    "pytorch eager (autograd), default threads": {"dtype": "float32", "threads": "default"},
+    "pytorch eager (autograd), 1 thread": {"dtype": "float32", "threads": 1},
+    "xgrad numpy float32 (threads='auto')": {"dtype": "float32", "threads": "auto"},
+    "xgrad torch float32, torch default threads": {"dtype": "float32", "threads": "default"},
+}
 
 
 if __name__ == "__main__":

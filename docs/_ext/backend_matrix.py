@@ -14,9 +14,11 @@ The module needs Sphinx only for :func:`setup`; the checks can be run alone::
 from __future__ import annotations
 
 import platform
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -184,26 +186,80 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "'").replace("|", "/")
 
 
+def short_device(device: str) -> str:
+    """``array_api_strict.Device('CPU_DEVICE')`` -> ``CPU_DEVICE``: the name, not the repr."""
+    match = re.fullmatch(r"[\w.]*Device\('([^']*)'\)", device)
+    return match.group(1) if match else device
+
+
+def checks_cell(checks: dict[str, str]) -> str:
+    """One cell for all checks: their common status, or each check that differs."""
+    statuses = set(checks.values())
+    if statuses == {PASSES}:
+        return f"all {len(checks)} pass"
+    if len(statuses) == 1:
+        return statuses.pop()
+    return "; ".join(f"{label}: {status}" for label, status in checks.items() if status != PASSES)
+
+
+def _backend_cell(row: Row) -> str:
+    name = row.backend if row.version == "—" else f"{row.backend} {row.version}"
+    return name if row.device == "—" else f"{name} on {short_device(row.device)}"
+
+
 def render(rows: list[Row]) -> str:
-    """The rows as a reST ``list-table``."""
-    header = ["Backend", "Version", "Device", *CHECKS, "test suite (nox)"]
+    """The rows as a reST ``list-table`` of three columns, narrow enough for a phone."""
+    header = ["Backend, device", "Checks", "Test suite"]
     lines = [
         ".. list-table:: Measured on the machine that built this page "
         f"(Python {platform.python_version()}, {platform.system()} {platform.machine()})",
         "   :header-rows: 1",
+        "   :widths: 30 35 35",
         "",
     ]
-    body = ([r.backend, r.version, r.device, *r.checks.values(), suite_result(r.backend)] for r in rows)
+    body = ([_backend_cell(r), checks_cell(r.checks), suite_result(r.backend)] for r in rows)
     for cells in [header, *body]:
         lines.append(f"   * - {_cell(cells[0])}")
         lines.extend(f"     - {_cell(c)}" for c in cells[1:])
     return "\n".join(lines) + "\n"
 
 
+def suite_source(reports: Path = REPORTS) -> str:
+    """A sentence saying where the test-suite column comes from."""
+    found = sorted(reports.glob("tests-*.xml")) if reports.is_dir() else []
+    if not found:
+        return ("*Test suite*: no test session of ``nox`` has run in this checkout, so the column "
+                "says *not run with this build*. ``nox`` with no arguments runs every test "
+                "session first and this build last; ``nox -s docs`` alone runs no tests.")
+    newest = max(f.stat().st_mtime for f in found)
+    when = datetime.fromtimestamp(newest, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"*Test suite*: counts from the JUnit reports that ``nox``'s test sessions wrote to "
+            f"``.nox/reports/`` in this checkout, the newest at {when}; a backend whose session "
+            "did not run says *not run with this build*.")
+
+
+GPU_RECORD = Path(__file__).resolve().parents[1] / "_data" / "gpu"
+
+
+def render_gpu(record: Path = GPU_RECORD) -> str:
+    """The recorded GPU run (``scripts/gpu_check.sh docs/_data/gpu``), or how to record one."""
+    how = ("On a machine with an NVIDIA GPU and CuPy, ``bash scripts/gpu_check.sh docs/_data/gpu`` "
+           "runs the test suite on CuPy and the GPU benchmark; commit ``docs/_data/gpu/`` and the "
+           "next build shows the run here.")
+    device_txt = record / "device.txt"
+    if not device_txt.exists():
+        return f"**GPU**: no GPU run recorded yet. {how}\n"
+    device = next((line.strip() for line in device_txt.read_text().splitlines() if line.strip()), "?")
+    suite = suite_result("cupy", record).replace("not run with this build", "no report recorded")
+    when = datetime.fromtimestamp((record / "device.txt").stat().st_mtime, tz=timezone.utc).date()
+    return (f"**GPU** (recorded run, not measured by this build; files in ``docs/_data/gpu/``): "
+            f"{_cell(device)}; CuPy test suite: {suite}; recorded {when}. {how}\n")
+
+
 def write(srcdir: str | Path) -> Path:
     """Measure and write the table under `srcdir`; unchanged text is not rewritten."""
     out = Path(srcdir) / OUTPUT
-    text = render(measure_all())
+    text = "\n\n".join([render(measure_all()), suite_source(), render_gpu()])
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         out.write_text(text, encoding="utf-8")
