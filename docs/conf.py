@@ -56,10 +56,6 @@ exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 default_role = "code"
 
-# Docstrings name a parameter's type "path"; two exception classes have a ``path``
-# attribute, so the Python domain finds two targets for that word. Neither is meant.
-suppress_warnings = ["ref.python"]
-
 # -- autodoc, autosummary, napoleon -------------------------------------------
 autosummary_generate = False  # api.rst documents every name on its own page
 autodoc_typehints = "description"
