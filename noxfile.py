@@ -91,7 +91,6 @@ def docs(session: nox.Session) -> None:
     """Build the site with warnings as errors; the figures are drawn by the build."""
     # every CPU backend, so that the backends page can say what runs where
     session.install(*nox.project.dependency_groups(PYPROJECT, "docs"), "array-api-strict",
-                    *BACKEND_DEPS["torch"], *BACKEND_DEPS["jax"],
-                    "sphinx-mathjax-offline")  # MathJax shipped with the site: maths offline
+                    *BACKEND_DEPS["torch"], *BACKEND_DEPS["jax"])
     session.install("-e", ".")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
