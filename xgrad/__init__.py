@@ -25,8 +25,7 @@ from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, so
 from xgrad._gradcheck import GradientReport, check_gradient
 from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
-from xgrad._net import TwoLayerNet
-from xgrad._netgrad import network_numerical_gradient
+from xgrad._net import TwoLayerNet, network_numerical_gradient
 from xgrad._sweep import SweepResult, SweepRun, sweep
 from xgrad._threads import thread_limits
 from xgrad._train import TrainResult, train

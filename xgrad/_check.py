@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xgrad._backend import compute_dtype
 from xgrad._typing import Array
 from xgrad._validate import check_count, check_optional_positive
 
@@ -151,8 +152,6 @@ def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None =
     >>> check.passed, check.mean_abs_diff["W1"] < 1e-10
     (True, True)
     """
-    from xgrad._netgrad import compute_dtype
-
     h = check_optional_positive(h, "h")
     xp = net.xp
     x, _ = net.checked_inputs(x, t)
@@ -202,7 +201,7 @@ def _relu_kinks(net: TwoLayerNet, x: Array, h: float | None) -> dict[str, Any]:
     import numpy as np
 
     from xgrad._host import to_host
-    from xgrad._netgrad import central_step, compute_dtype
+    from xgrad._netgrad import central_step
 
     xp = net.xp
     dt = compute_dtype(xp, net.device, net.dtype, warn=False)
@@ -293,8 +292,6 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
     """
     import numpy as np  # the direction is drawn on the host, then moved once
 
-    from xgrad._netgrad import compute_dtype
-
     check_count(seed, "seed")
     if h is not None and eps is not None:
         raise TypeError("pass the step as `h` only (`eps` is its former name)")
@@ -307,7 +304,7 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
     grads = net.gradient(x, t)
     # the loss is differenced in float64 where the backend has it (see numerical_gradient)
     wide = net.astype(compute_dtype(xp, net.device, net.dtype, warn=False))  # rel_error tells
-    u_dev = {k: wide._to_device(v / norm) for k, v in u.items()}
+    u_dev = {k: wide.to_device(v / norm) for k, v in u.items()}
     slope = float(sum(xp.sum(xp.astype(grads[k], wide.dtype) * u_dev[k]) for k in grads))
     scale = max(1.0, math.sqrt(sum(float(xp.sum(v * v)) for v in wide.params.values())))
     step = float(xp.finfo(wide.dtype).eps) ** (1 / 3) * scale if h is None else h

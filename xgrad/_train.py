@@ -12,6 +12,7 @@ from typing import Any
 
 from xgrad._backend import Backend, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
+from xgrad._core import activation_named, loss_and_gradient
 from xgrad._descent import DivergenceError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
@@ -255,6 +256,7 @@ class _Run:
     def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any,
                  x_test: Any, t_test: Any) -> None:
         self.cfg, self.b, self.net = cfg, b, net
+        self.activation = activation_named(net.activation)
         to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
         self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
@@ -286,13 +288,15 @@ class _Run:
         return self.b.asarray(idx, dtype=self.b.xp.int64)
 
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
-        xp, net = self.b.xp, self.net.with_params(params)
+        xp = self.b.xp
         xb = xp.take(self.x_train, idx, axis=0)
         tb = xp.take(self.targets, idx, axis=0)
         if self.cfg.grad == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
-            loss, steps = net._backprop(xb, tb, scale=self.cfg.lr, one_hot=True)
+            loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
+                                            scale=self.cfg.lr, rows_sum_to_one=True)
         else:
+            net = self.net.with_params(params)
             grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
             loss = net.loss(xb, tb)
             steps = {k: self.cfg.lr * g for k, g in grads.items()}
