@@ -6,14 +6,13 @@ import io
 import json
 import math
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from xgrad import plot
+from xgrad import History, plot
 from xgrad._descent import gradient_descent
 
 
@@ -206,7 +205,7 @@ def test_training_curves_from_dict(history):
 
 
 def test_training_curves_from_object_with_numpy_loss(history):
-    result = SimpleNamespace(**{**history, "loss": np.asarray(history["loss"])})
+    result = History(**{**history, "loss": np.asarray(history["loss"])})
     _check_training(plot.training_curves(result), history)
 
 

@@ -45,6 +45,14 @@ def test_result_records_how_it_ran(small):
     assert "40 iterations on numpy" in r.summary()
 
 
+def test_one_history_record_behind_the_result_and_its_file(small, tmp_path):
+    r = train("numpy", data=small, iters=20, eval_every=10, progress=False, checkpoint=tmp_path / "c.npz")
+    assert isinstance(r.history, xgrad.History)
+    assert r.history.device == xgrad.resolve_backend("numpy").device_name == "cpu"
+    assert {k: r.to_dict()[k] for k in r.history.to_dict()} == r.history.to_dict()
+    assert r.history.eval_iters == [1, 11, 20] and len(r.history.loss) == 20
+
+
 def test_same_trajectory_on_every_backend(small, backend):
     """Same seed, float64: the run on any backend follows NumPy's."""
     kw = {"data": small, "iters": 30, "eval_every": 10, "seed": 3, "dtype": "float64", "progress": False}

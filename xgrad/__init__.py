@@ -23,6 +23,7 @@ from xgrad._diff import directional_derivative, numerical_diff, numerical_gradie
 from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
+from xgrad._history import History
 from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet, network_numerical_gradient
@@ -45,6 +46,7 @@ __all__ = [
     "FileFormatError",
     "GradientCheck",
     "GradientReport",
+    "History",
     "SweepResult",
     "SweepRun",
     "TrainResult",

@@ -59,9 +59,14 @@ class Backend:
         """Move host data (NumPy arrays, lists, scalars) onto this backend."""
         return _to_backend(self, a, dtype)
 
+    @property
+    def device_name(self) -> str:
+        """The device as people name it: ``"cpu"``, a GPU's model name, ..."""
+        return _device_name(self)
+
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"numpy on cpu"``."""
-        return f"{self.name} on {_device_name(self)}"
+        return f"{self.name} on {self.device_name}"
 
 
 def _device_name(backend: Backend) -> str:

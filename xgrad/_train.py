@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xgrad._backend import Backend, quiet_overflow, resolve_backend
@@ -16,6 +16,7 @@ from xgrad._core import activation_named, loss_and_gradient
 from xgrad._descent import DivergenceError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
+from xgrad._history import History
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
 from xgrad._signals import StopRequest, Terminated, stop_signals
@@ -40,6 +41,8 @@ class TrainResult:
     ----------
     net : TwoLayerNet
         The trained network (its parameters on the training device).
+    history : History
+        What the run recorded; the attributes below read it.
     loss : numpy.ndarray
         The minibatch training loss of every iteration done.
     eval_iters, train_acc, test_acc : list
@@ -60,35 +63,32 @@ class TrainResult:
     """
 
     net: TwoLayerNet
-    loss: Any
-    eval_iters: list[int]
-    train_acc: list[float]
-    test_acc: list[float]
-    iters_per_epoch: int
+    history: History
     timings: dict[str, float]
-    backend: str
-    device: str
-    dtype: str
     config: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     stop_signal: str | None = None
 
+    @property
+    def loss(self) -> Any:
+        """The minibatch loss of every iteration, as a NumPy array."""
+        import numpy as np
+
+        return np.asarray(self.history.loss, dtype=np.float64)
+
+    eval_iters = property(lambda self: self.history.eval_iters, doc="Iterations done at each evaluation.")
+    train_acc = property(lambda self: self.history.train_acc, doc="Training accuracy at each evaluation.")
+    test_acc = property(lambda self: self.history.test_acc, doc="Test accuracy at each evaluation.")
+    iters_per_epoch = property(lambda self: self.history.iters_per_epoch, doc="Iterations in one epoch.")
+    backend = property(lambda self: self.history.backend, doc="The backend's name.")
+    device = property(lambda self: self.history.device, doc="The device's name.")
+    dtype = property(lambda self: self.history.dtype, doc="The parameters' dtype.")
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of everything but the network."""
-        return {
-            "loss": [float(v) for v in self.loss],
-            "eval_iters": list(self.eval_iters),
-            "train_acc": list(self.train_acc),
-            "test_acc": list(self.test_acc),
-            "iters_per_epoch": self.iters_per_epoch,
-            "timings": dict(self.timings),
-            "backend": self.backend,
-            "device": self.device,
-            "dtype": self.dtype,
-            "config": dict(self.config),
-            "interrupted": self.interrupted,
-            "stop_signal": self.stop_signal,
-        }
+        """A JSON-able dict of everything but the network: the history's
+        fields, then the timings, the settings and how the run ended."""
+        return {**self.history.to_dict(), "timings": dict(self.timings), "config": dict(self.config),
+                "interrupted": self.interrupted, "stop_signal": self.stop_signal}
 
     def summary(self) -> str:
         """A few lines for people: accuracy, time, where it ran."""
@@ -266,18 +266,16 @@ class _Run:
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
         self.eval_every = self.iters_per_epoch if cfg.eval_every is None else cfg.eval_every
         self.start = 0
-        self.losses: list[float] = []
-        self.eval_iters: list[int] = []
-        self.train_acc: list[float] = []
-        self.test_acc: list[float] = []
+        self.history = History(iters_per_epoch=self.iters_per_epoch, backend=b.name, device=b.device_name,
+                               dtype=str(cfg.dtype))
         self.timings = {"train_s": 0.0, "eval_s": 0.0, "total_s": 0.0}
         self.t_start = time.perf_counter()
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
         self.start = state.iteration
-        self.losses = list(state.loss)
-        self.eval_iters, self.train_acc, self.test_acc = state.eval_iters, state.train_acc, state.test_acc
+        self.history = replace(state.history, iters_per_epoch=self.iters_per_epoch, backend=self.history.backend,
+                               device=self.history.device, dtype=self.history.dtype)
         logger.info("resumed from iteration %d", self.start)
 
     def _plan(self, block: int) -> Any:
@@ -307,10 +305,9 @@ class _Run:
         train_acc = self.net.accuracy(self.x_train, self.t_train)
         test_acc = self.net.accuracy(self.x_test, self.t_test)
         # recorded together, once both exist: an interrupted evaluation leaves no trace
-        self.eval_iters, self.train_acc, self.test_acc = (
-            [*self.eval_iters, done], [*self.train_acc, train_acc], [*self.test_acc, test_acc])
+        self.history = self.history.with_evaluation(done, train_acc, test_acc)
         self.timings["eval_s"] += time.perf_counter() - t0
-        bar.set_postfix(loss=f"{self.losses[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
+        bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
     def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
@@ -322,17 +319,17 @@ class _Run:
         pending.clear()
         for j, v in enumerate(values):
             if not math.isfinite(v):
-                self.losses.extend(values[:j])
+                self.history.loss.extend(values[:j])
                 self._diverged(first + j, v, history, done)
-        self.losses.extend(values)
+        self.history.loss.extend(values)
 
     def _diverged(self, it: int, value: float, history: collections.deque[dict[str, Any]], done: int) -> None:
         # history[-1] holds the parameters after `done` iterations; iteration `it`
         # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
         self.net.params = history[max(-len(history), -2 - (done - it))]
         self._finish_timings()
-        if self.losses:
-            cause = (f"(the previous loss was {self.losses[-1]:.4g}). The likely cause is a learning rate too "
+        if self.history.loss:
+            cause = (f"(the previous loss was {self.history.loss[-1]:.4g}). The likely cause is a learning rate too "
                      f"large for this network (lr={self.cfg.lr}); try lr={self.cfg.lr / 10:g}.")
         else:
             cause = ("on the first iteration, before any step was taken, so the learning rate is not the "
@@ -349,7 +346,7 @@ class _Run:
             try:
                 self._iterate(checkpoint, checkpoint_every, stop)
                 if stop and checkpoint is not None:
-                    self._save(checkpoint, len(self.losses))  # the last state, whenever it stopped
+                    self._save(checkpoint, len(self.history.loss))  # the last state, whenever it stopped
             except CheckpointError as exc:
                 self._finish_timings()
                 exc.result = self._result(interrupted=True, stop_signal=stop.signal)
@@ -395,8 +392,8 @@ class _Run:
             bar.close()
         if stop:
             logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
-                           len(self.losses) + len(pending))
-            self._check(pending, history, len(self.losses) + len(pending))
+                           len(self.history.loss) + len(pending))
+            self._check(pending, history, len(self.history.loss) + len(pending))
 
     def _finish_timings(self) -> None:
         # wall time, not summed step times: a GPU runs the steps asynchronously
@@ -405,20 +402,15 @@ class _Run:
         self.timings["train_s"] = self.timings["total_s"] - self.timings["eval_s"]
 
     def _save(self, path: Any, done: int) -> None:
-        state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
-                           self.test_acc, self.data_id)
+        state = Checkpoint(self.net.params, done, replace(self.history, loss=list(self.history.loss)), self.data_id)
         save_checkpoint(path, state, self.cfg)
 
     def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
-        import numpy as np
 
-        done = len(self.losses) - self.start if self.losses else 0
+        done = len(self.history.loss) - self.start if self.history.loss else 0
         train_s = self.timings["train_s"]
         timings = {**self.timings, "iters_per_s": done / train_s if train_s > 0 else 0.0}
         return TrainResult(
-            net=self.net, loss=np.asarray(self.losses, dtype=np.float64), eval_iters=list(self.eval_iters),
-            train_acc=list(self.train_acc), test_acc=list(self.test_acc),
-            iters_per_epoch=self.iters_per_epoch, timings=timings, backend=self.b.name,
-            device=self.b.describe().split(" on ", 1)[1], dtype=str(self.cfg.dtype),
+            net=self.net, history=replace(self.history, loss=list(self.history.loss)), timings=timings,
             config=self.cfg.as_dict(), interrupted=interrupted, stop_signal=stop_signal,
         )
