@@ -19,6 +19,7 @@ from xgrad._functions import one_hot
 from xgrad._history import History
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
+from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
@@ -107,29 +108,34 @@ class TrainResult:
 def train(
     backend: str | Backend = "auto",
     *,
-    dataset: str = "mnist",
+    dataset: str = DEFAULTS["dataset"],
     activation: str | None = None,
     hidden_size: int | None = None,
-    iters: int = 10_000,
-    batch_size: int = 100,
-    lr: float = 0.1,
-    grad: str = "backprop",
-    h: float | None = None,
-    eval_every: int | None = None,
-    seed: int = 0,
+    iters: int = DEFAULTS["iters"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    grad: str = DEFAULTS["grad"],
+    h: float | None = DEFAULTS["h"],
+    eval_every: int | None = DEFAULTS["eval_every"],
+    seed: int = DEFAULTS["seed"],
     dtype: str | None = None,
     weight_init_std: float | None = None,
-    threads: int | str | None = "auto",
+    threads: int | str | None = DEFAULTS["threads"],
     progress: bool = True,
     data: Any = None,
     data_dir: str | os.PathLike[str] | None = None,
     net: TwoLayerNet | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 100,
+    checkpoint_every: int = DEFAULTS["checkpoint_every"],
     resume: bool = False,
     device: Any = None,
 ) -> TrainResult:
     """Train the chapter's two-layer network with minibatch SGD.
+
+    Every setting's default is read from one record (``xgrad train --help``
+    lists them); `activation`, `hidden_size`, `dtype` and `weight_init_std`
+    default to None, meaning the record's default for a new network and the
+    network's own with `net`.
 
     Parameters
     ----------
@@ -221,7 +227,10 @@ def train(
     >>> result.test_acc[-1] > 0.2
     True
     """
-    cfg = TrainConfig.build(locals(), net)
+    settings = {"dataset": dataset, "activation": activation, "hidden_size": hidden_size, "iters": iters,
+                "batch_size": batch_size, "lr": lr, "grad": grad, "h": h, "eval_every": eval_every, "seed": seed,
+                "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads, "progress": progress}
+    cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
