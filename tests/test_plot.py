@@ -145,8 +145,12 @@ def test_descent_paths_oscillation():
     assert fig.axes[0].get_title() == "lr = 0.99: oscillates"
 
 
-def test_descent_paths_non_finite_is_drawn_up_to_the_divergence():
+def test_descent_paths_non_finite_is_drawn_up_to_the_divergence(monkeypatch):
+    calls = []
+    real = plot.gradient_descent
+    monkeypatch.setattr(plot, "gradient_descent", lambda *a, **k: calls.append(k) or real(*a, **k))
     fig = plot.descent_paths(lrs=(0.1, 1e100), step_num=10)
+    assert len(calls) == 2  # one run per learning rate: the diverging path is not run again
     ax = fig.axes[1]
     assert ax.get_title() == "lr = 1e+100: diverges (non-finite at step 3)"
     path = ax.lines[0].get_xydata()

@@ -121,6 +121,15 @@ def test_divergence_stops_with_the_iteration_and_last_finite_parameters(small):
         assert np.all(np.isfinite(v))
 
 
+def test_training_divergence_is_its_own_error_with_the_partial_result(small):
+    with pytest.raises(xgrad.TrainingDivergedError, match=r"kept in the error's `\.result\.net`") as info:
+        train("numpy", data=small, iters=200, lr=1e38, weight_init_std=1.0, progress=False, eval_every=1000)
+    err = info.value
+    assert not isinstance(err, xgrad.DescentDivergedError)
+    assert err.result is err.last_finite and err.iteration == err.step
+    assert len(err.result.history.loss) == err.iteration - 1
+
+
 def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
     from xgrad import _train
 

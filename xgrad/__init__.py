@@ -18,7 +18,7 @@ from xgrad._backend import (
 from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
 from xgrad._checkpoint import CheckpointError
 from xgrad._derivative import DerivativeResult, derivative
-from xgrad._descent import DivergenceError, gradient_descent
+from xgrad._descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
@@ -41,6 +41,7 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "DerivativeResult",
+    "DescentDivergedError",
     "DirectionalCheck",
     "DivergenceError",
     "FileFormatError",
@@ -50,6 +51,7 @@ __all__ = [
     "SweepResult",
     "SweepRun",
     "TrainResult",
+    "TrainingDivergedError",
     "TwoLayerNet",
     "__version__",
     "blas_threads",

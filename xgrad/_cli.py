@@ -11,7 +11,7 @@ from typing import Any
 
 from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._checkpoint import CheckpointError
-from xgrad._descent import DivergenceError
+from xgrad._descent import TrainingDivergedError
 from xgrad._files import atomic_write, check_output_dir, check_output_file
 from xgrad._settings import DEFAULTS, add_options
 from xgrad._signals import EXIT_CODES, Terminated, stop_signals
@@ -135,9 +135,9 @@ def _train(args: argparse.Namespace) -> int:
             result = train(args.backend, **{**settings, "threads": _threads(args.threads)},
                            progress=not args.no_progress, data_dir=args.data_dir, checkpoint=args.checkpoint,
                            resume=args.resume)
-        except DivergenceError as exc:
+        except TrainingDivergedError as exc:
             print(f"xgrad train: {exc}", file=sys.stderr)
-            result, status = exc.last_finite, 1
+            result, status = exc.result, 1
         except CheckpointError as exc:
             if exc.result is None:
                 raise

@@ -13,7 +13,7 @@ from typing import Any
 from xgrad._backend import Backend, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._core import activation_named, loss_and_gradient
-from xgrad._descent import DivergenceError
+from xgrad._descent import TrainingDivergedError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
 from xgrad._history import History
@@ -204,10 +204,10 @@ def train(
         that do not match `net`.
     xgrad.FileFormatError
         If `resume` finds a damaged or inconsistent checkpoint.
-    DivergenceError
-        If the loss becomes non-finite. The error names the iteration and keeps
-        the partial result, with the last parameters that gave a finite loss,
-        in ``.last_finite``.
+    TrainingDivergedError
+        If the loss becomes non-finite (a :class:`DivergenceError`). The error
+        names the iteration (``.iteration``) and keeps the partial result, with
+        the last parameters that gave a finite loss, in ``.result``.
     CheckpointError
         If a checkpoint cannot be written; the partial result is in
         ``.result``.
@@ -344,10 +344,10 @@ class _Run:
             cause = ("on the first iteration, before any step was taken, so the learning rate is not the "
                      "cause: the data or the starting weights overflow in "
                      f"{self.cfg.dtype} (rescale the data, or use float64).")
-        raise DivergenceError(
+        raise TrainingDivergedError(
             f"training diverged at iteration {it + 1}: the loss became {value} {cause} The parameters of the "
-            "last finite loss are kept in the error's `.last_finite.net`.",
-            step=it + 1, last_finite=self._result(interrupted=True),
+            "last finite loss are kept in the error's `.result.net`.",
+            iteration=it + 1, result=self._result(interrupted=True),
         )
 
     def loop(self, checkpoint: Any, checkpoint_every: int) -> TrainResult:

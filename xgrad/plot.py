@@ -19,7 +19,7 @@ import array_api_compat
 import numpy as np
 
 from xgrad._backend import Backend, resolve_backend
-from xgrad._descent import DivergenceError, gradient_descent
+from xgrad._descent import DescentDivergedError, gradient_descent
 from xgrad._diff import difference_quotient, numerical_gradient, tangent_line
 from xgrad._history import read_history
 from xgrad._host import to_host as _to_host
@@ -271,7 +271,7 @@ def descent_paths(
         One panel per learning rate. Each title names the rate and what
         happened: ``converges``, ``oscillates``, ``barely moves`` or
         ``diverges``; when the point became non-finite (a
-        :class:`xgrad.DivergenceError`) the path is drawn up to the last finite
+        :class:`xgrad.DescentDivergedError`) the path is drawn up to the last finite
         point and the title gives the step.
 
     Notes
@@ -330,9 +330,8 @@ def _descent_path(
     try:
         _, path = gradient_descent(f, start, lr=lr, step_num=step_num, h=h, return_path=True)
         return _to_host(path), None
-    except DivergenceError as err:  # replay the finite part
-        _, path = gradient_descent(f, start, lr=lr, step_num=err.step - 1, h=h, return_path=True)
-        return _to_host(path), err.step
+    except DescentDivergedError as err:  # the finite part, as the error keeps it
+        return _to_host(err.path), err.step
 
 
 def _verdict(path: np.ndarray, bad_step: int | None) -> str:
