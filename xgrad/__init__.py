@@ -24,6 +24,7 @@ from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
 from xgrad._history import History
+from xgrad._host import to_numpy
 from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
 from xgrad._net import TwoLayerNet, network_numerical_gradient
@@ -77,5 +78,6 @@ __all__ = [
     "sweep",
     "tangent_line",
     "thread_limits",
+    "to_numpy",
     "train",
 ]

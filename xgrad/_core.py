@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import array_api_compat
 
-from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp
+from xgrad._functions import log_softmax, relu, sigmoid
 from xgrad._typing import Array, Namespace
 
 __all__ = ["ACTIVATIONS", "PARAM_NAMES", "Activation", "Forward", "activation_named", "backward",
@@ -53,7 +53,7 @@ def _sigmoid_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
 
 def _sigmoid_change(a: Array, d: Array, *, xp: Namespace) -> Array:
     # σ(a+d) - σ(a) = σ(a+d) σ(-a) (1 - e^-d): a product, no cancellation
-    return sigmoid_xp(xp, a + d) * sigmoid_xp(xp, -a) * -xp.expm1(-d)
+    return sigmoid(a + d, xp=xp) * sigmoid(-a, xp=xp) * -xp.expm1(-d)
 
 
 def _relu_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
@@ -63,12 +63,12 @@ def _relu_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
 def _relu_change(a: Array, d: Array, *, xp: Namespace) -> Array:
     moved = a + d
     both = (a > 0) & (moved > 0)
-    return xp.where(both, d, relu_xp(xp, moved) - relu_xp(xp, a))
+    return xp.where(both, d, relu(moved, xp=xp) - relu(a, xp=xp))
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", lambda a, *, xp: sigmoid_xp(xp, a), _sigmoid_backward, _sigmoid_change),
-    "relu": Activation("relu", lambda a, *, xp: relu_xp(xp, a), _relu_backward, _relu_change),
+    "sigmoid": Activation("sigmoid", sigmoid, _sigmoid_backward, _sigmoid_change),
+    "relu": Activation("relu", relu, _relu_backward, _relu_change),
 }
 
 
@@ -97,7 +97,7 @@ def forward(params: dict[str, Array], x: Array, /, *, activation: Activation, xp
 
 def mean_loss(scores: Array, target: Array, /, *, xp: Namespace) -> Array:
     """Mean cross-entropy of target rows against scores (stable log-softmax)."""
-    return -xp.sum(target * log_softmax_xp(xp, scores)) / scores.shape[0]
+    return -xp.sum(target * log_softmax(scores, xp=xp)) / scores.shape[0]
 
 
 def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /, *, activation: Activation,
@@ -108,7 +108,7 @@ def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /,
     ``(batch, output)`` error instead of every gradient; ``rows_sum_to_one``
     (one-hot targets) saves a reduction.
     """
-    log_y = log_softmax_xp(xp, fwd.scores)
+    log_y = log_softmax(fwd.scores, xp=xp)
     n = x.shape[0]
     loss = -xp.sum(target * log_y) / n
     y = xp.exp(log_y) if rows_sum_to_one else xp.exp(log_y) * xp.sum(target, axis=1, keepdims=True)

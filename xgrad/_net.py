@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import array_api_compat
 
 from xgrad._backend import Backend, resolve_backend
 from xgrad._core import PARAM_NAMES, activation_named, forward, loss_and_gradient, mean_loss
-from xgrad._functions import check_labels, softmax_xp, target_rows
+from xgrad._functions import check_labels, softmax, target_rows
 from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
 from xgrad._netgrad import exact_differences
 from xgrad._steps import check_finite
@@ -218,7 +219,7 @@ class TwoLayerNet:
 
     def predict(self, x: Array, /) -> Array:
         """Class probabilities (softmax of the scores), one row per sample."""
-        return softmax_xp(self.xp, self.scores(x))
+        return softmax(self.scores(x), xp=self.xp)
 
     def loss(self, x: Array, t: Array, /) -> Array:
         """Mean cross-entropy on `(x, t)` as a 0-d array (stable log-softmax).
@@ -370,16 +371,22 @@ class TwoLayerNet:
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
-    """The same as ``net.numerical_gradient(x, t, h=h)`` (see
-    :meth:`TwoLayerNet.numerical_gradient`).
+    """Deprecated: use ``net.numerical_gradient(x, t, h=h)``
+    (:meth:`TwoLayerNet.numerical_gradient`), which this calls.
 
     Examples
     --------
+    >>> import warnings
     >>> import numpy as np
     >>> from xgrad import TwoLayerNet, network_numerical_gradient
     >>> net = TwoLayerNet(4, 3, 2, seed=0)
     >>> x = np.ones((1, 4)); t = np.array([1])
-    >>> network_numerical_gradient(net, x, t)["b2"].shape
-    (2,)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     grads = network_numerical_gradient(net, x, t)
+    >>> print(caught[0].message)
+    network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)
     """
+    warnings.warn("network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)",
+                  DeprecationWarning, stacklevel=2)
     return net.numerical_gradient(x, t, h=h)

@@ -27,22 +27,16 @@ import array_api_compat
 from xgrad._backend import compute_dtype
 from xgrad._core import Activation, forward
 from xgrad._diff import steps_for
-from xgrad._functions import log_softmax_xp, softmax_xp
+from xgrad._functions import log_softmax, softmax
 from xgrad._typing import Array, Namespace
 from xgrad._validate import check_optional_positive
 
 if TYPE_CHECKING:
     from xgrad._net import TwoLayerNet
 
-__all__ = ["central_step", "direct_numerical_gradient", "exact_differences"]
+__all__ = ["direct_numerical_gradient", "exact_differences"]
 
 _CHUNK_ELEMENTS = 2**21  # bounds the (pairs, hidden, classes) intermediate
-
-
-def central_step(xp: Namespace, theta: Array, h: float | None) -> Array:
-    """The step of each parameter, as :func:`numerical_gradient` takes it: `h` as
-    given, or ``eps**(1/3) * max(1, |θ|)`` rounded so that ``θ + h`` is exact."""
-    return steps_for(xp, theta, h, "central")
 
 
 def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
@@ -60,12 +54,12 @@ def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, a
     p = {k: xp.astype(v, dt) for k, v in params.items()}
     x = xp.astype(x, dt)
     fwd = forward(p, x, activation=activation, xp=xp)
-    ctx = _Context(xp, activation, fwd.a1, fwd.z1, softmax_xp(xp, fwd.scores), xp.astype(target, dt), x.shape[0])
+    ctx = _Context(xp, activation, fwd.a1, fwd.z1, softmax(fwd.scores, xp=xp), xp.astype(target, dt), x.shape[0])
     grads = {
-        "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
-        "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
-        "b1": ctx.hidden_bias(p["W2"], central_step(xp, p["b1"], h)),
-        "W1": ctx.input_weights(x, p["W2"], central_step(xp, p["W1"], h)),
+        "b2": ctx.output_bias(steps_for(xp, p["b2"], h, "central")),
+        "W2": ctx.output_weights(steps_for(xp, p["W2"], h, "central")),
+        "b1": ctx.hidden_bias(p["W2"], steps_for(xp, p["b1"], h, "central")),
+        "W1": ctx.input_weights(x, p["W2"], steps_for(xp, p["W1"], h, "central")),
     }
     return {k: xp.astype(grads[k], dtype) for k in ("W1", "b1", "W2", "b2")}
 
@@ -192,12 +186,12 @@ def direct_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, name: str, i
     h = check_optional_positive(h, "h")
     x, target = net.checked_inputs(x, t)
     theta = net.params[name]
-    hk = central_step(xp, theta, h)[index]
+    hk = steps_for(xp, theta, h, "central")[index]
     flat_k = int(sum(i * math.prod(theta.shape[a + 1 :]) for a, i in enumerate(index)))
     hit = xp.reshape(xp.arange(math.prod(theta.shape), device=net.device) == flat_k, theta.shape)
     def sample_losses(params: dict[str, Array]) -> Array:
         a2 = net.with_params(params).scores(x)
-        return -xp.sum(target * log_softmax_xp(xp, a2), axis=1)
+        return -xp.sum(target * log_softmax(a2, xp=xp), axis=1)
 
     up = sample_losses({**net.params, name: xp.where(hit, theta + hk, theta)})
     down = sample_losses({**net.params, name: xp.where(hit, theta - hk, theta)})
