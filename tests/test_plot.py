@@ -147,8 +147,10 @@ def test_descent_paths_oscillation():
 
 def test_descent_paths_non_finite_is_drawn_up_to_the_divergence(monkeypatch):
     calls = []
-    real = plot.gradient_descent
-    monkeypatch.setattr(plot, "gradient_descent", lambda *a, **k: calls.append(k) or real(*a, **k))
+    from xgrad import _figdata
+
+    real = _figdata.gradient_descent
+    monkeypatch.setattr(_figdata, "gradient_descent", lambda *a, **k: calls.append(k) or real(*a, **k))
     fig = plot.descent_paths(lrs=(0.1, 1e100), step_num=10)
     assert len(calls) == 2  # one run per learning rate: the diverging path is not run again
     ax = fig.axes[1]
@@ -374,13 +376,15 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeyp
     ],
 )
 def test_unbounded_sizes_are_refused(make, match, monkeypatch):
-    real = plot.gradient_descent
+    from xgrad import _figdata
+
+    real = _figdata.gradient_descent
 
     def guarded(*args, step_num, **kwargs):
         assert step_num <= 10**5, "a descent of a billion steps was started"
         return real(*args, step_num=step_num, **kwargs)
 
-    monkeypatch.setattr(plot, "gradient_descent", guarded)
+    monkeypatch.setattr(_figdata, "gradient_descent", guarded)
     with pytest.raises(ValueError, match=match):
         make()
 
