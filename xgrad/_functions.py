@@ -51,7 +51,8 @@ def sigmoid(x: Array, /, *, xp: Namespace | None = None) -> Array:
     if xp is None:
         x, xp, _ = as_float_array(x, name="x")
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1/(1+e) for x >= 0, e/(1+e) below: accurate in both tails, one division
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
 
 
 def relu(x: Array, /, *, xp: Namespace | None = None) -> Array:

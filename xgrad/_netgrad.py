@@ -165,13 +165,22 @@ class _Series:
         return acc
 
 
-def _series_terms(r: float, limit: int = 24) -> int | None:
-    """Fewest terms M with remainder ``r**M e**r / (M+1)!`` below 2**-60 (relative
-    to the first term); None when the series would need more than `limit`."""
+# the series' remainder, relative to its first term, is kept below this: under
+# float64's rounding of that term (2**-53), so summing the series is as exact as
+# summing expm1 over the classes
+SERIES_REMAINDER = 2.0**-60
+# beyond this many terms the direct sum over the classes is cheaper than the series
+SERIES_MAX_TERMS = 24
+
+
+def _series_terms(r: float, limit: int = SERIES_MAX_TERMS) -> int | None:
+    """Fewest terms M with remainder ``r**M e**r / (M+1)!`` below
+    :data:`SERIES_REMAINDER` (relative to the first term); None when the series
+    would need more than `limit`."""
     if not math.isfinite(r):
         return None
     for m in range(1, limit + 1):
-        if r**m * math.exp(r) / math.factorial(m + 1) <= 2.0**-60:
+        if r**m * math.exp(r) / math.factorial(m + 1) <= SERIES_REMAINDER:
             return m
     return None
 

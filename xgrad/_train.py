@@ -31,6 +31,10 @@ __all__ = ["TrainResult", "train"]
 logger = logging.getLogger("xgrad")
 
 PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
+# the seed stream layout: block b of minibatch indices comes from the NumPy
+# generator seeded [seed, MINIBATCH_STREAM, b], apart from the initial weights
+# (seeded by `seed` alone), so resuming at any block redraws the same indices
+MINIBATCH_STREAM = 1
 CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
 
 
@@ -290,7 +294,7 @@ class _Run:
     def _plan(self, block: int) -> Any:
         import numpy as np  # minibatch indices are drawn on the host, moved once per block
 
-        rng = np.random.default_rng([self.cfg.seed, 1, block])
+        rng = np.random.default_rng([self.cfg.seed, MINIBATCH_STREAM, block])
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
         return self.b.asarray(idx, dtype=self.b.xp.int64)
 
