@@ -54,3 +54,13 @@ def test_contour_levels_ignore_non_finite_values():
     levels = data.contour_levels(z)
     assert levels[0] == pytest.approx(0.02) and levels[-1] == pytest.approx(0.98) and len(levels) == 12
     assert data.contour_levels(np.full((2, 2), np.nan)).size == 0
+
+
+def test_step_errors_follow_the_truncation_error_at_large_steps():
+    steps = np.array([1e-2, 1e-3])
+    x0, errors = data.step_errors(np.exp, np.exp, 1.0, steps)
+    assert x0 == 1.0 and set(errors) == {(d, m) for d in ("float32", "float64") for m in ("forward", "central")}
+    # forward: e h / 2, central: e h**2 / 6, to leading order
+    np.testing.assert_allclose(errors["float64", "forward"], np.e * steps / 2, rtol=0.02)
+    np.testing.assert_allclose(errors["float64", "central"], np.e * steps**2 / 6, rtol=0.02)
+    assert np.all(errors["float32", "central"][1] > errors["float64", "central"][1] * 100)  # rounding in float32

@@ -12,6 +12,7 @@ import array_api_compat
 import numpy as np
 
 from xgrad._descent import DescentDivergedError, gradient_descent
+from xgrad._diff import difference_quotient
 from xgrad._host import to_numpy
 from xgrad._typing import Array
 from xgrad._validate import as_float_array, as_scalar, check_callable, check_positive, check_real
@@ -20,7 +21,7 @@ __all__ = [
     "CONTOUR_GRID", "CONVERGED_MOVE", "MAX_GRID", "MAX_HS", "MAX_PANELS", "MAX_STEPS", "SAMPLES",
     "book_function_1", "book_function_2", "check_grid_step", "check_lrs", "check_range", "check_steps",
     "contour_levels", "descent_path", "descent_verdict", "exp_function", "grid_values", "path_window",
-    "start_point", "step_error_functions",
+    "start_point", "step_error_functions", "step_errors",
 ]
 
 SAMPLES = 200  # points on a drawn curve: smooth at any figure size
@@ -158,3 +159,24 @@ def contour_levels(z: np.ndarray) -> np.ndarray:
     finite = z[np.isfinite(z)]
     return np.unique(np.quantile(finite, np.linspace(0.02, 0.98, 12))) if finite.size else finite
 
+
+def step_errors(f: Callable[[Array], Array], dfdx: Callable[[Array], Array], x: Any,
+                steps: np.ndarray) -> tuple[float, dict[tuple[str, str], np.ndarray]]:
+    """The point, and the absolute error of the bare difference quotient at each
+    step, for ``(dtype, method)`` in float32 and float64, forward and central.
+
+    The quotient is the bare one (:func:`numerical_diff` refuses the steps that
+    show rounding error); the exact derivative is `dfdx` in float64.
+    """
+    x, xp, _ = as_float_array(x)
+    if math.prod(x.shape) != 1:
+        raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
+    x = xp.reshape(x, ())
+    exact = float(to_numpy(dfdx(xp.astype(x, xp.float64))))
+    errors = {}
+    for dtype in ("float32", "float64"):
+        xd = xp.astype(x, getattr(xp, dtype))
+        for method in ("forward", "central"):
+            diffs = [float(to_numpy(difference_quotient(f, xd, float(h), method))) for h in steps]
+            errors[dtype, method] = np.abs(np.asarray(diffs) - exact)
+    return float(to_numpy(x)), errors

@@ -11,14 +11,13 @@ results are copied to the host only to be drawn.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xgrad._backend import Backend, resolve_backend
-from xgrad._diff import difference_quotient, numerical_gradient, tangent_line
+from xgrad._diff import numerical_gradient, tangent_line
 from xgrad._figdata import (
     CONTOUR_GRID,
     MAX_STEPS,
@@ -36,6 +35,7 @@ from xgrad._figdata import (
     path_window,
     start_point,
     step_error_functions,
+    step_errors,
 )
 from xgrad._history import read_history
 from xgrad._host import to_host as _to_host
@@ -411,28 +411,14 @@ def step_error(
     """
     f, dfdx = step_error_functions(f, dfdx)
     steps = check_steps(hs)
-    x, xp, _ = as_float_array(x)
-    if math.prod(x.shape) != 1:
-        raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
-    x = xp.reshape(x, ())
-    exact = float(_to_host(dfdx(xp.astype(x, xp.float64))))
+    x0, errors = step_errors(f, dfdx, x, steps)
     fig, (ax,) = _new_figure(panel=(7.5, 4.5))
-    for dtype, color in (("float32", "C0"), ("float64", "C1")):
-        xd = xp.astype(x, getattr(xp, dtype))
-        for method, style in (("forward", "--"), ("central", "-")):
-            # the bare quotient: numerical_diff refuses the steps that show rounding error
-            diffs = [float(_to_host(difference_quotient(f, xd, float(h), method))) for h in steps]
-            err = np.abs(np.asarray(diffs) - exact)
-            ax.loglog(
-                steps,
-                np.where(err > 0, err, np.nan),
-                style,
-                color=color,
-                label=f"{dtype}, {method}",
-            )
+    colors, styles = {"float32": "C0", "float64": "C1"}, {"forward": "--", "central": "-"}
+    for (dtype, method), err in errors.items():
+        ax.loglog(steps, np.where(err > 0, err, np.nan), styles[method], color=colors[dtype],
+                  label=f"{dtype}, {method}")
     ax.text(0.03, 0.04, "← rounding error", transform=ax.transAxes)
     ax.text(0.97, 0.04, "truncation error →", transform=ax.transAxes, ha="right")
-    x0 = float(_to_host(x))
     ax.set(
         xlabel="step h",
         ylabel="absolute error of f′(x)",
