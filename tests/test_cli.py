@@ -81,6 +81,24 @@ def test_module_entry_point():
     assert "train" in done.stdout and "plot" in done.stdout
 
 
+def test_train_help_shows_every_default_of_train(capsys):
+    import inspect
+
+    import xgrad
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    signature = inspect.signature(xgrad.train).parameters
+    shown = {"activation": "sigmoid", "hidden_size": 50, "dtype": "float32", "weight_init_std": 0.01}
+    for name in ("dataset", "iters", "batch_size", "lr", "grad", "seed", "threads", "checkpoint_every"):
+        shown[name] = signature[name].default
+    for name, default in shown.items():
+        assert f"--{name.replace('_', '-')}" in text
+        assert f"(default: {default})" in text, name
+    assert "(default: one epoch)" in text
+
+
 # -- refused before any training ----------------------------------------------
 @pytest.fixture
 def no_training(monkeypatch):

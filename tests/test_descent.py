@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _helpers import assert_close
 
+import xgrad
 from xgrad import DivergenceError, gradient_descent, numerical_gradient
 from xgrad._host import to_host
 
@@ -136,6 +137,22 @@ def test_divergence_with_an_analytic_gradient(backend):
     assert step == 241  # |x| = 4 * 19**k passes the float64 maximum
     assert info.value.step == step
     assert_close(info.value.last_finite, last, backend=backend, rtol=1e-12)
+
+
+def test_descent_divergence_carries_the_path_to_the_last_finite_point():
+    init = np.array([-3.0, 4.0])
+    with np.errstate(all="ignore"):
+        step, last = _manual_run(lambda p: 2 * p, init, 10.0, 1000)
+        with pytest.raises(xgrad.DescentDivergedError) as info:
+            gradient_descent(np_f2, init, lr=10.0, step_num=1000, grad=lambda p: 2 * p, return_path=True)
+        with pytest.raises(xgrad.DescentDivergedError) as without:
+            gradient_descent(np_f2, init, lr=10.0, step_num=1000, grad=lambda p: 2 * p)
+    err = info.value
+    assert isinstance(err, DivergenceError) and not isinstance(err, xgrad.TrainingDivergedError)
+    assert err.path.shape == (step, 2)  # the start and step - 1 finite points
+    np.testing.assert_array_equal(err.path[0], init)
+    np.testing.assert_array_equal(err.path[-1], last)
+    assert without.value.path is None
 
 
 # --- an analytic gradient --------------------------------------------------------

@@ -257,3 +257,21 @@ def test_lists_and_integers_are_promoted():
     np.testing.assert_allclose(softmax([0, 0]), [0.5, 0.5])
     with pytest.raises(TypeError, match="`x` must be real"):
         sigmoid(np.array([1j]))
+
+
+# --- one function per concept: a known namespace skips the conversions ------------------------
+
+def test_functions_take_the_namespace_by_keyword(backend):
+    x = backend.asarray(np.array([[-30.0, 0.5, 2.0], [1.0, -1.0, 0.0]]))
+    for f in (sigmoid, relu, softmax, log_softmax):
+        assert_close(f(x, xp=backend.xp), to_host(f(x)), backend=backend, rtol=0)
+
+
+def test_to_numpy_is_a_host_copy(backend):
+    import xgrad
+
+    a = backend.asarray(np.array([1.0, 2.0]))
+    host = xgrad.to_numpy(a)
+    assert isinstance(host, np.ndarray)
+    host[0] = 7.0
+    np.testing.assert_array_equal(to_host(a), [1.0, 2.0])

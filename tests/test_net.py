@@ -434,3 +434,23 @@ def test_calibration_script_finds_the_tolerances_between_right_and_wrong():
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("float32", "float64"))]
     assert len(rows) == 8, done.stdout
     assert all(r[-1] == "separates" for r in rows), done.stdout
+
+
+# --- deprecated names ----------------------------------------------------------------------
+
+def test_network_numerical_gradient_is_deprecated_for_the_method():
+    net = xgrad.TwoLayerNet(4, 3, 2, seed=0)
+    x, t = np.ones((2, 4)), np.array([0, 1])
+    with pytest.warns(DeprecationWarning, match=r"use net\.numerical_gradient\(x, t, h=h\)"):
+        old = xgrad.network_numerical_gradient(net, x, t)
+    new = net.numerical_gradient(x, t)
+    for k in new:
+        np.testing.assert_array_equal(old[k], new[k])
+
+
+def test_directional_check_eps_is_deprecated_for_h():
+    net = xgrad.TwoLayerNet(10, 5, 3, seed=0, weight_init_std=1.0)
+    x, t = np.random.default_rng(1).random((4, 10)), np.array([0, 1, 2, 1])
+    with pytest.warns(DeprecationWarning, match="`eps` is deprecated; pass the step as `h`"):
+        old = xgrad.directional_check(net, x, t, eps=1e-5)
+    assert old["numerical"] == xgrad.directional_check(net, x, t, h=1e-5)["numerical"]

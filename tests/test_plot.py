@@ -6,14 +6,13 @@ import io
 import json
 import math
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from xgrad import plot
+from xgrad import History, plot
 from xgrad._descent import gradient_descent
 
 
@@ -146,8 +145,14 @@ def test_descent_paths_oscillation():
     assert fig.axes[0].get_title() == "lr = 0.99: oscillates"
 
 
-def test_descent_paths_non_finite_is_drawn_up_to_the_divergence():
+def test_descent_paths_non_finite_is_drawn_up_to_the_divergence(monkeypatch):
+    calls = []
+    from xgrad import _figdata
+
+    real = _figdata.gradient_descent
+    monkeypatch.setattr(_figdata, "gradient_descent", lambda *a, **k: calls.append(k) or real(*a, **k))
     fig = plot.descent_paths(lrs=(0.1, 1e100), step_num=10)
+    assert len(calls) == 2  # one run per learning rate: the diverging path is not run again
     ax = fig.axes[1]
     assert ax.get_title() == "lr = 1e+100: diverges (non-finite at step 3)"
     path = ax.lines[0].get_xydata()
@@ -206,7 +211,7 @@ def test_training_curves_from_dict(history):
 
 
 def test_training_curves_from_object_with_numpy_loss(history):
-    result = SimpleNamespace(**{**history, "loss": np.asarray(history["loss"])})
+    result = History(**{**history, "loss": np.asarray(history["loss"])})
     _check_training(plot.training_curves(result), history)
 
 
@@ -371,13 +376,15 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeyp
     ],
 )
 def test_unbounded_sizes_are_refused(make, match, monkeypatch):
-    real = plot.gradient_descent
+    from xgrad import _figdata
+
+    real = _figdata.gradient_descent
 
     def guarded(*args, step_num, **kwargs):
         assert step_num <= 10**5, "a descent of a billion steps was started"
         return real(*args, step_num=step_num, **kwargs)
 
-    monkeypatch.setattr(plot, "gradient_descent", guarded)
+    monkeypatch.setattr(_figdata, "gradient_descent", guarded)
     with pytest.raises(ValueError, match=match):
         make()
 

@@ -45,6 +45,14 @@ def test_result_records_how_it_ran(small):
     assert "40 iterations on numpy" in r.summary()
 
 
+def test_one_history_record_behind_the_result_and_its_file(small, tmp_path):
+    r = train("numpy", data=small, iters=20, eval_every=10, progress=False, checkpoint=tmp_path / "c.npz")
+    assert isinstance(r.history, xgrad.History)
+    assert r.history.device == xgrad.resolve_backend("numpy").device_name == "cpu"
+    assert {k: r.to_dict()[k] for k in r.history.to_dict()} == r.history.to_dict()
+    assert r.history.eval_iters == [1, 11, 20] and len(r.history.loss) == 20
+
+
 def test_same_trajectory_on_every_backend(small, backend):
     """Same seed, float64: the run on any backend follows NumPy's."""
     kw = {"data": small, "iters": 30, "eval_every": 10, "seed": 3, "dtype": "float64", "progress": False}
@@ -111,6 +119,15 @@ def test_divergence_stops_with_the_iteration_and_last_finite_parameters(small):
     assert len(partial.loss) == err.step - 1 and np.all(np.isfinite(partial.loss))
     for v in partial.net.params.values():
         assert np.all(np.isfinite(v))
+
+
+def test_training_divergence_is_its_own_error_with_the_partial_result(small):
+    with pytest.raises(xgrad.TrainingDivergedError, match=r"kept in the error's `\.result\.net`") as info:
+        train("numpy", data=small, iters=200, lr=1e38, weight_init_std=1.0, progress=False, eval_every=1000)
+    err = info.value
+    assert not isinstance(err, xgrad.DescentDivergedError)
+    assert err.result is err.last_finite and err.iteration == err.step
+    assert len(err.result.history.loss) == err.iteration - 1
 
 
 def test_ctrl_c_returns_the_partial_result(small, monkeypatch):

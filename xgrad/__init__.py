@@ -18,15 +18,16 @@ from xgrad._backend import (
 from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
 from xgrad._checkpoint import CheckpointError
 from xgrad._derivative import DerivativeResult, derivative
-from xgrad._descent import DivergenceError, gradient_descent
+from xgrad._descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
 from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
 from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
+from xgrad._history import History
+from xgrad._host import to_numpy
 from xgrad._jacobian import hessian, jacobian
 from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
-from xgrad._net import TwoLayerNet
-from xgrad._netgrad import network_numerical_gradient
+from xgrad._net import TwoLayerNet, network_numerical_gradient
 from xgrad._sweep import SweepResult, SweepRun, sweep
 from xgrad._threads import thread_limits
 from xgrad._train import TrainResult, train
@@ -41,14 +42,17 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "DerivativeResult",
+    "DescentDivergedError",
     "DirectionalCheck",
     "DivergenceError",
     "FileFormatError",
     "GradientCheck",
     "GradientReport",
+    "History",
     "SweepResult",
     "SweepRun",
     "TrainResult",
+    "TrainingDivergedError",
     "TwoLayerNet",
     "__version__",
     "blas_threads",
@@ -74,5 +78,6 @@ __all__ = [
     "sweep",
     "tangent_line",
     "thread_limits",
+    "to_numpy",
     "train",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ import array_api_compat
 from xgrad._devices import BackendUnavailableError, cupy_index, jax_device, no_device, strict_device, torch_device
 from xgrad._typing import Array, Device, DType, Namespace
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads",
+__all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads", "compute_dtype",
            "namespace_of", "resolve_backend"]
 
 logger = logging.getLogger("xgrad")
@@ -58,9 +59,14 @@ class Backend:
         """Move host data (NumPy arrays, lists, scalars) onto this backend."""
         return _to_backend(self, a, dtype)
 
+    @property
+    def device_name(self) -> str:
+        """The device as people name it: ``"cpu"``, a GPU's model name, ..."""
+        return _device_name(self)
+
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"numpy on cpu"``."""
-        return f"{self.name} on {_device_name(self)}"
+        return f"{self.name} on {self.device_name}"
 
 
 def _device_name(backend: Backend) -> str:
@@ -296,3 +302,26 @@ def blas_threads(limit: int | None) -> Iterator[None]:
 
     with threadpool_limits(limits=limit, user_api="blas"):
         yield
+
+
+def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
+    """float64 where the backend has it: a float32 loss difference would keep
+    only about half of its digits. Otherwise `dtype`, with a warning unless
+    the caller reports the accuracy itself (``warn=False``)."""
+    if dtype == xp.float64:
+        return dtype
+    try:
+        available = xp.__array_namespace_info__().dtypes(device=device)
+    except (AttributeError, TypeError):
+        available = {"float64": xp.float64}
+    if "float64" in available:
+        return xp.float64
+    if warn:
+        warnings.warn(
+            "this backend has no float64 here (for JAX, enable jax_enable_x64); the "
+            "numerical gradient is computed in float32 with a step of eps**(1/3), "
+            "good to about 1e-4 relative",
+            RuntimeWarning,
+            stacklevel=4,  # the caller of TwoLayerNet.numerical_gradient
+        )
+    return dtype

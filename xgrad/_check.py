@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xgrad._backend import compute_dtype
 from xgrad._typing import Array
 from xgrad._validate import check_count, check_optional_positive
 
@@ -151,8 +153,6 @@ def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None =
     >>> check.passed, check.mean_abs_diff["W1"] < 1e-10
     (True, True)
     """
-    from xgrad._netgrad import compute_dtype
-
     h = check_optional_positive(h, "h")
     xp = net.xp
     x, _ = net.checked_inputs(x, t)
@@ -201,15 +201,15 @@ def _relu_kinks(net: TwoLayerNet, x: Array, h: float | None) -> dict[str, Any]:
     sample's hidden pre-activation across 0, where ReLU has a kink."""
     import numpy as np
 
+    from xgrad._diff import steps_for
     from xgrad._host import to_host
-    from xgrad._netgrad import central_step, compute_dtype
 
     xp = net.xp
     dt = compute_dtype(xp, net.device, net.dtype, warn=False)
     p = {k: xp.astype(v, dt) for k, v in net.params.items()}
     xw = xp.astype(x, dt)
     a1 = np.abs(to_host(xw @ p["W1"] + p["b1"]))  # (N, H)
-    step_w1, step_b1 = to_host(central_step(xp, p["W1"], h)), to_host(central_step(xp, p["b1"], h))
+    step_w1, step_b1 = (to_host(steps_for(xp, p[k], h, "central")) for k in ("W1", "b1"))
     ax = np.abs(to_host(xw))  # (N, I)
     w1 = np.zeros(step_w1.shape, dtype=bool)
     for n in range(ax.shape[0]):  # (I, H) at a time: memory stays that of W1
@@ -269,7 +269,9 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
         Seeds the direction.
     h : float, optional
         The step along `u`, positive and finite; by default ``eps**(1/3)``
-        times the parameters' norm (at least 1). `eps` is its former name.
+        times the parameters' norm (at least 1).
+    eps : float, optional
+        Deprecated: the former name of `h` (a DeprecationWarning says so).
 
     Returns
     -------
@@ -293,9 +295,10 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
     """
     import numpy as np  # the direction is drawn on the host, then moved once
 
-    from xgrad._netgrad import compute_dtype
-
     check_count(seed, "seed")
+    if eps is not None:
+        warnings.warn("directional_check's `eps` is deprecated; pass the step as `h`", DeprecationWarning,
+                      stacklevel=2)
     if h is not None and eps is not None:
         raise TypeError("pass the step as `h` only (`eps` is its former name)")
     h = check_optional_positive(h if eps is None else eps, "h" if eps is None else "eps")
@@ -307,7 +310,7 @@ def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
     grads = net.gradient(x, t)
     # the loss is differenced in float64 where the backend has it (see numerical_gradient)
     wide = net.astype(compute_dtype(xp, net.device, net.dtype, warn=False))  # rel_error tells
-    u_dev = {k: wide._to_device(v / norm) for k, v in u.items()}
+    u_dev = {k: wide.to_device(v / norm) for k, v in u.items()}
     slope = float(sum(xp.sum(xp.astype(grads[k], wide.dtype) * u_dev[k]) for k in grads))
     scale = max(1.0, math.sqrt(sum(float(xp.sum(v * v)) for v in wide.params.values())))
     step = float(xp.finfo(wide.dtype).eps) ** (1 / 3) * scale if h is None else h

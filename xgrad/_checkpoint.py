@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xgrad._files import FileFormatError, atomic_write
+from xgrad._history import History
 from xgrad._host import to_host
 from xgrad._netfile import PARAM_NAMES, check_host_params, read_npz
 
@@ -49,10 +50,7 @@ class CheckpointError(OSError):
 class Checkpoint:
     params: dict[str, Any]
     iteration: int
-    loss: list[float]
-    eval_iters: list[int]
-    train_acc: list[float]
-    test_acc: list[float]
+    history: History
     data: dict[str, Any] | None = None  # what identifies the training data (see data_id)
 
 
@@ -77,14 +75,15 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
     """
     import numpy as np
 
-    meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.eval_iters),
-            "train_acc": list(state.train_acc), "test_acc": list(state.test_acc), "data": state.data}
+    meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.history.eval_iters),
+            "train_acc": list(state.history.train_acc), "test_acc": list(state.history.test_acc), "data": state.data}
     arrays = {f"param_{k}": to_host(v) for k, v in state.params.items()}
     p = os.fspath(path)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
         with atomic_write(p) as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), loss=np.asarray(state.loss, dtype=np.float64), **arrays)
+            loss = np.asarray(state.history.loss, dtype=np.float64)
+            np.savez(f, meta=np.array(json.dumps(meta)), loss=loss, **arrays)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {p}: {exc.strerror or exc}", path=p) from exc
 
@@ -110,8 +109,8 @@ def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, 
         raise ValueError(f"cannot resume from {p!r}: it was trained on other data ({meta['data']}, "
                          f"now {fingerprint})")
     params = {k: b.asarray(v, dtype=net.dtype) for k, v in host.items()}
-    return Checkpoint(params, meta["iteration"], loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"],
-                      meta.get("data"))
+    history = History(loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"])
+    return Checkpoint(params, meta["iteration"], history, meta.get("data"))
 
 
 def _bad(p: str, reason: str) -> FileFormatError:

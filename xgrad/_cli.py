@@ -11,8 +11,9 @@ from typing import Any
 
 from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._checkpoint import CheckpointError
-from xgrad._descent import DivergenceError
+from xgrad._descent import TrainingDivergedError
 from xgrad._files import atomic_write, check_output_dir, check_output_file
+from xgrad._settings import DEFAULTS, add_options
 from xgrad._signals import EXIT_CODES, Terminated, stop_signals
 
 logger = logging.getLogger("xgrad")
@@ -39,25 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                         description="Train the two-layer network with minibatch SGD and print a summary.")
     tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
                     + ", ".join(BACKENDS) + " (default: auto)")
-    tr.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-    tr.add_argument("--activation", default="sigmoid", choices=["sigmoid", "relu"])
-    tr.add_argument("--hidden-size", type=int, default=50)
-    tr.add_argument("--iters", type=int, default=10_000)
-    tr.add_argument("--batch-size", type=int, default=100)
-    tr.add_argument("--lr", type=float, default=0.1)
-    tr.add_argument("--grad", default="backprop", choices=["backprop", "numerical"],
-                    help="backpropagation, or central differences (slower, exact)")
-    tr.add_argument("--h", type=float, default=None, help="step of the numerical gradient")
-    tr.add_argument("--eval-every", type=int, default=None, help="iterations between evaluations "
-                    "(default: one epoch)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    tr.add_argument("--threads", default="auto", help="CPU threads (BLAS, OpenMP, torch): auto, a number or 'default'")
+    add_options(tr)
     tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
     tr.add_argument("--out", type=Path, default=None,
                     help="write history.json, training.png and net.npz into this folder")
     tr.add_argument("--checkpoint", type=Path, default=None, help="save the state here as it trains")
-    tr.add_argument("--checkpoint-every", type=int, default=100)
     tr.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -97,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CODES[name]
 
 
-_TRAIN_OPTIONS = ("activation", "backend", "batch_size", "checkpoint", "checkpoint_every", "data_dir", "dataset",
-                  "dtype", "eval_every", "grad", "h", "hidden_size", "iters", "lr", "resume", "seed", "threads")
+_TRAIN_OPTIONS = ("backend", "checkpoint", "data_dir", "resume", *DEFAULTS)
 
 
 def _cli_terms(message: str) -> str:
@@ -145,15 +131,13 @@ def _train(args: argparse.Namespace) -> int:
     status, failure = 0, None
     with stop_signals() as stop:
         try:
-            result = train(args.backend, dataset=args.dataset, activation=args.activation,
-                           hidden_size=args.hidden_size, iters=args.iters, batch_size=args.batch_size,
-                           lr=args.lr, grad=args.grad, h=args.h, eval_every=args.eval_every, seed=args.seed,
-                           dtype=args.dtype, threads=_threads(args.threads), progress=not args.no_progress,
-                           data_dir=args.data_dir, checkpoint=args.checkpoint,
-                           checkpoint_every=args.checkpoint_every, resume=args.resume)
-        except DivergenceError as exc:
+            settings = {k: getattr(args, k) for k in DEFAULTS}
+            result = train(args.backend, **{**settings, "threads": _threads(args.threads)},
+                           progress=not args.no_progress, data_dir=args.data_dir, checkpoint=args.checkpoint,
+                           resume=args.resume)
+        except TrainingDivergedError as exc:
             print(f"xgrad train: {exc}", file=sys.stderr)
-            result, status = exc.last_finite, 1
+            result, status = exc.result, 1
         except CheckpointError as exc:
             if exc.result is None:
                 raise

@@ -20,11 +20,13 @@ from xgrad._validate import (
     check_positive,
 )
 
-__all__ = ["DivergenceError", "gradient_descent"]
+__all__ = ["DescentDivergedError", "DivergenceError", "TrainingDivergedError", "gradient_descent"]
 
 
 class DivergenceError(FloatingPointError):
-    """An iteration produced non-finite values.
+    """An iteration produced non-finite values: the common base of
+    :class:`DescentDivergedError` and :class:`TrainingDivergedError`, so that
+    ``except DivergenceError`` catches both.
 
     Attributes
     ----------
@@ -38,6 +40,43 @@ class DivergenceError(FloatingPointError):
         super().__init__(message)
         self.step = step
         self.last_finite = last_finite
+
+
+class DescentDivergedError(DivergenceError):
+    """:func:`gradient_descent` reached a non-finite point.
+
+    Attributes
+    ----------
+    step : int
+        The 1-based descent step that gave the non-finite point.
+    last_finite : array
+        The last finite point.
+    path : array or None
+        With ``return_path=True``, the points from the start to the last
+        finite one, one per row (``step`` rows); None otherwise.
+    """
+
+    def __init__(self, message: str, *, step: int, last_finite: Any, path: Any = None) -> None:
+        super().__init__(message, step=step, last_finite=last_finite)
+        self.path = path
+
+
+class TrainingDivergedError(DivergenceError):
+    """:func:`xgrad.train`'s loss became non-finite.
+
+    Attributes
+    ----------
+    iteration : int
+        The 1-based iteration whose loss was non-finite (also ``.step``).
+    result : TrainResult
+        The partial result, its network holding the parameters of the last
+        finite loss (also ``.last_finite``).
+    """
+
+    def __init__(self, message: str, *, iteration: int, result: Any) -> None:
+        super().__init__(message, step=iteration, last_finite=result)
+        self.iteration = iteration
+        self.result = result
 
 
 def gradient_descent(
@@ -85,11 +124,12 @@ def gradient_descent(
         If `init_x` is not finite, `lr` or `h` is not positive and finite,
         the step `h` is too small for the dtype to resolve at `init_x`, or
         `grad` returns an array of another shape than `init_x`.
-    DivergenceError
+    DescentDivergedError
         If the point becomes non-finite (inf or nan), grows past what the
         step `h` resolves, or the gradient is not finite at a finite point.
         The error names the step, says which happened (only a growing point
-        is blamed on `lr`) and keeps the last finite point in ``.last_finite``.
+        is blamed on `lr`) and keeps the last finite point in ``.last_finite``
+        and, with ``return_path=True``, the path up to it in ``.path``.
 
     Examples
     --------
@@ -124,16 +164,22 @@ def gradient_descent(
         try:
             g = gradient(x)
         except StepError as exc:  # the point has grown past what the step resolves
-            raise _diverged(xp, step, step_num, lr, x, path[0], str(exc)) from exc
+            raise _with_path(_diverged(xp, step, step_num, lr, x, path[0], str(exc)), xp, path,
+                             return_path) from exc
         new_x = x - lr * g
         if not bool(xp.all(xp.isfinite(new_x))):
-            raise _not_finite(xp, step, step_num, lr, x, path[0], g)
+            raise _with_path(_not_finite(xp, step, step_num, lr, x, path[0], g), xp, path, return_path)
         x = new_x
         if return_path:
             path.append(x)
     if return_path:
         return x, xp.stack(path)
     return x
+
+
+def _with_path(err: DescentDivergedError, xp: Namespace, path: list[Array], kept: bool) -> DescentDivergedError:
+    err.path = xp.stack(path) if kept else None
+    return err
 
 
 def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Array:
@@ -153,8 +199,9 @@ def _largest(xp: Namespace, x: Array) -> float:
     return float(xp.max(xp.abs(x))) if math.prod(x.shape) else 0.0
 
 
-def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, why: str) -> DivergenceError:
-    return DivergenceError(
+def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array,
+              why: str) -> DescentDivergedError:
+    return DescentDivergedError(
         f"gradient descent diverged at step {step} of {step_num}: the point grew from "
         f"|x| = {_largest(xp, start):.3g} to {_largest(xp, x):.3g}; {why}. Try a smaller "
         f"`lr` (got {lr}); the last finite point is in the error's `.last_finite`.",
@@ -165,7 +212,7 @@ def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, star
 
 def _not_finite(
     xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, g: Array
-) -> DivergenceError:
+) -> DescentDivergedError:
     """Why ``x - lr * g`` is not finite: the gradient at a finite point, or the step."""
     grew = _largest(xp, x) > 1e3 * max(1.0, _largest(xp, start))
     if bool(xp.all(xp.isfinite(g))):
@@ -173,7 +220,7 @@ def _not_finite(
     elif grew:
         why = "the gradient became non-finite where the values of `f` overflow"
     else:
-        return DivergenceError(
+        return DescentDivergedError(
             f"gradient descent stopped at step {step} of {step_num}: the gradient is not "
             f"finite at the finite point of step {step - 1} (largest |x| = {_largest(xp, x):.3g}); "
             "`f` (or `grad`) returned inf or nan near it. The learning rate is not the cause; "

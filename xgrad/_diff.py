@@ -29,6 +29,10 @@ from xgrad._validate import (
 
 __all__ = ["directional_derivative", "numerical_diff", "numerical_gradient", "steps_for", "tangent_line"]
 
+# points times coordinates evaluated in one call of a vectorised `f`: 4 Mi
+# float64 values (32 MiB) bound the memory of the stacked perturbed points
+VECTORIZED_ELEMENTS = 2**22
+
 _ORDER = {"central": 2, "forward": 1, "backward": 1}
 
 _CLOSURE_HINT = (
@@ -416,7 +420,7 @@ def gradient_of(
     pairs = [(x, steps)] if not batch else [(x[i, ...], steps[i, ...]) for i in range(x.shape[0])]
     if vectorized:
         size = max(1, math.prod(x.shape[1:] if batch else x.shape))
-        k = chunk or (2**22 // size or 1)
+        k = chunk or (VECTORIZED_ELEMENTS // size or 1)
         parts = [_vectorized_gradient(f, p, s, xp, method, k) for p, s in pairs]
     else:
         parts = [_loop_gradient(f, p, s, xp, method) for p, s in pairs]

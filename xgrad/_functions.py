@@ -33,11 +33,13 @@ def as_float_array(x: Any, *, name: str) -> tuple[Array, Namespace, Any]:
     return _as_float_array(x, name=name)
 
 
-def sigmoid(x: Array, /) -> Array:
+def sigmoid(x: Array, /, *, xp: Namespace | None = None) -> Array:
     """The logistic function ``1 / (1 + exp(-x))``, without overflow.
 
     Integer and boolean arrays are promoted to the default floating dtype;
-    Python numbers and lists become NumPy arrays.
+    Python numbers and lists become NumPy arrays. A caller that holds a
+    floating array of a known namespace passes it as `xp`, which skips
+    these conversions (the network's hot path does).
 
     Examples
     --------
@@ -46,17 +48,14 @@ def sigmoid(x: Array, /) -> Array:
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([0. , 0.5, 1. ])
     """
-    x, xp, _ = as_float_array(x, name="x")
-    return sigmoid_xp(xp, x)
-
-
-def sigmoid_xp(xp: Namespace, x: Array) -> Array:
-    """:func:`sigmoid` for callers that know the namespace."""
+    if xp is None:
+        x, xp, _ = as_float_array(x, name="x")
     e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1/(1+e) for x >= 0, e/(1+e) below: accurate in both tails, one division
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
 
 
-def relu(x: Array, /) -> Array:
+def relu(x: Array, /, *, xp: Namespace | None = None) -> Array:
     """``max(x, 0)`` elementwise (NaN stays NaN).
 
     Integer and boolean arrays are promoted to the default floating dtype;
@@ -69,12 +68,8 @@ def relu(x: Array, /) -> Array:
     >>> relu(np.array([-1.0, 0.0, 2.0]))
     array([0., 0., 2.])
     """
-    x, xp, _ = as_float_array(x, name="x")
-    return relu_xp(xp, x)
-
-
-def relu_xp(xp: Namespace, x: Array) -> Array:
-    """:func:`relu` for callers that know the namespace."""
+    if xp is None:
+        x, xp, _ = as_float_array(x, name="x")
     return xp.maximum(x, xp.zeros_like(x))  # maximum propagates NaN; where(x > 0) would hide it
 
 
@@ -107,7 +102,7 @@ def _check_finite_scores(xp: Namespace, x: Array, axis: int, name: str = "x") ->
         raise ValueError(f"`{name}` holds NaN, +inf, or a row of -inf only; its softmax is undefined")
 
 
-def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
+def log_softmax(x: Array, /, *, axis: int = -1, xp: Namespace | None = None) -> Array:
     """``log(softmax(x))`` computed stably (shift by the maximum first).
 
     Examples
@@ -117,24 +112,21 @@ def log_softmax(x: Array, /, *, axis: int = -1) -> Array:
     >>> log_softmax(np.array([0.0, 1000.0]))   # log(softmax) would give -inf
     array([-1000.,     0.])
     """
-    x, xp, _ = as_float_array(x, name="x")
-    axis = _check_axis(x, axis)
-    _check_finite_scores(xp, x, axis)
-    return log_softmax_xp(xp, x, axis=axis)
-
-
-def log_softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
-    """:func:`log_softmax` for callers that know the namespace."""
+    if xp is None:
+        x, xp, _ = as_float_array(x, name="x")
+        axis = _check_axis(x, axis)
+        _check_finite_scores(xp, x, axis)
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-def softmax(x: Array, /, *, axis: int = -1) -> Array:
+def softmax(x: Array, /, *, axis: int = -1, xp: Namespace | None = None) -> Array:
     """Softmax along `axis` (the last by default), stable for large scores.
 
     Works on one score vector or a batch of them (one per row). Scores of
     ``-inf`` get probability 0; NaN, ``+inf`` or a row of ``-inf`` only raise
-    a ValueError (the softmax is undefined there).
+    a ValueError (the softmax is undefined there). With `xp` (a caller that
+    holds checked scores of a known namespace) nothing is converted or checked.
 
     Examples
     --------
@@ -144,14 +136,10 @@ def softmax(x: Array, /, *, axis: int = -1) -> Array:
     >>> bool(np.isfinite(p).all()), round(float(p.sum()), 12), int(p.argmax())
     (True, 1.0, 0)
     """
-    x, xp, _ = as_float_array(x, name="x")
-    axis = _check_axis(x, axis)
-    _check_finite_scores(xp, x, axis)
-    return softmax_xp(xp, x, axis=axis)
-
-
-def softmax_xp(xp: Namespace, x: Array, *, axis: int = -1) -> Array:
-    """:func:`softmax` for callers that know the namespace."""
+    if xp is None:
+        x, xp, _ = as_float_array(x, name="x")
+        axis = _check_axis(x, axis)
+        _check_finite_scores(xp, x, axis)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -365,7 +353,7 @@ def cross_entropy_error(y: Array, t: Array, /, *, logits: bool = False) -> Array
     _check_scores(xp, y, logits)
     target = target_rows(xp, tuple(y.shape), t, y.dtype, device)
     if logits:
-        log_p = log_softmax_xp(xp, y)
+        log_p = log_softmax(y, xp=xp)
     else:
         tiny = xp.finfo(y.dtype).smallest_normal
         log_p = xp.log(xp.maximum(y, xp.full_like(y, tiny)))

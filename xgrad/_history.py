@@ -1,4 +1,5 @@
-"""A training history (``TrainResult``, its dict, or ``history.json``), read and checked."""
+"""A training history: one record for the loop, the checkpoint, ``TrainResult``,
+``history.json`` and the figures, and its checked reader."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -13,9 +15,58 @@ import numpy as np
 from xgrad._files import FileFormatError
 from xgrad._host import to_host
 
-__all__ = ["HISTORY_KEYS", "read_history"]
+__all__ = ["HISTORY_KEYS", "History", "read_history"]
 
 HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
+
+
+@dataclass
+class History:
+    """What a training run recorded, on the host.
+
+    Attributes
+    ----------
+    loss : list of float
+        The minibatch loss of every iteration done.
+    eval_iters, train_acc, test_acc : list
+        Iterations done at each evaluation, and the train and test accuracy then.
+    iters_per_epoch : int or None
+        None in a checkpoint, which leaves it to the run.
+    backend, device, dtype : str or None
+        Where the run computed: the backend's name, the device's name, the dtype.
+
+    Examples
+    --------
+    >>> from xgrad import History
+    >>> h = History().with_losses([2.3, 1.9]).with_evaluation(2, 0.5, 0.4)
+    >>> h.to_dict()["eval_iters"], h.test_acc
+    ([2], [0.4])
+    """
+
+    loss: list[float] = field(default_factory=list)
+    eval_iters: list[int] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    iters_per_epoch: int | None = None
+    backend: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+    def with_losses(self, values: list[float]) -> History:
+        """This history with more losses recorded."""
+        return replace(self, loss=[*self.loss, *values])
+
+    def with_evaluation(self, done: int, train_acc: float, test_acc: float) -> History:
+        """This history with one more evaluation: all three lists grow together."""
+        return replace(self, eval_iters=[*self.eval_iters, done], train_acc=[*self.train_acc, train_acc],
+                       test_acc=[*self.test_acc, test_acc])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (the fields of ``history.json``)."""
+        return {"loss": [float(v) for v in self.loss], "eval_iters": [int(i) for i in self.eval_iters],
+                "train_acc": [float(v) for v in self.train_acc], "test_acc": [float(v) for v in self.test_acc],
+                "iters_per_epoch": self.iters_per_epoch, "backend": self.backend, "device": self.device,
+                "dtype": self.dtype}
 
 
 def read_history(history: Any) -> dict[str, Any]:
@@ -35,8 +86,9 @@ def read_history(history: Any) -> dict[str, Any]:
             raise FileFormatError(f"{p!r} is not a training history (history.json): {exc}", path=p) from None
     if isinstance(history, Mapping):
         return _checked(dict(history))
-    if all(hasattr(history, k) for k in HISTORY_KEYS):
-        return _checked({k: getattr(history, k, None) for k in (*HISTORY_KEYS, "backend", "device", "dtype")})
+    record = getattr(history, "history", history)  # a TrainResult holds one
+    if isinstance(record, History):
+        return _checked(record.to_dict())
     raise TypeError(
         "`history` must be a TrainResult, its to_dict(), or the path of a "
         f"history.json; got {type(history).__name__}"

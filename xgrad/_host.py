@@ -8,9 +8,24 @@ import array_api_compat
 
 from xgrad._typing import Array
 
+__all__ = ["to_host", "to_numpy"]
 
-def to_host(a: Array) -> Any:
-    """A NumPy copy of `a`: an array of any backend, a list or a number."""
+
+def to_numpy(a: Array, /) -> Any:
+    """A NumPy copy of `a`: an array of any backend, a list or a number.
+
+    The host edge, for files, plots and printing; the copy never shares
+    memory with `a`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import to_numpy
+    >>> a = np.arange(3.0)
+    >>> b = to_numpy(a); b[0] = 9.0
+    >>> a, b
+    (array([0., 1., 2.]), array([9., 1., 2.]))
+    """
     import numpy as np
 
     if array_api_compat.is_cupy_array(a):
@@ -20,3 +35,6 @@ def to_host(a: Array) -> Any:
     if isinstance(a, np.ndarray | np.generic) or not array_api_compat.is_array_api_obj(a):
         return np.array(a, copy=True)  # NumPy, lists and Python numbers
     return np.from_dlpack(a).copy()
+
+
+to_host = to_numpy  # the name the modules use inside the package

@@ -155,7 +155,7 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
     Examples
     --------
     >>> import numpy as np
-    >>> from xgrad._mnist import load_mnist
+    >>> from xgrad import load_mnist
     >>> (x_train, t_train), (x_test, t_test) = load_mnist()
     >>> x_train.shape, x_train.dtype
     ((60000, 784), dtype('float32'))

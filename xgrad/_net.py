@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import array_api_compat
 
 from xgrad._backend import Backend, resolve_backend
-from xgrad._functions import check_labels, log_softmax_xp, relu_xp, softmax_xp, target_rows
+from xgrad._core import PARAM_NAMES, activation_named, forward, loss_and_gradient, mean_loss
+from xgrad._functions import check_labels, softmax, target_rows
 from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
+from xgrad._netgrad import exact_differences
+from xgrad._steps import check_finite
 from xgrad._typing import Array, Device, DType, Namespace
-from xgrad._validate import check_count, check_positive
+from xgrad._validate import check_count, check_optional_positive, check_positive
 
-__all__ = ["PARAM_NAMES", "TwoLayerNet"]
+__all__ = ["PARAM_NAMES", "TwoLayerNet", "network_numerical_gradient"]
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
-ACTIVATIONS = ("sigmoid", "relu")
 
 
 class TwoLayerNet:
@@ -91,8 +93,7 @@ class TwoLayerNet:
     ) -> None:
         sizes = [check_count(v, n, minimum=1) for v, n in
                  ((input_size, "input_size"), (hidden_size, "hidden_size"), (output_size, "output_size"))]
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {activation!r}")
+        activation_named(activation)
         check_positive(weight_init_std, "weight_init_std")
         seed = check_seed(seed)
         check_memory(sizes)
@@ -122,9 +123,11 @@ class TwoLayerNet:
             "W2": std * rng.standard_normal((n_hidden, n_out)),
             "b2": np.zeros(n_out),
         }
-        return {k: self._to_device(v) for k, v in host.items()}
+        return {k: self.to_device(v) for k, v in host.items()}
 
-    def _to_device(self, a: Any) -> Array:
+    def to_device(self, a: Any, /) -> Array:
+        """`a` (a host array or a number) as an array in the network's library,
+        device and dtype."""
         return Backend("", self.xp, self.device).asarray(a, dtype=self.dtype)
 
     # -- the input boundary -----------------------------------------------------
@@ -203,17 +206,8 @@ class TwoLayerNet:
         return x, target_rows(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
 
     # -- forward --------------------------------------------------------------
-    def _hidden(self, x: Array) -> tuple[Array, Array]:
-        a1 = x @ self.params["W1"] + self.params["b1"]
-        if self.activation == "sigmoid":
-            # σ(a) = (1 + tanh(a/2)) / 2: one transcendental, no overflow, and to
-            # within an ulp of the exp form for every a (3 operations instead of 7)
-            return a1, 0.5 * self.xp.tanh(0.5 * a1) + 0.5
-        return a1, relu_xp(self.xp, a1)
-
     def _scores(self, x: Array) -> Array:
-        _, z1 = self._hidden(x)
-        return z1 @ self.params["W2"] + self.params["b2"]
+        return forward(self.params, x, activation=activation_named(self.activation), xp=self.xp).scores
 
     def scores(self, x: Array, /) -> Array:
         """The output layer's raw scores (logits), shape ``(batch, output)``.
@@ -225,7 +219,7 @@ class TwoLayerNet:
 
     def predict(self, x: Array, /) -> Array:
         """Class probabilities (softmax of the scores), one row per sample."""
-        return softmax_xp(self.xp, self.scores(x))
+        return softmax(self.scores(x), xp=self.xp)
 
     def loss(self, x: Array, t: Array, /) -> Array:
         """Mean cross-entropy on `(x, t)` as a 0-d array (stable log-softmax).
@@ -234,7 +228,7 @@ class TwoLayerNet:
         its shape decides which (see :meth:`checked_inputs`).
         """
         x, target = self.checked_inputs(x, t)
-        return -self.xp.sum(target * log_softmax_xp(self.xp, self._scores(x))) / x.shape[0]
+        return mean_loss(self._scores(x), target, xp=self.xp)
 
     def accuracy(self, x: Array, t: Array, /, *, batch_size: int = 10_000) -> float:
         """Fraction of samples whose highest score is the true class.
@@ -258,40 +252,8 @@ class TwoLayerNet:
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
         """The loss and its gradient by backpropagation, from one forward pass."""
-        return self._backprop(*self.checked_inputs(x, t))
-
-    def _backprop(self, x: Array, target: Array, scale: float = 1.0,
-                  one_hot: bool = False) -> tuple[Array, dict[str, Array]]:
-        """Loss and gradients (times `scale`) for checked inputs and target rows.
-
-        No checks and no host synchronisation: the hot path of training, whose
-        data were checked once, up front. SGD passes ``scale=lr``, so the
-        learning rate multiplies the small ``(batch, output)`` error instead of
-        every gradient, and ``one_hot=True`` when every target row sums to one.
-        """
-        xp, p = self.xp, self.params
-        a1, z1 = self._hidden(x)
-        a2 = z1 @ p["W2"] + p["b2"]
-        log_y = log_softmax_xp(xp, a2)
-        n = x.shape[0]
-        loss = -xp.sum(target * log_y) / n
-        y = xp.exp(log_y) if one_hot else xp.exp(log_y) * xp.sum(target, axis=1, keepdims=True)
-        dy = (y - target) * (scale / n)
-        dz1 = dy @ xp.matrix_transpose(p["W2"])
-        if self.activation == "sigmoid":
-            da1 = dz1 * (z1 * (1 - z1))
-        else:
-            da1 = xp.where(a1 > 0, dz1, xp.zeros_like(dz1))
-        # bias gradients sum over the batch; a product with a row of ones does it
-        # in one BLAS call, about three times faster than a reduction on small arrays
-        ones = xp.ones((n,), dtype=x.dtype, device=self.device)
-        grads = {
-            "W1": xp.matrix_transpose(x) @ da1,
-            "b1": ones @ da1,
-            "W2": xp.matrix_transpose(z1) @ dy,
-            "b2": ones @ dy,
-        }
-        return loss, grads
+        x, target = self.checked_inputs(x, t)
+        return loss_and_gradient(self.params, x, target, activation=activation_named(self.activation), xp=self.xp)
 
     def gradient(self, x: Array, t: Array, /) -> dict[str, Array]:
         """The gradient of :meth:`loss` by backpropagation (book chapter 5)."""
@@ -303,13 +265,26 @@ class TwoLayerNet:
         Every entry is the exact central difference
         ``(L(θ + h e_k) - L(θ - h e_k)) / 2h`` of the loss, but evaluated the
         fast way: batched over parameters and reusing the unperturbed forward
-        pass (see :func:`xgrad.network_numerical_gradient`). `h` must be
-        positive and finite (by default it follows each parameter's dtype and
-        size).
-        """
-        from xgrad._netgrad import network_numerical_gradient
+        pass. `h` must be positive and finite (by default it follows each
+        parameter's dtype and size). Float32 networks are differenced in
+        float64 where the backend has it; the result has the parameters' dtype.
 
-        return network_numerical_gradient(self, x, t, h=h)
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xgrad import TwoLayerNet
+        >>> net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=0.5)
+        >>> x = np.array([[0.0, 1.0, 0.5, 0.0]]); t = np.array([1])
+        >>> num, exact = net.numerical_gradient(x, t), net.gradient(x, t)
+        >>> all(np.allclose(num[k], exact[k], atol=1e-9) for k in num)
+        True
+        """
+        h = check_optional_positive(h, "h")
+        x, target = self.checked_inputs(x, t)
+        for k, v in self.params.items():  # a difference at a NaN parameter has no meaning
+            check_finite(self.xp, v, f"net.params['{k}']")
+        return exact_differences(self.params, x, target, activation=activation_named(self.activation),
+                                 h=h, xp=self.xp, device=self.device)
 
     # -- state ----------------------------------------------------------------
     def with_params(self, params: dict[str, Array]) -> TwoLayerNet:
@@ -391,5 +366,27 @@ class TwoLayerNet:
         n_in, n_hidden = host["W1"].shape
         net = cls(n_in, n_hidden, host["W2"].shape[1], activation=activation,
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)
-        net.params = {k: net._to_device(v) for k, v in host.items()}
+        net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
+
+
+def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
+    """Deprecated: use ``net.numerical_gradient(x, t, h=h)``
+    (:meth:`TwoLayerNet.numerical_gradient`), which this calls.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from xgrad import TwoLayerNet, network_numerical_gradient
+    >>> net = TwoLayerNet(4, 3, 2, seed=0)
+    >>> x = np.ones((1, 4)); t = np.array([1])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     grads = network_numerical_gradient(net, x, t)
+    >>> print(caught[0].message)
+    network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)
+    """
+    warnings.warn("network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)",
+                  DeprecationWarning, stacklevel=2)
+    return net.numerical_gradient(x, t, h=h)

@@ -20,14 +20,14 @@ So the differences are at least as accurate as the direct loop's.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 
-from xgrad._backend import quiet_overflow
+from xgrad._backend import compute_dtype, quiet_overflow
+from xgrad._core import Activation, forward
 from xgrad._diff import steps_for
-from xgrad._functions import log_softmax_xp, relu_xp, sigmoid_xp, softmax_xp
+from xgrad._functions import log_softmax, softmax
 from xgrad._steps import check_finite
 from xgrad._typing import Array, Namespace
 from xgrad._validate import check_optional_positive
@@ -35,86 +35,35 @@ from xgrad._validate import check_optional_positive
 if TYPE_CHECKING:
     from xgrad._net import TwoLayerNet
 
-__all__ = ["central_step", "compute_dtype", "direct_numerical_gradient", "network_numerical_gradient"]
+__all__ = ["direct_numerical_gradient", "exact_differences"]
 
 _CHUNK_ELEMENTS = 2**21  # bounds the (pairs, hidden, classes) intermediate
 
 
-def central_step(xp: Namespace, theta: Array, h: float | None) -> Array:
-    """The step of each parameter, as :func:`numerical_gradient` takes it: `h` as
-    given, or ``eps**(1/3) * max(1, |θ|)`` rounded so that ``θ + h`` is exact."""
-    return steps_for(xp, theta, h, "central")
-
-
-def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
-    """float64 where the backend has it: a float32 loss difference would keep
-    only about half of its digits. Otherwise `dtype`, with a warning unless
-    the caller reports the accuracy itself (``warn=False``)."""
-    if dtype == xp.float64:
-        return dtype
-    try:
-        available = xp.__array_namespace_info__().dtypes(device=device)
-    except (AttributeError, TypeError):
-        available = {"float64": xp.float64}
-    if "float64" in available:
-        return xp.float64
-    if warn:
-        warnings.warn(
-            "this backend has no float64 here (for JAX, enable jax_enable_x64); the "
-            "numerical gradient is computed in float32 with a step of eps**(1/3), "
-            "good to about 1e-4 relative",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return dtype
-
-
-def _hidden_shift(xp: Namespace, net: TwoLayerNet, a: Array, d: Array) -> Array:
-    """``act(a + d) - act(a)`` without cancellation."""
-    if net.activation == "sigmoid":
-        return sigmoid_xp(xp, a + d) * sigmoid_xp(xp, -a) * -xp.expm1(-d)
-    moved = a + d
-    both = (a > 0) & (moved > 0)
-    return xp.where(both, d, relu_xp(xp, moved) - relu_xp(xp, a))
-
-
-def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
-    """Central-difference gradient of ``net.loss(x, t)`` for every parameter.
+def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
+                      h: float | None, xp: Namespace, device: Any) -> dict[str, Array]:
+    """Central-difference gradient of the mean loss for every parameter.
 
     Exactly the difference a loop over the parameters would compute, at the
-    same step (see the module notes), in a few array operations. Float32
-    networks are differenced in float64 where the backend has it; the result
-    has the parameters' dtype. `x` and `t` pass the network's input boundary
-    (:meth:`TwoLayerNet.checked_inputs`); `h` must be positive and finite.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xgrad import TwoLayerNet
-    >>> net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=0.5)
-    >>> x = np.array([[0.0, 1.0, 0.5, 0.0]]); t = np.array([1])
-    >>> num, exact = net.numerical_gradient(x, t), net.gradient(x, t)
-    >>> all(np.allclose(num[k], exact[k], atol=1e-9) for k in num)
-    True
+    same step (see the module notes), in a few array operations. `x` and
+    `target` are checked inputs and target rows; float32 parameters are
+    differenced in float64 where the backend has it, and the result has the
+    parameters' dtype.
     """
-    xp = net.xp
-    h = check_optional_positive(h, "h")
-    x, target = net.checked_inputs(x, t)
-    for k, v in net.params.items():  # a difference at a NaN parameter has no meaning
+    for k, v in params.items():  # a difference at a NaN parameter has no meaning
         check_finite(xp, v, f"net.params['{k}']")
-    dt = compute_dtype(xp, net.device, net.dtype)
-    p = {k: xp.astype(v, dt) for k, v in net.params.items()}
+    dtype = params["W1"].dtype
+    dt = compute_dtype(xp, device, dtype)
+    p = {k: xp.astype(v, dt) for k, v in params.items()}
     x = xp.astype(x, dt)
-    a1 = x @ p["W1"] + p["b1"]
-    z1 = (sigmoid_xp if net.activation == "sigmoid" else relu_xp)(xp, a1)  # the exact form, not tanh
-    a2 = z1 @ p["W2"] + p["b2"]
-    ctx = _Context(xp, a1, z1, softmax_xp(xp, a2), xp.astype(target, dt), x.shape[0])
+    fwd = forward(p, x, activation=activation, xp=xp)
+    ctx = _Context(xp, activation, fwd.a1, fwd.z1, softmax(fwd.scores, xp=xp), xp.astype(target, dt), x.shape[0])
     with quiet_overflow(xp):  # a step too large overflows; the check below says so
         grads = {
-            "b2": ctx.output_bias(central_step(xp, p["b2"], h)),
-            "W2": ctx.output_weights(central_step(xp, p["W2"], h)),
-            "b1": ctx.hidden_bias(net, p["W2"], central_step(xp, p["b1"], h)),
-            "W1": ctx.input_weights(net, x, p["W2"], central_step(xp, p["W1"], h)),
+            "b2": ctx.output_bias(steps_for(xp, p["b2"], h, "central")),
+            "W2": ctx.output_weights(steps_for(xp, p["W2"], h, "central")),
+            "b1": ctx.hidden_bias(p["W2"], steps_for(xp, p["b1"], h, "central")),
+            "W1": ctx.input_weights(x, p["W2"], steps_for(xp, p["W1"], h, "central")),
         }
     for k, g in grads.items():
         if not bool(xp.all(xp.isfinite(g))):
@@ -123,14 +72,15 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
                 f"for a step this large (h={h}); use a smaller `h` (at most about 1), or the "
                 "default (h=None)"
             )
-    return {k: xp.astype(grads[k], net.dtype) for k in ("W1", "b1", "W2", "b2")}
+    return {k: xp.astype(grads[k], dtype) for k in ("W1", "b1", "W2", "b2")}
 
 
 class _Context:
     """The unperturbed forward pass, shared by the four parameter groups."""
 
-    def __init__(self, xp: Namespace, a1: Array, z1: Array, p: Array, tgt: Array, n: int) -> None:
-        self.xp, self.a1, self.z1, self.p, self.tgt, self.n = xp, a1, z1, p, tgt, n
+    def __init__(self, xp: Namespace, activation: Activation, a1: Array, z1: Array, p: Array, tgt: Array,
+                 n: int) -> None:
+        self.xp, self.activation, self.a1, self.z1, self.p, self.tgt, self.n = xp, activation, a1, z1, p, tgt, n
         self.s = xp.sum(tgt, axis=1)
 
     def _central(self, up: Array, down: Array, h: Array, axis: int = 0) -> Array:
@@ -151,22 +101,22 @@ class _Context:
             return s * xp.log1p(p[:, None, :] * xp.expm1(dd)) - tgt[:, None, :] * dd
         return self._central(change(d), change(-d), step)
 
-    def _hidden_change(self, net: TwoLayerNet, a: Array, d: Array, series: _Series, rows: Array | None) -> Array:
+    def _hidden_change(self, a: Array, d: Array, series: _Series, rows: Array | None) -> Array:
         """Loss change of each (sample, unit) when pre-activations `a` move by `d`."""
         xp = self.xp
-        dz = _hidden_shift(xp, net, a, d)  # (K, H)
+        dz = self.activation.change(a, d, xp=xp)  # (K, H)
         s = self.s if rows is None else xp.take(self.s, rows, axis=0)
         return s[:, None] * xp.log1p(series.expected_expm1(dz, rows)) - dz * series.target_weight(rows)
 
-    def hidden_bias(self, net: TwoLayerNet, w2: Array, step: Array) -> Array:
+    def hidden_bias(self, w2: Array, step: Array) -> Array:
         xp = self.xp
         d = xp.broadcast_to(step[None, :], self.a1.shape)
         series = _Series(xp, self.p, self.tgt, w2, float(xp.max(xp.abs(step))))
-        up = self._hidden_change(net, self.a1, d, series, None)
-        down = self._hidden_change(net, self.a1, -d, series, None)
+        up = self._hidden_change(self.a1, d, series, None)
+        down = self._hidden_change(self.a1, -d, series, None)
         return self._central(up, down, step)
 
-    def input_weights(self, net: TwoLayerNet, x: Array, w2: Array, step: Array) -> Array:
+    def input_weights(self, x: Array, w2: Array, step: Array) -> Array:
         """``W1[i, j]``: only samples with ``x[n, i] != 0``, grouped by pixel ``i``."""
         xp = self.xp
         n_in, n_hidden = x.shape[1], self.a1.shape[1]
@@ -182,8 +132,8 @@ class _Context:
             hk = xp.take(step, cols, axis=0)  # (K, H)
             a = xp.take(self.a1, rows, axis=0)
             d = hk * v[:, None]
-            up = self._hidden_change(net, a, d, series, rows)
-            down = self._hidden_change(net, a, -d, series, rows)
+            up = self._hidden_change(a, d, series, rows)
+            down = self._hidden_change(a, -d, series, rows)
             pieces.append((up - down) / (2 * self.n) / hk)
         # sum each pixel's run of contributions: differences of a running sum
         zero = xp.zeros((1, n_hidden), dtype=x.dtype, device=dev)
@@ -226,13 +176,22 @@ class _Series:
         return acc
 
 
-def _series_terms(r: float, limit: int = 24) -> int | None:
-    """Fewest terms M with remainder ``r**M e**r / (M+1)!`` below 2**-60 (relative
-    to the first term); None when the series would need more than `limit`."""
+# the series' remainder, relative to its first term, is kept below this: under
+# float64's rounding of that term (2**-53), so summing the series is as exact as
+# summing expm1 over the classes
+SERIES_REMAINDER = 2.0**-60
+# beyond this many terms the direct sum over the classes is cheaper than the series
+SERIES_MAX_TERMS = 24
+
+
+def _series_terms(r: float, limit: int = SERIES_MAX_TERMS) -> int | None:
+    """Fewest terms M with remainder ``r**M e**r / (M+1)!`` below
+    :data:`SERIES_REMAINDER` (relative to the first term); None when the series
+    would need more than `limit`."""
     if not math.isfinite(r) or r > 1:  # shifts this large need the direct sum anyway
         return None
     for m in range(1, limit + 1):
-        if r**m * math.exp(r) / math.factorial(m + 1) <= 2.0**-60:
+        if r**m * math.exp(r) / math.factorial(m + 1) <= SERIES_REMAINDER:
             return m
     return None
 
@@ -247,12 +206,12 @@ def direct_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, name: str, i
     h = check_optional_positive(h, "h")
     x, target = net.checked_inputs(x, t)
     theta = net.params[name]
-    hk = central_step(xp, theta, h)[index]
+    hk = steps_for(xp, theta, h, "central")[index]
     flat_k = int(sum(i * math.prod(theta.shape[a + 1 :]) for a, i in enumerate(index)))
     hit = xp.reshape(xp.arange(math.prod(theta.shape), device=net.device) == flat_k, theta.shape)
     def sample_losses(params: dict[str, Array]) -> Array:
         a2 = net.with_params(params).scores(x)
-        return -xp.sum(target * log_softmax_xp(xp, a2), axis=1)
+        return -xp.sum(target * log_softmax(a2, xp=xp), axis=1)
 
     up = sample_losses({**net.params, name: xp.where(hit, theta + hk, theta)})
     down = sample_losses({**net.params, name: xp.where(hit, theta - hk, theta)})

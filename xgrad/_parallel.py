@@ -24,7 +24,7 @@ from typing import Any
 import array_api_compat
 
 from xgrad._backend import namespace_of
-from xgrad._diff import _combine, _flat_point, _stack_values, steps_for
+from xgrad._diff import VECTORIZED_ELEMENTS, _combine, _flat_point, _stack_values, steps_for
 from xgrad._typing import Array, Namespace
 from xgrad._validate import as_scalar, check_count
 
@@ -67,7 +67,7 @@ def _chunk(n: int, chunk_size: int | None, vectorized: bool) -> int:
     if chunk_size is not None:
         return check_count(chunk_size, "chunk_size", minimum=1)
     chunk = max(1, -(-n // _TASKS))
-    return min(chunk, 2**22 // n or 1) if vectorized else chunk
+    return min(chunk, VECTORIZED_ELEMENTS // n or 1) if vectorized else chunk
 
 
 def _map_bounded(executor: Any, args_of: Callable[[Any], tuple[Any, ...]], items: list[Any], window: int) -> list[Any]:

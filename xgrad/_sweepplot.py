@@ -42,8 +42,8 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
 
     Examples
     --------
-    >>> from xgrad._sweeprun import SweepRun
-    >>> from xgrad._sweepresult import SweepResult
+    >>> from xgrad import SweepRun
+    >>> from xgrad import SweepResult
     >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, acc, acc, loss, lr > 1, 3 if lr > 1 else None,
     ...                  0.1, "local", "numpy", history={"loss": [2.3, loss]})
     ...         for lr, acc, loss in [(0.01, 0.3, 2.0), (0.1, 0.8, 0.7), (10.0, 0.1, math.nan)]]

@@ -81,7 +81,7 @@ class SweepResult:
 
         Examples
         --------
-        >>> from xgrad._sweeprun import SweepRun
+        >>> from xgrad import SweepRun
         >>> run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.9, 0.85, 0.4, False, None, 1.5, "local", "numpy")
         >>> print(SweepResult([run]).to_table())
            lr   seed  train acc  test acc  loss  diverged  seconds  worker

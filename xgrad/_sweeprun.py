@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from xgrad._descent import DivergenceError
+from xgrad._descent import TrainingDivergedError
 from xgrad._sweepgrid import jsonable
 from xgrad._train import train
 
@@ -140,8 +140,8 @@ def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: 
     try:
         result = train(backend, **args, data=data, progress=False)
         diverged_at = None
-    except DivergenceError as exc:
-        result, diverged_at = exc.last_finite, exc.step
+    except TrainingDivergedError as exc:
+        result, diverged_at = exc.result, exc.iteration
     seconds = time.perf_counter() - t0
     tail = [float(v) for v in result.loss[-_LOSS_TAIL:]]
     return SweepRun(

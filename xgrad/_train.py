@@ -7,16 +7,19 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xgrad._backend import Backend, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
-from xgrad._descent import DivergenceError
+from xgrad._core import activation_named, loss_and_gradient
+from xgrad._descent import TrainingDivergedError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
+from xgrad._history import History
 from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
+from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
@@ -28,6 +31,10 @@ __all__ = ["TrainResult", "train"]
 logger = logging.getLogger("xgrad")
 
 PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
+# the seed stream layout: block b of minibatch indices comes from the NumPy
+# generator seeded [seed, MINIBATCH_STREAM, b], apart from the initial weights
+# (seeded by `seed` alone), so resuming at any block redraws the same indices
+MINIBATCH_STREAM = 1
 CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
 
 
@@ -39,6 +46,8 @@ class TrainResult:
     ----------
     net : TwoLayerNet
         The trained network (its parameters on the training device).
+    history : History
+        What the run recorded; the attributes below read it.
     loss : numpy.ndarray
         The minibatch training loss of every iteration done.
     eval_iters, train_acc, test_acc : list
@@ -59,35 +68,32 @@ class TrainResult:
     """
 
     net: TwoLayerNet
-    loss: Any
-    eval_iters: list[int]
-    train_acc: list[float]
-    test_acc: list[float]
-    iters_per_epoch: int
+    history: History
     timings: dict[str, float]
-    backend: str
-    device: str
-    dtype: str
     config: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     stop_signal: str | None = None
 
+    @property
+    def loss(self) -> Any:
+        """The minibatch loss of every iteration, as a NumPy array."""
+        import numpy as np
+
+        return np.asarray(self.history.loss, dtype=np.float64)
+
+    eval_iters = property(lambda self: self.history.eval_iters, doc="Iterations done at each evaluation.")
+    train_acc = property(lambda self: self.history.train_acc, doc="Training accuracy at each evaluation.")
+    test_acc = property(lambda self: self.history.test_acc, doc="Test accuracy at each evaluation.")
+    iters_per_epoch = property(lambda self: self.history.iters_per_epoch, doc="Iterations in one epoch.")
+    backend = property(lambda self: self.history.backend, doc="The backend's name.")
+    device = property(lambda self: self.history.device, doc="The device's name.")
+    dtype = property(lambda self: self.history.dtype, doc="The parameters' dtype.")
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of everything but the network."""
-        return {
-            "loss": [float(v) for v in self.loss],
-            "eval_iters": list(self.eval_iters),
-            "train_acc": list(self.train_acc),
-            "test_acc": list(self.test_acc),
-            "iters_per_epoch": self.iters_per_epoch,
-            "timings": dict(self.timings),
-            "backend": self.backend,
-            "device": self.device,
-            "dtype": self.dtype,
-            "config": dict(self.config),
-            "interrupted": self.interrupted,
-            "stop_signal": self.stop_signal,
-        }
+        """A JSON-able dict of everything but the network: the history's
+        fields, then the timings, the settings and how the run ended."""
+        return {**self.history.to_dict(), "timings": dict(self.timings), "config": dict(self.config),
+                "interrupted": self.interrupted, "stop_signal": self.stop_signal}
 
     def summary(self) -> str:
         """A few lines for people: accuracy, time, where it ran."""
@@ -106,29 +112,34 @@ class TrainResult:
 def train(
     backend: str | Backend = "auto",
     *,
-    dataset: str = "mnist",
+    dataset: str = DEFAULTS["dataset"],
     activation: str | None = None,
     hidden_size: int | None = None,
-    iters: int = 10_000,
-    batch_size: int = 100,
-    lr: float = 0.1,
-    grad: str = "backprop",
-    h: float | None = None,
-    eval_every: int | None = None,
-    seed: int = 0,
+    iters: int = DEFAULTS["iters"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    grad: str = DEFAULTS["grad"],
+    h: float | None = DEFAULTS["h"],
+    eval_every: int | None = DEFAULTS["eval_every"],
+    seed: int = DEFAULTS["seed"],
     dtype: str | None = None,
     weight_init_std: float | None = None,
-    threads: int | str | None = "auto",
+    threads: int | str | None = DEFAULTS["threads"],
     progress: bool = True,
     data: Any = None,
     data_dir: str | os.PathLike[str] | None = None,
     net: TwoLayerNet | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 100,
+    checkpoint_every: int = DEFAULTS["checkpoint_every"],
     resume: bool = False,
     device: Any = None,
 ) -> TrainResult:
     """Train the chapter's two-layer network with minibatch SGD.
+
+    Every setting's default is read from one record (``xgrad train --help``
+    lists them); `activation`, `hidden_size`, `dtype` and `weight_init_std`
+    default to None, meaning the record's default for a new network and the
+    network's own with `net`.
 
     Parameters
     ----------
@@ -197,10 +208,10 @@ def train(
         that do not match `net`.
     xgrad.FileFormatError
         If `resume` finds a damaged or inconsistent checkpoint.
-    DivergenceError
-        If the loss becomes non-finite. The error names the iteration and keeps
-        the partial result, with the last parameters that gave a finite loss,
-        in ``.last_finite``.
+    TrainingDivergedError
+        If the loss becomes non-finite (a :class:`DivergenceError`). The error
+        names the iteration (``.iteration``) and keeps the partial result, with
+        the last parameters that gave a finite loss, in ``.result``.
     CheckpointError
         If a checkpoint cannot be written; the partial result is in
         ``.result``.
@@ -220,7 +231,10 @@ def train(
     >>> result.test_acc[-1] > 0.2
     True
     """
-    cfg = TrainConfig.build(locals(), net)
+    settings = {"dataset": dataset, "activation": activation, "hidden_size": hidden_size, "iters": iters,
+                "batch_size": batch_size, "lr": lr, "grad": grad, "h": h, "eval_every": eval_every, "seed": seed,
+                "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads, "progress": progress}
+    cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
@@ -255,6 +269,7 @@ class _Run:
     def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any,
                  x_test: Any, t_test: Any) -> None:
         self.cfg, self.b, self.net = cfg, b, net
+        self.activation = activation_named(net.activation)
         to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
         self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
@@ -264,35 +279,35 @@ class _Run:
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
         self.eval_every = self.iters_per_epoch if cfg.eval_every is None else cfg.eval_every
         self.start = 0
-        self.losses: list[float] = []
-        self.eval_iters: list[int] = []
-        self.train_acc: list[float] = []
-        self.test_acc: list[float] = []
+        self.history = History(iters_per_epoch=self.iters_per_epoch, backend=b.name, device=b.device_name,
+                               dtype=str(cfg.dtype))
         self.timings = {"train_s": 0.0, "eval_s": 0.0, "total_s": 0.0}
         self.t_start = time.perf_counter()
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
         self.start = state.iteration
-        self.losses = list(state.loss)
-        self.eval_iters, self.train_acc, self.test_acc = state.eval_iters, state.train_acc, state.test_acc
+        self.history = replace(state.history, iters_per_epoch=self.iters_per_epoch, backend=self.history.backend,
+                               device=self.history.device, dtype=self.history.dtype)
         logger.info("resumed from iteration %d", self.start)
 
     def _plan(self, block: int) -> Any:
         import numpy as np  # minibatch indices are drawn on the host, moved once per block
 
-        rng = np.random.default_rng([self.cfg.seed, 1, block])
+        rng = np.random.default_rng([self.cfg.seed, MINIBATCH_STREAM, block])
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
         return self.b.asarray(idx, dtype=self.b.xp.int64)
 
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
-        xp, net = self.b.xp, self.net.with_params(params)
+        xp = self.b.xp
         xb = xp.take(self.x_train, idx, axis=0)
         tb = xp.take(self.targets, idx, axis=0)
         if self.cfg.grad == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
-            loss, steps = net._backprop(xb, tb, scale=self.cfg.lr, one_hot=True)
+            loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
+                                            scale=self.cfg.lr, rows_sum_to_one=True)
         else:
+            net = self.net.with_params(params)
             grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
             loss = net.loss(xb, tb)
             steps = {k: self.cfg.lr * g for k, g in grads.items()}
@@ -303,10 +318,9 @@ class _Run:
         train_acc = self.net.accuracy(self.x_train, self.t_train)
         test_acc = self.net.accuracy(self.x_test, self.t_test)
         # recorded together, once both exist: an interrupted evaluation leaves no trace
-        self.eval_iters, self.train_acc, self.test_acc = (
-            [*self.eval_iters, done], [*self.train_acc, train_acc], [*self.test_acc, test_acc])
+        self.history = self.history.with_evaluation(done, train_acc, test_acc)
         self.timings["eval_s"] += time.perf_counter() - t0
-        bar.set_postfix(loss=f"{self.losses[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
+        bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
     def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
@@ -318,26 +332,26 @@ class _Run:
         pending.clear()
         for j, v in enumerate(values):
             if not math.isfinite(v):
-                self.losses.extend(values[:j])
+                self.history.loss.extend(values[:j])
                 self._diverged(first + j, v, history, done)
-        self.losses.extend(values)
+        self.history.loss.extend(values)
 
     def _diverged(self, it: int, value: float, history: collections.deque[dict[str, Any]], done: int) -> None:
         # history[-1] holds the parameters after `done` iterations; iteration `it`
         # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
         self.net.params = history[max(-len(history), -2 - (done - it))]
         self._finish_timings()
-        if self.losses:
-            cause = (f"(the previous loss was {self.losses[-1]:.4g}). The likely cause is a learning rate too "
+        if self.history.loss:
+            cause = (f"(the previous loss was {self.history.loss[-1]:.4g}). The likely cause is a learning rate too "
                      f"large for this network (lr={self.cfg.lr}); try lr={self.cfg.lr / 10:g}.")
         else:
             cause = ("on the first iteration, before any step was taken, so the learning rate is not the "
                      "cause: the data or the starting weights overflow in "
                      f"{self.cfg.dtype} (rescale the data, or use float64).")
-        raise DivergenceError(
+        raise TrainingDivergedError(
             f"training diverged at iteration {it + 1}: the loss became {value} {cause} The parameters of the "
-            "last finite loss are kept in the error's `.last_finite.net`.",
-            step=it + 1, last_finite=self._result(interrupted=True),
+            "last finite loss are kept in the error's `.result.net`.",
+            iteration=it + 1, result=self._result(interrupted=True),
         )
 
     def loop(self, checkpoint: Any, checkpoint_every: int) -> TrainResult:
@@ -345,7 +359,7 @@ class _Run:
             try:
                 self._iterate(checkpoint, checkpoint_every, stop)
                 if stop and checkpoint is not None:
-                    self._save(checkpoint, len(self.losses))  # the last state, whenever it stopped
+                    self._save(checkpoint, len(self.history.loss))  # the last state, whenever it stopped
             except CheckpointError as exc:
                 self._finish_timings()
                 exc.result = self._result(interrupted=True, stop_signal=stop.signal)
@@ -391,8 +405,8 @@ class _Run:
             bar.close()
         if stop:
             logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
-                           len(self.losses) + len(pending))
-            self._check(pending, history, len(self.losses) + len(pending))
+                           len(self.history.loss) + len(pending))
+            self._check(pending, history, len(self.history.loss) + len(pending))
 
     def _finish_timings(self) -> None:
         # wall time, not summed step times: a GPU runs the steps asynchronously
@@ -401,20 +415,15 @@ class _Run:
         self.timings["train_s"] = self.timings["total_s"] - self.timings["eval_s"]
 
     def _save(self, path: Any, done: int) -> None:
-        state = Checkpoint(self.net.params, done, list(self.losses), self.eval_iters, self.train_acc,
-                           self.test_acc, self.data_id)
+        state = Checkpoint(self.net.params, done, replace(self.history, loss=list(self.history.loss)), self.data_id)
         save_checkpoint(path, state, self.cfg)
 
     def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
-        import numpy as np
 
-        done = len(self.losses) - self.start if self.losses else 0
+        done = len(self.history.loss) - self.start if self.history.loss else 0
         train_s = self.timings["train_s"]
         timings = {**self.timings, "iters_per_s": done / train_s if train_s > 0 else 0.0}
         return TrainResult(
-            net=self.net, loss=np.asarray(self.losses, dtype=np.float64), eval_iters=list(self.eval_iters),
-            train_acc=list(self.train_acc), test_acc=list(self.test_acc),
-            iters_per_epoch=self.iters_per_epoch, timings=timings, backend=self.b.name,
-            device=self.b.describe().split(" on ", 1)[1], dtype=str(self.cfg.dtype),
+            net=self.net, history=replace(self.history, loss=list(self.history.loss)), timings=timings,
             config=self.cfg.as_dict(), interrupted=interrupted, stop_signal=stop_signal,
         )

@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from xgrad._backend import Backend
+from xgrad._settings import DEFAULTS, check_choice
 from xgrad._validate import check_count, check_optional_positive, check_positive
 
-GRADS = ("backprop", "numerical")
 # threads pay off only when the products are large (flops per step)
 _THREADED_FLOPS = 50_000_000
 
@@ -38,8 +38,7 @@ class TrainConfig:
         """Check the settings in `args` (``train``'s arguments); with a `net`,
         its activation, dtype and sizes are the truth and an explicit setting
         that contradicts them is refused."""
-        if args["grad"] not in GRADS:
-            raise ValueError(f"`grad` must be 'backprop' or 'numerical'; got {args['grad']!r}")
+        check_choice("grad", args["grad"])
         model = _model_settings(args, net)
         threads = args["threads"]
         if not (threads is None or threads == "auto"):
@@ -66,7 +65,8 @@ class TrainConfig:
         return asdict(self)
 
 
-_DEFAULTS = {"activation": "sigmoid", "hidden_size": 50, "dtype": "float32", "weight_init_std": 0.01}
+# settings of the network: the record's default for a new one, the net's own otherwise
+_DEFAULTS = {k: DEFAULTS[k] for k in ("activation", "hidden_size", "dtype", "weight_init_std")}
 MAX_H = 1.0  # a larger step of the numerical gradient measures no derivative of the loss
 
 
@@ -87,10 +87,8 @@ def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
     given = {k: args.get(k) for k in _DEFAULTS}
     if net is None:
         out = {k: _DEFAULTS[k] if v is None else v for k, v in given.items()}
-        if out["activation"] not in ("sigmoid", "relu"):
-            raise ValueError(f"`activation` must be 'sigmoid' or 'relu'; got {out['activation']!r}")
-        if out["dtype"] not in ("float32", "float64"):
-            raise ValueError(f"`dtype` must be 'float32' or 'float64'; got {out['dtype']!r}")
+        check_choice("activation", out["activation"])
+        check_choice("dtype", out["dtype"])
         out["hidden_size"] = check_count(out["hidden_size"], "hidden_size", minimum=1)
         out["weight_init_std"] = check_positive(out["weight_init_std"], "weight_init_std")
         return {**out, "output_size": 10}

@@ -6,7 +6,6 @@ deliberately loose: they document intent for readers and type checkers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeAlias
 
@@ -22,7 +21,4 @@ Device: TypeAlias = Any
 DType: TypeAlias = Any
 """A dtype object of some backend."""
 
-ScalarFunction: TypeAlias = Callable[[Array], Array]
-"""A function of one array that returns an array."""
-
-__all__ = ["Array", "DType", "Device", "Namespace", "ScalarFunction"]
+__all__ = ["Array", "DType", "Device", "Namespace"]

@@ -11,26 +11,40 @@ results are copied to the host only to be drawn.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import array_api_compat
 import numpy as np
 
 from xgrad._backend import Backend, resolve_backend
-from xgrad._descent import DivergenceError, gradient_descent
-from xgrad._diff import difference_quotient, numerical_gradient, tangent_line
+from xgrad._diff import numerical_gradient, tangent_line
+from xgrad._figdata import (
+    CONTOUR_GRID,
+    MAX_STEPS,
+    SAMPLES,
+    book_function_1,
+    book_function_2,
+    check_grid_step,
+    check_lrs,
+    check_range,
+    check_steps,
+    contour_levels,
+    descent_path,
+    descent_verdict,
+    grid_values,
+    path_window,
+    start_point,
+    step_error_functions,
+    step_errors,
+)
 from xgrad._history import read_history
 from xgrad._host import to_host as _to_host
 from xgrad._typing import Array
 from xgrad._validate import (
     as_float_array,
-    as_scalar,
     check_callable,
     check_count,
     check_positive,
-    check_real,
 )
 
 if TYPE_CHECKING:
@@ -50,12 +64,6 @@ __all__ = [
 FIGURES = ("tangent", "gradient-field", "descent", "training", "step-error")
 """The names :func:`figure` accepts."""
 
-_SAMPLES = 200  # points on a drawn curve
-_GRID = 41  # contour grid points per axis
-_MAX_GRID = 2000  # grid points per axis of a gradient field
-_MAX_STEPS = 100_000  # steps of a drawn descent path
-_MAX_PANELS = 12  # learning rates side by side
-_MAX_HS = 10_000  # steps of a step-error curve
 
 
 # -- helpers ------------------------------------------------------------------
@@ -66,31 +74,6 @@ def _new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> t
         raise ImportError('xgrad.plot needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
     fig = Figure(figsize=(panel[0] * ncols, panel[1]), layout="constrained")
     return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
-
-
-def _check_range(lim: Any, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = lim
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a pair (low, high); got {lim!r}") from None
-    lo, hi = check_real(lo, name), check_real(hi, name)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"`{name}` must be finite with low < high; got {lim!r}")
-    return lo, hi
-
-
-def _function_1(x: Array) -> Array:
-    """The book's ``0.01 x² + 0.1 x``."""
-    return 0.01 * x**2 + 0.1 * x
-
-
-def _function_2(x: Array) -> Array:
-    """The book's ``x0² + x1²``, for one point ``(2,)`` or a stack ``(k, 2)``."""
-    return array_api_compat.array_namespace(x).sum(x**2, axis=-1)
-
-
-def _exp(x: Array) -> Array:
-    return array_api_compat.array_namespace(x).exp(x)
 
 
 # -- Fig. 4-7 -----------------------------------------------------------------
@@ -128,13 +111,13 @@ def tangent(
     >>> fig.axes[0].get_legend_handles_labels()[1][1]
     'tangent at x = 5 (slope 0.2)'
     """
-    f = _function_1 if f is None else f
+    f = book_function_1 if f is None else f
     check_callable(f)
-    lo, hi = _check_range(xlim, "xlim")
+    lo, hi = check_range(xlim, "xlim")
     line = tangent_line(f, x, h=h)  # validates x: one point
     x, xp, device = as_float_array(x)
     x = xp.reshape(x, ())
-    grid = xp.linspace(lo, hi, _SAMPLES, dtype=x.dtype, device=device)
+    grid = xp.linspace(lo, hi, SAMPLES, dtype=x.dtype, device=device)
     t = _to_host(grid)
     y, yt = (np.reshape(_to_host(v), (-1,)) for v in (f(grid), line(grid)))
     x0, y0 = float(_to_host(x)), float(_to_host(f(x)))
@@ -196,10 +179,10 @@ def gradient_field(
     >>> fig.axes[0].collections[0].N   # an 18 x 18 grid
     324
     """
-    f = _function_2 if f is None else f
+    f = book_function_2 if f is None else f
     check_callable(f)
-    (x_lo, x_hi), (y_lo, y_hi) = _check_range(xlim, "xlim"), _check_range(ylim, "ylim")
-    step = _check_grid_step(check_positive(step, "step"), x_hi - x_lo, y_hi - y_lo)
+    (x_lo, x_hi), (y_lo, y_hi) = check_range(xlim, "xlim"), check_range(ylim, "ylim")
+    step = check_grid_step(check_positive(step, "step"), x_hi - x_lo, y_hi - y_lo)
     gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
@@ -225,15 +208,6 @@ def gradient_field(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return fig
-
-
-def _check_grid_step(step: float, *widths: float) -> float:
-    """Refuse a grid of more than :data:`_MAX_GRID` points per axis (memory and time)."""
-    widest = max(widths)
-    if widest / step > _MAX_GRID:
-        raise ValueError(f"`step` {step:g} makes a grid of about {widest / step:.3g} points per axis, more than "
-                         f"{_MAX_GRID}; for this range use a step of at least {widest / _MAX_GRID:.3g}")
-    return step
 
 
 # -- Fig. 4-10 ----------------------------------------------------------------
@@ -271,7 +245,7 @@ def descent_paths(
         One panel per learning rate. Each title names the rate and what
         happened: ``converges``, ``oscillates``, ``barely moves`` or
         ``diverges``; when the point became non-finite (a
-        :class:`xgrad.DivergenceError`) the path is drawn up to the last finite
+        :class:`xgrad.DescentDivergedError`) the path is drawn up to the last finite
         point and the title gives the step.
 
     Notes
@@ -287,91 +261,30 @@ def descent_paths(
     >>> [ax.get_title() for ax in fig.axes]
     ['lr = 0.1: converges', 'lr = 0.001: barely moves', 'lr = 1.05: diverges']
     """
-    f = _function_2 if f is None else f
+    f = book_function_2 if f is None else f
     check_callable(f)
-    lrs = _check_lrs(lrs)
+    lrs = check_lrs(lrs)
     step_num = check_count(step_num, "step_num", minimum=1)
-    if step_num > _MAX_STEPS:
-        raise ValueError(f"`step_num` must be at most {_MAX_STEPS} (a drawn path); got {step_num}")
-    start = _start_point(init_x)
+    if step_num > MAX_STEPS:
+        raise ValueError(f"`step_num` must be at most {MAX_STEPS} (a drawn path); got {step_num}")
+    start = start_point(init_x)
     fig, axes = _new_figure(len(lrs), panel=(4.5, 4.5))
     # a diverging descent overflows: that is drawn, not warned about
     with np.errstate(over="ignore", invalid="ignore"):
         for ax, lr in zip(axes, lrs, strict=True):
-            path, bad_step = _descent_path(f, start, lr, step_num, h)
+            path, bad_step = descent_path(f, start, lr, step_num, h)
             _draw_path(ax, f, start, path)
-            ax.set_title(f"lr = {lr:g}: {_verdict(path, bad_step)}")
+            ax.set_title(f"lr = {lr:g}: {descent_verdict(path, bad_step)}")
     x0, x1 = _to_host(start)
     fig.suptitle(f"Gradient descent from ({x0:g}, {x1:g}), {step_num} steps")
     return fig
 
 
-def _check_lrs(lrs: Any) -> list[float]:
-    if isinstance(lrs, (int, float)) or not isinstance(lrs, Sequence):
-        raise TypeError(f"`lrs` must be a sequence of learning rates; got {type(lrs).__name__}")
-    if not lrs:
-        raise ValueError("`lrs` must hold at least one learning rate; got an empty sequence")
-    if len(lrs) > _MAX_PANELS:
-        raise ValueError(f"`lrs` must hold at most {_MAX_PANELS} learning rates (one panel each); got {len(lrs)}")
-    return [check_positive(lr, "lrs") for lr in lrs]
-
-
-def _start_point(init_x: Any) -> Array:
-    x, _, _ = as_float_array(init_x, name="init_x")
-    if tuple(x.shape) != (2,):
-        raise ValueError(f"`init_x` must be one point of two variables; got shape {tuple(x.shape)}")
-    return x
-
-
-def _descent_path(
-    f: Callable[[Array], Array], start: Array, lr: float, step_num: int, h: float | None
-) -> tuple[np.ndarray, int | None]:
-    """The host path, and the step at which it became non-finite (or None)."""
-    try:
-        _, path = gradient_descent(f, start, lr=lr, step_num=step_num, h=h, return_path=True)
-        return _to_host(path), None
-    except DivergenceError as err:  # replay the finite part
-        _, path = gradient_descent(f, start, lr=lr, step_num=err.step - 1, h=h, return_path=True)
-        return _to_host(path), err.step
-
-
-def _verdict(path: np.ndarray, bad_step: int | None) -> str:
-    if bad_step is not None:
-        return f"diverges (non-finite at step {bad_step})"
-    moves = np.diff(path, axis=0)
-    lengths = np.hypot(moves[:, 0], moves[:, 1])
-    if lengths[0] == 0:
-        return "stays put"
-    if lengths[-1] > lengths[0]:
-        return "diverges"
-    if len(moves) > 1 and np.dot(moves[-1], moves[-2]) < 0:
-        return "oscillates"
-    return "converges" if lengths[-1] < 0.1 * lengths[0] else "barely moves"
-
-
-def _window(path: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    half = 1.5 * max(float(np.max(np.abs(start))), 1.0)
-    lo = np.minimum(path.min(axis=0), -half)
-    hi = np.maximum(path.max(axis=0), half)
-    pad = 0.05 * (hi - lo)
-    return lo - pad, hi + pad
-
-
-def _grid_values(f: Callable[[Array], Array], start: Array, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    """`f` at every grid point, evaluated one point at a time on `start`'s backend."""
-    xp = array_api_compat.array_namespace(start)
-    device = array_api_compat.device(start)
-    points = xp.asarray(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=start.dtype, device=device)
-    values = [as_scalar(f(points[i, ...]), xp, device, start.dtype, "`f`") for i in range(points.shape[0])]
-    return np.reshape(_to_host(xp.stack(values)), gx.shape)
-
-
 def _draw_path(ax: Axes, f: Callable[[Array], Array], start: Array, path: np.ndarray) -> None:
-    lo, hi = _window(path, _to_host(start))
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], _GRID), np.linspace(lo[1], hi[1], _GRID))
-    z = _grid_values(f, start, gx, gy)
-    finite = z[np.isfinite(z)]
-    levels = np.unique(np.quantile(finite, np.linspace(0.02, 0.98, 12))) if finite.size else finite
+    lo, hi = path_window(path, _to_host(start))
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], CONTOUR_GRID), np.linspace(lo[1], hi[1], CONTOUR_GRID))
+    z = grid_values(f, start, gx, gy)
+    levels = contour_levels(z)
     if levels.size > 1:
         ax.contour(
             gx,
@@ -496,30 +409,16 @@ def step_error(
     >>> fig.axes[0].get_legend_handles_labels()[1]
     ['float32, forward', 'float32, central', 'float64, forward', 'float64, central']
     """
-    f, dfdx = _step_error_functions(f, dfdx)
-    steps = _check_steps(hs)
-    x, xp, _ = as_float_array(x)
-    if math.prod(x.shape) != 1:
-        raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
-    x = xp.reshape(x, ())
-    exact = float(_to_host(dfdx(xp.astype(x, xp.float64))))
+    f, dfdx = step_error_functions(f, dfdx)
+    steps = check_steps(hs)
+    x0, errors = step_errors(f, dfdx, x, steps)
     fig, (ax,) = _new_figure(panel=(7.5, 4.5))
-    for dtype, color in (("float32", "C0"), ("float64", "C1")):
-        xd = xp.astype(x, getattr(xp, dtype))
-        for method, style in (("forward", "--"), ("central", "-")):
-            # the bare quotient: numerical_diff refuses the steps that show rounding error
-            diffs = [float(_to_host(difference_quotient(f, xd, float(h), method))) for h in steps]
-            err = np.abs(np.asarray(diffs) - exact)
-            ax.loglog(
-                steps,
-                np.where(err > 0, err, np.nan),
-                style,
-                color=color,
-                label=f"{dtype}, {method}",
-            )
+    colors, styles = {"float32": "C0", "float64": "C1"}, {"forward": "--", "central": "-"}
+    for (dtype, method), err in errors.items():
+        ax.loglog(steps, np.where(err > 0, err, np.nan), styles[method], color=colors[dtype],
+                  label=f"{dtype}, {method}")
     ax.text(0.03, 0.04, "← rounding error", transform=ax.transAxes)
     ax.text(0.97, 0.04, "truncation error →", transform=ax.transAxes, ha="right")
-    x0 = float(_to_host(x))
     ax.set(
         xlabel="step h",
         ylabel="absolute error of f′(x)",
@@ -527,32 +426,6 @@ def step_error(
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
-
-
-def _step_error_functions(f: Any, dfdx: Any) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
-    if f is None and dfdx is None:
-        return _exp, _exp
-    if f is None or dfdx is None:
-        raise ValueError("give `f` and its exact derivative `dfdx` together, or neither (exp)")
-    check_callable(f)
-    check_callable(dfdx, "dfdx")
-    return f, dfdx
-
-
-def _check_steps(hs: Any) -> np.ndarray:
-    if hs is None:
-        return np.logspace(-13, 0, 53)
-    try:
-        steps = np.asarray(_to_host(hs), dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"`hs` must be a sequence of steps; got {type(hs).__name__}") from None
-    if steps.ndim != 1 or steps.size == 0:
-        raise ValueError(f"`hs` must be a non-empty 1-d sequence; got shape {steps.shape}")
-    if steps.size > _MAX_HS:
-        raise ValueError(f"`hs` must hold at most {_MAX_HS} steps; got {steps.size}")
-    if not np.all(np.isfinite(steps) & (steps > 0)):
-        raise ValueError("`hs` must hold positive, finite steps")
-    return steps
 
 
 # -- dispatch -----------------------------------------------------------------
@@ -592,7 +465,7 @@ def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a string; got {type(name).__name__}")
     key = name.strip().lower().replace("_", "-")
-    if key not in _MAKERS:
+    if key not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
     if key == "training":
         if history is None:
@@ -610,7 +483,5 @@ _MAKERS: dict[str, Callable[..., Figure]] = {
     "tangent": tangent,
     "gradient-field": gradient_field,
     "descent": descent_paths,
-    "training": training_curves,
     "step-error": step_error,
-}
-assert tuple(_MAKERS) == FIGURES
+}  # "training" needs `history` and is made above

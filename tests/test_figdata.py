@@ -1,0 +1,66 @@
+"""What the figures draw, computed and checked as numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xgrad import _figdata as data
+
+
+def _f2(x):
+    return (x**2).sum()
+
+
+def test_descent_path_holds_every_point_of_the_descent():
+    path, bad = data.descent_path(_f2, np.array([-3.0, 4.0]), 0.1, 3, None)
+    assert bad is None and path.shape == (4, 2)
+    np.testing.assert_allclose(path[-1], [-3.0 * 0.8**3, 4.0 * 0.8**3], rtol=1e-7)
+
+
+def test_a_diverging_descent_keeps_its_finite_part():
+    with np.errstate(over="ignore", invalid="ignore"):
+        path, bad = data.descent_path(_f2, np.array([-3.0, 4.0]), 1e100, 10, None)
+    assert bad == 3 and path.shape == (3, 2) and np.all(np.isfinite(path))
+
+
+@pytest.mark.parametrize(("lr", "verdict"), [(0.1, "converges"), (0.001, "barely moves"), (1.05, "diverges"),
+                                             (0.99, "oscillates")])
+def test_descent_verdicts_of_the_book_function(lr, verdict):
+    path, bad = data.descent_path(_f2, np.array([-3.0, 4.0]), lr, 20, None)
+    assert data.descent_verdict(path, bad) == verdict
+
+
+def test_descent_verdict_thresholds():
+    # each move a factor r of the one before: converges once the last is below a tenth of the first
+    def path(r, n=5):
+        return np.cumsum([[0.0, 0.0]] + [[r**k, 0.0] for k in range(n)], axis=0)
+    assert data.descent_verdict(path(0.5), None) == "converges"  # 0.5**4 = 0.06 < 0.1
+    assert data.descent_verdict(path(0.6), None) == "barely moves"  # 0.6**4 = 0.13
+    assert data.descent_verdict(path(1.1), None) == "diverges"
+    assert data.descent_verdict(np.zeros((3, 2)), None) == "stays put"
+    assert data.descent_verdict(path(0.5), 4) == "diverges (non-finite at step 4)"
+
+
+def test_path_window_holds_the_path_and_the_start_square():
+    lo, hi = data.path_window(np.array([[-3.0, 4.0], [10.0, 0.0]]), np.array([-3.0, 4.0]))
+    # square |x| <= 6, path up to x0 = 10; 5% margins
+    np.testing.assert_allclose(lo, [-6.0 - 0.8, -6.0 - 0.6])
+    np.testing.assert_allclose(hi, [10.0 + 0.8, 6.0 + 0.6])
+
+
+def test_contour_levels_ignore_non_finite_values():
+    z = np.array([[np.inf, 0.0], [1.0, np.nan]])
+    levels = data.contour_levels(z)
+    assert levels[0] == pytest.approx(0.02) and levels[-1] == pytest.approx(0.98) and len(levels) == 12
+    assert data.contour_levels(np.full((2, 2), np.nan)).size == 0
+
+
+def test_step_errors_follow_the_truncation_error_at_large_steps():
+    steps = np.array([1e-2, 1e-3])
+    x0, errors = data.step_errors(np.exp, np.exp, 1.0, steps)
+    assert x0 == 1.0 and set(errors) == {(d, m) for d in ("float32", "float64") for m in ("forward", "central")}
+    # forward: e h / 2, central: e h**2 / 6, to leading order
+    np.testing.assert_allclose(errors["float64", "forward"], np.e * steps / 2, rtol=0.02)
+    np.testing.assert_allclose(errors["float64", "central"], np.e * steps**2 / 6, rtol=0.02)
+    assert np.all(errors["float32", "central"][1] > errors["float64", "central"][1] * 100)  # rounding in float32

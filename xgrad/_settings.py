@@ -1,0 +1,74 @@
+"""The settings of a training run, once: names, defaults, choices and help.
+
+:func:`xgrad.train`'s defaults, the checks of :class:`TrainConfig` and the
+options of ``xgrad train`` (their types, choices, help and defaults) are all
+read from :data:`TRAIN_SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+from xgrad._core import ACTIVATIONS
+from xgrad._mnist import DATASETS
+from xgrad._netargs import DTYPES
+
+__all__ = ["DEFAULTS", "GRADS", "TRAIN_SETTINGS", "Setting", "add_options", "check_choice"]
+
+GRADS = ("backprop", "numerical")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (a keyword of ``train``), default, help and choices."""
+
+    name: str
+    default: Any
+    help: str
+    type: Any = None  # how the command line reads it (None: as text)
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def option(self) -> str:
+        """The command-line option: ``batch_size`` -> ``--batch-size``."""
+        return "--" + self.name.replace("_", "-")
+
+
+TRAIN_SETTINGS = (
+    Setting("dataset", "mnist", "the data set", choices=DATASETS),
+    Setting("activation", "sigmoid", "the hidden layer's activation", choices=tuple(ACTIVATIONS)),
+    Setting("hidden_size", 50, "units in the hidden layer", int),
+    Setting("weight_init_std", 0.01, "standard deviation of the initial weights", float),
+    Setting("iters", 10_000, "SGD iterations", int),
+    Setting("batch_size", 100, "samples per minibatch, drawn with replacement", int),
+    Setting("lr", 0.1, "learning rate", float),
+    Setting("grad", "backprop", "backpropagation, or central differences (slower, exact)", choices=GRADS),
+    Setting("h", None, "step of the numerical gradient (default: by each parameter's dtype and size)", float),
+    Setting("eval_every", None, "iterations between evaluations, 0 for none (default: one epoch)", int),
+    Setting("seed", 0, "seeds the initial weights and the minibatch order", int),
+    Setting("dtype", "float32", "floating type of the run", choices=DTYPES),
+    Setting("threads", "auto", "CPU threads (BLAS, OpenMP, torch): auto, a number or 'default'"),
+    Setting("checkpoint_every", 100, "iterations between checkpoints", int),
+)
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in TRAIN_SETTINGS}
+_BY_NAME = {s.name: s for s in TRAIN_SETTINGS}
+
+
+def check_choice(name: str, value: Any) -> Any:
+    """`value` if it is one of the setting's choices; a ValueError lists them."""
+    choices = _BY_NAME[name].choices
+    assert choices is not None
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        raise ValueError(f"`{name}` must be {listed}; got {value!r}")
+    return value
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """One option per setting, with its type, choices, help and default."""
+    for s in TRAIN_SETTINGS:
+        shown = "" if s.default is None else f" (default: {s.default})"
+        parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, choices=s.choices,
+                            help=s.help + shown)
