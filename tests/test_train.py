@@ -429,3 +429,21 @@ def test_an_existing_checkpoint_is_not_overwritten_by_a_new_run(small, tmp_path)
     with pytest.raises(ValueError, match="already holds a run; pass `resume=True` to continue it"):
         train("numpy", data=small, iters=20, progress=False, checkpoint=ckpt)
     assert ckpt.read_bytes() == before
+
+
+def test_jax_without_x64_trains_without_warnings(backend):
+    """JAX's default configuration has no int64: indices take the namespace's own
+    index type, so a run neither warns nor changes dtype behind the user's back."""
+    if backend.name != "jax":
+        pytest.skip("a JAX configuration test")
+    script = (
+        "import numpy as np, xgrad\n"
+        "rng = np.random.default_rng(0)\n"
+        "data = ((rng.random((50, 6)), rng.integers(0, 3, 50)), (rng.random((20, 6)), rng.integers(0, 3, 20)))\n"
+        "r = xgrad.train('jax', data=data, hidden_size=4, iters=20, batch_size=10, eval_every=10, progress=False)\n"
+        "assert len(r.loss) == 20 and len(r.test_acc) == 3\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr

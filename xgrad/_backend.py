@@ -304,6 +304,16 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         yield
 
 
+def index_dtype(xp: Namespace, device: Any = None) -> Any:
+    """The namespace's default integer type for indices and counts: int64 on most
+    backends, int32 on JAX without ``jax_enable_x64`` (which warns on every int64
+    request and hands back int32 anyway)."""
+    try:
+        return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    except (AttributeError, TypeError, KeyError):
+        return xp.int64
+
+
 def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
     """float64 where the backend has it: a float32 loss difference would keep
     only about half of its digits. Otherwise `dtype`, with a warning unless

@@ -17,7 +17,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import namespace_of
+from xgrad._backend import index_dtype, namespace_of
 from xgrad._typing import Array, Namespace
 from xgrad._validate import as_float_array as _as_float_array
 
@@ -149,8 +149,9 @@ def one_hot(t: Array, n_classes: int, dtype: Any, xp: Namespace, device: Any) ->
 
     No checks: callers pass labels that :func:`check_labels` accepted.
     """
-    classes = xp.arange(n_classes, dtype=xp.int64, device=device)
-    return xp.astype(xp.astype(t, xp.int64)[..., None] == classes, dtype)
+    ints = index_dtype(xp, device)
+    classes = xp.arange(n_classes, dtype=ints, device=device)
+    return xp.astype(xp.astype(t, ints)[..., None] == classes, dtype)
 
 
 def check_labels(xp: Namespace, y_shape: tuple[int, ...], t: Any) -> bool:
@@ -234,7 +235,7 @@ def _check_rows(xp: Namespace, t: Array) -> None:
     """One-hot or probability rows: finite, non-negative, each summing to 1."""
     if xp.isdtype(t.dtype, "integral"):
         bad_entry = t < 0
-        bad_sum = xp.sum(xp.astype(t, xp.int64), axis=-1) != 1
+        bad_sum = xp.sum(xp.astype(t, index_dtype(xp, array_api_compat.device(t))), axis=-1) != 1
         tol = "exactly"
     else:
         bad_entry = ~xp.isfinite(t) | (t < 0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import Backend, resolve_backend
+from xgrad._backend import Backend, index_dtype, resolve_backend
 from xgrad._core import PARAM_NAMES, activation_named, forward, loss_and_gradient, mean_loss
 from xgrad._functions import check_labels, softmax, target_rows
 from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
@@ -246,7 +246,7 @@ class TwoLayerNet:
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             pred = xp.argmax(self._scores(xp.astype(x[s:e, ...], self.dtype)), axis=1)
-            correct = correct + xp.sum(xp.astype(pred == labels[s:e], xp.int64))
+            correct = correct + xp.sum(xp.astype(pred == labels[s:e], index_dtype(xp, self.device)))
         return float(correct) / n
 
     # -- gradients ------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from xgrad._backend import Backend, quiet_overflow, resolve_backend
+from xgrad._backend import Backend, index_dtype, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._core import activation_named, loss_and_gradient
 from xgrad._descent import TrainingDivergedError
@@ -272,7 +272,7 @@ class _Run:
         self.activation = activation_named(net.activation)
         to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
-        self.t_train, self.t_test = to(t_train, b.xp.int64), to(t_test, b.xp.int64)
+        self.t_train, self.t_test = to(t_train, index_dtype(b.xp, b.device)), to(t_test, index_dtype(b.xp, b.device))
         self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
         self.n_train = x_train.shape[0]
         self.data_id = data_id(x_train, t_train, x_test, t_test)
@@ -296,7 +296,7 @@ class _Run:
 
         rng = np.random.default_rng([self.cfg.seed, MINIBATCH_STREAM, block])
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
-        return self.b.asarray(idx, dtype=self.b.xp.int64)
+        return self.b.asarray(idx, dtype=index_dtype(self.b.xp, self.b.device))
 
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
         xp = self.b.xp
