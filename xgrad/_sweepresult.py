@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xgrad._files import atomic_write
 from xgrad._sweeprun import SweepRun
 
 if TYPE_CHECKING:
@@ -118,15 +118,8 @@ def _cells(r: SweepRun) -> list[str]:
 
 
 def write_atomic(path: str | os.PathLike[str], payload: bytes) -> None:
-    """Write `payload` to a temporary file in the same folder, then rename it
-    over `path`: a reader sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write `payload` with :func:`~xgrad._files.atomic_write` (a reader sees the
+    old file or the new one, never half of one), making its folder first."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(payload)
