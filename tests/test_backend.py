@@ -127,18 +127,31 @@ def _auto_falls_back(caplog, reason):
     assert any("backend 'auto' chose numpy" in m and reason in m for m in messages), messages
 
 
-def test_auto_without_cupy_falls_back_to_numpy(no_cupy, caplog):
+@pytest.fixture
+def nvidia_driver(monkeypatch):
+    """A machine whose NVIDIA driver is installed (nvidia-smi on the PATH)."""
+    monkeypatch.setattr("xgrad._backend.shutil.which", lambda name: f"/usr/bin/{name}")
+
+
+def test_auto_without_cupy_falls_back_to_numpy(no_cupy, nvidia_driver, caplog):
     _auto_falls_back(caplog, "is not installed")
 
 
-def test_cupy_without_a_device(monkeypatch, caplog):
+def test_auto_without_a_gpu_does_not_suggest_cupy(no_cupy, monkeypatch, caplog):
+    monkeypatch.setattr("xgrad._backend.shutil.which", lambda name: None)
+    _auto_falls_back(caplog, "no NVIDIA GPU here")
+    messages = " ".join(r.getMessage() for r in caplog.records if r.name == "xgrad")
+    assert "pip install" not in messages and "cuda12" not in messages
+
+
+def test_cupy_without_a_device(monkeypatch, nvidia_driver, caplog):
     monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(lambda: 0))
     with pytest.raises(BackendUnavailableError, match="installed but no CUDA device is visible"):
         resolve_backend("cupy")
     _auto_falls_back(caplog, "no CUDA device")
 
 
-def test_cupy_with_a_broken_driver(monkeypatch, caplog):
+def test_cupy_with_a_broken_driver(monkeypatch, nvidia_driver, caplog):
     error = RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
     monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(_raise(error)))
     with pytest.raises(BackendUnavailableError, match=r"CUDA is not usable: cudaErrorInsufficientDriver.*"
@@ -148,7 +161,7 @@ def test_cupy_with_a_broken_driver(monkeypatch, caplog):
     _auto_falls_back(caplog, "NVIDIA driver")
 
 
-def test_cupy_device_that_cannot_run_a_kernel(monkeypatch, caplog):
+def test_cupy_device_that_cannot_run_a_kernel(monkeypatch, nvidia_driver, caplog):
     fake = _fake_cupy(lambda: 1, zeros=_raise(RuntimeError("cudaErrorNoKernelImageForDevice")))
     monkeypatch.setitem(sys.modules, "cupy", fake)
     with pytest.raises(BackendUnavailableError, match="found a CUDA device but could not run on it: "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -197,7 +198,10 @@ def _auto(device: Device | None) -> Backend:
     try:
         backend = _cupy_backend(device)
     except BackendUnavailableError as exc:
-        logger.info("backend 'auto' chose numpy: %s", exc)
+        if shutil.which("nvidia-smi") is None:  # no NVIDIA driver: CuPy could not help here
+            logger.info("backend 'auto' chose numpy: no NVIDIA GPU here (nvidia-smi not found)")
+        else:
+            logger.info("backend 'auto' chose numpy: %s", exc)
         return _make("numpy", device)
     logger.info("backend 'auto' chose cupy: a CUDA device is usable")
     return backend

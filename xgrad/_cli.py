@@ -183,7 +183,7 @@ def _write_outputs(result: Any, out: Path) -> None:
         attempt("training.png", figure)
     if failed:
         raise OSError(f"cannot write {'; '.join(failed)}")
-    logger.info("wrote %s", ", ".join(name for name in _OUTPUTS if (out / name).exists()))
+    logger.info("wrote %s: %s", out, ", ".join(name for name in _OUTPUTS if (out / name).exists()))
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -253,7 +253,7 @@ def _sweep(args: argparse.Namespace) -> int:
         acc = "no evaluation" if best.test_acc is None else f"test accuracy {best.test_acc:.4f}"
         print(f"best: lr={best.settings['lr']:g}, {acc}")
     if args.out is not None:
-        logger.info("wrote %s", ", ".join(sorted(p.name for p in args.out.iterdir())))
+        logger.info("wrote %s: %s", args.out, ", ".join(sorted(p.name for p in args.out.iterdir())))
     return 0
 
 

@@ -104,9 +104,10 @@ class TrainResult:
             acc += f" (measured at iteration {self.eval_iters[-1]})"
         stopped = f" by {self.stop_signal}" if self.stop_signal else ""
         state = f" (interrupted{stopped})" if self.interrupted else ""
+        t = self.timings
         return (f"{done} iterations{state} on {self.backend} ({self.device}, {self.dtype}): {acc}; "
-                f"{self.timings.get('total_s', 0.0):.1f} s in total, "
-                f"{self.timings.get('iters_per_s', 0.0):.0f} it/s")
+                f"{t.get('total_s', 0.0):.1f} s in total: {t.get('train_s', 0.0):.1f} s training at "
+                f"{t.get('iters_per_s', 0.0):.0f} it/s, {t.get('eval_s', 0.0):.1f} s evaluating")
 
 
 def train(
