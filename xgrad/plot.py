@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xgrad._backend import Backend, resolve_backend
+from xgrad._cli import FIGURES as _FIGURE_TABLE
+from xgrad._cli import draw_figure
 from xgrad._diff import numerical_gradient, tangent_line
 from xgrad._figdata import (
     CONTOUR_GRID,
@@ -61,8 +63,8 @@ __all__ = [
     "training_curves",
 ]
 
-FIGURES = ("tangent", "gradient-field", "descent", "training", "step-error")
-"""The names :func:`figure` accepts."""
+FIGURES = tuple(_FIGURE_TABLE)
+"""The names :func:`figure` and ``xgrad plot NAME`` accept."""
 
 
 
@@ -428,9 +430,14 @@ def step_error(
     return fig
 
 
-# -- dispatch -----------------------------------------------------------------
+# -- by name ------------------------------------------------------------------
 def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     """Draw one of the chapter's figures by name.
+
+    A thin wrapper kept for compatibility: the name -> function table belongs
+    to the ``xgrad plot NAME`` command (``xgrad._cli.FIGURES``); in code,
+    call the figure's own function (:func:`tangent`, :func:`gradient_field`,
+    :func:`descent_paths`, :func:`training_curves`, :func:`step_error`).
 
     Parameters
     ----------
@@ -462,26 +469,4 @@ def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     >>> fig.axes[0].get_title()
     'The tangent of f at x = 10'
     """
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
-    key = name.strip().lower().replace("_", "-")
-    if key not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
-    if key == "training":
-        if history is None:
-            raise TypeError(
-                "the 'training' figure needs `history=`: a TrainResult, its to_dict(), "
-                "or the path of a history.json"
-            )
-        return training_curves(history, **kwargs)
-    if history is not None:
-        raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
-    return _MAKERS[key](**kwargs)
-
-
-_MAKERS: dict[str, Callable[..., Figure]] = {
-    "tangent": tangent,
-    "gradient-field": gradient_field,
-    "descent": descent_paths,
-    "step-error": step_error,
-}  # "training" needs `history` and is made above
+    return draw_figure(name, history=history, **kwargs)
