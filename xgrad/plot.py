@@ -19,7 +19,7 @@ import numpy as np
 from xgrad._backend import Backend, resolve_backend
 from xgrad._cli import FIGURES as _FIGURE_TABLE
 from xgrad._cli import draw_figure
-from xgrad._diff import numerical_gradient, tangent_line
+from xgrad._diff import tangent_line
 from xgrad._figdata import (
     CONTOUR_GRID,
     MAX_STEPS,
@@ -39,6 +39,7 @@ from xgrad._figdata import (
     step_error_functions,
     step_errors,
 )
+from xgrad._gradient import numerical_gradient
 from xgrad._history import read_history
 from xgrad._host import to_host as _to_host
 from xgrad._typing import Array
