@@ -127,10 +127,11 @@ def numerical_gradient(
     *,
     h: float | None = None,
     method: str = "central",
-    batch: bool = False,
+    per_row: bool = False,
     vectorized: bool = False,
     chunk_size: int | None = None,
     executor: Any = None,
+    batch: bool | None = None,
 ) -> Array:
     """Gradient of a scalar-valued `f` with respect to every element of `x`.
 
@@ -146,7 +147,7 @@ def numerical_gradient(
         :func:`numerical_diff`. ``h=1e-4`` reproduces the book.
     method : {"central", "forward", "backward"}
         The difference formula.
-    batch : bool
+    per_row : bool
         Treat each row ``x[i]`` of a 2-d `x` as its own point (the book's
         ``numerical_gradient_2d``): returns the gradient of `f` at each row.
     vectorized : bool
@@ -161,6 +162,9 @@ def numerical_gradient(
         Spread the evaluations over it in chunks (a thread or process pool, or
         a Dask client's ``get_executor()``), for an `f` that takes seconds per
         call; a bounded number of tasks is in flight. Same result as without.
+    batch : bool, optional
+        Deprecated: the former name of `per_row` (a DeprecationWarning says
+        so; it read like a minibatch size).
 
     Returns
     -------
@@ -175,7 +179,7 @@ def numerical_gradient(
         number, or a float narrower than `x`'s dtype.
     ValueError
         If `f` returns more than one number, `h` is not positive and finite,
-        `method` is unknown, `batch=True` with an `x` that is not 2-d, `x` is
+        `method` is unknown, `per_row=True` with an `x` that is not 2-d, `x` is
         not finite, the step is too small for the dtype to resolve
         (``x + h == x``) or takes ``x ± h`` out of range, or the gradient is
         not finite (`f` returned inf or nan near `x`).
@@ -207,29 +211,35 @@ def numerical_gradient(
     ...     return (x**2).sum()
     >>> numerical_gradient(f2, np.array([3.0, 4.0]), h=1e-4).round(6)
     array([6., 8.])
-    >>> numerical_gradient(f2, np.array([[1.0, 2.0], [3.0, 0.0]]), batch=True).round(6)
+    >>> numerical_gradient(f2, np.array([[1.0, 2.0], [3.0, 0.0]]), per_row=True).round(6)
     array([[2., 4.],
            [6., 0.]])
     """
     check_callable(f)
     method = check_method(method)
     h = check_optional_positive(h, "h")
-    batch, vectorized = check_flag(batch, "batch"), check_flag(vectorized, "vectorized")
+    if batch is not None:
+        warnings.warn("numerical_gradient's `batch` is deprecated; pass `per_row` (each row of a 2-d `x` "
+                      "is a point)", DeprecationWarning, stacklevel=2)
+        if per_row:
+            raise TypeError("give `per_row` only; `batch` is its deprecated name")
+        per_row = check_flag(batch, "batch")
+    per_row, vectorized = check_flag(per_row, "per_row"), check_flag(vectorized, "vectorized")
     x, xp, _ = as_float_array(x)
-    if batch and x.ndim != 2:
-        raise ValueError(f"with batch=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
+    if per_row and x.ndim != 2:
+        raise ValueError(f"with per_row=True, `x` must be 2-d (one point per row); got shape {tuple(x.shape)}")
     if chunk_size is not None and not vectorized and executor is None:
         raise ValueError("`chunk_size` applies only with vectorized=True or an `executor`")
     chunk = None if chunk_size is None else check_count(chunk_size, "chunk_size", minimum=1)
     if executor is not None:
         from xgrad._parallel import executor_gradient
 
-        points = [x] if not batch else [x[i, ...] for i in range(x.shape[0])]
+        points = [x] if not per_row else [x[i, ...] for i in range(x.shape[0])]
         grads = [executor_gradient(f, p, xp, h, method, executor, chunk_size=chunk, vectorized=vectorized)
                  for p in points]
-        grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
+        grad = grads[0] if not per_row else xp.stack(grads) if grads else xp.zeros_like(x)
     else:
-        grad = gradient_of(f, x, xp, h, method, batch=batch, vectorized=vectorized, chunk=chunk)
+        grad = gradient_of(f, x, xp, h, method, batch=per_row, vectorized=vectorized, chunk=chunk)
     _check_finite_result(xp, grad, "gradient")
     return grad
 

@@ -76,7 +76,7 @@ def gradient_field(
 
     Notes
     -----
-    The gradients come from ``numerical_gradient(f, points, batch=True,
+    The gradients come from ``numerical_gradient(f, points, per_row=True,
     vectorized=vectorized)``: ``4 * k`` values of `f` for ``k`` points.
 
     Examples
@@ -93,7 +93,7 @@ def gradient_field(
     gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
-    grad = _to_host(numerical_gradient(f, b.asarray(points), h=h, batch=True, vectorized=vectorized))
+    grad = _to_host(numerical_gradient(f, b.asarray(points), h=h, per_row=True, vectorized=vectorized))
     fig, (ax,) = _new_figure(panel=(6.0, 5.5))
     ax.quiver(
         points[:, 0],
