@@ -132,7 +132,7 @@ def test_the_callers_array_is_never_modified(backend):
         return xp.sum(p**2)
 
     g = numerical_gradient(f, x)
-    gb = numerical_gradient(f, x, batch=True)
+    gb = numerical_gradient(f, x, per_row=True)
     gf = numerical_gradient(f, x, method="forward")
     assert changed == []
     np.testing.assert_array_equal(to_host(x), host)
@@ -201,7 +201,7 @@ def test_batch_gives_the_gradient_of_each_row(backend):
     def f(p):
         return xp.sum(p**3) / 3
 
-    g = numerical_gradient(f, x, batch=True)
+    g = numerical_gradient(f, x, per_row=True)
     rows = np.stack([to_host(numerical_gradient(f, backend.asarray(row))) for row in host])
     assert_close(g, rows, backend=backend, rtol=1e-14, atol=1e-15)
     assert_close(g, host**2, backend=backend, rtol=1e-9, atol=1e-10)
@@ -209,8 +209,8 @@ def test_batch_gives_the_gradient_of_each_row(backend):
 
 @pytest.mark.parametrize("shape", [(3,), (2, 2, 2)])
 def test_batch_needs_a_2d_array(shape):
-    with pytest.raises(ValueError, match="with batch=True, `x` must be 2-d"):
-        numerical_gradient(np_f2, np.ones(shape), batch=True)
+    with pytest.raises(ValueError, match="with per_row=True, `x` must be 2-d"):
+        numerical_gradient(np_f2, np.ones(shape), per_row=True)
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 3, 100])
@@ -246,8 +246,8 @@ def test_vectorized_with_batch_equals_the_loop(backend):
     def f(p):
         return xp.sum(xp.exp(p), axis=-1)
 
-    assert_close(numerical_gradient(f, x, batch=True, vectorized=True, chunk_size=2),
-                 to_host(numerical_gradient(f, x, batch=True)), backend=backend, rtol=1e-12)
+    assert_close(numerical_gradient(f, x, per_row=True, vectorized=True, chunk_size=2),
+                 to_host(numerical_gradient(f, x, per_row=True)), backend=backend, rtol=1e-12)
 
 
 def test_empty_input_gives_an_empty_gradient():
@@ -611,12 +611,12 @@ def _closure_net():
 CLOSURE_WARNING = r"`f` returned the same value at every perturbed point.*with_params\(\{\*\*net.params, 'W1': W\}\)"
 
 
-@pytest.mark.parametrize("options", [{}, {"method": "forward"}, {"vectorized": True}, {"batch": True},
-                                     {"batch": True, "vectorized": True}], ids=str)
+@pytest.mark.parametrize("options", [{}, {"method": "forward"}, {"vectorized": True}, {"per_row": True},
+                                     {"per_row": True, "vectorized": True}], ids=str)
 def test_a_closure_that_ignores_its_argument_is_warned_of(options):
     net, x, t = _closure_net()
     loss = float(net.loss(x, t))
-    f = (lambda W: np.full(W.shape[0], loss)) if options.get("vectorized") and not options.get("batch") else \
+    f = (lambda W: np.full(W.shape[0], loss)) if options.get("vectorized") and not options.get("per_row") else \
         (lambda W: np.full(W.shape[0], loss)) if options.get("vectorized") else (lambda W: net.loss(x, t))
     with pytest.warns(RuntimeWarning, match=CLOSURE_WARNING):
         g = numerical_gradient(f, net.params["W1"], **options)
@@ -658,7 +658,7 @@ def test_x_by_keyword():
         numerical_gradient(f=np_f2, x=np.array([3.0]))
 
 
-@pytest.mark.parametrize("flag", ["batch", "vectorized"])
+@pytest.mark.parametrize("flag", ["per_row", "vectorized"])
 def test_flags_must_be_bools(flag):
     # the reference code takes batch="no" as true
     with pytest.raises(TypeError, match=f"`{flag}` must be True or False; got str"):
@@ -669,7 +669,7 @@ def test_flags_must_be_bools(flag):
 
 def test_a_batch_of_no_rows_vectorized():
     # the reference code raises IndexError
-    g = numerical_gradient(lambda p: np.sum(p**2, axis=-1), np.zeros((0, 3)), batch=True, vectorized=True)
+    g = numerical_gradient(lambda p: np.sum(p**2, axis=-1), np.zeros((0, 3)), per_row=True, vectorized=True)
     assert g.shape == (0, 3)
 
 
@@ -741,3 +741,15 @@ def test_directional_derivative_at_extreme_scales():
     assert float(s) == pytest.approx(1e-200, rel=1e-9)
     s = directional_derivative(lambda v: np.sum(v), np.array([1e200, 2.0]), np.array([1.0, 1.0]))
     assert float(s) == pytest.approx(2.0, rel=1e-9)
+
+
+def test_batch_is_the_deprecated_name_of_per_row():
+    x = np.array([[1.0, 2.0], [3.0, 0.0]])
+    with pytest.warns(DeprecationWarning, match="`batch` is deprecated; pass `per_row`"):
+        g = numerical_gradient(np_f2, x, batch=True)
+    assert_close(g, [[2.0, 4.0], [6.0, 0.0]], rtol=1e-8)
+    with (
+        pytest.warns(DeprecationWarning, match="`batch` is deprecated"),
+        pytest.raises(TypeError, match="give `per_row` only"),
+    ):
+        numerical_gradient(np_f2, x, per_row=True, batch=True)

@@ -83,9 +83,9 @@ def test_vectorized_and_batched_functions_too(backend):
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         vec = numerical_gradient(stacked, x[0, ...], vectorized=True, chunk_size=2, executor=pool)
-        rows = numerical_gradient(one, x, batch=True, executor=pool, chunk_size=3)
+        rows = numerical_gradient(one, x, per_row=True, executor=pool, chunk_size=3)
     assert_close(vec, numerical_gradient(stacked, x[0, ...], vectorized=True, chunk_size=2), backend=backend, rtol=0)
-    assert_close(rows, numerical_gradient(one, x, batch=True), backend=backend, rtol=0)
+    assert_close(rows, numerical_gradient(one, x, per_row=True), backend=backend, rtol=0)
 
 
 def test_tasks_in_flight_are_bounded(monkeypatch):

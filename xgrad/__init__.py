@@ -19,10 +19,11 @@ from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gra
 from xgrad._checkpoint import CheckpointError
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
-from xgrad._diff import directional_derivative, numerical_diff, numerical_gradient, tangent_line
+from xgrad._diff import numerical_diff, tangent_line
 from xgrad._files import FileFormatError
 from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._gradcheck import GradientReport, check_gradient
+from xgrad._gradient import directional_derivative, numerical_gradient
 from xgrad._history import History
 from xgrad._host import to_numpy
 from xgrad._jacobian import hessian, jacobian

@@ -18,6 +18,46 @@ from xgrad._signals import EXIT_CODES, Terminated, stop_signals
 
 logger = logging.getLogger("xgrad")
 
+FIGURES: dict[str, str] = {
+    "tangent": "tangent",
+    "gradient-field": "gradient_field",
+    "descent": "descent_paths",
+    "training": "training_curves",
+    "step-error": "step_error",
+}
+"""``xgrad plot NAME``: each figure name and the :mod:`xgrad.plot` function that draws it."""
+
+
+def draw_figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Any:
+    """Draw the figure called `name` (a key of :data:`FIGURES`) with `kwargs`.
+
+    ``"training"`` needs `history` (see :func:`xgrad.plot.training_curves`);
+    the other figures refuse it. Underscores and case in `name` are forgiven.
+
+    Examples
+    --------
+    >>> draw_figure("descent", lrs=(0.1, 0.2), step_num=3).axes[0].get_title()[:8]
+    'lr = 0.1'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
+    import xgrad.plot
+
+    draw = getattr(xgrad.plot, FIGURES[key])
+    if key == "training":
+        if history is None:
+            raise TypeError(
+                "the 'training' figure needs `history=`: a TrainResult, its to_dict(), "
+                "or the path of a history.json"
+            )
+        return draw(history, **kwargs)
+    if history is not None:
+        raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
+    return draw(**kwargs)
+
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to whatever `sys.stderr` is at the time of the message."""
@@ -49,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     pl = sub.add_parser("plot", help="draw one of the chapter's figures to a file")
-    pl.add_argument("name", help="tangent, gradient-field, descent, training, step-error")
+    pl.add_argument("name", metavar="{" + ",".join(FIGURES) + "}", help="the figure to draw")
     pl.add_argument("--out", type=Path, required=True, help="the image file (.png, .svg, .pdf)")
     pl.add_argument("--history", type=Path, default=None,
                     help="history.json of a training run (for 'training')")
@@ -187,10 +227,8 @@ def _write_outputs(result: Any, out: Path) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from xgrad.plot import figure
-
     check_output_file(args.out, "`--out`")
-    fig = figure(args.name, history=args.history) if args.history else figure(args.name)
+    fig = draw_figure(args.name, history=args.history) if args.history else draw_figure(args.name)
     fmt = args.out.suffix.lstrip(".").lower() or "png"
     with atomic_write(args.out) as f:
         fig.savefig(f, format=fmt, dpi=120)

@@ -8,7 +8,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._diff import gradient_of
+from xgrad._gradient import gradient_of
 from xgrad._steps import StepError, check_finite, steps_for
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (

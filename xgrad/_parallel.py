@@ -24,7 +24,8 @@ from typing import Any
 import array_api_compat
 
 from xgrad._backend import namespace_of
-from xgrad._diff import VECTORIZED_ELEMENTS, _combine, _flat_point, _stack_values, steps_for
+from xgrad._diff import VECTORIZED_ELEMENTS, _combine, steps_for
+from xgrad._gradient import _flat_point, _stack_values
 from xgrad._typing import Array, Namespace
 from xgrad._validate import as_scalar, check_count
 

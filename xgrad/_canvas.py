@@ -1,0 +1,18 @@
+"""The blank figure every :mod:`xgrad.plot` function draws on (matplotlib's object API)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def _new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> tuple[Figure, list[Axes]]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError('xgrad.plot needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
+    fig = Figure(figsize=(panel[0] * ncols, panel[1]), layout="constrained")
+    return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
