@@ -94,3 +94,19 @@ if __name__ == "__main__":
     import json
 
     print(json.dumps(environment(), indent=2))
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    """`payload` as compact JSON at `path`, replaced whole (a reader never sees half
+    a file), readable by everyone."""
+    import json
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, separators=(",", ":"))
+        fh.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private
+    os.replace(tmp, path)

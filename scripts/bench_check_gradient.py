@@ -18,11 +18,7 @@ three tools. Needs torch and jax.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -187,17 +183,6 @@ def print_table(summ):
               f" {s['kink_false_alarms']:>18}")
 
 
-def write_json(path, payload):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, separators=(",", ":"))
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the summary and every wrong verdict here")
@@ -214,7 +199,7 @@ def main(argv=None):
         print("xgrad wrong on:", r)
     if args.json:  # the summary, and every verdict that was wrong
         wrong = [r for r in rows if r["passed"] != (r["bug"] == "none")]
-        from _environment import environment  # scripts/ is on the path when run as a script
+        from _environment import environment, write_json  # scripts/ is on the path when run as a script
 
         write_json(args.json, {"summary": summ, "wrong_verdicts": wrong, "environment": environment()})
 

@@ -16,11 +16,7 @@ overstates it: estimate / max(true error, eps |f'|)).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from scipy import special
@@ -153,17 +149,6 @@ def print_table(summ):
               f"{s['median_nfev']:11g} {s['coverage']:8.0%} {s['median_overstate']:9.0f}")
 
 
-def write_json(path, payload):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, separators=(",", ":"))
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write every measurement and the summary here")
@@ -172,7 +157,7 @@ def main(argv=None):
     summ = summary(rows)
     print_table(summ)
     if args.json:
-        from _environment import environment  # scripts/ is on the path when run as a script
+        from _environment import environment, write_json  # scripts/ is on the path when run as a script
 
         write_json(args.json, {"summary": summ, "rows": rows, "environment": environment()})
 
