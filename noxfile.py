@@ -25,10 +25,14 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
 # What each backend needs besides the test dependencies. The PyTorch CPU build
 # is pinned because it is the one at hand offline; any recent release works.
+TORCH = os.environ.get("XGRAD_TORCH_SPEC", "torch==2.13.0")
 BACKEND_DEPS = {
-    "numpy": [],
+    # the numpy session runs the tests that take no backend, among them those that mix
+    # libraries on purpose (a torch scalar returned for a NumPy point, a JAX array given
+    # to a NumPy network): without torch and jax installed they would never run
+    "numpy": [TORCH, "jax"],
     "array_api_strict": [],
-    "torch": [os.environ.get("XGRAD_TORCH_SPEC", "torch==2.13.0")],
+    "torch": [TORCH],
     "jax": ["jax"],
     "cupy": [],  # chosen by the CUDA version the driver reports
 }
