@@ -111,20 +111,23 @@ def test_full_disk_on_the_outputs_keeps_the_previous_ones(tmp_path, full_disk, c
 
 
 # -- signals at random moments of a real run ---------------------------------
-def _default_signal_handling() -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
+# `python -m xgrad`, with Ctrl-C and SIGTERM answered as in a terminal's foreground job even
+# when this suite runs as a background job (which starts with Ctrl-C ignored, and a run
+# rightly keeps an ignored Ctrl-C); set in the child itself, since a pre-exec hook would
+# make subprocess fork, which JAX, when loaded here, warns against
+_XGRAD_WITH_DEFAULT_SIGNALS = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); from xgrad._cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> tuple[int, Path, Path]:
     out, ckpt = tmp / "out", tmp / "run.npz"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "xgrad", "train", "--backend", "numpy", "--iters", "100000", "--no-progress",
+    cmd = [sys.executable, "-c", _XGRAD_WITH_DEFAULT_SIGNALS, "train", "--backend", "numpy", "--iters", "100000",
+           "--no-progress",
            "--out", str(out), "--checkpoint", str(ckpt), *extra]
-    # the run answers signals as a terminal's foreground job would, even when this suite
-    # runs as a background job (which starts with Ctrl-C ignored, and the run keeps that)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_signal_handling)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
