@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import array_api_compat
+
+from xgrad._backend import index_dtype
 from xgrad._functions import log_softmax, relu, sigmoid
 from xgrad._typing import Array, Namespace
 
 __all__ = ["ACTIVATIONS", "PARAM_NAMES", "Activation", "Forward", "activation_named", "backward",
-           "forward", "loss_and_gradient", "mean_loss"]
+           "count_correct", "forward", "loss_and_gradient", "mean_loss"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -135,3 +138,16 @@ def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, a
     return backward(params, x, target, fwd, activation=activation, xp=xp, scale=scale,
                     rows_sum_to_one=rows_sum_to_one)
 
+
+def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,
+                  xp: Namespace, batch_size: int = 10_000) -> int:
+    """How many samples' highest score is their class in `labels` (indices);
+    `batch_size` samples at a time, each batch cast to the parameters' dtype."""
+    device = array_api_compat.device(x)
+    dtype, counts = params["W1"].dtype, index_dtype(xp, device)
+    correct = xp.asarray(0, dtype=counts, device=device)
+    for s in range(0, x.shape[0], batch_size):
+        e = min(s + batch_size, x.shape[0])
+        scores = forward(params, xp.astype(x[s:e, ...], dtype, copy=False), activation=activation, xp=xp).scores
+        correct = correct + xp.sum(xp.astype(xp.argmax(scores, axis=1) == labels[s:e], counts))
+    return int(correct)

@@ -9,8 +9,8 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import Backend, index_dtype, resolve_backend
-from xgrad._core import PARAM_NAMES, activation_named, forward, loss_and_gradient, mean_loss
+from xgrad._backend import Backend, resolve_backend
+from xgrad._core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
 from xgrad._functions import check_labels, softmax, target_rows
 from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
 from xgrad._netgrad import exact_differences
@@ -242,12 +242,9 @@ class TwoLayerNet:
         self._own_array(t, "t")
         n = x.shape[0]
         labels = t if check_labels(xp, (n, self.sizes[2]), t) else xp.argmax(t, axis=1)
-        correct = xp.asarray(0, device=self.device)
-        for s in range(0, n, batch_size):
-            e = min(s + batch_size, n)
-            pred = xp.argmax(self._scores(xp.astype(x[s:e, ...], self.dtype)), axis=1)
-            correct = correct + xp.sum(xp.astype(pred == labels[s:e], index_dtype(xp, self.device)))
-        return float(correct) / n
+        correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
+                                batch_size=batch_size)
+        return correct / n
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
