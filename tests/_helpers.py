@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xgrad import Backend
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 
 def assert_on_backend(actual, backend: Backend, *, shape=None, dtype=None) -> None:
@@ -31,7 +31,7 @@ def assert_close(actual, expected, *, backend: Backend | None = None, rtol: floa
         assert_on_backend(actual, backend, dtype=dtype)
     elif dtype is not None:
         assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {dtype}"
-    host = to_host(actual)
-    expected = np.asarray(to_host(expected) if hasattr(expected, "__dlpack__") else expected)
+    host = to_numpy(actual)
+    expected = np.asarray(to_numpy(expected) if hasattr(expected, "__dlpack__") else expected)
     assert host.shape == expected.shape, f"shape {host.shape}, expected {expected.shape}"
     np.testing.assert_allclose(host, expected, rtol=rtol, atol=atol)

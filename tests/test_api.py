@@ -54,3 +54,24 @@ def test_public_callables_have_docstrings_with_examples():
 
 def test_typed_package():
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_modules_import_no_private_names_of_each_other():
+    """A helper one module needs from another is named without an underscore there."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xgrad"):
+                found += [f"{path.name}:{node.lineno} {a.name}" for a in node.names
+                          if a.name.startswith("_") and not (node.module == "xgrad" and a.name[1:2].isalpha()
+                                                             and (PACKAGE / f"{a.name}.py").exists())]
+    assert not found, f"private names imported across modules: {found}"
+
+
+def test_to_numpy_is_the_one_name_of_the_host_copy():
+    import xgrad._host
+
+    assert xgrad._host.__all__ == ["to_numpy"]
+    assert not hasattr(xgrad._host, "to_host")
+    users = [p.name for p in PACKAGE.glob("*.py") if "to_host" in p.read_text()]
+    assert not users, f"modules still using the old name: {users}"

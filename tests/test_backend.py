@@ -13,7 +13,7 @@ import pytest
 from _helpers import assert_close
 
 from xgrad import BACKENDS, Backend, BackendUnavailableError, blas_threads, namespace_of, resolve_backend
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 
 def test_backend_names():
@@ -81,7 +81,7 @@ def test_asarray_copies_numpy_data_for_torch():
     host = np.array([1.0, 2.0])
     t = resolve_backend("torch").asarray(host)
     host[0] = 99.0
-    np.testing.assert_array_equal(to_host(t), [1.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(t), [1.0, 2.0])
 
 
 # --- CuPy: missing, no device, broken driver -------------------------------------------------

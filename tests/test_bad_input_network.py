@@ -28,7 +28,7 @@ from xgrad import (
     sigmoid,
     softmax,
 )
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 N_IN, N_HIDDEN, N_OUT = 4, 3, 3
@@ -82,7 +82,7 @@ def inputs(draw, shape=None, values=VALUES):
 
 
 def _host(a):
-    return np.asarray(to_host(a), dtype=np.float64)
+    return np.asarray(to_numpy(a), dtype=np.float64)
 
 
 # --- activations and softmax -----------------------------------------------------------

@@ -32,7 +32,7 @@ from xgrad import (
     resolve_backend,
     tangent_line,
 )
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -157,7 +157,7 @@ def _check_call(call, host, lib, h, names, x):
     """Run `call`; return its host result, or None if it raised a clear error."""
     result, exc = _run(call)
     if exc is None:
-        return to_host(result)
+        return to_numpy(result)
     assert _named(exc, *names), f"error names no argument: {exc!r}"
     _check_refusal(exc, host, lib, h, x)
     return None
@@ -379,7 +379,7 @@ def test_resolve_backend(name, device):
         assert re.search(rf"has no device {re.escape(repr(device))} here; its devices are: '", str(exc)), exc
         return
     a = b.asarray([1.0, 2.0])
-    np.testing.assert_array_equal(to_host(a), [1.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(a), [1.0, 2.0])
     assert a.device == b.device if hasattr(a, "device") and not callable(a.device) else True
 
 

@@ -12,7 +12,7 @@ from _helpers import assert_close
 
 import xgrad
 from xgrad import DivergenceError, gradient_descent, numerical_gradient
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 
 def np_f2(x):
@@ -48,16 +48,16 @@ def test_converges_on_every_backend(backend):
     init = backend.asarray(np.array([-3.0, 4.0]))
     x, path = gradient_descent(lambda p: xp.sum(p**2), init, lr=0.1, step_num=100, return_path=True)
     assert_close(x, [0.0, 0.0], backend=backend, atol=1e-8)
-    assert_close(path, to_host(path), backend=backend)  # the path stays on the backend too
-    host_path = to_host(path)
+    assert_close(path, to_numpy(path), backend=backend)  # the path stays on the backend too
+    host_path = to_numpy(path)
     assert host_path.shape == (101, 2)
     np.testing.assert_array_equal(host_path[0], [-3.0, 4.0])
-    np.testing.assert_array_equal(host_path[-1], to_host(x))
+    np.testing.assert_array_equal(host_path[-1], to_numpy(x))
     values = np.sum(host_path**2, axis=1)
     assert np.all(np.diff(values) < 0), "f must decrease at every step with lr = 0.1"
     # each step multiplies x by 1 - 2 * lr = 0.8 (the central difference of a quadratic is exact)
     np.testing.assert_allclose(host_path[1:], 0.8 * host_path[:-1], rtol=1e-8, atol=1e-20)
-    np.testing.assert_array_equal(to_host(init), [-3.0, 4.0])
+    np.testing.assert_array_equal(to_numpy(init), [-3.0, 4.0])
 
 
 def test_accepts_a_list_and_integers():
@@ -187,7 +187,7 @@ def test_minimises_a_positive_definite_quadratic(backend):
     # the numerical gradient gets there too
     x = gradient_descent(f, backend.asarray(np.array([5.0, -7.0])), lr=0.3, step_num=60)
     assert_close(x, np.linalg.solve(a, b), backend=backend, rtol=1e-7)
-    assert float(to_host(f(x))) == pytest.approx(-0.5 * float(b @ np.linalg.solve(a, b)), rel=1e-12)
+    assert float(to_numpy(f(x))) == pytest.approx(-0.5 * float(b @ np.linalg.solve(a, b)), rel=1e-12)
 
 
 def test_minimises_the_rosenbrock_function():

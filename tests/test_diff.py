@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from xgrad import directional_derivative, numerical_diff, numerical_gradient, resolve_backend, tangent_line
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 
 def f1(x):
@@ -82,8 +82,8 @@ def test_default_step_is_accurate(backend, case, precision):
 
 def test_the_books_fixed_step_is_poor_in_float32(backend):
     x = backend.asarray(np.array(1.0), dtype=backend.xp.float32)
-    book = float(to_host(numerical_diff(backend.xp.exp, x, h=1e-4)))
-    ours = float(to_host(numerical_diff(backend.xp.exp, x)))
+    book = float(to_numpy(numerical_diff(backend.xp.exp, x, h=1e-4)))
+    ours = float(to_numpy(numerical_diff(backend.xp.exp, x)))
     book_error, our_error = abs(book / math.e - 1), abs(ours / math.e - 1)
     assert book_error >= 1e-4
     assert our_error <= 5e-5
@@ -127,15 +127,15 @@ def test_the_callers_array_is_never_modified(backend):
     changed = []
 
     def f(p):  # checks the caller's array while the gradient is being taken
-        if not np.array_equal(to_host(x), host):
-            changed.append(to_host(x))
+        if not np.array_equal(to_numpy(x), host):
+            changed.append(to_numpy(x))
         return xp.sum(p**2)
 
     g = numerical_gradient(f, x)
     gb = numerical_gradient(f, x, per_row=True)
     gf = numerical_gradient(f, x, method="forward")
     assert changed == []
-    np.testing.assert_array_equal(to_host(x), host)
+    np.testing.assert_array_equal(to_numpy(x), host)
     assert_close(g, 2 * host, backend=backend, rtol=1e-9)
     assert_close(gb, 2 * host, backend=backend, rtol=1e-9)
     assert_close(gf, 2 * host, backend=backend, rtol=1e-6)
@@ -150,8 +150,8 @@ def test_one_sided_differences(backend, method):
     assert_close(d, np.exp(host), backend=backend, rtol=1e-6)
     # O(h): clearly less accurate than the central difference, which is within 1e-9
     central = numerical_diff(backend.xp.exp, backend.asarray(host))
-    one_sided_error = np.max(np.abs(to_host(d) / np.exp(host) - 1))
-    assert one_sided_error > 10 * np.max(np.abs(to_host(central) / np.exp(host) - 1))
+    one_sided_error = np.max(np.abs(to_numpy(d) / np.exp(host) - 1))
+    assert one_sided_error > 10 * np.max(np.abs(to_numpy(central) / np.exp(host) - 1))
     g = numerical_gradient(sum_of_squares(backend.xp), backend.asarray(np.array([3.0, 4.0])), method=method)
     assert_close(g, [6.0, 8.0], backend=backend, rtol=1e-6)
 
@@ -202,7 +202,7 @@ def test_batch_gives_the_gradient_of_each_row(backend):
         return xp.sum(p**3) / 3
 
     g = numerical_gradient(f, x, per_row=True)
-    rows = np.stack([to_host(numerical_gradient(f, backend.asarray(row))) for row in host])
+    rows = np.stack([to_numpy(numerical_gradient(f, backend.asarray(row))) for row in host])
     assert_close(g, rows, backend=backend, rtol=1e-14, atol=1e-15)
     assert_close(g, host**2, backend=backend, rtol=1e-9, atol=1e-10)
 
@@ -224,7 +224,7 @@ def test_vectorized_equals_the_loop(backend, chunk_size):
 
     loop = numerical_gradient(f, x)
     vec = numerical_gradient(f, x, vectorized=True, chunk_size=chunk_size)
-    assert_close(vec, to_host(loop), backend=backend, rtol=1e-12, atol=1e-14)
+    assert_close(vec, to_numpy(loop), backend=backend, rtol=1e-12, atol=1e-14)
     assert_close(vec, np.sin(host) + host * np.cos(host), backend=backend, rtol=1e-8, atol=1e-10)
 
 @pytest.mark.parametrize("method", ["forward", "backward"])
@@ -236,7 +236,7 @@ def test_vectorized_one_sided_equals_the_loop(backend, method):
         return xp.sum(xp.sin(p) * p, axis=(-2, -1))
 
     assert_close(numerical_gradient(f, x, vectorized=True, chunk_size=4, method=method),
-                 to_host(numerical_gradient(f, x, method=method)), backend=backend, rtol=1e-12, atol=1e-14)
+                 to_numpy(numerical_gradient(f, x, method=method)), backend=backend, rtol=1e-12, atol=1e-14)
 
 
 def test_vectorized_with_batch_equals_the_loop(backend):
@@ -247,7 +247,7 @@ def test_vectorized_with_batch_equals_the_loop(backend):
         return xp.sum(xp.exp(p), axis=-1)
 
     assert_close(numerical_gradient(f, x, per_row=True, vectorized=True, chunk_size=2),
-                 to_host(numerical_gradient(f, x, per_row=True)), backend=backend, rtol=1e-12)
+                 to_numpy(numerical_gradient(f, x, per_row=True)), backend=backend, rtol=1e-12)
 
 
 def test_empty_input_gives_an_empty_gradient():
@@ -354,7 +354,7 @@ def test_tangent_line_of_f1_at_5(backend):
     line = tangent_line(f1, x)
     at5, at6 = line(backend.asarray(np.array(5.0))), line(backend.asarray(np.array(6.0)))
     assert_close(at5, f1(5.0), backend=backend, rtol=1e-10)  # through (5, f1(5)) = (5, 0.75)
-    assert float(to_host(at6) - to_host(at5)) == pytest.approx(0.2, rel=1e-9)  # slope 0.2
+    assert float(to_numpy(at6) - to_numpy(at5)) == pytest.approx(0.2, rel=1e-9)  # slope 0.2
 
 
 def test_tangent_line_needs_one_point():

@@ -10,7 +10,7 @@ import pytest
 from _helpers import assert_close
 
 from xgrad import cross_entropy_error, log_softmax, numerical_gradient, relu, sigmoid, softmax
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 # the book's simpleNet, section 4.4.2
 W = np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
@@ -35,7 +35,7 @@ def test_integer_label_equals_one_hot(backend):
     scores = backend.asarray(X @ W)
     label = backend.asarray(np.array(2))
     one_hot = cross_entropy_error(scores, backend.asarray(T), logits=True)
-    assert_close(cross_entropy_error(scores, label, logits=True), to_host(one_hot), backend=backend,
+    assert_close(cross_entropy_error(scores, label, logits=True), to_numpy(one_hot), backend=backend,
                  rtol=1e-14)
     assert_close(cross_entropy_error(softmax(scores), label), LOSS, backend=backend, rtol=1e-8)
 
@@ -51,16 +51,16 @@ def test_softmax_of_a_batch(backend):
     scores = np.array([[0.3, 2.9, 4.0], [-1.0, 0.0, 1.0], [5.0, 5.0, 5.0]])
     p = softmax(backend.asarray(scores))
     assert_close(p, _softmax_reference(scores), backend=backend, rtol=1e-14)
-    np.testing.assert_allclose(np.sum(to_host(p), axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(np.sum(to_numpy(p), axis=1), 1.0, rtol=1e-15)
     assert_close(p[2, ...], [1 / 3, 1 / 3, 1 / 3], backend=backend, rtol=1e-15)
     # along the first axis: the columns sum to 1
-    np.testing.assert_allclose(np.sum(to_host(softmax(backend.asarray(scores), axis=0)), axis=0), 1.0,
+    np.testing.assert_allclose(np.sum(to_numpy(softmax(backend.asarray(scores), axis=0)), axis=0), 1.0,
                                rtol=1e-15)
 
 
 def test_softmax_is_invariant_to_a_shift(backend):
     scores = np.array([0.3, 2.9, 4.0])
-    p = to_host(softmax(backend.asarray(scores)))
+    p = to_numpy(softmax(backend.asarray(scores)))
     for shift in (-50.0, 7.0, 1000.0):
         assert_close(softmax(backend.asarray(scores + shift)), p, backend=backend, rtol=1e-12)
 
@@ -70,7 +70,7 @@ def test_softmax_of_huge_scores_does_not_overflow(backend):
     p = softmax(backend.asarray(np.array([[1010.0, 1000.0, 990.0], [-1000.0, -1000.0, -1000.0]])))
     expected = _softmax_reference(np.array([[20.0, 10.0, 0.0], [0.0, 0.0, 0.0]]))
     assert_close(p, expected, backend=backend, rtol=1e-14)
-    assert np.all(np.isfinite(to_host(p)))
+    assert np.all(np.isfinite(to_numpy(p)))
 
 
 def test_log_softmax_equals_the_log_of_softmax(backend):
@@ -91,7 +91,7 @@ def test_log_softmax_stays_finite_for_extreme_scores(backend):
 
 def test_sigmoid_saturates_exactly_without_warnings(backend):
     s = sigmoid(backend.asarray(np.array([-1000.0, 0.0, 1000.0])))
-    np.testing.assert_array_equal(to_host(s), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(to_numpy(s), [0.0, 0.5, 1.0])
     assert_close(s, [0.0, 0.5, 1.0], backend=backend, rtol=0)
 
 
@@ -100,7 +100,7 @@ def test_sigmoid_values(backend):
     expected = 1 / (1 + np.exp(-x))
     assert_close(sigmoid(backend.asarray(x)), expected, backend=backend, rtol=1e-14)
     # symmetry: sigmoid(-x) = 1 - sigmoid(x)
-    np.testing.assert_allclose(to_host(sigmoid(backend.asarray(-x))), 1 - expected, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(to_numpy(sigmoid(backend.asarray(-x))), 1 - expected, rtol=1e-12, atol=1e-16)
 
 
 def test_relu(backend):
@@ -131,7 +131,7 @@ def test_batch_loss_is_the_mean_of_the_sample_losses(backend):
     labels = np.array([0, 4, 2, 2])
     one_hot = np.eye(5)[labels]
     s, t, t1 = backend.asarray(scores), backend.asarray(labels), backend.asarray(one_hot)
-    singles = [float(to_host(cross_entropy_error(s[i, ...], t[i], logits=True))) for i in range(4)]
+    singles = [float(to_numpy(cross_entropy_error(s[i, ...], t[i], logits=True))) for i in range(4)]
     expected = -np.mean(np.log(_softmax_reference(scores))[np.arange(4), labels])
     np.testing.assert_allclose(singles, -np.log(_softmax_reference(scores))[np.arange(4), labels], rtol=1e-12)
     assert_close(cross_entropy_error(s, t, logits=True), np.mean(singles), backend=backend, rtol=1e-12)
@@ -247,7 +247,7 @@ def test_softmax_of_nothing_is_refused(backend, f):
 
 def test_relu_keeps_nan(backend):
     # where(x > 0, x, 0) turned NaN into 0
-    got = to_host(relu(backend.asarray(np.array([np.nan, -1.0, 2.0]))))
+    got = to_numpy(relu(backend.asarray(np.array([np.nan, -1.0, 2.0]))))
     assert np.isnan(got[0]) and got[1] == 0.0 and got[2] == 2.0
 
 
@@ -264,7 +264,7 @@ def test_lists_and_integers_are_promoted():
 def test_functions_take_the_namespace_by_keyword(backend):
     x = backend.asarray(np.array([[-30.0, 0.5, 2.0], [1.0, -1.0, 0.0]]))
     for f in (sigmoid, relu, softmax, log_softmax):
-        assert_close(f(x, xp=backend.xp), to_host(f(x)), backend=backend, rtol=0)
+        assert_close(f(x, xp=backend.xp), to_numpy(f(x)), backend=backend, rtol=0)
 
 
 def test_to_numpy_is_a_host_copy(backend):
@@ -274,4 +274,4 @@ def test_to_numpy_is_a_host_copy(backend):
     host = xgrad.to_numpy(a)
     assert isinstance(host, np.ndarray)
     host[0] = 7.0
-    np.testing.assert_array_equal(to_host(a), [1.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(a), [1.0, 2.0])

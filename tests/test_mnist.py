@@ -332,7 +332,7 @@ def test_repeated_calls_reuse_parsed_files(cache, trust, tmp_path, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("file read again although it did not change")
 
-    monkeypatch.setattr(_idx, "_read_raw", no_reading)
+    monkeypatch.setattr(_idx, "read_raw", no_reading)
     again = load_mnist(data_dir=folder)
     np.testing.assert_array_equal(again[0][0], first[0][0])
 

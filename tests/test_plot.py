@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from xgrad import History, plot
+from xgrad import History, plot, to_numpy
 from xgrad._descent import gradient_descent
 
 
@@ -335,14 +335,14 @@ def test_missing_matplotlib_says_what_to_install(monkeypatch):
         plot.tangent()
 
 
-def test_to_host_from_torch_and_strict():
+def test_to_numpy_from_torch_and_strict():
     torch = pytest.importorskip("torch")
     strict = pytest.importorskip("array_api_strict")
     t = torch.ones(3, dtype=torch.float64, requires_grad=True) * 2
-    np.testing.assert_array_equal(plot._to_host(t), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(t), [2.0, 2.0, 2.0])
     s = strict.asarray([1.0, 2.0], device=strict.Device("device1"))
-    np.testing.assert_array_equal(plot._to_host(s), [1.0, 2.0])
-    assert plot._to_host([1, 2]).tolist() == [1, 2]
+    np.testing.assert_array_equal(to_numpy(s), [1.0, 2.0])
+    assert to_numpy([1, 2]).tolist() == [1, 2]
 
 
 # -- inputs that cannot be drawn ------------------------------------------------

@@ -9,7 +9,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> tuple[Figure, list[Axes]]:
+def new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> tuple[Figure, list[Axes]]:
+    """A constrained-layout Figure of `ncols` panels side by side, and their axes."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:

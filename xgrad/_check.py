@@ -178,9 +178,9 @@ def _compare(numeric: Array, exact: Array, skip: Any) -> tuple[float, tuple[tupl
     """max error / scale, worst entry, mean |diff|, 2-norm relative error, entries skipped."""
     import numpy as np  # a gradient check reports on the host
 
-    from xgrad._host import to_host
+    from xgrad._host import to_numpy
 
-    num, ex = np.asarray(to_host(numeric), np.float64), np.asarray(to_host(exact), np.float64)
+    num, ex = np.asarray(to_numpy(numeric), np.float64), np.asarray(to_numpy(exact), np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(num - ex)
         finite = bool(np.all(np.isfinite(num)) and np.all(np.isfinite(ex)))
@@ -202,15 +202,15 @@ def _relu_kinks(net: TwoLayerNet, x: Array, h: float | None) -> dict[str, Any]:
     import numpy as np
 
     from xgrad._diff import steps_for
-    from xgrad._host import to_host
+    from xgrad._host import to_numpy
 
     xp = net.xp
     dt = compute_dtype(xp, net.device, net.dtype, warn=False)
     p = {k: xp.astype(v, dt) for k, v in net.params.items()}
     xw = xp.astype(x, dt)
-    a1 = np.abs(to_host(xw @ p["W1"] + p["b1"]))  # (N, H)
-    step_w1, step_b1 = (to_host(steps_for(xp, p[k], h, "central")) for k in ("W1", "b1"))
-    ax = np.abs(to_host(xw))  # (N, I)
+    a1 = np.abs(to_numpy(xw @ p["W1"] + p["b1"]))  # (N, H)
+    step_w1, step_b1 = (to_numpy(steps_for(xp, p[k], h, "central")) for k in ("W1", "b1"))
+    ax = np.abs(to_numpy(xw))  # (N, I)
     w1 = np.zeros(step_w1.shape, dtype=bool)
     for n in range(ax.shape[0]):  # (I, H) at a time: memory stays that of W1
         w1 |= (ax[n, :, None] * step_w1 >= a1[n, None, :]) & (ax[n, :, None] > 0)
@@ -336,9 +336,9 @@ def median_entry(g: Array) -> tuple[int, ...]:
     """
     import numpy as np
 
-    from xgrad._host import to_host
+    from xgrad._host import to_numpy
 
-    a = np.abs(np.asarray(to_host(g), np.float64)).ravel()
+    a = np.abs(np.asarray(to_numpy(g), np.float64)).ravel()
     nonzero = np.flatnonzero(a)
     if nonzero.size == 0:
         raise ValueError("`g` has no non-zero entry")
@@ -356,14 +356,14 @@ def calibration_row(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None 
     """
     import numpy as np
 
-    from xgrad._host import to_host
+    from xgrad._host import to_numpy
 
     check = gradient_check(net, x, t, h=h)
     eps = float(np.finfo(check.dtype).eps)
     numeric = net.numerical_gradient(x, t, h=h)
     out: dict[str, Any] = {}
     for k, g in net.gradient(x, t).items():
-        num, ex = np.asarray(to_host(numeric[k]), np.float64), np.asarray(to_host(g), np.float64)
+        num, ex = np.asarray(to_numpy(numeric[k]), np.float64), np.asarray(to_numpy(g), np.float64)
         scale = max(np.abs(num).max(), np.abs(ex).max())
         injected = 0.01 * abs(ex[median_entry(g)])
         out[k] = {"correct": check.max_error[k] / eps, "one_percent": injected / scale / eps,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from xgrad._files import FileFormatError, atomic_write
 from xgrad._history import History
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 from xgrad._netfile import PARAM_NAMES, check_host_params, read_npz
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
 
     meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.history.eval_iters),
             "train_acc": list(state.history.train_acc), "test_acc": list(state.history.test_acc), "data": state.data}
-    arrays = {f"param_{k}": to_host(v) for k, v in state.params.items()}
+    arrays = {f"param_{k}": to_numpy(v) for k, v in state.params.items()}
     p = os.fspath(path)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)

@@ -35,7 +35,7 @@ VECTORIZED_ELEMENTS = 2**22
 
 _ORDER = {"central": 2, "forward": 1, "backward": 1}
 
-_CLOSURE_HINT = (
+CLOSURE_HINT = (
     "`f` returned the same value at every perturbed point, so the gradient is all zeros. "
     "`f` must compute its value from its argument: xgrad never changes the caller's arrays, "
     "so a closure such as `lambda W: net.loss(x, t)` ignores W. Write "
@@ -44,7 +44,7 @@ _CLOSURE_HINT = (
 )
 
 
-def _combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
+def combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
     """The difference quotient from ``f(x+h)``, ``f(x)`` and ``f(x-h)`` (those the method needs)."""
     if method == "central":
         return (up - down) / (2 * h)
@@ -55,7 +55,7 @@ def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str, xp
     up = None if method == "backward" else _elementwise(f, x + h, xp)
     mid = None if method == "central" else _elementwise(f, x, xp)
     down = None if method == "forward" else _elementwise(f, x - h, xp)
-    return _combine(up, mid, down, h, method)
+    return combine(up, mid, down, h, method)
 
 
 def difference_quotient(f: Callable[[Array], Array], x: Array, h: float, method: str) -> Array:
@@ -87,7 +87,7 @@ def _elementwise(f: Callable[[Array], Array], point: Array, xp: Namespace) -> Ar
     return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, point.dtype)
 
 
-def _check_finite_result(xp: Namespace, d: Array, what: str) -> None:
+def check_finite_result(xp: Namespace, d: Array, what: str) -> None:
     """At a finite `x`, a non-finite derivative means `f` returned inf or nan near it."""
     bad = ~xp.isfinite(d)
     if bool(xp.any(bad)):
@@ -170,7 +170,7 @@ def numerical_diff(
     x, xp, _ = as_float_array(x)
     step = steps_for(xp, x, h, method)
     d = _difference(f, x, step, method, xp)
-    _check_finite_result(xp, d, "derivative")
+    check_finite_result(xp, d, "derivative")
     if not return_error:
         return d
     # Richardson: D(h) - D(h/2) = c h**p (1 - 2**-p), and c h**p is D(h)'s error

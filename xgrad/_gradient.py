@@ -15,10 +15,10 @@ import array_api_compat
 
 from xgrad._backend import namespace_of
 from xgrad._diff import (
-    _CLOSURE_HINT,
+    CLOSURE_HINT,
     VECTORIZED_ELEMENTS,
-    _check_finite_result,
-    _combine,
+    check_finite_result,
+    combine,
 )
 from xgrad._steps import check_finite, eps, steps_for
 from xgrad._typing import Array, Namespace
@@ -36,7 +36,7 @@ from xgrad._validate import (
 __all__ = ["directional_derivative", "numerical_gradient", "steps_for"]
 
 
-def _flat_point(flat: Array, positions: Array, k: int, delta: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
+def flat_point(flat: Array, positions: Array, k: int, delta: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
     """``x + delta * e_k`` from `x` flattened, built without touching `x`."""
     return xp.reshape(xp.where(positions == k, flat + delta, flat), shape)
 
@@ -62,9 +62,9 @@ def _loop_gradient(
     diffs, seen = [], []
     for k in range(n):
         hk = steps[k]
-        up = None if method == "backward" else value(_flat_point(flat, positions, k, hk, x.shape, xp))
-        down = None if method == "forward" else value(_flat_point(flat, positions, k, -hk, x.shape, xp))
-        diffs.append(_combine(up, mid, down, hk, method))
+        up = None if method == "backward" else value(flat_point(flat, positions, k, hk, x.shape, xp))
+        down = None if method == "forward" else value(flat_point(flat, positions, k, -hk, x.shape, xp))
+        diffs.append(combine(up, mid, down, hk, method))
         seen.append(down if up is None else up)
     if not diffs:
         return xp.zeros_like(x), lambda: False
@@ -82,7 +82,7 @@ def _vectorized_gradient(
     steps = xp.reshape(steps, (1, n))
 
     def at_x() -> Array:
-        return as_scalar(_stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype), xp, dev, x.dtype, "`f`")
+        return as_scalar(stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype), xp, dev, x.dtype, "`f`")
 
     mid: Any = None if method == "central" else at_x()
     out, seen = [], []
@@ -93,11 +93,11 @@ def _vectorized_gradient(
         )
         delta = eye * steps  # row r perturbs element start + r
         shape = (stop - start, *x.shape)
-        up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp,
+        up = None if method == "backward" else stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp,
                                                              x.dtype)
-        down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp,
+        down = None if method == "forward" else stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp,
                                                               x.dtype)
-        out.append(_combine(up, mid, down, steps[0, start:stop], method))
+        out.append(combine(up, mid, down, steps[0, start:stop], method))
         seen.append(down if up is None else up)
     if not out:
         return xp.zeros_like(x), lambda: False
@@ -105,7 +105,7 @@ def _vectorized_gradient(
     return grad, lambda: bool(xp.all(xp.concat(seen) == (at_x() if mid is None else mid)))
 
 
-def _stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namespace, dtype: Any) -> Array:
+def stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namespace, dtype: Any) -> Array:
     values = f(points)
     if not hasattr(values, "shape") or tuple(values.shape) != (k,):
         shape = getattr(values, "shape", type(values).__name__)
@@ -240,7 +240,7 @@ def numerical_gradient(
         grad = grads[0] if not per_row else xp.stack(grads) if grads else xp.zeros_like(x)
     else:
         grad = gradient_of(f, x, xp, h, method, batch=per_row, vectorized=vectorized, chunk=chunk)
-    _check_finite_result(xp, grad, "gradient")
+    check_finite_result(xp, grad, "gradient")
     return grad
 
 
@@ -270,7 +270,7 @@ def gradient_of(
     grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
     if (math.prod(x.shape) and not bool(xp.any(grad != 0)) and all(unchanged() for _, unchanged in parts)
             and _same_far_away(f, pairs[0][0], xp, vectorized)):
-        warnings.warn(_CLOSURE_HINT, RuntimeWarning, stacklevel=3)
+        warnings.warn(CLOSURE_HINT, RuntimeWarning, stacklevel=3)
     return grad
 
 
@@ -279,7 +279,7 @@ def _same_far_away(f: Callable[[Array], Array], x: Array, xp: Namespace, vectori
     every element: two more evaluations, made only when the gradient is all zeros."""
     far = xp.where(x == 1, xp.zeros_like(x), xp.ones_like(x))
     if vectorized:
-        values = _stack_values(f, xp.stack([x, far]), 2, xp, x.dtype)
+        values = stack_values(f, xp.stack([x, far]), 2, xp, x.dtype)
         return bool(values[0] == values[1])
     value = _scalar_of(f, x, xp)
     return bool(value(x) == value(far))
@@ -332,7 +332,7 @@ def directional_derivative(
     t = _direction_step(xp, x, u, h)
     value = _scalar_of(f, x, xp)
     slope = (value(x + t * u) - value(x - t * u)) / (2 * t)
-    _check_finite_result(xp, slope, "directional derivative")
+    check_finite_result(xp, slope, "directional derivative")
     return slope
 
 

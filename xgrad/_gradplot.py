@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xgrad._backend import Backend, resolve_backend
-from xgrad._canvas import _new_figure
+from xgrad._canvas import new_figure
 from xgrad._figdata import (
     CONTOUR_GRID,
     MAX_STEPS,
@@ -25,7 +25,7 @@ from xgrad._figdata import (
     start_point,
 )
 from xgrad._gradient import numerical_gradient
-from xgrad._host import to_host as _to_host
+from xgrad._host import to_numpy
 from xgrad._typing import Array
 from xgrad._validate import (
     check_callable,
@@ -93,8 +93,8 @@ def gradient_field(
     gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
-    grad = _to_host(numerical_gradient(f, b.asarray(points), h=h, per_row=True, vectorized=vectorized))
-    fig, (ax,) = _new_figure(panel=(6.0, 5.5))
+    grad = to_numpy(numerical_gradient(f, b.asarray(points), h=h, per_row=True, vectorized=vectorized))
+    fig, (ax,) = new_figure(panel=(6.0, 5.5))
     ax.quiver(
         points[:, 0],
         points[:, 1],
@@ -175,20 +175,20 @@ def descent_paths(
     if step_num > MAX_STEPS:
         raise ValueError(f"`step_num` must be at most {MAX_STEPS} (a drawn path); got {step_num}")
     start = start_point(init_x)
-    fig, axes = _new_figure(len(lrs), panel=(4.5, 4.5))
+    fig, axes = new_figure(len(lrs), panel=(4.5, 4.5))
     # a diverging descent overflows: that is drawn, not warned about
     with np.errstate(over="ignore", invalid="ignore"):
         for ax, lr in zip(axes, lrs, strict=True):
             path, bad_step = descent_path(f, start, lr, step_num, h)
             _draw_path(ax, f, start, path)
             ax.set_title(f"lr = {lr:g}: {descent_verdict(path, bad_step)}")
-    x0, x1 = _to_host(start)
+    x0, x1 = to_numpy(start)
     fig.suptitle(f"Gradient descent from ({x0:g}, {x1:g}), {step_num} steps")
     return fig
 
 
 def _draw_path(ax: Axes, f: Callable[[Array], Array], start: Array, path: np.ndarray) -> None:
-    lo, hi = path_window(path, _to_host(start))
+    lo, hi = path_window(path, to_numpy(start))
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], CONTOUR_GRID), np.linspace(lo[1], hi[1], CONTOUR_GRID))
     z = grid_values(f, start, gx, gy)
     levels = contour_levels(z)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from xgrad._files import FileFormatError
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 __all__ = ["HISTORY_KEYS", "History", "read_history"]
 
@@ -126,7 +126,7 @@ def _numbers(value: Any, name: str) -> np.ndarray:
     if isinstance(value, (str, bytes, Mapping)) or value is None or isinstance(value, bool):
         raise ValueError(f"`history` {name!r} must be a list of numbers; got {type(value).__name__}")
     try:
-        arr = np.asarray(to_host(value) if hasattr(value, "shape") else value, dtype=float)
+        arr = np.asarray(to_numpy(value) if hasattr(value, "shape") else value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"`history` {name!r} must be a list of numbers") from None
     if arr.ndim != 1:

@@ -8,7 +8,7 @@ import array_api_compat
 
 from xgrad._typing import Array
 
-__all__ = ["to_host", "to_numpy"]
+__all__ = ["to_numpy"]
 
 
 def to_numpy(a: Array, /) -> Any:
@@ -36,5 +36,3 @@ def to_numpy(a: Array, /) -> Any:
         return np.array(a, copy=True)  # NumPy, lists and Python numbers
     return np.from_dlpack(a).copy()
 
-
-to_host = to_numpy  # the name the modules use inside the package

@@ -46,10 +46,10 @@ Raw bytes rather than ``.gz`` bytes, so that a re-gzipped copy of the same data
 (as mirrors and Linux distributions often make) is accepted.
 """
 
-_IMAGE_MAGIC, _LABEL_MAGIC, _SIDE, _CLASSES = 0x00000803, 0x00000801, 28, 10
+_IMAGE_MAGIC, _LABEL_MAGIC, SIDE, _CLASSES = 0x00000803, 0x00000801, 28, 10
 _MAX_RAW = 64 * 2**20  # larger than any file of either data set
 _CACHE: dict[str, tuple[tuple[int, int, str], np.ndarray]] = {}
-_FIX = ("Delete the file so that xgrad downloads a fresh copy, re-download it "
+FIX_HINT = ("Delete the file so that xgrad downloads a fresh copy, re-download it "
         "yourself, or point XGRAD_DATA_DIR (or data_dir=) at a folder with good "
         "copies.")
 
@@ -61,10 +61,10 @@ class DatasetError(ValueError):
 def _damaged(path: Path, problem: str, expected: str, found: str) -> DatasetError:
     """A :class:`DatasetError` naming the file, the problem and the fix."""
     return DatasetError(
-        f"{path}: {problem}: expected {expected}, found {found}. {_FIX}")
+        f"{path}: {problem}: expected {expected}, found {found}. {FIX_HINT}")
 
 
-def _read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
+def read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
     """The decompressed bytes of `path` (at most `limit` of them)."""
     try:
         with gzip.open(path, "rb") if gz else open(path, "rb") as f:
@@ -77,7 +77,7 @@ def _read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
     return raw
 
 
-def _verify(path: Path, raw: bytes, expected: str) -> None:
+def verify_file(path: Path, raw: bytes, expected: str) -> None:
     found = hashlib.sha256(raw).hexdigest()
     if found != expected:
         raise _damaged(path, "checksum mismatch (tampered or corrupted data)",
@@ -95,30 +95,30 @@ def _parse(path: Path, raw: bytes, *, images: bool) -> np.ndarray:
     if magic != magic_wanted:
         raise _damaged(path, f"wrong magic number for {kind}",
                        f"0x{magic_wanted:08x}", f"0x{magic:08x}")
-    if images and dims != [_SIDE, _SIDE]:
-        raise _damaged(path, "wrong image dimensions", f"{_SIDE}x{_SIDE}",
+    if images and dims != [SIDE, SIDE]:
+        raise _damaged(path, "wrong image dimensions", f"{SIDE}x{SIDE}",
                        f"{dims[0]}x{dims[1]}")
-    size = head + count * (_SIDE * _SIDE if images else 1)
+    size = head + count * (SIDE * SIDE if images else 1)
     if len(raw) != size:
         problem = ("truncated" if len(raw) < size
                    else "extra bytes after the data its header announces")
         raise _damaged(path, problem,
                        f"{size} bytes for the header's count of {count} {kind}",
                        f"{len(raw)} bytes")
-    shape = (count, _SIDE, _SIDE) if images else (count,)
+    shape = (count, SIDE, SIDE) if images else (count,)
     return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(shape)
 
 
-def _load_file(path: Path, expected: str, *, images: bool) -> np.ndarray:
+def load_idx_file(path: Path, expected: str, *, images: bool) -> np.ndarray:
     """Parse and verify one IDX file, cached per path, mtime, size and checksum."""
     key, stat = str(path.resolve()), path.stat()
     stamp = (stat.st_mtime_ns, stat.st_size, expected)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    raw = _read_raw(path, gz=path.suffix == ".gz")
+    raw = read_raw(path, gz=path.suffix == ".gz")
     array = _parse(path, raw, images=images)
-    _verify(path, raw, expected)
+    verify_file(path, raw, expected)
     if not images and array.size and int(array.max()) >= _CLASSES:
         where = int(np.argmax(array >= _CLASSES))
         raise _damaged(path, f"label out of range at index {where}",
@@ -127,18 +127,18 @@ def _load_file(path: Path, expected: str, *, images: bool) -> np.ndarray:
     return array
 
 
-def _images_out(x: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
+def images_out(x: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
     """A fresh copy of the cached images in the layout the caller asked for."""
     if normalize:
         out: np.ndarray = x.astype(np.float32)
         out /= np.float32(255)
     else:
         out = x.copy()
-    shape = (len(x), _SIDE * _SIDE) if flatten else (len(x), 1, _SIDE, _SIDE)
+    shape = (len(x), SIDE * SIDE) if flatten else (len(x), 1, SIDE, SIDE)
     return out.reshape(shape)
 
 
-def _labels_out(t: np.ndarray, one_hot: bool) -> np.ndarray:
+def labels_out(t: np.ndarray, one_hot: bool) -> np.ndarray:
     """Fresh int64 class numbers, or fresh float32 one-hot rows."""
     if one_hot:
         return np.eye(_CLASSES, dtype=np.float32)[t]

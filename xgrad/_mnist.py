@@ -26,15 +26,15 @@ from typing import Any
 import numpy as np
 
 from xgrad._idx import (
-    _FIX,
-    _SIDE,
+    FIX_HINT,
     SHA256,
+    SIDE,
     DatasetError,
-    _images_out,
-    _labels_out,
-    _load_file,
-    _read_raw,
-    _verify,
+    images_out,
+    labels_out,
+    load_idx_file,
+    read_raw,
+    verify_file,
 )
 
 __all__ = ["DATASETS", "DOWNLOAD_DEADLINE", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA256", "DatasetError",
@@ -66,8 +66,8 @@ _TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # raw sizes of the files, the same in both data sets: the header and one
 # 28 x 28 image or one byte per sample (60,000 to train, 10,000 to test)
 _RAW_SIZE = {
-    "train-images-idx3-ubyte": 16 + 60_000 * _SIDE * _SIDE, "train-labels-idx1-ubyte": 8 + 60_000,
-    "t10k-images-idx3-ubyte": 16 + 10_000 * _SIDE * _SIDE, "t10k-labels-idx1-ubyte": 8 + 10_000,
+    "train-images-idx3-ubyte": 16 + 60_000 * SIDE * SIDE, "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * SIDE * SIDE, "t10k-labels-idx1-ubyte": 8 + 10_000,
 }
 _SCHEMES = ("https", "file")
 _CHUNK = 64 * 1024
@@ -148,7 +148,7 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
                        dataset=dataset, data_dir=data_dir)
     files = _locate(name, data_dir, download)
     loaded = [_load_split(files, name, *stems) for stems in (_TRAIN, _TEST)]
-    train, test = [(_images_out(x, normalize, flatten), _labels_out(t, one_hot_label))
+    train, test = [(images_out(x, normalize, flatten), labels_out(t, one_hot_label))
                    for x, t in loaded]
     return train, test
 
@@ -156,12 +156,12 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
 def _load_split(files: dict[str, Path], name: str, images_file: str,
                 labels_file: str) -> Split:
     """The cached (read-only) images and labels of one split, checked to agree."""
-    x = _load_file(files[images_file], SHA256[name][images_file], images=True)
-    t = _load_file(files[labels_file], SHA256[name][labels_file], images=False)
+    x = load_idx_file(files[images_file], SHA256[name][images_file], images=True)
+    t = load_idx_file(files[labels_file], SHA256[name][labels_file], images=False)
     if len(x) != len(t):
         raise DatasetError(
             f"{files[images_file]} and {files[labels_file]} disagree: expected one "
-            f"label per image, found {len(x)} images and {len(t)} labels. {_FIX}")
+            f"label per image, found {len(x)} images and {len(t)} labels. {FIX_HINT}")
     return x, t
 
 
@@ -298,7 +298,7 @@ def _fetch_one(url: str, target: Path, expected: str, raw_size: int, deadline: f
                 request, timeout=DOWNLOAD_TIMEOUT) as response:
             _check_scheme(url, response.geturl() or url)
             _copy_capped(response, out, limit, deadline)
-        _verify(Path(tmp), _read_raw(Path(tmp), gz=True, limit=raw_size), expected)
+        verify_file(Path(tmp), read_raw(Path(tmp), gz=True, limit=raw_size), expected)
         os.replace(tmp, target)  # atomic: readers see no file or a whole one
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -343,10 +343,10 @@ class TwoLayerNet:
 
         The write is atomic: a crash or a full disk leaves the previous file.
         """
-        from xgrad._host import to_host
+        from xgrad._host import to_numpy
         from xgrad._netfile import save_net_file
 
-        save_net_file(path, {k: to_host(v) for k, v in self.params.items()}, self.activation)
+        save_net_file(path, {k: to_numpy(v) for k, v in self.params.items()}, self.activation)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, dtype: Any = None, backend: str | Backend = "numpy",

@@ -24,8 +24,8 @@ from typing import Any
 import array_api_compat
 
 from xgrad._backend import namespace_of
-from xgrad._diff import VECTORIZED_ELEMENTS, _combine, steps_for
-from xgrad._gradient import _flat_point, _stack_values
+from xgrad._diff import VECTORIZED_ELEMENTS, combine, steps_for
+from xgrad._gradient import flat_point, stack_values
 from xgrad._typing import Array, Namespace
 from xgrad._validate import as_scalar, check_count
 
@@ -54,7 +54,7 @@ def executor_gradient(
     mid: Any = None
     if method != "central":  # f(x), once, here: as the serial path does
         dev = array_api_compat.device(x)
-        value = _stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype) if vectorized else f(x)
+        value = stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype) if vectorized else f(x)
         mid = as_scalar(value, xp, dev, x.dtype, "`f`")
     bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     itemsize = xp.finfo(x.dtype).bits // 8
@@ -108,9 +108,9 @@ def _loop_chunk(f: Callable[[Array], Array], x: Array, steps: Array, mid: Any, s
     diffs = []
     for k in range(start, stop):
         hk = steps[k]
-        up = None if method == "backward" else value(_flat_point(flat, positions, k, hk, x.shape, xp))
-        down = None if method == "forward" else value(_flat_point(flat, positions, k, -hk, x.shape, xp))
-        diffs.append(_combine(up, mid, down, hk, method))
+        up = None if method == "backward" else value(flat_point(flat, positions, k, hk, x.shape, xp))
+        down = None if method == "forward" else value(flat_point(flat, positions, k, -hk, x.shape, xp))
+        diffs.append(combine(up, mid, down, hk, method))
     return xp.stack(diffs)
 
 
@@ -123,6 +123,6 @@ def _vectorized_chunk(f: Callable[[Array], Array], x: Array, steps: Array, mid: 
     eye = xp.astype(xp.arange(start, stop, device=dev)[:, None] == xp.arange(n, device=dev)[None, :], x.dtype)
     delta = eye * row
     shape = (stop - start, *x.shape)
-    up = None if method == "backward" else _stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp, x.dtype)
-    down = None if method == "forward" else _stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp, x.dtype)
-    return _combine(up, mid, down, row[0, start:stop], method)
+    up = None if method == "backward" else stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp, x.dtype)
+    down = None if method == "forward" else stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp, x.dtype)
+    return combine(up, mid, down, row[0, start:stop], method)

@@ -17,7 +17,7 @@ from xgrad._descent import TrainingDivergedError
 from xgrad._files import check_output_file
 from xgrad._functions import one_hot
 from xgrad._history import History
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
@@ -259,7 +259,7 @@ class _Run:
         """Move pending losses to the host; stop on the first non-finite one."""
         if not pending:
             return
-        values = [float(v) for v in to_host(self.b.xp.stack(pending))]
+        values = [float(v) for v in to_numpy(self.b.xp.stack(pending))]
         first = done - len(values)
         pending.clear()
         for j, v in enumerate(values):

@@ -37,14 +37,14 @@ def net_backend(net: Any, backend: str | Backend, device: Any) -> Backend:
 
 def check_net(net: Any, n_features: int) -> None:
     """Refuse a network that cannot train on the data: other inputs, non-finite weights."""
-    from xgrad._host import to_host
+    from xgrad._host import to_numpy
 
     if net.sizes[0] != n_features:
         raise ValueError(f"the data have {n_features} features but `net` expects {net.sizes[0]}")
     import numpy as np  # the host edge: one look at the starting weights
 
     for k, v in net.params.items():
-        host = to_host(v)
+        host = to_numpy(v)
         if not np.all(np.isfinite(host)):
             raise ValueError(f"`net` has {int(np.sum(~np.isfinite(host)))} NaN or infinite values in {k}; "
                              "it cannot be trained (load or build a finite network)")

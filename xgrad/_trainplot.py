@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xgrad._canvas import _new_figure
+from xgrad._canvas import new_figure
 from xgrad._history import read_history
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def training_curves(history: Any) -> Figure:
     loss, iters = h["loss"], h["eval_iters"]
     accs = {k: h[k] for k in ("train_acc", "test_acc")}
     epochs = iters / int(h["iters_per_epoch"])
-    fig, (left, right) = _new_figure(2, panel=(5.5, 4.0))
+    fig, (left, right) = new_figure(2, panel=(5.5, 4.0))
     left.plot(np.arange(1, loss.size + 1), loss, linewidth=0.8, label="mini-batch loss")
     left.set(xlabel="iteration", ylabel="loss", title="Training loss per iteration")
     left.legend()
