@@ -101,7 +101,7 @@ def full_training(args, b):
     print(f"\nTraining {args.iters} iterations (batch 100, lr 0.1, sigmoid, seed 0) on {b.describe()}:")
     for grad in ("backprop", "numerical"):
         ckpt = args.checkpoint_dir / f"numgrad-{grad}.npz" if grad == "numerical" else None
-        r = xgrad.train(b, iters=args.iters, grad=grad, seed=0, progress=args.progress,
+        r = xgrad.train(b, iters=args.iters, gradient=grad, seed=0, progress=args.progress,
                         checkpoint=ckpt, resume=ckpt is not None)
         out[grad] = {"minutes": r.timings["total_s"] / 60, "train_acc": r.train_acc[-1],
                      "test_acc": r.test_acc[-1], "iters_per_s": r.timings["iters_per_s"],

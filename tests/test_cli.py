@@ -91,7 +91,7 @@ def test_train_help_shows_every_default_of_train(capsys):
     text = " ".join(capsys.readouterr().out.split())
     signature = inspect.signature(xgrad.train).parameters
     shown = {"activation": "sigmoid", "hidden_size": 50, "dtype": "float32", "weight_init_std": 0.01}
-    for name in ("dataset", "iters", "batch_size", "lr", "grad", "seed", "threads", "checkpoint_every"):
+    for name in ("dataset", "iters", "batch_size", "lr", "gradient", "seed", "threads", "checkpoint_every"):
         shown[name] = signature[name].default
     for name, default in shown.items():
         assert f"--{name.replace('_', '-')}" in text
@@ -119,7 +119,7 @@ def no_training(monkeypatch):
         (["--data-dir", "{tmp}/nowhere"], "`--data-dir` '{tmp}/nowhere' does not exist"),
         (["--resume"], "`--resume` needs `--checkpoint`"),
         (["--out", "{tmp}/o", "--checkpoint", "{tmp}/o/net.npz"], "is one of the outputs of `--out`"),
-        (["--grad", "numerical", "--h", "1e30"], "`--h` must be at most 1"),
+        (["--gradient", "numerical", "--h", "1e30"], "`--h` must be at most 1"),
         (["--batch-size", "0"], "`--batch-size` must be >= 1; got 0"),
         (["--checkpoint-every", "0", "--checkpoint", "{tmp}/c.npz"], "`--checkpoint-every` must be >= 1"),
     ],
@@ -167,3 +167,23 @@ def test_plot_training_refuses_a_bad_history_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(bad) in err[0] and "not a training history" in err[0]
     assert not (tmp_path / "t.png").exists()
+
+
+# -- `--gradient`, once called `--grad` ----------------------------------------
+@pytest.mark.parametrize(("option", "warned"), [("--gradient", False), ("--grad", True)])
+def test_gradient_option_and_its_old_name(option, warned, tmp_path, capsys):
+    argv = ["train", "--backend", "numpy", "--iters", "2", "--eval-every", "0", "--batch-size", "10",
+            "--no-progress", "--out", str(tmp_path), option, "numerical"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "history.json").read_text())["config"]
+    assert config["gradient"] == "numerical" and "grad" not in config
+    err = capsys.readouterr().err
+    assert ("xgrad train: warning: `--grad` is deprecated; use `--gradient`" in err) is warned
+
+
+def test_help_shows_gradient_and_hides_the_old_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "--gradient {backprop,numerical}" in text
+    assert "--grad " not in text and "--grad\n" not in text and "[--grad " not in text

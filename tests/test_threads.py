@@ -124,7 +124,7 @@ def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads)
 
 def _config(batch):
     return TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1,
-                              "batch_size": batch, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None,
+                              "batch_size": batch, "lr": 0.1, "gradient": "backprop", "h": None, "eval_every": None,
                               "seed": 0, "dtype": "float32", "weight_init_std": 0.01, "progress": False,
                               "threads": "auto"})
 

@@ -67,7 +67,7 @@ def test_same_trajectory_on_every_backend(small, backend):
 
 def test_numerical_gradient_training_follows_backprop(small):
     kw = {"data": small, "iters": 20, "eval_every": 10, "seed": 0, "dtype": "float64", "progress": False}
-    num = train("numpy", grad="numerical", **kw)
+    num = train("numpy", gradient="numerical", **kw)
     bp = train("numpy", **kw)
     np.testing.assert_allclose(num.loss, bp.loss, rtol=1e-7)
 
@@ -79,7 +79,7 @@ def test_numerical_gradient_training_follows_backprop(small):
         ({"lr": -0.1}, ValueError, "`lr` must be positive"),
         ({"batch_size": 2001}, ValueError, r"`batch_size` \(2001\) is larger than the training set"),
         ({"hidden_size": 0}, ValueError, "`hidden_size` must be >= 1"),
-        ({"grad": "adjoint"}, ValueError, "`grad` must be 'backprop' or 'numerical'"),
+        ({"gradient": "adjoint"}, ValueError, "`gradient` must be 'backprop' or 'numerical'"),
         ({"dtype": "float16"}, ValueError, "`dtype` must be 'float32' or 'float64'"),
         ({"iters": -1}, ValueError, "`iters` must be >= 0"),
         ({"threads": 0}, ValueError, "`threads` must be >= 1"),
@@ -155,7 +155,7 @@ def test_checkpoint_survives_a_killed_run(small, tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, xgrad
         d = np.load({str(tmp_path / "data.npz")!r})
-        xgrad.train("numpy", data=((d["x"], d["t"]), (d["xt"], d["tt"])), iters=150, grad="numerical",
+        xgrad.train("numpy", data=((d["x"], d["t"]), (d["xt"], d["tt"])), iters=150, gradient="numerical",
                     eval_every=50, seed=5, progress=False, checkpoint={str(ckpt)!r}, checkpoint_every=5)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
@@ -174,7 +174,7 @@ def test_checkpoint_survives_a_killed_run(small, tmp_path):
 
         done = json.loads(str(saved["meta"]))["iteration"]
     assert 0 < done < 150
-    kw = {"data": small, "iters": 150, "grad": "numerical", "eval_every": 50, "seed": 5, "progress": False}
+    kw = {"data": small, "iters": 150, "gradient": "numerical", "eval_every": 50, "seed": 5, "progress": False}
     resumed = train("numpy", checkpoint=ckpt, resume=True, **kw)
     fresh = train("numpy", **kw)
     np.testing.assert_array_equal(resumed.loss, fresh.loss)
@@ -199,7 +199,7 @@ def test_auto_threads_uses_one_thread_for_small_products():
 
     def cfg(batch):
         args = {"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1, "batch_size": batch,
-                "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None, "seed": 0, "dtype": "float32",
+                "lr": 0.1, "gradient": "backprop", "h": None, "eval_every": None, "seed": 0, "dtype": "float32",
                 "weight_init_std": 0.01, "progress": False, "threads": "auto"}
         return TrainConfig.build(args)
 
@@ -243,7 +243,7 @@ def test_training_step_never_synchronises(small, monkeypatch):
 
     b = resolve_backend("array_api_strict")
     cfg = TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 20, "iters": 3,
-                             "batch_size": 10, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": 0,
+                             "batch_size": 10, "lr": 0.1, "gradient": "backprop", "h": None, "eval_every": 0,
                              "seed": 0, "dtype": "float32", "weight_init_std": 0.01, "progress": False,
                              "threads": None})
     net = xgrad.TwoLayerNet(784, 20, 10, dtype="float32", xp=b.xp, device=b.device)
@@ -385,7 +385,7 @@ def test_divergence_on_the_first_iteration_does_not_blame_the_learning_rate(smal
         ({"resume": True}, ValueError, "`resume=True` needs `checkpoint`"),
         ({"checkpoint": "/dev/null"}, ValueError, "`checkpoint` '/dev/null' is a character device"),
         ({"checkpoint": "/proc/xgrad-none/run.npz"}, ValueError, "`checkpoint` .* cannot be written"),
-        ({"grad": "numerical", "h": 1e30}, ValueError, "`h` must be at most 1"),
+        ({"gradient": "numerical", "h": 1e30}, ValueError, "`h` must be at most 1"),
         ({"checkpoint_every": 0, "checkpoint": "c.npz"}, ValueError, "`checkpoint_every` must be >= 1"),
     ],
 )
@@ -449,3 +449,66 @@ def test_jax_without_x64_trains_without_warnings(backend):
     done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+# -- `gradient`, once called `grad` --------------------------------------------
+def test_gradient_chooses_how_gradients_are_computed(small):
+    kw = {"data": small, "iters": 3, "eval_every": 0, "dtype": "float64", "progress": False}
+    num = train("numpy", gradient="numerical", **kw)
+    bp = train("numpy", gradient="backprop", **kw)
+    assert num.config["gradient"] == "numerical" and "grad" not in num.config
+    np.testing.assert_allclose(num.loss, bp.loss, rtol=1e-7)
+    assert not np.array_equal(num.net.params["W1"], bp.net.params["W1"])  # not the same computation
+
+
+def test_the_old_name_grad_still_works_and_warns(small):
+    kw = {"data": small, "iters": 3, "eval_every": 0, "dtype": "float64", "progress": False}
+    with pytest.warns(DeprecationWarning, match=r"`grad` is deprecated in `train`; use `gradient=`"):
+        old = train("numpy", grad="numerical", **kw)
+    new = train("numpy", gradient="numerical", **kw)
+    assert old.config == new.config
+    np.testing.assert_array_equal(old.net.params["W1"], new.net.params["W1"])
+
+
+def test_the_old_and_new_names_must_not_disagree(small):
+    with pytest.warns(DeprecationWarning, match="`grad` is deprecated"), \
+            pytest.raises(ValueError, match=r"`grad` \(the deprecated name of `gradient`\) is 'backprop' but "
+                                            r"`gradient` is 'numerical'; give `gradient` only"):
+        train("numpy", data=small, iters=3, gradient="numerical", grad="backprop", progress=False)
+
+
+def _write_old_checkpoint(small, path, gradient):
+    """A checkpoint as written before the rename: its config says "grad"."""
+    import json
+
+    train("numpy", data=small, iters=4, eval_every=0, gradient=gradient, dtype="float64", progress=False,
+          checkpoint=path, checkpoint_every=2)
+    with np.load(path) as f:
+        arrays = dict(f)
+    meta = json.loads(str(arrays["meta"]))
+    meta["config"]["grad"] = meta["config"].pop("gradient")
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_a_checkpoint_written_with_the_old_name_resumes(small, tmp_path):
+    ckpt = tmp_path / "old.npz"
+    _write_old_checkpoint(small, ckpt, "numerical")
+    kw = {"data": small, "iters": 6, "eval_every": 0, "dtype": "float64", "progress": False}
+    resumed = train("numpy", gradient="numerical", checkpoint=ckpt, resume=True, **kw)
+    fresh = train("numpy", gradient="numerical", **kw)
+    np.testing.assert_array_equal(resumed.loss, fresh.loss)
+    with pytest.raises(ValueError, match=r"settings differ \(gradient: 'numerical' there, 'backprop' now\)"):
+        train("numpy", gradient="backprop", checkpoint=ckpt, resume=True, **kw)
+
+
+def test_a_history_written_with_the_old_name_reads(tmp_path):
+    import json
+
+    from xgrad._history import read_history
+
+    old = {"loss": [2.3, 2.0], "eval_iters": [2], "train_acc": [0.5], "test_acc": [0.4], "iters_per_epoch": 2,
+           "config": {"lr": 0.1, "grad": "numerical"}}
+    (tmp_path / "history.json").write_text(json.dumps(old))
+    assert read_history(tmp_path / "history.json")["config"] == {"lr": 0.1, "gradient": "numerical"}

@@ -13,6 +13,7 @@ from xgrad._files import FileFormatError, atomic_write
 from xgrad._history import History
 from xgrad._host import to_numpy
 from xgrad._netfile import PARAM_NAMES, check_host_params, read_npz
+from xgrad._settings import current_names
 
 if TYPE_CHECKING:
     from xgrad._backend import Backend
@@ -133,6 +134,7 @@ def _read_meta(p: str, raw: Any) -> dict[str, Any]:
         raise _bad(p, f"'iteration' must be a count; got {it!r}")
     if not isinstance(meta["config"], dict):
         raise _bad(p, "'config' must be a JSON object")
+    meta["config"] = current_names(meta["config"])  # files written before a setting was renamed
     evals = [meta[k] for k in ("eval_iters", "train_acc", "test_acc")]
     if not all(isinstance(v, list) for v in evals) or len({len(v) for v in evals}) != 1:
         raise _bad(p, "'eval_iters', 'train_acc' and 'test_acc' must be lists of equal length; got lengths "

@@ -13,7 +13,7 @@ from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._checkpoint import CheckpointError
 from xgrad._descent import TrainingDivergedError
 from xgrad._files import atomic_write, check_output_dir, check_output_file
-from xgrad._settings import DEFAULTS, add_options
+from xgrad._settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
 from xgrad._signals import EXIT_CODES, Terminated, stop_signals
 
 logger = logging.getLogger("xgrad")
@@ -71,6 +71,25 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
         pass
 
 
+class _OldName(argparse.Action):
+    """A setting's option under its old name: sets the setting, warns on stderr."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        new = "--" + self.dest.replace("_", "-")
+        print(f"xgrad train: warning: `{option_string}` is deprecated; use `{new}`", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_old_names(parser: argparse.ArgumentParser) -> None:
+    """The old options of renamed settings (``--grad``): still read, hidden from --help."""
+    by_name = {s.name: s for s in TRAIN_SETTINGS}
+    for old, new in RENAMED.items():
+        s = by_name[new]
+        parser.add_argument("--" + old.replace("_", "-"), dest=new, type=s.type, choices=s.choices,
+                            action=_OldName, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="xgrad", description="Chapter 4 of Deep Learning from Scratch, "
                                  "on NumPy, CuPy, PyTorch or JAX.")
@@ -81,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
                     + ", ".join(BACKENDS) + " (default: auto)")
     add_options(tr)
+    _add_old_names(tr)
     tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
     tr.add_argument("--out", type=Path, default=None,
                     help="write history.json, training.png and net.npz into this folder")

@@ -14,6 +14,7 @@ import numpy as np
 
 from xgrad._files import FileFormatError
 from xgrad._host import to_numpy
+from xgrad._settings import current_names
 
 __all__ = ["HISTORY_KEYS", "History", "read_history"]
 
@@ -102,6 +103,8 @@ def _checked(found: Any) -> dict[str, Any]:
     if missing:
         raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
     out = dict(found)
+    if isinstance(found.get("config"), Mapping):  # a history.json written before a setting was renamed
+        out["config"] = current_names(found["config"])
     out["loss"] = _numbers(found["loss"], "loss")
     iters = _numbers(found["eval_iters"], "eval_iters")
     for k in ("train_acc", "test_acc"):

@@ -8,6 +8,7 @@ read from :data:`TRAIN_SETTINGS`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,8 @@ from xgrad._core import ACTIVATIONS
 from xgrad._mnist import DATASETS
 from xgrad._netargs import DTYPES
 
-__all__ = ["DEFAULTS", "GRADS", "TRAIN_SETTINGS", "Setting", "add_options", "check_choice"]
+__all__ = ["DEFAULTS", "GRADS", "RENAMED", "TRAIN_SETTINGS", "Setting", "add_options", "check_choice",
+           "current_names"]
 
 GRADS = ("backprop", "numerical")
 
@@ -44,7 +46,7 @@ TRAIN_SETTINGS = (
     Setting("iters", 10_000, "SGD iterations", int),
     Setting("batch_size", 100, "samples per minibatch, drawn with replacement", int),
     Setting("lr", 0.1, "learning rate", float),
-    Setting("grad", "backprop", "backpropagation, or central differences (slower, exact)", choices=GRADS),
+    Setting("gradient", "backprop", "backpropagation, or central differences (slower, exact)", choices=GRADS),
     Setting("h", None, "step of the numerical gradient (default: by each parameter's dtype and size)", float),
     Setting("eval_every", None, "iterations between evaluations, 0 for none (default: one epoch)", int),
     Setting("seed", 0, "seeds the initial weights and the minibatch order", int),
@@ -72,3 +74,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         shown = "" if s.default is None else f" (default: {s.default})"
         parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, choices=s.choices,
                             help=s.help + shown)
+
+
+RENAMED = {"grad": "gradient"}
+"""Old setting names and their current ones: checkpoints and ``history.json``
+files written before a rename store the old name in their ``config``."""
+
+
+def current_names(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` (a stored run's settings) with every old name in :data:`RENAMED`
+    replaced by the current one; a current name already there wins."""
+    out = dict(config)
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out

@@ -22,7 +22,7 @@ from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
 from xgrad._threads import thread_limits
-from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
+from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gradient
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._validate import check_count
@@ -48,7 +48,7 @@ def train(
     iters: int = DEFAULTS["iters"],
     batch_size: int = DEFAULTS["batch_size"],
     lr: float = DEFAULTS["lr"],
-    grad: str = DEFAULTS["grad"],
+    gradient: str = DEFAULTS["gradient"],
     h: float | None = DEFAULTS["h"],
     eval_every: int | None = DEFAULTS["eval_every"],
     seed: int = DEFAULTS["seed"],
@@ -63,6 +63,7 @@ def train(
     checkpoint_every: int = DEFAULTS["checkpoint_every"],
     resume: bool = False,
     device: Any = None,
+    grad: str | None = None,
 ) -> TrainResult:
     """Train the chapter's two-layer network with minibatch SGD.
 
@@ -85,7 +86,7 @@ def train(
     iters, batch_size, lr :
         SGD: iterations, samples per minibatch (drawn with replacement, as in
         the book), learning rate.
-    grad : {"backprop", "numerical"}
+    gradient : {"backprop", "numerical"}
         How gradients are computed: backpropagation, or central differences
         (:meth:`TwoLayerNet.numerical_gradient`, exact and fast), with step `h`.
     eval_every : int, optional
@@ -125,6 +126,9 @@ def train(
         rather than overwritten.
     device : optional
         A device of the backend (with `net`: the net's device by default).
+    grad : {"backprop", "numerical"}, optional
+        Deprecated: the old name of `gradient` (it warns). In
+        :func:`gradient_descent`, ``grad`` is a function, not a choice.
 
     Returns
     -------
@@ -161,9 +165,11 @@ def train(
     >>> result.test_acc[-1] > 0.2
     True
     """
+    gradient = renamed_gradient(gradient, grad)
     settings = {"dataset": dataset, "activation": activation, "hidden_size": hidden_size, "iters": iters,
-                "batch_size": batch_size, "lr": lr, "grad": grad, "h": h, "eval_every": eval_every, "seed": seed,
-                "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads, "progress": progress}
+                "batch_size": batch_size, "lr": lr, "gradient": gradient, "h": h, "eval_every": eval_every,
+                "seed": seed, "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads,
+                "progress": progress}
     cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
     if resume and checkpoint is None:
@@ -232,7 +238,7 @@ class _Run:
         xp = self.b.xp
         xb = xp.take(self.x_train, idx, axis=0)
         tb = xp.take(self.targets, idx, axis=0)
-        if self.cfg.grad == "backprop":
+        if self.cfg.gradient == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
             loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
                                             scale=self.cfg.lr, rows_sum_to_one=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ class TrainConfig:
     iters: int
     batch_size: int
     lr: float
-    grad: str
+    gradient: str
     h: float | None
     eval_every: int | None
     seed: int
@@ -38,7 +39,7 @@ class TrainConfig:
         """Check the settings in `args` (``train``'s arguments); with a `net`,
         its activation, dtype and sizes are the truth and an explicit setting
         that contradicts them is refused."""
-        check_choice("grad", args["grad"])
+        check_choice("gradient", args["gradient"])
         model = _model_settings(args, net)
         threads = args["threads"]
         if not (threads is None or threads == "auto"):
@@ -51,7 +52,7 @@ class TrainConfig:
             iters=check_count(args["iters"], "iters", minimum=0),
             batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
             lr=check_positive(args["lr"], "lr"),
-            grad=args["grad"],
+            gradient=args["gradient"],
             h=_check_h(args["h"]),
             eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=0),
             seed=check_count(args["seed"], "seed", minimum=0),
@@ -63,6 +64,19 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def renamed_gradient(gradient: Any, grad: Any) -> Any:
+    """``train``'s `gradient`, or the value given under its old name `grad`
+    (with a DeprecationWarning); the two must not disagree."""
+    if grad is None:
+        return gradient
+    warnings.warn("`grad` is deprecated in `train`; use `gradient=` (the same choices, 'backprop' or "
+                  "'numerical')", DeprecationWarning, stacklevel=3)
+    if gradient != DEFAULTS["gradient"] and gradient != grad:
+        raise ValueError(f"`grad` (the deprecated name of `gradient`) is {grad!r} but `gradient` is "
+                         f"{gradient!r}; give `gradient` only")
+    return grad
 
 
 # settings of the network: the record's default for a new one, the net's own otherwise
