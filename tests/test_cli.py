@@ -187,3 +187,12 @@ def test_help_shows_gradient_and_hides_the_old_name(capsys):
     text = capsys.readouterr().out
     assert "--gradient {backprop,numerical}" in text
     assert "--grad " not in text and "--grad\n" not in text and "[--grad " not in text
+
+
+@pytest.mark.parametrize(("value", "got"), [
+    ("0", "0"), ("-1", "-1"), ("1.5", "str '1.5'"), ("many", "str 'many'"), ("True", "str 'True'"),
+])
+def test_bad_threads_have_the_library_message(value, got, capsys, no_training):
+    assert main(["train", "--backend", "numpy", "--no-progress", "--threads", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"xgrad train: error: `--threads` must be a positive integer, 'auto' or 'default'; got {got}"]

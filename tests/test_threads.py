@@ -78,7 +78,7 @@ def test_cupy_changes_no_host_pool():
     (True, TypeError, "`threads` must be a positive integer or None; got bool True"),
     (1.5, TypeError, "`threads` must be a positive integer or None; got float 1.5"),
     ("auto", TypeError, r"got str 'auto' \('auto' is chosen by xgrad.train"),
-    (0, ValueError, r"`threads` must be a positive integer \(1 for small networks\) or None; got 0"),
+    (0, ValueError, r"`threads` must be a positive integer or None; got 0"),
     (-2, ValueError, "`threads` must be a positive integer .* got -2"),
 ])
 @pytest.mark.parametrize("name", ["numpy", "torch", "jax", "cupy"])

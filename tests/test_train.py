@@ -82,7 +82,6 @@ def test_numerical_gradient_training_follows_backprop(small):
         ({"gradient": "adjoint"}, ValueError, "`gradient` must be 'backprop' or 'numerical'"),
         ({"dtype": "float16"}, ValueError, "`dtype` must be 'float32' or 'float64'"),
         ({"iters": -1}, ValueError, "`iters` must be >= 0"),
-        ({"threads": 0}, ValueError, "`threads` must be >= 1"),
         ({"backend": "mxnet"}, ValueError, "unknown backend 'mxnet'"),
     ],
 )
@@ -512,3 +511,28 @@ def test_a_history_written_with_the_old_name_reads(tmp_path):
            "config": {"lr": 0.1, "grad": "numerical"}}
     (tmp_path / "history.json").write_text(json.dumps(old))
     assert read_history(tmp_path / "history.json")["config"] == {"lr": 0.1, "gradient": "numerical"}
+
+
+# -- one check of `threads`, one message -----------------------------------------
+THREADS_RULE = "`threads` must be a positive integer, 'auto' or None; got "
+
+
+@pytest.mark.parametrize(("threads", "error", "got"), [
+    (0, ValueError, "0"),
+    (-1, ValueError, "-1"),
+    (1.5, TypeError, "float 1.5"),
+    ("many", TypeError, "str 'many'"),
+    (True, TypeError, "bool True"),
+])
+def test_bad_threads_have_one_message(small, threads, error, got, monkeypatch):
+    from xgrad import _train
+
+    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    with pytest.raises(error) as info:
+        train("numpy", data=small, iters=5, threads=threads, progress=False)
+    assert str(info.value) == THREADS_RULE + got
+
+
+@pytest.mark.parametrize("threads", [1, 2, "auto", None, np.int64(1)])
+def test_good_threads_are_taken(small, threads):
+    assert len(train("numpy", data=small, iters=2, eval_every=0, threads=threads, progress=False).loss) == 2

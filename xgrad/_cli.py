@@ -151,18 +151,19 @@ def _cli_terms(message: str) -> str:
     """A library message in the command's terms: `batch_size` -> `--batch-size`."""
     for name in _TRAIN_OPTIONS:
         message = message.replace(f"`{name}`", f"`--{name.replace('_', '-')}`")
+    message = message.replace("'auto' or None", "'auto' or 'default'")  # None is spelled 'default' here
     return message.replace("`resume=True`", "`--resume`")
 
 
 def _threads(value: str) -> int | str | None:
-    if value == "auto":
-        return "auto"
+    """`--threads` as ``train`` takes it: 'default' is None, a whole number an
+    int; anything else goes as it is, to be refused by the one check there."""
     if value == "default":
         return None
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"`--threads` must be 'auto', 'default' or a number; got {value!r}") from None
+        return value
 
 
 _OUTPUTS = ("history.json", "net.npz", "training.png")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,17 +21,27 @@ __all__ = ["thread_limits"]
 logger = logging.getLogger("xgrad")
 
 
-def check_threads(threads: Any) -> int | None:
-    """`threads` as a positive int or None; TypeError or ValueError otherwise."""
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, int):
+def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
+    """`threads` as a positive int, None, or (with `auto`, as ``train`` takes
+    it) ``"auto"``; the one check of a thread count, for ``train``, the
+    command line and :func:`thread_limits`.
+
+    Raises TypeError for the wrong kind (a bool, a float, other text) and
+    ValueError for a count below 1, both saying what is allowed.
+    """
+    allowed = "a positive integer, 'auto' or None" if auto else "a positive integer or None"
+    if threads is None or (auto and isinstance(threads, str) and threads == "auto"):
+        return threads
+    try:
+        count = None if isinstance(threads, bool) else operator.index(threads)
+    except TypeError:
+        count = None
+    if count is None:
         hint = " ('auto' is chosen by xgrad.train from the network's size)" if threads == "auto" else ""
-        raise TypeError(f"`threads` must be a positive integer or None; got {type(threads).__name__}"
-                        f" {threads!r}{hint}")
-    if threads < 1:
-        raise ValueError(f"`threads` must be a positive integer (1 for small networks) or None; got {threads}")
-    return threads
+        raise TypeError(f"`threads` must be {allowed}; got {type(threads).__name__} {threads!r}{hint}")
+    if count < 1:
+        raise ValueError(f"`threads` must be {allowed}; got {count}")
+    return count
 
 
 def _backend_name(backend: Any) -> str:
@@ -89,6 +100,7 @@ def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> I
     {1}
     """
     limit = check_threads(threads)
+    assert not isinstance(limit, str)  # "auto" is refused without auto=True
     name = _backend_name(backend)
     if limit is None or name == "cupy":
         yield

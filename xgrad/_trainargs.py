@@ -9,6 +9,7 @@ from typing import Any
 
 from xgrad._backend import Backend
 from xgrad._settings import DEFAULTS, check_choice
+from xgrad._threads import check_threads
 from xgrad._validate import check_count, check_optional_positive, check_positive
 
 # threads pay off only when the products are large (flops per step)
@@ -41,9 +42,7 @@ class TrainConfig:
         that contradicts them is refused."""
         check_choice("gradient", args["gradient"])
         model = _model_settings(args, net)
-        threads = args["threads"]
-        if not (threads is None or threads == "auto"):
-            check_count(threads, "threads", minimum=1)
+        check_threads(args["threads"], auto=True)
         eval_every = args["eval_every"]
         return cls(
             dataset=str(args["dataset"]),
