@@ -44,7 +44,7 @@ def one_gradient(args, b):
     net = xgrad.TwoLayerNet(784, 50, 10, xp=b.xp, device=b.device, seed=0)
     n_params = sum(math.prod(v.shape) for v in net.params.values())
     fast = []
-    with xgrad.blas_threads(1 if b.name == "numpy" else None):
+    with xgrad.thread_limits(1 if b.name == "numpy" else None, backend=b):
         for _ in range(args.rounds):
             _sync(b)
             t0 = time.perf_counter()

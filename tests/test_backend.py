@@ -285,11 +285,20 @@ def _blas_threads():
     return [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
 
 
+DEPRECATED = r"`blas_threads` is deprecated; use `thread_limits\(n, backend=...\)`"
+
+
+def test_blas_threads_is_deprecated_for_thread_limits():
+    with pytest.warns(DeprecationWarning, match=DEPRECATED) as record:
+        blas_threads(None)
+    assert record[0].filename == __file__  # it points at the caller
+
+
 def test_blas_threads_limits_and_restores():
     pytest.importorskip("threadpoolctl")
     before = _blas_threads()
     assert before, "NumPy's BLAS should be loaded"
-    with blas_threads(1):
+    with pytest.warns(DeprecationWarning, match=DEPRECATED), blas_threads(1):
         inside = _blas_threads()
     assert [n for _, n in inside] == [1] * len(before)
     assert _blas_threads() == before
@@ -298,14 +307,15 @@ def test_blas_threads_limits_and_restores():
 def test_blas_threads_none_changes_nothing():
     pytest.importorskip("threadpoolctl")
     before = _blas_threads()
-    with blas_threads(None):
+    with pytest.warns(DeprecationWarning, match=DEPRECATED), blas_threads(None):
         assert _blas_threads() == before
     assert _blas_threads() == before
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5])
 def test_blas_threads_refuses_bad_limits(limit):
-    with pytest.raises(ValueError, match="must be a positive integer or None; got"), blas_threads(limit):
+    with pytest.warns(DeprecationWarning, match=DEPRECATED), \
+            pytest.raises(ValueError, match="must be a positive integer or None; got"), blas_threads(limit):
         pass
 
 

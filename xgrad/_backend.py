@@ -282,21 +282,31 @@ def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextMa
     return contextlib.nullcontext()
 
 
-@contextlib.contextmanager
-def blas_threads(limit: int | None) -> Iterator[None]:
+def blas_threads(limit: int | None) -> contextlib.AbstractContextManager[None]:
     """Limit the BLAS thread pools (OpenBLAS, MKL, ...) inside a block.
 
-    ``None`` leaves them as they are. On small matrices the threads cost more
-    than they save, on busy machines much more; :func:`xgrad.train` uses one
-    thread for the book's network. :func:`xgrad.thread_limits` limits every
-    CPU pool of a backend (OpenMP and PyTorch's intra-op pool too).
+    Deprecated, and warns (DeprecationWarning) when called: use
+    :func:`xgrad.thread_limits` ``(n, backend=...)``, which limits every CPU
+    pool the backend computes with (BLAS, OpenMP and PyTorch's intra-op
+    pool), where this limits BLAS alone and leaves PyTorch's own pool as it is.
+
+    ``None`` leaves them as they are.
 
     Examples
     --------
-    >>> from xgrad import blas_threads
-    >>> with blas_threads(1):
+    The replacement, for the pools NumPy computes with:
+
+    >>> from xgrad import thread_limits
+    >>> with thread_limits(1, backend="numpy"):  # was: blas_threads(1)
     ...     pass
     """
+    warnings.warn("`blas_threads` is deprecated; use `thread_limits(n, backend=...)`, which limits every CPU "
+                  "pool the backend computes with (BLAS, OpenMP and PyTorch's)", DeprecationWarning, stacklevel=2)
+    return _blas_limits(limit)
+
+
+@contextlib.contextmanager
+def _blas_limits(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return

@@ -87,10 +87,6 @@ def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> I
     ValueError
         If `threads` is less than 1, or `backend` is not a known name.
 
-    See Also
-    --------
-    blas_threads : the BLAS pools only, whatever the backend.
-
     Examples
     --------
     >>> from threadpoolctl import threadpool_info
