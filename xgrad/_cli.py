@@ -11,6 +11,7 @@ from typing import Any
 
 from xgrad._backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._checkpoint import CheckpointError
+from xgrad._core import ACTIVATIONS
 from xgrad._descent import TrainingDivergedError
 from xgrad._files import atomic_write, check_output_dir, check_output_file
 from xgrad._settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
@@ -278,7 +279,7 @@ def _add_sweep_parser(sub: Any) -> None:
                     help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
     sw.add_argument("--hidden-size", type=int, nargs="+", default=[50])
     sw.add_argument("--batch-size", type=int, nargs="+", default=[100])
-    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=["sigmoid", "relu"])
+    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=list(ACTIVATIONS))
     sw.add_argument("--seeds", type=int, nargs="+", default=[0])
     sw.add_argument("--iters", type=int, default=10_000)
     sw.add_argument("--eval-every", type=int, default=None)

@@ -15,12 +15,11 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from xgrad._core import ACTIVATIONS, PARAM_NAMES
 from xgrad._files import FileFormatError, atomic_write
 
 __all__ = ["check_activation", "check_host_params", "read_net_file", "read_npz", "save_net_file"]
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
-ACTIVATIONS = ("sigmoid", "relu")
 # what np.load and a damaged zip archive raise for bad content
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, MemoryError)
 
@@ -96,10 +95,11 @@ def check_host_params(host: Mapping[str, Any], p: str, what: str) -> dict[str, A
 
 
 def check_activation(value: Any, p: str, what: str) -> str:
-    """The activation stored in a file: a 0-d string, one of :data:`ACTIVATIONS`."""
+    """The activation stored in a file: a 0-d string, a name of the core's activation table."""
     v = value.item() if getattr(value, "shape", None) == () else value
     if not isinstance(v, str) or v not in ACTIVATIONS:
-        raise FileFormatError(f"{p!r} is not an {what}: the activation must be 'sigmoid' or 'relu'; "
+        choices = " or ".join(repr(k) for k in ACTIVATIONS)
+        raise FileFormatError(f"{p!r} is not an {what}: the activation must be {choices}; "
                               f"got {str(v)[:60]!r}", path=p)
     return v
 
