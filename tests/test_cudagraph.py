@@ -1,0 +1,369 @@
+"""The CUDA-graph block stepper: its buffers and replay on the CPU, the CUDA
+capture's sequence against a stand-in for CuPy, and the real thing on a GPU."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _helpers import assert_close
+
+import xgrad
+from xgrad._core import activation_named, loss_and_gradient
+from xgrad._cudagraph import cuda_graph_capture, graph_stepper
+from xgrad._host import to_host
+
+LR = 0.1
+
+
+def _problem(xp, *, device=None, dtype=None, n=40, d=6, hidden=5, classes=3, seed=0):
+    """A random network, data, one-hot targets and a block of minibatch indices."""
+    rng = np.random.default_rng(seed)
+    dtype = dtype or xp.float64
+    put = lambda a, dt=dtype: xp.asarray(a, dtype=dt, device=device)  # noqa: E731
+    params = {"W1": put(rng.normal(size=(d, hidden))), "b1": put(rng.normal(size=hidden)),
+              "W2": put(rng.normal(size=(hidden, classes))), "b2": put(rng.normal(size=classes))}
+    x = put(rng.normal(size=(n, d)))
+    targets = put(np.eye(classes)[rng.integers(0, classes, size=n)])
+    idx = put(rng.integers(0, n, size=(7, 8)), xp.int64)
+    return params, x, targets, idx
+
+
+def _make_step(x, targets, xp):
+    """The training loop's backprop step (`_Run._step`), on fixed data."""
+    act = activation_named("sigmoid")
+
+    def step(params, idx):
+        xb, tb = xp.take(x, idx, axis=0), xp.take(targets, idx, axis=0)
+        loss, steps = loss_and_gradient(params, xb, tb, activation=act, xp=xp, scale=LR, rows_sum_to_one=True)
+        return loss, {k: params[k] - steps[k] for k in params}
+
+    return step
+
+
+def _eager(step, params, idx_block, xp):
+    losses = []
+    for j in range(idx_block.shape[0]):
+        loss, params = step(params, idx_block[j, ...])
+        losses.append(loss)
+    return xp.stack(losses), params
+
+
+def replay(body):
+    """A capture that records by remembering `body` and replays by calling it.
+
+    Like CuPy's it runs the body once first (the warm-up writes the buffers);
+    unlike a CUDA capture it runs it again while "recording", so the buffers
+    hold stale values at every launch unless the stepper refills them."""
+    body()
+    body()
+    return body
+
+
+@pytest.fixture(params=["numpy", "array_api_strict"])
+def cpu(request):
+    return xgrad.resolve_backend(request.param)
+
+
+def test_replayed_steps_are_the_eager_steps_bit_for_bit(cpu):
+    xp = cpu.xp
+    params, x, targets, idx = _problem(xp, device=cpu.device)
+    step = _make_step(x, targets, xp)
+    run = graph_stepper(step, params, idx[0, ...], xp=xp, capture=replay)
+    losses, got = run(params, idx)
+    want_losses, want = _eager(step, params, idx, xp)
+    assert losses.shape == (7,)
+    np.testing.assert_array_equal(to_host(losses), to_host(want_losses))
+    for k in want:
+        np.testing.assert_array_equal(to_host(got[k]), to_host(want[k]))
+
+
+def test_blocks_chain_like_one_long_run_and_ragged_blocks_work(cpu):
+    xp = cpu.xp
+    params, x, targets, idx = _problem(xp, device=cpu.device)
+    step = _make_step(x, targets, xp)
+    run = graph_stepper(step, params, idx[0, ...], xp=xp, capture=replay)
+    first, mid = run(params, idx[:4, ...])
+    second, end = run(mid, idx[4:, ...])
+    empty, same = run(end, idx[:0, ...])
+    want_losses, want = _eager(step, params, idx, xp)
+    np.testing.assert_array_equal(np.concatenate([to_host(first), to_host(second)]), to_host(want_losses))
+    assert empty.shape == (0,)
+    for k in want:
+        np.testing.assert_array_equal(to_host(end[k]), to_host(want[k]))
+        np.testing.assert_array_equal(to_host(same[k]), to_host(want[k]))
+
+
+def test_each_block_starts_from_the_params_it_is_given(cpu):
+    """Not from where the previous block left the buffers."""
+    xp = cpu.xp
+    params, x, targets, idx = _problem(xp, device=cpu.device)
+    other, *_ = _problem(xp, device=cpu.device, seed=1)
+    step = _make_step(x, targets, xp)
+    run = graph_stepper(step, params, idx[0, ...], xp=xp, capture=replay)
+    run(params, idx)
+    losses, got = run(other, idx)
+    want_losses, want = _eager(step, other, idx, xp)
+    np.testing.assert_array_equal(to_host(losses), to_host(want_losses))
+    np.testing.assert_array_equal(to_host(got["W1"]), to_host(want["W1"]))
+
+
+def test_callers_params_and_returned_params_are_never_written(cpu):
+    xp = cpu.xp
+    params, x, targets, idx = _problem(xp, device=cpu.device)
+    before = {k: to_host(v) for k, v in params.items()}
+    run = graph_stepper(_make_step(x, targets, xp), params, idx[0, ...], xp=xp, capture=replay)
+    _, after_one = run(params, idx[:1, ...])
+    kept = {k: to_host(v) for k, v in after_one.items()}
+    run(after_one, idx)  # a later block: the history the loop keeps must not change under it
+    for k in params:
+        np.testing.assert_array_equal(to_host(params[k]), before[k])
+        np.testing.assert_array_equal(to_host(after_one[k]), kept[k])
+        assert not np.array_equal(kept[k], before[k])  # one step was taken
+
+
+def test_one_launch_per_step_after_one_capture():
+    params, x, targets, idx = _problem(np)
+    calls = {"capture": 0, "launch": 0}
+
+    def counting(body):
+        calls["capture"] += 1
+        body()
+
+        def launch():
+            calls["launch"] += 1
+            body()
+
+        return launch
+
+    run = graph_stepper(_make_step(x, targets, np), params, idx[0], xp=np, capture=counting)
+    run(params, idx)
+    run(params, idx[:3])
+    assert calls == {"capture": 1, "launch": 10}
+
+
+def _bad_step(loss_shape=(), dtype=None, drop=None):
+    def step(params, idx):
+        new = {k: (v if dtype is None else v.astype(dtype)) for k, v in params.items() if k != drop}
+        return np.zeros(loss_shape), new
+
+    return step
+
+
+@pytest.mark.parametrize(("step", "error", "match"), [
+    (_bad_step(loss_shape=(1,)), ValueError, r"the step's loss must be a 0-D array; got shape \(1,\)"),
+    (_bad_step(dtype=np.float32), TypeError, r"the step's new parameters\['w'\] must have dtype float64; got float32"),
+    (_bad_step(drop="w"), TypeError, r"the step's new parameters must be a dict with the arrays \['w'\]; got \[\]"),
+])
+def test_a_step_that_breaks_the_contract_is_refused(step, error, match):
+    with pytest.raises(error, match=match):
+        graph_stepper(step, {"w": np.zeros(3)}, np.zeros(2, dtype=np.int64), xp=np, capture=replay)
+
+
+def test_wrong_inputs_are_refused():
+    params, x, targets, idx = _problem(np)
+    step = _make_step(x, targets, np)
+    with pytest.raises(ValueError, match=r"`idx_example` must be one row of indices \(1-D\); got shape \(7, 8\)"):
+        graph_stepper(step, params, idx, xp=np, capture=replay)
+    with pytest.raises(TypeError, match=r"`params` must be a non-empty dict of arrays; got list"):
+        graph_stepper(step, [params["W1"]], idx[0], xp=np, capture=replay)
+    run = graph_stepper(step, params, idx[0], xp=np, capture=replay)
+    with pytest.raises(ValueError, match=r"`idx_block` must have shape \(k, 8\), one row of indices per step; "
+                                         r"got \(8,\)"):
+        run(params, idx[0])
+    with pytest.raises(ValueError, match=r"got \(7, 4\)"):
+        run(params, idx[:, :4])
+    with pytest.raises(TypeError, match=r"`idx_block` must have the example's dtype int64; got int32"):
+        run(params, idx.astype(np.int32))
+    with pytest.raises(TypeError, match=r"params\['W1'\] must have dtype float64; got float32"):
+        run({**params, "W1": params["W1"].astype(np.float32)}, idx)
+    with pytest.raises(ValueError, match=r"params\['b2'\] must have shape \(3,\); got \(1, 3\)"):
+        run({**params, "b2": params["b2"][None, :]}, idx)
+
+
+def test_the_module_imports_neither_numpy_nor_cupy_at_import():
+    tree = ast.parse(Path(xgrad.__file__).with_name("_cudagraph.py").read_text())
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = {a.name.split(".")[0] for n in top for a in n.names} | {
+        (n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
+    assert not names & {"numpy", "cupy"}
+
+
+# ---- the CUDA capture's sequence, against a stand-in for CuPy -------------------------------------------
+
+
+def _fake_cupy(log, *, fail=None, hip=False):
+    """Just enough of `cupy.cuda` to follow what the capture does, and in which order."""
+    current = ["caller"]
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            assert non_blocking, "a capture needs a non-blocking stream"
+            self.name = "capture"
+
+        def __enter__(self):
+            current.append(self.name)
+
+        def __exit__(self, *exc):
+            current.pop()
+
+        def wait_event(self, event):
+            log.append(f"{self.name} waits for {event}")
+
+        def begin_capture(self):
+            log.append("begin_capture")
+
+        def end_capture(self):
+            log.append("end_capture")
+            return types.SimpleNamespace(launch=lambda stream: log.append(f"launch on {stream.name}"))
+
+        def synchronize(self):
+            log.append(f"synchronize {self.name}")
+
+    class MemoryPool:
+        def malloc(self, size):
+            raise AssertionError("not called by the stand-in")
+
+    @contextlib.contextmanager
+    def using_allocator(allocator):
+        assert isinstance(allocator.__self__, MemoryPool)
+        log.append("private pool")
+        try:
+            yield
+        finally:
+            log.append("default pool")
+
+    def get_current_stream():
+        return types.SimpleNamespace(name=current[-1], record=lambda: f"event on {current[-1]}")
+
+    cuda = types.SimpleNamespace(Stream=Stream, MemoryPool=MemoryPool, using_allocator=using_allocator,
+                                 get_current_stream=get_current_stream, runtime=types.SimpleNamespace(is_hip=hip))
+    body_log = lambda: log.append(f"body on {current[-1]}" + (" (capturing)" if "begin_capture" in log else ""))  # noqa: E731
+
+    def body():
+        body_log()
+        if fail is not None and "begin_capture" in log:
+            raise fail
+
+    return types.SimpleNamespace(cuda=cuda), body
+
+
+def test_capture_warms_up_then_records_on_its_own_stream_and_pool(monkeypatch):
+    log = []
+    cupy, body = _fake_cupy(log)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    launch = cuda_graph_capture(body)
+    launch()
+    assert log == ["capture waits for event on caller", "private pool", "body on capture", "begin_capture",
+                   "body on capture (capturing)", "end_capture", "default pool", "synchronize capture",
+                   "launch on caller"]
+
+
+@pytest.mark.parametrize(("fail", "hint"), [
+    (NotImplementedError("calling cuBLAS API during stream capture is currently unsupported"),
+     r"CuPy does not allow cuBLAS \(its matrix products\) during a capture"),
+    (RuntimeError("the current stream is capturing, so synchronous API calls are disallowed"),
+     r"the step must not synchronise with the host"),
+])
+def test_a_step_that_cannot_be_captured_says_why_and_ends_the_capture(monkeypatch, fail, hint):
+    log = []
+    cupy, body = _fake_cupy(log, fail=fail)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    with pytest.raises(RuntimeError, match=r"could not capture the training step in a CUDA graph: .* \(" + hint
+                       + r"\); train with compile_step=False") as info:
+        cuda_graph_capture(body)
+    assert info.value.__cause__ is fail
+    assert log[-3:] == ["body on capture (capturing)", "end_capture", "default pool"]
+
+
+def test_hip_is_refused_before_anything_runs(monkeypatch):
+    log = []
+    cupy, body = _fake_cupy(log, hip=True)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    with pytest.raises(RuntimeError, match=r"CuPy cannot capture a graph on HIP \(ROCm\); train with "
+                                           r"compile_step=False"):
+        cuda_graph_capture(body)
+    assert log == []
+
+
+# ---- on a GPU --------------------------------------------------------------------------------------------
+
+
+def _cupy_refuses_cublas_under_capture() -> bool:
+    """Whether this CuPy raises for a matrix product (cuBLAS) inside a capture."""
+    import cupy
+
+    a, stream = cupy.ones((2, 2)), cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            a @ a
+        except NotImplementedError:
+            return True
+        finally:
+            stream.end_capture()
+    return False
+
+
+@pytest.fixture
+def cupy_backend(backend):
+    if backend.name != "cupy":
+        pytest.skip(f"CuPy with a CUDA device is needed to capture a CUDA graph; this run is on {backend.name}")
+    return backend
+
+
+@pytest.fixture
+def gpu(cupy_backend):
+    if _cupy_refuses_cublas_under_capture():
+        pytest.xfail("this CuPy refuses cuBLAS (the matrix products) during a CUDA graph capture, "
+                     "so the training step cannot be captured")
+    return cupy_backend
+
+
+def test_a_cupy_that_refuses_cublas_under_capture_is_reported(cupy_backend):
+    if not _cupy_refuses_cublas_under_capture():
+        pytest.skip("this CuPy captures cuBLAS calls: the graph tests below run instead")
+    xp = cupy_backend.xp
+    params, x, targets, idx = _problem(xp, device=cupy_backend.device)
+    with pytest.raises(RuntimeError, match=r"CuPy does not allow cuBLAS \(its matrix products\) during a capture"):
+        graph_stepper(_make_step(x, targets, xp), params, idx[0, ...], xp=xp)
+    losses, _ = _eager(_make_step(x, targets, xp), params, idx, xp)  # the device is still usable
+    assert losses.shape == (7,)
+
+
+def test_cuda_graph_follows_eager_cupy_and_numpy(gpu):
+    """The replayed kernels are the eager step's: identical on the GPU, and
+    NumPy's trajectory within the suite's CuPy-against-NumPy tolerance."""
+    xp = gpu.xp
+    params, x, targets, idx = _problem(xp, device=gpu.device)
+    step = _make_step(x, targets, xp)
+    run = graph_stepper(step, params, idx[0, ...], xp=xp)
+    losses, got = run(params, idx[:4, ...])
+    more, got = run(got, idx[4:, ...])
+    losses = xp.concat([losses, more])
+    eager_losses, eager = _eager(step, params, idx, xp)
+    ref_params, ref_x, ref_targets, ref_idx = _problem(np)
+    np_losses, np_params = _eager(_make_step(ref_x, ref_targets, np), ref_params, ref_idx, np)
+    np.testing.assert_array_equal(to_host(losses), to_host(eager_losses))
+    np.testing.assert_allclose(to_host(losses), np_losses, rtol=1e-10)
+    for k in eager:
+        np.testing.assert_array_equal(to_host(got[k]), to_host(eager[k]))
+        assert_close(got[k], np_params[k], backend=gpu, rtol=1e-9, atol=1e-12)
+
+
+def test_cuda_graph_float32_and_the_callers_params(gpu):
+    xp = gpu.xp
+    params, x, targets, idx = _problem(xp, device=gpu.device, dtype=xp.float32)
+    before = {k: to_host(v) for k, v in params.items()}
+    step = _make_step(x, targets, xp)
+    losses, got = graph_stepper(step, params, idx[0, ...], xp=xp)(params, idx)
+    eager_losses, eager = _eager(step, params, idx, xp)
+    np.testing.assert_array_equal(to_host(losses), to_host(eager_losses))
+    for k in params:
+        np.testing.assert_array_equal(to_host(params[k]), before[k])
+        np.testing.assert_array_equal(to_host(got[k]), to_host(eager[k]))
