@@ -367,3 +367,51 @@ def test_cuda_graph_float32_and_the_callers_params(gpu):
     for k in params:
         np.testing.assert_array_equal(to_host(params[k]), before[k])
         np.testing.assert_array_equal(to_host(got[k]), to_host(eager[k]))
+
+
+# ---- the GPU benchmark's CUDA-graph contender, timed by a stand-in -------------------------------------
+
+
+@pytest.fixture
+def bench_gpu():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_times_the_graph_beside_eager_cupy_and_skips_it_with_the_reason(bench_gpu, monkeypatch, capsys):
+    seconds = {("numpy", False): 4e-3, ("cupy", False): 1e-3, ("cupy", True): 2.5e-4}
+
+    def timed(b, data, *, batch, hidden, iters, rounds, **options):
+        if options.get("compile_step") and batch == 1000:
+            raise RuntimeError("could not capture the training step in a CUDA graph: refused")
+        return seconds[b.name, bool(options.get("compile_step"))]
+
+    monkeypatch.setattr(bench_gpu, "time_training", timed)
+    numpy_b, cupy_b = types.SimpleNamespace(name="numpy"), types.SimpleNamespace(name="cupy")
+    skipped, rows = {}, []
+    for batch in (100, 1000, 10_000):
+        base = None
+        for b in (numpy_b, cupy_b):
+            new, base = bench_gpu.train_rows(b, None, batch=batch, hidden=50, iters=5, rounds=1, base=base,
+                                             skipped=skipped)
+            rows += new
+    assert [(r["batch"], r["contender"]) for r in rows] == [
+        (100, "xgrad numpy"), (100, "xgrad cupy"), (100, "xgrad cupy (CUDA graph)"),
+        (1000, "xgrad numpy"), (1000, "xgrad cupy"), (10_000, "xgrad numpy"), (10_000, "xgrad cupy")]
+    graph = rows[2]
+    assert graph["speedup_vs_numpy"] == pytest.approx(16) and graph["speedup_vs_eager"] == pytest.approx(4)
+    assert graph["backend"] == "cupy" and graph["kind"] == "train"
+    assert skipped == {"xgrad cupy (CUDA graph)": "could not capture the training step in a CUDA graph: refused"}
+    assert "cupy-graph    1000     50 skipped: could not capture" in capsys.readouterr().out
+
+
+def test_bench_says_when_train_has_no_compile_step(bench_gpu, monkeypatch):
+    monkeypatch.setattr(bench_gpu.xgrad, "train", lambda backend, *, data=None: None)
+    assert bench_gpu.graph_unavailable() == "this xgrad's train() has no compile_step option"
+    monkeypatch.setattr(bench_gpu.xgrad, "train", lambda backend, *, compile_step=None: None)
+    assert bench_gpu.graph_unavailable() is None
