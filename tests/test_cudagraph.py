@@ -127,6 +127,16 @@ def test_callers_params_and_returned_params_are_never_written(cpu):
         assert not np.array_equal(kept[k], before[k])  # one step was taken
 
 
+def test_a_block_serves_as_the_example_of_its_rows():
+    """The training loop passes a block of the plan: its rows are the examples."""
+    params, x, targets, idx = _problem(np)
+    step = _make_step(x, targets, np)
+    losses, got = graph_stepper(step, params, idx[:3], xp=np, capture=replay)(params, idx)
+    want_losses, want = _eager(step, params, idx, np)
+    np.testing.assert_array_equal(losses, want_losses)
+    np.testing.assert_array_equal(got["W2"], want["W2"])
+
+
 def test_one_launch_per_step_after_one_capture():
     params, x, targets, idx = _problem(np)
     calls = {"capture": 0, "launch": 0}
@@ -168,8 +178,11 @@ def test_a_step_that_breaks_the_contract_is_refused(step, error, match):
 def test_wrong_inputs_are_refused():
     params, x, targets, idx = _problem(np)
     step = _make_step(x, targets, np)
-    with pytest.raises(ValueError, match=r"`idx_example` must be one row of indices \(1-D\); got shape \(7, 8\)"):
-        graph_stepper(step, params, idx, xp=np, capture=replay)
+    with pytest.raises(ValueError, match=r"`idx_example` must be a row of indices \(1-D\) or a non-empty block of "
+                                         r"rows \(2-D\); got shape \(7, 8, 1\)"):
+        graph_stepper(step, params, idx[..., None], xp=np, capture=replay)
+    with pytest.raises(ValueError, match=r"got shape \(0, 8\)"):
+        graph_stepper(step, params, idx[:0], xp=np, capture=replay)
     with pytest.raises(TypeError, match=r"`params` must be a non-empty dict of arrays; got list"):
         graph_stepper(step, [params["W1"]], idx[0], xp=np, capture=replay)
     run = graph_stepper(step, params, idx[0], xp=np, capture=replay)
@@ -192,6 +205,30 @@ def test_the_module_imports_neither_numpy_nor_cupy_at_import():
     names = {a.name.split(".")[0] for n in top for a in n.names} | {
         (n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
     assert not names & {"numpy", "cupy"}
+
+
+def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monkeypatch):
+    """Where the training loop advances in blocks (xgrad._stepper), a run whose
+    blocks go through graph_stepper, replayed on NumPy, is the eager run: ragged
+    blocks (evaluations every 7 iterations) included."""
+    stepper = pytest.importorskip("xgrad._stepper", reason="the training loop does not advance in blocks here")
+    import xgrad._cudagraph
+    import xgrad._train
+
+    (x, t), (xt, tt) = xgrad.load_mnist()
+    kw = {"data": ((x[:2000], t[:2000]), (xt[:500], tt[:500])), "iters": 57, "eval_every": 7, "seed": 3,
+          "progress": False}
+    ref = xgrad.train("numpy", **kw)
+    captures = []
+    monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", lambda body: captures.append(body) or replay(body))
+    for module in (stepper, xgrad._train):  # let NumPy take CuPy's path
+        monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
+    got = xgrad.train("numpy", compile_step=True, **kw)
+    assert len(captures) == 1
+    np.testing.assert_array_equal(got.loss, ref.loss)
+    assert got.test_acc == ref.test_acc
+    for k, v in ref.net.params.items():
+        np.testing.assert_array_equal(got.net.params[k], v)
 
 
 # ---- the CUDA capture's sequence, against a stand-in for CuPy -------------------------------------------

@@ -55,8 +55,9 @@ def graph_stepper(step: Step, params: Params, idx_example: Array, /, *, xp: Name
         Parameters of the shapes and dtypes every block will pass; copied,
         never written.
     idx_example : array
-        One row of minibatch indices (1-D, integer): its shape and dtype are
-        those of every row the stepper will get.
+        One row of minibatch indices (1-D, integer), or a block of them (2-D,
+        whose first row is used): the shape and dtype of every row the
+        stepper will get.
     xp : namespace
         The arrays' namespace.
     capture : callable ``(body) -> launch``, optional
@@ -128,11 +129,12 @@ def _buffers(step: Step, params: Params, idx_example: Array, /, *, xp: Namespace
     """Copies of the inputs, and a loss buffer shaped by one checked eager step."""
     if not isinstance(params, dict) or not params:
         raise TypeError(f"`params` must be a non-empty dict of arrays; got {type(params).__name__}")
-    if getattr(idx_example, "ndim", None) != 1:
-        raise ValueError(f"`idx_example` must be one row of indices (1-D); got shape "
-                         f"{getattr(idx_example, 'shape', None)}")
+    ndim = getattr(idx_example, "ndim", None)
+    if ndim not in (1, 2) or (ndim == 2 and idx_example.shape[0] == 0):
+        raise ValueError("`idx_example` must be a row of indices (1-D) or a non-empty block of rows (2-D); "
+                         f"got shape {getattr(idx_example, 'shape', None)}")
     copies = {name: xp.asarray(p, copy=True) for name, p in params.items()}
-    idx = xp.asarray(idx_example, copy=True)
+    idx = xp.asarray(idx_example if ndim == 1 else idx_example[0, ...], copy=True)
     loss, new = step(copies, idx)
     if getattr(loss, "shape", None) != ():
         raise ValueError(f"the step's loss must be a 0-D array; got shape {getattr(loss, 'shape', None)}")
