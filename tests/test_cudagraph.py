@@ -234,7 +234,7 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
 # ---- the CUDA capture's sequence, against a stand-in for CuPy -------------------------------------------
 
 
-def _fake_cupy(log, *, fail=None, hip=False):
+def _fake_cupy(log, *, fail=None, fail_end=None, hip=False):
     """Just enough of `cupy.cuda` to follow what the capture does, and in which order."""
     current = ["caller"]
 
@@ -257,6 +257,8 @@ def _fake_cupy(log, *, fail=None, hip=False):
 
         def end_capture(self):
             log.append("end_capture")
+            if fail_end is not None:
+                raise fail_end
             return types.SimpleNamespace(launch=lambda stream: log.append(f"launch on {stream.name}"))
 
         def synchronize(self):
@@ -303,9 +305,9 @@ def test_capture_warms_up_then_records_on_its_own_stream_and_pool(monkeypatch):
 
 @pytest.mark.parametrize(("fail", "hint"), [
     (NotImplementedError("calling cuBLAS API during stream capture is currently unsupported"),
-     r"CuPy does not allow cuBLAS \(its matrix products\) during a capture"),
+     r"CuPy refuses some CUDA libraries during a capture, cuBLAS \(its matrix products\) among them"),
     (RuntimeError("the current stream is capturing, so synchronous API calls are disallowed"),
-     r"the step must not synchronise with the host"),
+     r"a capture forbids host synchronisation and transfers"),
 ])
 def test_a_step_that_cannot_be_captured_says_why_and_ends_the_capture(monkeypatch, fail, hint):
     log = []
@@ -316,6 +318,17 @@ def test_a_step_that_cannot_be_captured_says_why_and_ends_the_capture(monkeypatc
         cuda_graph_capture(body)
     assert info.value.__cause__ is fail
     assert log[-3:] == ["body on capture (capturing)", "end_capture", "default pool"]
+
+
+def test_a_capture_invalidated_without_an_error_in_the_step_is_reported(monkeypatch):
+    log, invalid = [], RuntimeError("cudaErrorStreamCaptureInvalidated: operation failed due to a previous error")
+    cupy, body = _fake_cupy(log, fail_end=invalid)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    with pytest.raises(RuntimeError, match=r"could not capture the training step in a CUDA graph: "
+                                           r"cudaErrorStreamCaptureInvalidated.*forbids host synchronisation") as info:
+        cuda_graph_capture(body)
+    assert info.value.__cause__ is invalid
+    assert log[-2:] == ["end_capture", "default pool"]
 
 
 def test_hip_is_refused_before_anything_runs(monkeypatch):
@@ -367,7 +380,7 @@ def test_a_cupy_that_refuses_cublas_under_capture_is_reported(cupy_backend):
         pytest.skip("this CuPy captures cuBLAS calls: the graph tests below run instead")
     xp = cupy_backend.xp
     params, x, targets, idx = _problem(xp, device=cupy_backend.device)
-    with pytest.raises(RuntimeError, match=r"CuPy does not allow cuBLAS \(its matrix products\) during a capture"):
+    with pytest.raises(RuntimeError, match=r"cuBLAS \(its matrix products\) among them"):
         graph_stepper(_make_step(x, targets, xp), params, idx[0, ...], xp=xp)
     losses, _ = _eager(_make_step(x, targets, xp), params, idx, xp)  # the device is still usable
     assert losses.shape == (7,)

@@ -226,14 +226,23 @@ class _Launcher:
 
 
 def _capture_on(stream: Any, body: Callable[[], None]) -> Any:
+    """`body` recorded on `stream`; the warm-up has run it eagerly, so what
+    fails here is what a capture forbids."""
     stream.begin_capture()
     try:
         body()
     except Exception as exc:
         with contextlib.suppress(Exception):  # leave capture mode; the first error is the one to report
             stream.end_capture()
-        hint = ("CuPy does not allow cuBLAS (its matrix products) during a capture"
-                if isinstance(exc, NotImplementedError) else "the step must not synchronise with the host")
-        raise RuntimeError(f"could not capture the training step in a CUDA graph: {exc} ({hint}); "
-                           "train with compile_step=False") from exc
-    return stream.end_capture()
+        raise _not_captured(exc) from exc
+    try:
+        return stream.end_capture()
+    except Exception as exc:  # the capture was invalidated by something it forbids
+        raise _not_captured(exc) from exc
+
+
+def _not_captured(exc: Exception) -> RuntimeError:
+    hint = ("CuPy refuses some CUDA libraries during a capture, cuBLAS (its matrix products) among them"
+            if isinstance(exc, NotImplementedError) else "a capture forbids host synchronisation and transfers")
+    return RuntimeError(f"could not capture the training step in a CUDA graph: {exc} ({hint}); "
+                        "train with compile_step=False")
