@@ -1,5 +1,7 @@
 """Throughput of training and of the numerical gradient across backends:
 NumPy against CuPy (or any other backend), sweeping batch and hidden size.
+On CuPy the training step also runs replayed from a CUDA graph
+(``compile_step=True``), beside the eager one.
 
 The clock is read only after the device has finished (an explicit
 synchronise), every figure is a median, and ratios are to NumPy measured in
@@ -14,6 +16,7 @@ with the reason and skipped.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import platform
 import statistics
@@ -28,6 +31,7 @@ from xgrad import BackendUnavailableError, resolve_backend
 
 BATCHES = (100, 1000, 10_000)
 HIDDEN = (50, 512, 4096)
+GRAPH = "xgrad cupy (CUDA graph)"
 
 
 def synchronize(b):
@@ -58,12 +62,13 @@ def environment(backends):
     return info
 
 
-def time_training(b, data, *, batch, hidden, iters, rounds):
-    """Seconds per iteration (median): iterations run after one warm-up round."""
+def time_training(b, data, *, batch, hidden, iters, rounds, **options):
+    """Seconds per iteration (median): iterations run after one warm-up round.
+    A CUDA graph is captured inside every run: its capture is counted."""
     runs = []
     for r in range(rounds + 1):
         result = xgrad.train(b, data=data, iters=iters, batch_size=batch, hidden_size=hidden, eval_every=0,
-                             progress=False, seed=r)
+                             progress=False, seed=r, **options)
         if r:  # the first round compiles kernels and fills caches
             # the training loop's wall time: it ends by moving the last losses to
             # the host, which waits for the device; moving the data there is not counted
@@ -86,6 +91,37 @@ def time_numgrad(b, data, *, rounds):
     return statistics.median(runs)
 
 
+def graph_unavailable():
+    """Why the CUDA-graph contender cannot run with this xgrad, or None."""
+    if "compile_step" not in inspect.signature(xgrad.train).parameters:
+        return "this xgrad's train() has no compile_step option"
+    return None
+
+
+def train_rows(b, data, *, batch, hidden, iters, rounds, base, skipped):
+    """The eager run on `b`, and on CuPy the CUDA-graph run too (unless `skipped` says why not)."""
+    contenders = [(f"xgrad {b.name}", b.name, {})]
+    if b.name == "cupy" and GRAPH not in skipped:
+        contenders.append((GRAPH, "cupy-graph", {"compile_step": True}))
+    rows, eager = [], None
+    for name, label, options in contenders:
+        try:
+            sec = time_training(b, data, batch=batch, hidden=hidden, iters=iters, rounds=rounds, **options)
+        except RuntimeError as exc:
+            if name != GRAPH:
+                raise
+            skipped[name] = str(exc)  # the step could not be captured: the same cause at every size
+            print(f"{label:11} {batch:6} {hidden:6} skipped: {exc}")
+            continue
+        eager = sec if eager is None else eager
+        base = sec if b.name == "numpy" else base
+        ratio = base / sec if base else float("nan")
+        rows.append({"kind": "train", "backend": b.name, "contender": name, "batch": batch, "hidden": hidden,
+                     "s_per_iter": sec, "speedup_vs_numpy": ratio, "speedup_vs_eager": eager / sec})
+        print(f"{label:11} {batch:6} {hidden:6} {1 / sec:9.0f} {sec * 10_000:9.1f} {ratio:8.1f}x")
+    return rows, base
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", nargs="+", default=["numpy", "cupy"])
@@ -105,21 +141,21 @@ def main(argv=None):
     batches, hidden = (BATCHES[:2], HIDDEN[:2]) if args.quick else (BATCHES, HIDDEN)
     env = environment(backends)
     print("environment:", ", ".join(f"{k}={v}" for k, v in env.items()))
-    rows = []
+    rows, skipped = [], {}
+    if any(b.name == "cupy" for b in backends) and (why := graph_unavailable()):
+        skipped[GRAPH] = why
+        print(f"{GRAPH}: skipped ({why})")
     print(f"\nTraining step, float32, up to {args.iters} iterations x {args.rounds} rounds (median):")
-    print(f"{'backend':8} {'batch':>6} {'hidden':>6} {'it/s':>9} {'s/10k it':>9} {'vs numpy':>9}")
+    print(f"{'backend':11} {'batch':>6} {'hidden':>6} {'it/s':>9} {'s/10k it':>9} {'vs numpy':>9}")
     for batch in batches:
         for h in hidden:
             base = None
             # about 2e10 flops of timed work at most per round: large CPU configurations stay short
             iters = max(2, min(args.iters, int(2e10 // (6 * batch * h * 794))))
             for b in backends:
-                sec = time_training(b, data, batch=batch, hidden=h, iters=iters, rounds=args.rounds)
-                base = sec if b.name == "numpy" else base
-                ratio = base / sec if base else float("nan")
-                rows.append({"kind": "train", "backend": b.name, "batch": batch, "hidden": h, "s_per_iter": sec,
-                             "speedup_vs_numpy": ratio})
-                print(f"{b.name:8} {batch:6} {h:6} {1 / sec:9.0f} {sec * 10_000:9.1f} {ratio:8.1f}x")
+                new, base = train_rows(b, data, batch=batch, hidden=h, iters=iters, rounds=args.rounds, base=base,
+                                       skipped=skipped)
+                rows.extend(new)
     print("\nNumerical gradient of the 784-50-10 network, batch 100, float64 (median):")
     base = None
     for b in backends:
@@ -130,7 +166,7 @@ def main(argv=None):
         print(f"{b.name:8} {sec:9.4f} s {ratio:8.1f}x; 10,000 training iterations need about "
               f"{sec * 10_000 / 60:.1f} min of gradients")
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"environment": env, "rows": rows, "skipped": skipped}, indent=2))
     return 0
 
 

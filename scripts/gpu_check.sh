@@ -9,7 +9,9 @@
 #     bash scripts/gpu_check.sh [RESULTS_DIR]     # default: gpu-results/
 #
 # It writes device.txt, cupy-tests.log, cupy-tests.xml, bench-gpu.log and gpu.json (the
-# benchmark's figures with the device, driver and versions) into RESULTS_DIR.
+# benchmark's figures with the device, driver and versions) into RESULTS_DIR. The benchmark
+# times eager CuPy and the training step replayed from a CUDA graph ("xgrad cupy (CUDA graph)",
+# compile_step=True) beside NumPy; gpu.json's "skipped" says why a contender did not run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-results}}"
