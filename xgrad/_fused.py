@@ -94,9 +94,8 @@ def _bound(group: Callable[..., Any], static: dict[str, Hashable]) -> Callable[.
 
 def _kernel_name(group: Callable[..., Any], static: dict[str, Hashable]) -> str:
     """``xgrad_<group>[_<activation>]``: a C identifier naming the kernel in profiles."""
-    names = [getattr(group, "__name__", "group")]
-    names += [v.name for v in static.values() if isinstance(getattr(v, "name", None), str)]  # type: ignore[attr-defined]
-    return "_".join(["xgrad", *(n for n in names if n.isidentifier())])
+    names = [getattr(group, "__name__", "group"), *(getattr(v, "name", None) for v in static.values())]
+    return "_".join(["xgrad", *(n for n in names if isinstance(n, str) and n.isidentifier())])
 
 
 @functools.cache
