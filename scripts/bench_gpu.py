@@ -11,6 +11,10 @@ with the reason and skipped.
     python scripts/bench_gpu.py                           # numpy and cupy, default sweep
     python scripts/bench_gpu.py --backends numpy torch --quick
     python scripts/bench_gpu.py --json gpu.json
+
+On CuPy it also times the step loop with its elementwise groups fused
+(``xgrad cupy (fused)``) against the same loop unfused, at batch 100 and at
+the largest hidden size.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import numpy as np
 
 import xgrad
 from xgrad import BackendUnavailableError, resolve_backend
+from xgrad._core import ACTIVATIONS, loss_and_gradient, sgd_update
+from xgrad._fused import fused_ops
 
 BATCHES = (100, 1000, 10_000)
 HIDDEN = (50, 512, 4096)
@@ -74,6 +80,49 @@ def time_training(b, data, *, batch, hidden, iters, rounds, **options):
             # the host, which waits for the device; moving the data there is not counted
             runs.append(result.timings["train_s"] / iters)
     return statistics.median(runs)
+
+
+def time_step_loop(b, data, *, batch, hidden, iters, rounds, fuse):
+    """Seconds per iteration (median) of the core's SGD step loop alone, float32,
+    with `fuse` (None: the groups as written): no loss checks, no history."""
+    (x, t), _ = data
+    xp = b.xp
+    x_dev = b.asarray(x, dtype=xp.float32)
+    targets = b.asarray(np.eye(10, dtype=np.float32)[t])
+    runs = []
+    for r in range(rounds + 1):
+        net = xgrad.TwoLayerNet(784, hidden, 10, dtype="float32", xp=xp, device=b.device, seed=r)
+        params = net.params
+        idx = b.asarray(np.random.default_rng(r).integers(0, x.shape[0], (iters, batch)))
+        synchronize(b)
+        t0 = time.perf_counter()
+        for i in range(iters):
+            xb, tb = xp.take(x_dev, idx[i, ...], axis=0), xp.take(targets, idx[i, ...], axis=0)
+            _, steps = loss_and_gradient(params, xb, tb, activation=ACTIVATIONS["sigmoid"], xp=xp, scale=0.1,
+                                         rows_sum_to_one=True, fuse=fuse)
+            params = sgd_update(params, steps)
+        synchronize(b)
+        if r:  # the first round compiles (and fuses) the kernels
+            runs.append((time.perf_counter() - t0) / iters)
+    return statistics.median(runs)
+
+
+def fused_contender(backends, data, configs, *, iters, rounds):
+    """``xgrad cupy (fused)``: the step loop with the elementwise groups fused,
+    against the same loop unfused, on CuPy only (rows for the JSON)."""
+    rows = []
+    for b in (b for b in backends if fused_ops(b.xp) is not None):
+        print(f"\nStep loop on {b.name}, float32, fused elementwise groups against none (median):")
+        print(f"{'contender':20} {'batch':>6} {'hidden':>6} {'it/s':>9} {'vs unfused':>10}")
+        for batch, hidden in configs:
+            kw = {"batch": batch, "hidden": hidden, "iters": iters, "rounds": rounds}
+            plain = time_step_loop(b, data, fuse=None, **kw)
+            fused = time_step_loop(b, data, fuse=fused_ops(b.xp), **kw)
+            for name, sec in ((f"xgrad {b.name}", plain), (f"xgrad {b.name} (fused)", fused)):
+                rows.append({"kind": "step_loop", "backend": name, "batch": batch, "hidden": hidden,
+                             "s_per_iter": sec, "speedup_vs_unfused": plain / sec})
+                print(f"{name:20} {batch:6} {hidden:6} {1 / sec:9.0f} {plain / sec:9.2f}x")
+    return rows
 
 
 def time_numgrad(b, data, *, rounds):
@@ -156,6 +205,8 @@ def main(argv=None):
                 new, base = train_rows(b, data, batch=batch, hidden=h, iters=iters, rounds=args.rounds, base=base,
                                        skipped=skipped)
                 rows.extend(new)
+    configs = [(batch, h) for batch in batches for h in hidden if batch == BATCHES[0] or h == hidden[-1]]
+    rows += fused_contender(backends, data, configs, iters=args.iters, rounds=args.rounds)
     print("\nNumerical gradient of the 784-50-10 network, batch 100, float64 (median):")
     base = None
     for b in backends:
