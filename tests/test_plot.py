@@ -51,7 +51,8 @@ def test_tangent_draws_curve_and_tangent():
     np.testing.assert_allclose(curve.get_ydata(), 0.01 * t**2 + 0.1 * t)
     np.testing.assert_allclose(line.get_ydata(), 0.2 * t - 0.25, atol=1e-9)  # y = 0.2x - 0.25
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "f(x)")
-    assert _labels(ax) == ["f(x)", "tangent at x = 5 (slope 0.2)"]
+    assert _labels(ax) == ["function_1(x) = 0.01x² + 0.1x", "tangent at x = 5 (slope 0.2)"]
+    assert ax.get_title() == "The tangent of function_1 at x = 5"
     _render(fig)
 
 

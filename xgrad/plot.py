@@ -22,12 +22,12 @@ from xgrad._cli import draw_figure
 from xgrad._diff import tangent_line
 from xgrad._figdata import (
     SAMPLES,
-    book_function_1,
     check_range,
     check_steps,
     step_error_functions,
     step_errors,
 )
+from xgrad._figfunctions import book_function_1, function_label, function_name
 from xgrad._gradplot import descent_paths, gradient_field
 from xgrad._host import to_host as _to_host
 from xgrad._trainplot import training_curves
@@ -79,7 +79,8 @@ def tangent(
     Returns
     -------
     matplotlib.figure.Figure
-        One panel with two lines: the curve and the tangent.
+        One panel with two lines: the curve, labelled with the function's
+        name (and formula, for the book's functions), and the tangent.
 
     Examples
     --------
@@ -87,8 +88,8 @@ def tangent(
     >>> fig = tangent()
     >>> len(fig.axes[0].lines)
     2
-    >>> fig.axes[0].get_legend_handles_labels()[1][1]
-    'tangent at x = 5 (slope 0.2)'
+    >>> fig.axes[0].get_legend_handles_labels()[1]
+    ['function_1(x) = 0.01x² + 0.1x', 'tangent at x = 5 (slope 0.2)']
     """
     f = book_function_1 if f is None else f
     check_callable(f)
@@ -102,10 +103,10 @@ def tangent(
     x0, y0 = float(_to_host(x)), float(_to_host(f(x)))
     slope = (yt[-1] - yt[0]) / (t[-1] - t[0])
     fig, (ax,) = _new_figure()
-    ax.plot(t, y, label="f(x)")
+    ax.plot(t, y, label=function_label(f))
     ax.plot(t, yt, "--", label=f"tangent at x = {x0:g} (slope {slope:.4g})")
     ax.scatter([x0], [y0], color="black", zorder=3)
-    ax.set(xlabel="x", ylabel="f(x)", title=f"The tangent of f at x = {x0:g}")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"The tangent of {function_name(f)} at x = {x0:g}")
     ax.legend()
     return fig
 
@@ -166,7 +167,7 @@ def step_error(
     ax.set(
         xlabel="step h",
         ylabel="absolute error of f′(x)",
-        title=f"Numerical derivative at x = {x0:g}: error against the step",
+        title=f"Numerical derivative of {function_name(f)} at x = {x0:g}: error against the step",
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
@@ -209,6 +210,6 @@ def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     >>> from xgrad.plot import figure
     >>> fig = figure("tangent", x=10.0)
     >>> fig.axes[0].get_title()
-    'The tangent of f at x = 10'
+    'The tangent of function_1 at x = 10'
     """
     return draw_figure(name, history=history, **kwargs)
