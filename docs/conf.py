@@ -40,6 +40,7 @@ extensions = [
     "backend_matrix",
     "page_doctests",
     "bench_pages",
+    "attr_docs",
 ]
 
 # -- maths without the network --------------------------------------------------
@@ -57,8 +58,10 @@ templates_path: list[str] = []
 default_role = "code"
 
 # -- autodoc, autosummary, napoleon -------------------------------------------
-autosummary_generate = False  # api.rst documents every name on its own page
-autodoc_typehints = "description"
+autosummary_generate = False  # the pages under api/ document every name themselves
+# The docstrings' numpydoc types say what a parameter is ("array", "callable,
+# optional"); the annotations (mostly ``Any`` for arrays) would add nothing.
+autodoc_typehints = "none"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
