@@ -69,10 +69,28 @@ napoleon_use_rtype = False
 # "path" in a parameter's type means a file-system path, not the `.path` attribute of
 # the file errors, which Sphinx would otherwise guess at
 napoleon_preprocess_types = True
-napoleon_type_aliases = {"path": "str or os.PathLike"}
+napoleon_type_aliases = {
+    "path": ":class:`str` or :class:`os.PathLike`",
+    "number": ":class:`number <numbers.Number>`",
+    "Backend": ":class:`~xgrad.Backend`",
+    "TrainResult": ":class:`~xgrad.TrainResult`",
+    # the types the docstrings write in words, linked to where they are defined
+    "array": ":ref:`array <array_api:array-object>`",
+    "arrays": ":ref:`arrays <array_api:array-object>`",
+    "array-like": ":term:`array-like <numpy:array_like>`",
+    "callable": ":term:`callable <python:callable>`",
+    "sequence": ":term:`sequence <python:sequence>`",
+}
 
 # -- intersphinx: the build must not need the network ----------------------------
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Links go to the real sites; the inventories are small files kept here, with
+# just the names these pages use (``_inventories/make_inventories.py`` writes them).
+sys.path.insert(0, str(DOCS / "_inventories"))
+from make_inventories import INVENTORIES  # noqa: E402
+
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {
+    name: (url, str(DOCS / "_inventories" / f"{name}.inv")) for name, (_, _, url, _) in INVENTORIES.items()
+}
 
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"

@@ -146,3 +146,42 @@ def test_reexported_constants_keep_their_own_docstring(monkeypatch):
     assert defining_docstring("xgrad.BACKENDS", xgrad.BACKENDS) == [
         "Names accepted by :func:`resolve_backend` (besides ``\"auto\"``).", ""]
     assert defining_docstring("xgrad.nothing", object()) is None
+
+
+def _load_inventory_script():
+    spec = importlib.util.spec_from_file_location("make_inventories", DOCS / "_inventories" / "make_inventories.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_inventories_are_what_the_script_writes(tmp_path):
+    pytest.importorskip("sphinx")
+    script = _load_inventory_script()
+    for name in script.INVENTORIES:
+        written = script.write(name, tmp_path)
+        assert written.read_bytes() == (DOCS / "_inventories" / f"{name}.inv").read_bytes(), name
+
+
+def test_inventories_link_to_the_real_pages():
+    pytest.importorskip("sphinx")
+    from sphinx.util.inventory import InventoryFile
+
+    script = _load_inventory_script()
+
+    def load(name):
+        with open(DOCS / "_inventories" / f"{name}.inv", "rb") as f:
+            return InventoryFile.load(f, script.INVENTORIES[name][2], lambda base, page: base + page)
+
+    numpy, mpl, array_api = load("numpy"), load("matplotlib"), load("array_api")
+    assert numpy["py:class"]["numpy.ndarray"].uri == (
+        "https://numpy.org/doc/stable/reference/generated/numpy.ndarray.html#numpy.ndarray")
+    assert mpl["py:class"]["matplotlib.figure.Figure"].uri.startswith("https://matplotlib.org/stable/api/")
+    assert array_api["std:label"]["array-object"].uri == (
+        "https://data-apis.org/array-api/latest/API_specification/array_object.html#array-object")
+    assert "os.PathLike" in load("python")["py:class"]
+
+
+def test_intersphinx_reads_only_local_inventories():
+    conf = (DOCS / "conf.py").read_text()
+    assert "intersphinx_mapping" in conf and 'DOCS / "_inventories"' in conf

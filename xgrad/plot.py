@@ -3,7 +3,7 @@
 Every function returns a :class:`matplotlib.figure.Figure` built with the
 object API: no pyplot, no global state and no window, so they work off-screen
 (on a server, in tests, in the documentation build). Save one with
-``fig.savefig("out.png")``.
+:meth:`fig.savefig("out.png") <matplotlib.figure.Figure.savefig>`.
 
 The computations run on the backend of the arrays you pass (NumPy by default);
 results are copied to the host only to be drawn.
