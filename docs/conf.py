@@ -41,6 +41,7 @@ extensions = [
     "page_doctests",
     "bench_pages",
     "attr_docs",
+    "cli_reference",
 ]
 
 # -- maths without the network --------------------------------------------------
@@ -106,7 +107,7 @@ page_doctests = ["index.rst", "tutorial.rst", "book_code.rst"]
 # screens); a scaled image links to its file, so a click opens the full size.
 # The code that draws each figure sits above it, folded in a <details> element
 # (``plot_template``).
-plot_pre_code = "from plot_helpers import show"
+plot_pre_code = "from plot_helpers import cli_figure, run_command, show"
 plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib.util
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -185,3 +186,64 @@ def test_inventories_link_to_the_real_pages():
 def test_intersphinx_reads_only_local_inventories():
     conf = (DOCS / "conf.py").read_text()
     assert "intersphinx_mapping" in conf and 'DOCS / "_inventories"' in conf
+
+
+def _load_ext(monkeypatch, name):
+    pytest.importorskip("sphinx")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    return importlib.import_module(name)
+
+
+def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
+    ext = _load_ext(monkeypatch, "cli_reference")
+    from xgrad._cli import _parser
+
+    parser = ext.load_parser("xgrad._cli:_parser")
+    text = "\n".join(ext.reference_lines(parser))
+    commands = ext.subcommands(_parser())
+    assert list(commands) == ["train", "plot", "backends", "sweep"]
+    for name, (_, sub) in commands.items():
+        assert f"``xgrad {name}``\n" in text
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in text or option in ("-h", "--help"), (name, option)
+    assert "``--lr LR [LR ...]``\n   learning rates (default: 0.001 0.003" in text  # sweep's, in its help
+    assert "Default: ``0``." in text  # sweep --refine: a default of 0 is still shown
+    assert "``--out OUT``\n   the image file (.png, .svg, .pdf). Required." in text
+    assert "runs/\\*/history.json" in text  # reST markup in a help is escaped
+    assert "continue from ``--checkpoint`` if it exists." in text  # options as code, not dashes
+
+
+def test_cli_reference_refuses_what_is_not_a_parser(monkeypatch):
+    ext = _load_ext(monkeypatch, "cli_reference")
+    with pytest.raises(TypeError, match=r"returned dict, not an argparse\.ArgumentParser"):
+        ext.load_parser("builtins:dict")
+
+
+def test_gallery_draws_every_figure_from_the_command_it_shows():
+    from xgrad._cli import FIGURES
+
+    page = (DOCS / "gallery.rst").read_text()
+    commands = re.findall(r'cli_figure\("(xgrad plot ([a-z-]+)[^"]*)"\)', page)
+    assert {name for _, name in commands} == set(FIGURES)
+    for command, _ in commands:
+        assert f"   $ {command}\n" in page, command
+    plots = page.split(".. plot::")[1:]
+    assert len(plots) == len(commands)
+    assert all(":alt: " in p and ":caption: " in p for p in plots)
+
+
+def test_gallery_figures_are_those_of_the_command(monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib")
+    helpers = _load_ext(monkeypatch, "plot_helpers")
+    monkeypatch.setattr(helpers, "_WORKDIR", tmp_path)
+    fig = helpers.cli_figure("xgrad plot descent --lr 0.1 10 1e-10 --out descent.png")
+    assert [ax.get_title() for ax in fig.axes] == [
+        "lr = 0.1: converges", "lr = 10: diverges", "lr = 1e-10: barely moves"]
+    assert fig.get_size_inches()[0] == pytest.approx(helpers.TEXT_WIDTH)
+    assert not (tmp_path / "descent.png").exists()
+    helpers.run_command("xgrad train --backend numpy --iters 30 --eval-every 10 --no-progress --out run")
+    fig = helpers.cli_figure("xgrad plot training --history run/history.json --out t.png")
+    assert len(fig.axes[0].lines[0].get_ydata()) == 30
+    with pytest.raises(RuntimeError, match="exited with status 2"):
+        helpers.run_command("xgrad plot descent --lr 0 --out x.png")

@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="history.json of a training run (for 'training')")
     add_plot_options(pl)
 
-    sub.add_parser("backends", help="list the backends and whether they work here")
+    sub.add_parser("backends", help="list the backends and whether they work here",
+                   description="List every backend xgrad knows and whether it works here, with its device.")
     _add_sweep_parser(sub)
     return ap
 
@@ -278,17 +279,19 @@ def _add_sweep_parser(sub: Any) -> None:
                         "or on the cluster at --scheduler; prints a table of the runs, the best marked with *.")
     sw.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
                     help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
-    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50])
-    sw.add_argument("--batch-size", type=int, nargs="+", default=[100])
-    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=["sigmoid", "relu"])
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
-    sw.add_argument("--iters", type=int, default=10_000)
-    sw.add_argument("--eval-every", type=int, default=None)
-    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50], help="units in the hidden layer")
+    sw.add_argument("--batch-size", type=int, nargs="+", default=[100], help="samples per minibatch")
+    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=["sigmoid", "relu"],
+                    help="the hidden layer's activation")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed for every other setting")
+    sw.add_argument("--iters", type=int, default=10_000, help="SGD iterations of each run")
+    sw.add_argument("--eval-every", type=int, default=None,
+                    help="iterations between evaluations, 0 for none (default: one epoch)")
+    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="the data set")
     sw.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are (on every worker)")
     sw.add_argument("--backend", default="auto", help="auto (CuPy on workers with a GPU, else NumPy), "
                     + ", ".join(BACKENDS))
-    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating type of the runs")
     sw.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786), or "
                     "'serial' to run in this process; default: a local cluster for this command")
     sw.add_argument("--refine", type=int, default=0, help="rounds that narrow the learning rates around the best")
