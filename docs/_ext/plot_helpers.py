@@ -7,6 +7,9 @@ over. ``conf.py`` imports it into every snippet through ``plot_pre_code``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -50,9 +53,19 @@ def workdir() -> Any:
     return _WORKDIR
 
 
+@contextlib.contextmanager
+def _inside(folder: Any) -> Iterator[None]:
+    """Work in `folder` for a while (``contextlib.chdir`` needs Python 3.11)."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def run_command(command: str) -> None:
     """Run ``xgrad ...`` (`command`) in :func:`workdir`; fail the build if it fails."""
-    import contextlib
     import shlex
 
     from xgrad._cli import main
@@ -60,7 +73,7 @@ def run_command(command: str) -> None:
     argv = shlex.split(command)
     if argv[0] != "xgrad":
         raise ValueError(f"not an xgrad command: {command!r}")
-    with contextlib.chdir(workdir()), contextlib.redirect_stdout(None):
+    with _inside(workdir()), contextlib.redirect_stdout(None):
         status = main(argv[1:])
     if status != 0:
         raise RuntimeError(f"{command!r} exited with status {status}")
@@ -70,7 +83,6 @@ def cli_figure(command: str) -> Any:
     """The figure that ``xgrad plot ...`` (`command`) draws: parsed and checked by
     the command itself, its files read in :func:`workdir`; nothing is written.
     A figure wider than the text column is scaled down to fit it."""
-    import contextlib
     import shlex
 
     from xgrad._cli import _parser, draw_figure, figure_key
@@ -81,7 +93,7 @@ def cli_figure(command: str) -> Any:
         raise ValueError(f"not an `xgrad plot` command: {command!r}")
     args = _parser().parse_args(argv[1:])
     key = figure_key(args.name)
-    with contextlib.chdir(workdir()):
+    with _inside(workdir()):
         fig = draw_figure(key, **plot_kwargs(key, args))
     width, height = fig.get_size_inches()
     if width > TEXT_WIDTH:
