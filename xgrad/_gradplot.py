@@ -49,7 +49,7 @@ def gradient_field(
     vectorized: bool = True,
     backend: str | Backend = "numpy",
 ) -> Figure:
-    """Arrows of the negative gradient ``-∇f`` on a grid (the book's Fig. 4-9).
+    """Arrows of the negative gradient ``-∇f`` on a grid (the book's figure 4-9).
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ def descent_paths(
     h: float | None = None,
 ) -> Figure:
     """Gradient descent paths over the contour lines of `f`, one panel per
-    learning rate (the book's Fig. 4-10, side by side).
+    learning rate (the book's figure 4-10, side by side).
 
     The defaults show the three behaviours: ``lr=0.1`` converges, ``lr=0.001``
     barely moves, ``lr=1.05`` overshoots further at every step and diverges.

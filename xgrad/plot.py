@@ -63,7 +63,7 @@ def tangent(
     xlim: tuple[float, float] = (0, 20),
     h: float | None = None,
 ) -> Figure:
-    """A function and its tangent line at `x` (the book's Fig. 4-7).
+    """A function and its tangent line at `x` (the book's figure 4-7).
 
     Parameters
     ----------
