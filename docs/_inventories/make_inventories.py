@@ -66,6 +66,13 @@ class _Domain(SimpleNamespace):
         return self.objects
 
 
+class _Domains(dict):  # type: ignore[type-arg]
+    """The domains as the writer reads them: ``.items()`` up to Sphinx 8.1, ``.sorted()`` after."""
+
+    def sorted(self) -> list[_Domain]:
+        return [self[name] for name in sorted(self)]
+
+
 def write(name: str, folder: Path = HERE) -> Path:
     """Write ``folder/<name>.inv`` from ``INVENTORIES[name]``; return its path."""
     project, version, _, entries = INVENTORIES[name]
@@ -75,11 +82,11 @@ def write(name: str, folder: Path = HERE) -> Path:
         page, _, anchor = target.partition("#")
         by_domain.setdefault(domain, []).append(
             (fullname, fullname if shown == "-" else shown, objtype, page, anchor, 1))
-    domains = [_Domain(name=d, objects=sorted(objs)) for d, objs in sorted(by_domain.items())]
+    domains = _Domains({d: _Domain(name=d, objects=sorted(objs)) for d, objs in by_domain.items()})
     # the writer reads the project from env.config, the objects from env.domains
     # and each page's address from the builder; these stand-ins give it the table
     env = SimpleNamespace(config=SimpleNamespace(project=project, version=version),
-                          domains=SimpleNamespace(sorted=lambda: domains))
+                          domains=domains)
     builder = SimpleNamespace(get_target_uri=lambda page: page)
     path = folder / f"{name}.inv"
     InventoryFile.dump(path, env, builder)  # type: ignore[arg-type]
