@@ -74,6 +74,12 @@ def test_gradient_field_interval(drawn):
     assert "function_2(x0, x1) = x0² + x1²" in fig.axes[0].get_title()
 
 
+def test_gradient_field_spacing(drawn):
+    q = drawn("gradient-field", "--spacing", "0.5").axes[0].collections[0]
+    assert q.N == 9 * 9  # -2, -1.5, ..., 2 on each axis
+    np.testing.assert_allclose(np.unique(q.X), np.arange(-2, 2.5, 0.5))
+
+
 @pytest.mark.parametrize(("name", "book"), [("tangent", "function_1"), ("gradient-field", "function_2"),
                                             ("descent", "function_2"), ("step-error", "exp")])
 def test_every_figure_names_its_function(drawn, name, book):
@@ -94,6 +100,9 @@ def test_every_figure_names_its_function(drawn, name, book):
         (["tangent", "--x0", "nan"], "`--x0` must be finite; got nan"),
         (["tangent", "--xlim", "3", "1"], "`--xlim` must be finite with low < high"),
         (["gradient-field", "--ylim", "1", "1"], "`--ylim` must be finite with low < high"),
+        (["gradient-field", "--spacing", "0"], "`--spacing` must be positive"),
+        (["gradient-field", "--xlim", "-1000", "1000"], "use a `--spacing` of at least 1"),
+        (["descent", "--spacing", "1"], "`--spacing` is not used by the 'descent' figure"),
         (["tangent", "--function", "function_2"], "`--function` function_2 takes 2 variables, but the 'tangent'"),
         (["descent", "--function", "exp"], "choose one of function_2"),
         (["tangent", "--lr", "0.1"], "`--lr` is not used by the 'tangent' figure; it takes: --function, --x0"),

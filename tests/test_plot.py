@@ -363,7 +363,7 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeyp
     import xgrad._gradplot as _gradplot
 
     monkeypatch.setattr(_gradplot, "np", _GuardedNumpy())
-    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a step of at least 0\.00225"):
+    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a `step` of at least 0\.00225"):
         plot.gradient_field(step=1e-4)
     with pytest.raises(ValueError, match="points per axis"):
         plot.gradient_field(xlim=(-1e12, 1e12))

@@ -51,7 +51,7 @@ def check_grid_step(step: float, *widths: float) -> float:
     widest = max(widths)
     if widest / step > MAX_GRID:
         raise ValueError(f"`step` {step:g} makes a grid of about {widest / step:.3g} points per axis, more than "
-                         f"{MAX_GRID}; for this range use a step of at least {widest / MAX_GRID:.3g}")
+                         f"{MAX_GRID}; for this range use a `step` of at least {widest / MAX_GRID:.3g}")
     return step
 
 

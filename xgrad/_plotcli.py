@@ -13,7 +13,7 @@ __all__ = ["PLOT_OPTIONS", "add_plot_options", "plot_kwargs"]
 
 PLOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "tangent": ("function", "x0", "xlim"),
-    "gradient-field": ("function", "xlim", "ylim"),
+    "gradient-field": ("function", "xlim", "ylim", "spacing"),
     "descent": ("function", "x0", "lr", "steps"),
     "training": ("history",),
     "step-error": ("function", "x0"),
@@ -52,6 +52,8 @@ def add_plot_options(pl: argparse.ArgumentParser) -> None:
                     help="tangent, gradient-field: the interval of x (default: 0 20; -2 2.5)")
     pl.add_argument("--ylim", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="gradient-field: the interval of the second variable (default: -2 2.5)")
+    pl.add_argument("--spacing", type=float, default=None, metavar="D",
+                    help="gradient-field: the distance between grid points (default: 0.25)")
 
 
 def plot_kwargs(key: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -73,6 +75,8 @@ def plot_kwargs(key: str, args: argparse.Namespace) -> dict[str, Any]:
         kwargs["lrs"] = args.lr  # checked by descent_paths, named in the command's terms by the caller
     if args.steps is not None:
         kwargs["step_num"] = args.steps
+    if args.spacing is not None:
+        kwargs["step"] = args.spacing
     kwargs.update({k: tuple(getattr(args, k)) for k in ("xlim", "ylim") if getattr(args, k) is not None})
     return kwargs
 
