@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import sys
 from typing import Any
 
 from docutils import nodes
@@ -108,8 +109,11 @@ class CliReference(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         parser = load_parser(self.arguments[0])
-        module = self.arguments[0].partition(":")[0]
-        self.env.note_dependency(importlib.import_module(module).__file__ or "")
+        # rebuild the page when any module of the command's package changes (options, defaults, help)
+        package = self.arguments[0].partition(".")[0].partition(":")[0]
+        for name, module in list(sys.modules.items()):
+            if (name == package or name.startswith(package + ".")) and getattr(module, "__file__", None):
+                self.env.note_dependency(module.__file__)
         node = nodes.section()
         node.document = self.state.document
         source = self.get_source_info()[0]
