@@ -40,6 +40,8 @@ extensions = [
     "backend_matrix",
     "page_doctests",
     "bench_pages",
+    "attr_docs",
+    "cli_reference",
 ]
 
 # -- maths without the network --------------------------------------------------
@@ -57,8 +59,10 @@ templates_path: list[str] = []
 default_role = "code"
 
 # -- autodoc, autosummary, napoleon -------------------------------------------
-autosummary_generate = False  # api.rst documents every name on its own page
-autodoc_typehints = "description"
+autosummary_generate = False  # the pages under api/ document every name themselves
+# The docstrings' numpydoc types say what a parameter is ("array", "callable,
+# optional"); the annotations (mostly ``Any`` for arrays) would add nothing.
+autodoc_typehints = "none"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
@@ -66,10 +70,28 @@ napoleon_use_rtype = False
 # "path" in a parameter's type means a file-system path, not the `.path` attribute of
 # the file errors, which Sphinx would otherwise guess at
 napoleon_preprocess_types = True
-napoleon_type_aliases = {"path": "str or os.PathLike"}
+napoleon_type_aliases = {
+    "path": ":class:`str` or :class:`os.PathLike`",
+    "number": ":class:`number <numbers.Number>`",
+    "Backend": ":class:`~xgrad.Backend`",
+    "TrainResult": ":class:`~xgrad.TrainResult`",
+    # the types the docstrings write in words, linked to where they are defined
+    "array": ":ref:`array <array_api:array-object>`",
+    "arrays": ":ref:`arrays <array_api:array-object>`",
+    "array-like": ":term:`array-like <numpy:array_like>`",
+    "callable": ":term:`callable <python:callable>`",
+    "sequence": ":term:`sequence <python:sequence>`",
+}
 
 # -- intersphinx: the build must not need the network ----------------------------
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Links go to the real sites; the inventories are small files kept here, with
+# just the names these pages use (``_inventories/make_inventories.py`` writes them).
+sys.path.insert(0, str(DOCS / "_inventories"))
+from make_inventories import INVENTORIES  # noqa: E402
+
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {
+    name: (url, str(DOCS / "_inventories" / f"{name}.inv")) for name, (_, _, url, _) in INVENTORIES.items()
+}
 
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"
@@ -85,7 +107,7 @@ page_doctests = ["index.rst", "tutorial.rst", "book_code.rst"]
 # screens); a scaled image links to its file, so a click opens the full size.
 # The code that draws each figure sits above it, folded in a <details> element
 # (``plot_template``).
-plot_pre_code = "from plot_helpers import show"
+plot_pre_code = "from plot_helpers import cli_figure, run_command, show"
 plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False

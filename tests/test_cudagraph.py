@@ -16,7 +16,7 @@ from _helpers import assert_close
 import xgrad
 from xgrad._core import activation_named, loss_and_gradient
 from xgrad._cudagraph import cuda_graph_capture, graph_stepper
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 LR = 0.1
 
@@ -78,9 +78,9 @@ def test_replayed_steps_are_the_eager_steps_bit_for_bit(cpu):
     losses, got = run(params, idx)
     want_losses, want = _eager(step, params, idx, xp)
     assert losses.shape == (7,)
-    np.testing.assert_array_equal(to_host(losses), to_host(want_losses))
+    np.testing.assert_array_equal(to_numpy(losses), to_numpy(want_losses))
     for k in want:
-        np.testing.assert_array_equal(to_host(got[k]), to_host(want[k]))
+        np.testing.assert_array_equal(to_numpy(got[k]), to_numpy(want[k]))
 
 
 def test_blocks_chain_like_one_long_run_and_ragged_blocks_work(cpu):
@@ -92,11 +92,11 @@ def test_blocks_chain_like_one_long_run_and_ragged_blocks_work(cpu):
     second, end = run(mid, idx[4:, ...])
     empty, same = run(end, idx[:0, ...])
     want_losses, want = _eager(step, params, idx, xp)
-    np.testing.assert_array_equal(np.concatenate([to_host(first), to_host(second)]), to_host(want_losses))
+    np.testing.assert_array_equal(np.concatenate([to_numpy(first), to_numpy(second)]), to_numpy(want_losses))
     assert empty.shape == (0,)
     for k in want:
-        np.testing.assert_array_equal(to_host(end[k]), to_host(want[k]))
-        np.testing.assert_array_equal(to_host(same[k]), to_host(want[k]))
+        np.testing.assert_array_equal(to_numpy(end[k]), to_numpy(want[k]))
+        np.testing.assert_array_equal(to_numpy(same[k]), to_numpy(want[k]))
 
 
 def test_each_block_starts_from_the_params_it_is_given(cpu):
@@ -109,21 +109,21 @@ def test_each_block_starts_from_the_params_it_is_given(cpu):
     run(params, idx)
     losses, got = run(other, idx)
     want_losses, want = _eager(step, other, idx, xp)
-    np.testing.assert_array_equal(to_host(losses), to_host(want_losses))
-    np.testing.assert_array_equal(to_host(got["W1"]), to_host(want["W1"]))
+    np.testing.assert_array_equal(to_numpy(losses), to_numpy(want_losses))
+    np.testing.assert_array_equal(to_numpy(got["W1"]), to_numpy(want["W1"]))
 
 
 def test_callers_params_and_returned_params_are_never_written(cpu):
     xp = cpu.xp
     params, x, targets, idx = _problem(xp, device=cpu.device)
-    before = {k: to_host(v) for k, v in params.items()}
+    before = {k: to_numpy(v) for k, v in params.items()}
     run = graph_stepper(_make_step(x, targets, xp), params, idx[0, ...], xp=xp, capture=replay)
     _, after_one = run(params, idx[:1, ...])
-    kept = {k: to_host(v) for k, v in after_one.items()}
+    kept = {k: to_numpy(v) for k, v in after_one.items()}
     run(after_one, idx)  # a later block: the history the loop keeps must not change under it
     for k in params:
-        np.testing.assert_array_equal(to_host(params[k]), before[k])
-        np.testing.assert_array_equal(to_host(after_one[k]), kept[k])
+        np.testing.assert_array_equal(to_numpy(params[k]), before[k])
+        np.testing.assert_array_equal(to_numpy(after_one[k]), kept[k])
         assert not np.array_equal(kept[k], before[k])  # one step was taken
 
 
@@ -399,24 +399,24 @@ def test_cuda_graph_follows_eager_cupy_and_numpy(gpu):
     eager_losses, eager = _eager(step, params, idx, xp)
     ref_params, ref_x, ref_targets, ref_idx = _problem(np)
     np_losses, np_params = _eager(_make_step(ref_x, ref_targets, np), ref_params, ref_idx, np)
-    np.testing.assert_array_equal(to_host(losses), to_host(eager_losses))
-    np.testing.assert_allclose(to_host(losses), np_losses, rtol=1e-10)
+    np.testing.assert_array_equal(to_numpy(losses), to_numpy(eager_losses))
+    np.testing.assert_allclose(to_numpy(losses), np_losses, rtol=1e-10)
     for k in eager:
-        np.testing.assert_array_equal(to_host(got[k]), to_host(eager[k]))
+        np.testing.assert_array_equal(to_numpy(got[k]), to_numpy(eager[k]))
         assert_close(got[k], np_params[k], backend=gpu, rtol=1e-9, atol=1e-12)
 
 
 def test_cuda_graph_float32_and_the_callers_params(gpu):
     xp = gpu.xp
     params, x, targets, idx = _problem(xp, device=gpu.device, dtype=xp.float32)
-    before = {k: to_host(v) for k, v in params.items()}
+    before = {k: to_numpy(v) for k, v in params.items()}
     step = _make_step(x, targets, xp)
     losses, got = graph_stepper(step, params, idx[0, ...], xp=xp)(params, idx)
     eager_losses, eager = _eager(step, params, idx, xp)
-    np.testing.assert_array_equal(to_host(losses), to_host(eager_losses))
+    np.testing.assert_array_equal(to_numpy(losses), to_numpy(eager_losses))
     for k in params:
-        np.testing.assert_array_equal(to_host(params[k]), before[k])
-        np.testing.assert_array_equal(to_host(got[k]), to_host(eager[k]))
+        np.testing.assert_array_equal(to_numpy(params[k]), before[k])
+        np.testing.assert_array_equal(to_numpy(got[k]), to_numpy(eager[k]))
 
 
 # ---- the GPU benchmark's CUDA-graph contender, timed by a stand-in -------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib.util
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -108,9 +109,144 @@ def test_suite_column_reads_the_junit_report(matrix, tmp_path):
     assert matrix.suite_result("jax", tmp_path) == "not run with this build"
 
 
-def test_api_page_documents_every_public_name():
+def _auto_directives():
+    """(directive target, page) for every ``.. auto*::`` line of the API pages."""
+    found = []
+    for page in sorted((DOCS / "api").glob("*.rst")):
+        for line in page.read_text().splitlines():
+            if line.startswith(".. auto") and "::" in line and not line.startswith(".. autosummary"):
+                found.append((line.split("::", 1)[1].strip(), page.name))
+    return found
+
+
+def test_api_pages_document_every_public_name_once():
+    import xgrad
+    import xgrad.plot
+
+    documented = [name for name, _ in _auto_directives()]
+    public = [n for n in xgrad.__all__ if n != "__version__"] + list(xgrad.plot.__all__)
+    assert sorted(n for n in documented if n != "xgrad.plot") == sorted(public)
+
+
+def test_api_reference_is_one_page_per_topic():
+    index = (DOCS / "api" / "index.rst").read_text()
+    pages = {p.stem for p in (DOCS / "api").glob("*.rst")} - {"index"}
+    assert len(pages) >= 8
+    assert all(f"   {page}\n" in index for page in pages)
+    assert "api/index" in (DOCS / "index.rst").read_text()
+    assert not (DOCS / "api.rst").exists()
+
+
+def test_reexported_constants_keep_their_own_docstring(monkeypatch):
+    pytest.importorskip("sphinx")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    from attr_docs import defining_docstring
+
     import xgrad
 
-    api = (DOCS / "api.rst").read_text()
-    missing = [n for n in xgrad.__all__ if n != "__version__" and n not in api]
-    assert not missing, f"not in docs/api.rst: {missing}"
+    assert defining_docstring("xgrad.BACKENDS", xgrad.BACKENDS) == [
+        "Names accepted by :func:`resolve_backend` (besides ``\"auto\"``).", ""]
+    assert defining_docstring("xgrad.nothing", object()) is None
+
+
+def _load_inventory_script():
+    spec = importlib.util.spec_from_file_location("make_inventories", DOCS / "_inventories" / "make_inventories.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_inventories_are_what_the_script_writes(tmp_path):
+    pytest.importorskip("sphinx")
+    script = _load_inventory_script()
+    for name in script.INVENTORIES:
+        written = script.write(name, tmp_path)
+        assert written.read_bytes() == (DOCS / "_inventories" / f"{name}.inv").read_bytes(), name
+
+
+def test_inventories_link_to_the_real_pages():
+    pytest.importorskip("sphinx")
+    from sphinx.util.inventory import InventoryFile
+
+    script = _load_inventory_script()
+
+    def load(name):
+        with open(DOCS / "_inventories" / f"{name}.inv", "rb") as f:
+            return InventoryFile.load(f, script.INVENTORIES[name][2], lambda base, page: base + page)
+
+    def uri(item):  # an item with .uri since Sphinx 8.2, a tuple before
+        return item.uri if hasattr(item, "uri") else item[2]
+
+    numpy, mpl, array_api = load("numpy"), load("matplotlib"), load("array_api")
+    assert uri(numpy["py:class"]["numpy.ndarray"]) == (
+        "https://numpy.org/doc/stable/reference/generated/numpy.ndarray.html#numpy.ndarray")
+    assert uri(mpl["py:class"]["matplotlib.figure.Figure"]).startswith("https://matplotlib.org/stable/api/")
+    assert uri(array_api["std:label"]["array-object"]) == (
+        "https://data-apis.org/array-api/latest/API_specification/array_object.html#array-object")
+    assert "os.PathLike" in load("python")["py:class"]
+
+
+def test_intersphinx_reads_only_local_inventories():
+    conf = (DOCS / "conf.py").read_text()
+    assert "intersphinx_mapping" in conf and 'DOCS / "_inventories"' in conf
+
+
+def _load_ext(monkeypatch, name):
+    pytest.importorskip("sphinx")
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))
+    return importlib.import_module(name)
+
+
+def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
+    ext = _load_ext(monkeypatch, "cli_reference")
+    from xgrad._cli import _parser
+
+    parser = ext.load_parser("xgrad._cli:_parser")
+    text = "\n".join(ext.reference_lines(parser))
+    commands = ext.subcommands(_parser())
+    assert list(commands) == ["train", "plot", "backends", "sweep"]
+    for name, (_, sub) in commands.items():
+        assert f"``xgrad {name}``\n" in text
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in text or option in ("-h", "--help"), (name, option)
+    assert "``--lr LR [LR ...]``\n   learning rates (default: 0.001 0.003" in text  # sweep's, in its help
+    assert "Default: ``0``." in text  # sweep --refine: a default of 0 is still shown
+    assert "``--out OUT``\n   the image file (.png, .svg, .pdf). Required." in text
+    assert "runs/\\*/history.json" in text  # reST markup in a help is escaped
+    assert "continue from ``--checkpoint`` if it exists." in text  # options as code, not dashes
+
+
+def test_cli_reference_refuses_what_is_not_a_parser(monkeypatch):
+    ext = _load_ext(monkeypatch, "cli_reference")
+    with pytest.raises(TypeError, match=r"returned dict, not an argparse\.ArgumentParser"):
+        ext.load_parser("builtins:dict")
+
+
+def test_gallery_draws_every_figure_from_the_command_it_shows():
+    from xgrad._cli import FIGURES
+
+    page = (DOCS / "gallery.rst").read_text()
+    commands = re.findall(r'cli_figure\("(xgrad plot ([a-z-]+)[^"]*)"\)', page)
+    assert {name for _, name in commands} == set(FIGURES)
+    for command, _ in commands:
+        assert f"   $ {command}\n" in page, command
+    plots = page.split(".. plot::")[1:]
+    assert len(plots) == len(commands)
+    assert all(":alt: " in p and ":caption: " in p for p in plots)
+
+
+def test_gallery_figures_are_those_of_the_command(monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib")
+    helpers = _load_ext(monkeypatch, "plot_helpers")
+    monkeypatch.setattr(helpers, "_WORKDIR", tmp_path)
+    fig = helpers.cli_figure("xgrad plot descent --lr 0.1 10 1e-10 --out descent.png")
+    assert [ax.get_title() for ax in fig.axes] == [
+        "lr = 0.1: converges", "lr = 10: diverges", "lr = 1e-10: barely moves"]
+    assert fig.get_size_inches()[0] == pytest.approx(helpers.TEXT_WIDTH)
+    assert not (tmp_path / "descent.png").exists()
+    helpers.run_command("xgrad train --backend numpy --iters 30 --eval-every 10 --no-progress --out run")
+    fig = helpers.cli_figure("xgrad plot training --history run/history.json --out t.png")
+    assert len(fig.axes[0].lines[0].get_ydata()) == 30
+    with pytest.raises(RuntimeError, match="exited with status 2"):
+        helpers.run_command("xgrad plot descent --lr 0 --out x.png")

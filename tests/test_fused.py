@@ -27,7 +27,7 @@ from xgrad._core import (
 )
 from xgrad._functions import relu, sigmoid
 from xgrad._fused import CupyFusion, fused_ops, no_fusion
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 
 NEEDS_GPU = "CuPy with a CUDA device is needed for fused kernels"
 GROUPS = {bias_activation, activation_backward, shifted_exp, cross_entropy_sum, output_error}
@@ -67,7 +67,7 @@ def _problem(backend, dtype, *, one_hot, batch=13, sizes=(30, 7, 5), seed=0):
 
 def _assert_same_bits(got, want, backend):
     assert_on_backend(got, backend, dtype=want.dtype)
-    np.testing.assert_array_equal(to_host(got), to_host(want))
+    np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
@@ -198,7 +198,7 @@ def _trajectory(backend, data, fuse, *, iters=200, batch=100, lr=0.1, seed=3):
                                         rows_sum_to_one=True, fuse=fuse)
         params = sgd_update(params, steps)
         losses.append(loss)
-    return to_host(xp.stack(losses)), {k: to_host(v) for k, v in params.items()}
+    return to_numpy(xp.stack(losses)), {k: to_numpy(v) for k, v in params.items()}
 
 
 def test_identity_fused_trajectory_is_the_trajectory(small):

@@ -51,7 +51,8 @@ def test_tangent_draws_curve_and_tangent():
     np.testing.assert_allclose(curve.get_ydata(), 0.01 * t**2 + 0.1 * t)
     np.testing.assert_allclose(line.get_ydata(), 0.2 * t - 0.25, atol=1e-9)  # y = 0.2x - 0.25
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "f(x)")
-    assert _labels(ax) == ["f(x)", "tangent at x = 5 (slope 0.2)"]
+    assert _labels(ax) == ["function_1(x) = 0.01x² + 0.1x", "tangent at x = 5 (slope 0.2)"]
+    assert ax.get_title() == "The tangent of function_1 at x = 5"
     _render(fig)
 
 
@@ -362,7 +363,7 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeyp
     import xgrad._gradplot as _gradplot
 
     monkeypatch.setattr(_gradplot, "np", _GuardedNumpy())
-    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a step of at least 0\.00225"):
+    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a `step` of at least 0\.00225"):
         plot.gradient_field(step=1e-4)
     with pytest.raises(ValueError, match="points per axis"):
         plot.gradient_field(xlim=(-1e12, 1e12))

@@ -14,6 +14,7 @@ from xgrad._checkpoint import CheckpointError
 from xgrad._core import ACTIVATIONS
 from xgrad._descent import TrainingDivergedError
 from xgrad._files import atomic_write, check_output_dir, check_output_file
+from xgrad._plotcli import PLOT_OPTIONS, add_plot_options, plot_kwargs
 from xgrad._settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
 from xgrad._signals import EXIT_CODES, Terminated, stop_signals
 
@@ -40,11 +41,7 @@ def draw_figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Any:
     >>> draw_figure("descent", lrs=(0.1, 0.2), step_num=3).axes[0].get_title()[:8]
     'lr = 0.1'
     """
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
-    key = name.strip().lower().replace("_", "-")
-    if key not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
+    key = figure_key(name)
     import xgrad.plot
 
     draw = getattr(xgrad.plot, FIGURES[key])
@@ -58,6 +55,16 @@ def draw_figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Any:
     if history is not None:
         raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
     return draw(**kwargs)
+
+
+def figure_key(name: str) -> str:
+    """`name` as a key of :data:`FIGURES`, forgiving underscores and case."""
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
+    return key
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
@@ -109,13 +116,18 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    pl = sub.add_parser("plot", help="draw one of the chapter's figures to a file")
+    pl = sub.add_parser("plot", help="draw one of the chapter's figures to a file",
+                        description="Draw one of the chapter's figures to an image file. Each figure takes "
+                        "only the options that concern it: " + "; ".join(
+                            f"{k}: " + ", ".join(f"--{o}" for o in v) for k, v in PLOT_OPTIONS.items()) + ".")
     pl.add_argument("name", metavar="{" + ",".join(FIGURES) + "}", help="the figure to draw")
     pl.add_argument("--out", type=Path, required=True, help="the image file (.png, .svg, .pdf)")
     pl.add_argument("--history", type=Path, default=None,
                     help="history.json of a training run (for 'training')")
+    add_plot_options(pl)
 
-    sub.add_parser("backends", help="list the backends and whether they work here")
+    sub.add_parser("backends", help="list the backends and whether they work here",
+                   description="List every backend xgrad knows and whether it works here, with its device.")
     _add_sweep_parser(sub)
     return ap
 
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": _train, "plot": _plot, "backends": _backends, "sweep": _sweep}[args.command](args)
     except (ValueError, TypeError, OSError, BackendUnavailableError, ImportError) as exc:
-        message = _cli_terms(str(exc)) if args.command == "train" else str(exc)
+        message = _cli_terms(str(exc), args.command)
         print(f"xgrad {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
@@ -148,8 +160,19 @@ def main(argv: list[str] | None = None) -> int:
 _TRAIN_OPTIONS = ("backend", "checkpoint", "data_dir", "resume", *DEFAULTS)
 
 
-def _cli_terms(message: str) -> str:
+# the keywords of the figure functions that ``xgrad plot``'s options set
+_PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xlim": "xlim", "ylim": "ylim",
+               "step": "spacing"}
+
+
+def _cli_terms(message: str, command: str) -> str:
     """A library message in the command's terms: `batch_size` -> `--batch-size`."""
+    if command == "plot":
+        for keyword, option in _PLOT_TERMS.items():
+            message = message.replace(f"`{keyword}`", f"`--{option}`")
+        return message
+    if command != "train":
+        return message
     for name in _TRAIN_OPTIONS:
         message = message.replace(f"`{name}`", f"`--{name.replace('_', '-')}`")
     message = message.replace("'auto' or None", "'auto' or 'default'")  # None is spelled 'default' here
@@ -249,8 +272,10 @@ def _write_outputs(result: Any, out: Path) -> None:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    key = figure_key(args.name)
+    kwargs = plot_kwargs(key, args)
     check_output_file(args.out, "`--out`")
-    fig = draw_figure(args.name, history=args.history) if args.history else draw_figure(args.name)
+    fig = draw_figure(key, **kwargs)
     fmt = args.out.suffix.lstrip(".").lower() or "png"
     with atomic_write(args.out) as f:
         fig.savefig(f, format=fmt, dpi=120)
@@ -277,17 +302,19 @@ def _add_sweep_parser(sub: Any) -> None:
                         "or on the cluster at --scheduler; prints a table of the runs, the best marked with *.")
     sw.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
                     help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
-    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50])
-    sw.add_argument("--batch-size", type=int, nargs="+", default=[100])
-    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=list(ACTIVATIONS))
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
-    sw.add_argument("--iters", type=int, default=10_000)
-    sw.add_argument("--eval-every", type=int, default=None)
-    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50], help="units in the hidden layer")
+    sw.add_argument("--batch-size", type=int, nargs="+", default=[100], help="samples per minibatch")
+    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=list(ACTIVATIONS),
+                    help="the hidden layer's activation")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed for every other setting")
+    sw.add_argument("--iters", type=int, default=10_000, help="SGD iterations of each run")
+    sw.add_argument("--eval-every", type=int, default=None,
+                    help="iterations between evaluations, 0 for none (default: one epoch)")
+    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="the data set")
     sw.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are (on every worker)")
     sw.add_argument("--backend", default="auto", help="auto (CuPy on workers with a GPU, else NumPy), "
                     + ", ".join(BACKENDS))
-    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating type of the runs")
     sw.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786), or "
                     "'serial' to run in this process; default: a local cluster for this command")
     sw.add_argument("--refine", type=int, default=0, help="rounds that narrow the learning rates around the best")

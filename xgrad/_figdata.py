@@ -13,6 +13,7 @@ import numpy as np
 
 from xgrad._descent import DescentDivergedError, gradient_descent
 from xgrad._diff import difference_quotient
+from xgrad._figfunctions import book_function_1, book_function_2, exp_function
 from xgrad._host import to_numpy
 from xgrad._typing import Array
 from xgrad._validate import as_float_array, as_scalar, check_callable, check_positive, check_real
@@ -45,26 +46,12 @@ def check_range(lim: Any, name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def book_function_1(x: Array) -> Array:
-    """The book's ``0.01 x² + 0.1 x``."""
-    return 0.01 * x**2 + 0.1 * x
-
-
-def book_function_2(x: Array) -> Array:
-    """The book's ``x0² + x1²``, for one point ``(2,)`` or a stack ``(k, 2)``."""
-    return array_api_compat.array_namespace(x).sum(x**2, axis=-1)
-
-
-def exp_function(x: Array) -> Array:
-    return array_api_compat.array_namespace(x).exp(x)
-
-
 def check_grid_step(step: float, *widths: float) -> float:
     """Refuse a grid of more than :data:`MAX_GRID` points per axis (memory and time)."""
     widest = max(widths)
     if widest / step > MAX_GRID:
         raise ValueError(f"`step` {step:g} makes a grid of about {widest / step:.3g} points per axis, more than "
-                         f"{MAX_GRID}; for this range use a step of at least {widest / MAX_GRID:.3g}")
+                         f"{MAX_GRID}; for this range use a `step` of at least {widest / MAX_GRID:.3g}")
     return step
 
 

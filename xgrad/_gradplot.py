@@ -13,7 +13,6 @@ from xgrad._canvas import new_figure
 from xgrad._figdata import (
     CONTOUR_GRID,
     MAX_STEPS,
-    book_function_2,
     check_grid_step,
     check_lrs,
     check_range,
@@ -24,6 +23,7 @@ from xgrad._figdata import (
     path_window,
     start_point,
 )
+from xgrad._figfunctions import book_function_2, function_label
 from xgrad._gradient import numerical_gradient
 from xgrad._host import to_numpy
 from xgrad._typing import Array
@@ -49,7 +49,7 @@ def gradient_field(
     vectorized: bool = True,
     backend: str | Backend = "numpy",
 ) -> Figure:
-    """Arrows of the negative gradient ``-∇f`` on a grid (the book's Fig. 4-9).
+    """Arrows of the negative gradient ``-∇f`` on a grid (the book's figure 4-9).
 
     Parameters
     ----------
@@ -72,7 +72,8 @@ def gradient_field(
     Returns
     -------
     matplotlib.figure.Figure
-        One panel holding a quiver with one arrow per grid point.
+        One panel holding a quiver with one arrow per grid point; the title
+        names `f`.
 
     Notes
     -----
@@ -109,7 +110,7 @@ def gradient_field(
         ylabel="$x_1$",
         xlim=(x_lo - step, x_hi),
         ylim=(y_lo - step, y_hi),
-        title="The negative gradient of f",
+        title=f"The negative gradient of\n{function_label(f, 2)}",
     )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
@@ -127,7 +128,7 @@ def descent_paths(
     h: float | None = None,
 ) -> Figure:
     """Gradient descent paths over the contour lines of `f`, one panel per
-    learning rate (the book's Fig. 4-10, side by side).
+    learning rate (the book's figure 4-10, side by side).
 
     The defaults show the three behaviours: ``lr=0.1`` converges, ``lr=0.001``
     barely moves, ``lr=1.05`` overshoots further at every step and diverges.
@@ -153,7 +154,8 @@ def descent_paths(
         happened: ``converges``, ``oscillates``, ``barely moves`` or
         ``diverges``; when the point became non-finite (a
         :class:`xgrad.DescentDivergedError`) the path is drawn up to the last finite
-        point and the title gives the step.
+        point and the title gives the step. The figure's title names `f` and
+        the start.
 
     Notes
     -----
@@ -183,7 +185,7 @@ def descent_paths(
             _draw_path(ax, f, start, path)
             ax.set_title(f"lr = {lr:g}: {descent_verdict(path, bad_step)}")
     x0, x1 = to_numpy(start)
-    fig.suptitle(f"Gradient descent from ({x0:g}, {x1:g}), {step_num} steps")
+    fig.suptitle(f"Gradient descent on {function_label(f, 2)}\nfrom ({x0:g}, {x1:g}), {step_num} steps")
     return fig
 
 

@@ -79,16 +79,26 @@ def train(
         ``"cupy"``, ``"torch"``, ``"jax"`` or ``"array_api_strict"``.
     dataset : {"mnist", "fashion-mnist"}
         Read by :func:`load_mnist`; ignored when `data` is given.
-    activation, hidden_size, weight_init_std :
-        The network (see :class:`TwoLayerNet`): by default the book's,
-        sigmoid, 50 and 0.01. With `net`, its own are used; giving others
+    activation : {"sigmoid", "relu"}, optional
+        The hidden layer's activation (see :class:`TwoLayerNet`); the book's
+        ``"sigmoid"`` by default. With `net`, the net's own; giving another
         is an error.
-    iters, batch_size, lr :
-        SGD: iterations, samples per minibatch (drawn with replacement, as in
-        the book), learning rate.
+    hidden_size : int, optional
+        Units in the hidden layer; the book's 50 by default. With `net`, the
+        net's own; giving another is an error.
+    iters : int
+        SGD iterations (minibatch steps); 10,000 by default, as in the book.
+    batch_size : int
+        Samples per minibatch, drawn with replacement as in the book; 100 by
+        default. It may not exceed the training set.
+    lr : float
+        The learning rate, positive and finite; 0.1 by default.
     gradient : {"backprop", "numerical"}
         How gradients are computed: backpropagation, or central differences
         (:meth:`TwoLayerNet.numerical_gradient`, exact and fast), with step `h`.
+    h : float, optional
+        Step of the numerical gradient when ``gradient="numerical"``; by default
+        chosen from each parameter's dtype and size.
     eval_every : int, optional
         Iterations between accuracy evaluations (and one at the end); one
         epoch by default, 0 for none.
@@ -98,6 +108,10 @@ def train(
     dtype : {"float32", "float64"}
         float32 (the default) is about twice as fast and as accurate for
         training. With `net`, the net's dtype.
+    weight_init_std : float, optional
+        Standard deviation of the initial weights; the book's 0.01 by
+        default. With `net` (whose weights are already drawn), giving it is
+        an error.
     threads : int, "auto" or None
         Threads of every CPU pool the backend computes with, restored after
         the run (see :func:`thread_limits`: BLAS and OpenMP, PyTorch's
@@ -120,6 +134,9 @@ def train(
         Save the state every `checkpoint_every` iterations (and at the end,
         and when stopped) to this ``.npz`` file, atomically. Its folder must
         be writable; this is checked before training starts.
+    checkpoint_every : int
+        Iterations between checkpoints; 100 by default. Used only with
+        `checkpoint`.
     resume : bool
         Start from `checkpoint` if it exists; its settings must match.
         Needs `checkpoint`. Without it, an existing `checkpoint` is refused

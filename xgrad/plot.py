@@ -3,7 +3,7 @@
 Every function returns a :class:`matplotlib.figure.Figure` built with the
 object API: no pyplot, no global state and no window, so they work off-screen
 (on a server, in tests, in the documentation build). Save one with
-``fig.savefig("out.png")``.
+:meth:`fig.savefig("out.png") <matplotlib.figure.Figure.savefig>`.
 
 The computations run on the backend of the arrays you pass (NumPy by default);
 results are copied to the host only to be drawn.
@@ -22,12 +22,12 @@ from xgrad._cli import draw_figure
 from xgrad._diff import tangent_line
 from xgrad._figdata import (
     SAMPLES,
-    book_function_1,
     check_range,
     check_steps,
     step_error_functions,
     step_errors,
 )
+from xgrad._figfunctions import book_function_1, function_label, function_name
 from xgrad._gradplot import descent_paths, gradient_field
 from xgrad._host import to_numpy
 from xgrad._trainplot import training_curves
@@ -63,7 +63,7 @@ def tangent(
     xlim: tuple[float, float] = (0, 20),
     h: float | None = None,
 ) -> Figure:
-    """A function and its tangent line at `x` (the book's Fig. 4-7).
+    """A function and its tangent line at `x` (the book's figure 4-7).
 
     Parameters
     ----------
@@ -79,7 +79,8 @@ def tangent(
     Returns
     -------
     matplotlib.figure.Figure
-        One panel with two lines: the curve and the tangent.
+        One panel with two lines: the curve, labelled with the function's
+        name (and formula, for the book's functions), and the tangent.
 
     Examples
     --------
@@ -87,8 +88,8 @@ def tangent(
     >>> fig = tangent()
     >>> len(fig.axes[0].lines)
     2
-    >>> fig.axes[0].get_legend_handles_labels()[1][1]
-    'tangent at x = 5 (slope 0.2)'
+    >>> fig.axes[0].get_legend_handles_labels()[1]
+    ['function_1(x) = 0.01x² + 0.1x', 'tangent at x = 5 (slope 0.2)']
     """
     f = book_function_1 if f is None else f
     check_callable(f)
@@ -102,10 +103,10 @@ def tangent(
     x0, y0 = float(to_numpy(x)), float(to_numpy(f(x)))
     slope = (yt[-1] - yt[0]) / (t[-1] - t[0])
     fig, (ax,) = new_figure()
-    ax.plot(t, y, label="f(x)")
+    ax.plot(t, y, label=function_label(f))
     ax.plot(t, yt, "--", label=f"tangent at x = {x0:g} (slope {slope:.4g})")
     ax.scatter([x0], [y0], color="black", zorder=3)
-    ax.set(xlabel="x", ylabel="f(x)", title=f"The tangent of f at x = {x0:g}")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"The tangent of {function_name(f)} at x = {x0:g}")
     ax.legend()
     return fig
 
@@ -166,7 +167,7 @@ def step_error(
     ax.set(
         xlabel="step h",
         ylabel="absolute error of f′(x)",
-        title=f"Numerical derivative at x = {x0:g}: error against the step",
+        title=f"Numerical derivative of {function_name(f)} at x = {x0:g}: error against the step",
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
@@ -209,6 +210,6 @@ def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     >>> from xgrad.plot import figure
     >>> fig = figure("tangent", x=10.0)
     >>> fig.axes[0].get_title()
-    'The tangent of f at x = 10'
+    'The tangent of function_1 at x = 10'
     """
     return draw_figure(name, history=history, **kwargs)

@@ -7,6 +7,9 @@ over. ``conf.py`` imports it into every snippet through ``plot_pre_code``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -32,3 +35,67 @@ def _adopt_as_image(fig: Any) -> Any:
     host = plt.figure(figsize=fig.get_size_inches(), dpi=fig.dpi)
     host.figimage(pixels, origin="upper")
     return host
+
+
+# -- the gallery: figures drawn by the commands shown -----------------------------
+TEXT_WIDTH = 7.6  # inches: furo's text column at 96 dpi
+_WORKDIR: Any = None
+
+
+def workdir() -> Any:
+    """A folder of this build where the gallery's commands read and write files."""
+    global _WORKDIR
+    if _WORKDIR is None:
+        import tempfile
+        from pathlib import Path
+
+        _WORKDIR = Path(tempfile.mkdtemp(prefix="xgrad-gallery-"))
+    return _WORKDIR
+
+
+@contextlib.contextmanager
+def _inside(folder: Any) -> Iterator[None]:
+    """Work in `folder` for a while (``contextlib.chdir`` needs Python 3.11)."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def run_command(command: str) -> None:
+    """Run ``xgrad ...`` (`command`) in :func:`workdir`; fail the build if it fails."""
+    import shlex
+
+    from xgrad._cli import main
+
+    argv = shlex.split(command)
+    if argv[0] != "xgrad":
+        raise ValueError(f"not an xgrad command: {command!r}")
+    with _inside(workdir()), contextlib.redirect_stdout(None):
+        status = main(argv[1:])
+    if status != 0:
+        raise RuntimeError(f"{command!r} exited with status {status}")
+
+
+def cli_figure(command: str) -> Any:
+    """The figure that ``xgrad plot ...`` (`command`) draws: parsed and checked by
+    the command itself, its files read in :func:`workdir`; nothing is written.
+    A figure wider than the text column is scaled down to fit it."""
+    import shlex
+
+    from xgrad._cli import _parser, draw_figure, figure_key
+    from xgrad._plotcli import plot_kwargs
+
+    argv = shlex.split(command)
+    if argv[:2] != ["xgrad", "plot"]:
+        raise ValueError(f"not an `xgrad plot` command: {command!r}")
+    args = _parser().parse_args(argv[1:])
+    key = figure_key(args.name)
+    with _inside(workdir()):
+        fig = draw_figure(key, **plot_kwargs(key, args))
+    width, height = fig.get_size_inches()
+    if width > TEXT_WIDTH:
+        fig.set_size_inches(TEXT_WIDTH, height * TEXT_WIDTH / width)
+    return fig
