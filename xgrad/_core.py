@@ -50,14 +50,15 @@ class Activation:
         numerical gradient's exact differences need it.
     traceable : bool
         Whether `apply` and `backward` use only elementwise operators and
-        functions (no array creation), so that kernel fusion can trace them.
+        functions (no array creation), so that kernel fusion can trace them;
+        False (the default) keeps a new entry out of fusion until checked.
     """
 
     name: str
     apply: Callable[..., Array]
     backward: Callable[..., Array]
     change: Callable[..., Array]
-    traceable: bool
+    traceable: bool = False
 
 
 def _sigmoid_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
