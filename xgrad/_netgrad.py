@@ -155,20 +155,21 @@ class _Context:
 class _HiddenMoves:
     """Changes ``f(a + d) - f(a)`` and ``f(a - d) - f(a)`` of the hidden outputs.
 
-    For the sigmoid, ``σ(a+d) - σ(a) = σ(-a) (1 - e^-d) / (1 + e^-a e^-d)``:
-    a product and a quotient of positive terms, without cancellation. The
-    factors that depend only on the sample (``e^-a`` and ``σ(-a)``) are
-    computed once per unit instead of once per pixel, and an ``e^-a`` that
-    overflows gives the right limit (no change). Other activations use their
-    ``change``.
+    For the sigmoid, ``σ(a+d) - σ(a) = σ(-a) (1 - e^-d) σ(a+d)`` with
+    ``σ(a+d) = P / (P + Q e^-d)``, ``(P, Q) = (1, e^-a)`` for ``a >= 0`` and
+    ``(e^a, 1)`` below: products and quotients of positive terms, without
+    cancellation or overflow. The factors that depend only on the sample
+    (``σ(-a) P``, ``P``, ``Q``) are computed once per unit instead of once per
+    pixel. Other activations use their ``change``.
     """
 
     def __init__(self, xp: Namespace, activation: Activation, a1: Array) -> None:
         self.xp, self.activation, self.a1 = xp, activation, a1
         self.sigmoid = activation.name == "sigmoid"
         if self.sigmoid:
-            self.e = xp.exp(-a1)  # may overflow to inf: handled below
-            self.tail = sigmoid(-a1, xp=xp)
+            r, ahead = xp.exp(-xp.abs(a1)), a1 >= 0  # r in (0, 1]: never overflows
+            self.p, self.q = xp.where(ahead, 1.0, r), xp.where(ahead, r, 1.0)
+            self.tail_p = sigmoid(-a1, xp=xp) * self.p
 
     def pair(self, d: Array, rows: Array | None) -> tuple[Array, Array]:
         xp = self.xp
@@ -177,9 +178,9 @@ class _HiddenMoves:
         if not self.sigmoid:
             a = take(self.a1)
             return self.activation.change(a, d, xp=xp), self.activation.change(a, -d, xp=xp)
-        e, tail = take(self.e), take(self.tail)
+        tail_p, p, q = take(self.tail_p), take(self.p), take(self.q)
         def change(em1: Array) -> Array:  # em1 = expm1(-shift)
-            return tail * -em1 / (1 + e * (1 + em1))
+            return tail_p * -em1 / (p + q * (1 + em1))
         return change(xp.expm1(-d)), change(xp.expm1(d))
 
 
