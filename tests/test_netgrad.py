@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -172,6 +173,14 @@ def test_a_step_too_large_is_refused_not_overflowed(h):
         net.numerical_gradient(x, t, h=h)
 
 
+def test_an_all_zero_batch_moves_no_first_layer_weight(backend):
+    net = _net(backend, "sigmoid", sizes=(30, 8, 4))
+    x, t = backend.asarray(np.zeros((3, 30))), backend.asarray(np.array([0, 3, 1]))
+    grads = net.numerical_gradient(x, t)
+    assert_close(grads["W1"], np.zeros((30, 8)), backend=backend, rtol=0, atol=0)
+    assert float(backend.xp.max(backend.xp.abs(grads["b1"]))) > 0
+
+
 class _CountingNamespace:
     """NumPy's array namespace, counting the elements each transcendental function sees."""
 
@@ -230,3 +239,15 @@ def test_sigmoid_changes_match_120_digit_values(backend, a):
     up, down = moves.pair(backend.asarray(shifts[None, :]), None)
     for got, sign in ((up, 1), (down, -1)):
         assert_close(got[0, :], expected[sign], backend=backend, rtol=4e-15, atol=1e-320)
+
+
+@pytest.mark.parametrize("lengths", [[0, 3, 0, 16, 1, 0, 33, 5], [40], [0, 0]])
+def test_run_sums_add_each_run_across_blocks_and_pieces(backend, lengths):
+    rng = np.random.default_rng(8)
+    rows = rng.integers(-50, 50, (sum(lengths), 3)).astype(np.float64)  # integers: sums are exact
+    cuts = [*[0, 7, 7, 30][: 1 + min(3, len(rows) // 8)], len(rows)]  # pieces of uneven sizes, one empty
+    pieces = [backend.asarray(rows[a:b]) for a, b in itertools.pairwise(cuts)]
+    ends = np.cumsum(lengths)
+    expected = np.array([rows[e - n : e].sum(axis=0) for n, e in zip(lengths, ends, strict=True)])
+    got = netgrad._run_sums(backend.xp, pieces, backend.asarray(np.array(lengths)))
+    assert_close(got, expected.reshape(len(lengths), 3), backend=backend, rtol=0, atol=0)

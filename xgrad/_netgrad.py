@@ -40,6 +40,7 @@ __all__ = ["direct_numerical_gradient", "exact_differences"]
 # pairs of a chunk times hidden units (times classes for the direct sum): small
 # enough for the intermediates to stay in cache
 _CHUNK_ELEMENTS = 2**16
+_BLOCK = 16  # rows summed one slab at a time by _run_sums
 
 
 def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
@@ -131,25 +132,50 @@ class _Context:
         """
         xp = self.xp
         n_in, n_hidden = x.shape[1], self.a1.shape[1]
-        dev = array_api_compat.device(x)
         pix, smp = xp.nonzero(xp.matrix_transpose(x))  # sorted by pixel, then sample
         values = xp.take(xp.reshape(x, (-1,)), smp * n_in + pix)
         series = _Series(xp, self.p, self.tgt, w2, float(xp.max(xp.abs(step)) * xp.max(xp.abs(x))))
         moves = _HiddenMoves(xp, self.activation, self.a1)
         chunk = max(1, _CHUNK_ELEMENTS // (n_hidden * (1 if series.terms else w2.shape[1])))
-        pieces = []
+        pieces = [xp.zeros((0, n_hidden), dtype=x.dtype, device=array_api_compat.device(x))]
         for s in range(0, pix.shape[0], chunk):
             e = min(s + chunk, pix.shape[0])
             rows, cols, v = smp[s:e], pix[s:e], values[s:e]
             d = xp.take(step, cols, axis=0) * v[:, None]  # (K, H)
             pieces.append(self._loss_pair(moves, series, d, rows))
-        # sum each pixel's run of contributions: differences of a running sum
-        zero = xp.zeros((1, n_hidden), dtype=x.dtype, device=dev)
-        running = xp.cumulative_sum(xp.concat([zero, *pieces], axis=0), axis=0)
         counts = xp.sum(xp.astype(x != 0, xp.int64), axis=0)
-        ends = xp.cumulative_sum(counts)
-        total = xp.take(running, ends, axis=0) - xp.take(running, ends - counts, axis=0)
+        total = _run_sums(xp, pieces, counts)
         return total / (2 * self.n) / step
+
+
+def _run_sums(xp: Namespace, pieces: list[Array], counts: Array) -> Array:
+    """Sums of consecutive runs of rows, of lengths `counts`, of the stacked `pieces`.
+
+    Each run's sum is a difference of two running sums. A running sum over all
+    the rows is one long chain of additions; it is formed in blocks of
+    :data:`_BLOCK` rows instead: running sums inside each block (``_BLOCK``
+    additions of whole slabs), plus the running sum of the block totals.
+    """
+    rows = pieces[0]
+    width, dt, dev = rows.shape[1], rows.dtype, array_api_compat.device(rows)
+    n_rows = sum(p.shape[0] for p in pieces)
+    if n_rows == 0:  # no runs to sum: an all-zero batch
+        return xp.zeros((counts.shape[0], width), dtype=dt, device=dev)
+    pad = xp.zeros(((-n_rows) % _BLOCK, width), dtype=dt, device=dev)
+    blocks = xp.reshape(xp.concat([*pieces, pad], axis=0), (-1, _BLOCK, width))
+    inside = [blocks[:, 0, :]]
+    for b in range(1, _BLOCK):
+        inside.append(inside[-1] + blocks[:, b, :])
+    inclusive = xp.reshape(xp.stack(inside, axis=1), (-1, width))  # row r: block's rows up to r
+    zero = xp.zeros((1, width), dtype=dt, device=dev)
+    before = xp.cumulative_sum(xp.concat([zero, inside[-1]], axis=0), axis=0)  # all earlier blocks
+
+    def running(pos: Array) -> Array:  # the sum of rows [0, pos)
+        within = xp.take(inclusive, xp.clip(pos - 1, min=0), axis=0)
+        return xp.take(before, pos // _BLOCK, axis=0) + xp.where((pos % _BLOCK > 0)[:, None], within, 0.0)
+
+    ends = xp.cumulative_sum(counts)
+    return running(ends) - running(ends - counts)
 
 
 class _HiddenMoves:
