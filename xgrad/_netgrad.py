@@ -40,7 +40,6 @@ __all__ = ["direct_numerical_gradient", "exact_differences"]
 # pairs of a chunk times hidden units (times classes for the direct sum): small
 # enough for the intermediates to stay in cache
 _CHUNK_ELEMENTS = 2**16
-_BLOCK = 16  # rows summed one slab at a time by _run_sums
 
 
 def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
@@ -125,57 +124,61 @@ class _Context:
         return xp.sum(pair, axis=0) / (2 * self.n) / step
 
     def input_weights(self, x: Array, w2: Array, step: Array) -> Array:
-        """``W1[i, j]``: only samples with ``x[n, i] != 0``, grouped by pixel ``i``.
+        """``W1[i, j]``: only samples with ``x[n, i] != 0``.
 
-        A pixel's step is the same for every sample, so each pixel's loss
-        changes are summed first and divided by the step once.
+        Pixels are taken in order of how many samples use them, a chunk at a
+        time; in a chunk, each pixel's samples fill one row of a grid padded
+        to the chunk's largest count (a padding entry has ``x = 0``, so its
+        loss change is exactly zero) and a plain sum along the row adds
+        them. A pixel's step is the same for every sample, so each pixel's
+        loss changes are summed first and divided by the step once.
         """
         xp = self.xp
         n_in, n_hidden = x.shape[1], self.a1.shape[1]
+        dev = array_api_compat.device(x)
         pix, smp = xp.nonzero(xp.matrix_transpose(x))  # sorted by pixel, then sample
         values = xp.take(xp.reshape(x, (-1,)), smp * n_in + pix)
+        counts = xp.sum(xp.astype(x != 0, xp.int64), axis=0)
+        starts = xp.cumulative_sum(counts) - counts  # where each pixel's samples begin
+        order = xp.argsort(-counts, stable=True)  # most used pixels first
         series = _Series(xp, self.p, self.tgt, w2, float(xp.max(xp.abs(step)) * xp.max(xp.abs(x))))
         moves = _HiddenMoves(xp, self.activation, self.a1)
-        chunk = max(1, _CHUNK_ELEMENTS // (n_hidden * (1 if series.terms else w2.shape[1])))
-        pieces = [xp.zeros((0, n_hidden), dtype=x.dtype, device=array_api_compat.device(x))]
-        for s in range(0, pix.shape[0], chunk):
-            e = min(s + chunk, pix.shape[0])
-            rows, cols, v = smp[s:e], pix[s:e], values[s:e]
-            d = xp.take(step, cols, axis=0) * v[:, None]  # (K, H)
-            pieces.append(self._loss_pair(moves, series, d, rows))
-        counts = xp.sum(xp.astype(x != 0, xp.int64), axis=0)
-        total = _run_sums(xp, pieces, counts)
+        per_pair = n_hidden * (1 if series.terms else w2.shape[1])
+        sums = []
+        for a, b, width in _pixel_groups([int(c) for c in xp.take(counts, order)], per_pair):
+            pixels = order[a:b]
+            slot = xp.arange(width, device=dev)[None, :]
+            used = slot < xp.take(counts, pixels)[:, None]  # (P, width)
+            src = xp.reshape(xp.where(used, xp.take(starts, pixels)[:, None] + slot, 0), (-1,))
+            v = xp.where(xp.reshape(used, (-1,)), xp.take(values, src), 0.0)
+            cols = xp.reshape(xp.broadcast_to(pixels[:, None], used.shape), (-1,))
+            d = xp.take(step, cols, axis=0) * v[:, None]  # (P * width, H)
+            change = self._loss_pair(moves, series, d, xp.take(smp, src))
+            sums.append(xp.sum(xp.reshape(change, (b - a, width, n_hidden)), axis=1))
+        unused = xp.zeros((n_in - sum(int(s.shape[0]) for s in sums), n_hidden), dtype=x.dtype, device=dev)
+        total = xp.take(xp.concat([*sums, unused], axis=0), xp.argsort(order), axis=0)
         return total / (2 * self.n) / step
 
 
-def _run_sums(xp: Namespace, pieces: list[Array], counts: Array) -> Array:
-    """Sums of consecutive runs of rows, of lengths `counts`, of the stacked `pieces`.
+def _pixel_groups(counts: list[int], per_pair: int) -> list[tuple[int, int, int]]:
+    """Consecutive groups ``(start, stop, width)`` of pixels sorted by falling
+    `counts`, each padded to its first pixel's count `width`.
 
-    Each run's sum is a difference of two running sums. A running sum over all
-    the rows is one long chain of additions; it is formed in blocks of
-    :data:`_BLOCK` rows instead: running sums inside each block (``_BLOCK``
-    additions of whole slabs), plus the running sum of the block totals.
+    A group holds at most about :data:`_CHUNK_ELEMENTS` elements of
+    `per_pair` each, and only pixels whose count is at least 3/4 of its
+    width: padding adds at most a third to the work. Unused pixels (count 0)
+    are left out.
     """
-    rows = pieces[0]
-    width, dt, dev = rows.shape[1], rows.dtype, array_api_compat.device(rows)
-    n_rows = sum(p.shape[0] for p in pieces)
-    if n_rows == 0:  # no runs to sum: an all-zero batch
-        return xp.zeros((counts.shape[0], width), dtype=dt, device=dev)
-    pad = xp.zeros(((-n_rows) % _BLOCK, width), dtype=dt, device=dev)
-    blocks = xp.reshape(xp.concat([*pieces, pad], axis=0), (-1, _BLOCK, width))
-    inside = [blocks[:, 0, :]]
-    for b in range(1, _BLOCK):
-        inside.append(inside[-1] + blocks[:, b, :])
-    inclusive = xp.reshape(xp.stack(inside, axis=1), (-1, width))  # row r: block's rows up to r
-    zero = xp.zeros((1, width), dtype=dt, device=dev)
-    before = xp.cumulative_sum(xp.concat([zero, inside[-1]], axis=0), axis=0)  # all earlier blocks
-
-    def running(pos: Array) -> Array:  # the sum of rows [0, pos)
-        within = xp.take(inclusive, xp.clip(pos - 1, min=0), axis=0)
-        return xp.take(before, pos // _BLOCK, axis=0) + xp.where((pos % _BLOCK > 0)[:, None], within, 0.0)
-
-    ends = xp.cumulative_sum(counts)
-    return running(ends) - running(ends - counts)
+    groups, a = [], 0
+    while a < len(counts) and counts[a] > 0:
+        width = counts[a]
+        most = max(1, _CHUNK_ELEMENTS // (width * per_pair))
+        b = a + 1
+        while b < len(counts) and b - a < most and 4 * counts[b] >= 3 * width and counts[b] > 0:
+            b += 1
+        groups.append((a, b, width))
+        a = b
+    return groups
 
 
 class _HiddenMoves:
