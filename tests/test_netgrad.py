@@ -170,3 +170,81 @@ def test_a_step_too_large_is_refused_not_overflowed(h):
     x, t = np.random.default_rng(0).random((2, 4)), np.array([0, 1])
     with pytest.raises(ValueError, match=r"step this large .*smaller `h`"):
         net.numerical_gradient(x, t, h=h)
+
+
+def test_an_all_zero_batch_moves_no_first_layer_weight(backend):
+    net = _net(backend, "sigmoid", sizes=(30, 8, 4))
+    x, t = backend.asarray(np.zeros((3, 30))), backend.asarray(np.array([0, 3, 1]))
+    grads = net.numerical_gradient(x, t)
+    assert_close(grads["W1"], np.zeros((30, 8)), backend=backend, rtol=0, atol=0)
+    assert float(backend.xp.max(backend.xp.abs(grads["b1"]))) > 0
+
+
+class _CountingNamespace:
+    """NumPy's array namespace, counting the elements each transcendental function sees."""
+
+    COUNTED = ("exp", "expm1", "log", "log1p")
+
+    def __init__(self) -> None:
+        import array_api_compat.numpy as xp
+
+        self._xp, self.elements = xp, 0
+
+    def __getattr__(self, name):
+        f = getattr(self._xp, name)
+        if name not in self.COUNTED:
+            return f
+        def counted(x, *args, **kwargs):
+            self.elements += math.prod(x.shape)
+            return f(x, *args, **kwargs)
+        return counted
+
+
+def test_input_weights_cost_three_transcendentals_per_sample_pixel_and_unit():
+    # the W1 part dominates: it ran 4 sigmoids, 2 expm1 and 2 log1p on every
+    # (sample, non-zero pixel, unit); the factors that depend only on the
+    # sample are now computed once, and the two log1p are one. Padding the
+    # pixels' runs to a group's width adds at most a third (4/3 * 3 = 4 < 8)
+    from xgrad._core import activation_named
+
+    rng = np.random.default_rng(7)
+    n, (n_in, hidden, classes) = 20, (784, 50, 10)
+    net = TwoLayerNet(n_in, hidden, classes, weight_init_std=0.1, seed=0)
+    x, target = net.checked_inputs(_mnist_like(rng, n=n), rng.integers(0, classes, n))
+    xp = _CountingNamespace()
+    grads = netgrad.exact_differences(net.params, x, target, activation=activation_named("sigmoid"), h=None,
+                                      xp=xp, device="cpu")
+    pairs = int(np.count_nonzero(x))
+    smaller_groups = 4 * n * hidden * classes + 4 * n * classes + 10 * n * hidden  # W2, b2, b1 and the forward pass
+    assert xp.elements <= 4 * pairs * hidden + smaller_groups
+    reference = net.numerical_gradient(x, target)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], reference[k])
+
+
+@pytest.mark.parametrize("a", [-800.0, -40.0, -5.0, -0.3, 0.0, 2.0, 40.0, 800.0])
+def test_sigmoid_changes_match_120_digit_values(backend, a):
+    mpmath = pytest.importorskip("mpmath")
+    from xgrad._core import activation_named
+
+    mpmath.mp.dps = 120  # σ(40 + 1e-30) - σ(40) is about 1e-47: it needs the digits
+    shifts = np.array([1e-30, 1e-12, 6e-6, 1e-3, 0.5, 3.0])
+    def sig(v):
+        return 1 / (1 + mpmath.exp(-v))
+    expected = {sign: np.array([float(sig(mpmath.mpf(a) + sign * mpmath.mpf(float(d))) - sig(mpmath.mpf(a)))
+                                for d in shifts]) for sign in (1, -1)}
+    xp = backend.xp
+    a1 = backend.asarray(np.full((1, shifts.size), a))
+    moves = netgrad._HiddenMoves(xp, activation_named("sigmoid"), a1)  # no overflow, even at a = -800
+    up, down = moves.pair(backend.asarray(shifts[None, :]), None)
+    for got, sign in ((up, 1), (down, -1)):
+        assert_close(got[0, :], expected[sign], backend=backend, rtol=4e-15, atol=1e-320)
+
+
+def test_pixel_groups_cover_each_used_pixel_once_within_the_chunk(monkeypatch):
+    monkeypatch.setattr(netgrad, "_CHUNK_ELEMENTS", 10)
+    assert netgrad._pixel_groups([5, 5, 4, 1, 0, 0], 1) == [(0, 2, 5), (2, 3, 4), (3, 4, 1)]
+    # 3 is 3/4 of 4: same group; 2 is less than 3/4 of 3: a new group
+    assert netgrad._pixel_groups([4, 3, 3, 2], 1) == [(0, 2, 4), (2, 3, 3), (3, 4, 2)]
+    assert netgrad._pixel_groups([30, 2], 1) == [(0, 1, 30), (1, 2, 2)]  # one pixel over the chunk: alone
+    assert netgrad._pixel_groups([0, 0], 1) == []

@@ -29,11 +29,17 @@ def test_bench_gpu_on_cpu_backends(tmp_path):
 
 
 def test_bench_numgrad_reports_the_speedup(tmp_path):
-    out = _run(str(SCRIPTS / "bench_numgrad.py"), "--rounds", "1", "--coords", "10", "--json",
-               str(tmp_path / "n.json"))
+    out = _run(str(SCRIPTS / "bench_numgrad.py"), "--rounds", "1", "--coords", "10", "--book-every", "400",
+               "--json", str(tmp_path / "n.json"))
     report = json.loads((tmp_path / "n.json").read_text())
     assert report["one_gradient"]["params"] == 39760
     assert report["one_gradient"]["speedup"] > 1
+    book = report["one_gradient"]["book"]  # the book's own loop, timed in the same run
+    assert book["entries_timed"] == sum(len(range(0, n, 400)) for n in (39200, 50, 500, 10))
+    assert book["scaled"] and book["dtype"] == "float64"
+    assert report["one_gradient"]["speedup_vs_book"] == book["seconds"] / report["one_gradient"]["fast_s"]
+    assert book["largest_difference"] < 1e-6  # the same gradient, up to the book's 1e-7 inside its log
+    assert "speed-up of xgrad over the book's loop" in out
     assert [r["chunk_size"] for r in report["generic_vectorized"]] == [16, 128, 1024]
     assert "speed-up" in out
 

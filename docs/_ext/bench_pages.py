@@ -73,11 +73,16 @@ def numgrad_text(data: dict[str, Any]) -> str:
     g = data["one_gradient"]
     lines = [f"One numerical gradient of the network ({g['params']:,} parameters, batch {g['batch']}, "
              f"float64) on {g['backend']}:", "", environment_line(data.get("environment")), ""]
-    lines += _table(["method", "seconds per gradient"], [
+    book = g.get("book")
+    book_rows = [[f"the book's own loop ({book['dtype']}, {book['threads']}, h = {book['h']:g}"
+                  f"{', scaled from part of the entries' if book['scaled'] else ', all entries'})",
+                  f"{book['seconds']:.1f}"]] if book else []
+    lines += _table(["method", "seconds per gradient"], [*book_rows,
         ["direct loop: copy, perturb one parameter, two full forward passes (timed on a random "
          "sample of coordinates and scaled)", f"{g['direct_s']:.1f}"],
         ["xgrad's :meth:`~xgrad.TwoLayerNet.numerical_gradient` (same differences, same step)",
-         f"{g['fast_s']:.3f} ({g['speedup']:.0f}x faster)"],
+         f"{g['fast_s']:.3f} ({g['speedup']:.0f}x faster than the direct loop"
+         + (f", {g['speedup_vs_book']:.0f}x faster than the book's)" if book else ")")],
     ])
     if data.get("generic_vectorized"):
         parts = [f"{r['peak_mb']:.1f} MB with ``chunk_size={r['chunk_size']}`` ({r['seconds']:.2f} s)"
