@@ -32,7 +32,7 @@ from xgrad._backend import compute_dtype, quiet_overflow
 from xgrad._core import Activation, forward
 from xgrad._diff import steps_for
 from xgrad._functions import log_softmax, sigmoid, softmax
-from xgrad._host import to_host
+from xgrad._host import to_numpy
 from xgrad._steps import check_finite
 from xgrad._typing import Array, Namespace
 from xgrad._validate import check_optional_positive
@@ -151,7 +151,7 @@ class _Context:
         per_pair = n_hidden * (1 if series.terms else w2.shape[1])
         sums = []
         # the plan of the groups is made on the host: 784 numbers, one transfer
-        for a, b, width in _pixel_groups(to_host(xp.take(counts, order)).tolist(), per_pair):
+        for a, b, width in _pixel_groups(to_numpy(xp.take(counts, order)).tolist(), per_pair):
             pixels = order[a:b]
             slot = xp.arange(width, device=dev)[None, :]
             used = slot < xp.take(counts, pixels)[:, None]  # (P, width)
