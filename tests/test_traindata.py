@@ -9,8 +9,6 @@ import xgrad
 from xgrad import to_numpy, train
 from xgrad._backend import index_dtype
 from xgrad._checkpoint import data_id
-from xgrad._core import activation_named, loss_and_gradient
-from xgrad._train import MINIBATCH_STREAM, PLAN_BLOCK
 from xgrad._trainargs import TrainConfig, prepare_data
 from xgrad._traindata import LEVELS, Levels, TrainData, host_floats, train_data
 
@@ -75,32 +73,6 @@ def test_loaded_images_come_as_levels_and_given_ones_as_they_are():
     assert data_id(host_floats(lx), lt, host_floats(lxt), ltt) == data_id(x, t, xt, tt)
     (gx, _), _ = prepare_data(cfg, loaded, None)
     assert isinstance(gx, np.ndarray) and gx.dtype == np.float32
-
-
-def _hand_loop(x, t, *, iters, dtype, seed=0, lr=0.1, batch_size=100):
-    """The training loop over normalised numbers and a one-hot table, as it was written."""
-    x = x.astype(dtype)
-    targets = np.eye(10, dtype=dtype)[t]
-    params = dict(xgrad.TwoLayerNet(784, 50, 10, dtype=dtype, seed=seed).params)
-    act, losses = activation_named("sigmoid"), []
-    idx = np.random.default_rng([seed, MINIBATCH_STREAM, 0]).integers(0, len(x), size=(PLAN_BLOCK, batch_size))
-    with xgrad.thread_limits(1):  # as train's threads="auto" for this network: the same BLAS sums
-        for i in range(iters):
-            loss, steps = loss_and_gradient(params, x[idx[i]], targets[idx[i]], activation=act, xp=np, scale=lr,
-                                            rows_sum_to_one=True)
-            losses.append(float(loss))
-            params = {k: params[k] - steps[k] for k in params}
-    return losses, params
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_training_on_levels_is_bit_identical_to_training_on_numbers(dtype):
-    (x, t), _ = xgrad.load_mnist()
-    losses, params = _hand_loop(x, t, iters=40, dtype=dtype)
-    run = train("numpy", iters=40, eval_every=0, dtype=dtype, progress=False)
-    np.testing.assert_array_equal(run.loss, losses)
-    for k, v in params.items():
-        np.testing.assert_array_equal(run.net.params[k], v)
 
 
 def test_a_checkpoint_of_given_numbers_resumes_on_loaded_levels(tmp_path):
