@@ -91,7 +91,7 @@ def test_batch_traces_under_jit():
     jax = pytest.importorskip("jax")
     b = xgrad.resolve_backend("jax")
     data = TrainData(b.asarray(np.eye(3, dtype=np.float32)), b.asarray(np.array([2, 0, 1])),
-                     b.xp.arange(3), b.xp.float32, False, b.xp)
+                     b.xp.eye(3, dtype=b.xp.float32), b.xp.float32, False, b.xp)
     xb, tb = jax.jit(data.batch)(b.asarray(np.array([1, 1, 2])))
     np.testing.assert_array_equal(np.asarray(xb), np.eye(3)[[1, 1, 2]])
     np.testing.assert_array_equal(np.asarray(tb), np.eye(3)[[0, 0, 1]])

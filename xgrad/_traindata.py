@@ -10,7 +10,28 @@ when the whole set was normalised up front. A backend whose conversion of the
 constant as a multiplication by its reciprocal) keeps float images instead.
 Images given as numbers (``train(data=...)``) are kept as those numbers in the
 run's dtype. Labels stay class indices; the one-hot rows of a minibatch are
-built when it is drawn.
+taken from a small identity matrix when it is drawn (no table of a row per
+sample).
+
+Examples
+--------
+>>> import numpy as np
+>>> from xgrad import resolve_backend
+>>> b = resolve_backend("numpy")
+>>> source = Levels(np.array([[0, 255], [51, 102]], dtype=np.uint8))
+>>> floats = b.asarray(source.floats())
+>>> data = train_data(b, source, floats, b.asarray(np.array([2, 0])), n_classes=3)
+>>> data.levels, data.images.dtype
+(True, dtype('uint8'))
+>>> xb, tb = data.batch(b.asarray(np.array([1, 1, 0])))
+>>> xb
+array([[0.2, 0.4],
+       [0.2, 0.4],
+       [0. , 1. ]], dtype=float32)
+>>> tb
+array([[1., 0., 0.],
+       [1., 0., 0.],
+       [0., 0., 1.]], dtype=float32)
 """
 
 from __future__ import annotations
@@ -67,8 +88,8 @@ class TrainData:
         ``(samples, features)``: uint8 levels when `levels`, else numbers in `dtype`.
     labels : array
         ``(samples,)`` class indices, of the namespace's index dtype.
-    classes : array
-        ``0 .. n_classes - 1``, of the index dtype: one-hot rows compare against it.
+    eye : array
+        The ``(n_classes, n_classes)`` identity in `dtype`: a label's one-hot row is its row.
     dtype : dtype
         The run's floating dtype.
     levels : bool
@@ -78,7 +99,7 @@ class TrainData:
 
     images: Array
     labels: Array
-    classes: Array
+    eye: Array
     dtype: DType
     levels: bool
     xp: Namespace
@@ -92,7 +113,7 @@ class TrainData:
         xb = xp.take(self.images, idx, axis=0)
         if self.levels:
             xb = _level_values(xb, self.dtype, xp)
-        tb = xp.astype(xp.take(self.labels, idx, axis=0)[:, None] == self.classes, self.dtype)
+        tb = xp.take(self.eye, xp.take(self.labels, idx, axis=0), axis=0)
         return xb, tb
 
     @property
@@ -117,8 +138,8 @@ def train_data(b: Backend, source: Any, floats: Array, labels: Array, /, *, n_cl
     xp, dtype = b.xp, floats.dtype
     levels = isinstance(source, Levels) and _exact_levels(b, dtype)
     images = b.asarray(source.raw) if levels else floats
-    classes = xp.arange(n_classes, dtype=labels.dtype, device=b.device)
-    return TrainData(images, labels, classes, dtype, levels, xp)
+    eye = xp.eye(n_classes, dtype=dtype, device=b.device)
+    return TrainData(images, labels, eye, dtype, levels, xp)
 
 
 def _exact_levels(b: Backend, dtype: DType) -> bool:
