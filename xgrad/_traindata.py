@@ -48,7 +48,7 @@ LEVELS = 255
 """The largest 8-bit level: level ``k`` is the value ``k / LEVELS``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Levels:
     """Host images as the data set's files hold them: uint8 levels ``k``, meaning ``k / 255``.
 
@@ -78,7 +78,7 @@ def host_floats(x: Any) -> Any:
     return x.floats() if isinstance(x, Levels) else x
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainData:
     """Training images and labels on the device; :meth:`batch` draws a minibatch.
 
