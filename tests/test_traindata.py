@@ -95,3 +95,13 @@ def test_batch_traces_under_jit():
     xb, tb = jax.jit(data.batch)(b.asarray(np.array([1, 1, 2])))
     np.testing.assert_array_equal(np.asarray(xb), np.eye(3)[[1, 1, 2]])
     np.testing.assert_array_equal(np.asarray(tb), np.eye(3)[[0, 0, 1]])
+
+
+def test_loaded_and_given_images_train_alike_on_every_backend(backend):
+    # loaded: 8-bit levels where the backend divides exactly; given: float32 numbers
+    kw = {"iters": 15, "eval_every": 0, "progress": False, "device": backend.device}
+    loaded = train(backend.name, **kw)
+    given = train(backend.name, data=xgrad.load_mnist(), **kw)
+    np.testing.assert_array_equal(loaded.loss, given.loss)
+    for k, v in given.net.params.items():
+        np.testing.assert_array_equal(to_numpy(loaded.net.params[k]), to_numpy(v))
