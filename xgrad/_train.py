@@ -15,7 +15,6 @@ from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpo
 from xgrad._core import activation_named, count_correct, loss_and_gradient
 from xgrad._descent import TrainingDivergedError
 from xgrad._files import check_output_file
-from xgrad._functions import one_hot
 from xgrad._history import History
 from xgrad._host import to_numpy
 from xgrad._net import TwoLayerNet
@@ -23,6 +22,7 @@ from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gradient
+from xgrad._traindata import host_floats, train_data
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._validate import check_count
@@ -224,9 +224,10 @@ class _Run:
         self.cfg, self.b, self.net = cfg, b, net
         self.activation = activation_named(net.activation)
         to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
+        source, x_train, x_test = x_train, host_floats(x_train), host_floats(x_test)  # evaluations read numbers
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
         self.t_train, self.t_test = to(t_train, index_dtype(b.xp, b.device)), to(t_test, index_dtype(b.xp, b.device))
-        self.targets = one_hot(self.t_train, cfg.output_size, net.dtype, b.xp, b.device)
+        self.data = train_data(b, source, self.x_train, self.t_train, n_classes=cfg.output_size)
         self.n_train = x_train.shape[0]
         self.data_id = data_id(x_train, t_train, x_test, t_test)
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
@@ -253,8 +254,7 @@ class _Run:
 
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
         xp = self.b.xp
-        xb = xp.take(self.x_train, idx, axis=0)
-        tb = xp.take(self.targets, idx, axis=0)
+        xb, tb = self.data.batch(idx)
         if self.cfg.gradient == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
             loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,

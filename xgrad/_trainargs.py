@@ -116,13 +116,17 @@ def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
 
 
 def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:
-    """Host arrays ``((x_train, t_train), (x_test, t_test))``, checked."""
+    """Host arrays ``((x_train, t_train), (x_test, t_test))``, checked; images
+    loaded from `cfg.dataset` come as :class:`~xgrad._traindata.Levels`."""
     import numpy as np  # the host edge: data are checked before they move
 
+    from xgrad._traindata import Levels
+
+    levels = data is None  # the files' 8-bit levels, normalised where they are used
     if data is None:
         from xgrad._mnist import load_mnist
 
-        data = load_mnist(dataset=cfg.dataset, data_dir=data_dir)
+        data = load_mnist(dataset=cfg.dataset, data_dir=data_dir, normalize=False)
     try:
         (x_train, t_train), (x_test, t_test) = data
     except (TypeError, ValueError):
@@ -132,7 +136,7 @@ def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] |
         x, t = np.asarray(x), np.asarray(t)
         _check_part(part, x, t, cfg.output_size)
         _check_scale(part, x, cfg.dtype)
-        out.append((x, t.astype(np.int64)))
+        out.append((Levels(x) if levels else x, t.astype(np.int64)))
     if out[0][0].shape[1] != out[1][0].shape[1]:
         raise ValueError(f"train and test features differ: {out[0][0].shape[1]} and {out[1][0].shape[1]}")
     if cfg.batch_size > out[0][0].shape[0]:

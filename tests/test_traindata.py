@@ -1,0 +1,107 @@
+"""The training data on the device: 8-bit images, per-step one-hot rows, same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xgrad
+from xgrad import to_numpy, train
+from xgrad._backend import index_dtype
+from xgrad._checkpoint import data_id
+from xgrad._trainargs import TrainConfig, prepare_data
+from xgrad._traindata import LEVELS, Levels, TrainData, host_floats, train_data
+
+EVERY_LEVEL = np.arange(LEVELS + 1, dtype=np.uint8).reshape(16, 16)
+
+
+def _data(backend, source, labels, dtype):
+    xp = backend.xp
+    floats = backend.asarray(host_floats(source), dtype=getattr(xp, dtype))
+    ints = backend.asarray(labels, dtype=index_dtype(xp, backend.device))
+    return train_data(backend, source, floats, ints, n_classes=10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_level_becomes_the_number_load_mnist_gives(backend, dtype):
+    # float32 k/255 as the loader divides; float64 runs widen those float32 numbers
+    expected = (EVERY_LEVEL.astype(np.float32) / np.float32(255)).astype(dtype)
+    data = _data(backend, Levels(EVERY_LEVEL), np.arange(16) % 10, dtype)
+    idx = backend.asarray(np.arange(16)[::-1].copy(), dtype=index_dtype(backend.xp, backend.device))
+    xb, _ = data.batch(idx)
+    assert xb.dtype == getattr(backend.xp, dtype)
+    np.testing.assert_array_equal(to_numpy(xb), expected[::-1])
+    if backend.name in ("numpy", "torch", "array_api_strict"):  # they divide exactly: 8-bit on the device
+        assert data.levels and to_numpy(data.images).dtype == np.uint8
+
+
+def test_a_backend_that_divides_inexactly_keeps_numbers(backend):
+    # JAX (XLA) divides by the constant 255 as a multiplication by 1/255,
+    # which misses 126 of the 256 float32 quotients: the run keeps float images
+    if backend.name != "jax":
+        pytest.skip("only JAX rewrites the division")
+    data = _data(backend, Levels(EVERY_LEVEL), np.arange(16) % 10, "float32")
+    assert not data.levels and data.images.dtype == backend.xp.float32
+
+
+def test_numbers_stay_numbers_and_targets_are_one_hot(backend):
+    # given numbers are not levels: 0.3 and 1e-3 stay, integers stay integers (not /255)
+    x = np.array([[0.3, 1e-3], [255.0, -2.5], [7.0, 0.0]])
+    labels = np.array([9, 0, 3])
+    for source in (x, np.array([[3, 255], [0, 1], [7, 9]], dtype=np.uint8)):
+        data = _data(backend, source, labels, "float64")
+        assert not data.levels
+        idx = backend.asarray(np.array([2, 0, 0, 1]), dtype=index_dtype(backend.xp, backend.device))
+        xb, tb = data.batch(idx)
+        np.testing.assert_array_equal(to_numpy(xb), source[[2, 0, 0, 1]].astype(np.float64))
+        np.testing.assert_array_equal(to_numpy(tb), np.eye(10)[[3, 9, 9, 0]])
+        assert tb.dtype == backend.xp.float64
+
+
+def test_loaded_images_come_as_levels_and_given_ones_as_they_are():
+    cfg = TrainConfig.build({"dataset": "mnist", "activation": None, "hidden_size": None, "iters": 1,
+                             "batch_size": 100, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None,
+                             "seed": 0, "dtype": None, "weight_init_std": None, "threads": None,
+                             "progress": False})
+    (x, t), (xt, tt) = loaded = xgrad.load_mnist()
+    (lx, lt), (lxt, ltt) = prepare_data(cfg, None, None)
+    assert isinstance(lx, Levels) and isinstance(lxt, Levels) and lx.raw.dtype == np.uint8
+    np.testing.assert_array_equal(lx.floats(), x)
+    np.testing.assert_array_equal(lxt.floats(), xt)
+    np.testing.assert_array_equal(lt, t)
+    # the checkpoint fingerprint reads the numbers: the same data, the same id
+    assert data_id(host_floats(lx), lt, host_floats(lxt), ltt) == data_id(x, t, xt, tt)
+    (gx, _), _ = prepare_data(cfg, loaded, None)
+    assert isinstance(gx, np.ndarray) and gx.dtype == np.float32
+
+
+def test_a_checkpoint_of_given_numbers_resumes_on_loaded_levels(tmp_path):
+    data = xgrad.load_mnist()
+    ckpt = tmp_path / "run.npz"
+    train("numpy", data=data, iters=20, eval_every=10, progress=False, checkpoint=ckpt)
+    resumed = train("numpy", iters=30, eval_every=10, progress=False, checkpoint=ckpt, resume=True)
+    fresh = train("numpy", data=data, iters=30, eval_every=10, progress=False)
+    np.testing.assert_array_equal(resumed.loss, fresh.loss)
+    assert resumed.test_acc[-1] == fresh.test_acc[-1]
+    for k, v in fresh.net.params.items():
+        np.testing.assert_array_equal(resumed.net.params[k], v)
+
+
+def test_batch_traces_under_jit():
+    jax = pytest.importorskip("jax")
+    b = xgrad.resolve_backend("jax")
+    data = TrainData(b.asarray(np.eye(3, dtype=np.float32)), b.asarray(np.array([2, 0, 1])),
+                     b.xp.eye(3, dtype=b.xp.float32), b.xp.float32, False, b.xp)
+    xb, tb = jax.jit(data.batch)(b.asarray(np.array([1, 1, 2])))
+    np.testing.assert_array_equal(np.asarray(xb), np.eye(3)[[1, 1, 2]])
+    np.testing.assert_array_equal(np.asarray(tb), np.eye(3)[[0, 0, 1]])
+
+
+def test_loaded_and_given_images_train_alike_on_every_backend(backend):
+    # loaded: 8-bit levels where the backend divides exactly; given: float32 numbers
+    kw = {"iters": 15, "eval_every": 0, "progress": False, "device": backend.device}
+    loaded = train(backend.name, **kw)
+    given = train(backend.name, data=xgrad.load_mnist(), **kw)
+    np.testing.assert_array_equal(loaded.loss, given.loss)
+    for k, v in given.net.params.items():
+        np.testing.assert_array_equal(to_numpy(loaded.net.params[k]), to_numpy(v))
