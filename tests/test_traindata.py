@@ -60,7 +60,7 @@ def test_numbers_stay_numbers_and_targets_are_one_hot(backend):
 
 def test_loaded_images_come_as_levels_and_given_ones_as_they_are():
     cfg = TrainConfig.build({"dataset": "mnist", "activation": None, "hidden_size": None, "iters": 1,
-                             "batch_size": 100, "lr": 0.1, "grad": "backprop", "h": None, "eval_every": None,
+                             "batch_size": 100, "lr": 0.1, "gradient": "backprop", "h": None, "eval_every": None,
                              "seed": 0, "dtype": None, "weight_init_std": None, "threads": None,
                              "progress": False})
     (x, t), (xt, tt) = loaded = xgrad.load_mnist()
