@@ -120,6 +120,7 @@ def no_training(monkeypatch):
         (["--resume"], "`--resume` needs `--checkpoint`"),
         (["--out", "{tmp}/o", "--checkpoint", "{tmp}/o/net.npz"], "is one of the outputs of `--out`"),
         (["--gradient", "numerical", "--h", "1e30"], "`--h` must be at most 1"),
+        (["--h", "1e-4"], "no effect when `--gradient` is 'backprop'; leave `--h` out, or set `--gradient` to"),
         (["--batch-size", "0"], "`--batch-size` must be >= 1; got 0"),
         (["--checkpoint-every", "0", "--checkpoint", "{tmp}/c.npz"], "`--checkpoint-every` must be >= 1"),
     ],

@@ -82,6 +82,8 @@ def test_numerical_gradient_training_follows_backprop(small):
         ({"gradient": "adjoint"}, ValueError, "`gradient` must be 'backprop' or 'numerical'"),
         ({"dtype": "float16"}, ValueError, "`dtype` must be 'float32' or 'float64'"),
         ({"iters": -1}, ValueError, "`iters` must be >= 0"),
+        ({"h": 1e-4}, ValueError, r"`h` \(0.0001\) is the step of the numerical gradient and has no effect when "
+                                  r"`gradient` is 'backprop'; leave `h` out, or set `gradient` to 'numerical'"),
         ({"backend": "mxnet"}, ValueError, "unknown backend 'mxnet'"),
     ],
 )

@@ -52,7 +52,7 @@ class TrainConfig:
             batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
             lr=check_positive(args["lr"], "lr"),
             gradient=args["gradient"],
-            h=_check_h(args["h"]),
+            h=_check_h(args["h"], args["gradient"]),
             eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=0),
             seed=check_count(args["seed"], "seed", minimum=0),
             dtype=model["dtype"],
@@ -83,10 +83,14 @@ _DEFAULTS = {k: DEFAULTS[k] for k in ("activation", "hidden_size", "dtype", "wei
 MAX_H = 1.0  # a larger step of the numerical gradient measures no derivative of the loss
 
 
-def _check_h(h: Any) -> float | None:
+def _check_h(h: Any, gradient: str) -> float | None:
     h = check_optional_positive(h, "h")
     if h is not None and h > MAX_H:
         raise ValueError(f"`h` must be at most {MAX_H:g} (a step of the numerical gradient); got {h!r}")
+    if h is not None and gradient != "numerical":
+        # a step that changes nothing would be ignored without a word
+        raise ValueError(f"`h` ({h!r}) is the step of the numerical gradient and has no effect when "
+                         f"`gradient` is {gradient!r}; leave `h` out, or set `gradient` to 'numerical'")
     return h
 
 
