@@ -197,3 +197,24 @@ def test_bad_threads_have_the_library_message(value, got, capsys, no_training):
     assert main(["train", "--backend", "numpy", "--no-progress", "--threads", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"xgrad train: error: `--threads` must be a positive integer, 'auto' or 'default'; got {got}"]
+
+
+@pytest.mark.parametrize("extra", [["--lr", "-1"], ["--h", "1e-4"], ["--iters", "-2"]])
+def test_a_refused_run_leaves_no_new_folder(extra, tmp_path, capsys, no_training):
+    out, ckpt = tmp_path / "new" / "run", tmp_path / "other" / "deep" / "c.npz"
+    argv = ["train", "--backend", "numpy", "--no-progress", "--out", str(out), "--checkpoint", str(ckpt), *extra]
+    assert main(argv) == 2
+    assert "error" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_outputs_go_into_folders_that_do_not_exist_yet(tmp_path):
+    pytest.importorskip("matplotlib")
+    import xgrad
+
+    image = tmp_path / "figs" / "deep" / "tangent.png"
+    assert main(["plot", "tangent", "--out", str(image)]) == 0
+    assert image.stat().st_size > 0
+    net = xgrad.TwoLayerNet(4, 3, 2, seed=0)
+    net.save(tmp_path / "nets" / "a" / "net.npz")
+    assert (tmp_path / "nets" / "a" / "net.npz").exists()

@@ -64,6 +64,7 @@ def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterato
     """
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
@@ -148,7 +149,14 @@ def _kind(p: str, name: str) -> str | None:
 
 
 def _check_folder(folder: str, name: str, p: str) -> None:
-    """Create `folder` if needed, then prove it writable by making a file in it."""
+    """Prove `folder` writable by making a file in it; folders made for the
+    proof are removed again (the writer makes them), so that a run refused
+    for another setting leaves nothing behind."""
+    made = []  # the folders this check creates, outermost last
+    parent = folder
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        made.append(parent)
+        parent = os.path.dirname(parent)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".xgrad-probe.")
@@ -157,3 +165,7 @@ def _check_folder(folder: str, name: str, p: str) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ValueError(f"{name} {p!r} cannot be written: {reason} ({folder})") from None
+    finally:
+        for d in made:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
