@@ -8,7 +8,7 @@ import math
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from xgrad._backend import Backend, index_dtype, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
@@ -21,6 +21,7 @@ from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
+from xgrad._stepper import stepper_for, will_compile
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
 from xgrad._trainnet import check_net, net_backend
@@ -37,6 +38,14 @@ PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
 # (seeded by `seed` alone), so resuming at any block redraws the same indices
 MINIBATCH_STREAM = 1
 CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
+
+
+class _Block(NamedTuple):
+    """A block of steps as it started: enough to step through it again."""
+
+    first: int  # its first iteration (0-based)
+    params: dict[str, Any]  # the parameters it started from
+    idx: Any  # its minibatch indices, (iterations, batch_size)
 
 
 def train(
@@ -63,6 +72,7 @@ def train(
     checkpoint_every: int = DEFAULTS["checkpoint_every"],
     resume: bool = False,
     device: Any = None,
+    compile_step: bool | None = DEFAULTS["compile_step"],
 ) -> TrainResult:
     """Train the chapter's two-layer network with minibatch SGD.
 
@@ -125,6 +135,16 @@ def train(
         rather than overwritten.
     device : optional
         A device of the backend (with `net`: the net's device by default).
+    compile_step : bool or None
+        Run the training step compiled: on JAX, blocks of ten steps as one
+        ``jax.jit`` program (several times faster than dispatching each
+        operation; the first block waits for the compilation, about a
+        second); on CuPy, as a CUDA graph. The maths is the same code; the
+        compiler may reorder floating-point operations, so losses agree with
+        an eager run's to rounding, not bit for bit. None (the default)
+        compiles where it is known to help, JAX, with ``grad="backprop"``;
+        True asks for it and is refused on other backends and with the
+        numerical gradient; False never compiles.
 
     Returns
     -------
@@ -135,7 +155,8 @@ def train(
     ValueError, TypeError
         On bad settings or data: a non-positive `lr`, a `batch_size` larger
         than the training set, NaN in the data, labels out of range, features
-        that do not match `net`.
+        that do not match `net`, ``compile_step=True`` where the step cannot be
+        compiled.
     xgrad.FileFormatError
         If `resume` finds a damaged or inconsistent checkpoint.
     TrainingDivergedError
@@ -148,9 +169,10 @@ def train(
 
     Notes
     -----
-    Ctrl-C (SIGINT) and SIGTERM stop the run after the current step: the
-    partial result is returned with ``interrupted=True``, and a last
-    checkpoint is written. A second signal stops at once.
+    Ctrl-C (SIGINT) and SIGTERM stop the run after the current step (a
+    compiled step: after the current block of ten): the partial result is
+    returned with ``interrupted=True``, and a last checkpoint is written. A
+    second signal stops at once.
 
     Examples
     --------
@@ -163,7 +185,8 @@ def train(
     """
     settings = {"dataset": dataset, "activation": activation, "hidden_size": hidden_size, "iters": iters,
                 "batch_size": batch_size, "lr": lr, "grad": grad, "h": h, "eval_every": eval_every, "seed": seed,
-                "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads, "progress": progress}
+                "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads, "progress": progress,
+                "compile_step": compile_step}
     cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
     if resume and checkpoint is None:
@@ -174,6 +197,7 @@ def train(
             raise ValueError(f"`checkpoint` {os.fspath(checkpoint)!r} already holds a run; pass `resume=True` to "
                              "continue it, or remove it or give another path to start anew")
     b = resolve_backend(backend, device=device) if net is None else net_backend(net, backend, device)
+    will_compile(b.name, cfg.compile_step)  # refused before the data are read
     (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
     if net is None:
         assert cfg.weight_init_std is not None  # set for a new network
@@ -228,10 +252,14 @@ class _Run:
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
         return self.b.asarray(idx, dtype=index_dtype(self.b.xp, self.b.device))
 
+    def _batch(self, idx: Any) -> tuple[Any, Any]:
+        """The minibatch of training rows `idx`: inputs and one-hot targets."""
+        xp = self.b.xp
+        return xp.take(self.x_train, idx, axis=0), xp.take(self.targets, idx, axis=0)
+
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
         xp = self.b.xp
-        xb = xp.take(self.x_train, idx, axis=0)
-        tb = xp.take(self.targets, idx, axis=0)
+        xb, tb = self._batch(idx)
         if self.cfg.grad == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
             loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
@@ -242,6 +270,14 @@ class _Run:
             loss = net.loss(xb, tb)
             steps = {k: self.cfg.lr * g for k, g in grads.items()}
         return loss, {k: params[k] - steps[k] for k in params}
+
+    def _stepper(self, stop: StopRequest, plan: Any) -> Any:
+        """Runs a block of steps: compiled where `compile_step` asks (the
+        numerical gradient checks its inputs on the host, so never compiles)."""
+        compile_step = self.cfg.compile_step if self.cfg.grad == "backprop" else False
+        return stepper_for(self.b, self._step, compile_step=compile_step, length=CHECK_EVERY,
+                           params=self.net.params, idx_example=plan[:CHECK_EVERY, ...], stop=stop, owner=self,
+                           lifted=("x_train", "targets"))
 
     def _evaluate(self, done: int, bar: Any) -> None:
         t0 = time.perf_counter()
@@ -255,23 +291,34 @@ class _Run:
         bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
-    def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
-        """Move pending losses to the host; stop on the first non-finite one."""
+    def _check(self, pending: list[tuple[Any, int]], blocks: collections.deque[_Block]) -> None:
+        """Move the pending blocks' losses to the host; stop on the first non-finite one."""
         if not pending:
             return
-        values = [float(v) for v in to_host(self.b.xp.stack(pending))]
-        first = done - len(values)
+        xp = self.b.xp
+        values = [float(v) for v in to_host(xp.concat([losses for losses, _ in pending]))]
+        first = pending[0][1]
         pending.clear()
         for j, v in enumerate(values):
             if not math.isfinite(v):
                 self.history.loss.extend(values[:j])
-                self._diverged(first + j, v, history, done)
+                self._diverged(first + j, v, blocks)
         self.history.loss.extend(values)
 
-    def _diverged(self, it: int, value: float, history: collections.deque[dict[str, Any]], done: int) -> None:
-        # history[-1] holds the parameters after `done` iterations; iteration `it`
-        # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
-        self.net.params = history[max(-len(history), -2 - (done - it))]
+    def _replay(self, it: int, blocks: collections.deque[_Block]) -> dict[str, Any]:
+        """The parameters iteration `it` (0-based) ran on, stepped again from the
+        start of its block (the steps are deterministic); before the first block
+        held, that block's start."""
+        for first, params, idx_block in reversed(blocks):
+            if first <= it:
+                for r in range(it - first):
+                    _, params = self._step(params, idx_block[r, ...])
+                return params
+        return blocks[0].params
+
+    def _diverged(self, it: int, value: float, blocks: collections.deque[_Block]) -> None:
+        # iteration `it` (0-based) gave a non-finite loss; the one before gave a finite loss
+        self.net.params = self._replay(it - 1, blocks)
         self._finish_timings()
         if self.history.loss:
             cause = (f"(the previous loss was {self.history.loss[-1]:.4g}). The likely cause is a learning rate too "
@@ -304,41 +351,55 @@ class _Run:
 
         cfg = self.cfg
         self.t_start = time.perf_counter()
-        params = self.net.params
-        history: collections.deque[dict[str, Any]] = collections.deque([params], maxlen=CHECK_EVERY + 1)
-        pending: list[Any] = []
-        plan, block = self._plan(self.start // PLAN_BLOCK), self.start // PLAN_BLOCK
+        every = checkpoint_every if checkpoint is not None else 0
+        # the last two blocks' first iteration, starting parameters and indices:
+        # enough to step again to the parameters of the last finite loss
+        blocks: collections.deque[_Block] = collections.deque(maxlen=2)
+        pending: list[tuple[Any, int]] = []  # (losses, first iteration) of blocks not yet checked
+        i, block = self.start, self.start // PLAN_BLOCK
+        plan = self._plan(block)
         bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
-            for i in range(self.start, cfg.iters):
-                if stop:
-                    break
+            stepper = self._stepper(stop, plan)
+            while i < cfg.iters and not stop:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
-                loss, params = self._step(params, plan[i % PLAN_BLOCK, ...])
-                pending.append(loss)
-                history.append(params)
-                self.net.params = params
-                bar.update(1)
-                last = i == cfg.iters - 1
-                evaluate = self.eval_every > 0 and (i % self.eval_every == 0 or last)
-                save = checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last)
-                if len(pending) >= CHECK_EVERY or evaluate or save or last:
-                    self._check(pending, history, i + 1)
-                if evaluate:
-                    self._evaluate(i + 1, bar)
-                if save:
-                    self._save(checkpoint, i + 1)
+                end = self._block_end(i, every)
+                idx_block = plan[i % PLAN_BLOCK:i % PLAN_BLOCK + end - i, ...]
+                blocks.append(_Block(i, self.net.params, idx_block))
+                losses, self.net.params = stepper(self.net.params, idx_block)
+                pending.append((losses, i))
+                done = i + losses.shape[0]
+                bar.update(done - i)
+                self._check(pending, blocks)
+                if done < end:  # the stepper stopped on a request
+                    break
+                i = done
+                if self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters):
+                    self._evaluate(i, bar)
+                if every and (i % every == 0 or i == cfg.iters):
+                    self._save(checkpoint, i)
         except KeyboardInterrupt as exc:  # raised, not requested: a second signal, or Ctrl-C in a thread
             stop.signal = stop.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
         finally:
             bar.close()
         if stop:
             logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
-                           len(self.history.loss) + len(pending))
-            self._check(pending, history, len(self.history.loss) + len(pending))
+                           len(self.history.loss) + sum(losses.shape[0] for losses, _ in pending))
+            self._check(pending, blocks)
+
+    def _block_end(self, i: int, checkpoint_every: int) -> int:
+        """Where the block from iteration `i` (0-based) ends: before the next look
+        at the losses (every CHECK_EVERY iterations), evaluation, checkpoint,
+        block of the plan, or the end."""
+        end = min(i + CHECK_EVERY, self.cfg.iters, (i // PLAN_BLOCK + 1) * PLAN_BLOCK)
+        if self.eval_every > 0:  # evaluations after iterations 0, e, 2e, ... (0-based)
+            end = min(end, -(-i // self.eval_every) * self.eval_every + 1)
+        if checkpoint_every:
+            end = min(end, (i // checkpoint_every + 1) * checkpoint_every)
+        return end
 
     def _finish_timings(self) -> None:
         # wall time, not summed step times: a GPU runs the steps asynchronously

@@ -32,6 +32,7 @@ class TrainConfig:
     weight_init_std: float | None
     progress: bool
     output_size: int = 10
+    compile_step: bool | None = None  # None: where it helps (see xgrad._stepper)
 
     @classmethod
     def build(cls, args: dict[str, Any], net: Any = None) -> TrainConfig:
@@ -59,6 +60,7 @@ class TrainConfig:
             weight_init_std=model["weight_init_std"],
             progress=bool(args["progress"]),
             output_size=model["output_size"],
+            compile_step=_check_compile_step(args.get("compile_step"), args["grad"]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +77,15 @@ def _check_h(h: Any) -> float | None:
     if h is not None and h > MAX_H:
         raise ValueError(f"`h` must be at most {MAX_H:g} (a step of the numerical gradient); got {h!r}")
     return h
+
+
+def _check_compile_step(value: Any, grad: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"`compile_step` must be True, False or None (compile where it helps); got {value!r}")
+    if value and grad != "backprop":
+        raise ValueError(f"`compile_step` is True, but only the backpropagation step compiles, not grad={grad!r} "
+                         "(it checks its inputs on the host); use grad='backprop', or leave `compile_step` at None")
+    return value
 
 
 def net_dtype_name(net: Any) -> str:
