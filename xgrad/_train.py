@@ -291,14 +291,15 @@ class _Run:
         bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
-    def _check(self, pending: list[tuple[Any, int]], blocks: collections.deque[_Block]) -> None:
-        """Move the pending blocks' losses to the host; stop on the first non-finite one."""
-        if not pending:
+    def _check(self, pending: list[tuple[Any, int]], blocks: collections.deque[_Block], *, keep: int = 0) -> None:
+        """Move the losses of the pending blocks but the last `keep` to the host;
+        stop on the first non-finite one."""
+        if len(pending) <= keep:
             return
-        xp = self.b.xp
-        values = [float(v) for v in to_host(xp.concat([losses for losses, _ in pending]))]
-        first = pending[0][1]
-        pending.clear()
+        xp, due = self.b.xp, pending[:len(pending) - keep]
+        values = [float(v) for v in to_host(xp.concat([losses for losses, _ in due]))]
+        first = due[0][1]
+        del pending[:len(due)]
         for j, v in enumerate(values):
             if not math.isfinite(v):
                 self.history.loss.extend(values[:j])
@@ -352,9 +353,9 @@ class _Run:
         cfg = self.cfg
         self.t_start = time.perf_counter()
         every = checkpoint_every if checkpoint is not None else 0
-        # the last two blocks' first iteration, starting parameters and indices:
-        # enough to step again to the parameters of the last finite loss
-        blocks: collections.deque[_Block] = collections.deque(maxlen=2)
+        # the last blocks' first iteration, starting parameters and indices: enough
+        # to step again to the parameters of the last finite loss of the block checked
+        blocks: collections.deque[_Block] = collections.deque(maxlen=3)
         pending: list[tuple[Any, int]] = []  # (losses, first iteration) of blocks not yet checked
         i, block = self.start, self.start // PLAN_BLOCK
         plan = self._plan(block)
@@ -373,13 +374,18 @@ class _Run:
                 pending.append((losses, i))
                 done = i + losses.shape[0]
                 bar.update(done - i)
-                self._check(pending, blocks)
                 if done < end:  # the stepper stopped on a request
                     break
                 i = done
-                if self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters):
+                evaluate = self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters)
+                save = every > 0 and (i % every == 0 or i == cfg.iters)
+                # the losses of a block are looked at while the next one runs (a
+                # device computes on while the host waits for nothing), all of them
+                # before an evaluation, a checkpoint or the end
+                self._check(pending, blocks, keep=0 if evaluate or save or i == cfg.iters else 1)
+                if evaluate:
                     self._evaluate(i, bar)
-                if every and (i % every == 0 or i == cfg.iters):
+                if save:
                     self._save(checkpoint, i)
         except KeyboardInterrupt as exc:  # raised, not requested: a second signal, or Ctrl-C in a thread
             stop.signal = stop.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
