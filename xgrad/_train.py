@@ -237,6 +237,10 @@ class _Run:
                                dtype=str(cfg.dtype))
         self.timings = {"train_s": 0.0, "eval_s": 0.0, "total_s": 0.0}
         self.t_start = time.perf_counter()
+        # blocks stepped but not looked at: (losses, first iteration); and the last
+        # blocks as they started, enough to step again to the last finite loss
+        self._pending: list[tuple[Any, int]] = []
+        self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
@@ -271,13 +275,14 @@ class _Run:
             steps = {k: self.cfg.lr * g for k, g in grads.items()}
         return loss, {k: params[k] - steps[k] for k in params}
 
-    def _stepper(self, stop: StopRequest, plan: Any) -> Any:
-        """Runs a block of steps: compiled where `compile_step` asks (the
-        numerical gradient checks its inputs on the host, so never compiles)."""
+    def _stepper(self, stop: StopRequest, plan: Any) -> tuple[Any, bool]:
+        """The block stepper of the run, and whether it compiles (the numerical
+        gradient checks its inputs on the host, so never does)."""
         compile_step = self.cfg.compile_step if self.cfg.grad == "backprop" else False
-        return stepper_for(self.b, self._step, compile_step=compile_step, length=CHECK_EVERY,
-                           params=self.net.params, idx_example=plan[:CHECK_EVERY, ...], stop=stop, owner=self,
-                           lifted=("x_train", "targets"))
+        stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=CHECK_EVERY,
+                              params=self.net.params, idx_example=plan[:CHECK_EVERY, ...], stop=stop, owner=self,
+                              lifted=("x_train", "targets"))
+        return stepper, will_compile(self.b.name, compile_step)
 
     def _evaluate(self, done: int, bar: Any) -> None:
         t0 = time.perf_counter()
@@ -291,35 +296,36 @@ class _Run:
         bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
-    def _check(self, pending: list[tuple[Any, int]], blocks: collections.deque[_Block], *, keep: int = 0) -> None:
+    def _check(self, *, keep: int = 0) -> None:
         """Move the losses of the pending blocks but the last `keep` to the host;
         stop on the first non-finite one."""
-        if len(pending) <= keep:
+        if len(self._pending) <= keep:
             return
-        xp, due = self.b.xp, pending[:len(pending) - keep]
-        values = [float(v) for v in to_host(xp.concat([losses for losses, _ in due]))]
+        due = self._pending[:len(self._pending) - keep]
+        losses = due[0][0] if len(due) == 1 else self.b.xp.concat([losses for losses, _ in due])
+        values = [float(v) for v in to_host(losses)]
         first = due[0][1]
-        del pending[:len(due)]
+        del self._pending[:len(due)]
         for j, v in enumerate(values):
             if not math.isfinite(v):
                 self.history.loss.extend(values[:j])
-                self._diverged(first + j, v, blocks)
+                self._diverged(first + j, v)
         self.history.loss.extend(values)
 
-    def _replay(self, it: int, blocks: collections.deque[_Block]) -> dict[str, Any]:
+    def _replay(self, it: int) -> dict[str, Any]:
         """The parameters iteration `it` (0-based) ran on, stepped again from the
         start of its block (the steps are deterministic); before the first block
         held, that block's start."""
-        for first, params, idx_block in reversed(blocks):
+        for first, params, idx_block in reversed(self._blocks):
             if first <= it:
                 for r in range(it - first):
                     _, params = self._step(params, idx_block[r, ...])
                 return params
-        return blocks[0].params
+        return self._blocks[0].params
 
-    def _diverged(self, it: int, value: float, blocks: collections.deque[_Block]) -> None:
+    def _diverged(self, it: int, value: float) -> None:
         # iteration `it` (0-based) gave a non-finite loss; the one before gave a finite loss
-        self.net.params = self._replay(it - 1, blocks)
+        self.net.params = self._replay(it - 1)
         self._finish_timings()
         if self.history.loss:
             cause = (f"(the previous loss was {self.history.loss[-1]:.4g}). The likely cause is a learning rate too "
@@ -353,36 +359,31 @@ class _Run:
         cfg = self.cfg
         self.t_start = time.perf_counter()
         every = checkpoint_every if checkpoint is not None else 0
-        # the last blocks' first iteration, starting parameters and indices: enough
-        # to step again to the parameters of the last finite loss of the block checked
-        blocks: collections.deque[_Block] = collections.deque(maxlen=3)
-        pending: list[tuple[Any, int]] = []  # (losses, first iteration) of blocks not yet checked
         i, block = self.start, self.start // PLAN_BLOCK
         plan = self._plan(block)
         bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
-            stepper = self._stepper(stop, plan)
+            stepper, compiled = self._stepper(stop, plan)
             while i < cfg.iters and not stop:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
                 end = self._block_end(i, every)
                 idx_block = plan[i % PLAN_BLOCK:i % PLAN_BLOCK + end - i, ...]
-                blocks.append(_Block(i, self.net.params, idx_block))
+                self._blocks.append(_Block(i, self.net.params, idx_block))
                 losses, self.net.params = stepper(self.net.params, idx_block)
-                pending.append((losses, i))
-                done = i + losses.shape[0]
-                bar.update(done - i)
-                if done < end:  # the stepper stopped on a request
+                self._pending.append((losses, i))
+                bar.update(losses.shape[0])
+                if i + losses.shape[0] < end:  # the stepper stopped on a request
                     break
-                i = done
+                i = end
                 evaluate = self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters)
                 save = every > 0 and (i % every == 0 or i == cfg.iters)
-                # the losses of a block are looked at while the next one runs (a
-                # device computes on while the host waits for nothing), all of them
-                # before an evaluation, a checkpoint or the end
-                self._check(pending, blocks, keep=0 if evaluate or save or i == cfg.iters else 1)
+                # a compiled block's losses are looked at while the next block runs
+                # (the device computes on meanwhile); all of them before an
+                # evaluation, a checkpoint or the end
+                self._check(keep=0 if evaluate or save or i == cfg.iters or not compiled else 1)
                 if evaluate:
                     self._evaluate(i, bar)
                 if save:
@@ -393,8 +394,8 @@ class _Run:
             bar.close()
         if stop:
             logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
-                           len(self.history.loss) + sum(losses.shape[0] for losses, _ in pending))
-            self._check(pending, blocks)
+                           len(self.history.loss) + sum(losses.shape[0] for losses, _ in self._pending))
+            self._check()
 
     def _block_end(self, i: int, checkpoint_every: int) -> int:
         """Where the block from iteration `i` (0-based) ends: before the next look
