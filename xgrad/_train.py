@@ -21,7 +21,7 @@ from xgrad._host import to_host
 from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
-from xgrad._stepper import stepper_for, will_compile
+from xgrad._stepper import block_rows, stepper_for, will_compile
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data
 from xgrad._trainnet import check_net, net_backend
@@ -365,12 +365,13 @@ class _Run:
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
             stepper, compiled = self._stepper(stop, plan)
+            rows = block_rows(self.b.name)
             while i < cfg.iters and not stop:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
                 end = self._block_end(i, every)
-                idx_block = plan[i % PLAN_BLOCK:i % PLAN_BLOCK + end - i, ...]
+                idx_block = rows(plan, i % PLAN_BLOCK, i % PLAN_BLOCK + end - i)
                 self._blocks.append(_Block(i, self.net.params, idx_block))
                 losses, self.net.params = stepper(self.net.params, idx_block)
                 self._pending.append((losses, i))
