@@ -114,11 +114,12 @@ def _poisoned(small, *, row):
 
 
 def test_divergence_under_compile_keeps_the_eager_last_finite_parameters(jax_backend, small):
-    """The loss of iteration 11, the first of its block, is the first non-finite
-    one: the last finite parameters are those iteration 10 ran on, in the block
-    before, found by stepping again from that block's start."""
+    """The loss of iteration 11, the first of its block (evaluations after
+    iterations 1, 10, 19 end blocks there), is the first non-finite one: the
+    last finite parameters are those iteration 10 ran on, in the block before,
+    found by stepping again from that block's start."""
     data = _poisoned(small, row=9)
-    kw = {"data": data, "iters": 50, "activation": "relu", "weight_init_std": 1.0, "eval_every": 0,
+    kw = {"data": data, "iters": 50, "activation": "relu", "weight_init_std": 1.0, "eval_every": 9,
           "progress": False}
     errors = []
     for compile_step in (True, False):
@@ -138,7 +139,7 @@ def test_divergence_on_numpy_keeps_the_parameters_of_the_last_finite_loss(small)
     """The same, against a direct loop of the step: exactly the parameters after 9 steps."""
     data = _poisoned(small, row=9)
     with pytest.raises(xgrad.TrainingDivergedError, match="diverged at iteration 11") as info:
-        train("numpy", data=data, iters=50, activation="relu", weight_init_std=1.0, eval_every=0, progress=False)
+        train("numpy", data=data, iters=50, activation="relu", weight_init_std=1.0, eval_every=9, progress=False)
     expected = _direct_losses(data, steps=9, activation="relu", weight_init_std=1.0)[1]
     assert len(info.value.result.loss) == 10
     for k, v in expected.items():

@@ -38,6 +38,9 @@ PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
 # (seeded by `seed` alone), so resuming at any block redraws the same indices
 MINIBATCH_STREAM = 1
 CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
+# the same for a compiled step, whose blocks are one program call each: the
+# look costs about as much as a step, and a longer block amortises the call
+COMPILED_CHECK_EVERY = 100
 
 
 class _Block(NamedTuple):
@@ -136,15 +139,15 @@ def train(
     device : optional
         A device of the backend (with `net`: the net's device by default).
     compile_step : bool or None
-        Run the training step compiled: on JAX, blocks of ten steps as one
-        ``jax.jit`` program (several times faster than dispatching each
-        operation; the first block waits for the compilation, about a
-        second); on CuPy, as a CUDA graph. The maths is the same code; the
-        compiler may reorder floating-point operations, so losses agree with
-        an eager run's to rounding, not bit for bit. None (the default)
-        compiles where it is known to help, JAX, with ``grad="backprop"``;
-        True asks for it and is refused on other backends and with the
-        numerical gradient; False never compiles.
+        Run the training step compiled: on JAX, blocks of up to a hundred
+        steps as one ``jax.jit`` program (several times faster than one
+        dispatch per operation; the first block waits for the compilation,
+        under a second); on CuPy, as a CUDA graph. The maths is the same
+        code; the compiler may reorder floating-point operations, so losses
+        agree with an eager run's to rounding, not bit for bit. None (the
+        default) compiles where it is known to help, JAX, with
+        ``grad="backprop"``; True asks for it and is refused on other
+        backends and with the numerical gradient; False never compiles.
 
     Returns
     -------
@@ -170,9 +173,9 @@ def train(
     Notes
     -----
     Ctrl-C (SIGINT) and SIGTERM stop the run after the current step (a
-    compiled step: after the current block of ten): the partial result is
-    returned with ``interrupted=True``, and a last checkpoint is written. A
-    second signal stops at once.
+    compiled step: after the current block, at most a hundred steps): the
+    partial result is returned with ``interrupted=True``, and a last
+    checkpoint is written. A second signal stops at once.
 
     Examples
     --------
@@ -241,6 +244,7 @@ class _Run:
         # blocks as they started, enough to step again to the last finite loss
         self._pending: list[tuple[Any, int]] = []
         self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
+        self._check_every = CHECK_EVERY
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
@@ -279,10 +283,12 @@ class _Run:
         """The block stepper of the run, and whether it compiles (the numerical
         gradient checks its inputs on the host, so never does)."""
         compile_step = self.cfg.compile_step if self.cfg.grad == "backprop" else False
-        stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=CHECK_EVERY,
-                              params=self.net.params, idx_example=plan[:CHECK_EVERY, ...], stop=stop, owner=self,
-                              lifted=("x_train", "targets"))
-        return stepper, will_compile(self.b.name, compile_step)
+        compiled = will_compile(self.b.name, compile_step)
+        self._check_every = COMPILED_CHECK_EVERY if compiled else CHECK_EVERY
+        stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=self._check_every,
+                              params=self.net.params, idx_example=plan[:self._check_every, ...], stop=stop,
+                              owner=self, lifted=("x_train", "targets"))
+        return stepper, compiled
 
     def _evaluate(self, done: int, bar: Any) -> None:
         t0 = time.perf_counter()
@@ -400,9 +406,9 @@ class _Run:
 
     def _block_end(self, i: int, checkpoint_every: int) -> int:
         """Where the block from iteration `i` (0-based) ends: before the next look
-        at the losses (every CHECK_EVERY iterations), evaluation, checkpoint,
-        block of the plan, or the end."""
-        end = min(i + CHECK_EVERY, self.cfg.iters, (i // PLAN_BLOCK + 1) * PLAN_BLOCK)
+        at the losses (every CHECK_EVERY iterations, COMPILED_CHECK_EVERY when
+        compiled), evaluation, checkpoint, block of the plan, or the end."""
+        end = min(i + self._check_every, self.cfg.iters, (i // PLAN_BLOCK + 1) * PLAN_BLOCK)
         if self.eval_every > 0:  # evaluations after iterations 0, e, 2e, ... (0-based)
             end = min(end, -(-i // self.eval_every) * self.eval_every + 1)
         if checkpoint_every:
