@@ -155,7 +155,7 @@ def _holding(owner: object, names: tuple[str, ...], values: tuple[Any, ...]) -> 
             setattr(owner, name, value)
 
 
-def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int, params: Any = None,
+def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
                 idx_example: Array = None, stop: StopRequest | None = None, owner: object = None,
                 lifted: tuple[str, ...] = ()) -> BlockStepper:
     """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
