@@ -1,6 +1,7 @@
 """Baselines for the benchmarks: the network written the way the book's
 reference code writes it (NumPy, float64, np.random.choice, one class with a
-dict of gradients), and the same network in PyTorch eager mode.
+dict of gradients), the same network in PyTorch eager mode, and in JAX the
+way a JAX user would write it (jax.value_and_grad, lax.scan, one jit).
 
 They live here, not in xgrad: they exist only to be timed against.
 """
@@ -110,4 +111,48 @@ def torch_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, se
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return time.perf_counter() - start
+
+
+def jax_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, block=1000):
+    """The same network hand-written in JAX, float32: ``jax.value_and_grad`` of
+    the loss, ``lax.scan`` over blocks of `block` steps, one ``jax.jit``, on
+    xgrad's minibatch indices (its seed stream). Returns seconds, from the
+    first index draw to the last parameters ready, the compilation included
+    (as in a run of xgrad, which compiles once per run)."""
+    import jax
+    import jax.numpy as jnp
+
+    from xgrad._train import MINIBATCH_STREAM, PLAN_BLOCK
+
+    assert block == PLAN_BLOCK, "the minibatch indices are drawn in xgrad's blocks"
+    x = jnp.asarray(x_train, dtype=jnp.float32)
+    t = jnp.asarray(t_train, dtype=jnp.int32)
+    rng = np.random.default_rng(seed)
+    params = {"W1": jnp.asarray(0.01 * rng.standard_normal((x.shape[1], hidden)), dtype=jnp.float32),
+              "b1": jnp.zeros(hidden, dtype=jnp.float32),
+              "W2": jnp.asarray(0.01 * rng.standard_normal((hidden, 10)), dtype=jnp.float32),
+              "b2": jnp.zeros(10, dtype=jnp.float32)}
+
+    def loss_fn(p, xb, tb):
+        z1 = jax.nn.sigmoid(xb @ p["W1"] + p["b1"])
+        logp = jax.nn.log_softmax(z1 @ p["W2"] + p["b2"])
+        return -jnp.mean(jnp.take_along_axis(logp, tb[:, None], axis=1))
+
+    def step(p, idx, x, t):
+        loss, g = jax.value_and_grad(loss_fn)(p, x[idx], t[idx])
+        return jax.tree.map(lambda a, b: a - lr * b, p, g), loss
+
+    @jax.jit
+    def run_block(p, idx_block, x, t):  # data as arguments: built in as constants they compile for seconds
+        return jax.lax.scan(lambda q, i: step(q, i, x, t), p, idx_block)
+
+    start = time.perf_counter()
+    losses = []
+    for b in range(-(-iters // block)):
+        idx = np.random.default_rng([seed, MINIBATCH_STREAM, b]).integers(0, x.shape[0], size=(block, batch_size))
+        idx = jnp.asarray(idx[: min(block, iters - b * block)], dtype=jnp.int32)
+        params, loss = run_block(params, idx, x, t)
+        losses.append(loss)
+    jax.block_until_ready((params, losses))
     return time.perf_counter() - start

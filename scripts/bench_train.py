@@ -1,4 +1,4 @@
-"""Training speed: xgrad on NumPy against the reference-style loop and PyTorch.
+"""Training speed: xgrad on NumPy against the reference-style loop, PyTorch and JAX.
 
 Every contender runs the book's setting (MNIST, 784-50-10 sigmoid network,
 batch 100, lr 0.1) for the same number of iterations, in the same process, in
@@ -13,6 +13,7 @@ on PyTorch with threads='auto' against the libraries' default threads.
     python scripts/bench_train.py                 # 2,000 iterations, 3 rounds
     python scripts/bench_train.py --iters 10000 --rounds 5 --json out.json
     python scripts/bench_train.py --rounds 5 --busy
+    python scripts/bench_train.py --iters 3000 --no-torch     # with JAX: compiled xgrad against a hand-jitted loop
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from _environment import environment
-from _refloop import reference_loop, torch_loop
+from _refloop import jax_loop, reference_loop, torch_loop
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import xgrad
@@ -48,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
     ap.add_argument("--busy", type=int, nargs="?", default=0, const=os.cpu_count() or 1, metavar="N",
                     help="keep N other processes spinning meanwhile (default: one per core), as on a shared "
                          "machine, and compare threads='auto' with the default threads only")
@@ -87,6 +89,17 @@ def _has_torch(args):
     return True
 
 
+def _has_jax(args):
+    if args.no_jax:
+        return False
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        print("JAX is not installed: its rows are skipped")
+        return False
+    return True
+
+
 def _contenders(data, args):
     (x_train, t_train), _ = data
     contenders = {
@@ -105,6 +118,11 @@ def _contenders(data, args):
         # one thread set for the rounds after it
         contenders["pytorch eager (autograd), 1 thread"] = lambda: _one_thread(
             torch_loop, x_train, t_train, args.iters, backend="torch")
+    if _has_jax(args):
+        # both compile once per run, and the time counts it (about a second)
+        contenders["xgrad jax float32 (compiled)"] = lambda: xgrad_loop(data, iters=args.iters, backend="jax")
+        contenders["jax hand-jitted lax.scan, 1000-step blocks"] = lambda: jax_loop(x_train, t_train,
+                                                                                   iters=args.iters)
     return contenders
 
 
@@ -188,6 +206,9 @@ SETTINGS = {
     "pytorch eager (autograd), 1 thread": {"dtype": "float32", "threads": 1},
     "xgrad numpy float32 (threads='auto')": {"dtype": "float32", "threads": "auto"},
     "xgrad torch float32, torch default threads": {"dtype": "float32", "threads": "default"},
+    "xgrad jax float32 (compiled)": {"dtype": "float32", "threads": "default (XLA)", "compiled": True},
+    "jax hand-jitted lax.scan, 1000-step blocks": {"dtype": "float32", "threads": "default (XLA)",
+                                                   "compiled": True},
 }
 
 

@@ -231,6 +231,32 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
         np.testing.assert_array_equal(got.net.params[k], v)
 
 
+def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, caplog):
+    """Where CuPy refuses to capture the step (cuBLAS, so far), training with
+    compile_step=True goes on eagerly, with a warning, and gives the eager run."""
+    from xgrad import _stepper, _train
+
+    import xgrad._cudagraph
+
+    (x, t), (xt, tt) = xgrad.load_mnist()
+    kw = {"data": ((x[:1000], t[:1000]), (xt[:200], tt[:200])), "iters": 23, "eval_every": 0, "seed": 1,
+          "progress": False}
+    ref = xgrad.train("numpy", **kw)
+
+    def refuse(body):
+        raise RuntimeError("could not capture the training step in a CUDA graph: cuBLAS refused")
+
+    monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", refuse)
+    for module in (_stepper, _train):  # let NumPy take CuPy's path
+        monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
+    with caplog.at_level("WARNING", logger="xgrad"):
+        got = xgrad.train("numpy", compile_step=True, **kw)
+    assert "fused kernels but without a CUDA graph: could not capture" in caplog.text
+    np.testing.assert_array_equal(got.loss, ref.loss)
+    for k, v in ref.net.params.items():
+        np.testing.assert_array_equal(got.net.params[k], v)
+
+
 # ---- the CUDA capture's sequence, against a stand-in for CuPy -------------------------------------------
 
 

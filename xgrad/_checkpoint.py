@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Checkpoint", "CheckpointError", "data_id", "load_checkpoint", "save_checkpoint"]
 
 # settings that may differ between a run and its resumption
-_FREE = ("iters", "progress", "eval_every")
+_FREE = ("iters", "progress", "eval_every", "compile_step")
 _WHAT = "xgrad checkpoint"
 
 

@@ -17,7 +17,7 @@ from xgrad._mnist import DATASETS
 from xgrad._netargs import DTYPES
 
 __all__ = ["DEFAULTS", "GRADS", "RENAMED", "TRAIN_SETTINGS", "Setting", "add_options", "check_choice",
-           "current_names"]
+           "current_names", "on_off_auto"]
 
 GRADS = ("backprop", "numerical")
 
@@ -38,6 +38,23 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
 
+_ON_OFF = {"auto": None, "on": True, "off": False}
+
+
+def on_off_auto(text: str) -> bool | None:
+    """A command-line switch: ``auto`` -> None, ``on`` -> True, ``off`` -> False.
+
+    Examples
+    --------
+    >>> on_off_auto("on"), on_off_auto("auto")
+    (True, None)
+    """
+    try:
+        return _ON_OFF[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"choose auto, on or off; got {text!r}") from None
+
+
 TRAIN_SETTINGS = (
     Setting("dataset", "mnist", "the data set", choices=DATASETS),
     Setting("activation", "sigmoid", "the hidden layer's activation", choices=tuple(ACTIVATIONS)),
@@ -53,6 +70,8 @@ TRAIN_SETTINGS = (
     Setting("dtype", "float32", "floating type of the run", choices=DTYPES),
     Setting("threads", "auto", "CPU threads (BLAS, OpenMP, torch): auto, a number or 'default'"),
     Setting("checkpoint_every", 100, "iterations between checkpoints", int),
+    Setting("compile_step", None, "compile the training step: auto (the default: on JAX), on (JAX, CuPy) or "
+            "off", on_off_auto),
 )
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in TRAIN_SETTINGS}
 _BY_NAME = {s.name: s for s in TRAIN_SETTINGS}

@@ -8,21 +8,23 @@ import math
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from xgrad._backend import Backend, index_dtype, quiet_overflow, resolve_backend
 from xgrad._checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._core import activation_named, count_correct, loss_and_gradient
 from xgrad._descent import TrainingDivergedError
 from xgrad._files import check_output_file
+from xgrad._fused import Fuse, fused_ops
 from xgrad._history import History
 from xgrad._host import to_numpy
 from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._signals import StopRequest, Terminated, stop_signals
+from xgrad._stepper import block_rows, stepper_for, will_compile
 from xgrad._threads import thread_limits
 from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gradient
-from xgrad._traindata import host_floats, train_data
+from xgrad._traindata import host_floats, minibatch, train_data
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._validate import check_count
@@ -37,6 +39,17 @@ PLAN_BLOCK = 1000  # iterations whose minibatch indices are drawn together
 # (seeded by `seed` alone), so resuming at any block redraws the same indices
 MINIBATCH_STREAM = 1
 CHECK_EVERY = 10  # iterations between looks at the loss (each one a host sync)
+# the same for a compiled step, whose blocks are one program call each: the
+# look costs about as much as a step, and a longer block amortises the call
+COMPILED_CHECK_EVERY = 100
+
+
+class _Block(NamedTuple):
+    """A block of steps as it started: enough to step through it again."""
+
+    first: int  # its first iteration (0-based)
+    params: dict[str, Any]  # the parameters it started from
+    idx: Any  # its minibatch indices, (iterations, batch_size)
 
 
 def train(
@@ -63,6 +76,7 @@ def train(
     checkpoint_every: int = DEFAULTS["checkpoint_every"],
     resume: bool = False,
     device: Any = None,
+    compile_step: bool | None = DEFAULTS["compile_step"],
     grad: str | None = None,
 ) -> TrainResult:
     """Train the chapter's two-layer network with minibatch SGD.
@@ -143,6 +157,16 @@ def train(
         rather than overwritten.
     device : optional
         A device of the backend (with `net`: the net's device by default).
+    compile_step : bool or None
+        Run the training step compiled: on JAX, blocks of up to a hundred
+        steps as one ``jax.jit`` program (several times faster than one
+        dispatch per operation; the first block waits for the compilation,
+        under a second); on CuPy, as a CUDA graph. The maths is the same
+        code; the compiler may reorder floating-point operations, so losses
+        agree with an eager run's to rounding, not bit for bit. None (the
+        default) compiles where it is known to help, JAX, with
+        ``gradient="backprop"``; True asks for it and is refused on other
+        backends and with the numerical gradient; False never compiles.
     grad : {"backprop", "numerical"}, optional
         Deprecated: the old name of `gradient` (it warns). In
         :func:`gradient_descent`, ``grad`` is a function, not a choice.
@@ -156,7 +180,8 @@ def train(
     ValueError, TypeError
         On bad settings or data: a non-positive `lr`, a `batch_size` larger
         than the training set, NaN in the data, labels out of range, features
-        that do not match `net`.
+        that do not match `net`, ``compile_step=True`` where the step cannot be
+        compiled.
     xgrad.FileFormatError
         If `resume` finds a damaged or inconsistent checkpoint.
     TrainingDivergedError
@@ -169,7 +194,8 @@ def train(
 
     Notes
     -----
-    Ctrl-C (SIGINT) and SIGTERM stop the run after the current step: the
+    Ctrl-C (SIGINT) and SIGTERM stop the run after the current step (a
+    compiled step: after the current block, at most a hundred steps): the
     partial result is returned with ``interrupted=True``, and a last
     checkpoint is written. A second signal stops at once.
 
@@ -186,7 +212,7 @@ def train(
     settings = {"dataset": dataset, "activation": activation, "hidden_size": hidden_size, "iters": iters,
                 "batch_size": batch_size, "lr": lr, "gradient": gradient, "h": h, "eval_every": eval_every,
                 "seed": seed, "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads,
-                "progress": progress}
+                "progress": progress, "compile_step": compile_step}
     cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
     if resume and checkpoint is None:
@@ -197,6 +223,7 @@ def train(
             raise ValueError(f"`checkpoint` {os.fspath(checkpoint)!r} already holds a run; pass `resume=True` to "
                              "continue it, or remove it or give another path to start anew")
     b = resolve_backend(backend, device=device) if net is None else net_backend(net, backend, device)
+    will_compile(b.name, cfg.compile_step)  # refused before the data are read
     (x_train, t_train), (x_test, t_test) = prepare_data(cfg, data, data_dir)
     if net is None:
         assert cfg.weight_init_std is not None  # set for a new network
@@ -228,6 +255,8 @@ class _Run:
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
         self.t_train, self.t_test = to(t_train, index_dtype(b.xp, b.device)), to(t_test, index_dtype(b.xp, b.device))
         self.data = train_data(b, source, self.x_train, self.t_train, n_classes=cfg.output_size)
+        # what a step reads, as attributes a compiled step can take as arguments
+        self.images, self.labels, self.eye = self.data.images, self.data.labels, self.data.eye
         self.n_train = x_train.shape[0]
         self.data_id = data_id(x_train, t_train, x_test, t_test)
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
@@ -237,6 +266,12 @@ class _Run:
                                dtype=str(cfg.dtype))
         self.timings = {"train_s": 0.0, "eval_s": 0.0, "total_s": 0.0}
         self.t_start = time.perf_counter()
+        # blocks stepped but not looked at: (losses, first iteration); and the last
+        # blocks as they started, enough to step again to the last finite loss
+        self._pending: list[tuple[Any, int]] = []
+        self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
+        self._check_every = CHECK_EVERY
+        self._fuse: Fuse | None = None  # fused elementwise kernels: a compiled step on CuPy
 
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
@@ -252,19 +287,36 @@ class _Run:
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
         return self.b.asarray(idx, dtype=index_dtype(self.b.xp, self.b.device))
 
+    def _batch(self, idx: Any) -> tuple[Any, Any]:
+        """The minibatch of training rows `idx`: inputs in the run's dtype and one-hot targets."""
+        return minibatch(self.images, self.labels, self.eye, idx, levels=self.data.levels, dtype=self.data.dtype,
+                         xp=self.b.xp)
+
     def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
         xp = self.b.xp
-        xb, tb = self.data.batch(idx)
+        xb, tb = self._batch(idx)
         if self.cfg.gradient == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
             loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
-                                            scale=self.cfg.lr, rows_sum_to_one=True)
+                                            scale=self.cfg.lr, rows_sum_to_one=True, fuse=self._fuse)
         else:
             net = self.net.with_params(params)
             grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
             loss = net.loss(xb, tb)
             steps = {k: self.cfg.lr * g for k, g in grads.items()}
         return loss, {k: params[k] - steps[k] for k in params}
+
+    def _stepper(self, stop: StopRequest, plan: Any) -> tuple[Any, bool]:
+        """The block stepper of the run, and whether it compiles (the numerical
+        gradient checks its inputs on the host, so never does)."""
+        compile_step = self.cfg.compile_step if self.cfg.gradient == "backprop" else False
+        compiled = will_compile(self.b.name, compile_step)
+        self._check_every = COMPILED_CHECK_EVERY if compiled else CHECK_EVERY
+        self._fuse = fused_ops(self.b.xp) if compiled and self.b.name == "cupy" else None
+        stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=self._check_every,
+                              params=self.net.params, idx_example=plan[:self._check_every, ...], stop=stop,
+                              owner=self, lifted=("images", "labels", "eye"))
+        return stepper, compiled
 
     def _evaluate(self, done: int, bar: Any) -> None:
         t0 = time.perf_counter()
@@ -278,23 +330,36 @@ class _Run:
         bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
                         refresh=False)
 
-    def _check(self, pending: list[Any], history: collections.deque[dict[str, Any]], done: int) -> None:
-        """Move pending losses to the host; stop on the first non-finite one."""
-        if not pending:
+    def _check(self, *, keep: int = 0) -> None:
+        """Move the losses of the pending blocks but the last `keep` to the host;
+        stop on the first non-finite one."""
+        if len(self._pending) <= keep:
             return
-        values = [float(v) for v in to_numpy(self.b.xp.stack(pending))]
-        first = done - len(values)
-        pending.clear()
+        due = self._pending[:len(self._pending) - keep]
+        losses = due[0][0] if len(due) == 1 else self.b.xp.concat([losses for losses, _ in due])
+        values = [float(v) for v in to_numpy(losses)]
+        first = due[0][1]
+        del self._pending[:len(due)]
         for j, v in enumerate(values):
             if not math.isfinite(v):
                 self.history.loss.extend(values[:j])
-                self._diverged(first + j, v, history, done)
+                self._diverged(first + j, v)
         self.history.loss.extend(values)
 
-    def _diverged(self, it: int, value: float, history: collections.deque[dict[str, Any]], done: int) -> None:
-        # history[-1] holds the parameters after `done` iterations; iteration `it`
-        # (0-based) ran on history[-1 - (done - it)], the one before gave a finite loss
-        self.net.params = history[max(-len(history), -2 - (done - it))]
+    def _replay(self, it: int) -> dict[str, Any]:
+        """The parameters iteration `it` (0-based) ran on, stepped again from the
+        start of its block (the steps are deterministic); before the first block
+        held, that block's start."""
+        for first, params, idx_block in reversed(self._blocks):
+            if first <= it:
+                for r in range(it - first):
+                    _, params = self._step(params, idx_block[r, ...])
+                return params
+        return self._blocks[0].params
+
+    def _diverged(self, it: int, value: float) -> None:
+        # iteration `it` (0-based) gave a non-finite loss; the one before gave a finite loss
+        self.net.params = self._replay(it - 1)
         self._finish_timings()
         if self.history.loss:
             cause = (f"(the previous loss was {self.history.loss[-1]:.4g}). The likely cause is a learning rate too "
@@ -327,41 +392,56 @@ class _Run:
 
         cfg = self.cfg
         self.t_start = time.perf_counter()
-        params = self.net.params
-        history: collections.deque[dict[str, Any]] = collections.deque([params], maxlen=CHECK_EVERY + 1)
-        pending: list[Any] = []
-        plan, block = self._plan(self.start // PLAN_BLOCK), self.start // PLAN_BLOCK
+        every = checkpoint_every if checkpoint is not None else 0
+        i, block = self.start, self.start // PLAN_BLOCK
+        plan = self._plan(block)
         bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
-            for i in range(self.start, cfg.iters):
-                if stop:
-                    break
+            stepper, compiled = self._stepper(stop, plan)
+            rows = block_rows(self.b.name)
+            while i < cfg.iters and not stop:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
-                loss, params = self._step(params, plan[i % PLAN_BLOCK, ...])
-                pending.append(loss)
-                history.append(params)
-                self.net.params = params
-                bar.update(1)
-                last = i == cfg.iters - 1
-                evaluate = self.eval_every > 0 and (i % self.eval_every == 0 or last)
-                save = checkpoint is not None and ((i + 1) % checkpoint_every == 0 or last)
-                if len(pending) >= CHECK_EVERY or evaluate or save or last:
-                    self._check(pending, history, i + 1)
+                end = self._block_end(i, every)
+                idx_block = rows(plan, i % PLAN_BLOCK, i % PLAN_BLOCK + end - i)
+                self._blocks.append(_Block(i, self.net.params, idx_block))
+                losses, self.net.params = stepper(self.net.params, idx_block)
+                self._pending.append((losses, i))
+                bar.update(losses.shape[0])
+                if i + losses.shape[0] < end:  # the stepper stopped on a request
+                    break
+                i = end
+                evaluate = self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters)
+                save = every > 0 and (i % every == 0 or i == cfg.iters)
+                # a compiled block's losses are looked at while the next block runs
+                # (the device computes on meanwhile); all of them before an
+                # evaluation, a checkpoint or the end
+                self._check(keep=0 if evaluate or save or i == cfg.iters or not compiled else 1)
                 if evaluate:
-                    self._evaluate(i + 1, bar)
+                    self._evaluate(i, bar)
                 if save:
-                    self._save(checkpoint, i + 1)
+                    self._save(checkpoint, i)
         except KeyboardInterrupt as exc:  # raised, not requested: a second signal, or Ctrl-C in a thread
             stop.signal = stop.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
         finally:
             bar.close()
         if stop:
             logger.warning("%s: interrupted after %d iterations; returning the partial result", stop.signal,
-                           len(self.history.loss) + len(pending))
-            self._check(pending, history, len(self.history.loss) + len(pending))
+                           len(self.history.loss) + sum(losses.shape[0] for losses, _ in self._pending))
+            self._check()
+
+    def _block_end(self, i: int, checkpoint_every: int) -> int:
+        """Where the block from iteration `i` (0-based) ends: before the next look
+        at the losses (every CHECK_EVERY iterations, COMPILED_CHECK_EVERY when
+        compiled), evaluation, checkpoint, block of the plan, or the end."""
+        end = min(i + self._check_every, self.cfg.iters, (i // PLAN_BLOCK + 1) * PLAN_BLOCK)
+        if self.eval_every > 0:  # evaluations after iterations 0, e, 2e, ... (0-based)
+            end = min(end, -(-i // self.eval_every) * self.eval_every + 1)
+        if checkpoint_every:
+            end = min(end, (i // checkpoint_every + 1) * checkpoint_every)
+        return end
 
     def _finish_timings(self) -> None:
         # wall time, not summed step times: a GPU runs the steps asynchronously

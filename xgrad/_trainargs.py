@@ -34,6 +34,7 @@ class TrainConfig:
     weight_init_std: float | None
     progress: bool
     output_size: int = 10
+    compile_step: bool | None = None  # None: where it helps (see xgrad._stepper)
 
     @classmethod
     def build(cls, args: dict[str, Any], net: Any = None) -> TrainConfig:
@@ -59,6 +60,7 @@ class TrainConfig:
             weight_init_std=model["weight_init_std"],
             progress=bool(args["progress"]),
             output_size=model["output_size"],
+            compile_step=_check_compile_step(args.get("compile_step"), args["gradient"]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -92,6 +94,16 @@ def _check_h(h: Any, gradient: str) -> float | None:
         raise ValueError(f"`h` ({h!r}) is the step of the numerical gradient and has no effect when "
                          f"`gradient` is {gradient!r}; leave `h` out, or set `gradient` to 'numerical'")
     return h
+
+
+def _check_compile_step(value: Any, gradient: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"`compile_step` must be True, False or None (compile where it helps); got {value!r}")
+    if value and gradient != "backprop":
+        raise ValueError(f"`compile_step` is True, but only the backpropagation step compiles, not `gradient` "
+                         f"{gradient!r} (it checks its inputs on the host); set `gradient` to 'backprop', or leave "
+                         "`compile_step` at None")
+    return value
 
 
 def net_dtype_name(net: Any) -> str:

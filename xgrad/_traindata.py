@@ -42,7 +42,7 @@ from typing import Any
 from xgrad._backend import Backend
 from xgrad._typing import Array, DType, Namespace
 
-__all__ = ["LEVELS", "Levels", "TrainData", "host_floats", "train_data"]
+__all__ = ["LEVELS", "Levels", "TrainData", "host_floats", "minibatch", "train_data"]
 
 LEVELS = 255
 """The largest 8-bit level: level ``k`` is the value ``k / LEVELS``."""
@@ -109,16 +109,21 @@ class TrainData:
 
         No host synchronisation and no branch on values: it traces under ``jax.jit``.
         """
-        xp = self.xp
-        xb = xp.take(self.images, idx, axis=0)
-        if self.levels:
-            xb = _level_values(xb, self.dtype, xp)
-        tb = xp.take(self.eye, xp.take(self.labels, idx, axis=0), axis=0)
-        return xb, tb
+        return minibatch(self.images, self.labels, self.eye, idx, levels=self.levels, dtype=self.dtype, xp=self.xp)
 
     @property
     def n_train(self) -> int:
         return int(self.images.shape[0])
+
+
+def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels: bool, dtype: DType,
+              xp: Namespace) -> tuple[Array, Array]:
+    """:meth:`TrainData.batch` on the arrays themselves (what a compiled step
+    receives as arguments): images in `dtype` and one-hot targets of rows `idx`."""
+    xb = xp.take(images, idx, axis=0)
+    if levels:
+        xb = _level_values(xb, dtype, xp)
+    return xb, xp.take(eye, xp.take(labels, idx, axis=0), axis=0)
 
 
 def _level_values(levels: Array, dtype: DType, xp: Namespace) -> Array:
