@@ -234,9 +234,8 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
 def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, caplog):
     """Where CuPy refuses to capture the step (cuBLAS, so far), training with
     compile_step=True goes on eagerly, with a warning, and gives the eager run."""
-    from xgrad import _stepper, _train
-
     import xgrad._cudagraph
+    from xgrad import _stepper, _train
 
     (x, t), (xt, tt) = xgrad.load_mnist()
     kw = {"data": ((x[:1000], t[:1000]), (xt[:200], tt[:200])), "iters": 23, "eval_every": 0, "seed": 1,

@@ -161,7 +161,9 @@ def train(
         Run the training step compiled: on JAX, blocks of up to a hundred
         steps as one ``jax.jit`` program (several times faster than one
         dispatch per operation; the first block waits for the compilation,
-        under a second); on CuPy, as a CUDA graph. The maths is the same
+        under a second); on CuPy, with fused elementwise kernels, replayed
+        from a CUDA graph where CuPy can capture one (see the backends
+        page; off by default until measured on a GPU). The maths is the same
         code; the compiler may reorder floating-point operations, so losses
         agree with an eager run's to rounding, not bit for bit. None (the
         default) compiles where it is known to help, JAX, with
