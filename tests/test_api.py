@@ -12,7 +12,7 @@ PACKAGE = Path(xgrad.__file__).parent
 # numerical differentiation, optimisation and the network's maths: array API only
 ARRAY_API_ONLY = ("_core.py", "_diff.py", "_gradient.py", "_descent.py", "_functions.py", "_netgrad.py")
 # may use NumPy inside functions at the host edge (drawing weights, files), never at import
-HOST_EDGE = ("_net.py", "_check.py", "_train.py", "_trainresult.py", "_backend.py", "_validate.py")
+HOST_EDGE = ("_net.py", "_check.py", "_train.py", "_trainrun.py", "_trainresult.py", "_backend.py", "_validate.py")
 
 
 def _numpy_imports(tree: ast.AST) -> list[ast.stmt]:

@@ -102,9 +102,9 @@ def test_train_help_shows_every_default_of_train(capsys):
 # -- refused before any training ----------------------------------------------
 @pytest.fixture
 def no_training(monkeypatch):
-    from xgrad import _train
+    from xgrad import _trainrun
 
-    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
 
 
 @pytest.mark.parametrize(

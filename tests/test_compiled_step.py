@@ -19,7 +19,7 @@ import xgrad
 from xgrad import train
 from xgrad._core import activation_named, loss_and_gradient
 from xgrad._stepper import eager_stepper, jax_stepper, stepper_for, will_compile
-from xgrad._train import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._trainrun import MINIBATCH_STREAM, PLAN_BLOCK
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -70,15 +70,15 @@ def test_compiled_jax_follows_the_eager_run(jax_backend, small, dtype):
 def test_ragged_blocks_follow_the_eager_run_and_compile_once(jax_backend, small, tmp_path, monkeypatch):
     """53 iterations, evaluations every 7 and checkpoints every 13: blocks of
     1, 7, 5, 2, ... iterations; one compilation serves them all."""
-    from xgrad import _train
+    from xgrad import _trainrun
 
-    real, calls = _train._Run._step, []
+    real, calls = _trainrun.Run._step, []
 
     def step(self, params, idx):  # called when traced, not per step
         calls.append(1)
         return real(self, params, idx)
 
-    monkeypatch.setattr(_train._Run, "_step", step)
+    monkeypatch.setattr(_trainrun.Run, "_step", step)
     kw = {"data": small, "iters": 10, "eval_every": 0, "progress": False, "compile_step": True}
     train(jax_backend, **kw)
     one_block = len(calls)

@@ -214,6 +214,7 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
     stepper = pytest.importorskip("xgrad._stepper", reason="the training loop does not advance in blocks here")
     import xgrad._cudagraph
     import xgrad._train
+    import xgrad._trainrun
 
     (x, t), (xt, tt) = xgrad.load_mnist()
     kw = {"data": ((x[:2000], t[:2000]), (xt[:500], tt[:500])), "iters": 57, "eval_every": 7, "seed": 3,
@@ -221,7 +222,7 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
     ref = xgrad.train("numpy", **kw)
     captures = []
     monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", lambda body: captures.append(body) or replay(body))
-    for module in (stepper, xgrad._train):  # let NumPy take CuPy's path
+    for module in (stepper, xgrad._train, xgrad._trainrun):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     got = xgrad.train("numpy", compile_step=True, **kw)
     assert len(captures) == 1
@@ -235,7 +236,7 @@ def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, c
     """Where CuPy refuses to capture the step (cuBLAS, so far), training with
     compile_step=True goes on eagerly, with a warning, and gives the eager run."""
     import xgrad._cudagraph
-    from xgrad import _stepper, _train
+    from xgrad import _stepper, _train, _trainrun
 
     (x, t), (xt, tt) = xgrad.load_mnist()
     kw = {"data": ((x[:1000], t[:1000]), (xt[:200], tt[:200])), "iters": 23, "eval_every": 0, "seed": 1,
@@ -246,7 +247,7 @@ def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, c
         raise RuntimeError("could not capture the training step in a CUDA graph: cuBLAS refused")
 
     monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", refuse)
-    for module in (_stepper, _train):  # let NumPy take CuPy's path
+    for module in (_stepper, _train, _trainrun):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     with caplog.at_level("WARNING", logger="xgrad"):
         got = xgrad.train("numpy", compile_step=True, **kw)

@@ -105,18 +105,18 @@ def test_none_changes_nothing():
 @pytest.mark.parametrize("threads", ["auto", "one more than now"])
 def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads):
     torch = pytest.importorskip("torch")
-    from xgrad import _train
+    from xgrad import _trainrun
 
     before = torch.get_num_threads()
     value, want = ("auto", 1) if threads == "auto" else (before + 1, before + 1)
     seen = []
-    step = _train._Run._step
+    step = _trainrun.Run._step
 
     def spy(self, params, idx):
         seen.append(torch.get_num_threads())
         return step(self, params, idx)
 
-    monkeypatch.setattr(_train._Run, "_step", spy)
+    monkeypatch.setattr(_trainrun.Run, "_step", spy)
     train("torch", data=tiny, iters=3, batch_size=8, eval_every=0, threads=value, progress=False)
     assert seen == [want] * 3
     assert torch.get_num_threads() == before

@@ -132,9 +132,9 @@ def test_training_divergence_is_its_own_error_with_the_partial_result(small):
 
 
 def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
-    from xgrad import _train
+    from xgrad import _trainrun
 
-    real_step, calls = _train._Run._step, []
+    real_step, calls = _trainrun.Run._step, []
 
     def step(self, params, idx):
         calls.append(1)
@@ -142,7 +142,7 @@ def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
             raise KeyboardInterrupt
         return real_step(self, params, idx)
 
-    monkeypatch.setattr(_train._Run, "_step", step)
+    monkeypatch.setattr(_trainrun.Run, "_step", step)
     r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
     assert r.interrupted and len(r.loss) == 22
     assert "interrupted" in r.summary()
@@ -239,7 +239,7 @@ def test_training_step_never_synchronises(small, monkeypatch):
     """float(), bool(), int() or .item() on a device array waits for the GPU;
     the training step must not do any of them (array-api-strict stands in)."""
     pytest.importorskip("array_api_strict")
-    from xgrad import _train, resolve_backend
+    from xgrad import _trainrun, resolve_backend
     from xgrad._trainargs import TrainConfig
 
     b = resolve_backend("array_api_strict")
@@ -249,7 +249,7 @@ def test_training_step_never_synchronises(small, monkeypatch):
                              "threads": None})
     net = xgrad.TwoLayerNet(784, 20, 10, dtype="float32", xp=b.xp, device=b.device)
     (x, t), (xt, tt) = small
-    run = _train._Run(cfg, b, net, x, t, xt, tt)
+    run = _trainrun.Run(cfg, b, net, x, t, xt, tt)
     plan = run._plan(0)
 
     def sync(*args, **kwargs):
@@ -273,9 +273,9 @@ def test_labels_do_not_promote_float32_data(backend, small):
 
 # -- stopping cleanly ----------------------------------------------------------
 def _stop_at(monkeypatch, n, action):
-    from xgrad import _train
+    from xgrad import _trainrun
 
-    real_step, calls = _train._Run._step, []
+    real_step, calls = _trainrun.Run._step, []
 
     def step(self, params, idx):
         calls.append(1)
@@ -283,7 +283,7 @@ def _stop_at(monkeypatch, n, action):
             action()
         return real_step(self, params, idx)
 
-    monkeypatch.setattr(_train._Run, "_step", step)
+    monkeypatch.setattr(_trainrun.Run, "_step", step)
 
 
 def test_sigterm_stops_like_ctrl_c_with_a_last_checkpoint(small, monkeypatch, tmp_path):
@@ -391,10 +391,10 @@ def test_divergence_on_the_first_iteration_does_not_blame_the_learning_rate(smal
     ],
 )
 def test_bad_run_settings_are_refused_before_training(small, kwargs, error, match, monkeypatch, tmp_path):
-    from xgrad import _train
+    from xgrad import _trainrun
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
     with pytest.raises(error, match=match):
         train("numpy", data=small, iters=5, progress=False, **kwargs)
 
@@ -527,9 +527,9 @@ THREADS_RULE = "`threads` must be a positive integer, 'auto' or None; got "
     (True, TypeError, "bool True"),
 ])
 def test_bad_threads_have_one_message(small, threads, error, got, monkeypatch):
-    from xgrad import _train
+    from xgrad import _trainrun
 
-    monkeypatch.setattr(_train._Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
     with pytest.raises(error) as info:
         train("numpy", data=small, iters=5, threads=threads, progress=False)
     assert str(info.value) == THREADS_RULE + got
