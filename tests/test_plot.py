@@ -96,7 +96,7 @@ def test_gradient_field_has_one_arrow_per_grid_point():
 
 
 def test_gradient_field_with_a_per_point_function_and_step():
-    fig = plot.gradient_field(lambda x: x[0] ** 2 - x[1] ** 2, step=1.0, vectorized=False)
+    fig = plot.gradient_field(lambda x: x[0] ** 2 - x[1] ** 2, spacing=1.0, vectorized=False)
     q = fig.axes[0].collections[0]
     assert q.N == 5 * 5
     np.testing.assert_allclose(q.U, -2 * q.X, atol=1e-8)
@@ -105,16 +105,16 @@ def test_gradient_field_with_a_per_point_function_and_step():
 
 def test_gradient_field_on_array_api_strict():
     pytest.importorskip("array_api_strict")
-    ref = plot.gradient_field(step=0.5).axes[0].collections[0]
-    fig = plot.gradient_field(step=0.5, backend="array_api_strict")
+    ref = plot.gradient_field(spacing=0.5).axes[0].collections[0]
+    fig = plot.gradient_field(spacing=0.5, backend="array_api_strict")
     q = fig.axes[0].collections[0]
     assert q.N == ref.N == 9 * 9
     np.testing.assert_allclose(q.U, ref.U)
 
 
 def test_gradient_field_rejects_bad_step():
-    with pytest.raises(ValueError, match="`step` must be positive"):
-        plot.gradient_field(step=0)
+    with pytest.raises(ValueError, match="`spacing` must be positive"):
+        plot.gradient_field(spacing=0)
 
 
 # -- descent ------------------------------------------------------------------
@@ -363,11 +363,18 @@ def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeyp
     import xgrad._gradplot as _gradplot
 
     monkeypatch.setattr(_gradplot, "np", _GuardedNumpy())
-    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a `step` of at least 0\.00225"):
-        plot.gradient_field(step=1e-4)
+    with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a `spacing` of at least 0\.00225"):
+        plot.gradient_field(spacing=1e-4)
     with pytest.raises(ValueError, match="points per axis"):
         plot.gradient_field(xlim=(-1e12, 1e12))
-    assert plot.gradient_field(step=0.05).axes[0].collections[0].N == 90 * 90
+    assert plot.gradient_field(spacing=0.05).axes[0].collections[0].N == 90 * 90
+
+
+def test_gradient_field_step_is_the_old_name_of_spacing():
+    pytest.importorskip("matplotlib")
+    with pytest.warns(DeprecationWarning, match="use `spacing=`"):
+        fig = plot.gradient_field(step=0.5)
+    assert fig.axes[0].collections[0].N == plot.gradient_field(spacing=0.5).axes[0].collections[0].N == 81
 
 
 @pytest.mark.parametrize(

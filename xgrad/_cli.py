@@ -162,7 +162,7 @@ _TRAIN_OPTIONS = ("backend", "checkpoint", "data_dir", "resume", *DEFAULTS)
 
 # the keywords of the figure functions that ``xgrad plot``'s options set
 _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xlim": "xlim", "ylim": "ylim",
-               "step": "spacing"}
+               "spacing": "spacing"}
 
 
 def _cli_terms(message: str, command: str) -> str:

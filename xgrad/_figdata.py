@@ -46,13 +46,13 @@ def check_range(lim: Any, name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def check_grid_step(step: float, *widths: float) -> float:
+def check_grid_step(spacing: float, *widths: float) -> float:
     """Refuse a grid of more than :data:`MAX_GRID` points per axis (memory and time)."""
     widest = max(widths)
-    if widest / step > MAX_GRID:
-        raise ValueError(f"`step` {step:g} makes a grid of about {widest / step:.3g} points per axis, more than "
-                         f"{MAX_GRID}; for this range use a `step` of at least {widest / MAX_GRID:.3g}")
-    return step
+    if widest / spacing > MAX_GRID:
+        raise ValueError(f"`spacing` {spacing:g} makes a grid of about {widest / spacing:.3g} points per axis, more "
+                         f"than {MAX_GRID}; for this range use a `spacing` of at least {widest / MAX_GRID:.3g}")
+    return spacing
 
 
 def check_lrs(lrs: Any) -> list[float]:

@@ -3,6 +3,7 @@ gradient descent's paths (Fig. 4-10). Exported by :mod:`xgrad.plot`."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +45,11 @@ def gradient_field(
     *,
     xlim: tuple[float, float] = (-2, 2.5),
     ylim: tuple[float, float] = (-2, 2.5),
-    step: float = 0.25,
+    spacing: float = 0.25,
     h: float | None = None,
     vectorized: bool = True,
     backend: str | Backend = "numpy",
+    step: float | None = None,
 ) -> Figure:
     """Arrows of the negative gradient ``-∇f`` on a grid (the book's figure 4-9).
 
@@ -59,15 +61,17 @@ def gradient_field(
         ``lambda x: (x**2).sum(axis=-1)``; with ``vectorized=False`` it takes
         one point ``(2,)``. By default the book's ``x0² + x1²``.
     xlim, ylim : (float, float)
-        The grid's intervals; points are ``low, low + step, ...`` below high.
-    step : float
-        Grid spacing.
+        The grid's intervals; points are ``low, low + spacing, ...`` below high.
+    spacing : float
+        Distance between neighbouring grid points.
     h : float, optional
         Step of the numerical gradient.
     vectorized : bool
         Whether `f` takes stacks of points (much faster).
     backend : str or Backend
         Where the gradients are computed (see :func:`xgrad.resolve_backend`).
+    step : float, optional
+        Deprecated: the old name of `spacing` (it warns; `h` is the step).
 
     Returns
     -------
@@ -90,8 +94,12 @@ def gradient_field(
     f = book_function_2 if f is None else f
     check_callable(f)
     (x_lo, x_hi), (y_lo, y_hi) = check_range(xlim, "xlim"), check_range(ylim, "ylim")
-    step = check_grid_step(check_positive(step, "step"), x_hi - x_lo, y_hi - y_lo)
-    gx, gy = np.meshgrid(np.arange(x_lo, x_hi, step), np.arange(y_lo, y_hi, step))
+    if step is not None:
+        warnings.warn("`step` is deprecated in `gradient_field`; use `spacing=` (the grid's spacing; `h` is the "
+                      "step of the numerical gradient)", DeprecationWarning, stacklevel=2)
+        spacing = step
+    spacing = check_grid_step(check_positive(spacing, "spacing"), x_hi - x_lo, y_hi - y_lo)
+    gx, gy = np.meshgrid(np.arange(x_lo, x_hi, spacing), np.arange(y_lo, y_hi, spacing))
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     b = backend if isinstance(backend, Backend) else resolve_backend(backend)
     grad = to_numpy(numerical_gradient(f, b.asarray(points), h=h, per_row=True, vectorized=vectorized))
@@ -108,8 +116,8 @@ def gradient_field(
     ax.set(
         xlabel="$x_0$",
         ylabel="$x_1$",
-        xlim=(x_lo - step, x_hi),
-        ylim=(y_lo - step, y_hi),
+        xlim=(x_lo - spacing, x_hi),
+        ylim=(y_lo - spacing, y_hi),
         title=f"The negative gradient of\n{function_label(f, 2)}",
     )
     ax.set_aspect("equal")

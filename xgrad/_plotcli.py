@@ -76,7 +76,7 @@ def plot_kwargs(key: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.steps is not None:
         kwargs["step_num"] = args.steps
     if args.spacing is not None:
-        kwargs["step"] = args.spacing
+        kwargs["spacing"] = args.spacing
     kwargs.update({k: tuple(getattr(args, k)) for k in ("xlim", "ylim") if getattr(args, k) is not None})
     return kwargs
 
