@@ -308,9 +308,9 @@ def test_sigterm_stops_like_ctrl_c_with_a_last_checkpoint(small, monkeypatch, tm
 
 
 def test_ctrl_c_during_an_evaluation_records_none_of_it(small, monkeypatch):
-    import xgrad._train
+    import xgrad._trainrun
 
-    real, calls = xgrad._train.count_correct, []
+    real, calls = xgrad._trainrun.count_correct, []
 
     def count_correct(*args, **kwargs):  # what an evaluation calls, once per data set
         calls.append(1)
@@ -318,7 +318,7 @@ def test_ctrl_c_during_an_evaluation_records_none_of_it(small, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(xgrad._train, "count_correct", count_correct)
+    monkeypatch.setattr(xgrad._trainrun, "count_correct", count_correct)
     r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
     assert r.interrupted and r.eval_iters == [1] and len(r.train_acc) == len(r.test_acc) == 1
     assert len(r.loss) == 11 and "(measured at iteration 1)" in r.summary()
