@@ -11,10 +11,9 @@ to run a block as one compiled program.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -80,34 +79,30 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
     return run
 
 
-def jax_stepper(step: Step, *, length: int, owner: object = None, lifted: tuple[str, ...] = ()) -> BlockStepper:
+def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = ()) -> BlockStepper:
     """One ``jax.jit``-compiled loop over the rows of a block.
 
     Blocks shorter than `length` rows are padded to it and the loop stops
     after their rows, so a run compiles once whatever the lengths of its
     blocks (a longer block compiles once more for its own length).
 
-    `lifted` names attributes of `owner` that `step` reads (the training
-    set): they are passed to the compiled program as arguments, rather than
-    built into it as constants, which would take seconds to compile for
-    MNIST. While the step is traced they hold the traced arguments.
+    `data` (the training set) is given to the compiled program as arguments,
+    and to `step` as ``step(params, idx, *data)``, rather than built into the
+    program as constants, which would take seconds to compile for MNIST.
     """
     import jax
     import jax.numpy as jnp
 
-    consts = tuple(getattr(owner, name) for name in lifted)
+    def steps(params: Any, idx_block: Array, n: Array, data: tuple[Array, ...]) -> tuple[Array, Any]:
+        loss_shape = jax.eval_shape(step, params, idx_block[0], *data)[0]
 
-    def steps(params: Any, idx_block: Array, n: Array, consts: tuple[Array, ...]) -> tuple[Array, Any]:
-        with _holding(owner, lifted, consts):
-            loss_shape = jax.eval_shape(step, params, idx_block[0])[0]
+        def body(i: Array, carry: tuple[Any, Array]) -> tuple[Any, Array]:
+            params, losses = carry
+            loss, params = step(params, idx_block[i], *data)
+            return params, losses.at[i].set(loss)
 
-            def body(i: Array, carry: tuple[Any, Array]) -> tuple[Any, Array]:
-                params, losses = carry
-                loss, params = step(params, idx_block[i])
-                return params, losses.at[i].set(loss)
-
-            losses = jnp.zeros(idx_block.shape[:1], dtype=loss_shape.dtype)
-            params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
+        losses = jnp.zeros(idx_block.shape[:1], dtype=loss_shape.dtype)
+        params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
         return losses, params
 
     compiled = jax.jit(steps)
@@ -117,7 +112,7 @@ def jax_stepper(step: Step, *, length: int, owner: object = None, lifted: tuple[
         if k < length:
             idx_block = jnp.concatenate([idx_block, jnp.zeros((length - k, *idx_block.shape[1:]),
                                                               dtype=idx_block.dtype)])
-        losses, params = compiled(params, idx_block, k, consts)
+        losses, params = compiled(params, idx_block, k, data)
         return (losses if k == idx_block.shape[0] else losses[:k]), params
 
     return run
@@ -145,25 +140,15 @@ def _jax_rows() -> Callable[[Array, int, int], Array]:
                    static_argnums=2)
 
 
-@contextlib.contextmanager
-def _holding(owner: object, names: tuple[str, ...], values: tuple[Any, ...]) -> Iterator[None]:
-    """Give `owner`'s attributes `names` the `values` inside the block."""
-    saved = tuple(getattr(owner, name) for name in names)
-    try:
-        for name, value in zip(names, values, strict=True):
-            setattr(owner, name, value)
-        yield
-    finally:
-        for name, value in zip(names, saved, strict=True):
-            setattr(owner, name, value)
-
-
 def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
-                idx_example: Array = None, stop: StopRequest | None = None, owner: object = None,
-                lifted: tuple[str, ...] = ()) -> BlockStepper:
+                idx_example: Array = None, stop: StopRequest | None = None,
+                data: tuple[Array, ...] = ()) -> BlockStepper:
     """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
 
-    `compile_step` True compiles (JAX: :func:`jax_stepper`; CuPy: a CUDA
+    `data` are the arrays `step` reads: a compiled step on JAX is called as
+    ``step(params, idx, *data)`` with them as the program's arguments; the
+    others call ``step(params, idx)``. `compile_step` True compiles (JAX:
+    :func:`jax_stepper`; CuPy: a CUDA
     graph captured from `params` and `idx_example`, a block of `length`
     rows, or the eager stepper, with a warning, where CuPy refuses to
     capture the step), False runs eagerly (:func:`eager_stepper`, with `stop`), None
@@ -172,7 +157,7 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     if not will_compile(backend.name, compile_step):
         return eager_stepper(step, xp=backend.xp, stop=stop)
     if backend.name == "jax":
-        return jax_stepper(step, length=length, owner=owner, lifted=lifted)
+        return jax_stepper(step, length=length, data=data)
     from xgrad._cudagraph import graph_stepper
 
     try:

@@ -63,8 +63,6 @@ class Run:
         self.x_train, self.x_test = to(x_train, net.dtype), to(x_test, net.dtype)
         self.t_train, self.t_test = to(t_train, index_dtype(b.xp, b.device)), to(t_test, index_dtype(b.xp, b.device))
         self.data = train_data(b, source, self.x_train, self.t_train, n_classes=cfg.output_size)
-        # what a step reads, as attributes a compiled step can take as arguments
-        self.images, self.labels, self.eye = self.data.images, self.data.labels, self.data.eye
         self.n_train = x_train.shape[0]
         self.data_id = data_id(x_train, t_train, x_test, t_test)
         self.iters_per_epoch = max(self.n_train // cfg.batch_size, 1)
@@ -95,14 +93,13 @@ class Run:
         idx = rng.integers(0, self.n_train, size=(PLAN_BLOCK, self.cfg.batch_size))
         return self.b.asarray(idx, dtype=index_dtype(self.b.xp, self.b.device))
 
-    def _batch(self, idx: Any) -> tuple[Any, Any]:
-        """The minibatch of training rows `idx`: inputs in the run's dtype and one-hot targets."""
-        return minibatch(self.images, self.labels, self.eye, idx, levels=self.data.levels, dtype=self.data.dtype,
-                         xp=self.b.xp)
-
-    def _step(self, params: dict[str, Any], idx: Any) -> tuple[Any, dict[str, Any]]:
+    def _step(self, params: dict[str, Any], idx: Any, *data: Any) -> tuple[Any, dict[str, Any]]:
+        """One SGD step on the training rows `idx`. `data` are the training
+        set's images, labels and one-hot table when a compiled step passes
+        them as arguments; by default the run's own."""
         xp = self.b.xp
-        xb, tb = self._batch(idx)
+        images, labels, eye = data or (self.data.images, self.data.labels, self.data.eye)
+        xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp)
         if self.cfg.gradient == "backprop":
             # data were checked once, up front; the step comes out scaled by lr
             loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
@@ -120,10 +117,10 @@ class Run:
         compile_step = self.cfg.compile_step if self.cfg.gradient == "backprop" else False
         compiled = will_compile(self.b.name, compile_step)
         self._check_every = COMPILED_CHECK_EVERY if compiled else CHECK_EVERY
-        self._fuse = fused_ops(self.b.xp) if compiled and self.b.name == "cupy" else None
+        self._fuse = fused_ops(self.b.xp) if compiled else None  # None but on CuPy
         stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=self._check_every,
                               params=self.net.params, idx_example=plan[:self._check_every, ...], stop=stop,
-                              owner=self, lifted=("images", "labels", "eye"))
+                              data=(self.data.images, self.data.labels, self.data.eye))
         return stepper, compiled
 
     def _evaluate(self, done: int, bar: Any) -> None:
