@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat
 
 from xgrad._backend import namespace_of
-from xgrad._steps import StepError, eps, first_index, steps_for
+from xgrad._steps import StepError, eps, first_non_finite, steps_for
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (
     as_float_array,
@@ -89,11 +89,11 @@ def _elementwise(f: Callable[[Array], Array], point: Array, xp: Namespace) -> Ar
 
 def check_finite_result(xp: Namespace, d: Array, what: str) -> None:
     """At a finite `x`, a non-finite derivative means `f` returned inf or nan near it."""
-    bad = ~xp.isfinite(d)
-    if bool(xp.any(bad)):
-        index = first_index(xp, bad, tuple(d.shape))
+    found = first_non_finite(xp, d)
+    if found is not None:
+        index, value = found
         raise ValueError(
-            f"the {what} is not finite at index {index} (got {float(d[index]) if index else float(d)}): "
+            f"the {what} is not finite at index {index} (got {value}): "
             "`f` returned inf or nan at x + h or x - h there. Check f near `x`; if f is "
             "finite at x itself, a smaller `h` may help"
         )

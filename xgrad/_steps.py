@@ -13,7 +13,7 @@ from typing import Any
 from xgrad._typing import Array, Namespace
 from xgrad._validate import check_optional_positive
 
-__all__ = ["StepError", "check_finite", "eps", "first_index", "steps_for"]
+__all__ = ["StepError", "check_finite", "eps", "first_index", "first_non_finite", "steps_for"]
 
 
 class StepError(ValueError):
@@ -41,13 +41,22 @@ def _at(x: Array, index: tuple[int, ...]) -> float:
     return float(x[index]) if index else float(x)
 
 
+def first_non_finite(xp: Namespace, x: Array) -> tuple[tuple[int, ...], float] | None:
+    """The index and value of the first inf or nan in `x`; None if all are finite."""
+    bad = ~xp.isfinite(x)
+    if not bool(xp.any(bad)):
+        return None
+    index = first_index(xp, bad, tuple(x.shape))
+    return index, _at(x, index)
+
+
 def check_finite(xp: Namespace, x: Array, name: str) -> None:
     """Refuse an `x` holding inf or nan: no derivative exists there."""
-    bad = ~xp.isfinite(x)
-    if bool(xp.any(bad)):
-        index = first_index(xp, bad, tuple(x.shape))
+    found = first_non_finite(xp, x)
+    if found is not None:
+        index, value = found
         raise ValueError(
-            f"`{name}` must be finite; got {_at(x, index)} at index {index}. A derivative "
+            f"`{name}` must be finite; got {value} at index {index}. A derivative "
             "at inf or nan has no meaning; remove or replace those elements first"
         )
 
