@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib.util
 import re
@@ -27,12 +28,28 @@ def matrix():
     return _load_backend_matrix()
 
 
-@pytest.mark.parametrize("page", ["index.rst", "tutorial.rst"])
+def _pages_with_examples():
+    """Every page of the documentation that has ``>>>`` examples, relative to docs/."""
+    pages = [*DOCS.glob("*.rst"), *(DOCS / "api").glob("*.rst")]
+    return sorted(str(p.relative_to(DOCS)) for p in pages if "\n>>> " in p.read_text())
+
+
+PAGES_WITH_EXAMPLES = _pages_with_examples()
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
 def test_page_examples_run(page):
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=flags)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_every_page_with_examples_is_run_by_the_build():
+    assert {"index.rst", "tutorial.rst", "book_code.rst", "derivative.rst"} <= set(PAGES_WITH_EXAMPLES)
+    conf = (DOCS / "conf.py").read_text()
+    listed = re.search(r"^page_doctests = (\[.*?\])", conf, flags=re.M | re.S).group(1)
+    assert sorted(ast.literal_eval(listed)) == PAGES_WITH_EXAMPLES
 
 
 def test_numpy_passes_every_check(matrix):
