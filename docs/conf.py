@@ -11,6 +11,7 @@ Figures are drawn by the build, from xgrad itself, through matplotlib's
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +21,29 @@ if importlib.util.find_spec("xgrad") is None:  # not installed: use the checkout
     sys.path.insert(0, str(DOCS.parent))
 
 import xgrad  # noqa: E402
+
+
+def _quiet_root_logger() -> None:
+    """Keep the build's output to Sphinx's own messages and real warnings.
+
+    accessible-pygments (furo's code colours, loaded through Pygments' plugin
+    entry points) calls ``logging.basicConfig(level=INFO)`` when it is
+    imported, so every library's INFO records (xgrad's "loading mnist from
+    ...", JAX's platform probe) would be printed by the build. Import it first
+    and put the root logger back as it was: Python's default handler still
+    prints warnings and errors.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    if importlib.util.find_spec("a11y_pygments") is not None:
+        import a11y_pygments  # noqa: F401
+
+    for handler in root.handlers[len(handlers):]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+_quiet_root_logger()
 
 # -- project ------------------------------------------------------------------
 project = "xgrad"
@@ -42,6 +66,7 @@ extensions = [
     "bench_pages",
     "attr_docs",
     "cli_reference",
+    "dataclass_defaults",
 ]
 
 # -- maths without the network --------------------------------------------------

@@ -332,3 +332,24 @@ def test_script_options_exist(page, command, script_help):
 def test_script_options_in_the_prose_exist(page, script, option, script_help):
     assert option in (DOCS / page).read_text()  # the page still gives it
     assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", script_help(script)), f"{script} has no {option}"
+
+
+# -- claims of the pages that the code no longer bears out ----------------------------
+@pytest.mark.xfail(strict=True, reason=(
+    "gradient_check's tolerance without float64 (2e4 eps, xgrad/_check.py) was five times the worst "
+    "correct error when that was 3.8e3 eps; `scripts/calibrate_gradient_check.py --no-float64` now "
+    "measures 71 eps, so a 1% error in a median W1 entry (3.3e3 eps) passes the check"))
+def test_without_float64_the_check_catches_a_one_percent_error_in_w1():
+    array_api_strict = pytest.importorskip("array_api_strict")
+    import numpy as np
+
+    from xgrad._check import TOLERANCE, calibration_row
+
+    b = xgrad.resolve_backend("array_api_strict", device=array_api_strict.Device("no_float64"))
+    (x, t), _ = xgrad.load_mnist()
+    net = xgrad.TwoLayerNet(784, 50, 10, dtype="float32", seed=0, xp=b.xp, device=b.device)
+    with pytest.warns(RuntimeWarning, match="no float64"):
+        row = calibration_row(net, b.asarray(x[:10], dtype=net.dtype), b.asarray(t[:10]))
+    tolerance = TOLERANCE[("float32", "float32")] / float(np.finfo(np.float32).eps)
+    assert row["W1"]["correct"] < tolerance  # no false alarm ...
+    assert row["W1"]["one_percent"] > tolerance  # ... and the 1% error is caught

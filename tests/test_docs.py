@@ -267,3 +267,63 @@ def test_gallery_figures_are_those_of_the_command(monkeypatch, tmp_path):
     assert len(fig.axes[0].lines[0].get_ydata()) == 30
     with pytest.raises(RuntimeError, match="exited with status 2"):
         helpers.run_command("xgrad plot descent --lr 0 --out x.png")
+
+
+def test_class_signatures_show_factory_defaults_as_values(monkeypatch):
+    ext = _load_ext(monkeypatch, "dataclass_defaults")
+    from xgrad import History, SweepRun, TrainResult
+
+    assert ext.readable_signature(TrainResult, "(net, history, timings, config=<factory>, interrupted=False)") == (
+        "(net, history, timings, config={}, interrupted=False)")
+    assert "loss=[], eval_iters=[]" in ext.readable_signature(History, "(loss=<factory>, eval_iters=<factory>)")
+    assert ext.readable_signature(SweepRun, "(key, history=<factory>)") == "(key, history={})"
+    assert ext.default_text(History) == "History()"
+    assert ext.readable_signature(dict, "(x=<factory>)") == "(x=<factory>)"  # not a dataclass: left alone
+
+
+def test_no_public_class_signature_keeps_a_factory(monkeypatch):
+    pytest.importorskip("sphinx")
+    import inspect
+
+    from xgrad import History, SweepResult, SweepRun, TrainResult
+
+    _process_signature = _load_ext(monkeypatch, "dataclass_defaults")._process_signature
+    for cls in (History, SweepResult, SweepRun, TrainResult):
+        raw = str(inspect.signature(cls)).split(" -> ")[0]
+        assert "<factory>" in raw
+        signature, _ = _process_signature(None, "class", cls.__name__, cls, None, raw, None)
+        assert "<factory>" not in signature, cls
+
+
+def test_plot_namespace_keeps_its_helpers_private():
+    pytest.importorskip("matplotlib")
+    import xgrad.plot
+
+    assert not {"to_numpy", "new_figure"} & set(vars(xgrad.plot))
+    assert "to_numpy" not in xgrad.plot.__all__
+
+
+def test_gallery_commands_leave_the_log_as_it_was(monkeypatch, capsys):
+    import logging
+
+    pytest.importorskip("matplotlib")
+    helpers = _load_ext(monkeypatch, "plot_helpers")
+    logger = logging.getLogger("xgrad")
+    before = (list(logger.handlers), logger.level)
+    helpers.run_command("xgrad train --backend numpy --iters 2 --eval-every 0 --no-progress --out quiet")
+    assert (list(logger.handlers), logger.level) == before
+    assert capsys.readouterr() == ("", "")
+
+
+def test_docs_build_prints_no_info_records():
+    """conf.py undoes accessible-pygments' ``logging.basicConfig(level=INFO)``."""
+    import subprocess
+
+    pytest.importorskip("a11y_pygments")
+    code = ("import logging, runpy; runpy.run_path('conf.py'); import a11y_pygments; "
+            "logging.getLogger('xgrad').info('noise'); logging.getLogger('xgrad').warning('real')")
+    run = subprocess.run([sys.executable, "-c", code], cwd=DOCS, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(DOCS.parent), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert "noise" not in run.stdout + run.stderr
+    assert "real" in run.stderr

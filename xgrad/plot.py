@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xgrad._canvas import new_figure
+from xgrad._canvas import new_figure as _new_figure
 from xgrad._cli import FIGURES as _FIGURE_TABLE
 from xgrad._cli import draw_figure
 from xgrad._diff import tangent_line
@@ -29,7 +29,7 @@ from xgrad._figdata import (
 )
 from xgrad._figfunctions import book_function_1, function_label, function_name
 from xgrad._gradplot import descent_paths, gradient_field
-from xgrad._host import to_numpy
+from xgrad._host import to_numpy as _to_numpy
 from xgrad._trainplot import training_curves
 from xgrad._typing import Array
 from xgrad._validate import (
@@ -98,11 +98,11 @@ def tangent(
     x, xp, device = as_float_array(x)
     x = xp.reshape(x, ())
     grid = xp.linspace(lo, hi, SAMPLES, dtype=x.dtype, device=device)
-    t = to_numpy(grid)
-    y, yt = (np.reshape(to_numpy(v), (-1,)) for v in (f(grid), line(grid)))
-    x0, y0 = float(to_numpy(x)), float(to_numpy(f(x)))
+    t = _to_numpy(grid)
+    y, yt = (np.reshape(_to_numpy(v), (-1,)) for v in (f(grid), line(grid)))
+    x0, y0 = float(_to_numpy(x)), float(_to_numpy(f(x)))
     slope = (yt[-1] - yt[0]) / (t[-1] - t[0])
-    fig, (ax,) = new_figure()
+    fig, (ax,) = _new_figure()
     ax.plot(t, y, label=function_label(f))
     ax.plot(t, yt, "--", label=f"tangent at x = {x0:g} (slope {slope:.4g})")
     ax.scatter([x0], [y0], color="black", zorder=3)
@@ -157,7 +157,7 @@ def step_error(
     f, dfdx = step_error_functions(f, dfdx)
     steps = check_steps(hs)
     x0, errors = step_errors(f, dfdx, x, steps)
-    fig, (ax,) = new_figure(panel=(7.5, 4.5))
+    fig, (ax,) = _new_figure(panel=(7.5, 4.5))
     colors, styles = {"float32": "C0", "float64": "C1"}, {"forward": "--", "central": "-"}
     for (dtype, method), err in errors.items():
         ax.loglog(steps, np.where(err > 0, err, np.nan), styles[method], color=colors[dtype],

@@ -8,6 +8,8 @@ over. ``conf.py`` imports it into every snippet through ``plot_pre_code``.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -64,6 +66,25 @@ def _inside(folder: Any) -> Iterator[None]:
         os.chdir(before)
 
 
+@contextlib.contextmanager
+def _quiet_command() -> Iterator[io.StringIO]:
+    """Collect what a command prints, and leave the ``xgrad`` logger as it was.
+
+    The command reports on stdout and, through a handler it adds to the
+    ``xgrad`` logger, on stderr; in the build that would be noise, and the
+    handler would go on printing the rest of the build's log records.
+    """
+    logger = logging.getLogger("xgrad")
+    handlers, level = list(logger.handlers), logger.level
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            yield err
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+
+
 def run_command(command: str) -> None:
     """Run ``xgrad ...`` (`command`) in :func:`workdir`; fail the build if it fails."""
     import shlex
@@ -73,10 +94,10 @@ def run_command(command: str) -> None:
     argv = shlex.split(command)
     if argv[0] != "xgrad":
         raise ValueError(f"not an xgrad command: {command!r}")
-    with _inside(workdir()), contextlib.redirect_stdout(None):
+    with _inside(workdir()), _quiet_command() as err:
         status = main(argv[1:])
     if status != 0:
-        raise RuntimeError(f"{command!r} exited with status {status}")
+        raise RuntimeError(f"{command!r} exited with status {status}: {err.getvalue().strip()}")
 
 
 def cli_figure(command: str) -> Any:
