@@ -1,4 +1,4 @@
-"""The figures of chapter 4, drawn with matplotlib (``pip install "xgrad[plot]"``).
+"""The figures of chapter 4, drawn with matplotlib (``pip install ".[plot]"`` from a checkout).
 
 Every function returns a :class:`matplotlib.figure.Figure` built with the
 object API: no pyplot, no global state and no window, so they work off-screen
