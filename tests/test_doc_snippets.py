@@ -140,6 +140,11 @@ def test_python_block_runs(snippet, tmp_path, monkeypatch):
         assert "test accuracy" in out.getvalue()
     if "savefig(" in snippet.text:
         assert list(tmp_path.glob("*.png"))
+    result = namespace.get("result")
+    if 'xgrad.train(backend="numpy")' in snippet.text:  # the book's run, whose accuracies the tutorial quotes
+        tutorial = _flat((DOCS / "tutorial.rst").read_text())
+        assert (f"reached a train accuracy of {result.train_acc[-1]:.4f} and a test accuracy of "
+                f"{result.test_acc[-1]:.4f}") in tutorial
 
 
 # -- the commands -------------------------------------------------------------------
@@ -353,3 +358,47 @@ def test_without_float64_the_check_catches_a_one_percent_error_in_w1():
     tolerance = TOLERANCE[("float32", "float32")] / float(np.finfo(np.float32).eps)
     assert row["W1"]["correct"] < tolerance  # no false alarm ...
     assert row["W1"]["one_percent"] > tolerance  # ... and the 1% error is caught
+
+
+# -- figures the prose quotes from the recorded benchmarks ------------------------------
+def _recorded(name: str) -> dict:
+    import json
+
+    return json.loads((DOCS / "_data" / f"{name}.json").read_text())
+
+
+def _train_seconds(row_name: str) -> float:
+    data = _recorded("train")
+    row = next(r for r in data["rows"] if r["name"] == row_name)
+    return row["median_s"] * 10_000 / data["iters"]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_readme_quotes_the_recorded_benchmarks():
+    readme = _flat(README.read_text())
+    grad = _recorded("numgrad")["one_gradient"]
+    assert f"took {grad['fast_s']:.3f} s on our 2-core development machine" in readme
+    assert f"against {grad['book']['seconds']:.0f} s for the book's own loop" in readme
+    assert f"(about {round(grad['speedup_vs_book'], -3):,.0f}x)" in readme
+    quoted = {
+        "in about {:.1f} s on one CPU core": "xgrad numpy float32 (default threads='auto')",
+        "against {:.1f} s for the book's code": "reference-style loop, 1 BLAS thread",
+        "{:.1f} s for PyTorch eager": "pytorch eager (autograd), default threads",
+        "{:.1f} s for a hand-jitted JAX loop": "jax hand-jitted lax.scan, 1000-step blocks",
+        "compiled, takes {:.1f} s": "xgrad jax float32 (compiled)",
+    }
+    for phrase, row in quoted.items():
+        assert phrase.format(_train_seconds(row)) in readme, (phrase, row)
+
+
+def test_how_it_works_quotes_the_recorded_numerical_gradient():
+    page = _flat((DOCS / "how_it_works.rst").read_text())
+    data = _recorded("numgrad")
+    grad = data["one_gradient"]
+    load = data["environment"]["load_average_1_5_15_min"][0]
+    assert f"load average {load:.1f}) xgrad took {grad['fast_s'] * 1e3:.1f} ms" in page
+    assert f"the book's loop {grad['book']['seconds']:.1f} s, **{grad['speedup_vs_book']:,.0f} times faster**" in page
+    assert f"the largest difference is {grad['book']['largest_difference']:.1e}".replace("e-0", "e-") in page
