@@ -80,19 +80,27 @@ def readme_snippets() -> list[Snippet]:
 ALL = [s for page in PAGES for s in rst_snippets(page)] + readme_snippets()
 PYTHON = [s for s in ALL if s.lang == "python"]
 
-# snippets that need what a test machine lacks, and what they need
-NEEDS = {
-    "tcp://scheduler:8786": "a running Dask scheduler",
-    'backend="cupy"': "a CUDA GPU with CuPy",
-}
 
-
-def _cupy_works() -> bool:
+def _works(backend: str) -> bool:
     try:
-        xgrad.resolve_backend("cupy")
+        xgrad.resolve_backend(backend)
     except xgrad.BackendUnavailableError:
         return False
     return True
+
+
+def _cupy_works() -> bool:
+    return _works("cupy")
+
+
+def _missing(text: str) -> str | None:
+    """What a snippet needs that this machine lacks, or None."""
+    if "tcp://scheduler:8786" in text:
+        return "a running Dask scheduler"
+    for name in re.findall(r'backend="(\w+)"', text):
+        if name != "auto" and not _works(name):
+            return f"the {name} backend" + (" (a CUDA GPU)" if name == "cupy" else "")
+    return None
 
 
 def test_the_snippets_are_found():
@@ -122,9 +130,7 @@ def test_python_block_calls_match_the_signatures(snippet):
 @pytest.mark.slow
 @pytest.mark.parametrize("snippet", PYTHON, ids=[s.where for s in PYTHON])
 def test_python_block_runs(snippet, tmp_path, monkeypatch):
-    need = next((why for key, why in NEEDS.items() if key in snippet.text), None)
-    if need == NEEDS['backend="cupy"'] and _cupy_works():
-        need = None
+    need = _missing(snippet.text)
     if need:
         pytest.skip(f"{snippet.where} needs {need}")
     if "matplotlib" in snippet.text or "xgrad.plot" in snippet.text:
