@@ -408,3 +408,24 @@ def test_how_it_works_quotes_the_recorded_numerical_gradient():
     assert f"load average {load:.1f}) xgrad took {grad['fast_s'] * 1e3:.1f} ms" in page
     assert f"the book's loop {grad['book']['seconds']:.1f} s, **{grad['speedup_vs_book']:,.0f} times faster**" in page
     assert f"the largest difference is {grad['book']['largest_difference']:.1e}".replace("e-0", "e-") in page
+
+
+# the values the book prints (chapter 4 and the gradient check of 5.7.3), as book_code.rst
+# quotes them (runs of spaces as one); its ``>>>`` examples show xgrad printing the same
+BOOK_PRINTS = [
+    "0.09750000000000003", "0.5975",  # sum_squares_error
+    "0.510825457099338", "2.302584092994546",  # cross_entropy_error, with its 1e-7
+    "0.1999999999990898", "0.2999999999986347",  # numerical_diff(function_1, 5 and 10)
+    "6.00000000000378",  # function_tmp1
+    "array([6., 8.])", "array([0., 4.])", "array([6., 0.])",  # numerical_gradient(function_2, ...)
+    "-6.11110793e-10, 8.14814391e-10", "-2.99999994, 3.99999992",  # gradient_descent, lr 0.1 and 1e-10
+    "[-2.58983747e+13 -1.29524862e+12]",  # lr 10
+    "1.05414809, 0.63071653, 1.1328074", "0.92806853663411326",  # simpleNet's predict and loss
+    "0.21924763, 0.14356247, -0.36281009", "0.32887144, 0.2153437 , -0.54421514",  # its dW
+    "W1:2.2e-13 b1:9.7e-13 W2:8.4e-13 b2:1.2e-10",  # gradient_check.py
+]
+
+
+@pytest.mark.parametrize("value", BOOK_PRINTS)
+def test_book_code_quotes_what_the_book_prints(value):
+    assert value in _flat((DOCS / "book_code.rst").read_text()).replace("``", "")
