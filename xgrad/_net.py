@@ -163,14 +163,26 @@ class TwoLayerNet:
         xp = self.xp
         if not xp.isdtype(x.dtype, ("integral", "real floating")):
             raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
-        if cast and x.dtype != self.dtype:
-            x = xp.astype(x, self.dtype)
         if samples and x.shape[0] == 0:
             raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
                              "accuracy of an empty batch are undefined")
-        if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
-            raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
-        return x
+        if xp.isdtype(x.dtype, "real floating"):  # checked before the cast, which could make them infinite
+            if not bool(xp.all(xp.isfinite(x))):
+                raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
+            self._check_range(x)
+        return xp.astype(x, self.dtype) if cast and x.dtype != self.dtype else x
+
+    def _check_range(self, x: Array) -> None:
+        """Finite floats of a wider dtype than the network's must stay finite when cast to it."""
+        xp, limit = self.xp, xp_max(self.xp, self.dtype)
+        if x.dtype == self.dtype or xp_max(xp, x.dtype) <= limit or math.prod(x.shape) == 0:
+            return
+        largest = float(xp.max(xp.abs(x)))
+        if largest > limit:
+            name = "float32" if self.dtype == xp.float32 else str(self.dtype)
+            raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
+                             "dtype: they would become infinite. Scale `x`, or use a float64 network "
+                             "(net.astype('float64'))")
 
     def checked_inputs(self, x: Array, t: Array, /) -> tuple[Array, Array]:
         """The boundary every loss, gradient and check passes: `x` in the
@@ -365,6 +377,11 @@ class TwoLayerNet:
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)
         net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
+
+
+def xp_max(xp: Namespace, dtype: DType) -> float:
+    """The largest finite value of the floating `dtype`."""
+    return float(xp.finfo(dtype).max)
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:

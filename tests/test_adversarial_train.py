@@ -1,0 +1,42 @@
+"""An outside tester's attacks on the network, training, sweeps, files and CLI.
+
+Each test here failed on the code before its fix: a wrong answer without an
+error, a misleading message, or a setting that was silently misread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xgrad
+from xgrad import TwoLayerNet
+
+
+# -- inputs beyond the network's dtype ------------------------------------------
+def _float32_net(backend):
+    return TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, dtype="float32", xp=backend.xp, device=backend.device)
+
+
+@pytest.mark.parametrize("method", ["accuracy", "loss", "predict", "scores"])
+def test_float64_inputs_beyond_float32_are_refused_by_a_float32_net(backend, method):
+    # 1e300 is a finite float64 but infinite in float32: the network used to
+    # cast it silently (an accuracy of 0.5 from NaN scores), or blame NaN in `x`
+    net = _float32_net(backend)
+    if not hasattr(backend.xp, "float64") or backend.name == "jax" and not _jax_x64():
+        pytest.skip("no float64 here")
+    x = backend.asarray([[1e300, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    t = backend.asarray([0, 1])
+    args = (x, t) if method in ("accuracy", "loss") else (x,)
+    with pytest.raises(ValueError, match=r"`x` has values up to 1e\+300, beyond the range of float32"):
+        getattr(net, method)(*args)
+    # just below float32's largest value is still taken, and an empty batch has no largest value
+    fits = backend.asarray([[3e38, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    getattr(net, method)(*((fits, t) if method in ("accuracy", "loss") else (fits,)))
+    assert net.predict(backend.asarray(np.zeros((0, 4)), dtype=backend.xp.float64)).shape == (0, 2)
+
+
+def _jax_x64():
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
