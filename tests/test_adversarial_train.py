@@ -40,3 +40,28 @@ def _jax_x64():
     import jax
 
     return bool(jax.config.jax_enable_x64)
+
+
+# -- sweeps -----------------------------------------------------------------------
+@pytest.fixture
+def tiny():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 4))
+    t = np.arange(40) % 3
+    return (x, t), (x[:10], t[:10])
+
+
+@pytest.mark.parametrize("iters", [0, [0, 5]])
+def test_a_sweep_of_no_iterations_is_refused_not_reported_as_diverged(tiny, iters):
+    # every run of 0 iterations had a NaN loss and no accuracy, so the sweep had
+    # no best run and `xgrad sweep` printed "every run diverged"
+    with pytest.raises(ValueError, match=r"`iters` must be at least 1 in a sweep; got 0"):
+        xgrad.sweep(lr=[0.1], iters=iters, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False)
+
+
+def test_the_sweep_command_refuses_no_iterations(capsys):
+    from xgrad._cli import main
+
+    assert main(["sweep", "--iters", "0", "--lr", "0.1", "--scheduler", "serial", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "`--iters` must be at least 1 in a sweep; got 0" in err and "diverged" not in err

@@ -165,11 +165,21 @@ _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xli
                "spacing": "spacing"}
 
 
+# the keywords of xgrad.sweep (and train) that ``xgrad sweep``'s options set
+_SWEEP_TERMS = {**{k: k.replace("_", "-") for k in ("lr", "hidden_size", "batch_size", "activation", "seeds", "iters",
+                                                   "eval_every", "dataset", "data_dir", "backend", "dtype",
+                                                   "refine", "retries")}, "seed": "seeds", "client": "scheduler"}
+
+
 def _cli_terms(message: str, command: str) -> str:
     """A library message in the command's terms: `batch_size` -> `--batch-size`."""
     if command == "plot":
         for keyword, option in _PLOT_TERMS.items():
             message = message.replace(f"`{keyword}`", f"`--{option}`")
+        return message
+    if command == "sweep":
+        for name, option in _SWEEP_TERMS.items():
+            message = message.replace(f"`{name}`", f"`--{option}`")
         return message
     if command != "train":
         return message
