@@ -65,3 +65,25 @@ def test_the_sweep_command_refuses_no_iterations(capsys):
     assert main(["sweep", "--iters", "0", "--lr", "0.1", "--scheduler", "serial", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "`--iters` must be at least 1 in a sweep; got 0" in err and "diverged" not in err
+
+
+# -- switches of train() ----------------------------------------------------------
+def _train(data, **kwargs):
+    return xgrad.train("numpy", data=data, iters=4, batch_size=5, hidden_size=3, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0.0, None])
+def test_resume_must_be_a_bool_not_a_truthy_string(tiny, tmp_path, value):
+    # resume="no" was truthy: it continued the checkpoint it was meant not to
+    ck = tmp_path / "c.npz"
+    _train(tiny, checkpoint=ck)
+    with pytest.raises(TypeError, match=r"`resume` must be True or False; got"):
+        _train(tiny, checkpoint=ck, resume=value)
+
+
+@pytest.mark.parametrize("value", ["no", "False", 1, None])
+def test_progress_must_be_a_bool(tiny, value):
+    with pytest.raises(TypeError, match=r"`progress` must be True or False; got"):
+        xgrad.train("numpy", data=tiny, iters=2, batch_size=5, hidden_size=3, progress=value)
+    with pytest.raises(TypeError, match=r"`progress` must be True or False; got"):
+        xgrad.sweep(lr=[0.1], data=tiny, iters=2, batch_size=5, hidden_size=3, client="serial", progress=value)

@@ -21,7 +21,7 @@ from xgrad._sweepexec import runner
 from xgrad._sweepgrid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweepresult import SweepResult, score, write_atomic
 from xgrad._sweeprun import SweepRun
-from xgrad._validate import check_count
+from xgrad._validate import check_count, check_flag
 
 __all__ = ["SweepResult", "SweepRun", "sweep"]
 
@@ -113,6 +113,7 @@ def sweep(
     fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
              "seed": seeds}
     axes = grid_axes(fixed, train_settings)
+    progress = check_flag(progress, "progress")
     refine = check_count(refine, "refine")
     retries = check_count(retries, "retries")
     names, digest = varied(axes), fingerprint(data)

@@ -17,7 +17,7 @@ from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gr
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._trainrun import Run
-from xgrad._validate import check_count
+from xgrad._validate import check_count, check_flag
 
 __all__ = ["TrainResult", "train"]
 
@@ -188,6 +188,7 @@ def train(
                 "progress": progress, "compile_step": compile_step}
     cfg = TrainConfig.build(settings, net)
     check_count(checkpoint_every, "checkpoint_every", minimum=1)
+    resume = check_flag(resume, "resume")  # a truthy "no" must not continue a run
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
     if checkpoint is not None:

@@ -10,7 +10,7 @@ from typing import Any
 from xgrad._backend import Backend
 from xgrad._settings import DEFAULTS, check_choice
 from xgrad._threads import check_threads
-from xgrad._validate import check_count, check_optional_positive, check_positive
+from xgrad._validate import check_count, check_flag, check_optional_positive, check_positive
 
 # threads pay off only when the products are large (flops per step)
 _THREADED_FLOPS = 50_000_000
@@ -58,7 +58,7 @@ class TrainConfig:
             seed=check_count(args["seed"], "seed", minimum=0),
             dtype=model["dtype"],
             weight_init_std=model["weight_init_std"],
-            progress=bool(args["progress"]),
+            progress=check_flag(args["progress"], "progress"),
             output_size=model["output_size"],
             compile_step=_check_compile_step(args.get("compile_step"), args["gradient"]),
         )
