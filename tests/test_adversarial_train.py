@@ -87,3 +87,70 @@ def test_progress_must_be_a_bool(tiny, value):
         xgrad.train("numpy", data=tiny, iters=2, batch_size=5, hidden_size=3, progress=value)
     with pytest.raises(TypeError, match=r"`progress` must be True or False; got"):
         xgrad.sweep(lr=[0.1], data=tiny, iters=2, batch_size=5, hidden_size=3, client="serial", progress=value)
+
+
+# -- data set files under the wrong name --------------------------------------------
+STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _tiny_set(seed, train_labels, test_labels):
+    import struct
+
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        return struct.pack(">4I", 0x803, n, 28, 28) + rng.integers(0, 256, (n, 28, 28), np.uint8).tobytes()
+
+    def labels(ts):
+        return struct.pack(">2I", 0x801, len(ts)) + bytes(ts)
+
+    return dict(zip(STEMS, (images(len(train_labels)), labels(train_labels), images(len(test_labels)),
+                            labels(test_labels)), strict=True))
+
+
+@pytest.fixture
+def idx_sets(monkeypatch, tmp_path):
+    """Two tiny data sets, trusted as MNIST and Fashion-MNIST, and nowhere else to look."""
+    import hashlib
+
+    import xgrad._mnist as mnist
+
+    monkeypatch.delenv("XGRAD_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(mnist, "_SYSTEM_DIR", tmp_path / "none")
+    monkeypatch.setattr(mnist, "_PACKAGE_DIR", tmp_path / "none")
+    monkeypatch.setattr(mnist, "MIRRORS", {"mnist": (), "fashion-mnist": ()})
+    sets = {"mnist": _tiny_set(1, (5, 0, 4, 1, 9), (7, 2, 1)), "fashion-mnist": _tiny_set(2, (9, 0, 0), (9, 2))}
+    for name, raw in sets.items():
+        monkeypatch.setitem(mnist.SHA256, name, {s: hashlib.sha256(b).hexdigest() for s, b in raw.items()})
+
+    def folder(files):
+        d = tmp_path / f"data{len(list(tmp_path.iterdir()))}"
+        d.mkdir()
+        for stem, data in files.items():
+            (d / stem).write_bytes(data)
+        return d
+
+    return sets, folder
+
+
+def test_a_file_of_the_other_split_is_named_not_called_tampered(idx_sets):
+    # the test labels replaced by the training labels: "checksum mismatch (tampered
+    # or corrupted data)... Delete the file", advice that would delete a good file
+    sets, folder = idx_sets
+    d = folder({**sets["mnist"], "t10k-labels-idx1-ubyte": sets["mnist"]["train-labels-idx1-ubyte"]})
+    with pytest.raises(xgrad.DatasetError) as info:
+        xgrad.load_mnist(data_dir=d, download=False)
+    message = str(info.value)
+    assert "t10k-labels-idx1-ubyte: it holds mnist's train-labels-idx1-ubyte, not mnist's t10k-labels" in message
+    assert "tampered" not in message and "Delete" not in message
+
+
+def test_a_file_of_the_other_data_set_is_named(idx_sets):
+    sets, folder = idx_sets
+    d = folder(sets["mnist"])
+    with pytest.raises(xgrad.DatasetError, match=r"it holds mnist's train-images-idx3-ubyte, not fashion-mnist's "
+                                                 r"train-images-idx3-ubyte: a file of another data set or split"):
+        xgrad.load_mnist(data_dir=d, dataset="fashion-mnist", download=False)
+    (x, t), _ = xgrad.load_mnist(data_dir=d, download=False)  # the files themselves are good
+    assert t.tolist() == [5, 0, 4, 1, 9]
