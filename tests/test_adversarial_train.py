@@ -154,3 +154,18 @@ def test_a_file_of_the_other_data_set_is_named(idx_sets):
         xgrad.load_mnist(data_dir=d, dataset="fashion-mnist", download=False)
     (x, t), _ = xgrad.load_mnist(data_dir=d, download=False)  # the files themselves are good
     assert t.tolist() == [5, 0, 4, 1, 9]
+
+
+# -- files: never write what cannot be read back ---------------------------------------
+def test_a_network_with_non_finite_weights_is_not_saved_over_a_good_file(tmp_path):
+    # save() wrote it (replacing the good file) and load() then refused the file:
+    # the network at that path was lost
+    path = tmp_path / "net.npz"
+    good = TwoLayerNet(4, 3, 2, seed=0)
+    good.save(path)
+    before = path.read_bytes()
+    bad = good.with_params({**good.params, "b2": np.array([0.0, np.nan])})
+    with pytest.raises(ValueError, match=r"the network's b2 holds 1 NaN or infinite value; .* not written"):
+        bad.save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]
+    np.testing.assert_array_equal(TwoLayerNet.load(path).params["W1"], good.params["W1"])

@@ -354,6 +354,8 @@ class TwoLayerNet:
         """Write the parameters and the activation to an ``.npz`` file (no pickle).
 
         The write is atomic: a crash or a full disk leaves the previous file.
+        Parameters holding NaN or infinities raise a ValueError and write
+        nothing (:meth:`load` would refuse the file).
         """
         from xgrad._host import to_numpy
         from xgrad._netfile import save_net_file

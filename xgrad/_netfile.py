@@ -34,6 +34,11 @@ def save_net_file(path: str | os.PathLike[str], host: Mapping[str, Any], activat
     p = os.fspath(path)
     if not p.endswith(".npz"):
         p += ".npz"
+    for k in PARAM_NAMES:  # read_net_file refuses them: writing one would replace a good file by a dead one
+        bad = int(np.sum(~np.isfinite(host[k])))
+        if bad:
+            raise ValueError(f"the network's {k} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}; "
+                             f"a network file must hold finite weights, so {p!r} is not written")
     with atomic_write(p) as f:
         np.savez(f, activation=np.array(activation), **{k: host[k] for k in PARAM_NAMES})
     return p
