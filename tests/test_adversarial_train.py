@@ -6,6 +6,8 @@ error, a misleading message, or a setting that was silently misread.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,15 @@ def test_a_network_with_non_finite_weights_is_not_saved_over_a_good_file(tmp_pat
         bad.save(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]
     np.testing.assert_array_equal(TwoLayerNet.load(path).params["W1"], good.params["W1"])
+
+
+# -- construction ----------------------------------------------------------------------
+@pytest.mark.parametrize(("std", "dtype"), [(1e39, "float32"), (1e308, "float64")])
+def test_a_weight_init_std_whose_weights_overflow_is_refused(backend, std, dtype):
+    # the weights were drawn in float64 and cast: some became infinite, silently on
+    # PyTorch, so every prediction of the new network was NaN
+    with pytest.raises(ValueError, match=re.escape(f"`weight_init_std` ({std:g}) draws initial weights "
+                                                        f"beyond the range of {dtype}")):
+        TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=dtype, xp=backend.xp, device=backend.device)
+    big = TwoLayerNet(4, 3, 2, weight_init_std=1e30, dtype="float32", xp=backend.xp, device=backend.device)
+    assert bool(backend.xp.all(backend.xp.isfinite(big.params["W1"])))

@@ -117,12 +117,17 @@ class TwoLayerNet:
 
         rng = np.random.default_rng(seed)
         n_in, n_hidden, n_out = sizes
-        host = {
-            "W1": std * rng.standard_normal((n_in, n_hidden)),
-            "b1": np.zeros(n_hidden),
-            "W2": std * rng.standard_normal((n_hidden, n_out)),
-            "b2": np.zeros(n_out),
-        }
+        with np.errstate(over="ignore"):  # checked below
+            host = {
+                "W1": std * rng.standard_normal((n_in, n_hidden)),
+                "b1": np.zeros(n_hidden),
+                "W2": std * rng.standard_normal((n_hidden, n_out)),
+                "b2": np.zeros(n_out),
+            }
+        name = "float32" if self.dtype == self.xp.float32 else "float64"
+        if max(float(np.max(np.abs(host[k]))) for k in ("W1", "W2")) > float(np.finfo(name).max):
+            raise ValueError(f"`weight_init_std` ({std:g}) draws initial weights beyond the range of {name}; "
+                             "they would be infinite. Choose a far smaller `weight_init_std` (the book's is 0.01)")
         return {k: self.to_device(v) for k, v in host.items()}
 
     def to_device(self, a: Any, /) -> Array:
