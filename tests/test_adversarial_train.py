@@ -183,3 +183,26 @@ def test_a_weight_init_std_whose_weights_overflow_is_refused(backend, std, dtype
         TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=dtype, xp=backend.xp, device=backend.device)
     big = TwoLayerNet(4, 3, 2, weight_init_std=1e30, dtype="float32", xp=backend.xp, device=backend.device)
     assert bool(backend.xp.all(backend.xp.isfinite(big.params["W1"])))
+
+
+def _huge_float64_net(backend=None):
+    net = TwoLayerNet(4, 3, 2, seed=0) if backend is None else TwoLayerNet(4, 3, 2, seed=0, xp=backend.xp,
+                                                                             device=backend.device)
+    w1 = np.ones((4, 3))
+    w1[2, 1] = -1e300  # finite in float64, infinite in float32
+    return net.with_params({**net.params, "W1": net.to_device(w1)})
+
+
+def test_astype_float32_refuses_weights_beyond_its_range(backend):
+    net = _huge_float64_net(backend)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        net.astype("float32")
+    assert net.astype("float64").params["W1"].dtype == backend.xp.float64
+
+
+def test_loading_as_float32_refuses_weights_beyond_its_range(tmp_path, backend):
+    path = tmp_path / "big.npz"
+    _huge_float64_net().save(path)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        TwoLayerNet.load(path, dtype="float32", xp=backend.xp, device=backend.device)
+    assert float(TwoLayerNet.load(path).params["W1"][2, 1]) == -1e300

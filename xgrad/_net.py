@@ -353,6 +353,7 @@ class TwoLayerNet:
         """A copy of this network with its parameters cast to `dtype`
         ('float32' or 'float64', or that dtype of the network's library)."""
         target = network_dtype(self.xp, dtype)
+        check_fits(self.xp, self.params, target)
         return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -382,8 +383,21 @@ class TwoLayerNet:
         n_in, n_hidden = host["W1"].shape
         net = cls(n_in, n_hidden, host["W2"].shape[1], activation=activation,
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)
+        import numpy as np
+
+        check_fits(np, host, np.float32 if net.dtype == net.xp.float32 else np.float64)
         net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
+
+
+def check_fits(xp: Namespace, params: dict[str, Array], dtype: DType) -> None:
+    """Parameters cast to `dtype` must stay finite (float64 weights beyond float32's range would not)."""
+    limit = xp_max(xp, dtype)
+    for k, v in params.items():
+        if xp_max(xp, v.dtype) > limit and (largest := float(xp.max(xp.abs(v)))) > limit:
+            name = "float32" if dtype == xp.float32 else str(dtype)
+            raise ValueError(f"the network's {k} has values up to {largest:.3g}, beyond the range of {name}; "
+                             "cast to it, they would be infinite. Keep the network in float64")
 
 
 def xp_max(xp: Namespace, dtype: DType) -> float:
