@@ -206,3 +206,30 @@ def test_loading_as_float32_refuses_weights_beyond_its_range(tmp_path, backend):
     with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
         TwoLayerNet.load(path, dtype="float32", xp=backend.xp, device=backend.device)
     assert float(TwoLayerNet.load(path).params["W1"][2, 1]) == -1e300
+
+
+# -- a setting that would be ignored ------------------------------------------------
+def test_checkpoint_every_without_a_checkpoint_is_refused(tiny):
+    # it was ignored without a word: the run saved nothing while its caller
+    # believed it saved every 2 iterations
+    with pytest.raises(ValueError, match=r"`checkpoint_every` \(2\) has no effect without `checkpoint`"):
+        _train(tiny, checkpoint_every=2)
+
+
+def test_checkpoint_every_defaults_to_100_with_a_checkpoint(tiny, tmp_path, monkeypatch):
+    import xgrad._trainrun as trainrun
+
+    saved = []
+    monkeypatch.setattr(trainrun, "save_checkpoint", lambda path, state, cfg: saved.append(state.iteration))
+    xgrad.train("numpy", data=tiny, iters=250, batch_size=5, hidden_size=3, eval_every=0, progress=False,
+                checkpoint=tmp_path / "c.npz")
+    assert saved == [100, 200, 250]
+    with pytest.raises(ValueError, match=r"`checkpoint_every` \(2\) has no effect"):
+        _train(tiny, checkpoint_every=2)  # the same check, whatever the value
+
+
+def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
+    from xgrad._cli import main
+
+    assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
+    assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err

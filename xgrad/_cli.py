@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
                     + ", ".join(BACKENDS) + " (default: auto)")
     add_options(tr)
+    tr.set_defaults(checkpoint_every=None)  # 100 (as --help says) with --checkpoint; without it, refused
     _add_old_names(tr)
     tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
     tr.add_argument("--out", type=Path, default=None,

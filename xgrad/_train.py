@@ -44,7 +44,7 @@ def train(
     data_dir: str | os.PathLike[str] | None = None,
     net: TwoLayerNet | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = DEFAULTS["checkpoint_every"],
+    checkpoint_every: int | None = None,
     resume: bool = False,
     device: Any = None,
     compile_step: bool | None = DEFAULTS["compile_step"],
@@ -119,9 +119,10 @@ def train(
         Save the state every `checkpoint_every` iterations (and at the end,
         and when stopped) to this ``.npz`` file, atomically. Its folder must
         be writable; this is checked before training starts.
-    checkpoint_every : int
-        Iterations between checkpoints; 100 by default. Used only with
-        `checkpoint`.
+    checkpoint_every : int, optional
+        Iterations between checkpoints; 100 by default. Only with
+        `checkpoint`: without it nothing would be saved, so giving it is an
+        error.
     resume : bool
         Start from `checkpoint` if it exists; its settings must match.
         Needs `checkpoint`. Without it, an existing `checkpoint` is refused
@@ -187,7 +188,11 @@ def train(
                 "seed": seed, "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads,
                 "progress": progress, "compile_step": compile_step}
     cfg = TrainConfig.build(settings, net)
-    check_count(checkpoint_every, "checkpoint_every", minimum=1)
+    every = check_count(DEFAULTS["checkpoint_every"] if checkpoint_every is None else checkpoint_every,
+                        "checkpoint_every", minimum=1)
+    if checkpoint_every is not None and checkpoint is None:  # it would be ignored without a word
+        raise ValueError(f"`checkpoint_every` ({checkpoint_every!r}) has no effect without `checkpoint`: nothing "
+                         "would be saved. Give `checkpoint`, the file to save to, or leave `checkpoint_every` out")
     resume = check_flag(resume, "resume")  # a truthy "no" must not continue a run
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
@@ -214,4 +219,4 @@ def train(
     elif resume:
         logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported
-        return run.loop(checkpoint, checkpoint_every)
+        return run.loop(checkpoint, every)
