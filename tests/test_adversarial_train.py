@@ -233,3 +233,22 @@ def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
 
     assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
     assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err
+
+
+# -- a namespace given as xp= -----------------------------------------------------------
+@pytest.mark.parametrize("library", ["numpy", "torch", "array_api_compat.numpy", "array_api_compat.torch"])
+def test_a_network_built_from_a_bare_namespace_takes_that_library_arrays(library, tmp_path):
+    # xp=numpy (the documented "array namespace to use directly") built a network
+    # that refused every numpy array: "`x` must be an array of the network's
+    # library (numpy); got numpy.ndarray", or "on device cpu, the network on None"
+    import importlib
+
+    xp = importlib.import_module(library)
+    ref = TwoLayerNet(4, 3, 2, seed=0)
+    net = TwoLayerNet(4, 3, 2, seed=0, xp=xp)
+    x = xp.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    np.testing.assert_allclose(np.asarray(net.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)
+    assert net.accuracy(x, xp.asarray([1, 0])) == ref.accuracy(np.asarray(x), np.array([1, 0]))
+    ref.save(tmp_path / "n.npz")
+    loaded = TwoLayerNet.load(tmp_path / "n.npz", xp=xp)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)

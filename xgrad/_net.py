@@ -40,7 +40,9 @@ class TwoLayerNet:
         Where the parameters live (see :func:`resolve_backend`); ignored when
         `xp` is given.
     xp, device : optional
-        An array namespace and device to use directly.
+        An array namespace (a library such as ``numpy`` or ``torch``, or its
+        array-API namespace) and device to use directly; by default the
+        library's default device.
     seed : int or None
         Seeds the NumPy `Generator` that draws the initial weights on the host;
         the same seed gives the same start on every backend.
@@ -101,6 +103,10 @@ class TwoLayerNet:
         if xp is None:
             b = resolve_backend(backend, device=device)
             xp, device = b.xp, b.device
+        else:  # a bare module (numpy, torch) as its array-API namespace; its default device unless given
+            probe = xp.asarray(0.0)
+            xp = array_api_compat.array_namespace(probe)
+            device = array_api_compat.device(probe) if device is None else device
         self.xp: Namespace = xp
         self.device: Device = device
         self.dtype: DType = network_dtype(xp, dtype)
