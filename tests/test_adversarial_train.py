@@ -281,3 +281,17 @@ def test_saving_over_a_folder_names_the_target_not_a_temporary_file(tmp_path):
         TwoLayerNet(4, 3, 2).save(tmp_path / "net.npz")
     assert ".tmp" not in str(info.value) and str(tmp_path / "net.npz") in str(info.value)
     assert [p.name for p in tmp_path.iterdir()] == ["net.npz"]
+
+
+def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, capsys):
+    # was "[Errno 17] File exists: '...'", as if the folder were there already
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    with pytest.raises(ValueError, match=r"`out` '.*notes.txt' is a regular file, not a folder"):
+        xgrad.sweep(lr=[0.1], iters=2, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False,
+                    out=afile)
+    assert afile.read_text() == "keep me"
+    from xgrad._cli import main
+
+    assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
+    assert "`--out` " in capsys.readouterr().err

@@ -169,7 +169,7 @@ _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xli
 # the keywords of xgrad.sweep (and train) that ``xgrad sweep``'s options set
 _SWEEP_TERMS = {**{k: k.replace("_", "-") for k in ("lr", "hidden_size", "batch_size", "activation", "seeds", "iters",
                                                    "eval_every", "dataset", "data_dir", "backend", "dtype",
-                                                   "refine", "retries")}, "seed": "seeds", "client": "scheduler"}
+                                                   "refine", "retries", "out")}, "seed": "seeds", "client": "scheduler"}
 
 
 def _cli_terms(message: str, command: str) -> str:

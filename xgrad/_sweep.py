@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xgrad._files import check_output_dir
 from xgrad._sweepexec import runner
 from xgrad._sweepgrid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweepresult import SweepResult, score, write_atomic
@@ -167,10 +168,9 @@ def _prepare_out(out: str | os.PathLike[str] | None) -> Path | None:
     """The output folder, made and checked for writing before any run starts."""
     if out is None:
         return None
+    check_output_dir(out, "`out`", ("sweep.json", "sweep.png"))  # a file, a device, a read-only folder...
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / ".writable", b"")
-    (folder / ".writable").unlink()
     return folder
 
 
