@@ -295,3 +295,15 @@ def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, ca
 
     assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
     assert "`--out` " in capsys.readouterr().err
+
+
+def test_a_network_file_of_mixed_dtypes_is_refused(tmp_path):
+    # W1 in float32 and the rest in float64 loaded as a float32 network, the
+    # dtype of whichever parameter came first; save() never writes such a file
+    path = tmp_path / "mixed.npz"
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    np.savez(path, activation=np.array("sigmoid"), W1=net.params["W1"].astype(np.float32),
+             **{k: net.params[k] for k in ("b1", "W2", "b2")})
+    with pytest.raises(xgrad.FileFormatError, match=r"parameters of mixed dtypes \(W1 float32, b1 float64, W2 "
+                                                    r"float64, b2 float64\); a network file holds one"):
+        TwoLayerNet.load(path)
