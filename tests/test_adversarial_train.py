@@ -299,3 +299,37 @@ def test_a_network_file_of_mixed_dtypes_is_refused(tmp_path):
     with pytest.raises(xgrad.FileFormatError, match=r"parameters of mixed dtypes \(W1 float32, b1 float64, W2 "
                                                     r"float64, b2 float64\); a network file holds one"):
         TwoLayerNet.load(path)
+
+
+# -- the data set's name ------------------------------------------------------------------
+def test_the_data_set_name_is_recorded_in_one_spelling(tiny, tmp_path):
+    # "fashion_mnist" (which load_mnist accepts) was recorded as given, so a
+    # checkpoint of the run refused to resume under "fashion-mnist", the same data
+    ck = tmp_path / "c.npz"
+    first = _train(tiny, dataset="fashion_mnist", checkpoint=ck)
+    assert first.config["dataset"] == "fashion-mnist"
+    again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
+                        dataset="fashion-mnist", checkpoint=ck, resume=True)
+    assert again.loss.shape == (6,)
+
+
+@pytest.mark.parametrize(("value", "error"), [("cifar", ValueError), (None, ValueError), (3, ValueError)])
+def test_an_unknown_data_set_is_refused_even_with_data(tiny, value, error):
+    # with data= it was recorded in the run's config unchecked
+    with pytest.raises(error, match=r"`dataset` must be 'mnist' or 'fashion-mnist'"):
+        _train(tiny, dataset=value)
+
+
+def test_a_checkpoint_that_recorded_fashion_mnist_with_an_underscore_resumes(tiny, tmp_path):
+    import json
+
+    ck = tmp_path / "c.npz"
+    _train(tiny, dataset="fashion-mnist", checkpoint=ck)
+    with np.load(ck) as f:
+        saved = {k: f[k] for k in f}
+    meta = json.loads(str(saved["meta"]))
+    meta["config"]["dataset"] = "fashion_mnist"  # as the code before this fix wrote it
+    np.savez(ck, **{**saved, "meta": np.array(json.dumps(meta))})
+    again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
+                        dataset="fashion-mnist", checkpoint=ck, resume=True)
+    assert again.loss.shape == (6,)

@@ -163,7 +163,9 @@ def _read_loss(p: str, raw: Any, iteration: int) -> list[float]:
 
 def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: TrainConfig, net: TwoLayerNet) -> None:
     """The checkpoint belongs to this run: same settings, network and no more iterations."""
-    saved, now = meta["config"], cfg.as_dict()
+    saved, now = dict(meta["config"]), cfg.as_dict()
+    if isinstance(saved.get("dataset"), str):  # written as given before names had one spelling
+        saved["dataset"] = saved["dataset"].replace("_", "-")
     differ = [k for k in now if k not in _FREE and saved.get(k) != now[k]]
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} there, {now[k]!r} now" for k in differ)

@@ -46,7 +46,7 @@ class TrainConfig:
         check_threads(args["threads"], auto=True)
         eval_every = args["eval_every"]
         return cls(
-            dataset=str(args["dataset"]),
+            dataset=_dataset_name(args["dataset"]),
             activation=model["activation"],
             hidden_size=model["hidden_size"],
             iters=check_count(args["iters"], "iters", minimum=0),
@@ -94,6 +94,12 @@ def _check_h(h: Any, gradient: str) -> float | None:
         raise ValueError(f"`h` ({h!r}) is the step of the numerical gradient and has no effect when "
                          f"`gradient` is {gradient!r}; leave `h` out, or set `gradient` to 'numerical'")
     return h
+
+
+def _dataset_name(value: Any) -> str:
+    """The data set's name in one spelling ('fashion_mnist' is 'fashion-mnist'), checked even when
+    `data` replaces it: it is recorded in the run's config and compared on resuming."""
+    return str(check_choice("dataset", value.replace("_", "-") if isinstance(value, str) else value))
 
 
 def _check_compile_step(value: Any, gradient: str) -> bool | None:
