@@ -333,3 +333,17 @@ def test_a_checkpoint_that_recorded_fashion_mnist_with_an_underscore_resumes(tin
     again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
                         dataset="fashion-mnist", checkpoint=ck, resume=True)
     assert again.loss.shape == (6,)
+
+
+def test_a_data_root_with_loose_mnist_files_still_gives_fashion_mnist_from_its_subfolder(idx_sets, tmp_path):
+    # the loose files were taken first, and failed as the wrong data set, although
+    # the root's fashion-mnist/ subfolder held the data set asked for
+    sets, folder = idx_sets
+    root = folder(sets["mnist"])
+    (root / "fashion-mnist").mkdir()
+    for stem, data in sets["fashion-mnist"].items():
+        (root / "fashion-mnist" / stem).write_bytes(data)
+    (_, t), _ = xgrad.load_mnist(data_dir=root, dataset="fashion-mnist", download=False)
+    assert t.tolist() == [9, 0, 0]
+    (_, t), _ = xgrad.load_mnist(data_dir=root, download=False)  # and MNIST from the loose files
+    assert t.tolist() == [5, 0, 4, 1, 9]
