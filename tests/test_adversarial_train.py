@@ -347,3 +347,21 @@ def test_a_data_root_with_loose_mnist_files_still_gives_fashion_mnist_from_its_s
     assert t.tolist() == [9, 0, 0]
     (_, t), _ = xgrad.load_mnist(data_dir=root, download=False)  # and MNIST from the loose files
     assert t.tolist() == [5, 0, 4, 1, 9]
+
+
+# -- accuracy needs one true class per sample -----------------------------------------
+def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backend):
+    # [0.5, 0.5] is a valid soft label for the loss, but names no true class: accuracy
+    # took the first (argmax) and counted a prediction of class 1 as wrong
+    net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, xp=backend.xp, device=backend.device)
+    x = backend.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    soft = backend.asarray([[0.2, 0.8], [0.5, 0.5]])
+    float(net.loss(x, soft))  # the loss takes it
+    with pytest.raises(ValueError, match=r"`t` row 1 has its largest value in 2 classes; accuracy needs one true "
+                                         r"class per sample"):
+        net.accuracy(x, soft)
+    from xgrad._host import to_numpy
+
+    labels = np.argmax(to_numpy(net.predict(x)), axis=1)
+    smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
+    assert net.accuracy(x, smooth) == 1.0

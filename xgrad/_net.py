@@ -257,17 +257,29 @@ class TwoLayerNet:
         """Fraction of samples whose highest score is the true class.
 
         `t` holds class indices or one-hot rows (the true class is the row's
-        largest entry). Evaluated `batch_size` samples at a time to bound memory.
+        largest entry, which must be in one class only: a row such as
+        ``[0.5, 0.5]`` raises a ValueError). Evaluated `batch_size` samples at
+        a time to bound memory.
         """
         xp = self.xp
         batch_size = check_count(batch_size, "batch_size", minimum=1)
         x = self._check_x(x, samples=True, cast=False)  # cast batch by batch below
         self._own_array(t, "t")
         n = x.shape[0]
-        labels = t if check_labels(xp, (n, self.sizes[2]), t) else xp.argmax(t, axis=1)
+        labels = t if check_labels(xp, (n, self.sizes[2]), t) else self._true_classes(t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
                                 batch_size=batch_size)
         return correct / n
+
+    def _true_classes(self, t: Array) -> Array:
+        """The class of each probability row's largest entry; a tie names no class."""
+        xp = self.xp
+        ties = xp.sum(xp.astype(t == xp.max(t, axis=1, keepdims=True), xp.int32), axis=1)
+        if bool(xp.any(ties > 1)):
+            row = int(xp.argmax(xp.astype(ties > 1, xp.int32)))
+            raise ValueError(f"`t` row {row} has its largest value in {int(ties[row])} classes; accuracy needs one "
+                             "true class per sample (give class indices, or rows with one largest entry)")
+        return xp.argmax(t, axis=1)
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
