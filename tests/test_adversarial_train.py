@@ -365,3 +365,23 @@ def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backen
     labels = np.argmax(to_numpy(net.predict(x)), axis=1)
     smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
     assert net.accuracy(x, smooth) == 1.0
+
+
+# -- resuming elsewhere ------------------------------------------------------------------
+def test_resuming_on_another_backend_says_so(tiny, tmp_path, caplog):
+    # a run checkpointed on NumPy continued on PyTorch without a word, and its
+    # result named PyTorch alone
+    import logging
+
+    pytest.importorskip("torch")
+    ck = tmp_path / "c.npz"
+    _train(tiny, checkpoint=ck)
+    caplog.set_level(logging.INFO, logger="xgrad")
+    xgrad.train("torch", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False, checkpoint=ck,
+                resume=True)
+    said = [r.getMessage() for r in caplog.records if r.name == "xgrad" and r.levelno >= logging.WARNING]
+    assert any("its first 4 iterations ran on numpy (cpu), the rest on torch (cpu)" in m for m in said), said
+    caplog.clear()
+    xgrad.train("torch", data=tiny, iters=8, batch_size=5, hidden_size=3, progress=False, checkpoint=ck,
+                resume=True)  # made on torch now: nothing to say
+    assert not [r for r in caplog.records if r.name == "xgrad" and r.levelno >= logging.WARNING]
