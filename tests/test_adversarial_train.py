@@ -385,3 +385,12 @@ def test_resuming_on_another_backend_says_so(tiny, tmp_path, caplog):
     xgrad.train("torch", data=tiny, iters=8, batch_size=5, hidden_size=3, progress=False, checkpoint=ck,
                 resume=True)  # made on torch now: nothing to say
     assert not [r for r in caplog.records if r.name == "xgrad" and r.levelno >= logging.WARNING]
+
+
+def test_data_dir_with_data_is_refused(tiny, tmp_path):
+    # the folder was ignored without a word: the run trained on `data`
+    with pytest.raises(ValueError, match=r"`data_dir` has no effect when `data` is given"):
+        _train(tiny, data_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"`data_dir` has no effect when `data` is given"):
+        xgrad.sweep(lr=[0.1], iters=2, batch_size=5, hidden_size=3, data=tiny, data_dir=tmp_path, client="serial",
+                    progress=False)

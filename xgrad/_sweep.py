@@ -22,6 +22,7 @@ from xgrad._sweepexec import runner
 from xgrad._sweepgrid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweepresult import SweepResult, score, write_atomic
 from xgrad._sweeprun import SweepRun
+from xgrad._trainargs import check_data_dir
 from xgrad._validate import check_count, check_flag
 
 __all__ = ["SweepResult", "SweepRun", "sweep"]
@@ -111,6 +112,7 @@ def sweep(
     [True, True]
     """
     data = train_settings.pop("data", None)
+    check_data_dir(data, train_settings.get("data_dir"))
     fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
              "seed": seeds}
     axes = grid_axes(fixed, train_settings)

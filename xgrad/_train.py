@@ -13,7 +13,7 @@ from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._stepper import will_compile
 from xgrad._threads import thread_limits
-from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gradient
+from xgrad._trainargs import TrainConfig, auto_threads, check_data_dir, prepare_data, renamed_gradient
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._trainrun import Run
@@ -110,7 +110,8 @@ def train(
         ``((x_train, t_train), (x_test, t_test))`` host arrays, instead of
         loading `dataset`; labels are integer class indices.
     data_dir : path, optional
-        Where to look for the dataset files first.
+        Where to look for the dataset files first; refused with `data`,
+        which it would not affect.
     net : TwoLayerNet, optional
         Continue training this network instead of a new one. Its activation,
         dtype, sizes, backend and device are those of the run; settings
@@ -194,6 +195,7 @@ def train(
         raise ValueError(f"`checkpoint_every` ({checkpoint_every!r}) has no effect without `checkpoint`: nothing "
                          "would be saved. Give `checkpoint`, the file to save to, or leave `checkpoint_every` out")
     resume = check_flag(resume, "resume")  # a truthy "no" must not continue a run
+    check_data_dir(data, data_dir)
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
     if checkpoint is not None:

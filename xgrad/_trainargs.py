@@ -137,6 +137,13 @@ def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
     return {**truth, "weight_init_std": None, "output_size": net.sizes[2]}
 
 
+def check_data_dir(data: Any, data_dir: Any) -> None:
+    """Refuse `data_dir` beside `data`: the folder would be ignored without a word."""
+    if data is not None and data_dir is not None:
+        raise ValueError(f"`data_dir` has no effect when `data` is given (the run trains on `data`); got "
+                         f"{os.fspath(data_dir)!r}. Leave out one of them")
+
+
 def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:
     """Host arrays ``((x_train, t_train), (x_test, t_test))``, checked; images
     loaded from `cfg.dataset` come as :class:`~xgrad._traindata.Levels`."""
