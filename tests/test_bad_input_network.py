@@ -241,6 +241,9 @@ def test_loss_gradient_accuracy(net, batch):
     assert float(loss) == pytest.approx(_reference_loss(net, xf, rows), rel=1e-12)
     for k in grads:
         np.testing.assert_allclose(numeric[k], grads[k], rtol=1e-6, atol=1e-9)
+    if np.any((rows == rows.max(axis=1, keepdims=True)).sum(axis=1) > 1):
+        assert acc is None  # a row whose largest value is in several classes names no true class
+        return
     labels = rows.argmax(axis=1)
     assert acc == pytest.approx(np.mean(np.argmax(np.asarray(net.scores(x)), axis=1) == labels))
 

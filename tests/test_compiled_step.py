@@ -168,7 +168,7 @@ def _direct_loop(data, *, steps, activation, weight_init_std, lr):
 
 
 def test_numpy_trajectory_is_the_direct_loop_bit_for_bit(small):
-    r = train("numpy", data=small, iters=37, eval_every=7, checkpoint_every=13, progress=False, compile_step=None)
+    r = train("numpy", data=small, iters=37, eval_every=7, progress=False, compile_step=None)
     losses, params = _direct_losses(small, steps=37)
     assert r.loss.tolist() == losses
     for k, v in params.items():

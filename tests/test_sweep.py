@@ -290,7 +290,7 @@ def test_the_command_line_sweep(tmp_path, capsys):
     report = json.loads((out / "sweep.json").read_text())
     assert len(report["runs"]) == 4 and len(list(out.glob("runs/*/history.json"))) == 4
     assert main(["sweep", "--lr", "0", "--scheduler", "serial", "--no-progress"]) == 2
-    assert "`lr` must be positive" in capsys.readouterr().err
+    assert "`--lr` must be positive" in capsys.readouterr().err
 
 
 def test_the_benchmark_script_reports_the_speedup(tmp_path):

@@ -53,6 +53,7 @@ class Checkpoint:
     iteration: int
     history: History
     data: dict[str, Any] | None = None  # what identifies the training data (see data_id)
+    made_on: str | None = None  # "backend (device)" of the run that wrote it; None in older files
 
 
 def data_id(x_train: Any, t_train: Any, x_test: Any, t_test: Any) -> dict[str, Any]:
@@ -77,7 +78,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
     import numpy as np
 
     meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.history.eval_iters),
-            "train_acc": list(state.history.train_acc), "test_acc": list(state.history.test_acc), "data": state.data}
+            "train_acc": list(state.history.train_acc), "test_acc": list(state.history.test_acc), "data": state.data,
+            "made_on": state.made_on}
     arrays = {f"param_{k}": to_numpy(v) for k, v in state.params.items()}
     p = os.fspath(path)
     try:
@@ -111,7 +113,8 @@ def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, 
                          f"now {fingerprint})")
     params = {k: b.asarray(v, dtype=net.dtype) for k, v in host.items()}
     history = History(loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"])
-    return Checkpoint(params, meta["iteration"], history, meta.get("data"))
+    made_on = meta.get("made_on") if isinstance(meta.get("made_on"), str) else None
+    return Checkpoint(params, meta["iteration"], history, meta.get("data"), made_on)
 
 
 def _bad(p: str, reason: str) -> FileFormatError:
@@ -163,7 +166,9 @@ def _read_loss(p: str, raw: Any, iteration: int) -> list[float]:
 
 def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: TrainConfig, net: TwoLayerNet) -> None:
     """The checkpoint belongs to this run: same settings, network and no more iterations."""
-    saved, now = meta["config"], cfg.as_dict()
+    saved, now = dict(meta["config"]), cfg.as_dict()
+    if isinstance(saved.get("dataset"), str):  # written as given before names had one spelling
+        saved["dataset"] = saved["dataset"].replace("_", "-")
     differ = [k for k in now if k not in _FREE and saved.get(k) != now[k]]
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} there, {now[k]!r} now" for k in differ)

@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
                     + ", ".join(BACKENDS) + " (default: auto)")
     add_options(tr)
+    tr.set_defaults(checkpoint_every=None)  # 100 (as --help says) with --checkpoint; without it, refused
     _add_old_names(tr)
     tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
     tr.add_argument("--out", type=Path, default=None,
@@ -165,11 +166,21 @@ _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xli
                "spacing": "spacing"}
 
 
+# the keywords of xgrad.sweep (and train) that ``xgrad sweep``'s options set
+_SWEEP_TERMS = {**{k: k.replace("_", "-") for k in ("lr", "hidden_size", "batch_size", "activation", "seeds", "iters",
+                                                   "eval_every", "dataset", "data_dir", "backend", "dtype",
+                                                   "refine", "retries", "out")}, "seed": "seeds", "client": "scheduler"}
+
+
 def _cli_terms(message: str, command: str) -> str:
     """A library message in the command's terms: `batch_size` -> `--batch-size`."""
     if command == "plot":
         for keyword, option in _PLOT_TERMS.items():
             message = message.replace(f"`{keyword}`", f"`--{option}`")
+        return message
+    if command == "sweep":
+        for name, option in _SWEEP_TERMS.items():
+            message = message.replace(f"`{name}`", f"`--{option}`")
         return message
     if command != "train":
         return message

@@ -50,7 +50,9 @@ def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterato
 
     The file is flushed and fsync'ed before the move, so that after a crash
     `path` holds either the old or the new content. On any error (or
-    interruption) the temporary file is removed and `path` is untouched.
+    interruption) the temporary file is removed and `path` is untouched; an
+    :class:`OSError` is raised again naming `path` (not the temporary file),
+    with its errno and its subclass (``PermissionError``...).
 
     Examples
     --------
@@ -64,21 +66,35 @@ def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterato
     """
     target = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    with _naming(os.fspath(path)):
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
-        f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
-        with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # as a plain open() would have made it
-        os.replace(tmp, target)
+        with _naming(os.fspath(path)):
+            f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+            with f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # as a plain open() would have made it
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _sync_folder(folder)
+
+
+@contextlib.contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """An OSError with an errno raised again naming `path`: a full disk names no
+    file, and a failed move names the temporary file, which is gone by then."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or exc.filename == path:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
 
 
 def _sync_folder(folder: str) -> None:

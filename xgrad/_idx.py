@@ -78,10 +78,26 @@ def read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
 
 
 def verify_file(path: Path, raw: bytes, expected: str) -> None:
+    """Raise unless the raw bytes have the `expected` SHA-256; a good file of
+    another data set or split is named as such (it must not be deleted)."""
     found = hashlib.sha256(raw).hexdigest()
-    if found != expected:
-        raise _damaged(path, "checksum mismatch (tampered or corrupted data)",
-                       f"sha256 {expected} of the raw bytes", f"sha256 {found}")
+    if found == expected:
+        return
+    other, wanted = _known_as(found), _known_as(expected)
+    if other is not None:
+        want = "the expected file" if wanted is None else wanted
+        raise DatasetError(
+            f"{path}: it holds {other}, not {want}: a file of another data set or split under this "
+            f"name. The file itself is intact; put {want} here instead, or point data_dir= (or "
+            "XGRAD_DATA_DIR) at the folder of the data set you want.")
+    raise _damaged(path, "checksum mismatch (tampered or corrupted data)",
+                   f"sha256 {expected} of the raw bytes", f"sha256 {found}")
+
+
+def _known_as(digest: str) -> str | None:
+    """Which file of :data:`SHA256` has this checksum ("mnist's t10k-labels-idx1-ubyte")."""
+    return next((f"{name}'s {stem}" for name, sums in SHA256.items()
+                 for stem, known in sums.items() if known == digest), None)
 
 
 def _parse(path: Path, raw: bytes, *, images: bool) -> np.ndarray:

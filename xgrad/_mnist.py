@@ -99,7 +99,8 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
         Which data set; ``"fashion_mnist"`` is accepted too.
     data_dir : str or os.PathLike, optional
         A folder holding the four IDX files (raw or ``.gz``), or holding a
-        ``<dataset>/`` subfolder with them. Looked at first.
+        ``<dataset>/`` subfolder with them (the subfolder wins when both
+        do). Looked at first.
     download : bool
         Whether to fetch missing files from :data:`MIRRORS` into the cache.
 
@@ -198,8 +199,9 @@ def _candidates(name: str, data_dir: str | os.PathLike[str] | None,
     for source, root in (("data_dir", data_dir), ("XGRAD_DATA_DIR", env)):
         if root is not None:
             folder = Path(root).expanduser()
-            yield source, folder
+            # the data set's own subfolder first: a root may hold another data set's files loose
             yield source, folder / name
+            yield source, folder
     yield "user cache", _cache_dir(name)
     yield "system data sets", _SYSTEM_DIR / name
     if name == "mnist":

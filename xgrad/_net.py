@@ -40,7 +40,9 @@ class TwoLayerNet:
         Where the parameters live (see :func:`resolve_backend`); ignored when
         `xp` is given.
     xp, device : optional
-        An array namespace and device to use directly.
+        An array namespace (a library such as ``numpy`` or ``torch``, or its
+        array-API namespace) and device to use directly; by default the
+        library's default device.
     seed : int or None
         Seeds the NumPy `Generator` that draws the initial weights on the host;
         the same seed gives the same start on every backend.
@@ -101,6 +103,10 @@ class TwoLayerNet:
         if xp is None:
             b = resolve_backend(backend, device=device)
             xp, device = b.xp, b.device
+        else:  # a bare module (numpy, torch) as its array-API namespace; its default device unless given
+            probe = xp.asarray(0.0)
+            xp = array_api_compat.array_namespace(probe)
+            device = array_api_compat.device(probe) if device is None else device
         self.xp: Namespace = xp
         self.device: Device = device
         self.dtype: DType = network_dtype(xp, dtype)
@@ -117,12 +123,17 @@ class TwoLayerNet:
 
         rng = np.random.default_rng(seed)
         n_in, n_hidden, n_out = sizes
-        host = {
-            "W1": std * rng.standard_normal((n_in, n_hidden)),
-            "b1": np.zeros(n_hidden),
-            "W2": std * rng.standard_normal((n_hidden, n_out)),
-            "b2": np.zeros(n_out),
-        }
+        with np.errstate(over="ignore"):  # checked below
+            host = {
+                "W1": std * rng.standard_normal((n_in, n_hidden)),
+                "b1": np.zeros(n_hidden),
+                "W2": std * rng.standard_normal((n_hidden, n_out)),
+                "b2": np.zeros(n_out),
+            }
+        name = "float32" if self.dtype == self.xp.float32 else "float64"
+        if max(float(np.max(np.abs(host[k]))) for k in ("W1", "W2")) > float(np.finfo(name).max):
+            raise ValueError(f"`weight_init_std` ({std:g}) draws initial weights beyond the range of {name}; "
+                             "they would be infinite. Choose a far smaller `weight_init_std` (the book's is 0.01)")
         return {k: self.to_device(v) for k, v in host.items()}
 
     def to_device(self, a: Any, /) -> Array:
@@ -163,14 +174,26 @@ class TwoLayerNet:
         xp = self.xp
         if not xp.isdtype(x.dtype, ("integral", "real floating")):
             raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
-        if cast and x.dtype != self.dtype:
-            x = xp.astype(x, self.dtype)
         if samples and x.shape[0] == 0:
             raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
                              "accuracy of an empty batch are undefined")
-        if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
-            raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
-        return x
+        if xp.isdtype(x.dtype, "real floating"):  # checked before the cast, which could make them infinite
+            if not bool(xp.all(xp.isfinite(x))):
+                raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
+            self._check_range(x)
+        return xp.astype(x, self.dtype) if cast and x.dtype != self.dtype else x
+
+    def _check_range(self, x: Array) -> None:
+        """Finite floats of a wider dtype than the network's must stay finite when cast to it."""
+        xp, limit = self.xp, xp_max(self.xp, self.dtype)
+        if x.dtype == self.dtype or xp_max(xp, x.dtype) <= limit or math.prod(x.shape) == 0:
+            return
+        largest = float(xp.max(xp.abs(x)))
+        if largest > limit:
+            name = "float32" if self.dtype == xp.float32 else str(self.dtype)
+            raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
+                             "dtype: they would become infinite. Scale `x`, or use a float64 network "
+                             "(net.astype('float64'))")
 
     def checked_inputs(self, x: Array, t: Array, /) -> tuple[Array, Array]:
         """The boundary every loss, gradient and check passes: `x` in the
@@ -234,17 +257,29 @@ class TwoLayerNet:
         """Fraction of samples whose highest score is the true class.
 
         `t` holds class indices or one-hot rows (the true class is the row's
-        largest entry). Evaluated `batch_size` samples at a time to bound memory.
+        largest entry, which must be in one class only: a row such as
+        ``[0.5, 0.5]`` raises a ValueError). Evaluated `batch_size` samples at
+        a time to bound memory.
         """
         xp = self.xp
         batch_size = check_count(batch_size, "batch_size", minimum=1)
         x = self._check_x(x, samples=True, cast=False)  # cast batch by batch below
         self._own_array(t, "t")
         n = x.shape[0]
-        labels = t if check_labels(xp, (n, self.sizes[2]), t) else xp.argmax(t, axis=1)
+        labels = t if check_labels(xp, (n, self.sizes[2]), t) else self._true_classes(t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
                                 batch_size=batch_size)
         return correct / n
+
+    def _true_classes(self, t: Array) -> Array:
+        """The class of each probability row's largest entry; a tie names no class."""
+        xp = self.xp
+        ties = xp.sum(xp.astype(t == xp.max(t, axis=1, keepdims=True), xp.int32), axis=1)
+        if bool(xp.any(ties > 1)):
+            row = int(xp.argmax(xp.astype(ties > 1, xp.int32)))
+            raise ValueError(f"`t` row {row} has its largest value in {int(ties[row])} classes; accuracy needs one "
+                             "true class per sample (give class indices, or rows with one largest entry)")
+        return xp.argmax(t, axis=1)
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
@@ -336,12 +371,15 @@ class TwoLayerNet:
         """A copy of this network with its parameters cast to `dtype`
         ('float32' or 'float64', or that dtype of the network's library)."""
         target = network_dtype(self.xp, dtype)
+        check_fits(self.xp, self.params, target)
         return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the activation to an ``.npz`` file (no pickle).
 
         The write is atomic: a crash or a full disk leaves the previous file.
+        Parameters holding NaN or infinities raise a ValueError and write
+        nothing (:meth:`load` would refuse the file).
         """
         from xgrad._host import to_numpy
         from xgrad._netfile import save_net_file
@@ -363,8 +401,26 @@ class TwoLayerNet:
         n_in, n_hidden = host["W1"].shape
         net = cls(n_in, n_hidden, host["W2"].shape[1], activation=activation,
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)
+        import numpy as np
+
+        check_fits(np, host, np.float32 if net.dtype == net.xp.float32 else np.float64)
         net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
+
+
+def check_fits(xp: Namespace, params: dict[str, Array], dtype: DType) -> None:
+    """Parameters cast to `dtype` must stay finite (float64 weights beyond float32's range would not)."""
+    limit = xp_max(xp, dtype)
+    for k, v in params.items():
+        if xp_max(xp, v.dtype) > limit and (largest := float(xp.max(xp.abs(v)))) > limit:
+            name = "float32" if dtype == xp.float32 else str(dtype)
+            raise ValueError(f"the network's {k} has values up to {largest:.3g}, beyond the range of {name}; "
+                             "cast to it, they would be infinite. Keep the network in float64")
+
+
+def xp_max(xp: Namespace, dtype: DType) -> float:
+    """The largest finite value of the floating `dtype`."""
+    return float(xp.finfo(dtype).max)
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:

@@ -34,6 +34,11 @@ def save_net_file(path: str | os.PathLike[str], host: Mapping[str, Any], activat
     p = os.fspath(path)
     if not p.endswith(".npz"):
         p += ".npz"
+    for k in PARAM_NAMES:  # read_net_file refuses them: writing one would replace a good file by a dead one
+        bad = int(np.sum(~np.isfinite(host[k])))
+        if bad:
+            raise ValueError(f"the network's {k} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}; "
+                             f"a network file must hold finite weights, so {p!r} is not written")
     with atomic_write(p) as f:
         np.savez(f, activation=np.array(activation), **{k: host[k] for k in PARAM_NAMES})
     return p
@@ -82,6 +87,9 @@ def check_host_params(host: Mapping[str, Any], p: str, what: str) -> dict[str, A
             raise bad(f"{k} has dtype {v.dtype}; parameters are float32 or float64")
         if v.ndim != (2 if k.startswith("W") else 1) or 0 in v.shape:
             raise bad(f"{k} has shape {v.shape}")
+    if len({v.dtype for v in params.values()}) > 1:  # which would the network's be?
+        mixed = ", ".join(f"{k} {v.dtype}" for k, v in params.items())
+        raise bad(f"parameters of mixed dtypes ({mixed}); a network file holds one")
     n_hidden = params["W1"].shape[1]
     for k, got, want in (("b1", params["b1"].shape[0], n_hidden), ("W2 rows", params["W2"].shape[0], n_hidden),
                          ("b2", params["b2"].shape[0], params["W2"].shape[1])):

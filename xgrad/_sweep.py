@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xgrad._files import check_output_dir
 from xgrad._sweepexec import runner
 from xgrad._sweepgrid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweepresult import SweepResult, score, write_atomic
 from xgrad._sweeprun import SweepRun
-from xgrad._validate import check_count
+from xgrad._trainargs import check_data_dir
+from xgrad._validate import check_count, check_flag
 
 __all__ = ["SweepResult", "SweepRun", "sweep"]
 
@@ -110,9 +112,11 @@ def sweep(
     [True, True]
     """
     data = train_settings.pop("data", None)
+    check_data_dir(data, train_settings.get("data_dir"))
     fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
              "seed": seeds}
     axes = grid_axes(fixed, train_settings)
+    progress = check_flag(progress, "progress")
     refine = check_count(refine, "refine")
     retries = check_count(retries, "retries")
     names, digest = varied(axes), fingerprint(data)
@@ -166,10 +170,9 @@ def _prepare_out(out: str | os.PathLike[str] | None) -> Path | None:
     """The output folder, made and checked for writing before any run starts."""
     if out is None:
         return None
+    check_output_dir(out, "`out`", ("sweep.json", "sweep.png"))  # a file, a device, a read-only folder...
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / ".writable", b"")
-    (folder / ".writable").unlink()
     return folder
 
 

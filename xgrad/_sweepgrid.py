@@ -33,6 +33,7 @@ _REFUSED = {
     "resume": "rerunning a sweep with the same `out=` skips the runs already done",
 }
 _SINGLE = ("data_dir", "device")  # one value for every run, never a grid axis
+_ITERS = inspect.signature(train).parameters["iters"].default
 _SHORT = {"hidden_size": "hidden", "batch_size": "batch", "activation": "act", "weight_init_std": "std"}
 
 
@@ -65,6 +66,9 @@ def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     runs = [dict(zip(order, combo, strict=True)) for combo in itertools.product(*(axes[k] for k in order))]
     for run in runs:
         check_settings(run)
+        if run.get("iters", _ITERS) == 0:  # checked as an integer by check_settings
+            raise ValueError("`iters` must be at least 1 in a sweep; got 0: a run of no iterations has no loss "
+                             "or accuracy to compare")
     return runs
 
 

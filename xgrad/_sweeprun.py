@@ -132,7 +132,7 @@ def _dataset(dataset: str, data_dir: str | None) -> Any:
 def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: int = 0) -> SweepRun:
     """Train with `settings` (on `data`, or the named data set) and record it."""
     backend = choose_backend(settings.get("backend", "auto"), visible_gpus())
-    args = {k: v for k, v in settings.items() if k != "backend"}
+    args = {k: v for k, v in settings.items() if k not in ("backend", "data_dir")}  # the folder is read here
     if data is None:
         data_dir = settings.get("data_dir")
         data = _dataset(settings.get("dataset", "mnist"), None if data_dir is None else os.fspath(data_dir))

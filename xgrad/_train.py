@@ -13,11 +13,11 @@ from xgrad._net import TwoLayerNet
 from xgrad._settings import DEFAULTS
 from xgrad._stepper import will_compile
 from xgrad._threads import thread_limits
-from xgrad._trainargs import TrainConfig, auto_threads, prepare_data, renamed_gradient
+from xgrad._trainargs import TrainConfig, auto_threads, check_data_dir, prepare_data, renamed_gradient
 from xgrad._trainnet import check_net, net_backend
 from xgrad._trainresult import TrainResult
 from xgrad._trainrun import Run
-from xgrad._validate import check_count
+from xgrad._validate import check_count, check_flag
 
 __all__ = ["TrainResult", "train"]
 
@@ -44,7 +44,7 @@ def train(
     data_dir: str | os.PathLike[str] | None = None,
     net: TwoLayerNet | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = DEFAULTS["checkpoint_every"],
+    checkpoint_every: int | None = None,
     resume: bool = False,
     device: Any = None,
     compile_step: bool | None = DEFAULTS["compile_step"],
@@ -110,7 +110,8 @@ def train(
         ``((x_train, t_train), (x_test, t_test))`` host arrays, instead of
         loading `dataset`; labels are integer class indices.
     data_dir : path, optional
-        Where to look for the dataset files first.
+        Where to look for the dataset files first; refused with `data`,
+        which it would not affect.
     net : TwoLayerNet, optional
         Continue training this network instead of a new one. Its activation,
         dtype, sizes, backend and device are those of the run; settings
@@ -119,9 +120,10 @@ def train(
         Save the state every `checkpoint_every` iterations (and at the end,
         and when stopped) to this ``.npz`` file, atomically. Its folder must
         be writable; this is checked before training starts.
-    checkpoint_every : int
-        Iterations between checkpoints; 100 by default. Used only with
-        `checkpoint`.
+    checkpoint_every : int, optional
+        Iterations between checkpoints; 100 by default. Only with
+        `checkpoint`: without it nothing would be saved, so giving it is an
+        error.
     resume : bool
         Start from `checkpoint` if it exists; its settings must match.
         Needs `checkpoint`. Without it, an existing `checkpoint` is refused
@@ -187,7 +189,13 @@ def train(
                 "seed": seed, "dtype": dtype, "weight_init_std": weight_init_std, "threads": threads,
                 "progress": progress, "compile_step": compile_step}
     cfg = TrainConfig.build(settings, net)
-    check_count(checkpoint_every, "checkpoint_every", minimum=1)
+    every = check_count(DEFAULTS["checkpoint_every"] if checkpoint_every is None else checkpoint_every,
+                        "checkpoint_every", minimum=1)
+    if checkpoint_every is not None and checkpoint is None:  # it would be ignored without a word
+        raise ValueError(f"`checkpoint_every` ({checkpoint_every!r}) has no effect without `checkpoint`: nothing "
+                         "would be saved. Give `checkpoint`, the file to save to, or leave `checkpoint_every` out")
+    resume = check_flag(resume, "resume")  # a truthy "no" must not continue a run
+    check_data_dir(data, data_dir)
     if resume and checkpoint is None:
         raise ValueError("`resume=True` needs `checkpoint`, the file to resume from")
     if checkpoint is not None:
@@ -213,4 +221,4 @@ def train(
     elif resume:
         logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported
-        return run.loop(checkpoint, checkpoint_every)
+        return run.loop(checkpoint, every)

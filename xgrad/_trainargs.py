@@ -10,7 +10,7 @@ from typing import Any
 from xgrad._backend import Backend
 from xgrad._settings import DEFAULTS, check_choice
 from xgrad._threads import check_threads
-from xgrad._validate import check_count, check_optional_positive, check_positive
+from xgrad._validate import check_count, check_flag, check_optional_positive, check_positive
 
 # threads pay off only when the products are large (flops per step)
 _THREADED_FLOPS = 50_000_000
@@ -46,7 +46,7 @@ class TrainConfig:
         check_threads(args["threads"], auto=True)
         eval_every = args["eval_every"]
         return cls(
-            dataset=str(args["dataset"]),
+            dataset=_dataset_name(args["dataset"]),
             activation=model["activation"],
             hidden_size=model["hidden_size"],
             iters=check_count(args["iters"], "iters", minimum=0),
@@ -58,7 +58,7 @@ class TrainConfig:
             seed=check_count(args["seed"], "seed", minimum=0),
             dtype=model["dtype"],
             weight_init_std=model["weight_init_std"],
-            progress=bool(args["progress"]),
+            progress=check_flag(args["progress"], "progress"),
             output_size=model["output_size"],
             compile_step=_check_compile_step(args.get("compile_step"), args["gradient"]),
         )
@@ -96,6 +96,12 @@ def _check_h(h: Any, gradient: str) -> float | None:
     return h
 
 
+def _dataset_name(value: Any) -> str:
+    """The data set's name in one spelling ('fashion_mnist' is 'fashion-mnist'), checked even when
+    `data` replaces it: it is recorded in the run's config and compared on resuming."""
+    return str(check_choice("dataset", value.replace("_", "-") if isinstance(value, str) else value))
+
+
 def _check_compile_step(value: Any, gradient: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise TypeError(f"`compile_step` must be True, False or None (compile where it helps); got {value!r}")
@@ -129,6 +135,13 @@ def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
     if given["weight_init_std"] is not None:
         raise ValueError("`weight_init_std` only sets up a new network; leave it out when `net` is given")
     return {**truth, "weight_init_std": None, "output_size": net.sizes[2]}
+
+
+def check_data_dir(data: Any, data_dir: Any) -> None:
+    """Refuse `data_dir` beside `data`: the folder would be ignored without a word."""
+    if data is not None and data_dir is not None:
+        raise ValueError(f"`data_dir` has no effect when `data` is given (the run trains on `data`); got "
+                         f"{os.fspath(data_dir)!r}. Leave out one of them")
 
 
 def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:

@@ -82,9 +82,16 @@ class Run:
     def restore(self, state: Checkpoint) -> None:
         self.net.params = state.params
         self.start = state.iteration
+        if state.made_on is not None and state.made_on != self._where():  # the same maths, other rounding
+            logger.warning("resuming %s: its first %d iterations ran on %s, the rest on %s; losses may differ "
+                           "from a run on one backend in the last bits", self.cfg.dataset, self.start,
+                           state.made_on, self._where())
         self.history = replace(state.history, iters_per_epoch=self.iters_per_epoch, backend=self.history.backend,
                                device=self.history.device, dtype=self.history.dtype)
         logger.info("resumed from iteration %d", self.start)
+
+    def _where(self) -> str:
+        return f"{self.b.name} ({self.b.device_name})"
 
     def _plan(self, block: int) -> Any:
         import numpy as np  # minibatch indices are drawn on the host, moved once per block
@@ -255,7 +262,8 @@ class Run:
         self.timings["train_s"] = self.timings["total_s"] - self.timings["eval_s"]
 
     def _save(self, path: Any, done: int) -> None:
-        state = Checkpoint(self.net.params, done, replace(self.history, loss=list(self.history.loss)), self.data_id)
+        state = Checkpoint(self.net.params, done, replace(self.history, loss=list(self.history.loss)), self.data_id,
+                           self._where())
         save_checkpoint(path, state, self.cfg)
 
     def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
