@@ -22,7 +22,7 @@ from xgrad._devices import BackendUnavailableError, cupy_index, jax_device, no_d
 from xgrad._typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads", "compute_dtype",
-           "namespace_of", "resolve_backend"]
+           "namespace_of", "refuse_numpy_subclass", "resolve_backend"]
 
 logger = logging.getLogger("xgrad")
 
@@ -230,6 +230,7 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
     ('array_api_compat.numpy', 'cpu')
     """
     for a in arrays:
+        refuse_numpy_subclass(a)
         if isinstance(a, (list, tuple)):
             raise TypeError(
                 f"got a {type(a).__name__} where an array is expected; pass an array "
@@ -261,6 +262,23 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
                 "one device first (e.g. with array_api_compat.to_device)"
             )
     return xp, first
+
+
+def refuse_numpy_subclass(a: Any, name: str | None = None) -> None:
+    """Refuse NumPy's masked arrays and matrices (`name`: the argument, for the
+    message), whose arithmetic is not the array API's: a mask would be dropped
+    or half-followed (masked entries silently computed with, or given a
+    gradient of 0), and ``*`` on a matrix is a matrix product."""
+    if not type(a).__module__.startswith("numpy"):
+        return
+    import numpy as np  # the host edge: only reached for NumPy objects
+
+    what = f"`{name}`" if name else "an argument"
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{what} is a NumPy masked array, whose mask xgrad would not follow; pass "
+                        "`a.filled(value)` to give the masked entries a value, or drop them first")
+    if isinstance(a, np.matrix):
+        raise TypeError(f"{what} is a numpy.matrix, whose `*` is a matrix product; pass `np.asarray(a)`")
 
 
 def _is_scalar(a: Any) -> bool:

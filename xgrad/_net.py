@@ -9,7 +9,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import Backend, resolve_backend
+from xgrad._backend import Backend, refuse_numpy_subclass, resolve_backend
 from xgrad._core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
 from xgrad._functions import check_labels, softmax, target_rows
 from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
@@ -144,6 +144,7 @@ class TwoLayerNet:
     # -- the input boundary -----------------------------------------------------
     def _own_array(self, a: Any, name: str) -> None:
         """`a` is an array of the network's library, on its device."""
+        refuse_numpy_subclass(a, name)
         if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
             raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
         try:

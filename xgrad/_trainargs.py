@@ -7,7 +7,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from xgrad._backend import Backend
+from xgrad._backend import Backend, refuse_numpy_subclass
 from xgrad._settings import DEFAULTS, check_choice
 from xgrad._threads import check_threads
 from xgrad._validate import check_count, check_flag, check_optional_positive, check_positive
@@ -162,6 +162,8 @@ def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] |
         raise TypeError("`data` must be ((x_train, t_train), (x_test, t_test))") from None
     out = []
     for part, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+        refuse_numpy_subclass(x, f"x_{part}")
+        refuse_numpy_subclass(t, f"t_{part}")
         x, t = np.asarray(x), np.asarray(t)
         _check_part(part, x, t, cfg.output_size)
         _check_scale(part, x, cfg.dtype)

@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import namespace_of
+from xgrad._backend import namespace_of, refuse_numpy_subclass
 from xgrad._typing import Array, Device, Namespace
 
 METHODS = ("central", "forward", "backward")
@@ -83,6 +83,7 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     integer and boolean arrays are promoted to the namespace's default floating
     dtype. Python scalars and lists go to `xp` (NumPy when not given).
     """
+    refuse_numpy_subclass(x, name)
     if _is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
         x = _host_array(x, name) if xp is None else x.item()
     if not array_api_compat.is_array_api_obj(x):
@@ -111,6 +112,7 @@ def _is_numpy_scalar(x: Any) -> bool:
 def _host_array(x: Any, name: str) -> Array:
     import numpy as np  # the host edge: Python numbers and lists become NumPy
 
+    refuse_numpy_subclass(x, name)
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
