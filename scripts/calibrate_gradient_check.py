@@ -28,12 +28,17 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 3, 10, 100])
     ap.add_argument("--no-float64", action="store_true",
                     help="difference in float32 (array-api-strict's no_float64 device)")
+    ap.add_argument("--jax", action="store_true", help="with --no-float64: on JAX without x64 instead")
     args = ap.parse_args()
     b = xgrad.resolve_backend("numpy")
     if args.no_float64:
         import array_api_strict
 
         b = xgrad.resolve_backend("array_api_strict", device=array_api_strict.Device("no_float64"))
+        if args.jax:
+            b = xgrad.resolve_backend("jax")
+            if b.xp.asarray(1.0).dtype != b.xp.float32:
+                ap.error("--jax needs JAX without x64 (unset JAX_ENABLE_X64)")
     (x_all, t_all), _ = xgrad.load_mnist()
     dtypes = ["float32"] if args.no_float64 else ["float32", "float64"]
     table: dict[tuple[str, str], list[tuple[float, float]]] = {}

@@ -346,11 +346,10 @@ def test_script_options_in_the_prose_exist(page, script, option, script_help):
 
 
 # -- claims of the pages that the code no longer bears out ----------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "gradient_check's tolerance without float64 (2e4 eps, xgrad/_check.py) was five times the worst "
-    "correct error when that was 3.8e3 eps; `scripts/calibrate_gradient_check.py --no-float64` now "
-    "measures 71 eps, so a 1% error in a median W1 entry (3.3e3 eps) passes the check"))
-def test_without_float64_the_check_catches_a_one_percent_error_in_w1():
+def test_without_float64_the_check_separates_correct_gradients_from_small_errors():
+    """A 1% error of a median entry is caught in W1, b1 and W2, a 2% one in
+    b2 (whose float32 differences are the noisiest), and the correct gradient
+    passes: the tolerance sits between, as docs/gradient_check.rst says."""
     array_api_strict = pytest.importorskip("array_api_strict")
     import numpy as np
 
@@ -362,8 +361,11 @@ def test_without_float64_the_check_catches_a_one_percent_error_in_w1():
     with pytest.warns(RuntimeWarning, match="no float64"):
         row = calibration_row(net, b.asarray(x[:10], dtype=net.dtype), b.asarray(t[:10]))
     tolerance = TOLERANCE[("float32", "float32")] / float(np.finfo(np.float32).eps)
-    assert row["W1"]["correct"] < tolerance  # no false alarm ...
-    assert row["W1"]["one_percent"] > tolerance  # ... and the 1% error is caught
+    for k in ("W1", "b1", "W2", "b2"):
+        assert row[k]["correct"] < tolerance / 2, k  # no false alarm, with room to spare ...
+    for k in ("W1", "b1", "W2"):
+        assert row[k]["one_percent"] > tolerance, k  # ... and a 1% error is caught
+    assert 2 * row["b2"]["one_percent"] > tolerance  # a 2% one in b2
 
 
 # -- figures the prose quotes from the recorded benchmarks ------------------------------
