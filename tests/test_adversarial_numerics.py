@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _helpers import assert_close
 
-from xgrad import derivative
+from xgrad import derivative, jacobian
 from xgrad._host import to_numpy
 
 POINTS = [0.3, 1.0, 2.0]
@@ -60,3 +60,66 @@ def test_derivative_still_takes_integer_results_and_float32_for_float32(backend)
     assert_close(res.df, np.cos(POINTS), backend=backend, rtol=1e-4, dtype=xp.float32)
     steps = derivative(lambda v: xp.astype(v > 1.5, xp.int32), backend.asarray(np.array(POINTS)))
     assert_close(steps.df, [0.0, 0.0, 0.0], backend=backend)
+
+
+# --- jacobian: what f returns -----------------------------------------------------------------------
+
+A = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+X2 = np.array([0.5, -1.0])
+
+
+def test_jacobian_refuses_a_result_narrower_than_x(backend):
+    # float32 values under a float64 error estimate: success with a wrong error bound
+    xp = backend.xp
+    a = backend.asarray(A)
+    with pytest.raises(TypeError, match=r"`f` returned a .*float32 value for an `x` of dtype .*float64"):
+        jacobian(lambda v: xp.astype(a @ v, xp.float32), backend.asarray(X2))
+
+
+def test_jacobian_refuses_a_complex_result(backend):
+    xp = backend.xp
+    a = backend.asarray(A)
+    with pytest.raises(TypeError, match="`f` must return a real number; got dtype .*complex128"):
+        jacobian(lambda v: xp.astype(a @ v, xp.complex128), backend.asarray(X2))
+
+
+def test_jacobian_refuses_a_result_of_another_library(backend):
+    with pytest.raises(TypeError, match="`f` must return an array of the library of `x`"):
+        jacobian(lambda v: _foreign(backend, A @ to_numpy(v)), backend.asarray(X2))
+
+
+def test_jacobian_refuses_none():
+    with pytest.raises(TypeError, match="`f` must return an array or a number; got NoneType"):
+        jacobian(lambda v: None, X2)
+
+
+def test_jacobian_refuses_values_whose_shape_changes(backend):
+    a = backend.asarray(A)
+    x = backend.asarray(X2)
+    with pytest.raises(ValueError, match=r"`f` must return an array of shape \(3,\) at every point, as at `x`; "
+                                         r"got shape \(2,\)"):
+        jacobian(lambda v: (a @ v)[:2] if float(v[0]) != 0.5 else a @ v, x)
+
+
+def test_jacobian_vectorized_refuses_the_transposed_stack(backend):
+    # f maps (k, 2) to (3, k) instead of (k, 3)
+    a = backend.asarray(A)
+    with pytest.raises(ValueError, match=r"`f` must map a stack of k points.*returned shape \(3, 1\)"):
+        jacobian(lambda v: a @ v.T, backend.asarray(X2), vectorized=True)
+    calls = []
+
+    def later_wrong(v):  # right at the first call, then a stack of another length
+        calls.append(v.shape[0])
+        return v @ a.T if len(calls) == 1 else (v @ a.T)[:1, ...]
+
+    with pytest.raises(ValueError, match=r"`f` must return an array of shape \(\d+, 3\) \(k, \*out_shape\)"):
+        jacobian(later_wrong, backend.asarray(X2), vectorized=True)
+
+
+def test_jacobian_still_takes_numbers_lists_and_integer_results():
+    res = jacobian(lambda v: float(v[0] * v[1]), X2)
+    np.testing.assert_allclose(res.df, [-1.0, 0.5], rtol=1e-10)
+    res = jacobian(lambda v: [float(v[0]), 2 * float(v[1])], X2)
+    np.testing.assert_allclose(res.df, [[1.0, 0.0], [0.0, 2.0]], rtol=1e-10, atol=1e-12)
+    res = jacobian(lambda v: (A @ v > 0).astype(np.int64), X2)
+    np.testing.assert_allclose(res.df, np.zeros((3, 2)))
