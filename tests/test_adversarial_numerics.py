@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _helpers import assert_close
 
-from xgrad import derivative, jacobian
+from xgrad import check_gradient, derivative, jacobian
 from xgrad._host import to_numpy
 
 POINTS = [0.3, 1.0, 2.0]
@@ -123,3 +123,70 @@ def test_jacobian_still_takes_numbers_lists_and_integer_results():
     np.testing.assert_allclose(res.df, [[1.0, 0.0], [0.0, 2.0]], rtol=1e-10, atol=1e-12)
     res = jacobian(lambda v: (A @ v > 0).astype(np.int64), X2)
     np.testing.assert_allclose(res.df, np.zeros((3, 2)))
+
+
+# --- check_gradient: what f and grad return, and the seed -----------------------------------------
+
+
+def _sin_sum(xp):
+    return lambda v: xp.sum(xp.sin(v))
+
+
+def test_check_gradient_refuses_an_f_narrower_than_x(backend):
+    # float32 values of f checked with float64 tolerances: the verdict meant nothing
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`f` returned a .*float32 value for an `x` of dtype .*float64"):
+        check_gradient(lambda v: xp.sum(xp.sin(xp.astype(v, xp.float32))), xp.cos, x)
+
+
+def test_check_gradient_refuses_a_complex_f(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match="`f` must return a real number; got (dtype|the complex number) .*complex128"):
+        check_gradient(lambda v: xp.astype(xp.sum(xp.sin(v)), xp.complex128), xp.cos, x)
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    (lambda v: np.sin(v), ValueError, r"`f` must return a scalar \(one number\); got an array of shape \(3,\)"),
+    (lambda v: None, TypeError, "`f` must return a number or a 0-d array; got NoneType"),
+    (lambda v: "1.0", TypeError, "`f` must return a number or a 0-d array; got str"),
+])
+def test_check_gradient_refuses_an_f_that_is_not_scalar(value, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(value, np.cos, np.array(POINTS))
+
+
+def test_check_gradient_refuses_a_complex_grad(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match="`grad` must hold real numbers; got dtype .*complex128"):
+        check_gradient(_sin_sum(xp), lambda v: xp.astype(xp.cos(v), xp.complex128), x)
+
+
+def test_check_gradient_refuses_a_grad_of_another_library(backend):
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match="`grad` must be an array of the library of `x`"):
+        check_gradient(_sin_sum(backend.xp), lambda v: _foreign(backend, np.cos(to_numpy(v))), x)
+    with pytest.raises(TypeError, match="`grad` must be an array \\(or return one\\); got NoneType"):
+        check_gradient(_sin_sum(backend.xp), lambda v: None, x)
+
+
+@pytest.mark.parametrize(("seed", "error", "match"), [
+    (-1, ValueError, "`seed` must be >= 0; got -1"),
+    (1.5, TypeError, "`seed` must be an integer; got float"),
+    (None, TypeError, "`seed` must be an integer; got NoneType"),  # None would draw unseeded directions
+    (True, TypeError, "`seed` must be an integer; got bool"),
+])
+def test_check_gradient_refuses_a_seed_that_is_not_a_seed(seed, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(np.sum, np.ones_like, np.ones(100), seed=seed)
+
+
+def test_check_gradient_still_takes_numbers_lists_and_other_libraries_scalars(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    assert check_gradient(lambda v: float(xp.sum(xp.sin(v))), xp.cos, x).passed
+    assert check_gradient(lambda v: _foreign(backend, float(xp.sum(xp.sin(v)))), xp.cos, x).passed
+    assert check_gradient(_sin_sum(np), np.cos(POINTS).tolist(), np.array(POINTS)).passed
+    assert not check_gradient(_sin_sum(xp), lambda v: xp.cos(v) * (1 + 1e-6), x).passed

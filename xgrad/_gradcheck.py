@@ -15,7 +15,7 @@ import array_api_compat
 
 from xgrad._derivative import derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable, check_count, check_real
+from xgrad._validate import as_float_array, as_scalar, check_callable, check_count, check_real
 
 __all__ = ["GradientReport", "check_gradient"]
 
@@ -68,8 +68,14 @@ class GradientReport:
 
 def _given(grad: Any, x: Array, xp: Namespace) -> Array:
     g = grad(x) if callable(grad) else grad
-    if not array_api_compat.is_array_api_obj(g):
+    if isinstance(g, list | tuple):
         g = xp.asarray(g, device=array_api_compat.device(x))
+    if not array_api_compat.is_array_api_obj(g):
+        raise TypeError(f"`grad` must be an array (or return one); got {type(g).__name__}")
+    if array_api_compat.array_namespace(g) is not xp:
+        raise TypeError(f"`grad` must be an array of the library of `x`; got {type(g).__name__}")
+    if xp.isdtype(g.dtype, "complex floating"):  # a cast would drop the imaginary part
+        raise TypeError(f"`grad` must hold real numbers; got dtype {g.dtype}")
     if tuple(g.shape) != tuple(x.shape):
         raise ValueError(f"`grad` must have the shape of `x` {tuple(x.shape)}; got {tuple(g.shape)}")
     return xp.astype(g, x.dtype) if g.dtype != x.dtype else g
@@ -78,13 +84,14 @@ def _given(grad: Any, x: Array, xp: Namespace) -> Array:
 def _along(f: Callable[[Array], Any], x: Array, dirs: Array, xp: Namespace) -> Callable[[Array], Array]:
     """t of shape (2, k) -> f(x + t[a, j] * dirs[j]) for every a, j."""
     flat = xp.reshape(x, (-1,))
+    dev = array_api_compat.device(x)
 
     def phi(t: Array) -> Array:
         values = []
         for a in range(t.shape[0]):
             for j in range(t.shape[1]):
                 point = xp.reshape(flat + t[a, j] * dirs[j, ...], x.shape)
-                values.append(xp.reshape(xp.asarray(f(point), dtype=x.dtype), ()))
+                values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
         return xp.reshape(xp.stack(values), t.shape)
 
     return phi
@@ -144,6 +151,17 @@ def check_gradient(
         ``passed``, the worst entries with their numerical and given values,
         the tolerance and where one-sided derivatives differ (kinks).
 
+    Raises
+    ------
+    TypeError
+        If `f` returns anything but a real number (a float narrower than the
+        dtype of `x` included), or `grad` is not a real array of the library
+        of `x`; if `seed` is not an integer.
+    ValueError
+        If `f` returns more than one number, `grad` has another shape than
+        `x`, `max_entries` or `seed` is negative, or `detection` is not
+        between 0 and 1.
+
     Notes
     -----
     An entry passes when ``|numerical - given| <= 5 * error
@@ -168,6 +186,7 @@ def check_gradient(
     check_callable(f)
     x, xp, _ = as_float_array(x)
     max_entries = check_count(max_entries, "max_entries", minimum=1)
+    seed = check_count(seed, "seed")
     detection = check_real(detection, "detection")
     if not 0 < detection < 1:
         raise ValueError(f"`detection` must be between 0 and 1; got {detection!r}")
