@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 from _helpers import assert_close
 
-from xgrad import check_gradient, derivative, jacobian
+from xgrad import (
+    check_gradient,
+    derivative,
+    gradient_descent,
+    jacobian,
+    numerical_diff,
+    numerical_gradient,
+    tangent_line,
+)
 from xgrad._host import to_numpy
 
 POINTS = [0.3, 1.0, 2.0]
@@ -190,3 +198,139 @@ def test_check_gradient_still_takes_numbers_lists_and_other_libraries_scalars(ba
     assert check_gradient(lambda v: _foreign(backend, float(xp.sum(xp.sin(v)))), xp.cos, x).passed
     assert check_gradient(_sin_sum(np), np.cos(POINTS).tolist(), np.array(POINTS)).passed
     assert not check_gradient(_sin_sum(xp), lambda v: xp.cos(v) * (1 + 1e-6), x).passed
+
+
+# --- user functions that change their argument in place ---------------------------------------------
+# Such an f is a function of its argument all the same: f(v) = sum((2 v)**2), gradient 8 v. xgrad
+# must hand it copies, so that neither the caller's array nor the point it differences around moves.
+
+X0 = np.array([1.5, -0.5, 2.0])
+
+
+def _doubling(v):
+    v *= 2  # in place (JAX rebinds the name instead: nothing to see there)
+    return v**2
+
+
+def _doubling_sum(v):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).sum(_doubling(v))
+
+
+def _doubling_rows(v):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).sum(_doubling(v), axis=-1)
+
+
+def _caller_array(backend):
+    x = backend.asarray(X0.copy())  # not a view of X0, on NumPy or PyTorch
+    return x, to_numpy(x).copy()
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_numerical_diff_hands_f_copies(backend, method):
+    x, before = _caller_array(backend)
+    d = numerical_diff(_doubling, x, method=method)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
+    d, err = numerical_diff(_doubling, x, method=method, return_error=True)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_numerical_gradient_hands_f_copies(backend, method, vectorized):
+    # forward differences gave 4e9 instead of 12: f(x) doubled the point in place
+    x, before = _caller_array(backend)
+    f = _doubling_rows if vectorized else _doubling_sum
+    g = numerical_gradient(f, x, method=method, vectorized=vectorized)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(g, 8 * X0, backend=backend, rtol=1e-6)
+
+
+def test_numerical_gradient_on_an_executor_hands_f_copies(backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, before = _caller_array(backend)
+    with ThreadPoolExecutor(2) as pool:
+        g = numerical_gradient(_doubling_sum, x, method="forward", executor=pool)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(g, 8 * X0, backend=backend, rtol=1e-6)
+
+
+def test_the_closure_check_hands_f_a_copy(backend):
+    # f constant in its argument: the closure warning, and the caller's array as it was
+    x, before = _caller_array(backend)
+    xp = backend.xp
+
+    def constant(v):
+        v *= 0
+        return xp.sum(v)
+
+    with pytest.warns(RuntimeWarning, match="returned the same value at every perturbed point"):
+        g = numerical_gradient(constant, x)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(g, np.zeros(3), backend=backend)
+
+
+def test_jacobian_hands_f_a_copy(backend):
+    # the first call doubled x in place: the Jacobian came out at 2 x, diag(16 x)
+    x, before = _caller_array(backend)
+    res = jacobian(_doubling, x)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(res.df, np.diag(8 * X0), backend=backend, rtol=1e-9, atol=1e-12)
+
+
+def test_tangent_line_hands_f_a_copy(backend):
+    # y = f(x) - d * x read x after f had doubled it: the tangent missed the curve
+    x = backend.asarray(np.array([1.5]))
+    line = tangent_line(_doubling, x)
+    np.testing.assert_array_equal(to_numpy(x), [1.5])
+    assert_close(line(backend.asarray(np.array([1.5]))), [9.0], backend=backend, rtol=1e-9)
+    assert_close(line(backend.asarray(np.array([2.5]))), [9.0 + 12.0], backend=backend, rtol=1e-9)
+
+
+def test_check_gradient_hands_grad_a_copy(backend):
+    xp = backend.xp
+    x, before = _caller_array(backend)
+
+    def grad(v):  # right, but scales its argument in place on the way
+        v *= 3
+        return 2 * v / 3
+
+    assert check_gradient(lambda v: xp.sum(v**2), grad, x).passed
+    np.testing.assert_array_equal(to_numpy(x), before)
+
+
+def test_gradient_descent_hands_f_and_grad_copies(backend):
+    xp = backend.xp
+    x, before = _caller_array(backend)
+
+    def grad(v):  # the gradient of sum(v**2), scaling its argument in place on the way
+        v *= 3
+        return 2 * v / 3
+
+    out, path = gradient_descent(lambda v: xp.sum(v**2), x, lr=0.25, step_num=2, grad=grad, return_path=True)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(path, [X0, X0 / 2, X0 / 4], backend=backend, rtol=1e-12)
+    out = gradient_descent(_doubling_sum, x, lr=0.0625, step_num=1)  # gradient 8 x
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(out, X0 / 2, backend=backend, rtol=1e-8)
+
+
+def test_gradient_descent_never_returns_the_callers_array():
+    x = np.array([1.0, 2.0])
+    out = gradient_descent(lambda v: (v**2).sum(), x, step_num=0)
+    out += 1  # the caller works on the result
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_read_only_arrays_and_a_function_that_writes_to_its_argument(method):
+    x = X0.copy()
+    x.flags.writeable = False
+    np.testing.assert_allclose(numerical_diff(_doubling, x, method=method), 8 * X0, rtol=1e-6)
+    np.testing.assert_allclose(numerical_gradient(_doubling_sum, x, method=method), 8 * X0, rtol=1e-6)

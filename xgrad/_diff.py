@@ -25,6 +25,7 @@ from xgrad._validate import (
     check_method,
     check_optional_positive,
     check_result_dtype,
+    fresh_copy,
 )
 
 __all__ = ["numerical_diff", "steps_for", "tangent_line"]
@@ -53,7 +54,7 @@ def combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
 
 def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str, xp: Namespace) -> Array:
     up = None if method == "backward" else _elementwise(f, x + h, xp)
-    mid = None if method == "central" else _elementwise(f, x, xp)
+    mid = None if method == "central" else _elementwise(f, fresh_copy(xp, x), xp)
     down = None if method == "forward" else _elementwise(f, x - h, xp)
     return combine(up, mid, down, h, method)
 
@@ -181,7 +182,7 @@ def numerical_diff(
     d_half = _difference(f, x, (x + half) - x, method, xp)
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
     # rounding noise of both differences, the one at h/2 dominating
-    rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, x, xp)) / step
+    rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, fresh_copy(xp, x), xp)) / step
     return d, truncation + rounding
 
 
@@ -196,9 +197,9 @@ def tangent_line(f: Callable[[Array], Array], x: Any, /, *, h: float | None = No
     (0.75, 0.95)
     """
     check_callable(f)
-    x, _, _ = as_float_array(x)
+    x, xp, _ = as_float_array(x)
     if math.prod(x.shape) != 1:
         raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
     d = numerical_diff(f, x, h=h)
-    y = f(x) - d * x
+    y = f(fresh_copy(xp, x)) - d * x
     return lambda t: d * t + y

@@ -15,7 +15,7 @@ import array_api_compat
 
 from xgrad._derivative import derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, as_scalar, check_callable, check_count, check_real
+from xgrad._validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
 
 __all__ = ["GradientReport", "check_gradient"]
 
@@ -67,7 +67,7 @@ class GradientReport:
 
 
 def _given(grad: Any, x: Array, xp: Namespace) -> Array:
-    g = grad(x) if callable(grad) else grad
+    g = grad(fresh_copy(xp, x)) if callable(grad) else grad
     if isinstance(g, list | tuple):
         g = xp.asarray(g, device=array_api_compat.device(x))
     if not array_api_compat.is_array_api_obj(g):

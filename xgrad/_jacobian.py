@@ -16,7 +16,7 @@ import array_api_compat
 
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable, check_result_dtype
+from xgrad._validate import as_float_array, check_callable, check_result_dtype, fresh_copy
 
 __all__ = ["hessian", "jacobian"]
 
@@ -139,7 +139,7 @@ def jacobian(
     x, xp, _ = as_float_array(x)
     flat = xp.reshape(x, (-1,))
     n = flat.shape[0]
-    out = checked_values(f(xp.stack([x]) if vectorized else x), None, x, xp, "")
+    out = checked_values(f(xp.stack([x]) if vectorized else fresh_copy(xp, x)), None, x, xp, "")
     if vectorized and (out.ndim == 0 or out.shape[0] != 1):
         raise ValueError("with vectorized=True, `f` must map a stack of k points, shape (k, *x.shape), to "
                          f"values of shape (k, *out_shape); given one point it returned shape {tuple(out.shape)}")

@@ -117,6 +117,13 @@ def _host_array(x: Any, name: str) -> Array:
         raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
 
 
+def fresh_copy(xp: Namespace, x: Array) -> Array:
+    """A copy of `x` to hand to a user function, which may change its argument
+    in place: the caller's array, and the point xgrad differences around, stay
+    as they were. (Perturbed points are new arrays already.)"""
+    return xp.asarray(x, copy=True)
+
+
 def check_flag(value: Any, name: str) -> bool:
     """A bool (``True``/``False``, or a NumPy bool)."""
     if type(value).__name__ not in ("bool", "bool_"):
