@@ -334,3 +334,10 @@ def test_read_only_arrays_and_a_function_that_writes_to_its_argument(method):
     x.flags.writeable = False
     np.testing.assert_allclose(numerical_diff(_doubling, x, method=method), 8 * X0, rtol=1e-6)
     np.testing.assert_allclose(numerical_gradient(_doubling_sum, x, method=method), 8 * X0, rtol=1e-6)
+
+
+def test_copies_of_torch_tensors_that_require_grad_raise_no_warning():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(X0, requires_grad=True)
+    g = numerical_gradient(lambda v: torch.sum(v.detach() ** 2), x, method="forward")
+    np.testing.assert_allclose(to_numpy(g.detach()), 2 * X0, rtol=1e-6)

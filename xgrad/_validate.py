@@ -121,6 +121,8 @@ def fresh_copy(xp: Namespace, x: Array) -> Array:
     """A copy of `x` to hand to a user function, which may change its argument
     in place: the caller's array, and the point xgrad differences around, stay
     as they were. (Perturbed points are new arrays already.)"""
+    if array_api_compat.is_torch_array(x):  # asarray(copy=True) warns on tensors that require grad
+        return x.clone()
     return xp.asarray(x, copy=True)
 
 
