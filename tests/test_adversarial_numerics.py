@@ -341,3 +341,16 @@ def test_copies_of_torch_tensors_that_require_grad_raise_no_warning():
     x = torch.tensor(X0, requires_grad=True)
     g = numerical_gradient(lambda v: torch.sum(v.detach() ** 2), x, method="forward")
     np.testing.assert_allclose(to_numpy(g.detach()), 2 * X0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.2])
+def test_check_gradient_refuses_float16_where_a_20_percent_error_passed(backend, factor):
+    if backend.name == "array_api_strict":
+        pytest.skip("array-api-strict has no float16")
+    xp = backend.xp
+    x = backend.asarray(np.array([0.7, -1.3], dtype=np.float16))
+    with pytest.raises(TypeError, match="`x` of dtype .*float16 is too coarse for a gradient check"):
+        check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x)
+    # in float32 the same 20% error fails and the right gradient passes
+    x32 = xp.astype(x, xp.float32)
+    assert check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x32).passed == (factor == 1.0)

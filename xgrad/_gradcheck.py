@@ -156,7 +156,8 @@ def check_gradient(
     TypeError
         If `f` returns anything but a real number (a float narrower than the
         dtype of `x` included), or `grad` is not a real array of the library
-        of `x`; if `seed` is not an integer.
+        of `x`; if `x` is narrower than float32 (float16 quotients cannot
+        resolve a wrong gradient); if `seed` is not an integer.
     ValueError
         If `f` returns more than one number, `grad` has another shape than
         `x`, `max_entries` or `seed` is negative, or `detection` is not
@@ -185,6 +186,7 @@ def check_gradient(
     """
     check_callable(f)
     x, xp, _ = as_float_array(x)
+    _check_precision(x, xp)
     max_entries = check_count(max_entries, "max_entries", minimum=1)
     seed = check_count(seed, "seed")
     detection = check_real(detection, "detection")
@@ -199,6 +201,17 @@ def check_gradient(
         # a kink along a random direction hides which entry is wrong: check entries
         report = _compare(f, x, g, _directions(n, None, xp, x, seed), "entries", xp)
     return report
+
+
+def _check_precision(x: Array, xp: Namespace) -> None:
+    """Refuse dtypes narrower than float32: in float16 the derivatives' error
+    estimates, which set the tolerance, let gradients 20% off pass."""
+    if xp.finfo(x.dtype).bits < 32:
+        raise TypeError(
+            f"`x` of dtype {x.dtype} is too coarse for a gradient check: its difference quotients "
+            "cannot tell a gradient 20% off from rounding. Check in float32 or float64, e.g. "
+            "with xp.astype(x, xp.float32) (and `f` computing in the dtype of its argument)"
+        )
 
 
 def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: Array, mode: str, xp: Namespace) -> GradientReport:
