@@ -354,3 +354,18 @@ def test_check_gradient_refuses_float16_where_a_20_percent_error_passed(backend,
     # in float32 the same 20% error fails and the right gradient passes
     x32 = xp.astype(x, xp.float32)
     assert check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x32).passed == (factor == 1.0)
+
+
+# --- numbers given as options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [np.complex128, lambda v: np.asarray(v, dtype=np.complex64)])
+def test_complex_numpy_scalars_are_not_real_numbers(make):
+    # float() of a NumPy complex only warns and drops the imaginary part
+    with pytest.raises(TypeError, match=r"`h` must be a real number; got"):
+        numerical_diff(np.sin, np.array([1.0]), h=make(1e-4 + 1e-3j))
+    with pytest.raises(TypeError, match=r"`lr` must be a real number; got"):
+        gradient_descent(lambda v: (v**2).sum(), np.array([1.0]), lr=make(0.1 + 0j))
+    with pytest.raises(TypeError, match=r"`rtol` must be a real number; got"):
+        derivative(np.sin, np.array([1.0]), rtol=make(1e-8 + 0j))
+

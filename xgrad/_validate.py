@@ -35,6 +35,8 @@ def check_real(value: Any, name: str) -> float:
     is_bool = type(value).__name__ in ("bool", "bool_")  # NumPy's too
     if is_bool or isinstance(value, str | bytes) or not hasattr(value, "__float__"):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}")
+    if "complex" in str(getattr(value, "dtype", "")):  # float() would drop the imaginary part with a warning
+        raise TypeError(f"`{name}` must be a real number; got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):  # arrays of several elements, complex
