@@ -369,3 +369,24 @@ def test_complex_numpy_scalars_are_not_real_numbers(make):
     with pytest.raises(TypeError, match=r"`rtol` must be a real number; got"):
         derivative(np.sin, np.array([1.0]), rtol=make(1e-8 + 0j))
 
+
+
+# --- empty arrays ---------------------------------------------------------------------------------
+
+
+def test_jacobian_of_an_empty_x_or_an_empty_f_is_empty(backend):
+    # both failed with "need at least one array to stack"
+    xp = backend.xp
+    empty = backend.asarray(np.zeros((0,)))
+    res = jacobian(lambda v: 2 * v, empty)
+    assert tuple(res.df.shape) == (0, 0)
+    res = jacobian(lambda v: xp.sum(v), empty)
+    assert tuple(res.df.shape) == (0,)
+    res = jacobian(lambda v: v[:0], backend.asarray(X2))
+    assert tuple(res.df.shape) == (0, 2)
+
+
+def test_check_gradient_refuses_an_empty_x(backend):
+    # it failed with "need at least one array to stack"; a pass would check nothing
+    with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 3\)\): there is no gradient to check"):
+        check_gradient(backend.xp.sum, backend.xp.ones_like, backend.asarray(np.zeros((0, 3))))

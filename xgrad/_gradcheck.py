@@ -159,8 +159,8 @@ def check_gradient(
         of `x`; if `x` is narrower than float32 (float16 quotients cannot
         resolve a wrong gradient); if `seed` is not an integer.
     ValueError
-        If `f` returns more than one number, `grad` has another shape than
-        `x`, `max_entries` or `seed` is negative, or `detection` is not
+        If `x` is empty, `f` returns more than one number, `grad` has another
+        shape than `x`, `max_entries` or `seed` is negative, or `detection` is not
         between 0 and 1.
 
     Notes
@@ -187,6 +187,8 @@ def check_gradient(
     check_callable(f)
     x, xp, _ = as_float_array(x)
     _check_precision(x, xp)
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"`x` is empty (shape {tuple(x.shape)}): there is no gradient to check")
     max_entries = check_count(max_entries, "max_entries", minimum=1)
     seed = check_count(seed, "seed")
     detection = check_real(detection, "detection")

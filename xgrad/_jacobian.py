@@ -47,6 +47,8 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
     n = x.shape[0]
 
     def g(t: Array) -> Array:
+        if math.prod(t.shape) == 0:  # an empty x, or an f with no outputs: nothing to evaluate
+            return xp.zeros(t.shape, dtype=x.dtype, device=array_api_compat.device(x))
         points, which = _column_points(t, x, n, xp)
         if vectorized:
             values = xp.reshape(f(xp.stack(points)), (len(points), m))
