@@ -390,3 +390,16 @@ def test_check_gradient_refuses_an_empty_x(backend):
     # it failed with "need at least one array to stack"; a pass would check nothing
     with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 3\)\): there is no gradient to check"):
         check_gradient(backend.xp.sum, backend.xp.ones_like, backend.asarray(np.zeros((0, 3))))
+
+
+# --- gradient_descent keeps the dtype of its start ----------------------------------------------------
+
+
+def test_gradient_descent_keeps_float32_when_grad_returns_float64(backend):
+    # the point silently became float64 after the first step
+    xp = backend.xp
+    x = backend.asarray(np.array([1.0, -2.0], dtype=np.float32))
+    out, path = gradient_descent(lambda v: xp.sum(v**2), x, lr=0.25, step_num=2,
+                                 grad=lambda v: 2 * xp.astype(v, xp.float64), return_path=True)
+    assert_close(out, [0.25, -0.5], backend=backend, dtype=xp.float32)
+    assert_close(path, [[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]], backend=backend, dtype=xp.float32)

@@ -115,7 +115,8 @@ def gradient_descent(
     Returns
     -------
     x : array
-        The final point.
+        The final point, of the floating dtype of `init_x` (integers are
+        promoted), whatever the dtype `grad` returns.
     path : array
         Only with ``return_path=True``.
 
@@ -194,7 +195,7 @@ def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Ar
         raise TypeError(f"`grad` must return an array of the library of `init_x`; got {type(g).__name__}")
     if not xp.isdtype(g.dtype, ("real floating", "integral")):
         raise TypeError(f"`grad` must return real numbers; got dtype {g.dtype}")
-    return g
+    return g if g.dtype == x.dtype else xp.astype(g, x.dtype)  # a float64 grad must not widen the point
 
 
 def _largest(xp: Namespace, x: Array) -> float:
