@@ -403,3 +403,18 @@ def test_gradient_descent_keeps_float32_when_grad_returns_float64(backend):
                                  grad=lambda v: 2 * xp.astype(v, xp.float64), return_path=True)
     assert_close(out, [0.25, -0.5], backend=backend, dtype=xp.float32)
     assert_close(path, [[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]], backend=backend, dtype=xp.float32)
+
+
+# --- derivative at points that are not finite ---------------------------------------------------------
+
+
+def test_derivative_at_inf_and_nan_reports_them_without_a_warning(backend):
+    # NumPy warned "invalid value encountered in subtract" from inside xgrad: status says it
+    xp = backend.xp
+    x = backend.asarray(np.array([np.inf, np.nan, -np.inf, 1.0]))
+    res = derivative(lambda v: 2 * v, x)
+    assert to_numpy(res.status).tolist() == [-3, -3, -3, 0]
+    assert to_numpy(res.success).tolist() == [False, False, False, True]
+    assert np.isnan(to_numpy(res.df)[:3]).all()
+    assert float(res.df[3]) == pytest.approx(2.0, rel=1e-12)
+    assert xp.isdtype(res.df.dtype, "real floating")
