@@ -418,3 +418,12 @@ def test_derivative_at_inf_and_nan_reports_them_without_a_warning(backend):
     assert np.isnan(to_numpy(res.df)[:3]).all()
     assert float(res.df[3]) == pytest.approx(2.0, rel=1e-12)
     assert xp.isdtype(res.df.dtype, "real floating")
+
+
+def test_check_gradient_of_a_flat_step_raises_no_warning(backend):
+    # a zero allowed difference (f flat, gradient zero) divided 0 by 0 inside the report
+    xp = backend.xp
+    x = backend.asarray(np.array([1e-9, 0.5]))
+    assert check_gradient(lambda v: xp.sum(xp.floor(v)), xp.zeros_like, x).passed
+    report = check_gradient(lambda v: xp.sum(xp.floor(v)), lambda v: xp.full_like(v, 3.0), x)
+    assert not report.passed

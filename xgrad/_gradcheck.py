@@ -255,7 +255,8 @@ def _kinks(phi: Callable[[Array], Array], zero: Array, given: Array, allowed: Ar
 
 def _worst(num: Array, given: Array, allowed: Array, xp: Namespace) -> list[tuple[int, float, float, float]]:
     diff = xp.abs(num - given)
-    ratio = xp.where(diff == 0, xp.zeros_like(diff), diff / allowed)
+    safe = xp.where(allowed > 0, allowed, xp.ones_like(allowed))  # 0/0 warns on NumPy
+    ratio = xp.where(diff == 0, xp.zeros_like(diff), xp.where(allowed > 0, diff / safe, xp.full_like(diff, math.inf)))
     ratio = xp.where(xp.isnan(ratio), xp.full_like(ratio, math.inf), ratio)
     order = xp.argsort(-ratio)
     rows = []
