@@ -427,3 +427,21 @@ def test_check_gradient_of_a_flat_step_raises_no_warning(backend):
     assert check_gradient(lambda v: xp.sum(xp.floor(v)), xp.zeros_like, x).passed
     report = check_gradient(lambda v: xp.sum(xp.floor(v)), lambda v: xp.full_like(v, 3.0), x)
     assert not report.passed
+
+
+# --- check_gradient where no derivative exists ----------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [0.0, 3.0, -10.0, 30.0, 1e3])
+def test_check_gradient_fails_at_a_jump_whatever_the_gradient(backend, given):
+    # at a jump the derivative does not converge, its error estimate grows, and any
+    # value within it passed: floor at 0 with a gradient of 0, 3, -10 or 30
+    xp = backend.xp
+    x = backend.asarray(np.array([0.0, 0.5]))
+    report = check_gradient(lambda v: xp.sum(xp.floor(v)), lambda v: xp.full_like(v, given), x)
+    assert not report.passed
+    if abs(given) <= 30:  # within the error estimate: failed as unresolved (1e3 is simply too far)
+        assert report.worst[0][0] == 0
+        assert report.unresolved == [0]
+        assert "no converged numerical derivative" in str(report)
+
