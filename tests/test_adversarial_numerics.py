@@ -445,3 +445,10 @@ def test_check_gradient_fails_at_a_jump_whatever_the_gradient(backend, given):
         assert report.unresolved == [0]
         assert "no converged numerical derivative" in str(report)
 
+
+
+@pytest.mark.parametrize("flag", ["no", 1, None])
+def test_jacobian_vectorized_must_be_a_bool(flag):
+    # "no" (or 1) was taken as True, and f failed on the stack of points it was then given
+    with pytest.raises(TypeError, match="`vectorized` must be True or False; got"):
+        jacobian(lambda v: A @ v, X2, vectorized=flag)

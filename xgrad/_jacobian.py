@@ -16,7 +16,7 @@ import array_api_compat
 
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable, check_result_dtype, fresh_copy
+from xgrad._validate import as_float_array, check_callable, check_flag, check_result_dtype, fresh_copy
 
 __all__ = ["hessian", "jacobian"]
 
@@ -138,6 +138,7 @@ def jacobian(
     True
     """
     check_callable(f)
+    vectorized = check_flag(vectorized, "vectorized")
     x, xp, _ = as_float_array(x)
     flat = xp.reshape(x, (-1,))
     n = flat.shape[0]
