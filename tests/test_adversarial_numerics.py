@@ -452,3 +452,14 @@ def test_jacobian_vectorized_must_be_a_bool(flag):
     # "no" (or 1) was taken as True, and f failed on the stack of points it was then given
     with pytest.raises(TypeError, match="`vectorized` must be True or False; got"):
         jacobian(lambda v: A @ v, X2, vectorized=flag)
+
+
+@pytest.mark.parametrize("name", ["scale", "step_direction"])
+def test_derivative_options_of_another_library_are_refused(backend, name):
+    # they failed deep inside ("dtype argument must be a NumPy dtype", an AttributeError)
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=f"`{name}` must be a number or an array of the library of `x`"):
+        derivative(backend.xp.sin, x, **{name: _foreign(backend, np.ones(3))})
+    # a NumPy scalar is a number, whatever the library of x
+    res = derivative(backend.xp.sin, x, **{name: np.float32(1)})
+    assert_close(res.df, np.cos(POINTS), backend=backend, rtol=1e-10)
