@@ -51,7 +51,7 @@ def test_derivative_refuses_a_result_narrower_than_x(backend):
 def test_derivative_refuses_a_complex_result(backend):
     xp = backend.xp
     x = backend.asarray(np.array(POINTS))
-    with pytest.raises(TypeError, match="`f` must return a real number; got dtype .*complex128"):
+    with pytest.raises(TypeError, match=r"`f` must return a real number; got dtype .*complex128"):
         derivative(lambda v: xp.astype(v, xp.complex128) * 1j, x)
 
 
@@ -87,7 +87,7 @@ def test_jacobian_refuses_a_result_narrower_than_x(backend):
 def test_jacobian_refuses_a_complex_result(backend):
     xp = backend.xp
     a = backend.asarray(A)
-    with pytest.raises(TypeError, match="`f` must return a real number; got dtype .*complex128"):
+    with pytest.raises(TypeError, match=r"`f` must return a real number; got dtype .*complex128"):
         jacobian(lambda v: xp.astype(a @ v, xp.complex128), backend.asarray(X2))
 
 
@@ -151,7 +151,7 @@ def test_check_gradient_refuses_an_f_narrower_than_x(backend):
 def test_check_gradient_refuses_a_complex_f(backend):
     xp = backend.xp
     x = backend.asarray(np.array(POINTS))
-    with pytest.raises(TypeError, match="`f` must return a real number; got (dtype|the complex number) .*complex128"):
+    with pytest.raises(TypeError, match=r"`f` must return a real number; got (dtype|the complex number) .*complex128"):
         check_gradient(lambda v: xp.astype(xp.sum(xp.sin(v)), xp.complex128), xp.cos, x)
 
 
@@ -168,7 +168,7 @@ def test_check_gradient_refuses_an_f_that_is_not_scalar(value, error, match):
 def test_check_gradient_refuses_a_complex_grad(backend):
     xp = backend.xp
     x = backend.asarray(np.array(POINTS))
-    with pytest.raises(TypeError, match="`grad` must hold real numbers; got dtype .*complex128"):
+    with pytest.raises(TypeError, match=r"`grad` must hold real numbers; got dtype .*complex128"):
         check_gradient(_sin_sum(xp), lambda v: xp.astype(xp.cos(v), xp.complex128), x)
 
 
@@ -235,7 +235,7 @@ def test_numerical_diff_hands_f_copies(backend, method):
     d = numerical_diff(_doubling, x, method=method)
     np.testing.assert_array_equal(to_numpy(x), before)
     assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
-    d, err = numerical_diff(_doubling, x, method=method, return_error=True)
+    d, _ = numerical_diff(_doubling, x, method=method, return_error=True)
     np.testing.assert_array_equal(to_numpy(x), before)
     assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
 
@@ -349,7 +349,7 @@ def test_check_gradient_refuses_float16_where_a_20_percent_error_passed(backend,
         pytest.skip("array-api-strict has no float16")
     xp = backend.xp
     x = backend.asarray(np.array([0.7, -1.3], dtype=np.float16))
-    with pytest.raises(TypeError, match="`x` of dtype .*float16 is too coarse for a gradient check"):
+    with pytest.raises(TypeError, match=r"`x` of dtype .*float16 is too coarse for a gradient check"):
         check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x)
     # in float32 the same 20% error fails and the right gradient passes
     x32 = xp.astype(x, xp.float32)

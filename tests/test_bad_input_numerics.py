@@ -268,7 +268,7 @@ def test_directional_derivative(point, data, h):
 def test_directional_derivative_refuses_a_step_lost_along_u(values, dtype, u):
     host = np.array(values, dtype=dtype)
     _check_directional(host, "numpy", host, np.array(u), 1e-3, False)
-    with pytest.raises(ValueError, match="`h` = 0.001 is too small for `x`"):
+    with pytest.raises(ValueError, match=r"`h` = 0\.001 is too small for `x`"):
         directional_derivative(_sum_f, host, np.array(u), h=1e-3)
 
 

@@ -83,7 +83,8 @@ def _vectorized_gradient(
     steps = xp.reshape(steps, (1, n))
 
     def at_x() -> Array:
-        return as_scalar(stack_values(f, xp.reshape(fresh_copy(xp, x), (1, *x.shape)), 1, xp, x.dtype), xp, dev, x.dtype, "`f`")
+        value = stack_values(f, xp.reshape(fresh_copy(xp, x), (1, *x.shape)), 1, xp, x.dtype)
+        return as_scalar(value, xp, dev, x.dtype, "`f`")
 
     mid: Any = None if method == "central" else at_x()
     out, seen = [], []
