@@ -463,3 +463,22 @@ def test_derivative_options_of_another_library_are_refused(backend, name):
     # a NumPy scalar is a number, whatever the library of x
     res = derivative(backend.xp.sin, x, **{name: np.float32(1)})
     assert_close(res.df, np.cos(POINTS), backend=backend, rtol=1e-10)
+
+
+# --- numerical_diff's error estimate where f cancels to near zero ----------------------------------
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_error_estimate_bounds_the_error_where_f_cancels(backend, method, dtype):
+    # f's rounding is eps (|f| + |x f'|), not eps |f|: near sqrt(2), x*x - 2 is tiny but
+    # carries the rounding of x*x; the estimate was 36 times too small there
+    xp = backend.xp
+    host = np.linspace(1.3, 1.5, 201).astype(dtype)
+    cases = [(lambda v: v * v - 2, lambda v: 2 * v), (lambda v: xp.sin(10 * v), lambda v: 10 * np.cos(10 * v))]
+    for f, df in cases:
+        d, err = numerical_diff(f, backend.asarray(host), method=method, return_error=True)
+        actual = np.abs(to_numpy(d).astype(np.float64) - df(host.astype(np.float64)))
+        below = np.flatnonzero(to_numpy(err) < actual)
+        assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
+        assert np.median(to_numpy(err) / np.maximum(actual, 1e-300)) < 1e4  # and not absurdly loose

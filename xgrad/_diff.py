@@ -135,7 +135,7 @@ def numerical_diff(
     error : array
         Only with ``return_error=True``: the estimated truncation error
         (Richardson, from the steps `h` and `h/2`) plus a bound on the rounding
-        error (``4 eps |f(x)| / h``).
+        error (``4 eps (|f(x)| + |x f'(x)|) / h``).
 
     Raises
     ------
@@ -181,8 +181,11 @@ def numerical_diff(
         raise StepError(f"with return_error=True the step h/2 is used too: {exc}") from None
     d_half = _difference(f, x, (x + half) - x, method, xp)
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
-    # rounding noise of both differences, the one at h/2 dominating
-    rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, fresh_copy(xp, x), xp)) / step
+    # rounding noise of both differences, the one at h/2 dominating. The noise of
+    # f is about eps (|f| + |x f'|): where f cancels to near 0 (x*x - 2 near
+    # sqrt(2), sin(10 x) near its zeros) eps |f| alone is far too small
+    size = xp.abs(_elementwise(f, fresh_copy(xp, x), xp)) + xp.abs(x) * xp.abs(d)
+    rounding = 4 * eps(xp, x.dtype) * size / step
     return d, truncation + rounding
 
 
