@@ -482,3 +482,17 @@ def test_error_estimate_bounds_the_error_where_f_cancels(backend, method, dtype)
         below = np.flatnonzero(to_numpy(err) < actual)
         assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
         assert np.median(to_numpy(err) / np.maximum(actual, 1e-300)) < 1e4  # and not absurdly loose
+
+
+@pytest.mark.parametrize("direction", [0, 1, -1])
+def test_derivative_error_estimate_bounds_the_error_where_f_cancels(backend, direction):
+    # sin(10 x) near its zeros: success with an error estimate 20 times too small
+    xp = backend.xp
+    host = np.linspace(2.4, 2.6, 201)
+    res = derivative(lambda v: xp.sin(10 * v), backend.asarray(host), step_direction=direction)
+    actual = np.abs(to_numpy(res.df) - 10 * np.cos(10 * host))
+    ok = to_numpy(res.success)
+    assert ok.all()
+    below = np.flatnonzero(to_numpy(res.error) < actual)
+    assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
+    assert np.all(actual < 1e-9 * 10)  # still accurate
