@@ -18,12 +18,12 @@ import array_api_compat
 from xgrad import _richardson
 from xgrad._typing import Array, Namespace
 from xgrad._validate import (
-    _is_numpy_scalar,
     as_float_array,
     check_callable,
     check_count,
     check_real,
     check_result_dtype,
+    is_numpy_scalar,
 )
 
 __all__ = ["DerivativeResult", "derivative"]
@@ -79,7 +79,7 @@ def default_rtol(xp: Namespace, dtype: Any) -> float:
 def _as_like(value: Any, name: str, x: Array, xp: Namespace) -> Array:
     """A number or an array broadcast to the shape of `x`, with its dtype and device."""
     dev = array_api_compat.device(x)
-    is_array = array_api_compat.is_array_api_obj(value) and not _is_numpy_scalar(value)  # np.float32(2): a number
+    is_array = array_api_compat.is_array_api_obj(value) and not is_numpy_scalar(value)  # np.float32(2): a number
     if is_array and array_api_compat.array_namespace(value) is not xp:
         raise TypeError(f"`{name}` must be a number or an array of the library of `x`; got {type(value).__name__}")
     if is_array:

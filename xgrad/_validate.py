@@ -85,7 +85,7 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     integer and boolean arrays are promoted to the namespace's default floating
     dtype. Python scalars and lists go to `xp` (NumPy when not given).
     """
-    if _is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
+    if is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
         x = _host_array(x, name) if xp is None else x.item()
     if not array_api_compat.is_array_api_obj(x):
         if xp is None:
@@ -105,7 +105,7 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     return x, xp, device
 
 
-def _is_numpy_scalar(x: Any) -> bool:
+def is_numpy_scalar(x: Any) -> bool:
     """A NumPy scalar such as ``np.float64(3.0)`` (not an ndarray)."""
     return type(x).__module__ == "numpy" and type(x).__name__ != "ndarray"
 
