@@ -496,3 +496,16 @@ def test_derivative_error_estimate_bounds_the_error_where_f_cancels(backend, dir
     below = np.flatnonzero(to_numpy(res.error) < actual)
     assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
     assert np.all(actual < 1e-9 * 10)  # still accurate
+
+
+# --- devices without float64 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.01])
+def test_check_gradient_on_a_device_without_float64(factor):
+    # it summed the given slopes in float64 and failed on such a device (JAX without x64,
+    # PyTorch on MPS, array-api-strict's no_float64 device)
+    xs = pytest.importorskip("array_api_strict")
+    x = xs.asarray([1.0, 2.0], dtype=xs.float32, device=xs.Device("no_float64"))
+    report = check_gradient(lambda v: xs.sum(v**3), lambda v: 3 * factor * v**2, x)
+    assert report.passed == (factor == 1.0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._backend import compute_dtype
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._typing import Array, Namespace
 from xgrad._validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
@@ -231,7 +232,8 @@ def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: Array, mode: s
     zero = xp.zeros((k,), dtype=x.dtype, device=array_api_compat.device(x))
     phi = _along(f, x, dirs, xp)
     res = derivative(phi, zero, scale=1.0)
-    wide = xp.astype(xp.reshape(g, (-1,)), xp.float64) if hasattr(xp, "float64") else xp.reshape(g, (-1,))
+    # the given slopes summed in float64 where the device has it (not MPS, JAX without x64)
+    wide = xp.astype(xp.reshape(g, (-1,)), compute_dtype(xp, array_api_compat.device(x), x.dtype, warn=False))
     given = xp.astype(xp.sum(xp.astype(dirs, wide.dtype) * wide, axis=1), x.dtype)
     eps = float(xp.finfo(x.dtype).eps)
     n = math.prod(g.shape)
