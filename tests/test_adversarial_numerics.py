@@ -1,9 +1,12 @@
 """Hostile input to the numerical-differentiation API, on every backend.
 
 Each test here failed before its fix: a user function returning a complex, a
-narrower float or an array of another library; a user function that changes
-its argument in place; a gradient of another library or of complex dtype; a
-seed that is not a seed. The right behaviour is a clear error that names the
+narrower float, an array of another library or values whose shape changes; a
+user function that changes its argument in place; a gradient of another
+library or of complex dtype; a seed that is not a seed; float16 and empty
+arrays in a gradient check; a jump where no derivative exists; error
+estimates where f cancels to near zero; complex NumPy scalars as options; a
+device without float64. The right behaviour is a clear error that names the
 argument, or the right answer (checked against analytic derivatives).
 """
 
