@@ -153,18 +153,19 @@ def _run(call):
             return None, exc
 
 
-def _check_call(call, host, lib, h, names, x):
+def _check_call(call, host, lib, h, names, x, u=None):
     """Run `call`; return its host result, or None if it raised a clear error."""
     result, exc = _run(call)
     if exc is None:
         return to_numpy(result)
     assert _named(exc, *names), f"error names no argument: {exc!r}"
-    _check_refusal(exc, host, lib, h, x)
+    _check_refusal(exc, host, lib, h, x, u)
     return None
 
 
-def _check_refusal(exc, host, lib, h, x):
-    """A refusal must be justified by the input."""
+def _check_refusal(exc, host, lib, h, x, u=None):
+    """A refusal must be justified by the input. With a direction `u` (host
+    array), the step along it is ``h * u``, not `h`."""
     text = str(exc)
     finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
     if "must be finite" in text:
@@ -176,7 +177,10 @@ def _check_refusal(exc, host, lib, h, x):
         x = host.astype(dtype)
         hh = np.asarray(h, dtype=np.float64).astype(dtype)
         with np.errstate(over="ignore"):
-            assert np.any((x + hh == x) | (x - hh == x)), text
+            if u is None:
+                assert np.any((x + hh == x) | (x - hh == x)), text
+            else:  # as directional_derivative moves x: x + h*u in the dtype of x
+                assert np.any((x + hh * u.astype(dtype) == x) & (u != 0)), text
 
 
 # --- numerical_diff ------------------------------------------------------------------------
@@ -249,8 +253,29 @@ def test_directional_derivative(point, data, h):
     wrong_shape = data.draw(st.booleans()) and host.ndim > 0
     if wrong_shape:
         u_host = u_host.reshape(-1)[:-1] if host.size > 1 else np.zeros((2, 2))
+    _check_directional(host, lib, x, u_host, h, wrong_shape)
+
+
+# Refusals that the test once took for unjustified, because it checked x + h == x where
+# directional_derivative moves x by h*u: a float32 x of 40 does not move by 1e-3 * 1e-3, nor a
+# float16 x of 3 by 1e-3 * 0.5 (hypothesis drew such cases only now and then: a flaky test).
+@pytest.mark.parametrize(("values", "dtype", "u"), [
+    ([40.0], "float32", [1e-3]),
+    ([-3.0, 40.0, -49.9], "float32", [-2.0, 1.0, 1e-3]),
+    ([3.0], "float16", [0.5]),
+    ([0.7, -1.0, 0.0], "float16", [1e-3, 0.5, 40.0]),
+])
+def test_directional_derivative_refuses_a_step_lost_along_u(values, dtype, u):
+    host = np.array(values, dtype=dtype)
+    _check_directional(host, "numpy", host, np.array(u), 1e-3, False)
+    with pytest.raises(ValueError, match=r"`h` = 0\.001 is too small for `x`"):
+        directional_derivative(_sum_f, host, np.array(u), h=1e-3)
+
+
+def _check_directional(host, lib, x, u_host, h, wrong_shape):
     u = _like(u_host, lib, x)
-    s = _check_call(lambda: directional_derivative(_sum_f, x, u, h=h), host, lib, h, ("x", "u", "h", "f"), x)
+    s = _check_call(lambda: directional_derivative(_sum_f, x, u, h=h), host, lib, h, ("x", "u", "h", "f"), x,
+                    u=u_host)
     finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
     if wrong_shape or not finite or not np.any(u_host != 0) or not (h is None or (math.isfinite(h) and h > 0)):
         assert s is None, "a bad point, direction or step gave a result"

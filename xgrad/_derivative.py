@@ -17,7 +17,14 @@ import array_api_compat
 
 from xgrad import _richardson
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable, check_count, check_real
+from xgrad._validate import (
+    as_float_array,
+    check_callable,
+    check_count,
+    check_real,
+    check_result_dtype,
+    is_numpy_scalar,
+)
 
 __all__ = ["DerivativeResult", "derivative"]
 
@@ -72,7 +79,10 @@ def default_rtol(xp: Namespace, dtype: Any) -> float:
 def _as_like(value: Any, name: str, x: Array, xp: Namespace) -> Array:
     """A number or an array broadcast to the shape of `x`, with its dtype and device."""
     dev = array_api_compat.device(x)
-    if array_api_compat.is_array_api_obj(value):
+    is_array = array_api_compat.is_array_api_obj(value) and not is_numpy_scalar(value)  # np.float32(2): a number
+    if is_array and array_api_compat.array_namespace(value) is not xp:
+        raise TypeError(f"`{name}` must be a number or an array of the library of `x`; got {type(value).__name__}")
+    if is_array:
         if value.dtype == xp.bool or xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"`{name}` must hold real numbers; got dtype {value.dtype}")
         value = xp.astype(value, x.dtype)
@@ -147,6 +157,17 @@ def derivative(
         of the shape of `x`, on its namespace and device. Non-finite values of
         `f` are reported in ``status``, never raised.
 
+    Raises
+    ------
+    TypeError
+        If `f` is not callable, or returns an array of another library than
+        `x`, a complex array, or a float narrower than the dtype of `x` (its
+        differences would keep only that dtype's digits, under an error
+        estimate made for the dtype of `x`).
+    ValueError
+        If `f` does not return an array of the shape it is given, or a
+        tolerance or `maxiter` is out of range.
+
     Notes
     -----
     Richardson extrapolation of central (or one-sided) differences over a
@@ -209,6 +230,13 @@ def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array]
                 "`f` must be elementwise: given points of shape "
                 f"{tuple(points.shape)} it must return an array of that shape; got {shape}"
             )
+        vxp = array_api_compat.array_namespace(values)
+        if vxp is not xp:
+            raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
+        # a narrower float would carry only its own digits, under an error
+        # estimate made for the dtype of `x`; a complex one would lose its
+        # imaginary part in the cast below
+        check_result_dtype(vxp, values.dtype, xp, points.dtype, "`f`")
         return xp.astype(values, points.dtype) if values.dtype != points.dtype else values
 
     return call

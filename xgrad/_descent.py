@@ -18,6 +18,7 @@ from xgrad._validate import (
     check_flag,
     check_optional_positive,
     check_positive,
+    fresh_copy,
 )
 
 __all__ = ["DescentDivergedError", "DivergenceError", "TrainingDivergedError", "gradient_descent"]
@@ -114,7 +115,8 @@ def gradient_descent(
     Returns
     -------
     x : array
-        The final point.
+        The final point, of the floating dtype of `init_x` (integers are
+        promoted), whatever the dtype `grad` returns.
     path : array
         Only with ``return_path=True``.
 
@@ -153,6 +155,7 @@ def gradient_descent(
         check_callable(grad, "grad")
     x, xp, _ = as_float_array(init_x, name="init_x")
     check_finite(xp, x, "init_x")
+    x = fresh_copy(xp, x)  # the result is never the caller's array, even after 0 steps
     if grad is None:
         steps_for(xp, x, h, "central", name="init_x")  # a step that works at the start
 
@@ -183,7 +186,7 @@ def _with_path(err: DescentDivergedError, xp: Namespace, path: list[Array], kept
 
 
 def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Array:
-    g = grad(x)
+    g = grad(fresh_copy(xp, x))
     shape = getattr(g, "shape", None)
     if shape is None or tuple(shape) != tuple(x.shape):
         got = type(g).__name__ if shape is None else f"shape {tuple(shape)}"
@@ -192,7 +195,7 @@ def _checked_grad(grad: Callable[[Array], Array], x: Array, xp: Namespace) -> Ar
         raise TypeError(f"`grad` must return an array of the library of `init_x`; got {type(g).__name__}")
     if not xp.isdtype(g.dtype, ("real floating", "integral")):
         raise TypeError(f"`grad` must return real numbers; got dtype {g.dtype}")
-    return g
+    return g if g.dtype == x.dtype else xp.astype(g, x.dtype)  # a float64 grad must not widen the point
 
 
 def _largest(xp: Namespace, x: Array) -> float:

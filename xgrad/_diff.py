@@ -25,6 +25,7 @@ from xgrad._validate import (
     check_method,
     check_optional_positive,
     check_result_dtype,
+    fresh_copy,
 )
 
 __all__ = ["numerical_diff", "steps_for", "tangent_line"]
@@ -53,7 +54,7 @@ def combine(up: Array, mid: Array, down: Array, h: Array, method: str) -> Array:
 
 def _difference(f: Callable[[Array], Array], x: Array, h: Array, method: str, xp: Namespace) -> Array:
     up = None if method == "backward" else _elementwise(f, x + h, xp)
-    mid = None if method == "central" else _elementwise(f, x, xp)
+    mid = None if method == "central" else _elementwise(f, fresh_copy(xp, x), xp)
     down = None if method == "forward" else _elementwise(f, x - h, xp)
     return combine(up, mid, down, h, method)
 
@@ -134,7 +135,7 @@ def numerical_diff(
     error : array
         Only with ``return_error=True``: the estimated truncation error
         (Richardson, from the steps `h` and `h/2`) plus a bound on the rounding
-        error (``4 eps |f(x)| / h``).
+        error (``4 eps (|f(x)| + |x f'(x)|) / h``).
 
     Raises
     ------
@@ -180,8 +181,11 @@ def numerical_diff(
         raise StepError(f"with return_error=True the step h/2 is used too: {exc}") from None
     d_half = _difference(f, x, (x + half) - x, method, xp)
     truncation = xp.abs(d - d_half) / (1 - 2.0 ** -_ORDER[method])
-    # rounding noise of both differences, the one at h/2 dominating
-    rounding = 4 * eps(xp, x.dtype) * xp.abs(_elementwise(f, x, xp)) / step
+    # rounding noise of both differences, the one at h/2 dominating. The noise of
+    # f is about eps (|f| + |x f'|): where f cancels to near 0 (x*x - 2 near
+    # sqrt(2), sin(10 x) near its zeros) eps |f| alone is far too small
+    size = xp.abs(_elementwise(f, fresh_copy(xp, x), xp)) + xp.abs(x) * xp.abs(d)
+    rounding = 4 * eps(xp, x.dtype) * size / step
     return d, truncation + rounding
 
 
@@ -196,9 +200,9 @@ def tangent_line(f: Callable[[Array], Array], x: Any, /, *, h: float | None = No
     (0.75, 0.95)
     """
     check_callable(f)
-    x, _, _ = as_float_array(x)
+    x, xp, _ = as_float_array(x)
     if math.prod(x.shape) != 1:
         raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
     d = numerical_diff(f, x, h=h)
-    y = f(x) - d * x
+    y = f(fresh_copy(xp, x)) - d * x
     return lambda t: d * t + y

@@ -31,6 +31,7 @@ from xgrad._validate import (
     check_method,
     check_optional_positive,
     check_result_dtype,
+    fresh_copy,
 )
 
 __all__ = ["directional_derivative", "numerical_gradient", "steps_for"]
@@ -58,7 +59,7 @@ def _loop_gradient(
     n = math.prod(x.shape)
     flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=array_api_compat.device(x))
     steps = xp.reshape(steps, (-1,))
-    mid: Any = None if method == "central" else value(x)
+    mid: Any = None if method == "central" else value(fresh_copy(xp, x))
     diffs, seen = [], []
     for k in range(n):
         hk = steps[k]
@@ -69,7 +70,7 @@ def _loop_gradient(
     if not diffs:
         return xp.zeros_like(x), lambda: False
     grad = xp.reshape(xp.stack(diffs), x.shape)
-    return grad, lambda: bool(xp.all(xp.stack(seen) == (value(x) if mid is None else mid)))
+    return grad, lambda: bool(xp.all(xp.stack(seen) == (value(fresh_copy(xp, x)) if mid is None else mid)))
 
 
 def _vectorized_gradient(
@@ -82,7 +83,8 @@ def _vectorized_gradient(
     steps = xp.reshape(steps, (1, n))
 
     def at_x() -> Array:
-        return as_scalar(stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype), xp, dev, x.dtype, "`f`")
+        value = stack_values(f, xp.reshape(fresh_copy(xp, x), (1, *x.shape)), 1, xp, x.dtype)
+        return as_scalar(value, xp, dev, x.dtype, "`f`")
 
     mid: Any = None if method == "central" else at_x()
     out, seen = [], []
@@ -282,7 +284,7 @@ def _same_far_away(f: Callable[[Array], Array], x: Array, xp: Namespace, vectori
         values = stack_values(f, xp.stack([x, far]), 2, xp, x.dtype)
         return bool(values[0] == values[1])
     value = _scalar_of(f, x, xp)
-    return bool(value(x) == value(far))
+    return bool(value(fresh_copy(xp, x)) == value(far))
 
 
 def directional_derivative(

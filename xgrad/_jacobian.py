@@ -16,7 +16,7 @@ import array_api_compat
 
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable
+from xgrad._validate import as_float_array, check_callable, check_flag, check_result_dtype, fresh_copy
 
 __all__ = ["hessian", "jacobian"]
 
@@ -47,12 +47,13 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
     n = x.shape[0]
 
     def g(t: Array) -> Array:
+        if math.prod(t.shape) == 0:  # an empty x, or an f with no outputs: nothing to evaluate
+            return xp.zeros(t.shape, dtype=x.dtype, device=array_api_compat.device(x))
         points, which = _column_points(t, x, n, xp)
         if vectorized:
             values = xp.reshape(f(xp.stack(points)), (len(points), m))
         else:
-            values = xp.stack([xp.reshape(xp.asarray(f(p)), (m,)) for p in points])
-        values = xp.astype(values, x.dtype)
+            values = xp.stack([xp.reshape(f(p), (m,)) for p in points])
         rows = []
         for r, idx in enumerate(which):
             i = r % m
@@ -60,6 +61,23 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
         return xp.reshape(xp.stack(rows), t.shape)
 
     return g
+
+
+def checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Namespace, what: str) -> Array:
+    """A value of `f` as a real array of the namespace, device and dtype of `x`,
+    refused (with an error naming `f`) if it is of another library, complex, a
+    float narrower than `x`, or not of `shape` (None: any shape)."""
+    if isinstance(value, int | float | list | tuple) and not isinstance(value, bool):
+        value = xp.asarray(value, device=array_api_compat.device(x))  # Python numbers, nested lists
+    if not array_api_compat.is_array_api_obj(value):
+        raise TypeError(f"`f` must return an array or a number; got {type(value).__name__}")
+    vxp = array_api_compat.array_namespace(value)
+    if vxp is not xp:
+        raise TypeError(f"`f` must return an array of the library of `x`; got {type(value).__name__}")
+    check_result_dtype(vxp, value.dtype, xp, x.dtype, "`f`")
+    if shape is not None and tuple(value.shape) != shape:
+        raise ValueError(f"`f` must return an array of shape {shape} {what}; got shape {tuple(value.shape)}")
+    return value if value.dtype == x.dtype else xp.astype(value, x.dtype)
 
 
 def jacobian(
@@ -93,6 +111,16 @@ def jacobian(
         Its fields have shape ``out_shape + x.shape``; ``df[i, j]`` is the
         derivative of output ``i`` with respect to input ``j``.
 
+    Raises
+    ------
+    TypeError
+        If `f` returns something other than a real array (or number) of the
+        library of `x`, or a float narrower than the dtype of `x`.
+    ValueError
+        If a value of `f` has another shape than its value at `x` (with
+        ``vectorized=True``: than ``(k, *out_shape)`` for a stack of `k`
+        points).
+
     Notes
     -----
     Each entry runs :func:`derivative`'s iteration with the scale
@@ -110,16 +138,23 @@ def jacobian(
     True
     """
     check_callable(f)
+    vectorized = check_flag(vectorized, "vectorized")
     x, xp, _ = as_float_array(x)
     flat = xp.reshape(x, (-1,))
     n = flat.shape[0]
-    out = f(xp.stack([x]) if vectorized else x)
-    out_shape = tuple(out.shape[1:] if vectorized else getattr(out, "shape", ()))
+    out = checked_values(f(xp.stack([x]) if vectorized else fresh_copy(xp, x)), None, x, xp, "")
+    if vectorized and (out.ndim == 0 or out.shape[0] != 1):
+        raise ValueError("with vectorized=True, `f` must map a stack of k points, shape (k, *x.shape), to "
+                         f"values of shape (k, *out_shape); given one point it returned shape {tuple(out.shape)}")
+    out_shape = tuple(out.shape[1:] if vectorized else out.shape)
     m = math.prod(out_shape)
 
     def f_flat(v: Array) -> Array:
-        shaped = xp.reshape(v, (v.shape[0], *x.shape)) if vectorized else xp.reshape(v, x.shape)
-        return xp.asarray(f(shaped))
+        if vectorized:
+            k = v.shape[0]
+            return checked_values(f(xp.reshape(v, (k, *x.shape))), (k, *out_shape), x, xp,
+                                  f"(k, *out_shape) for a stack of k = {k} points")
+        return checked_values(f(xp.reshape(v, x.shape)), out_shape, x, xp, "at every point, as at `x`")
 
     g = _stacked(f_flat, flat, m, vectorized, xp)
     zero = xp.zeros((m, n), dtype=x.dtype, device=array_api_compat.device(x))

@@ -27,7 +27,7 @@ from xgrad._backend import namespace_of
 from xgrad._diff import VECTORIZED_ELEMENTS, combine, steps_for
 from xgrad._gradient import flat_point, stack_values
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_scalar, check_count
+from xgrad._validate import as_scalar, check_count, fresh_copy
 
 _TASKS = 256  # the default chunk cuts the coordinates into about this many tasks
 _IN_FLIGHT_BYTES = 2**28  # copies of x and of the steps held by tasks in flight, at most
@@ -54,7 +54,8 @@ def executor_gradient(
     mid: Any = None
     if method != "central":  # f(x), once, here: as the serial path does
         dev = array_api_compat.device(x)
-        value = stack_values(f, xp.reshape(x, (1, *x.shape)), 1, xp, x.dtype) if vectorized else f(x)
+        point = fresh_copy(xp, x)
+        value = stack_values(f, xp.reshape(point, (1, *x.shape)), 1, xp, x.dtype) if vectorized else f(point)
         mid = as_scalar(value, xp, dev, x.dtype, "`f`")
     bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     itemsize = xp.finfo(x.dtype).bits // 8

@@ -35,6 +35,8 @@ def check_real(value: Any, name: str) -> float:
     is_bool = type(value).__name__ in ("bool", "bool_")  # NumPy's too
     if is_bool or isinstance(value, str | bytes) or not hasattr(value, "__float__"):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__}")
+    if "complex" in str(getattr(value, "dtype", "")):  # float() would drop the imaginary part with a warning
+        raise TypeError(f"`{name}` must be a real number; got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):  # arrays of several elements, complex
@@ -84,7 +86,7 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     dtype. Python scalars and lists go to `xp` (NumPy when not given).
     """
     refuse_numpy_subclass(x, name)
-    if _is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
+    if is_numpy_scalar(x):  # a number: a 0-d NumPy array, or a Python number for `xp`
         x = _host_array(x, name) if xp is None else x.item()
     if not array_api_compat.is_array_api_obj(x):
         if xp is None:
@@ -104,7 +106,7 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     return x, xp, device
 
 
-def _is_numpy_scalar(x: Any) -> bool:
+def is_numpy_scalar(x: Any) -> bool:
     """A NumPy scalar such as ``np.float64(3.0)`` (not an ndarray)."""
     return type(x).__module__ == "numpy" and type(x).__name__ != "ndarray"
 
@@ -117,6 +119,15 @@ def _host_array(x: Any, name: str) -> Array:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
+
+
+def fresh_copy(xp: Namespace, x: Array) -> Array:
+    """A copy of `x` to hand to a user function, which may change its argument
+    in place: the caller's array, and the point xgrad differences around, stay
+    as they were. (Perturbed points are new arrays already.)"""
+    if array_api_compat.is_torch_array(x):  # asarray(copy=True) warns on tensors that require grad
+        return x.clone()
+    return xp.asarray(x, copy=True)
 
 
 def check_flag(value: Any, name: str) -> bool:
