@@ -358,3 +358,11 @@ def test_numpy_bools_are_not_numbers(name):
     # the reference code took np.True_ as 1.0
     with pytest.raises(TypeError, match=f"`{name}` must be a real number; got bool"):
         gradient_descent(np_f2, np.array([1.0]), **{name: np.True_})
+
+
+def test_h_with_grad_is_refused_as_it_would_have_no_effect():
+    # `grad` replaces the numerical gradient whose step `h` is: a run with both
+    # silently ignored `h`, so a user comparing steps saw no difference
+    with pytest.raises(ValueError, match="`h` is the numerical gradient's step and `grad` replaces"):
+        gradient_descent(lambda p: (p**2).sum(), np.array([1.0, 2.0]), lr=0.1, step_num=2, h=1e-3,
+                         grad=lambda p: 2 * p)

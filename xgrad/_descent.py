@@ -105,7 +105,8 @@ def gradient_descent(
     step_num : int
         Number of steps, >= 0.
     h : float, optional
-        Step of the numerical gradient (see :func:`numerical_gradient`).
+        Step of the numerical gradient (see :func:`numerical_gradient`); not
+        with `grad`.
     grad : callable, optional
         The gradient of `f`, if known; by default the numerical gradient.
     return_path : bool
@@ -124,7 +125,8 @@ def gradient_descent(
     ------
     ValueError
         If `init_x` is not finite, `lr` or `h` is not positive and finite,
-        the step `h` is too small for the dtype to resolve at `init_x`, or
+        `h` is given with `grad` (where it would have no effect), the step
+        `h` is too small for the dtype to resolve at `init_x`, or
         `grad` returns an array of another shape than `init_x`.
     DescentDivergedError
         If the point becomes non-finite (inf or nan), grows past what the
@@ -153,6 +155,9 @@ def gradient_descent(
     return_path = check_flag(return_path, "return_path")
     if grad is not None:
         check_callable(grad, "grad")
+        if h is not None:
+            raise ValueError("`h` is the numerical gradient's step and `grad` replaces that gradient, so `h` "
+                             "would have no effect; pass one or the other")
     x, xp, _ = as_float_array(init_x, name="init_x")
     check_finite(xp, x, "init_x")
     x = fresh_copy(xp, x)  # the result is never the caller's array, even after 0 steps
