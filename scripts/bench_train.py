@@ -14,6 +14,11 @@ on PyTorch with threads='auto' against the libraries' default threads.
     python scripts/bench_train.py --iters 10000 --rounds 5 --json out.json
     python scripts/bench_train.py --rounds 5 --busy
     python scripts/bench_train.py --iters 3000 --no-torch     # with JAX: compiled xgrad against a hand-jitted loop
+
+XLA sizes its thread pools when JAX starts, so the JAX contenders limited to
+one thread (as NumPy's BLAS is under threads='auto') each run in a child
+process started with XLA_FLAGS set for one thread; the child times the loop
+alone, as the others are timed, and prints the seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +49,32 @@ def xgrad_loop(data, *, iters, dtype="float32", threads="auto", backend="numpy")
     return result.timings["train_s"]
 
 
+# XLA_FLAGS for one thread: Eigen's pool off, one intra-op thread
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def jax_one_thread(which, iters):
+    """Seconds of one JAX contender (`which`: "xgrad" or "hand") run in a child
+    process whose XLA has one thread."""
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {XLA_ONE_THREAD}".strip(),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, __file__, "--child", which, "--iters", str(iters)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _child(which, iters):
+    """In the child process: time one contender and print its seconds."""
+    data = xgrad.load_mnist()
+    if which == "xgrad":
+        print(xgrad_loop(data, iters=iters, backend="jax"))
+    else:
+        (x_train, t_train), _ = data
+        print(jax_loop(x_train, t_train, iters=iters))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iters", type=int, default=2000)
@@ -59,7 +90,10 @@ def main(argv=None):
                          "xgrad against the reference-style code, sigmoid and ReLU")
     ap.add_argument("--first-seed", type=int, default=0, help="with --accuracy-seeds: the first seed")
     ap.add_argument("--activations", nargs="+", default=["sigmoid", "relu"], help="with --accuracy-seeds")
+    ap.add_argument("--child", choices=["xgrad", "hand"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        return _child(args.child, args.iters)
     if args.accuracy_seeds:
         return accuracy_over_seeds(args)
 
@@ -123,6 +157,9 @@ def _contenders(data, args):
         contenders["xgrad jax float32 (compiled)"] = lambda: xgrad_loop(data, iters=args.iters, backend="jax")
         contenders["jax hand-jitted lax.scan, 1000-step blocks"] = lambda: jax_loop(x_train, t_train,
                                                                                    iters=args.iters)
+        # the same two with XLA on one thread, as NumPy's BLAS under threads='auto'
+        contenders["xgrad jax float32 (compiled), XLA 1 thread"] = lambda: jax_one_thread("xgrad", args.iters)
+        contenders["jax hand-jitted, XLA 1 thread"] = lambda: jax_one_thread("hand", args.iters)
     return contenders
 
 
@@ -177,17 +214,18 @@ def _report(times, args):
     print(f"\n{args.iters} iterations, median of {args.rounds} rounds{load}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}, numpy {np.__version__}, BLAS {', '.join(blas)}")
-    print(f"{'contender':48} {'median s':>9} {'per 10k it':>10} {'it/s median':>11} {'it/s min-max':>15} "
-          f"{'xgrad faster by':>15}")
+    print(f"{'contender':48} {'threads':>16} {'median s':>9} {'per 10k it':>10} {'it/s median':>11} "
+          f"{'it/s min-max':>15} {'xgrad faster by':>15}")
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
         rate = {"median": args.iters / med, "min": args.iters / max(ts), "max": args.iters / min(ts)}
-        rows.append({"name": name, **SETTINGS.get(name, {}), "median_s": med, "times_s": ts,
+        settings = _settings(name)
+        rows.append({"name": name, **settings, "median_s": med, "times_s": ts,
                      "iters_per_s": rate, "ratio_to_xgrad": med / base})
         spread = f"{rate['min']:.0f}-{rate['max']:.0f}"
-        print(f"{name:48} {med:9.3f} {med * 10_000 / args.iters:9.2f}s {rate['median']:11.0f} {spread:>15} "
-              f"{med / base:14.2f}x")
+        print(f"{name:48} {settings.get('threads', '?')!s:>16} {med:9.3f} {med * 10_000 / args.iters:9.2f}s "
+              f"{rate['median']:11.0f} {spread:>15} {med / base:14.2f}x")
     if args.json:
         args.json.write_text(json.dumps({"iters": args.iters, "rounds": args.rounds, "busy": args.busy,
                                          "rows": rows, "environment": environment()}, indent=2))
@@ -209,8 +247,23 @@ SETTINGS = {
     "xgrad jax float32 (compiled)": {"dtype": "float32", "threads": "default (XLA)", "compiled": True},
     "jax hand-jitted lax.scan, 1000-step blocks": {"dtype": "float32", "threads": "default (XLA)",
                                                    "compiled": True},
+    "xgrad jax float32 (compiled), XLA 1 thread": {"dtype": "float32", "threads": 1, "compiled": True,
+                                                   "xla_flags": XLA_ONE_THREAD},
+    "jax hand-jitted, XLA 1 thread": {"dtype": "float32", "threads": 1, "compiled": True,
+                                      "xla_flags": XLA_ONE_THREAD},
 }
 
 
+
+def _settings(name):
+    """The contender's SETTINGS, the library's default threads spelt out as a count."""
+    settings = dict(SETTINGS.get(name, {}))
+    if settings.get("threads") == "default (XLA)":  # XLA's pools: one thread per core
+        settings["threads"] = f"XLA default ({os.cpu_count()})"
+    elif settings.get("threads") == "default":
+        settings["threads"] = "library default"
+    return settings
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -222,24 +222,49 @@ def test_eager_stepper_runs_each_row_and_stops_on_request():
 
     stop = StopRequest()
     run = eager_stepper(_count_step, xp=np, stop=stop)
-    idx = np.arange(12).reshape(4, 3)
-    losses, params = run({"s": np.asarray(0)}, idx)
+    plan = np.arange(18).reshape(6, 3)
+    losses, params = run({"s": np.asarray(0)}, plan, 0, 4)
     assert losses.tolist() == [0, 3, 15, 36] and int(params["s"]) == 66
+    losses, params = run({"s": np.asarray(0)}, plan, 2, 5)  # rows 2, 3 and 4 of the plan
+    assert losses.tolist() == [0, 21, 51] and int(params["s"]) == 90
 
     def stop_after_two(params, idx):
         if int(params["s"]) == 15:
             stop.signal = "SIGTERM"
         return _count_step(params, idx)
 
-    losses, params = eager_stepper(stop_after_two, xp=np, stop=stop)({"s": np.asarray(0)}, idx)
+    losses, params = eager_stepper(stop_after_two, xp=np, stop=stop)({"s": np.asarray(0)}, plan, 0, 4)
     assert losses.tolist() == [0, 3, 15] and int(params["s"]) == 36
 
 
-def test_jax_stepper_pads_short_blocks_and_runs_long_ones():
-    jnp = pytest.importorskip("jax.numpy")
+def test_jax_stepper_reads_its_rows_from_the_plan_and_compiles_once():
+    """Blocks at any offset, shorter than `length` or as long: one program,
+    and nothing else compiled around it (no slice, padding or cut on the
+    device); a longer block compiles once more."""
+    jax = pytest.importorskip("jax")
+    import logging
+
+    jnp = jax.numpy
     run = jax_stepper(_count_step, length=4)
-    idx = jnp.arange(18).reshape(6, 3)
-    for k, expected in ((1, [0]), (3, [0, 3, 15]), (4, [0, 3, 15, 36]), (6, [0, 3, 15, 36, 66, 105])):
-        losses, params = run({"s": jnp.asarray(0)}, idx[:k])
-        assert losses.tolist() == expected
-        assert int(params["s"]) == int(idx[:k].sum())
+    plan = jnp.arange(21, dtype=jnp.int32).reshape(7, 3)  # a shape no other test compiles for
+    expected_rows = np.arange(21).reshape(7, 3).sum(axis=1)
+    compiled = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Finished XLA compilation"):
+                compiled.append(record.getMessage())
+
+    handler, log = Record(), logging.getLogger("jax")
+    log.addHandler(handler)
+    try:
+        zero = {"s": jnp.asarray(0)}
+        with jax.log_compiles():
+            for start, end in ((0, 1), (1, 4), (3, 7), (5, 7), (2, 3), (0, 7)):
+                losses, params = run(zero, plan, start, end)
+                sums = np.cumsum(expected_rows[start:end])
+                assert np.asarray(losses).tolist() == [0, *sums[:-1].tolist()]
+                assert int(params["s"]) == int(sums[-1])
+    finally:
+        log.removeHandler(handler)
+    assert len(compiled) == 2, compiled  # length 4, then the block of 7

@@ -2,16 +2,17 @@
 
 A *step* is ``step(params, idx) -> (loss, params)``: one SGD step on the
 minibatch of training rows `idx`. A *block stepper* is
-``run(params, idx_block) -> (losses, params)``: the steps of the rows of
-`idx_block` (``(k, batch_size)`` indices on the device), one after another,
-with their `k` losses as a 1-D device array. The training loop advances one
-block at a time and looks at the losses between blocks, so a stepper is free
-to run a block as one compiled program.
+``run(params, plan, start, stop) -> (losses, params)``: the steps of the rows
+``plan[start:stop]`` of a plan of minibatch indices (``(rows, batch_size)``
+on the device), one after another, with their losses as a 1-D array. The
+training loop advances one block at a time and looks at the losses between
+blocks, so a stepper is free to run a block as one compiled program; it
+reads its rows from the plan itself, so that a compiled block needs no
+other program (a slice, a padding) run before or after it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,11 +24,11 @@ from xgrad._typing import Array
 
 logger = logging.getLogger("xgrad")
 
-__all__ = ["COMPILING_BACKENDS", "BlockStepper", "Step", "block_rows", "eager_stepper", "jax_stepper",
-           "stepper_for", "will_compile"]
+__all__ = ["COMPILING_BACKENDS", "BlockStepper", "Step", "eager_stepper", "jax_stepper", "stepper_for",
+           "will_compile"]
 
 Step = Callable[[Any, Array], tuple[Array, Any]]
-BlockStepper = Callable[[Any, Array], tuple[Array, Any]]
+BlockStepper = Callable[[Any, Array, int, int], tuple[Array, Any]]
 
 COMPILING_BACKENDS = ("cupy", "jax")
 """Backends whose training step can be compiled (``compile_step=True``)."""
@@ -59,13 +60,13 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
     `stop`: the losses returned are then fewer than the rows.
     """
 
-    def run(params: Any, idx_block: Array) -> tuple[Array, Any]:
+    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
         losses = []
-        for r in range(idx_block.shape[0]):
-            if r and stop:
+        for r in range(start, end):
+            if r > start and stop:
                 break
             try:
-                loss, params = step(params, idx_block[r, ...])
+                loss, params = step(params, plan[r, ...])
             except KeyboardInterrupt as exc:  # raised, not requested: a second signal
                 if stop is None:
                     raise
@@ -73,7 +74,7 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
                 break
             losses.append(loss)
         if not losses:
-            return xp.zeros((0,), device=array_api_compat.device(idx_block)), params
+            return xp.zeros((0,), device=array_api_compat.device(plan)), params
         return xp.stack(losses), params
 
     return run
@@ -82,9 +83,12 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
 def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = ()) -> BlockStepper:
     """One ``jax.jit``-compiled loop over the rows of a block.
 
-    Blocks shorter than `length` rows are padded to it and the loop stops
-    after their rows, so a run compiles once whatever the lengths of its
-    blocks (a longer block compiles once more for its own length).
+    The program reads the block's rows from the plan (their start and number
+    are arguments) and has room for the losses of `length` steps, so a run
+    compiles it once whatever the offsets and lengths of its blocks (a block
+    longer than `length` compiles once more for its own length). The losses
+    of a shorter block are cut to its rows on the host: cutting them on the
+    device would compile a program for each length.
 
     `data` (the training set) is given to the compiled program as arguments,
     and to `step` as ``step(params, idx, *data)``, rather than built into the
@@ -93,51 +97,30 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
     import jax
     import jax.numpy as jnp
 
-    def steps(params: Any, idx_block: Array, n: Array, data: tuple[Array, ...]) -> tuple[Array, Any]:
-        loss_shape = jax.eval_shape(step, params, idx_block[0], *data)[0]
+    from xgrad._host import to_numpy
+
+    def steps(params: Any, plan: Array, start: Array, n: Array, data: tuple[Array, ...], size: int
+              ) -> tuple[Array, Any]:
+        loss_shape = jax.eval_shape(step, params, plan[0], *data)[0]
 
         def body(i: Array, carry: tuple[Any, Array]) -> tuple[Any, Array]:
             params, losses = carry
-            loss, params = step(params, idx_block[i], *data)
+            loss, params = step(params, jax.lax.dynamic_index_in_dim(plan, start + i, keepdims=False), *data)
             return params, losses.at[i].set(loss)
 
-        losses = jnp.zeros(idx_block.shape[:1], dtype=loss_shape.dtype)
+        losses = jnp.zeros((size,), dtype=loss_shape.dtype)
         params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
         return losses, params
 
-    compiled = jax.jit(steps)
+    compiled = jax.jit(steps, static_argnames="size")
 
-    def run(params: Any, idx_block: Array) -> tuple[Array, Any]:
-        k = idx_block.shape[0]
-        if k < length:
-            idx_block = jnp.concatenate([idx_block, jnp.zeros((length - k, *idx_block.shape[1:]),
-                                                              dtype=idx_block.dtype)])
-        losses, params = compiled(params, idx_block, k, data)
-        return (losses if k == idx_block.shape[0] else losses[:k]), params
+    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
+        k = end - start
+        size = max(k, length)
+        losses, params = compiled(params, plan, start, k, data, size=size)
+        return (losses if k == size else to_numpy(losses)[:k]), params
 
     return run
-
-
-def block_rows(backend: str) -> Callable[[Array, int, int], Array]:
-    """``rows(plan, start, stop)``: the rows ``plan[start:stop]``, the indices of a block.
-
-    On JAX, slicing outside a compiled program compiles a program for every
-    offset (about a millisecond each, then a tenth of one a call: a few per
-    cent of a compiled run); one compiled dynamic slice per block length
-    costs about 15 microseconds a call.
-    """
-    if backend != "jax":
-        return lambda plan, start, stop: plan[start:stop, ...]
-    rows = _jax_rows()
-    return lambda plan, start, stop: rows(plan, start, stop - start)
-
-
-@functools.cache
-def _jax_rows() -> Callable[[Array, int, int], Array]:
-    import jax
-
-    return jax.jit(lambda plan, start, size: jax.lax.dynamic_slice_in_dim(plan, start, size),
-                   static_argnums=2)
 
 
 def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
@@ -145,7 +128,8 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
                 data: tuple[Array, ...] = ()) -> BlockStepper:
     """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
 
-    `data` are the arrays `step` reads: a compiled step on JAX is called as
+    `idx_example` is a block's indices, ``(length, batch_size)``. `data`
+    are the arrays `step` reads: a compiled step on JAX is called as
     ``step(params, idx, *data)`` with them as the program's arguments; the
     others call ``step(params, idx)``. `compile_step` True compiles (JAX:
     :func:`jax_stepper`; CuPy: a CUDA
@@ -161,8 +145,8 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     from xgrad._cudagraph import graph_stepper
 
     try:
-        stepper: BlockStepper = graph_stepper(step, params, idx_example, xp=backend.xp)
+        graph = graph_stepper(step, params, idx_example, xp=backend.xp)
     except RuntimeError as exc:  # CuPy refuses to capture (cuBLAS so far): the same step, launched eagerly
         logger.warning("the training step runs with fused kernels but without a CUDA graph: %s", exc)
         return eager_stepper(step, xp=backend.xp, stop=stop)
-    return stepper
+    return lambda params, plan, start, end: graph(params, plan[start:end, ...])

@@ -23,7 +23,7 @@ from xgrad._history import History
 from xgrad._host import to_numpy
 from xgrad._net import TwoLayerNet
 from xgrad._signals import StopRequest, Terminated, stop_signals
-from xgrad._stepper import block_rows, stepper_for, will_compile
+from xgrad._stepper import stepper_for, will_compile
 from xgrad._trainargs import TrainConfig
 from xgrad._traindata import host_floats, minibatch, train_data
 from xgrad._trainresult import TrainResult
@@ -48,7 +48,8 @@ class _Block(NamedTuple):
 
     first: int  # its first iteration (0-based)
     params: dict[str, Any]  # the parameters it started from
-    idx: Any  # its minibatch indices, (iterations, batch_size)
+    plan: Any  # the plan block holding its minibatch indices, (PLAN_BLOCK, batch_size)
+    row: int  # the plan's row of its first iteration
 
 
 class Run:
@@ -125,8 +126,10 @@ class Run:
         compiled = will_compile(self.b.name, compile_step)
         self._check_every = COMPILED_CHECK_EVERY if compiled else CHECK_EVERY
         self._fuse = fused_ops(self.b.xp) if compiled else None  # None but on CuPy
+        # a CUDA graph is captured on a block's indices; a slice on JAX would compile a program
+        example = plan[:self._check_every, ...] if compiled and self.b.name != "jax" else None
         stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=self._check_every,
-                              params=self.net.params, idx_example=plan[:self._check_every, ...], stop=stop,
+                              params=self.net.params, idx_example=example, stop=stop,
                               data=(self.data.images, self.data.labels, self.data.eye))
         return stepper, compiled
 
@@ -148,8 +151,8 @@ class Run:
         if len(self._pending) <= keep:
             return
         due = self._pending[:len(self._pending) - keep]
-        losses = due[0][0] if len(due) == 1 else self.b.xp.concat([losses for losses, _ in due])
-        values = [float(v) for v in to_numpy(losses)]
+        # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
+        values = [float(v) for losses, _ in due for v in to_numpy(losses)]
         first = due[0][1]
         del self._pending[:len(due)]
         for j, v in enumerate(values):
@@ -162,10 +165,10 @@ class Run:
         """The parameters iteration `it` (0-based) ran on, stepped again from the
         start of its block (the steps are deterministic); before the first block
         held, that block's start."""
-        for first, params, idx_block in reversed(self._blocks):
+        for first, params, plan, row in reversed(self._blocks):
             if first <= it:
-                for r in range(it - first):
-                    _, params = self._step(params, idx_block[r, ...])
+                for r in range(row, row + it - first):
+                    _, params = self._step(params, plan[r, ...])
                 return params
         return self._blocks[0].params
 
@@ -211,15 +214,14 @@ class Run:
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
             stepper, compiled = self._stepper(stop, plan)
-            rows = block_rows(self.b.name)
             while i < cfg.iters and not stop:
                 if i // PLAN_BLOCK != block:
                     block = i // PLAN_BLOCK
                     plan = self._plan(block)
                 end = self._block_end(i, every)
-                idx_block = rows(plan, i % PLAN_BLOCK, i % PLAN_BLOCK + end - i)
-                self._blocks.append(_Block(i, self.net.params, idx_block))
-                losses, self.net.params = stepper(self.net.params, idx_block)
+                row = i % PLAN_BLOCK
+                self._blocks.append(_Block(i, self.net.params, plan, row))
+                losses, self.net.params = stepper(self.net.params, plan, row, row + end - i)
                 self._pending.append((losses, i))
                 bar.update(losses.shape[0])
                 if i + losses.shape[0] < end:  # the stepper stopped on a request
