@@ -84,7 +84,7 @@ def test_ragged_blocks_follow_the_eager_run_and_compile_once(jax_backend, small,
     kw |= {"iters": 53, "eval_every": 7, "checkpoint_every": 13}
     ragged = train(jax_backend, checkpoint=tmp_path / "c.npz", **kw)
     assert len(calls) == one_block, "a block of another length was compiled again"
-    eager = train(jax_backend, **{**kw, "compile_step": False})
+    eager = train(jax_backend, checkpoint=tmp_path / "e.npz", **{**kw, "compile_step": False})
     assert ragged.eval_iters == [1, 8, 15, 22, 29, 36, 43, 50, 53]
     assert_same_run(ragged, eager, dtype="float32")
 
