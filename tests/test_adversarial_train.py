@@ -394,3 +394,11 @@ def test_data_dir_with_data_is_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match=r"`data_dir` has no effect when `data` is given"):
         xgrad.sweep(lr=[0.1], iters=2, batch_size=5, hidden_size=3, data=tiny, data_dir=tmp_path, client="serial",
                     progress=False)
+
+
+def test_load_without_the_suffix_save_added_names_the_file_it_meant(tmp_path):
+    # save("x") writes x.npz (as numpy.savez does); load("x") finds nothing and says where to look
+    net = xgrad.TwoLayerNet(3, 4, 2, seed=0)
+    net.save(tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match=r"did you mean '.*x\.npz'\? \(saving adds \.npz\)"):
+        xgrad.TwoLayerNet.load(tmp_path / "x")

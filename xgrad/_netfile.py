@@ -55,7 +55,8 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
 
     p = os.fspath(path)
     if not os.path.exists(p):
-        raise FileNotFoundError(f"no {what} at {p!r}")
+        hint = f"; did you mean {p + '.npz'!r}? (saving adds .npz)" if os.path.isfile(p + ".npz") else ""
+        raise FileNotFoundError(f"no {what} at {p!r}{hint}")
     if not os.path.isfile(p):
         raise FileFormatError(f"{p!r} is not a readable {what}: not a regular file", path=p)
     try:
