@@ -16,7 +16,7 @@ from xgrad._netargs import DTYPES, check_memory, check_seed, network_dtype
 from xgrad._netgrad import exact_differences
 from xgrad._steps import check_finite
 from xgrad._typing import Array, Device, DType, Namespace
-from xgrad._validate import check_count, check_optional_positive, check_positive
+from xgrad._validate import beyond_range, check_count, check_optional_positive, check_positive
 
 __all__ = ["PARAM_NAMES", "TwoLayerNet", "network_numerical_gradient"]
 
@@ -186,12 +186,9 @@ class TwoLayerNet:
 
     def _check_range(self, x: Array) -> None:
         """Finite floats of a wider dtype than the network's must stay finite when cast to it."""
-        xp, limit = self.xp, xp_max(self.xp, self.dtype)
-        if x.dtype == self.dtype or xp_max(xp, x.dtype) <= limit or math.prod(x.shape) == 0:
-            return
-        largest = float(xp.max(xp.abs(x)))
-        if largest > limit:
-            name = "float32" if self.dtype == xp.float32 else str(self.dtype)
+        largest = beyond_range(self.xp, x, self.dtype)
+        if largest is not None:
+            name = "float32" if self.dtype == self.xp.float32 else str(self.dtype)
             raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
                              "dtype: they would become infinite. Scale `x`, or use a float64 network "
                              "(net.astype('float64'))")
@@ -402,26 +399,19 @@ class TwoLayerNet:
         n_in, n_hidden = host["W1"].shape
         net = cls(n_in, n_hidden, host["W2"].shape[1], activation=activation,
                   dtype=dtype or str(host["W1"].dtype), backend=backend, xp=xp, device=device)
-        import numpy as np
-
-        check_fits(np, host, np.float32 if net.dtype == net.xp.float32 else np.float64)
+        hxp = array_api_compat.array_namespace(host["W1"])  # the file's arrays, before the cast
+        check_fits(hxp, host, hxp.float32 if net.dtype == net.xp.float32 else hxp.float64)
         net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
 
 
 def check_fits(xp: Namespace, params: dict[str, Array], dtype: DType) -> None:
     """Parameters cast to `dtype` must stay finite (float64 weights beyond float32's range would not)."""
-    limit = xp_max(xp, dtype)
     for k, v in params.items():
-        if xp_max(xp, v.dtype) > limit and (largest := float(xp.max(xp.abs(v)))) > limit:
+        if (largest := beyond_range(xp, v, dtype)) is not None:
             name = "float32" if dtype == xp.float32 else str(dtype)
             raise ValueError(f"the network's {k} has values up to {largest:.3g}, beyond the range of {name}; "
                              "cast to it, they would be infinite. Keep the network in float64")
-
-
-def xp_max(xp: Namespace, dtype: DType) -> float:
-    """The largest finite value of the floating `dtype`."""
-    return float(xp.finfo(dtype).max)
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:

@@ -10,7 +10,7 @@ from typing import Any
 from xgrad._backend import Backend, refuse_numpy_subclass
 from xgrad._settings import DEFAULTS, check_choice
 from xgrad._threads import check_threads
-from xgrad._validate import check_count, check_flag, check_optional_positive, check_positive
+from xgrad._validate import beyond_range, check_count, check_flag, check_optional_positive, check_positive
 
 # threads pay off only when the products are large (flops per step)
 _THREADED_FLOPS = 50_000_000
@@ -204,12 +204,10 @@ def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:
 
 def _check_scale(part: str, x: Any, dtype: str) -> None:
     """Refuse data that become infinite in the run's dtype (float64 -> float32)."""
-    import numpy as np
+    import array_api_compat
 
-    if not np.issubdtype(x.dtype, np.floating) or np.finfo(x.dtype).max <= np.finfo(dtype).max:
-        return
-    largest = float(np.max(np.abs(x)))
-    if largest > float(np.finfo(dtype).max):
+    largest = beyond_range(array_api_compat.array_namespace(x), x, dtype)
+    if largest is not None:
         raise ValueError(f"x_{part} has values up to {largest:.3g}, beyond the range of {dtype}; "
                          "scale the data (or use dtype='float64')")
 

@@ -114,11 +114,22 @@ def is_numpy_scalar(x: Any) -> bool:
 def _host_array(x: Any, name: str) -> Array:
     import numpy as np  # the host edge: Python numbers and lists become NumPy
 
-    refuse_numpy_subclass(x, name)
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
+
+
+def beyond_range(xp: Namespace, a: Array, dtype: Any) -> float | None:
+    """The largest magnitude in `a` when a cast to the floating `dtype` would
+    make it infinite (values of a wider float beyond `dtype`'s range), else None."""
+    if not xp.isdtype(a.dtype, "real floating") or math.prod(a.shape) == 0:
+        return None
+    limit = float(xp.finfo(dtype).max)
+    if float(xp.finfo(a.dtype).max) <= limit:
+        return None
+    largest = float(xp.max(xp.abs(a)))
+    return largest if largest > limit else None
 
 
 def fresh_copy(xp: Namespace, x: Array) -> Array:
