@@ -22,7 +22,7 @@ from xgrad._devices import BackendUnavailableError, cupy_index, jax_device, no_d
 from xgrad._typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads", "compute_dtype",
-           "namespace_of", "refuse_numpy_subclass", "resolve_backend"]
+           "is_numpy_scalar", "namespace_of", "refuse_numpy_subclass", "resolve_backend"]
 
 logger = logging.getLogger("xgrad")
 
@@ -281,11 +281,14 @@ def refuse_numpy_subclass(a: Any, name: str | None = None) -> None:
         raise TypeError(f"{what} is a numpy.matrix, whose `*` is a matrix product; pass `np.asarray(a)`")
 
 
+def is_numpy_scalar(a: Any) -> bool:
+    """A NumPy scalar such as ``np.float64(3.0)`` (not an ndarray)."""
+    return type(a).__module__ == "numpy" and type(a).__name__ != "ndarray"
+
+
 def _is_scalar(a: Any) -> bool:
     """A Python number or a NumPy scalar (``np.float64(3.0)``): takes any namespace."""
-    if isinstance(a, (int, float, bool, complex)):
-        return True
-    return type(a).__module__ == "numpy" and type(a).__name__ != "ndarray"
+    return isinstance(a, (int, float, bool, complex)) or is_numpy_scalar(a)
 
 
 def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextManager[Any]:

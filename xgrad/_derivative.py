@@ -16,15 +16,9 @@ from typing import Any
 import array_api_compat
 
 from xgrad import _richardson
+from xgrad._backend import is_numpy_scalar
 from xgrad._typing import Array, Namespace
-from xgrad._validate import (
-    as_float_array,
-    check_callable,
-    check_count,
-    check_real,
-    check_result_dtype,
-    is_numpy_scalar,
-)
+from xgrad._validate import as_float_array, check_callable, check_count, check_real, same_library_result
 
 __all__ = ["DerivativeResult", "derivative"]
 
@@ -230,13 +224,9 @@ def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array]
                 "`f` must be elementwise: given points of shape "
                 f"{tuple(points.shape)} it must return an array of that shape; got {shape}"
             )
-        vxp = array_api_compat.array_namespace(values)
-        if vxp is not xp:
-            raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
         # a narrower float would carry only its own digits, under an error
         # estimate made for the dtype of `x`; a complex one would lose its
-        # imaginary part in the cast below
-        check_result_dtype(vxp, values.dtype, xp, points.dtype, "`f`")
-        return xp.astype(values, points.dtype) if values.dtype != points.dtype else values
+        # imaginary part in a cast
+        return same_library_result(values, xp, points.dtype, "`f`")
 
     return call

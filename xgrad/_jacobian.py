@@ -16,7 +16,7 @@ import array_api_compat
 
 from xgrad._derivative import DerivativeResult, derivative
 from xgrad._typing import Array, Namespace
-from xgrad._validate import as_float_array, check_callable, check_flag, check_result_dtype, fresh_copy
+from xgrad._validate import as_float_array, check_callable, check_flag, fresh_copy, same_library_result
 
 __all__ = ["hessian", "jacobian"]
 
@@ -63,7 +63,7 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
     return g
 
 
-def checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Namespace, what: str) -> Array:
+def _checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Namespace, what: str) -> Array:
     """A value of `f` as a real array of the namespace, device and dtype of `x`,
     refused (with an error naming `f`) if it is of another library, complex, a
     float narrower than `x`, or not of `shape` (None: any shape)."""
@@ -71,13 +71,10 @@ def checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Name
         value = xp.asarray(value, device=array_api_compat.device(x))  # Python numbers, nested lists
     if not array_api_compat.is_array_api_obj(value):
         raise TypeError(f"`f` must return an array or a number; got {type(value).__name__}")
-    vxp = array_api_compat.array_namespace(value)
-    if vxp is not xp:
-        raise TypeError(f"`f` must return an array of the library of `x`; got {type(value).__name__}")
-    check_result_dtype(vxp, value.dtype, xp, x.dtype, "`f`")
+    value = same_library_result(value, xp, x.dtype, "`f`")
     if shape is not None and tuple(value.shape) != shape:
         raise ValueError(f"`f` must return an array of shape {shape} {what}; got shape {tuple(value.shape)}")
-    return value if value.dtype == x.dtype else xp.astype(value, x.dtype)
+    return value
 
 
 def jacobian(
@@ -142,7 +139,7 @@ def jacobian(
     x, xp, _ = as_float_array(x)
     flat = xp.reshape(x, (-1,))
     n = flat.shape[0]
-    out = checked_values(f(xp.stack([x]) if vectorized else fresh_copy(xp, x)), None, x, xp, "")
+    out = _checked_values(f(xp.stack([x]) if vectorized else fresh_copy(xp, x)), None, x, xp, "")
     if vectorized and (out.ndim == 0 or out.shape[0] != 1):
         raise ValueError("with vectorized=True, `f` must map a stack of k points, shape (k, *x.shape), to "
                          f"values of shape (k, *out_shape); given one point it returned shape {tuple(out.shape)}")
@@ -152,9 +149,9 @@ def jacobian(
     def f_flat(v: Array) -> Array:
         if vectorized:
             k = v.shape[0]
-            return checked_values(f(xp.reshape(v, (k, *x.shape))), (k, *out_shape), x, xp,
+            return _checked_values(f(xp.reshape(v, (k, *x.shape))), (k, *out_shape), x, xp,
                                   f"(k, *out_shape) for a stack of k = {k} points")
-        return checked_values(f(xp.reshape(v, x.shape)), out_shape, x, xp, "at every point, as at `x`")
+        return _checked_values(f(xp.reshape(v, x.shape)), out_shape, x, xp, "at every point, as at `x`")
 
     g = _stacked(f_flat, flat, m, vectorized, xp)
     zero = xp.zeros((m, n), dtype=x.dtype, device=array_api_compat.device(x))

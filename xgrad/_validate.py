@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._backend import namespace_of, refuse_numpy_subclass
+from xgrad._backend import is_numpy_scalar, namespace_of, refuse_numpy_subclass
 from xgrad._typing import Array, Device, Namespace
 
 METHODS = ("central", "forward", "backward")
@@ -106,11 +106,6 @@ def as_float_array(x: Any, *, xp: Namespace | None = None, name: str = "x") -> t
     return x, xp, device
 
 
-def is_numpy_scalar(x: Any) -> bool:
-    """A NumPy scalar such as ``np.float64(3.0)`` (not an ndarray)."""
-    return type(x).__module__ == "numpy" and type(x).__name__ != "ndarray"
-
-
 def _host_array(x: Any, name: str) -> Array:
     import numpy as np  # the host edge: Python numbers and lists become NumPy
 
@@ -174,6 +169,16 @@ def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) 
         return xp.asarray(float(value), dtype=dtype, device=device)  # exact for real dtypes up to float64
     value = xp.reshape(value, ())
     return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, dtype)  # ints, bools
+
+
+def same_library_result(value: Array, xp: Namespace, dtype: Any, what: str) -> Array:
+    """An array a user function returned, in `dtype`: refused if it is of
+    another library than `xp`, complex, or a float narrower than `dtype`."""
+    vxp = array_api_compat.array_namespace(value)
+    if vxp is not xp:
+        raise TypeError(f"{what} must return an array of the library of `x`; got {type(value).__name__}")
+    check_result_dtype(vxp, value.dtype, xp, dtype, what)
+    return value if value.dtype == dtype else xp.astype(value, dtype)
 
 
 def check_result_dtype(vxp: Namespace, vdtype: Any, xp: Namespace, dtype: Any, what: str) -> None:
