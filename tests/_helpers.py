@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from xgrad import Backend
@@ -35,3 +39,12 @@ def assert_close(actual, expected, *, backend: Backend | None = None, rtol: floa
     expected = np.asarray(to_numpy(expected) if hasattr(expected, "__dlpack__") else expected)
     assert host.shape == expected.shape, f"shape {host.shape}, expected {expected.shape}"
     np.testing.assert_allclose(host, expected, rtol=rtol, atol=atol)
+
+
+def run_without_x64(script: str) -> subprocess.CompletedProcess:
+    """`script` in a fresh Python with warnings as errors and JAX in its
+    default configuration (no x64), which a process that has imported JAX
+    cannot return to."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    return subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)

@@ -8,12 +8,10 @@ float32 (differenced in float64) and array-api-strict's ``no_float64`` device
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from _helpers import run_without_x64
 
 import xgrad
 from xgrad import TwoLayerNet, directional_check
@@ -73,9 +71,7 @@ def test_a_correct_gradient_passes_on_jax_without_x64():
         "        assert c.tolerance == xgrad._check.DIRECTIONAL_TOLERANCE[('float32', 'float32')], c\n"
         "        assert c.passed and c.conclusive, c\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = run_without_x64(script)
     assert done.returncode == 0, done.stderr
 
 

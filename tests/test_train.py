@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import assert_close, run_without_x64
 
 import xgrad
 from xgrad import DivergenceError, train
@@ -446,9 +446,7 @@ def test_jax_without_x64_trains_without_warnings(backend):
         "r = xgrad.train('jax', data=data, hidden_size=4, iters=20, batch_size=10, eval_every=10, progress=False)\n"
         "assert len(r.loss) == 20 and len(r.test_acc) == 3\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = run_without_x64(script)
     assert done.returncode == 0, done.stderr
 
 
