@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from xgrad._files import FileFormatError, atomic_write
 from xgrad._history import History
 from xgrad._host import to_numpy
+from xgrad._mnist import dataset_spelling
 from xgrad._netfile import PARAM_NAMES, check_host_params, read_npz
 from xgrad._settings import current_names
 
@@ -167,8 +168,7 @@ def _read_loss(p: str, raw: Any, iteration: int) -> list[float]:
 def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: TrainConfig, net: TwoLayerNet) -> None:
     """The checkpoint belongs to this run: same settings, network and no more iterations."""
     saved, now = dict(meta["config"]), cfg.as_dict()
-    if isinstance(saved.get("dataset"), str):  # written as given before names had one spelling
-        saved["dataset"] = saved["dataset"].replace("_", "-")
+    saved["dataset"] = dataset_spelling(saved.get("dataset"))  # written as given before names had one spelling
     differ = [k for k in now if k not in _FREE and saved.get(k) != now[k]]
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} there, {now[k]!r} now" for k in differ)

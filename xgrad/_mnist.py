@@ -38,11 +38,17 @@ from xgrad._idx import (
 )
 
 __all__ = ["DATASETS", "DOWNLOAD_DEADLINE", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA256", "DatasetError",
-           "DatasetNotFoundError", "load_mnist"]
+           "DatasetNotFoundError", "dataset_spelling", "load_mnist"]
 
 logger = logging.getLogger("xgrad")
 
 DATASETS = ("mnist", "fashion-mnist")
+
+
+def dataset_spelling(name: object) -> object:
+    """`name` as :data:`DATASETS` spell it ('fashion_mnist' is 'fashion-mnist');
+    anything but a str as it is, for the caller's check to refuse."""
+    return name.replace("_", "-") if isinstance(name, str) else name
 """Data set names accepted by :func:`load_mnist` (``"fashion_mnist"`` too)."""
 
 MIRRORS = {
@@ -173,7 +179,7 @@ def _check_args(*, dataset: object, data_dir: object, **flags: object) -> str:
             raise TypeError(f"`{arg}` must be a bool; got {type(value).__name__}")
     if not isinstance(dataset, str):
         raise TypeError(f"`dataset` must be a str; got {type(dataset).__name__}")
-    name = dataset.replace("_", "-")
+    name = str(dataset_spelling(dataset))
     if name not in DATASETS:
         raise ValueError(
             f"`dataset` must be 'mnist' or 'fashion-mnist'; got {dataset!r}")

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from xgrad._backend import Backend, refuse_numpy_subclass
+from xgrad._mnist import dataset_spelling
 from xgrad._settings import DEFAULTS, check_choice
 from xgrad._threads import check_threads
 from xgrad._validate import beyond_range, check_count, check_flag, check_optional_positive, check_positive
@@ -99,7 +100,7 @@ def _check_h(h: Any, gradient: str) -> float | None:
 def _dataset_name(value: Any) -> str:
     """The data set's name in one spelling ('fashion_mnist' is 'fashion-mnist'), checked even when
     `data` replaces it: it is recorded in the run's config and compared on resuming."""
-    return str(check_choice("dataset", value.replace("_", "-") if isinstance(value, str) else value))
+    return str(check_choice("dataset", dataset_spelling(value)))
 
 
 def _check_compile_step(value: Any, gradient: str) -> bool | None:
