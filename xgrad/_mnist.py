@@ -43,13 +43,13 @@ __all__ = ["DATASETS", "DOWNLOAD_DEADLINE", "DOWNLOAD_TIMEOUT", "MIRRORS", "SHA2
 logger = logging.getLogger("xgrad")
 
 DATASETS = ("mnist", "fashion-mnist")
+"""Data set names accepted by :func:`load_mnist` (``"fashion_mnist"`` too)."""
 
 
 def dataset_spelling(name: object) -> object:
     """`name` as :data:`DATASETS` spell it ('fashion_mnist' is 'fashion-mnist');
     anything but a str as it is, for the caller's check to refuse."""
     return name.replace("_", "-") if isinstance(name, str) else name
-"""Data set names accepted by :func:`load_mnist` (``"fashion_mnist"`` too)."""
 
 MIRRORS = {
     "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
