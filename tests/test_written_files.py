@@ -1,0 +1,67 @@
+"""Files that xgrad 0.1.0 wrote still load, and a run resumed from its checkpoint
+gives the same numbers, bit for bit.
+
+``tests/data`` holds a checkpoint and a ``history.json`` written before the
+package was reorganised, by::
+
+    xgrad train --backend numpy --iters 100 --hidden-size 10 --eval-every 50 --seed 3 \\
+        --checkpoint checkpoint-0.1.0.npz --checkpoint-every 50 --no-progress
+    xgrad train --backend numpy --iters 200 --hidden-size 10 --eval-every 50 --seed 3 --out OUT --no-progress
+
+so the history is the run that the checkpoint stopped halfway through.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xgrad
+
+DATA = Path(__file__).parent / "data"
+CHECKPOINT = DATA / "checkpoint-0.1.0.npz"
+HISTORY = DATA / "history-0.1.0.json"
+SETTINGS = {"iters": 200, "hidden_size": 10, "eval_every": 50, "seed": 3, "progress": False}
+
+
+@pytest.fixture
+def stored() -> dict:
+    return json.loads(HISTORY.read_text())
+
+
+def test_the_stored_history_is_read_as_it_was_written(stored):
+    from xgrad._history import read_history
+
+    back = read_history(HISTORY)
+    np.testing.assert_array_equal(back["loss"], stored["loss"])
+    assert list(back["eval_iters"]) == [1, 51, 101, 151, 200]
+    assert back["config"]["hidden_size"] == 10
+
+
+def test_the_stored_history_draws_its_figure():
+    pytest.importorskip("matplotlib")
+    import xgrad.plot
+
+    fig = xgrad.plot.figure("training", history=HISTORY)
+    assert len(fig.axes[0].lines[0].get_ydata()) > 0
+
+
+def test_a_run_resumed_from_the_stored_checkpoint_repeats_the_stored_run(stored, tmp_path):
+    checkpoint = tmp_path / "run.npz"
+    shutil.copy(CHECKPOINT, checkpoint)
+    resumed = xgrad.train("numpy", checkpoint=checkpoint, resume=True, **SETTINGS)
+    assert len(resumed.loss) == 200
+    np.testing.assert_array_equal(resumed.loss, np.asarray(stored["loss"]))
+    # the stored checkpoint ended its 100-iteration run with an evaluation, kept on resuming
+    assert resumed.eval_iters == [1, 51, 100, 101, 151, 200]
+    at = {i: (a, b) for i, a, b in zip(resumed.eval_iters, resumed.train_acc, resumed.test_acc, strict=True)}
+    assert [at[i] for i in stored["eval_iters"]] == list(zip(stored["train_acc"], stored["test_acc"], strict=True))
+
+
+def test_a_fresh_run_repeats_the_stored_run(stored):
+    fresh = xgrad.train("numpy", **SETTINGS)
+    np.testing.assert_array_equal(fresh.loss, np.asarray(stored["loss"]))
