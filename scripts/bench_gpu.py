@@ -32,8 +32,8 @@ import numpy as np
 
 import xgrad
 from xgrad import BackendUnavailableError, resolve_backend
-from xgrad._core import ACTIVATIONS, loss_and_gradient, sgd_update
-from xgrad._fused import fused_ops
+from xgrad._net.core import ACTIVATIONS, loss_and_gradient, sgd_update
+from xgrad._net.fused import fused_ops
 
 BATCHES = (100, 1000, 10_000)
 HIDDEN = (50, 512, 4096)

@@ -33,7 +33,7 @@ from _environment import environment, write_json
 from _refloop import ReferenceStyleNet
 
 import xgrad
-from xgrad._netgrad import direct_numerical_gradient
+from xgrad._net.numgrad import direct_numerical_gradient
 
 
 def _sync(backend):

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import xgrad
-from xgrad._sweepexec import cores, local_cluster
-from xgrad._sweepgrid import DEFAULT_LRS
+from xgrad._sweep.executor import cores, local_cluster
+from xgrad._sweep.grid import DEFAULT_LRS
 
 
 def main(argv=None):

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 import xgrad
-from xgrad._check import TOLERANCE, calibration_row
+from xgrad._net.check import TOLERANCE, calibration_row
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from xgrad import Backend
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 
 def assert_on_backend(actual, backend: Backend, *, shape=None, dtype=None) -> None:

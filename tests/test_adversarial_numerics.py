@@ -25,7 +25,7 @@ from xgrad import (
     numerical_gradient,
     tangent_line,
 )
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 POINTS = [0.3, 1.0, 2.0]
 

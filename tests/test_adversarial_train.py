@@ -54,7 +54,7 @@ def test_a_sweep_of_no_iterations_is_refused_not_reported_as_diverged(tiny, iter
 
 
 def test_the_sweep_command_refuses_no_iterations(capsys):
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     assert main(["sweep", "--iters", "0", "--lr", "0.1", "--scheduler", "serial", "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -107,7 +107,7 @@ def idx_sets(monkeypatch, tmp_path):
     """Two tiny data sets, trusted as MNIST and Fashion-MNIST, and nowhere else to look."""
     import hashlib
 
-    import xgrad._mnist as mnist
+    import xgrad._datasets.mnist as mnist
 
     monkeypatch.delenv("XGRAD_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -209,7 +209,7 @@ def test_checkpoint_every_without_a_checkpoint_is_refused(tiny):
 
 
 def test_checkpoint_every_defaults_to_100_with_a_checkpoint(tiny, tmp_path, monkeypatch):
-    import xgrad._trainrun as trainrun
+    import xgrad._train.run as trainrun
 
     saved = []
     monkeypatch.setattr(trainrun, "save_checkpoint", lambda path, state, cfg: saved.append(state.iteration))
@@ -221,7 +221,7 @@ def test_checkpoint_every_defaults_to_100_with_a_checkpoint(tiny, tmp_path, monk
 
 
 def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
     assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err
@@ -283,7 +283,7 @@ def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, ca
         xgrad.sweep(lr=[0.1], iters=2, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False,
                     out=afile)
     assert afile.read_text() == "keep me"
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
     assert "`--out` " in capsys.readouterr().err
@@ -360,7 +360,7 @@ def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backen
     with pytest.raises(ValueError, match=r"`t` row 1 has its largest value in 2 classes; accuracy needs one true "
                                          r"class per sample"):
         net.accuracy(x, soft)
-    from xgrad._host import to_numpy
+    from xgrad._infra.host import to_numpy
 
     labels = np.argmax(to_numpy(net.predict(x)), axis=1)
     smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class

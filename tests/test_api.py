@@ -10,9 +10,11 @@ import xgrad
 
 PACKAGE = Path(xgrad.__file__).parent
 # numerical differentiation, optimisation and the network's maths: array API only
-ARRAY_API_ONLY = ("_core.py", "_diff.py", "_gradient.py", "_descent.py", "_functions.py", "_netgrad.py")
+ARRAY_API_ONLY = ("_net/core.py", "_numerics/diff.py", "_numerics/gradient.py", "_numerics/descent.py",
+                  "_net/functions.py", "_net/numgrad.py")
 # may use NumPy inside functions at the host edge (drawing weights, files), never at import
-HOST_EDGE = ("_net.py", "_check.py", "_train.py", "_trainrun.py", "_trainresult.py", "_backend.py", "_validate.py")
+HOST_EDGE = ("_net/net.py", "_net/check.py", "_train/train.py", "_train/run.py", "_train/result.py",
+             "_infra/backend.py", "_infra/validate.py")
 
 
 def _numpy_imports(tree: ast.AST) -> list[ast.stmt]:
@@ -59,19 +61,20 @@ def test_typed_package():
 def test_modules_import_no_private_names_of_each_other():
     """A helper one module needs from another is named without an underscore there."""
     found = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xgrad"):
+                folder = PACKAGE.parent.joinpath(*(node.module or "").split("."))
                 found += [f"{path.name}:{node.lineno} {a.name}" for a in node.names
-                          if a.name.startswith("_") and not (node.module == "xgrad" and a.name[1:2].isalpha()
-                                                             and (PACKAGE / f"{a.name}.py").exists())]
+                          if a.name.startswith("_") and not (a.name[1:2].isalpha() and (
+                              (folder / f"{a.name}.py").exists() or (folder / a.name).is_dir()))]
     assert not found, f"private names imported across modules: {found}"
 
 
 def test_to_numpy_is_the_one_name_of_the_host_copy():
-    import xgrad._host
+    import xgrad._infra.host
 
-    assert xgrad._host.__all__ == ["to_numpy"]
-    assert not hasattr(xgrad._host, "to_host")
-    users = [p.name for p in PACKAGE.glob("*.py") if "to_host" in p.read_text()]
+    assert xgrad._infra.host.__all__ == ["to_numpy"]
+    assert not hasattr(xgrad._infra.host, "to_host")
+    users = [p.name for p in PACKAGE.rglob("*.py") if "to_host" in p.read_text()]
     assert not users, f"modules still using the old name: {users}"

@@ -13,7 +13,7 @@ import pytest
 from _helpers import assert_close
 
 from xgrad import BACKENDS, Backend, BackendUnavailableError, blas_threads, namespace_of, resolve_backend
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 
 def test_backend_names():
@@ -130,7 +130,7 @@ def _auto_falls_back(caplog, reason):
 @pytest.fixture
 def nvidia_driver(monkeypatch):
     """A machine whose NVIDIA driver is installed (nvidia-smi on the PATH)."""
-    monkeypatch.setattr("xgrad._backend.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("xgrad._infra.backend.shutil.which", lambda name: f"/usr/bin/{name}")
 
 
 def test_auto_without_cupy_falls_back_to_numpy(no_cupy, nvidia_driver, caplog):
@@ -138,7 +138,7 @@ def test_auto_without_cupy_falls_back_to_numpy(no_cupy, nvidia_driver, caplog):
 
 
 def test_auto_without_a_gpu_does_not_suggest_cupy(no_cupy, monkeypatch, caplog):
-    monkeypatch.setattr("xgrad._backend.shutil.which", lambda name: None)
+    monkeypatch.setattr("xgrad._infra.backend.shutil.which", lambda name: None)
     _auto_falls_back(caplog, "no NVIDIA GPU here")
     messages = " ".join(r.getMessage() for r in caplog.records if r.name == "xgrad")
     assert "pip install" not in messages and "cuda12" not in messages

@@ -28,7 +28,7 @@ from xgrad import (
     sigmoid,
     softmax,
 )
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 N_IN, N_HIDDEN, N_OUT = 4, 3, 3

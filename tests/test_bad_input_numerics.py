@@ -32,7 +32,7 @@ from xgrad import (
     resolve_backend,
     tangent_line,
 )
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from xgrad import GradientReport, check_gradient
-from xgrad._gradcheck import directions_for
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
+from xgrad._numerics.gradcheck import directions_for
 
 BUGS = ["one percent", "sign flip", "zeroed"]
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from xgrad._cli import main
+from xgrad._cli.main import main
 
 
 def test_train_writes_history_curves_and_weights(tmp_path, capsys):
@@ -103,7 +103,7 @@ def test_train_help_shows_every_default_of_train(capsys):
 # -- refused before any training ----------------------------------------------
 @pytest.fixture
 def no_training(monkeypatch):
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
 
@@ -138,7 +138,7 @@ def test_unusable_paths_and_settings_exit_2_before_training(extra, message, tmp_
 
 
 def test_a_failing_checkpoint_exits_2_and_writes_the_partial_run(tmp_path, capsys, monkeypatch):
-    from xgrad import _checkpoint
+    from xgrad._train import checkpoint as _checkpoint
 
     calls, real = [], _checkpoint.atomic_write
 

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import xgrad._cli as cli
-from xgrad._figfunctions import BOOK_FUNCTIONS, function_label, function_name
+import xgrad._cli.main as cli
+from xgrad._plot.functions import BOOK_FUNCTIONS, function_label, function_name
 
 
 @pytest.fixture

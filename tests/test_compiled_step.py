@@ -15,9 +15,9 @@ import pytest
 
 import xgrad
 from xgrad import train
-from xgrad._core import activation_named, loss_and_gradient
-from xgrad._stepper import eager_stepper, jax_stepper, will_compile
-from xgrad._trainrun import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._net.core import activation_named, loss_and_gradient
+from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._train.stepper import eager_stepper, jax_stepper, will_compile
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -68,7 +68,7 @@ def test_compiled_jax_follows_the_eager_run(jax_backend, small, dtype):
 def test_ragged_blocks_follow_the_eager_run_and_compile_once(jax_backend, small, tmp_path, monkeypatch):
     """53 iterations, evaluations every 7 and checkpoints every 13: blocks of
     1, 7, 5, 2, ... iterations; one compilation serves them all."""
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     real, calls = _trainrun.Run._step, []
 
@@ -183,12 +183,12 @@ def test_numpy_trajectory_is_the_direct_loop_bit_for_bit(small):
      r"only the backpropagation step compiles, not `gradient` 'numerical'"),
 ])
 def test_compile_step_refused_where_it_cannot_compile(small, monkeypatch, backend_name, kwargs, error, match):
-    import xgrad._train
+    import xgrad._train.train
 
     def no_data(*args, **kw):
         raise AssertionError("the data were read before the settings were checked")
 
-    monkeypatch.setattr(xgrad._train, "prepare_data", no_data)
+    monkeypatch.setattr(xgrad._train.train, "prepare_data", no_data)
     with pytest.raises(error, match=match):
         train(backend_name, iters=5, progress=False, **kwargs)
 
@@ -202,8 +202,8 @@ def test_will_compile_decides_auto_per_backend():
 
 
 def test_command_line_switch(capsys):
-    from xgrad._cli import main
-    from xgrad._settings import on_off_auto
+    from xgrad._cli.main import main
+    from xgrad._train.settings import on_off_auto
 
     assert [on_off_auto(s) for s in ("auto", "on", "off", " ON ")] == [None, True, False, True]
     with pytest.raises(SystemExit):
@@ -218,7 +218,7 @@ def _count_step(params, idx):
 
 
 def test_eager_stepper_runs_each_row_and_stops_on_request():
-    from xgrad._signals import StopRequest
+    from xgrad._infra.signals import StopRequest
 
     stop = StopRequest()
     run = eager_stepper(_count_step, xp=np, stop=stop)

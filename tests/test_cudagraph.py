@@ -14,9 +14,9 @@ import pytest
 from _helpers import assert_close
 
 import xgrad
-from xgrad._core import activation_named, loss_and_gradient
-from xgrad._cudagraph import cuda_graph_capture, graph_stepper
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
+from xgrad._net.core import activation_named, loss_and_gradient
+from xgrad._train.cudagraph import cuda_graph_capture, graph_stepper
 
 LR = 0.1
 
@@ -200,7 +200,7 @@ def test_wrong_inputs_are_refused():
 
 
 def test_the_module_imports_neither_numpy_nor_cupy_at_import():
-    tree = ast.parse(Path(xgrad.__file__).with_name("_cudagraph.py").read_text())
+    tree = ast.parse((Path(xgrad.__file__).parent / "_train" / "cudagraph.py").read_text())
     top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     names = {a.name.split(".")[0] for n in top for a in n.names} | {
         (n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
@@ -208,21 +208,22 @@ def test_the_module_imports_neither_numpy_nor_cupy_at_import():
 
 
 def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monkeypatch):
-    """Where the training loop advances in blocks (xgrad._stepper), a run whose
+    """Where the training loop advances in blocks (xgrad._train.stepper), a run whose
     blocks go through graph_stepper, replayed on NumPy, is the eager run: ragged
     blocks (evaluations every 7 iterations) included."""
-    import xgrad._cudagraph
-    import xgrad._stepper as stepper
-    import xgrad._train
-    import xgrad._trainrun
+    import xgrad._train.cudagraph
+    import xgrad._train.run
+    import xgrad._train.stepper as stepper
+    import xgrad._train.train
 
     (x, t), (xt, tt) = xgrad.load_mnist()
     kw = {"data": ((x[:2000], t[:2000]), (xt[:500], tt[:500])), "iters": 57, "eval_every": 7, "seed": 3,
           "progress": False}
     ref = xgrad.train("numpy", **kw)
     captures = []
-    monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", lambda body: captures.append(body) or replay(body))
-    for module in (stepper, xgrad._train, xgrad._trainrun):  # let NumPy take CuPy's path
+    monkeypatch.setattr(xgrad._train.cudagraph, "cuda_graph_capture",
+                        lambda body: captures.append(body) or replay(body))
+    for module in (stepper, xgrad._train.train, xgrad._train.run):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     got = xgrad.train("numpy", compile_step=True, **kw)
     assert len(captures) == 1
@@ -235,8 +236,10 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
 def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, caplog):
     """Where CuPy refuses to capture the step (cuBLAS, so far), training with
     compile_step=True goes on eagerly, with a warning, and gives the eager run."""
-    import xgrad._cudagraph
-    from xgrad import _stepper, _train, _trainrun
+    import xgrad._train.cudagraph
+    from xgrad._train import run as _trainrun
+    from xgrad._train import stepper as _stepper
+    from xgrad._train import train as _train
 
     (x, t), (xt, tt) = xgrad.load_mnist()
     kw = {"data": ((x[:1000], t[:1000]), (xt[:200], tt[:200])), "iters": 23, "eval_every": 0, "seed": 1,
@@ -246,7 +249,7 @@ def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, c
     def refuse(body):
         raise RuntimeError("could not capture the training step in a CUDA graph: cuBLAS refused")
 
-    monkeypatch.setattr(xgrad._cudagraph, "cuda_graph_capture", refuse)
+    monkeypatch.setattr(xgrad._train.cudagraph, "cuda_graph_capture", refuse)
     for module in (_stepper, _train, _trainrun):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     with caplog.at_level("WARNING", logger="xgrad"):

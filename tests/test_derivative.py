@@ -11,7 +11,7 @@ import pytest
 from _helpers import assert_close, assert_on_backend
 
 from xgrad import DerivativeResult, derivative
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 # (name, f on a namespace, f' on the host in float64, points)
 ELEMENTARY = [

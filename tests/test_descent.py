@@ -12,7 +12,7 @@ from _helpers import assert_close
 
 import xgrad
 from xgrad import DivergenceError, gradient_descent, numerical_gradient
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 
 def np_f2(x):

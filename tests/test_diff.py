@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from xgrad import directional_derivative, numerical_diff, numerical_gradient, resolve_backend, tangent_line
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 
 def f1(x):

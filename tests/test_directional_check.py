@@ -68,7 +68,7 @@ def test_a_correct_gradient_passes_on_jax_without_x64():
         "    net = xgrad.TwoLayerNet(784, 50, 10, activation=act, dtype='float32', seed=1, xp=b.xp)\n"
         "    for d in range(3):\n"
         "        c = xgrad.directional_check(net, b.asarray(X[idx]), b.asarray(T[idx]), seed=d)\n"
-        "        assert c.tolerance == xgrad._check.DIRECTIONAL_TOLERANCE[('float32', 'float32')], c\n"
+        "        assert c.tolerance == xgrad._net.check.DIRECTIONAL_TOLERANCE[('float32', 'float32')], c\n"
         "        assert c.passed and c.conclusive, c\n"
     )
     done = run_without_x64(script)

@@ -192,7 +192,7 @@ def xgrad_commands() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def _parse(command: str):
     """The parsed arguments of `command`, or the parser's complaint (a string)."""
-    from xgrad._cli import _parser
+    from xgrad._cli.main import _parser
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -226,7 +226,7 @@ def test_block_command_parses(page, command):
 def _subparsers():
     import argparse
 
-    from xgrad._cli import _parser
+    from xgrad._cli.main import _parser
 
     action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     return action.choices
@@ -259,7 +259,7 @@ def _runnable(command: str) -> str | None:
 def test_commands_of_a_page_run_in_order(page, tmp_path, monkeypatch):
     """A page's commands in one folder, as a reader types them: those of its code
     blocks in their order, then the whole commands its prose quotes."""
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     monkeypatch.chdir(tmp_path)
     ran = 0
@@ -279,7 +279,7 @@ def test_commands_of_a_page_run_in_order(page, tmp_path, monkeypatch):
 
 def test_readme_train_writes_what_it_says(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     monkeypatch.chdir(tmp_path)
     with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()):
@@ -353,7 +353,7 @@ def test_without_float64_the_check_separates_correct_gradients_from_small_errors
     array_api_strict = pytest.importorskip("array_api_strict")
     import numpy as np
 
-    from xgrad._check import TOLERANCE, calibration_row
+    from xgrad._net.check import TOLERANCE, calibration_row
 
     b = xgrad.resolve_backend("array_api_strict", device=array_api_strict.Device("no_float64"))
     (x, t), _ = xgrad.load_mnist()

@@ -216,9 +216,9 @@ def _load_ext(monkeypatch, name):
 
 def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
     ext = _load_ext(monkeypatch, "cli_reference")
-    from xgrad._cli import _parser
+    from xgrad._cli.main import _parser
 
-    parser = ext.load_parser("xgrad._cli:_parser")
+    parser = ext.load_parser("xgrad._cli.main:_parser")
     text = "\n".join(ext.reference_lines(parser))
     commands = ext.subcommands(_parser())
     assert list(commands) == ["train", "plot", "backends", "sweep"]
@@ -241,7 +241,7 @@ def test_cli_reference_refuses_what_is_not_a_parser(monkeypatch):
 
 
 def test_gallery_draws_every_figure_from_the_command_it_shows():
-    from xgrad._cli import FIGURES
+    from xgrad._cli.main import FIGURES
 
     page = (DOCS / "gallery.rst").read_text()
     commands = re.findall(r'cli_figure\("(xgrad plot ([a-z-]+)[^"]*)"\)', page)

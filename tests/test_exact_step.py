@@ -9,8 +9,8 @@ import pytest
 
 import xgrad
 from xgrad import sigmoid, to_numpy, train
-from xgrad._core import activation_named, loss_and_gradient
-from xgrad._trainrun import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._net.core import activation_named, loss_and_gradient
+from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
 
 
 def _sigmoid_with_where(x, xp):

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import xgrad
-from xgrad import CheckpointError, FileFormatError, TwoLayerNet, _files, train
-from xgrad._cli import main
+from xgrad import CheckpointError, FileFormatError, TwoLayerNet, train
+from xgrad._cli.main import main
+from xgrad._infra import files as _files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,7 +118,7 @@ def test_full_disk_on_the_outputs_keeps_the_previous_ones(tmp_path, full_disk, c
 # make subprocess fork, which JAX, when loaded here, warns against
 _XGRAD_WITH_DEFAULT_SIGNALS = (
     "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "signal.signal(signal.SIGTERM, signal.SIG_DFL); from xgrad._cli import main; sys.exit(main(sys.argv[1:]))"
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); from xgrad._cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

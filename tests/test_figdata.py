@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xgrad import _figdata as data
+from xgrad._plot import data as data
 
 
 def _f2(x):

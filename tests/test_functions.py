@@ -10,7 +10,7 @@ import pytest
 from _helpers import assert_close
 
 from xgrad import cross_entropy_error, log_softmax, numerical_gradient, relu, sigmoid, softmax
-from xgrad._host import to_numpy
+from xgrad._infra.host import to_numpy
 
 # the book's simpleNet, section 4.4.2
 W = np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])

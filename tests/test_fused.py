@@ -15,7 +15,8 @@ from _helpers import assert_close, assert_on_backend
 
 import xgrad
 from xgrad import BackendUnavailableError, resolve_backend
-from xgrad._core import (
+from xgrad._infra.host import to_numpy
+from xgrad._net.core import (
     ACTIVATIONS,
     activation_backward,
     bias_activation,
@@ -25,9 +26,8 @@ from xgrad._core import (
     sgd_update,
     shifted_exp,
 )
-from xgrad._functions import relu, sigmoid
-from xgrad._fused import CupyFusion, fused_ops, no_fusion
-from xgrad._host import to_numpy
+from xgrad._net.functions import relu, sigmoid
+from xgrad._net.fused import CupyFusion, fused_ops, no_fusion
 
 NEEDS_GPU = "CuPy with a CUDA device is needed for fused kernels"
 GROUPS = {bias_activation, activation_backward, shifted_exp, cross_entropy_sum, output_error}

@@ -1,4 +1,4 @@
-"""Tests for xgrad._mnist: the shipped MNIST copy, IDX checks, search order, download.
+"""Tests for xgrad._datasets.mnist: the shipped MNIST copy, IDX checks, search order, download.
 
 Nothing here reaches the network: an autouse fixture replaces ``urlopen`` with a
 guard that serves ``file://`` URLs only. Corruption and search-order tests use
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import xgrad._idx as _idx
-import xgrad._mnist as _mnist
-from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
+import xgrad._datasets.idx as _idx
+import xgrad._datasets.mnist as _mnist
+from xgrad._datasets.mnist import DatasetError, DatasetNotFoundError, load_mnist
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-SHIPPED = Path(_mnist.__file__).resolve().parent / "_data" / "mnist"
+SHIPPED = Path(_mnist.__file__).resolve().parents[1] / "_data" / "mnist"
 IMG, LBL = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 TEST_IMG, TEST_LBL = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 STEMS = (IMG, LBL, TEST_IMG, TEST_LBL)

@@ -108,7 +108,7 @@ def test_predict_accuracy_and_scores(backend):
     p = net.predict(x)
     assert_on_backend(p, backend, shape=(6, 2))
     assert_close(backend.xp.sum(p, axis=1), np.ones(6), rtol=1e-12)
-    labels = np.argmax(np.from_dlpack(xgrad._host.to_numpy(net.scores(x))), axis=1)
+    labels = np.argmax(np.from_dlpack(xgrad._infra.host.to_numpy(net.scores(x))), axis=1)
     assert net.accuracy(x, backend.asarray(labels)) == 1.0
     assert net.accuracy(x, backend.asarray(1 - labels), batch_size=4) == 0.0
 
@@ -244,7 +244,7 @@ def test_integer_one_hot_rows_and_soft_labels_are_accepted(backend):
     assert float(net.loss(x, book)) == pytest.approx(by_index, rel=1e-14)
     assert net.accuracy(x, book) == net.accuracy(x, backend.asarray(labels))
     smooth = 0.9 * np.eye(3)[labels] + 0.1 / 3  # label smoothing: rows sum to 1
-    scores = np.asarray(xgrad._host.to_numpy(net.scores(x)))
+    scores = np.asarray(xgrad._infra.host.to_numpy(net.scores(x)))
     log_p = scores - scores.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
     assert float(net.loss(x, backend.asarray(smooth))) == pytest.approx(-(smooth * log_p).sum() / 3, rel=1e-12)

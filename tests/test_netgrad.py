@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from _helpers import assert_close, assert_on_backend
 
-import xgrad._netgrad as netgrad
+import xgrad._net.numgrad as netgrad
 from xgrad import TwoLayerNet
-from xgrad._netgrad import _series_terms, direct_numerical_gradient
+from xgrad._net.numgrad import _series_terms, direct_numerical_gradient
 
 
 def _mnist_like(rng, n=20, d=784, density=0.19):
@@ -205,7 +205,7 @@ def test_input_weights_cost_three_transcendentals_per_sample_pixel_and_unit():
     # (sample, non-zero pixel, unit); the factors that depend only on the
     # sample are now computed once, and the two log1p are one. Padding the
     # pixels' runs to a group's width adds at most a third (4/3 * 3 = 4 < 8)
-    from xgrad._core import activation_named
+    from xgrad._net.core import activation_named
 
     rng = np.random.default_rng(7)
     n, (n_in, hidden, classes) = 20, (784, 50, 10)
@@ -225,7 +225,7 @@ def test_input_weights_cost_three_transcendentals_per_sample_pixel_and_unit():
 @pytest.mark.parametrize("a", [-800.0, -40.0, -5.0, -0.3, 0.0, 2.0, 40.0, 800.0])
 def test_sigmoid_changes_match_120_digit_values(backend, a):
     mpmath = pytest.importorskip("mpmath")
-    from xgrad._core import activation_named
+    from xgrad._net.core import activation_named
 
     mpmath.mp.dps = 120  # σ(40 + 1e-30) - σ(40) is about 1e-47: it needs the digits
     shifts = np.array([1e-30, 1e-12, 6e-6, 1e-3, 0.5, 3.0])

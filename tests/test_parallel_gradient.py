@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _helpers import assert_close
 
-import xgrad._parallel
+import xgrad._numerics.parallel
 from xgrad import numerical_gradient
 
 METHODS = ["central", "forward", "backward"]
@@ -92,7 +92,7 @@ def test_tasks_in_flight_are_bounded(monkeypatch):
     x = np.linspace(-1.0, 1.0, 40)
     itemsize = 8
     # room for three tasks' copies of x and of the steps
-    monkeypatch.setattr(xgrad._parallel, "_IN_FLIGHT_BYTES", 3 * 2 * x.size * itemsize)
+    monkeypatch.setattr(xgrad._numerics.parallel, "_IN_FLIGHT_BYTES", 3 * 2 * x.size * itemsize)
     pool = CountingExecutor(workers=4)
     try:
         g = numerical_gradient(lambda v: (v**4).sum(), x, executor=pool, chunk_size=2)
@@ -137,7 +137,7 @@ def test_bad_executor_and_chunk_size():
 
 def test_a_dask_cluster_gives_the_serial_gradient():
     distributed = pytest.importorskip("distributed")
-    from xgrad._sweepexec import QUIET_HTTP
+    from xgrad._sweep.executor import QUIET_HTTP
 
     a = np.random.default_rng(3).normal(size=(8, 8))
 

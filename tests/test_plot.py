@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from xgrad import History, plot, to_numpy
-from xgrad._descent import gradient_descent
+from xgrad._numerics.descent import gradient_descent
 
 
 def _labels(ax):
@@ -148,7 +148,7 @@ def test_descent_paths_oscillation():
 
 def test_descent_paths_non_finite_is_drawn_up_to_the_divergence(monkeypatch):
     calls = []
-    from xgrad import _figdata
+    from xgrad._plot import data as _figdata
 
     real = _figdata.gradient_descent
     monkeypatch.setattr(_figdata, "gradient_descent", lambda *a, **k: calls.append(k) or real(*a, **k))
@@ -360,7 +360,7 @@ class _GuardedNumpy:
 
 
 def test_gradient_field_refuses_a_grid_too_fine_and_says_the_step_to_use(monkeypatch):
-    import xgrad._gradplot as _gradplot
+    import xgrad._plot.gradient as _gradplot
 
     monkeypatch.setattr(_gradplot, "np", _GuardedNumpy())
     with pytest.raises(ValueError, match=r"about 4\.5e\+04 points per axis.*use a `spacing` of at least 0\.00225"):
@@ -386,7 +386,7 @@ def test_gradient_field_step_is_the_old_name_of_spacing():
     ],
 )
 def test_unbounded_sizes_are_refused(make, match, monkeypatch):
-    from xgrad import _figdata
+    from xgrad._plot import data as _figdata
 
     real = _figdata.gradient_descent
 

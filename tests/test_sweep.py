@@ -18,10 +18,10 @@ import pytest
 
 import xgrad
 from xgrad import DivergenceError
-from xgrad._cli import main
-from xgrad._sweepexec import QUIET_HTTP, local_cluster_kind
-from xgrad._sweepgrid import refine_lrs
-from xgrad._sweeprun import SweepRun, choose_backend
+from xgrad._cli.main import main
+from xgrad._sweep.executor import QUIET_HTTP, local_cluster_kind
+from xgrad._sweep.grid import refine_lrs
+from xgrad._sweep.worker import SweepRun, choose_backend
 
 distributed = pytest.importorskip("distributed")
 
@@ -178,7 +178,7 @@ def test_out_holds_every_run_and_a_rerun_skips_them(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was run again")
 
-    monkeypatch.setattr("xgrad._sweepexec.run_one", no_training)
+    monkeypatch.setattr("xgrad._sweep.executor.run_one", no_training)
     again = xgrad.sweep(lr=[0.1, 1.0, 1e6], data=data, client="serial", out=tmp_path, progress=False, **FAST)
     assert all(r.resumed for r in again)
     for r in again.runs:
@@ -242,11 +242,11 @@ def test_runs_use_cupy_where_the_worker_has_a_gpu(monkeypatch):
         asked.append(backend)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr("xgrad._sweeprun.train", fake_train)
-    monkeypatch.setattr("xgrad._sweeprun.visible_gpus", lambda: 1)
+    monkeypatch.setattr("xgrad._sweep.worker.train", fake_train)
+    monkeypatch.setattr("xgrad._sweep.worker.visible_gpus", lambda: 1)
     with pytest.raises(RuntimeError, match="stop here"):
         xgrad.sweep(lr=0.1, data=_data(), client="serial", progress=False)
-    monkeypatch.setattr("xgrad._sweeprun.visible_gpus", lambda: 0)
+    monkeypatch.setattr("xgrad._sweep.worker.visible_gpus", lambda: 0)
     with pytest.raises(RuntimeError, match="stop here"):
         xgrad.sweep(lr=0.1, data=_data(), client="serial", progress=False)
     with pytest.raises(RuntimeError, match="stop here"):

@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from xgrad import Backend, resolve_backend, thread_limits, train
-from xgrad._trainargs import TrainConfig, auto_threads
+from xgrad._train.config import TrainConfig, auto_threads
 
 
 def _pools():
@@ -105,7 +105,7 @@ def test_none_changes_nothing():
 @pytest.mark.parametrize("threads", ["auto", "one more than now"])
 def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads):
     torch = pytest.importorskip("torch")
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     before = torch.get_num_threads()
     value, want = ("auto", 1) if threads == "auto" else (before + 1, before + 1)

@@ -15,7 +15,7 @@ from _helpers import assert_close, run_without_x64
 
 import xgrad
 from xgrad import DivergenceError, train
-from xgrad._trainargs import auto_threads
+from xgrad._train.config import auto_threads
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_training_divergence_is_its_own_error_with_the_partial_result(small):
 
 
 def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     real_step, calls = _trainrun.Run._step, []
 
@@ -196,7 +196,7 @@ def test_resume_refuses_other_settings(small, tmp_path):
 
 def test_auto_threads_uses_one_thread_for_small_products():
     from xgrad import resolve_backend
-    from xgrad._trainargs import TrainConfig
+    from xgrad._train.config import TrainConfig
 
     def cfg(batch):
         args = {"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1, "batch_size": batch,
@@ -239,8 +239,9 @@ def test_training_step_never_synchronises(small, monkeypatch):
     """float(), bool(), int() or .item() on a device array waits for the GPU;
     the training step must not do any of them (array-api-strict stands in)."""
     pytest.importorskip("array_api_strict")
-    from xgrad import _trainrun, resolve_backend
-    from xgrad._trainargs import TrainConfig
+    from xgrad import resolve_backend
+    from xgrad._train import run as _trainrun
+    from xgrad._train.config import TrainConfig
 
     b = resolve_backend("array_api_strict")
     cfg = TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 20, "iters": 3,
@@ -273,7 +274,7 @@ def test_labels_do_not_promote_float32_data(backend, small):
 
 # -- stopping cleanly ----------------------------------------------------------
 def _stop_at(monkeypatch, n, action):
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     real_step, calls = _trainrun.Run._step, []
 
@@ -308,9 +309,9 @@ def test_sigterm_stops_like_ctrl_c_with_a_last_checkpoint(small, monkeypatch, tm
 
 
 def test_ctrl_c_during_an_evaluation_records_none_of_it(small, monkeypatch):
-    import xgrad._trainrun
+    import xgrad._train.run
 
-    real, calls = xgrad._trainrun.count_correct, []
+    real, calls = xgrad._train.run.count_correct, []
 
     def count_correct(*args, **kwargs):  # what an evaluation calls, once per data set
         calls.append(1)
@@ -318,7 +319,7 @@ def test_ctrl_c_during_an_evaluation_records_none_of_it(small, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(xgrad._trainrun, "count_correct", count_correct)
+    monkeypatch.setattr(xgrad._train.run, "count_correct", count_correct)
     r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
     assert r.interrupted and r.eval_iters == [1] and len(r.train_acc) == len(r.test_acc) == 1
     assert len(r.loss) == 11 and "(measured at iteration 1)" in r.summary()
@@ -391,7 +392,7 @@ def test_divergence_on_the_first_iteration_does_not_blame_the_learning_rate(smal
     ],
 )
 def test_bad_run_settings_are_refused_before_training(small, kwargs, error, match, monkeypatch, tmp_path):
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
@@ -505,7 +506,7 @@ def test_a_checkpoint_written_with_the_old_name_resumes(small, tmp_path):
 def test_a_history_written_with_the_old_name_reads(tmp_path):
     import json
 
-    from xgrad._history import read_history
+    from xgrad._train.history import read_history
 
     old = {"loss": [2.3, 2.0], "eval_iters": [2], "train_acc": [0.5], "test_acc": [0.4], "iters_per_epoch": 2,
            "config": {"lr": 0.1, "grad": "numerical"}}
@@ -525,7 +526,7 @@ THREADS_RULE = "`threads` must be a positive integer, 'auto' or None; got "
     (True, TypeError, "bool True"),
 ])
 def test_bad_threads_have_one_message(small, threads, error, got, monkeypatch):
-    from xgrad import _trainrun
+    from xgrad._train import run as _trainrun
 
     monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
     with pytest.raises(error) as info:

@@ -7,10 +7,10 @@ import pytest
 
 import xgrad
 from xgrad import to_numpy, train
-from xgrad._backend import index_dtype
-from xgrad._checkpoint import data_id
-from xgrad._trainargs import TrainConfig, prepare_data
-from xgrad._traindata import LEVELS, Levels, TrainData, host_floats, train_data
+from xgrad._infra.backend import index_dtype
+from xgrad._train.checkpoint import data_id
+from xgrad._train.config import TrainConfig, prepare_data
+from xgrad._train.data import LEVELS, Levels, TrainData, host_floats, train_data
 
 EVERY_LEVEL = np.arange(LEVELS + 1, dtype=np.uint8).reshape(16, 16)
 

@@ -7,7 +7,8 @@ array-api-strict arrays. Start with :func:`train`, or with the book's names:
 :class:`TwoLayerNet` and :func:`load_mnist`.
 """
 
-from xgrad._backend import (
+from xgrad._datasets.mnist import DatasetError, DatasetNotFoundError, load_mnist
+from xgrad._infra.backend import (
     BACKENDS,
     Backend,
     BackendUnavailableError,
@@ -15,23 +16,22 @@ from xgrad._backend import (
     namespace_of,
     resolve_backend,
 )
-from xgrad._check import DirectionalCheck, GradientCheck, directional_check, gradient_check
-from xgrad._checkpoint import CheckpointError
-from xgrad._derivative import DerivativeResult, derivative
-from xgrad._descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
-from xgrad._diff import numerical_diff, tangent_line
-from xgrad._files import FileFormatError
-from xgrad._functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
-from xgrad._gradcheck import GradientReport, check_gradient
-from xgrad._gradient import directional_derivative, numerical_gradient
-from xgrad._history import History
-from xgrad._host import to_numpy
-from xgrad._jacobian import hessian, jacobian
-from xgrad._mnist import DatasetError, DatasetNotFoundError, load_mnist
-from xgrad._net import TwoLayerNet, network_numerical_gradient
-from xgrad._sweep import SweepResult, SweepRun, sweep
-from xgrad._threads import thread_limits
-from xgrad._train import TrainResult, train
+from xgrad._infra.files import FileFormatError
+from xgrad._infra.host import to_numpy
+from xgrad._infra.threads import thread_limits
+from xgrad._net.check import DirectionalCheck, GradientCheck, directional_check, gradient_check
+from xgrad._net.functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
+from xgrad._net.net import TwoLayerNet, network_numerical_gradient
+from xgrad._numerics.derivative import DerivativeResult, derivative
+from xgrad._numerics.descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
+from xgrad._numerics.diff import numerical_diff, tangent_line
+from xgrad._numerics.gradcheck import GradientReport, check_gradient
+from xgrad._numerics.gradient import directional_derivative, numerical_gradient
+from xgrad._numerics.jacobian import hessian, jacobian
+from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
+from xgrad._train.checkpoint import CheckpointError
+from xgrad._train.history import History
+from xgrad._train.train import TrainResult, train
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from xgrad._cli import main
+from xgrad._cli.main import main
 
 sys.exit(main())

@@ -16,26 +16,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xgrad._canvas import new_figure as _new_figure
-from xgrad._cli import FIGURES as _FIGURE_TABLE
-from xgrad._cli import draw_figure
-from xgrad._diff import tangent_line
-from xgrad._figdata import (
+from xgrad._cli.main import FIGURES as _FIGURE_TABLE
+from xgrad._cli.main import draw_figure
+from xgrad._infra.host import to_numpy as _to_numpy
+from xgrad._infra.typing import Array
+from xgrad._infra.validate import (
+    as_float_array,
+    check_callable,
+)
+from xgrad._numerics.diff import tangent_line
+from xgrad._plot.canvas import new_figure as _new_figure
+from xgrad._plot.data import (
     SAMPLES,
     check_range,
     check_steps,
     step_error_functions,
     step_errors,
 )
-from xgrad._figfunctions import book_function_1, function_label, function_name
-from xgrad._gradplot import descent_paths, gradient_field
-from xgrad._host import to_numpy as _to_numpy
-from xgrad._trainplot import training_curves
-from xgrad._typing import Array
-from xgrad._validate import (
-    as_float_array,
-    check_callable,
-)
+from xgrad._plot.functions import book_function_1, function_label, function_name
+from xgrad._plot.gradient import descent_paths, gradient_field
+from xgrad._plot.training import training_curves
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -178,7 +178,7 @@ def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     """Draw one of the chapter's figures by name.
 
     A thin wrapper kept for compatibility: the name -> function table belongs
-    to the ``xgrad plot NAME`` command (``xgrad._cli.FIGURES``); in code,
+    to the ``xgrad plot NAME`` command (``xgrad._cli.main.FIGURES``); in code,
     call the figure's own function (:func:`tangent`, :func:`gradient_field`,
     :func:`descent_paths`, :func:`training_curves`, :func:`step_error`).
 

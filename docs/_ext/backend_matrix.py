@@ -1,6 +1,6 @@
 """Sphinx extension: the "what runs where" table, measured while the docs build.
 
-For every name in ``xgrad._backend.BACKENDS`` it resolves the backend and runs
+For every name in ``xgrad._infra.backend.BACKENDS`` it resolves the backend and runs
 a few real capability checks on it, then writes the results as a reST table to
 ``_generated/backend_matrix.inc`` (included by ``backends.rst``). Nothing in the
 table is written by hand: rebuilding the docs on another machine (one with a
@@ -75,7 +75,7 @@ def check_numerical_gradient(b: Any) -> str | None:
     """The numerical gradient of ``sum(x**2)`` is ``2x``."""
     import numpy as np
 
-    from xgrad._gradient import numerical_gradient
+    from xgrad._numerics.gradient import numerical_gradient
 
     x = b.asarray(np.array([1.0, -2.0, 3.0]))
     g = numerical_gradient(lambda v: b.xp.sum(v**2), x)
@@ -87,7 +87,7 @@ def check_gradient_descent(b: Any) -> str | None:
     """100 steps with lr=0.1 from (-3, 4) reach the minimum of ``x0² + x1²``."""
     import numpy as np
 
-    from xgrad._descent import gradient_descent
+    from xgrad._numerics.descent import gradient_descent
 
     x = gradient_descent(lambda v: b.xp.sum(v**2), b.asarray(np.array([-3.0, 4.0])), lr=0.1, step_num=100)
     dist = float(np.linalg.norm(_host(x)))
@@ -99,8 +99,8 @@ def check_two_layer_net(b: Any) -> str | None:
     with a central difference of the loss along a random direction."""
     import numpy as np
 
-    from xgrad._check import directional_check
-    from xgrad._net import TwoLayerNet
+    from xgrad._net.check import directional_check
+    from xgrad._net.net import TwoLayerNet
 
     net = TwoLayerNet(8, 6, 3, backend=b, dtype="float32", seed=0, weight_init_std=0.5)
     rng = np.random.default_rng(0)
@@ -141,7 +141,7 @@ def _unavailable(message: str) -> str:
 
 def measure(name: str) -> Row:
     """Resolve backend `name` and run every check on it."""
-    from xgrad._backend import BackendUnavailableError, resolve_backend
+    from xgrad._infra.backend import BackendUnavailableError, resolve_backend
 
     try:
         b = resolve_backend(name)
@@ -157,7 +157,7 @@ def measure(name: str) -> Row:
 
 
 def measure_all() -> list[Row]:
-    from xgrad._backend import BACKENDS
+    from xgrad._infra.backend import BACKENDS
 
     return [measure(name) for name in BACKENDS]
 

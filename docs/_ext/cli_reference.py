@@ -2,7 +2,7 @@
 at build time from its :mod:`argparse` parser.
 
 `function` returns the :class:`argparse.ArgumentParser` of the command (for
-xgrad, ``xgrad._cli:_parser``). The page gets the command's usage and, for
+xgrad, ``xgrad._cli.main:_parser``). The page gets the command's usage and, for
 every subcommand, a section with its description, its usage line, and each
 option with its argument, help, choices and default: what ``--help`` prints,
 so the page cannot drift from the command.

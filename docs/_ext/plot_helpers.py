@@ -89,7 +89,7 @@ def run_command(command: str) -> None:
     """Run ``xgrad ...`` (`command`) in :func:`workdir`; fail the build if it fails."""
     import shlex
 
-    from xgrad._cli import main
+    from xgrad._cli.main import main
 
     argv = shlex.split(command)
     if argv[0] != "xgrad":
@@ -106,8 +106,8 @@ def cli_figure(command: str) -> Any:
     A figure wider than the text column is scaled down to fit it."""
     import shlex
 
-    from xgrad._cli import _parser, draw_figure, figure_key
-    from xgrad._plotcli import plot_kwargs
+    from xgrad._cli.main import _parser, draw_figure, figure_key
+    from xgrad._cli.plot import plot_kwargs
 
     argv = shlex.split(command)
     if argv[:2] != ["xgrad", "plot"]:

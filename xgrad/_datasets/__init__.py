@@ -1,0 +1,1 @@
+"""The data sets: MNIST and Fashion-MNIST's IDX files, found, checked and read."""

@@ -1,0 +1,126 @@
+"""CPU thread limits for a backend's thread pools, inside a block.
+
+Small matrix products (the book's network) run faster on one thread than on
+several, and much steadier when other processes compete for the cores: idle
+pool threads spin and wait on each other. :func:`thread_limits` limits every
+pool a backend computes with and restores it on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import operator
+from collections.abc import Iterator
+from typing import Any
+
+from xgrad._infra.backend import BACKENDS, Backend
+
+__all__ = ["thread_limits"]
+
+logger = logging.getLogger("xgrad")
+
+
+def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
+    """`threads` as a positive int, None, or (with `auto`, as ``train`` takes
+    it) ``"auto"``; the one check of a thread count, for ``train``, the
+    command line and :func:`thread_limits`.
+
+    Raises TypeError for the wrong kind (a bool, a float, other text) and
+    ValueError for a count below 1, both saying what is allowed.
+    """
+    allowed = "a positive integer, 'auto' or None" if auto else "a positive integer or None"
+    if threads is None or (auto and isinstance(threads, str) and threads == "auto"):
+        return threads
+    try:
+        count = None if isinstance(threads, bool) else operator.index(threads)
+    except TypeError:
+        count = None
+    if count is None:
+        hint = " ('auto' is chosen by xgrad.train from the network's size)" if threads == "auto" else ""
+        raise TypeError(f"`threads` must be {allowed}; got {type(threads).__name__} {threads!r}{hint}")
+    if count < 1:
+        raise ValueError(f"`threads` must be {allowed}; got {count}")
+    return count
+
+
+def _backend_name(backend: Any) -> str:
+    if isinstance(backend, Backend):
+        return backend.name
+    if not isinstance(backend, str):
+        raise TypeError(f"`backend` must be a string such as 'numpy' or a Backend; got {type(backend).__name__}")
+    key = backend.strip().lower().replace("-", "_")
+    if key not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of: " + ", ".join(map(repr, BACKENDS)))
+    return key
+
+
+@contextlib.contextmanager
+def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> Iterator[None]:
+    """Limit the CPU thread pools that `backend` computes with, inside a block.
+
+    Parameters
+    ----------
+    threads : int or None
+        Threads per pool; ``None`` leaves every pool as it is.
+    backend : str or Backend
+        Which backend's pools (one of :data:`BACKENDS`):
+
+        - ``"numpy"``, ``"array_api_strict"``: the BLAS (OpenBLAS, MKL, ...)
+          and OpenMP pools that threadpoolctl finds in the process.
+        - ``"torch"``: the same, and PyTorch's intra-op pool
+          (:func:`torch.set_num_threads`, which also sizes its own MKL). The
+          inter-op pool is left alone: PyTorch can size it only once per
+          process and never undo it, and eager operations do not use it.
+        - ``"jax"``: only the pools threadpoolctl finds (NumPy's, used at the
+          host edge). XLA sizes its own CPU pools when JAX starts and they
+          cannot change afterwards; to limit them, set ``XLA_FLAGS`` (e.g.
+          ``--xla_cpu_multi_thread_eigen=false``) before importing jax.
+        - ``"cupy"``: nothing; it computes on the GPU.
+
+        Every limit is restored when the block ends, even on error.
+
+    Raises
+    ------
+    TypeError
+        If `threads` is not an int or None (a bool, a float, a string).
+    ValueError
+        If `threads` is less than 1, or `backend` is not a known name.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> from xgrad import thread_limits
+    >>> with thread_limits(1, backend="numpy"):
+    ...     {pool["num_threads"] for pool in threadpool_info()}
+    {1}
+    """
+    limit = check_threads(threads)
+    assert not isinstance(limit, str)  # "auto" is refused without auto=True
+    name = _backend_name(backend)
+    if limit is None or name == "cupy":
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    # torch first: it reads its count back from OpenMP, which threadpoolctl changes
+    with _torch_threads(limit if name == "torch" else None), threadpool_limits(limits=limit):
+        yield
+
+
+@contextlib.contextmanager
+def _torch_threads(limit: int | None) -> Iterator[None]:
+    """PyTorch's intra-op threads (and its MKL's) set to `limit` inside the
+    block, then set back to the count before."""
+    if limit is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(limit)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        logger.debug("torch intra-op threads: %d inside the block, %d restored", limit, before)

@@ -1,0 +1,71 @@
+"""Checks of TwoLayerNet's construction arguments: dtype, seed, memory."""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import Any
+
+from xgrad._infra.typing import DType, Namespace
+
+DTYPES = ("float32", "float64")
+
+
+def network_dtype(xp: Namespace, dtype: Any) -> DType:
+    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype."""
+    if dtype is None:
+        return xp.float64
+    for name in DTYPES:
+        candidate = getattr(xp, name)
+        if (isinstance(dtype, str) and dtype == name) or (not isinstance(dtype, str) and dtype == candidate):
+            return candidate
+    raise ValueError(f"`dtype` must be 'float32' or 'float64' (or that dtype of the network's library); "
+                     f"got {dtype!r}")
+
+
+def check_seed(seed: Any) -> int | None:
+    """None or a non-negative integer (bools, floats and strings refused)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool | float | str | bytes):
+        raise TypeError(f"`seed` must be a non-negative integer or None; got {type(seed).__name__} {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"`seed` must be a non-negative integer or None; got {type(seed).__name__}") from None
+    if value < 0:
+        raise ValueError(f"`seed` must be a non-negative integer or None; got {value}")
+    return value
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(sizes: list[int]) -> None:
+    """Refuse, before allocating, a network whose start cannot fit in memory.
+
+    The weights are drawn in float64 on the host and then copied to the
+    backend, so creating the network briefly needs 16 bytes per parameter.
+    """
+    n_in, n_hidden, n_out = sizes
+    count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
+    need, have = 16 * count, _physical_memory()
+    if have is not None and need > have:
+        widest = max(zip(sizes, ("input_size", "hidden_size", "output_size"), strict=True))[1]
+        raise ValueError(
+            f"a {n_in}-{n_hidden}-{n_out} network has {count:,} parameters; creating it needs about "
+            f"{_bytes(need)} of memory, more than this machine's {_bytes(have)}. Choose a smaller "
+            f"`{widest}`."
+        )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover

@@ -1,0 +1,457 @@
+"""Gradient checks: backpropagation against numerical differences."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xgrad._infra.backend import compute_dtype
+from xgrad._infra.typing import Array
+from xgrad._infra.validate import check_count, check_optional_positive
+
+if TYPE_CHECKING:
+    from xgrad._net.net import TwoLayerNet
+
+__all__ = ["DirectionalCheck", "GradientCheck", "directional_check", "gradient_check"]
+
+# The largest entrywise error, relative to the parameter's largest gradient
+# entry, that a correct backprop reaches against the numerical gradient. Keyed
+# by (parameter dtype, dtype the differences were computed in); measured by
+# scripts/calibrate_gradient_check.py (see the Notes of gradient_check).
+TOLERANCE = {
+    ("float64", "float64"): 1e-7,
+    ("float32", "float64"): 40 * 2.0**-23,  # 4.8e-6
+    ("float32", "float32"): 400 * 2.0**-23,  # 4.8e-5: no float64 on the backend
+}
+# relative error of the slope along directional_check's direction: five times
+# the worst that a correct backprop reached on the 784-50-10 network (sigmoid
+# and ReLU, seeds 0-2, 1-100 MNIST images, three directions each, the default
+# step and h=1e-4): 2.0e-5 with float64 differences (8.6e-11 in float64 and
+# 3.7e-8 in float32 with the default step), 9.1e-3 without float64; measured
+# by scripts/calibrate_directional_check.py (see directional_check's Notes)
+DIRECTIONAL_TOLERANCE = {("float64", "float64"): 1e-4, ("float32", "float64"): 1e-4,
+                         ("float32", "float32"): 5e-2}
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).split(".")[-1].replace("dtype(", "").strip("')\"<>")
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """What :func:`gradient_check` found, one row per parameter.
+
+    Attributes
+    ----------
+    max_error : dict
+        The criterion: ``max |numerical - backprop|`` over the parameter's
+        entries, divided by the largest ``|numerical|`` or ``|backprop|`` entry
+        of that parameter (NaN if any entry is not finite).
+    tolerance : float
+        The largest `max_error` that passes, for the dtypes in use.
+    worst : dict
+        Per parameter the worst entry: ``(index, numerical, backprop)``.
+    mean_abs_diff : dict
+        The book's measure: mean of ``|numerical - backprop|``.
+    rel_error : dict
+        ``||numerical - backprop|| / (||numerical|| + ||backprop||)`` (2-norms),
+        for information: a single wrong entry hardly moves it.
+    kinks : dict
+        Entries left out of the verdict because the difference ``θ ± h``
+        crosses a ReLU kink for some sample (the numerical gradient is not a
+        derivative there); zero for sigmoid networks.
+    dtype, compute_dtype : str
+        The parameters' dtype, and the one the differences were computed in.
+    """
+
+    max_error: dict[str, float]
+    tolerance: float
+    worst: dict[str, tuple[tuple[int, ...], float, float]]
+    mean_abs_diff: dict[str, float]
+    rel_error: dict[str, float]
+    kinks: dict[str, int]
+    dtype: str
+    compute_dtype: str
+    passed_by_param: dict[str, bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # a NaN error compares False: it fails
+        ok = {k: bool(v <= self.tolerance) for k, v in self.max_error.items()}
+        object.__setattr__(self, "passed_by_param", ok)
+
+    @property
+    def passed(self) -> bool:
+        """True when every parameter passes."""
+        return all(self.passed_by_param.values())
+
+    def __str__(self) -> str:
+        head = (f"{'param':6} {'max error':>10} {'mean |diff|':>12} {'rel. error':>11}  "
+                f"{'worst entry (numerical vs backprop)':38} result ({self.dtype}, tol {self.tolerance:.1e})")
+        lines = [head]
+        for k in self.max_error:
+            verdict = "pass" if self.passed_by_param[k] else "FAIL"
+            index, num, exact = self.worst[k]
+            where = f"{k}[{', '.join(map(str, index))}]: {num:.6g} vs {exact:.6g}"
+            note = f"  ({self.kinks[k]} at ReLU kinks skipped)" if self.kinks[k] else ""
+            lines.append(f"{k:6} {self.max_error[k]:10.2e} {self.mean_abs_diff[k]:12.2e} "
+                         f"{self.rel_error[k]:11.2e}  {where:38} {verdict}{note}")
+        return "\n".join(lines)
+
+
+def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> GradientCheck:
+    """Compare ``net.gradient`` (backprop) with ``net.numerical_gradient``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x, t : array
+        A few samples and their labels (the book uses three); they pass the
+        network's input checks (:meth:`TwoLayerNet.checked_inputs`).
+    h : float, optional
+        Step of the central differences, positive and finite; ``1e-4`` is the
+        book's. By default it follows each parameter's dtype and size.
+
+    Returns
+    -------
+    GradientCheck
+        Per parameter the largest entrywise error relative to the parameter's
+        gradient scale, the worst entry, the book's mean absolute difference,
+        and a pass or fail; ``str()`` prints them as a table.
+
+    Notes
+    -----
+    An entry passes when ``|numerical - backprop| <= tol * s`` with ``s`` the
+    largest ``|numerical|`` or ``|backprop|`` entry of its parameter; any NaN
+    or infinity fails. Float32 networks are differenced in float64 where the
+    backend has it, so the numerical side is nearly exact and ``tol`` only has
+    to cover float32 backprop rounding:
+
+    ===========  ===========  ==================  ===================  ======
+    parameters   differences  worst correct       smallest 1% error    ``tol``
+    ===========  ===========  ==================  ===================  ======
+    float32      float64      7.5 eps (8.9e-7)    230 eps (2.7e-5)     40 eps
+    float64      float64      1.6e7 eps (3.5e-9)  1.2e11 eps (2.8e-5)  1e-7
+    float32      float32      73 eps (8.7e-6)     230 eps (2.7e-5)     400 eps
+    ===========  ===========  ==================  ===================  ======
+
+    Measured by ``scripts/calibrate_gradient_check.py`` on the 784-50-10
+    network: sigmoid and ReLU, seeds 0-2, batches of 1, 3, 10 and 100 MNIST
+    or uniform random images, the default step and ``h=1e-4``; "smallest 1%
+    error" is a 1% change of the median-sized non-zero entry of W1, b1, W2 or
+    b2, in the same units. Without float64 (array-api-strict's
+    ``no_float64`` device, JAX without x64) the numerical side rounds in
+    float32 too: the tolerance is five times the worst correct error, which
+    catches a 1% error in W1, b1 or W2 and a 2% one in b2.
+    The documentation's page "How the gradient check decides" has the full
+    tables.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import TwoLayerNet, gradient_check
+    >>> net = TwoLayerNet(784, 50, 10, activation="relu", seed=0)
+    >>> x = np.random.default_rng(0).random((3, 784)); t = np.array([3, 1, 4])
+    >>> check = gradient_check(net, x, t)
+    >>> check.passed, check.mean_abs_diff["W1"] < 1e-10
+    (True, True)
+    """
+    h = check_optional_positive(h, "h")
+    xp = net.xp
+    x, _ = net.checked_inputs(x, t)
+    exact = net.gradient(x, t)
+    numeric = net.numerical_gradient(x, t, h=h)
+    kinks = _relu_kinks(net, x, h) if net.activation == "relu" else {}
+    dtype = _dtype_name(net.params["W1"].dtype)
+    wide = _dtype_name(compute_dtype(xp, net.device, net.dtype, warn=False))
+    rows = {k: _compare(numeric[k], exact[k], kinks.get(k)) for k in exact}
+    return GradientCheck(
+        max_error={k: r[0] for k, r in rows.items()},
+        tolerance=TOLERANCE.get((dtype, wide), TOLERANCE[("float32", "float32")]),
+        worst={k: r[1] for k, r in rows.items()},
+        mean_abs_diff={k: r[2] for k, r in rows.items()},
+        rel_error={k: r[3] for k, r in rows.items()},
+        kinks={k: r[4] for k, r in rows.items()},
+        dtype=dtype, compute_dtype=wide,
+    )
+
+
+def _compare(numeric: Array, exact: Array, skip: Any) -> tuple[float, tuple[tuple[int, ...], float, float],
+                                                              float, float, int]:
+    """max error / scale, worst entry, mean |diff|, 2-norm relative error, entries skipped."""
+    import numpy as np  # a gradient check reports on the host
+
+    from xgrad._infra.host import to_numpy
+
+    num, ex = np.asarray(to_numpy(numeric), np.float64), np.asarray(to_numpy(exact), np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(num - ex)
+        finite = bool(np.all(np.isfinite(num)) and np.all(np.isfinite(ex)))
+        counted = np.where(skip, 0.0, diff) if skip is not None else diff
+        scale = float(max(np.max(np.abs(num)), np.max(np.abs(ex))))
+        k = int(np.argmax(np.where(np.isfinite(counted), counted, np.inf)))
+        worst = float(counted.flat[k])
+        max_error = (worst / scale if scale > 0 else 0.0) if finite else math.nan
+        norms = float(np.linalg.norm(num) + np.linalg.norm(ex))
+        rel = float(np.linalg.norm(num - ex)) / norms if norms > 0 else 0.0
+    index = tuple(int(i) for i in np.unravel_index(k, num.shape))
+    skipped = int(np.sum(skip)) if skip is not None else 0
+    return max_error, (index, float(num.flat[k]), float(ex.flat[k])), float(np.mean(diff)), rel, skipped
+
+
+def _relu_kinks(net: TwoLayerNet, x: Array, h: float | None) -> dict[str, Any]:
+    """Host masks of the W1 and b1 entries whose difference ``θ ± h`` moves some
+    sample's hidden pre-activation across 0, where ReLU has a kink."""
+    import numpy as np
+
+    from xgrad._infra.host import to_numpy
+    from xgrad._numerics.diff import steps_for
+
+    xp = net.xp
+    dt = compute_dtype(xp, net.device, net.dtype, warn=False)
+    p = {k: xp.astype(v, dt) for k, v in net.params.items()}
+    xw = xp.astype(x, dt)
+    a1 = np.abs(to_numpy(xw @ p["W1"] + p["b1"]))  # (N, H)
+    step_w1, step_b1 = (to_numpy(steps_for(xp, p[k], h, "central")) for k in ("W1", "b1"))
+    ax = np.abs(to_numpy(xw))  # (N, I)
+    w1 = np.zeros(step_w1.shape, dtype=bool)
+    for n in range(ax.shape[0]):  # (I, H) at a time: memory stays that of W1
+        w1 |= (ax[n, :, None] * step_w1 >= a1[n, None, :]) & (ax[n, :, None] > 0)
+    b1 = np.any(a1 <= step_b1[None, :], axis=0)
+    return {"W1": w1, "b1": b1}
+
+
+@dataclass(frozen=True)
+class DirectionalCheck:
+    """What :func:`directional_check` found.
+
+    Supports dict-style access (``check["rel_error"]``) to its fields.
+
+    Attributes
+    ----------
+    backprop, numerical : float
+        The slope along the direction: ``∇L·u`` and the central difference.
+    rel_error : float
+        ``|numerical - backprop| / (|numerical| + |backprop|)``; NaN if either
+        is not finite.
+    tolerance : float
+        The largest `rel_error` that passes for the dtypes in use.
+    h : float
+        The step along the direction.
+    rounding : float
+        A bound on the rounding error of `numerical`:
+        ``eps * (|L(θ + h u)| + |L(θ - h u)|) / (2 h)``, with ``eps`` that of
+        the dtype the loss was differenced in.
+    """
+
+    backprop: float
+    numerical: float
+    rel_error: float
+    tolerance: float
+    h: float
+    rounding: float = 0.0
+
+    @property
+    def conclusive(self) -> bool:
+        """False when rounding of the loss could alone move `rel_error` by
+        half the tolerance or more: then the check cannot tell a right
+        gradient from a wrong one, and `passed` is False."""
+        if not (math.isfinite(self.numerical) and math.isfinite(self.backprop)):
+            return True  # a slope that is not finite fails for certain
+        size = abs(self.numerical) + abs(self.backprop)
+        return bool(self.rounding <= 0.5 * self.tolerance * size)
+
+    @property
+    def passed(self) -> bool:
+        """True when the check is `conclusive` and `rel_error` is finite and
+        within `tolerance`."""
+        return bool(self.rel_error <= self.tolerance) and self.conclusive
+
+    def __getitem__(self, key: str) -> float:
+        if key not in ("backprop", "numerical", "rel_error", "tolerance", "h", "rounding"):
+            raise KeyError(key)
+        return float(getattr(self, key))
+
+
+def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
+                      h: float | None = None, eps: float | None = None) -> DirectionalCheck:
+    """A cheap check on any backend: the slope of the loss along one unit
+    direction ``u``, by backprop (``∇L·u``) and by a central difference of
+    two loss evaluations (in float64 where the backend has it).
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x, t : array
+        Samples and labels, checked as by :meth:`TwoLayerNet.checked_inputs`.
+    seed : int
+        Seeds the random part of the direction.
+    h : float, optional
+        The step along `u`, positive and finite; by default ``eps**(1/3)``
+        times the parameters' norm (at least 1).
+    eps : float, optional
+        Deprecated: the former name of `h` (a DeprecationWarning says so).
+
+    Returns
+    -------
+    DirectionalCheck
+        The two slopes, their relative error, the rounding bound of the
+        difference and ``passed``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the check is not conclusive: the rounding of the two losses
+        could hide a wrong slope (a gradient near zero, or a tiny `h`).
+
+    Notes
+    -----
+    The direction is ``u ∝ ĝ + r``: backprop's gradient ``g`` scaled to unit
+    length plus a random unit vector ``r`` that gives each parameter (W1, b1,
+    W2, b2) the same share (``r`` alone where ``g`` is zero or not finite).
+    The slope is then about ``|g| / √2``, large against the rounding of the
+    loss even where the loss is differenced in float32; a random direction
+    alone gives a slope of about ``|g| / √N`` over ``N`` parameters, which
+    float32 rounding and ReLU kinks swamp. Backprop's gradient along its own
+    direction reveals a layer whose gradient is flipped, scaled or replaced;
+    a zeroed layer shows only in the random part, about that layer's
+    gradient norm over the square root of its size. One direction averages over every entry,
+    so a small error in a few entries goes unseen: use :func:`gradient_check`
+    for that.
+
+    The tolerance is five times the worst relative error of a correct
+    backprop on the 784-50-10 network (sigmoid and ReLU, seeds 0-2, 1, 3, 10
+    and 100 MNIST images, three directions each, the default step and
+    ``h=1e-4``; ``scripts/calibrate_directional_check.py``):
+
+    ===========  ===========  ====================  =====================  =========
+    parameters   differences  worst correct         with the default step  tolerance
+    ===========  ===========  ====================  =====================  =========
+    float64      float64      2.0e-5 (``h=1e-4``)   8.6e-11                1e-4
+    float32      float64      2.0e-5 (``h=1e-4``)   3.7e-8                 1e-4
+    float32      float32      9.1e-3 (JAX, 1e-4)    7.2e-3                 5e-2
+    ===========  ===========  ====================  =====================  =========
+
+    The worst errors come from ReLU kinks within the step. Without float64
+    (array-api-strict's ``no_float64`` device, JAX without x64) the default
+    step is about ``1e-2`` and only errors that move the slope by more than
+    5% are caught: a flipped or doubled ``W2`` always, a flipped ``W1`` in
+    half the cases above, a zeroed layer rarely. The check is `conclusive`
+    when `rounding` is at most half the tolerance times
+    ``|numerical| + |backprop|``; the actual rounding error stayed below the
+    bound (at most 0.88 of it) in those cases.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import TwoLayerNet
+    >>> from xgrad import directional_check
+    >>> net = TwoLayerNet(10, 5, 3, seed=0, weight_init_std=1.0)
+    >>> x = np.random.default_rng(1).random((4, 10)); t = np.array([0, 1, 2, 1])
+    >>> check = directional_check(net, x, t)
+    >>> check.passed, check.conclusive, check["rel_error"] < 1e-7
+    (True, True, True)
+    """
+    check_count(seed, "seed")
+    if eps is not None:
+        warnings.warn("directional_check's `eps` is deprecated; pass the step as `h`", DeprecationWarning,
+                      stacklevel=2)
+    if h is not None and eps is not None:
+        raise TypeError("pass the step as `h` only (`eps` is its former name)")
+    h = check_optional_positive(h if eps is None else eps, "h" if eps is None else "eps")
+    x, target = net.checked_inputs(x, t)
+    xp = net.xp
+    grads = net.gradient(x, t)
+    # the loss is differenced in float64 where the backend has it (see numerical_gradient)
+    wide = net.astype(compute_dtype(xp, net.device, net.dtype, warn=False))  # `rounding` tells
+    g = {k: xp.astype(v, wide.dtype) for k, v in grads.items()}
+    u = _direction(wide, g, seed)
+    slope = float(sum(xp.sum(g[k] * u[k]) for k in g))
+    scale = max(1.0, math.sqrt(sum(float(xp.sum(v * v)) for v in wide.params.values())))
+    eps_wide = float(xp.finfo(wide.dtype).eps)
+    step = eps_wide ** (1 / 3) * scale if h is None else h
+    x_wide, t_wide = xp.astype(x, wide.dtype), xp.astype(target, wide.dtype)
+
+    def moved(sign: float) -> float:
+        params = {k: v + (sign * step) * u[k] for k, v in wide.params.items()}
+        return float(wide.with_params(params).loss(x_wide, t_wide))
+
+    above, below = moved(1.0), moved(-1.0)
+    numerical = (above - below) / (2 * step)
+    rounding = eps_wide * (abs(above) + abs(below)) / (2 * step)
+    denom = max(abs(numerical) + abs(slope), float(xp.finfo(wide.dtype).smallest_normal))
+    rel = abs(numerical - slope) / denom if math.isfinite(numerical) and math.isfinite(slope) else math.nan
+    key = (_dtype_name(net.dtype), _dtype_name(wide.dtype))
+    tolerance = DIRECTIONAL_TOLERANCE.get(key, DIRECTIONAL_TOLERANCE[("float32", "float32")])
+    result = DirectionalCheck(slope, numerical, rel, tolerance, step, rounding)
+    if not result.conclusive:
+        warnings.warn(f"directional_check cannot tell: the rounding of the loss ({rounding:.1e} in the slope) "
+                      f"is not small against the slope ({slope:.1e}) times the tolerance ({tolerance:.0e}); "
+                      "pass a larger `h`, use float64, or use gradient_check", RuntimeWarning, stacklevel=2)
+    return result
+
+
+def _direction(wide: TwoLayerNet, g: dict[str, Array], seed: int) -> dict[str, Array]:
+    """Unit direction ``∝ g/|g| + r`` on the device, ``r`` a random unit
+    vector with an equal share in every parameter (``r`` alone if ``g`` is 0
+    or not finite)."""
+    import numpy as np  # the random part is drawn on the host, then moved once
+
+    xp = wide.xp
+    rng = np.random.default_rng(seed)
+    share = 1 / math.sqrt(len(wide.params))
+    r = {}
+    for k, v in wide.params.items():
+        draw = rng.standard_normal(tuple(v.shape))
+        r[k] = wide.to_device(draw * (share / max(float(np.linalg.norm(draw)), 1e-300)))
+    g_norm = math.sqrt(sum(float(xp.sum(v * v)) for v in g.values()))
+    if not (math.isfinite(g_norm) and g_norm > 0):
+        return r
+    u = {k: g[k] / g_norm + r[k] for k in r}
+    norm = math.sqrt(sum(float(xp.sum(v * v)) for v in u.values()))
+    return {k: v / norm for k, v in u.items()}
+
+
+def median_entry(g: Array) -> tuple[int, ...]:
+    """Index of a median-sized entry among the non-zero entries of `g` (host).
+
+    The calibration and the tests put a 1% error there: a typical entry,
+    neither one of the few large ones nor one of the structural zeros (the
+    weights of pixels that are black in every sample).
+    """
+    import numpy as np
+
+    from xgrad._infra.host import to_numpy
+
+    a = np.abs(np.asarray(to_numpy(g), np.float64)).ravel()
+    nonzero = np.flatnonzero(a)
+    if nonzero.size == 0:
+        raise ValueError("`g` has no non-zero entry")
+    k = nonzero[np.argsort(a[nonzero], kind="stable")[nonzero.size // 2]]
+    return tuple(int(i) for i in np.unravel_index(int(k), tuple(g.shape)))
+
+
+def calibration_row(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Any]:
+    """What the tolerance must separate, for one network and batch.
+
+    Per parameter: the criterion of :func:`gradient_check` for the correct
+    gradient (``correct``) and for one with its median-sized entry off by 1%
+    (``one_percent``), both in units of the parameters' eps. Used by
+    ``scripts/calibrate_gradient_check.py``.
+    """
+    import numpy as np
+
+    from xgrad._infra.host import to_numpy
+
+    check = gradient_check(net, x, t, h=h)
+    eps = float(np.finfo(check.dtype).eps)
+    numeric = net.numerical_gradient(x, t, h=h)
+    out: dict[str, Any] = {}
+    for k, g in net.gradient(x, t).items():
+        num, ex = np.asarray(to_numpy(numeric[k]), np.float64), np.asarray(to_numpy(g), np.float64)
+        scale = max(np.abs(num).max(), np.abs(ex).max())
+        injected = 0.01 * abs(ex[median_entry(g)])
+        out[k] = {"correct": check.max_error[k] / eps, "one_percent": injected / scale / eps,
+                  "kinks": check.kinks[k]}
+    return out

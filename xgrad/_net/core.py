@@ -1,0 +1,230 @@
+"""The two-layer network as pure functions: parameters and arrays in, arrays out.
+
+One activation table, one forward pass and one backward pass, shared by
+:class:`xgrad.TwoLayerNet`, the training loop and the numerical gradient, so
+that the function differentiated, checked and trained is the same one. Nothing
+here checks its inputs: callers pass arrays that went through the network's
+boundary (:meth:`xgrad.TwoLayerNet.checked_inputs`).
+
+The training step's elementwise work is written as a few named groups
+(:func:`bias_activation`, :func:`activation_backward`, :func:`shifted_exp`,
+:func:`cross_entropy_sum`, :func:`output_error`); a `fuse` from
+:func:`xgrad._net.fused.fused_ops` compiles each into one GPU kernel on CuPy,
+where kernel launches dominate the small network's step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from xgrad._infra.backend import index_dtype
+from xgrad._infra.typing import Array, Namespace
+from xgrad._net.functions import log_softmax, relu, sigmoid
+from xgrad._net.fused import Fuse
+
+__all__ = ["ACTIVATIONS", "PARAM_NAMES", "Activation", "Forward", "activation_backward", "activation_named",
+           "backward", "bias_activation", "count_correct", "cross_entropy_sum", "forward", "loss_and_gradient",
+           "mean_loss", "output_error", "sgd_update", "shifted_exp"]
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A hidden-layer activation: the function, its backward rule and its exact change.
+
+    Attributes
+    ----------
+    name : str
+    apply : callable ``(a, *, xp) -> z``
+        The activation itself.
+    backward : callable ``(a, z, dz, *, xp) -> da``
+        The gradient with respect to the pre-activation `a`, given the output
+        `z` and the gradient `dz` with respect to it.
+    change : callable ``(a, d, *, xp) -> z``
+        ``apply(a + d) - apply(a)`` computed without cancellation: the
+        numerical gradient's exact differences need it.
+    traceable : bool
+        Whether `apply` and `backward` use only elementwise operators and
+        functions (no array creation), so that kernel fusion can trace them;
+        False (the default) keeps a new entry out of fusion until checked.
+    """
+
+    name: str
+    apply: Callable[..., Array]
+    backward: Callable[..., Array]
+    change: Callable[..., Array]
+    traceable: bool = False
+
+
+def _sigmoid_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
+    return dz * (z * (1 - z))
+
+
+def _sigmoid_change(a: Array, d: Array, *, xp: Namespace) -> Array:
+    # σ(a+d) - σ(a) = σ(a+d) σ(-a) (1 - e^-d): a product, no cancellation
+    return sigmoid(a + d, xp=xp) * sigmoid(-a, xp=xp) * -xp.expm1(-d)
+
+
+def _relu_backward(a: Array, z: Array, dz: Array, *, xp: Namespace) -> Array:
+    return xp.where(a > 0, dz, xp.zeros_like(dz))
+
+
+def _relu_change(a: Array, d: Array, *, xp: Namespace) -> Array:
+    moved = a + d
+    both = (a > 0) & (moved > 0)
+    return xp.where(both, d, relu(moved, xp=xp) - relu(a, xp=xp))
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation("sigmoid", sigmoid, _sigmoid_backward, _sigmoid_change, traceable=True),
+    # relu and its rule create zeros (zeros_like), which kernel fusion cannot trace
+    "relu": Activation("relu", relu, _relu_backward, _relu_change, traceable=False),
+}
+
+
+def activation_named(name: object) -> Activation:
+    """The table's entry for `name`; a ValueError names the choices."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        choices = " or ".join(repr(k) for k in ACTIVATIONS)
+        raise ValueError(f"`activation` must be {choices}; got {name!r}")
+    return ACTIVATIONS[name]
+
+
+class Forward(NamedTuple):
+    """What one forward pass leaves for the backward pass."""
+
+    a1: Array  #: hidden pre-activations ``(batch, hidden)``
+    z1: Array  #: hidden outputs ``(batch, hidden)``
+    scores: Array  #: output scores (logits) ``(batch, output)``
+
+
+# The step's elementwise groups. Each takes arrays and numbers positionally and
+# what selects code (`xp`, the activation) by keyword, so that a fuse (see
+# xgrad._net.fused) can compile it into one GPU kernel; without one they run as
+# written. They hold no reductions along an axis and create no arrays.
+
+def bias_activation(a_lin: Array, b: Array, /, *, activation: Activation, xp: Namespace) -> tuple[Array, Array]:
+    """The hidden layer from ``x @ W1``: pre-activations and outputs."""
+    a1 = a_lin + b
+    return a1, activation.apply(a1, xp=xp)
+
+
+def activation_backward(a: Array, z: Array, dz: Array, /, *, activation: Activation, xp: Namespace) -> Array:
+    """The activation's backward rule: the gradient with respect to `a`."""
+    return activation.backward(a, z, dz, xp=xp)
+
+
+def shifted_exp(scores: Array, top: Array, /, *, xp: Namespace) -> tuple[Array, Array]:
+    """Scores shifted by their row maximum `top`, and their exponential."""
+    shifted = scores - top
+    return shifted, xp.exp(shifted)
+
+
+def cross_entropy_sum(shifted: Array, total: Array, target: Array, /, *, xp: Namespace) -> Array:
+    """Summed cross-entropy from shifted scores and their row sums of
+    exponentials `total` (a log-softmax): one reduction, over everything."""
+    return -xp.sum(target * (shifted - xp.log(total)))
+
+
+def output_error(e: Array, total: Array, target: Array, scale_over_n: float, mass: Array | None, /, *,
+                 xp: Namespace) -> Array:
+    """``(softmax - target) * scale_over_n``: the scores' gradient, from the
+    exponentials `e` and their row sums `total`; `mass` (the target's row
+    sums) is None for rows that sum to one."""
+    y = e / total if mass is None else e / total * mass
+    return (y - target) * scale_over_n
+
+
+def _run(fuse: Fuse | None, group: Callable[..., Any], *args: Any, **static: Any) -> Any:
+    """`group(*args, **static)`, through `fuse` when there is one."""
+    if fuse is None:
+        return group(*args, **static)
+    return fuse(group, **static)(*args)
+
+
+def forward(params: dict[str, Array], x: Array, /, *, activation: Activation, xp: Namespace,
+            fuse: Fuse | None = None) -> Forward:
+    """Input → affine → activation → affine: the scores and the hidden layer.
+
+    `fuse` (:func:`xgrad._net.fused.fused_ops`) runs the bias add and activation
+    as one kernel where the activation can be traced.
+    """
+    fuse = fuse if activation.traceable else None
+    a1, z1 = _run(fuse, bias_activation, x @ params["W1"], params["b1"], activation=activation, xp=xp)
+    return Forward(a1, z1, z1 @ params["W2"] + params["b2"])
+
+
+def mean_loss(scores: Array, target: Array, /, *, xp: Namespace) -> Array:
+    """Mean cross-entropy of target rows against scores (stable log-softmax)."""
+    return -xp.sum(target * log_softmax(scores, xp=xp)) / scores.shape[0]
+
+
+def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /, *, activation: Activation,
+             xp: Namespace, scale: float = 1.0, rows_sum_to_one: bool = False,
+             fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
+    """The mean cross-entropy and its gradient (times `scale`) from a forward pass.
+
+    SGD passes ``scale=lr``, so the learning rate multiplies the small
+    ``(batch, output)`` error instead of every gradient; ``rows_sum_to_one``
+    (one-hot targets) saves a reduction. `fuse` runs each elementwise group
+    as one kernel; the reductions and products run as they are.
+    """
+    # softmax and log-softmax from one exponential of the shifted scores
+    shifted, e = _run(fuse, shifted_exp, fwd.scores, xp.max(fwd.scores, axis=1, keepdims=True), xp=xp)
+    total = xp.sum(e, axis=1, keepdims=True)
+    n = x.shape[0]
+    loss = _run(fuse, cross_entropy_sum, shifted, total, target, xp=xp) / n
+    mass = None if rows_sum_to_one else xp.sum(target, axis=1, keepdims=True)
+    dy = _run(fuse, output_error, e, total, target, scale / n, mass, xp=xp)
+    da1 = _run(fuse if activation.traceable else None, activation_backward, fwd.a1, fwd.z1,
+               dy @ xp.matrix_transpose(params["W2"]), activation=activation, xp=xp)
+    # bias gradients sum over the batch; a product with a row of ones does it
+    # in one BLAS call, about three times faster than a reduction on small arrays
+    ones = xp.ones_like(x[:, 0])
+    grads = {
+        "W1": xp.matrix_transpose(x) @ da1,
+        "b1": ones @ da1,
+        "W2": xp.matrix_transpose(fwd.z1) @ dy,
+        "b2": ones @ dy,
+    }
+    return loss, grads
+
+
+def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
+                      xp: Namespace, scale: float = 1.0, rows_sum_to_one: bool = False,
+                      fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
+    """:func:`forward` then :func:`backward`: the training step's one call.
+
+    `fuse` (from :func:`xgrad._net.fused.fused_ops`; None, the default, for
+    none) compiles the step's elementwise groups into one kernel each. It
+    changes how they run, not what they compute: with the identity fuse the
+    results are the same bits as without.
+    """
+    fwd = forward(params, x, activation=activation, xp=xp, fuse=fuse)
+    return backward(params, x, target, fwd, activation=activation, xp=xp, scale=scale,
+                    rows_sum_to_one=rows_sum_to_one, fuse=fuse)
+
+
+def sgd_update(params: dict[str, Array], steps: dict[str, Array], /) -> dict[str, Array]:
+    """New parameters ``params - steps`` (`steps` already scaled by the
+    learning rate); the arrays given are left as they are."""
+    return {k: params[k] - steps[k] for k in params}
+
+
+def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,
+                  xp: Namespace, batch_size: int = 10_000) -> int:
+    """How many samples' highest score is their class in `labels` (indices);
+    `batch_size` samples at a time, each batch cast to the parameters' dtype."""
+    device = array_api_compat.device(x)
+    dtype, counts = params["W1"].dtype, index_dtype(xp, device)
+    correct = xp.asarray(0, dtype=counts, device=device)
+    for s in range(0, x.shape[0], batch_size):
+        e = min(s + batch_size, x.shape[0])
+        scores = forward(params, xp.astype(x[s:e, ...], dtype, copy=False), activation=activation, xp=xp).scores
+        correct = correct + xp.sum(xp.astype(xp.argmax(scores, axis=1) == labels[s:e], counts))
+    return int(correct)

@@ -1,0 +1,3 @@
+"""Numerical differentiation and gradient descent, on the array API only (no
+NumPy).
+"""

@@ -1,0 +1,291 @@
+"""check_gradient: a hand-written gradient against error-controlled derivatives.
+
+Small arrays are checked entry by entry; large ones along random sign vectors
+(Rademacher directions), as many as a stated detection probability needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+
+from xgrad._infra.backend import compute_dtype
+from xgrad._infra.typing import Array, Namespace
+from xgrad._infra.validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
+from xgrad._numerics.derivative import DerivativeResult, derivative
+
+__all__ = ["GradientReport", "check_gradient"]
+
+SAFETY = 5.0  # the derivative's error estimate, times this, is allowed (see the benchmarks)
+FLOOR_ULPS = 8.0  # plus this many ulps of the gradient's size, for rounding in `grad`
+RELATIVE_FLOOR = 2 / 3  # plus eps**(2/3) |numerical|: rounding in f (long sums) can exceed
+# the derivative's model of it, and no difference quotient resolves more
+UNRESOLVED = 0.1  # a derivative that did not converge, with an error estimate above this fraction
+# of its value and of max|given| (a jump: 0.76 for floor at 0), confirms nothing; correct float32
+# gradients that ran out of rounds stay below 0.02 (scripts/bench_check_gradient.py's problems)
+ENTRY_FALLBACK = 4096  # up to this size, kinks along directions send the check to entries
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """What :func:`check_gradient` found.
+
+    Attributes
+    ----------
+    passed : bool
+        Every checked entry (or direction) agrees within its tolerance, none
+        is unresolved, and no value is NaN or infinite.
+    mode : str
+        ``"entries"`` or ``"directions"``.
+    checked : int
+        Entries or directions compared.
+    worst : list of tuple
+        Up to five ``(index, numerical, given, allowed)``, unresolved ones and
+        then the largest ``|numerical - given| / allowed`` first; `index` is a
+        flat entry index or a direction number.
+    kinks : list of int
+        Entries (or directions) where the left and right derivatives differ
+        (e.g. ReLU at 0): `given` passes there when it lies between them.
+    tolerance : str
+        How the allowed difference was set.
+    unresolved : list of int
+        Entries (or directions) where the numerical derivative did not
+        converge, its error estimate above a tenth of its value (a jump in
+        `f`, say): they fail, since nothing there can confirm `given`.
+    """
+
+    passed: bool
+    mode: str
+    checked: int
+    worst: list[tuple[int, float, float, float]]
+    kinks: list[int]
+    tolerance: str
+    unresolved: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        lines = [f"gradient check: {verdict} ({self.checked} {self.mode}; {self.tolerance})"]
+        lines += [f"  [{i}] numerical {n:.8g}  given {g:.8g}  allowed {a:.2g}" for i, n, g, a in self.worst]
+        if self.kinks:
+            lines.append(f"  kinks (one-sided derivatives differ) at {self.kinks[:10]}")
+        if self.unresolved:
+            lines.append(f"  no converged numerical derivative (is f continuous there?) at {self.unresolved[:10]}")
+        return "\n".join(lines)
+
+
+def _given(grad: Any, x: Array, xp: Namespace) -> Array:
+    g = grad(fresh_copy(xp, x)) if callable(grad) else grad
+    if isinstance(g, list | tuple):
+        g = xp.asarray(g, device=array_api_compat.device(x))
+    if not array_api_compat.is_array_api_obj(g):
+        raise TypeError(f"`grad` must be an array (or return one); got {type(g).__name__}")
+    if array_api_compat.array_namespace(g) is not xp:
+        raise TypeError(f"`grad` must be an array of the library of `x`; got {type(g).__name__}")
+    if xp.isdtype(g.dtype, "complex floating"):  # a cast would drop the imaginary part
+        raise TypeError(f"`grad` must hold real numbers; got dtype {g.dtype}")
+    if tuple(g.shape) != tuple(x.shape):
+        raise ValueError(f"`grad` must have the shape of `x` {tuple(x.shape)}; got {tuple(g.shape)}")
+    return xp.astype(g, x.dtype) if g.dtype != x.dtype else g
+
+
+def _along(f: Callable[[Array], Any], x: Array, dirs: Array, xp: Namespace) -> Callable[[Array], Array]:
+    """t of shape (2, k) -> f(x + t[a, j] * dirs[j]) for every a, j."""
+    flat = xp.reshape(x, (-1,))
+    dev = array_api_compat.device(x)
+
+    def phi(t: Array) -> Array:
+        values = []
+        for a in range(t.shape[0]):
+            for j in range(t.shape[1]):
+                point = xp.reshape(flat + t[a, j] * dirs[j, ...], x.shape)
+                values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
+        return xp.reshape(xp.stack(values), t.shape)
+
+    return phi
+
+
+def _directions(n: int, count: int | None, xp: Namespace, x: Array, seed: int) -> Array:
+    """Unit vectors for n <= `max_entries` (count None); else `count` random sign vectors."""
+    dev = array_api_compat.device(x)
+    if count is None:
+        return xp.eye(n, dtype=x.dtype, device=dev)
+    import numpy as np  # the host edge: directions are drawn once on the host
+
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, n))
+    return xp.asarray(signs.tolist(), dtype=x.dtype, device=dev)
+
+
+def directions_for(detection: float) -> int:
+    """Random sign vectors needed so that errors in several entries which
+    cancel along one direction are still seen with probability `detection`:
+    each direction misses such a pair with probability at most 1/2."""
+    return max(2, math.ceil(math.log2(1 / (1 - detection))))
+
+
+def check_gradient(
+    f: Callable[[Array], Any],
+    grad: Any,
+    x: Any,
+    /,
+    *,
+    max_entries: int = 64,
+    detection: float = 0.999,
+    seed: int = 0,
+) -> GradientReport:
+    """Check a gradient of a scalar function against numerical derivatives.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar function of an array of the shape of `x`.
+    grad : callable or array
+        The gradient to check: a function of `x`, or its value at `x`.
+    x : array
+        Where to check; any shape, any backend.
+    max_entries : int
+        Arrays up to this size are checked entry by entry (two evaluations
+        of `f` per entry and step); larger ones along random sign vectors.
+    detection : float
+        For large arrays: the probability of seeing errors in several
+        entries that cancel along one direction (an error in one entry is
+        seen along every sign vector).
+    seed : int
+        Seeds the random directions.
+
+    Returns
+    -------
+    GradientReport
+        ``passed``, the worst entries with their numerical and given values,
+        the tolerance and where one-sided derivatives differ (kinks).
+
+    Raises
+    ------
+    TypeError
+        If `f` returns anything but a real number (a float narrower than the
+        dtype of `x` included), or `grad` is not a real array of the library
+        of `x`; if `x` is narrower than float32 (float16 quotients cannot
+        resolve a wrong gradient); if `seed` is not an integer.
+    ValueError
+        If `x` is empty, `f` returns more than one number, `grad` has another
+        shape than `x`, `max_entries` or `seed` is negative, or `detection` is not
+        between 0 and 1.
+
+    Notes
+    -----
+    An entry passes when ``|numerical - given| <= 5 * error
+    + eps**(2/3) |numerical| + 8 eps |given|_max`` where `error` is
+    :func:`derivative`'s error estimate (along directions the last term is
+    multiplied by ``sqrt(size)``). Where it fails, the
+    one-sided derivatives are computed: if they differ (a kink, e.g. ReLU at
+    0), `given` passes when it lies between them, and the entry is listed in
+    ``kinks``. NaN or infinity in `f`, `grad` or the derivatives fails.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import check_gradient
+    >>> f = lambda x: np.sum(x**3)
+    >>> check_gradient(f, lambda x: 3 * x**2, np.array([1.0, 2.0])).passed
+    True
+    >>> report = check_gradient(f, lambda x: 3 * x**2 * [1.0, 1.01], np.array([1.0, 2.0]))
+    >>> report.passed, report.worst[0][0]
+    (False, 1)
+    """
+    check_callable(f)
+    x, xp, _ = as_float_array(x)
+    _check_precision(x, xp)
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"`x` is empty (shape {tuple(x.shape)}): there is no gradient to check")
+    max_entries = check_count(max_entries, "max_entries", minimum=1)
+    seed = check_count(seed, "seed")
+    detection = check_real(detection, "detection")
+    if not 0 < detection < 1:
+        raise ValueError(f"`detection` must be between 0 and 1; got {detection!r}")
+    g = _given(grad, x, xp)
+    n = math.prod(x.shape)
+    count = None if n <= max_entries else directions_for(detection)
+    dirs = _directions(n, count, xp, x, seed)
+    report = _compare(f, x, g, dirs, "entries" if count is None else "directions", xp)
+    if report.kinks and count is not None and n <= ENTRY_FALLBACK:
+        # a kink along a random direction hides which entry is wrong: check entries
+        report = _compare(f, x, g, _directions(n, None, xp, x, seed), "entries", xp)
+    return report
+
+
+def _check_precision(x: Array, xp: Namespace) -> None:
+    """Refuse dtypes narrower than float32: in float16 the derivatives' error
+    estimates, which set the tolerance, let gradients 20% off pass."""
+    if xp.finfo(x.dtype).bits < 32:
+        raise TypeError(
+            f"`x` of dtype {x.dtype} is too coarse for a gradient check: its difference quotients "
+            "cannot tell a gradient 20% off from rounding. Check in float32 or float64, e.g. "
+            "with xp.astype(x, xp.float32) (and `f` computing in the dtype of its argument)"
+        )
+
+
+def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: Array, mode: str, xp: Namespace) -> GradientReport:
+    k = dirs.shape[0]
+    zero = xp.zeros((k,), dtype=x.dtype, device=array_api_compat.device(x))
+    phi = _along(f, x, dirs, xp)
+    res = derivative(phi, zero, scale=1.0)
+    # the given slopes summed in float64 where the device has it (not MPS, JAX without x64)
+    wide = xp.astype(xp.reshape(g, (-1,)), compute_dtype(xp, array_api_compat.device(x), x.dtype, warn=False))
+    given = xp.astype(xp.sum(xp.astype(dirs, wide.dtype) * wide, axis=1), x.dtype)
+    eps = float(xp.finfo(x.dtype).eps)
+    n = math.prod(g.shape)
+    size = float(xp.max(xp.abs(g))) if n else 0.0
+    allowed = (SAFETY * res.error + eps**RELATIVE_FLOOR * xp.abs(res.df)
+               + FLOOR_ULPS * eps * size * (1 if mode == "entries" else math.sqrt(n)))
+    # a derivative that did not converge at all (a jump: any value within its
+    # wide error estimate would pass) confirms nothing
+    lost = _lost(res, size, xp)
+    bad = ~(xp.abs(res.df - given) <= allowed) | lost
+    kinks: list[int] = []
+    if bool(xp.any(bad)):
+        bad, kinks = _kinks(phi, zero, given, allowed, bad, size, xp)
+    unresolved = bad & lost
+    finite = bool(xp.all(xp.isfinite(g))) and bool(xp.all(xp.isfinite(res.df)))
+    how = (f"|numerical - given| <= {SAFETY:g} x the derivative's error estimate + eps**(2/3) |numerical| + "
+           f"{FLOOR_ULPS:g} ulps of max|given|" + (" x sqrt(size)" if mode == "directions" else ""))
+    return GradientReport(passed=finite and not bool(xp.any(bad)), mode=mode, checked=k,
+                          worst=_worst(res.df, given, allowed, unresolved, xp), kinks=kinks, tolerance=how,
+                          unresolved=[i for i in range(k) if bool(unresolved[i])])
+
+
+def _lost(res: DerivativeResult, size: float, xp: Namespace) -> Array:
+    """Derivatives that did not converge and whose error estimate exceeds
+    UNRESOLVED times their value and the gradient's size."""
+    scale = xp.maximum(xp.abs(res.df), xp.full_like(res.df, size))
+    return ~res.success & ~(res.error <= UNRESOLVED * scale)
+
+
+def _kinks(phi: Callable[[Array], Array], zero: Array, given: Array, allowed: Array, bad: Array, size: float,
+           xp: Namespace) -> tuple[Array, list[int]]:
+    """Where one-sided derivatives differ, accept any value between them."""
+    right = derivative(phi, zero, step_direction=1, scale=1.0)
+    left = derivative(phi, zero, step_direction=-1, scale=1.0)
+    slack = SAFETY * (right.error + left.error) + allowed
+    differ = (xp.abs(right.df - left.df) > slack) & ~_lost(right, size, xp) & ~_lost(left, size, xp)
+    lo, hi = xp.minimum(left.df, right.df), xp.maximum(left.df, right.df)
+    between = (given >= lo - slack) & (given <= hi + slack)
+    kink = bad & differ
+    idx = [i for i in range(kink.shape[0]) if bool(kink[i])]
+    return bad & ~(differ & between), idx
+
+
+def _worst(num: Array, given: Array, allowed: Array, unresolved: Array,
+           xp: Namespace) -> list[tuple[int, float, float, float]]:
+    diff = xp.abs(num - given)
+    safe = xp.where(allowed > 0, allowed, xp.ones_like(allowed))  # 0/0 warns on NumPy
+    ratio = xp.where(diff == 0, xp.zeros_like(diff), xp.where(allowed > 0, diff / safe, xp.full_like(diff, math.inf)))
+    ratio = xp.where(xp.isnan(ratio) | unresolved, xp.full_like(ratio, math.inf), ratio)
+    order = xp.argsort(-ratio)
+    rows = []
+    for r in range(min(5, order.shape[0])):
+        i = int(order[r])
+        rows.append((i, float(num[i]), float(given[i]), float(allowed[i])))
+    return rows

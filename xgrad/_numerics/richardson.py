@@ -1,0 +1,229 @@
+"""The engine behind :func:`xgrad.derivative`: difference quotients over a
+shrinking sequence of steps, extrapolated to a zero step (Richardson, by
+Neville's scheme), with an error estimate that decides when to stop.
+
+Every element of `x` carries its own step, its own row of the extrapolation
+table and its own verdict; all elements advance together, so `f` is called
+once per round on a stack of points. Array API only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+
+from xgrad._infra.typing import Array, Namespace
+
+__all__ = ["Settings", "State", "run"]
+
+# The first step as a fraction of the scale, and the step ratios while lost,
+# far from convergence and near it. Single precision cannot afford small
+# steps (rounding grows like eps / h), so it starts larger and shrinks slower.
+# The ratios are not powers of two: with halving, a first step near a multiple
+# of 2**k periods of a periodic f (sin(50 x) at x = -1930.17) makes k steps in
+# a row see the same value and agree on a wrong derivative.
+FIRST_FRACTION = {"double": 0.25, "single": 0.3}
+LEAP, FINE = 15.0, 2.2
+COARSE = {"double": 3.9, "single": 2.2}
+SETTLED, LOST = 1e-3, 0.1  # relative error estimates that choose the ratio
+DEPTH = 6  # at most this many older quotients enter one extrapolation
+MIN_ORDER = 2  # convergence needs an extrapolation over three quotients at least
+ROUNDING_ULPS = 2.0  # the error of one evaluation of f, in units of eps * |f|
+
+CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE = 0, 1, -2, -3
+
+
+@dataclass(frozen=True)
+class Settings:
+    rtol: float
+    atol: float
+    maxiter: int
+
+
+@dataclass
+class State:
+    """What the iteration knows about every element."""
+
+    df: Array
+    error: Array
+    status: Array
+    nfev: Array
+    nit: Array
+
+
+def quiet(xp: Namespace) -> contextlib.AbstractContextManager[Any]:
+    """NumPy warns on overflow and 0/0; the iteration checks finiteness itself."""
+    if array_api_compat.is_numpy_namespace(xp) or array_api_compat.is_array_api_strict_namespace(xp):
+        import numpy as np
+
+        return np.errstate(all="ignore")
+    return contextlib.nullcontext()
+
+
+def _quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array, xp: Namespace) -> tuple[Array, Array]:
+    """Difference quotients at signed steps `h` and their rounding error.
+
+    Central elements use ``(f(x+h) - f(x-h)) / 2h`` (error in even powers of h),
+    one-sided ones ``(f(x+h) - f(x)) / h`` (all powers). The steps are rounded so
+    that the points are exactly ``x`` plus the step used in the quotient.
+    """
+    up = x + h
+    down = xp.where(central, x - h, x)
+    values = f(xp.stack([up, down]))
+    f_up, f_down = values[0, ...], values[1, ...]
+    width = (up - x) + (x - down)
+    width = xp.where(central, width, up - x)
+    d = (f_up - f_down) / width
+    eps = xp.finfo(x.dtype).eps
+    # each value of f carries about eps (|f| + |x f'|): where f cancels to near 0
+    # (sin(10 x) near its zeros) eps |f| alone would claim digits it does not have
+    noise = xp.abs(f_up) + xp.abs(f_down) + 2 * xp.abs(x) * xp.abs(d)
+    rounding = ROUNDING_ULPS * eps * noise / xp.abs(width)
+    return d, rounding
+
+
+def _table_row(d: Array, r: Array, h: Array, prev: tuple[list[Array], list[Array]] | None,
+               steps: list[Array], power: Array, xp: Namespace) -> tuple[list[Array], list[Array]]:
+    """The new row of the Neville table: the quotient `d` and its extrapolations
+    to a zero step, using the previous row `prev` and the older `steps` (newest
+    first); `r` and the second list bound their rounding errors."""
+    t, b = [d], [r]
+    if prev is None:
+        return t, b
+    t_old, b_old = prev
+    for j in range(1, min(len(t_old), DEPTH) + 1):
+        rho = (xp.abs(steps[j - 1]) / xp.abs(h)) ** power - 1
+        t.append(t[j - 1] + (t[j - 1] - t_old[j - 1]) / rho)
+        b.append(b[j - 1] + (b[j - 1] + b_old[j - 1]) / rho)
+    return t, b
+
+
+def _best(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None,
+          xp: Namespace) -> tuple[Array, Array]:
+    """The entry of the new row with the smallest estimated error, and that
+    error. The truncation error of entry j is estimated by its change from
+    entry j-1 of the previous row (made of the same quotients but the newest);
+    rounding adds the bound carried in `b`."""
+    inf = xp.full_like(t[0], math.inf)
+    best_t, best_e = t[0], inf
+    if prev is None:
+        return best_t, best_e
+    for j in range(1, len(t)):
+        e = xp.abs(t[j] - prev[0][j - 1])
+        e = xp.where(xp.isfinite(e), e, inf) + b[j]
+        better = e < best_e
+        best_t = xp.where(better, t[j], best_t)
+        best_e = xp.where(better, e, best_e)
+    return best_t, best_e
+
+
+def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, settings: Settings,
+        xp: Namespace) -> State:
+    """Iterate until every element has converged or has to stop."""
+    central = direction == 0
+    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+    precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
+    with quiet(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
+        h = _first_step(x, scale, direction, FIRST_FRACTION[precision], xp)
+    state = _initial_state(x, xp)
+    active = xp.ones(x.shape, dtype=xp.bool, device=array_api_compat.device(x))
+    prev: tuple[list[Array], list[Array]] | None = None
+    steps: list[Array] = []
+    stalls = xp.zeros_like(state.nfev)
+    for _ in range(settings.maxiter):
+        with quiet(xp):
+            d, r = _quotient(f, x, h, central, xp)
+            t, b = _table_row(d, r, h, prev, steps, power, xp)
+            cand, cand_e = _best(t, b, prev, xp)
+        state.nfev = xp.where(active, state.nfev + 2, state.nfev)
+        state.nit = xp.where(active, state.nit + 1, state.nit)
+        better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
+                           | _contradicts(cand, cand_e, state, xp))
+        state.df = xp.where(better, cand, state.df)
+        state.error = xp.where(better, cand_e, state.error)
+        done_now = active & _within(t, prev, settings, xp)
+        stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
+        floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
+        state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
+        state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
+        active = active & ~done_now & ~floor
+        if not bool(xp.any(active)):
+            break
+        ratio = _ratio(state, COARSE[precision], xp)
+        prev, steps = (t, b), [h, *steps][:DEPTH]
+        h_next = (x + h / ratio) - x
+        h = xp.where(active, h_next, h)
+    state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
+    bad = ~xp.isfinite(state.df)
+    state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
+    return state
+
+
+def _first_step(x: Array, scale: Array, direction: Array, fraction: float, xp: Namespace) -> Array:
+    """`fraction` of the scale, signed for one-sided elements, rounded so that
+    ``x + h`` is exactly ``x`` plus the step."""
+    sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
+    h = sign * fraction * scale
+    return (x + h) - x
+
+
+def _at_floor(d: Array, r: Array, state: State, xp: Namespace) -> Array:
+    """Whether the newest quotient agrees with the best estimate to within the
+    noise and the estimate has settled: smaller steps cannot help. Called
+    after the best error stopped improving. (An estimate that never settled
+    is not accepted here: it runs out of rounds and fails.)"""
+    noise = 10 * r
+    size = xp.abs(state.df)
+    agrees = xp.abs(d - state.df) <= noise + 10 * state.error + SETTLED * size
+    return agrees & (state.error <= SETTLED * size)
+
+
+def _rescues(cand: Array, cand_e: Array, state: State, xp: Namespace) -> Array:
+    """A candidate within LOST of itself replaces a best that is not: absolute
+    errors of estimates made while the steps were far too large (crossing a
+    pole, say) are not comparable with later ones."""
+    lost = ~(state.error <= LOST * xp.abs(state.df))
+    return lost & (cand_e <= LOST * xp.abs(cand))
+
+
+def _contradicts(cand: Array, cand_e: Array, state: State, xp: Namespace) -> Array:
+    """A candidate that disagrees with the best by more than twice their errors
+    together discredits it: the best came from larger steps, where quotients of
+    a periodic function can agree by coincidence (sin at 85 with steps near
+    multiples of 2 pi), so the newer estimate is kept."""
+    return xp.abs(cand - state.df) > 2 * (cand_e + state.error)
+
+
+def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
+    """How much to shrink the step: little once the estimates settle, much
+    while they are far off after two rounds."""
+    size = xp.abs(state.df)
+    settled = state.error <= SETTLED * size
+    lost = ~(state.error <= LOST * size) & (state.nit >= 2)
+    one = xp.ones_like(state.df)
+    return xp.where(settled, FINE * one, xp.where(lost, LEAP * one, coarse * one))
+
+
+def _within(t: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
+            xp: Namespace) -> Array:
+    """Whether some entry of order MIN_ORDER or more changed from the previous
+    row by less than the tolerances."""
+    ok = xp.zeros(t[0].shape, dtype=xp.bool, device=array_api_compat.device(t[0]))
+    if prev is None:
+        return ok
+    for j in range(MIN_ORDER, len(t)):
+        change = xp.abs(t[j] - prev[0][j - 1])
+        ok = ok | (change <= settings.atol + settings.rtol * xp.abs(t[j]))
+    return ok
+
+
+def _initial_state(x: Array, xp: Namespace) -> State:
+    dev = array_api_compat.device(x)
+    zeros = xp.zeros(x.shape, dtype=xp.int32, device=dev)
+    return State(df=xp.full_like(x, math.nan), error=xp.full_like(x, math.inf),
+                 status=xp.full_like(zeros, MAXITER), nfev=zeros, nit=zeros)

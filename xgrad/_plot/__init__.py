@@ -1,0 +1,1 @@
+"""The figures: what they show, computed, and drawn with matplotlib."""

@@ -1,0 +1,1 @@
+"""Sweeps: grids of training runs, in this process or on Dask."""

@@ -1,0 +1,132 @@
+"""Where the runs of a sweep go: this process, or a Dask cluster.
+
+A runner has one method, ``map(todo, data, round_)``, that yields the
+:class:`SweepRun` of each ``(key, settings)`` in `todo` as it finishes.
+:func:`runner` picks one from the `client` argument of :func:`xgrad.sweep`,
+and starts (and stops) a local cluster when none is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from xgrad._sweep.worker import SweepRun, run_one, visible_gpus
+
+ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The environment of the workers of a local cluster: runs do not fight over cores."""
+
+QUIET_HTTP = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
+"""No dashboard, and the scheduler's small HTTP server on a free local port (not
+8787, which another cluster may hold, with a warning)."""
+
+WORKER_CONFIG = {
+    # a training step allocates and frees arrays of a few hundred kB; Dask's
+    # default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold,
+    # so that each of them would be mapped and unmapped again
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the statistical profiler samples the running task every 10 ms
+    "distributed.worker.profile.enabled": False,
+}
+"""Dask settings of the workers of a local cluster started for a sweep."""
+
+_INSTALL = ('parallel sweeps need Dask: pip install "xgrad[dask]" (or pip install "dask[distributed]"); '
+            'or pass client="serial" to run the grid in this process')
+
+
+class _Serial:
+    """Runs one after another in this process."""
+
+    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
+        for key, settings in todo:
+            yield run_one(key, settings, data, round_)
+
+
+class _Dask:
+    """Runs as Dask tasks, collected as they finish."""
+
+    def __init__(self, client: Any, retries: int) -> None:
+        self.client, self.retries = client, retries
+        self.data_ref: Any = None
+        self.data_id: int | None = None
+
+    def _data(self, data: Any) -> Any:
+        if data is None:
+            return None
+        if self.data_id != id(data):  # sent to every worker once per sweep
+            # under a key of its own: a content-hashed key is shared with any other client that
+            # scattered the same data, and is lost when that client goes away
+            self.data_ref = self.client.scatter([data], broadcast=True, hash=False)[0]
+            self.data_id = id(data)
+        return self.data_ref
+
+    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
+        from distributed import as_completed
+
+        ref = self._data(data)
+        futures = [self.client.submit(run_one, key, s, ref, round_, pure=False, retries=self.retries)
+                   for key, s in todo]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+
+def local_cluster_kind(gpus: int, dask_cuda: bool) -> str:
+    """``"cuda"`` (one worker per GPU) where this machine has GPUs and
+    dask_cuda is installed, else ``"cpu"`` (one worker per core).
+
+    Examples
+    --------
+    >>> local_cluster_kind(2, True), local_cluster_kind(2, False), local_cluster_kind(0, True)
+    ('cuda', 'cpu', 'cpu')
+    """
+    return "cuda" if gpus > 0 and dask_cuda else "cpu"
+
+
+def cores() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
+    """The cluster ``sweep(client=None)`` starts: one single-threaded worker
+    process per core (per GPU with dask_cuda), tuned for training runs."""
+    import dask
+
+    with dask.config.set(WORKER_CONFIG):  # read by the nannies as they start their workers
+        if local_cluster_kind(visible_gpus(), importlib.util.find_spec("dask_cuda") is not None) == "cuda":
+            from dask_cuda import LocalCUDACluster
+
+            return LocalCUDACluster(threads_per_worker=1, **QUIET_HTTP)
+        return distributed.LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1, processes=True,
+                                        env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
+
+
+@contextlib.contextmanager
+def runner(client: Any, retries: int) -> Iterator[Any]:
+    if isinstance(client, str) and client == "serial":
+        yield _Serial()
+        return
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(_INSTALL) from exc
+    if client is None:
+        with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
+            yield _Dask(c, retries)
+    elif isinstance(client, str):
+        with distributed.Client(client) as c:
+            yield _Dask(c, retries)
+    elif isinstance(client, distributed.Client):
+        yield _Dask(client, retries)
+    else:
+        raise TypeError("`client` must be a dask.distributed.Client, a scheduler address such as "
+                        f"'tcp://host:8786', 'serial' or None; got {type(client).__name__}")

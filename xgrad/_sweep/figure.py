@@ -1,0 +1,146 @@
+"""The figure of a sweep: the chapter's lesson on the learning rate in one picture.
+
+Left, the final accuracy against the learning rate on a log axis, one line per
+combination of the other settings (the mean over seeds, each seed a dot);
+middle, the final loss; runs that diverged are red crosses on the bottom edge
+of the accuracy panel and the top edge of the loss panel. Right, the loss
+curves of the best runs. Drawn without pyplot, like :mod:`xgrad.plot`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xgrad._infra.validate import check_count
+from xgrad._sweep.result import score
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from xgrad._sweep.result import SweepResult
+
+DIVERGED = "diverged"  # the label of the crosses
+
+
+def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
+    """Accuracy and loss against the learning rate, and the best runs' curves.
+
+    Parameters
+    ----------
+    result : SweepResult
+    curves : int
+        How many of the best runs' loss curves to draw.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels; the first two have a log x axis.
+
+    Examples
+    --------
+    >>> from xgrad import SweepRun
+    >>> from xgrad import SweepResult
+    >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, acc, acc, loss, lr > 1, 3 if lr > 1 else None,
+    ...                  0.1, "local", "numpy", history={"loss": [2.3, loss]})
+    ...         for lr, acc, loss in [(0.01, 0.3, 2.0), (0.1, 0.8, 0.7), (10.0, 0.1, math.nan)]]
+    >>> fig = sweep_figure(SweepResult(runs))
+    >>> [ax.get_xscale() for ax in fig.axes]
+    ['log', 'log', 'linear']
+    >>> fig.axes[1].get_yscale()
+    'log'
+    """
+    curves = check_count(curves, "curves")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError('the figure of a sweep needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
+    fig = Figure(figsize=(16.5, 4.2), layout="constrained")
+    acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
+    for label, runs in _families(result).items():
+        _draw_family(acc_ax, loss_ax, label, runs)
+    _draw_diverged(acc_ax, loss_ax, [r for r in result.runs if r.diverged])
+    best = result.best
+    if best is not None and best.test_acc is not None:
+        acc_ax.plot([best.settings["lr"]], [best.test_acc], "*", color="gold", markeredgecolor="black",
+                    markersize=15, label="best run", zorder=3)
+    finite = [r.loss for r in result.runs if not r.diverged and math.isfinite(r.loss)]
+    if finite and min(finite) > 0:
+        loss_ax.set_yscale("log")
+    acc_ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(-0.02, 1.02),
+               title="Accuracy against the learning rate")
+    loss_ax.set(xscale="log", xlabel="learning rate", ylabel="final loss", title="Loss against the learning rate")
+    for ax in (acc_ax, loss_ax):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    _draw_curves(curve_ax, result, curves)
+    return fig
+
+
+def _families(result: SweepResult) -> dict[str, list[Any]]:
+    """Runs grouped by the varied settings other than the learning rate and the seed."""
+    keys = [k for k in result.varied if k not in ("lr", "seed")]
+    seeds = {r.settings.get("seed") for r in result.runs}
+    alone = "mean over seeds" if len(seeds) > 1 else "final accuracy and loss"
+    groups: dict[str, list[Any]] = {}
+    for r in result.runs:
+        label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys) or alone
+        groups.setdefault(label, []).append(r)
+    return groups
+
+
+def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str, runs: list[Any]) -> None:
+    ok = [r for r in runs if not r.diverged]
+    lrs = sorted({r.settings["lr"] for r in ok})
+    accs = [_mean([r.test_acc for r in ok if r.settings["lr"] == lr]) for lr in lrs]
+    losses = [_mean([r.loss for r in ok if r.settings["lr"] == lr]) for lr in lrs]
+    (line,) = acc_ax.plot(lrs, accs, "o-", label=label)
+    loss_ax.plot(lrs, losses, "o-", color=line.get_color(), label=label)
+    acc_ax.plot([r.settings["lr"] for r in ok], [_nan(r.test_acc) for r in ok], ".", color=line.get_color(),
+                alpha=0.4)
+    loss_ax.plot([r.settings["lr"] for r in ok], [r.loss for r in ok], ".", color=line.get_color(), alpha=0.4)
+
+
+def _draw_diverged(acc_ax: Axes, loss_ax: Axes, runs: list[Any]) -> None:
+    if not runs:
+        return
+    lrs = [r.settings["lr"] for r in runs]
+    acc_ax.plot(lrs, [0.0] * len(lrs), "x", color="tab:red", markersize=9, mew=2, label=DIVERGED)
+    # on the top edge of the loss panel, whatever its scale
+    loss_ax.plot(lrs, [0.97] * len(lrs), "x", color="tab:red", markersize=9, mew=2, label=DIVERGED,
+                 transform=loss_ax.get_xaxis_transform())
+
+
+def _draw_curves(ax: Axes, result: SweepResult, n: int) -> None:
+    ranked = sorted((r for r in result.runs if score(r) > -math.inf and r.history.get("loss")), key=score,
+                    reverse=True)[:n]
+    for r in ranked:
+        loss = np.asarray(r.history["loss"], dtype=float)
+        label = ", ".join(f"{k}={r.settings.get(k)}" for k in result.varied)
+        ax.plot(np.arange(1, loss.size + 1), _smooth(loss), linewidth=1.0, label=label)
+    ax.set(xlabel="iteration", ylabel="mini-batch loss (moving mean of 10)",
+           title=f"Training curves of the {len(ranked)} best runs")
+    if ranked:
+        ax.legend(fontsize="small")
+
+
+def _smooth(loss: np.ndarray, width: int = 10) -> np.ndarray:
+    if loss.size < width:
+        return loss
+    c = np.cumsum(np.concatenate([[0.0], loss]))
+    out = loss.copy()
+    out[width - 1:] = (c[width:] - c[:-width]) / width
+    return out
+
+
+def _mean(values: list[Any]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else v
+

@@ -1,0 +1,125 @@
+"""What a sweep returns: its runs, the best one, a table, JSON and a figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xgrad._infra.files import atomic_write
+from xgrad._sweep.worker import SweepRun
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_COLUMNS = ("train acc", "test acc", "loss", "diverged", "seconds", "worker")
+
+
+def score(run: SweepRun) -> float:
+    """How good a run is: its final test accuracy (minus its loss without an
+    evaluation); a diverged run is the worst."""
+    if run.diverged:
+        return -math.inf
+    if run.test_acc is not None:
+        return run.test_acc
+    return -run.loss if math.isfinite(run.loss) else -math.inf
+
+
+@dataclass
+class SweepResult:
+    """The runs of :func:`xgrad.sweep`, one per combination of settings.
+
+    Attributes
+    ----------
+    runs : list of SweepRun
+        In grid order (the learning rate, then the seed, varying fastest),
+        refinement rounds after the coarse grid.
+    varied : list of str
+        The settings that take several values (``lr`` and ``seed`` always):
+        the columns of the table.
+    """
+
+    runs: list[SweepRun]
+    varied: list[str] = field(default_factory=lambda: ["lr", "seed"])
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self) -> Iterator[SweepRun]:
+        return iter(self.runs)
+
+    @property
+    def best(self) -> SweepRun | None:
+        """The run with the highest final test accuracy (None if all diverged)."""
+        finite = [r for r in self.runs if score(r) > -math.inf]
+        return max(finite, key=score) if finite else None
+
+    def to_dict(self, *, history: bool = False) -> dict[str, Any]:
+        """A JSON-able dict: the varied settings, the best run's key, the runs
+        (with their loss curves if `history`)."""
+        best = self.best
+        return {"varied": list(self.varied), "best": None if best is None else best.key,
+                "runs": [r.to_dict(history=history) for r in self.runs]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepResult:
+        """The inverse of :meth:`to_dict`, e.g. from a ``sweep.json``."""
+        return cls([SweepRun.from_dict(r) for r in d["runs"]], list(d["varied"]))
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The JSON text of :meth:`to_dict`; also written (atomically) to `path` if given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            write_atomic(path, text.encode())
+        return text
+
+    def to_table(self) -> str:
+        """The runs as a plain-text table, the best marked with ``*``.
+
+        Examples
+        --------
+        >>> from xgrad import SweepRun
+        >>> run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.9, 0.85, 0.4, False, None, 1.5, "local", "numpy")
+        >>> print(SweepResult([run]).to_table())
+           lr   seed  train acc  test acc  loss  diverged  seconds  worker
+        *  0.1  0     0.9000     0.8500    0.4             1.5      local
+        """
+        best = self.best
+        header = ["", *self.varied, *_COLUMNS]
+        rows = [["*" if r is best else "", *(_cell(r.settings.get(k)) for k in self.varied), *_cells(r)]
+                for r in self.runs]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in [header, *rows]]
+        return "\n".join(lines)
+
+    def figure(self, *, curves: int = 3) -> Figure:
+        """Final accuracy and loss against the learning rate (log axis),
+        diverged runs marked, and the loss curves of the `curves` best runs
+        (see :func:`xgrad._sweep.figure.sweep_figure`). Needs matplotlib."""
+        from xgrad._sweep.figure import sweep_figure
+
+        return sweep_figure(self, curves=curves)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def _cells(r: SweepRun) -> list[str]:
+    acc = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
+    return [acc(r.train_acc), acc(r.test_acc), "nan" if math.isnan(r.loss) else f"{r.loss:.4g}",
+            f"at {r.diverged_at}" if r.diverged else "", f"{r.seconds:.1f}", r.worker]
+
+
+def write_atomic(path: str | os.PathLike[str], payload: bytes) -> None:
+    """Write `payload` with :func:`~xgrad._infra.files.atomic_write` (a reader sees the
+    old file or the new one, never half of one), making its folder first."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(payload)

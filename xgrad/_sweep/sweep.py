@@ -1,0 +1,245 @@
+"""Hyperparameter sweeps of :func:`xgrad.train`, in this process or on Dask.
+
+The runs of a sweep are independent, so they go to an existing distributed
+engine, Dask (``dask.distributed``): a local cluster of one single-threaded
+worker per core, or any cluster a :class:`distributed.Client` reaches. A run
+that diverges is a result; a worker that dies takes no run with it (Dask runs
+it again elsewhere); with ``out=`` every finished run is on disk at once, so a
+sweep started again after a crash does only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from xgrad._infra.files import check_output_dir
+from xgrad._infra.validate import check_count, check_flag
+from xgrad._sweep.executor import runner
+from xgrad._sweep.grid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
+from xgrad._sweep.result import SweepResult, score, write_atomic
+from xgrad._sweep.worker import SweepRun
+from xgrad._train.config import check_data_dir
+
+__all__ = ["SweepResult", "SweepRun", "sweep"]
+
+logger = logging.getLogger("xgrad")
+
+def sweep(
+    *,
+    lr: float | Sequence[float] = DEFAULT_LRS,
+    hidden_size: int | Sequence[int] = 50,
+    batch_size: int | Sequence[int] = 100,
+    activation: str | Sequence[str] = "sigmoid",
+    seeds: int | Sequence[int] = (0,),
+    client: Any = None,
+    out: str | os.PathLike[str] | None = None,
+    refine: int = 0,
+    progress: bool = True,
+    retries: int = 2,
+    **train_settings: Any,
+) -> SweepResult:
+    """Train once per combination of settings, in parallel, and compare.
+
+    Parameters
+    ----------
+    lr, hidden_size, batch_size, activation : value or list
+        Settings of :func:`xgrad.train`; a list (or tuple) is a grid axis.
+        The default learning rates are 0.001, 0.003, 0.01, ..., 3.
+    seeds : int or list of int
+        One run per seed for every combination.
+    client : None, "serial", str or distributed.Client
+        Where the runs go. None starts a local Dask cluster for the call (one
+        worker process per core, one BLAS thread each) and stops it after; a
+        string is a scheduler's address (``"tcp://host:8786"``); a Client is
+        used as it is (not closed). ``"serial"`` runs the grid in this process,
+        one run after another, without Dask.
+    out : path, optional
+        A folder for ``sweep.json``, ``sweep.png`` and one
+        ``runs/<run>/history.json`` per run, written as each run finishes. Runs
+        already there (from an interrupted sweep with the same settings and
+        data) are read back instead of run again.
+    refine : int
+        After the coarse grid, this many rounds that try two learning rates
+        around the best one (halfway, on a log scale, to its neighbours), with
+        the best run's other settings and every seed.
+    progress : bool
+        A progress bar on stderr: runs done, best so far.
+    retries : int
+        Times Dask runs a task again after an error or a lost worker.
+    **train_settings :
+        Any other setting of :func:`xgrad.train` (``iters``, ``dtype``,
+        ``backend``, ``data``, ...), each a value or a list. ``data`` (arrays,
+        never a grid) is sent to every worker once. ``backend="auto"`` (the
+        default) uses CuPy on workers that see a GPU, e.g. one worker per GPU
+        with ``dask_cuda.LocalCUDACluster``, and NumPy elsewhere.
+
+    Returns
+    -------
+    SweepResult
+        One :class:`SweepRun` per run; ``.best``, ``.to_table()``,
+        ``.to_json()``, ``.figure()``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Before any run starts: an unknown or bad setting, an empty list.
+    ImportError
+        When Dask is needed (any `client` but ``"serial"``) and not installed.
+
+    Notes
+    -----
+    A run gives bit for bit the numbers of ``xgrad.train`` with the same
+    settings in this process (on the same backend): the seed fixes the weights
+    and the mini-batches. A run that diverges is reported with the iteration
+    (``diverged_at``) and its history up to the last finite loss.
+
+    Examples
+    --------
+    >>> import numpy as np, xgrad
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 20)).astype(np.float32)
+    >>> t = (x[:, :10] @ rng.normal(size=(10, 10))).argmax(axis=1)
+    >>> result = xgrad.sweep(lr=[0.1, 1.0, 1e6], activation="relu", iters=50, seeds=[0, 1],
+    ...                      data=((x, t), (x, t)), client="serial", progress=False)
+    >>> len(result), result.best.settings["lr"]
+    (6, 1.0)
+    >>> [r.diverged for r in result if r.settings["lr"] == 1e6]
+    [True, True]
+    """
+    data = train_settings.pop("data", None)
+    check_data_dir(data, train_settings.get("data_dir"))
+    fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
+             "seed": seeds}
+    axes = grid_axes(fixed, train_settings)
+    progress = check_flag(progress, "progress")
+    refine = check_count(refine, "refine")
+    retries = check_count(retries, "retries")
+    names, digest = varied(axes), fingerprint(data)
+    todo = [(run_key(s, names, digest), s) for s in expand(axes)]
+    folder = _prepare_out(out)
+    with runner(client, retries) as pool, _Progress(progress) as bar:
+        runs = _execute(pool, todo, data, folder, bar, 0)
+        for k in range(1, refine + 1):
+            more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes)]
+            if not more:
+                break
+            runs += _execute(pool, more, data, folder, bar, k)
+    result = SweepResult(runs, names)
+    if folder is not None:
+        _write_summary(result, folder)
+    return result
+
+
+def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The runs of the next round: new learning rates around the best one,
+    with the best run's other settings, for every seed."""
+    means: dict[tuple[str, float], list[float]] = {}
+    family: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        others = {k: v for k, v in r.settings.items() if k not in ("lr", "seed")}
+        name = json.dumps(jsonable(others), sort_keys=True)
+        family[name] = others
+        means.setdefault((name, r.settings["lr"]), []).append(score(r))
+    (name, best), s = max(((k, sum(v) / len(v)) for k, v in means.items()), key=lambda kv: kv[1])
+    if s == float("-inf"):
+        return []  # everything diverged: nothing to narrow down
+    tried = [lr for (n, lr) in means if n == name]
+    return [{**family[name], "lr": new, "seed": seed} for new in refine_lrs(tried, best) for seed in axes["seed"]]
+
+
+def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None,
+             bar: _Progress, round_: int) -> list[SweepRun]:
+    """Run `todo` (skipping runs found in `folder`), saving each as it ends;
+    the runs come back in the order of `todo`."""
+    done = {key: run for key, settings in todo if (run := _read_run(folder, key, settings)) is not None}
+    bar.add(len(todo), done.values())
+    for run in pool.map([(k, s) for k, s in todo if k not in done], data, round_):
+        if folder is not None:
+            _write_run(folder, run)
+        done[run.key] = run
+        bar.add(0, [run])
+    return [done[key] for key, _ in todo]
+
+
+def _prepare_out(out: str | os.PathLike[str] | None) -> Path | None:
+    """The output folder, made and checked for writing before any run starts."""
+    if out is None:
+        return None
+    check_output_dir(out, "`out`", ("sweep.json", "sweep.png"))  # a file, a device, a read-only folder...
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _run_file(folder: Path, key: str) -> Path:
+    return folder / "runs" / key / "history.json"
+
+
+def _write_run(folder: Path, run: SweepRun) -> None:
+    record = {**run.history, "sweep_run": run.to_dict()}
+    write_atomic(_run_file(folder, run.key), json.dumps(record).encode())
+
+
+def _read_run(folder: Path | None, key: str, settings: dict[str, Any]) -> SweepRun | None:
+    """A run finished by an earlier sweep with these `settings` (its key says
+    so), or None (also for a damaged file)."""
+    if folder is None or not _run_file(folder, key).exists():
+        return None
+    try:
+        record = json.loads(_run_file(folder, key).read_text())
+        about = record.pop("sweep_run")
+        run = SweepRun.from_dict({**about, "settings": dict(settings), "history": record, "resumed": True})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("running %s again: its history.json is unreadable (%s)", key, exc)
+        return None
+    return run if run.key == key else None
+
+
+def _write_summary(result: SweepResult, folder: Path) -> None:
+    result.to_json(folder / "sweep.json")
+    try:
+        fig = result.figure()
+    except ImportError as exc:
+        logger.warning("no sweep.png: %s", exc)
+        return
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    write_atomic(folder / "sweep.png", buffer.getvalue())
+
+
+class _Progress:
+    """A progress bar over the runs, with the best one so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.best, self.bar = enabled, None, None
+
+    def __enter__(self) -> _Progress:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=0, disable=not self.enabled, unit="run", desc="sweep", dynamic_ncols=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.bar is not None
+        self.bar.close()
+
+    def add(self, total: int, finished: Any) -> None:
+        bar = self.bar
+        assert bar is not None
+        bar.total += total
+        for run in finished:
+            if self.best is None or score(run) > score(self.best):
+                self.best = run
+            bar.update(1)
+        if self.best is not None and score(self.best) > float("-inf"):
+            acc = self.best.test_acc
+            text = f"best lr={self.best.settings['lr']:g}" + (f" test acc {acc:.4f}" if acc is not None else "")
+            bar.set_postfix_str(text, refresh=False)
+        bar.refresh()

@@ -1,0 +1,153 @@
+"""One run of a sweep, as a worker does it, and the record it sends back.
+
+:func:`run_one` is what every worker executes (a Dask worker, or this process
+with ``client="serial"``): it picks the backend (CuPy where the worker sees a
+GPU), calls :func:`xgrad.train`, and turns the result, or the divergence, into
+a :class:`SweepRun`. A divergence is a result, not an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from xgrad._numerics.descent import TrainingDivergedError
+from xgrad._sweep.grid import jsonable
+from xgrad._train.train import train
+
+_LOSS_TAIL = 10  # the final loss is the mean of the last iterations' mini-batch losses
+
+
+@dataclass
+class SweepRun:
+    """One run of a sweep: its settings and how it ended.
+
+    Attributes
+    ----------
+    key : str
+        Its name, also the folder of its ``history.json`` under ``out/runs/``.
+    settings : dict
+        The :func:`xgrad.train` settings of the run (``lr``, ``seed``, ...).
+    train_acc, test_acc : float or None
+        The accuracies at the last evaluation (None without one).
+    loss : float
+        The mean mini-batch loss of the last 10 iterations (NaN without any).
+    diverged : bool
+    diverged_at : int or None
+        The iteration at which the loss became non-finite.
+    seconds : float
+        Wall time of the run on its worker.
+    worker : str
+        Where it ran: the Dask worker's address, or ``"local"``.
+    backend : str
+        The backend it ran on (``"cupy"`` on a GPU worker).
+    refine_round : int
+        0 for the coarse grid, 1, 2, ... for the refinement rounds.
+    resumed : bool
+        Read back from a previous sweep's ``out/`` rather than run again.
+    history : dict
+        The run's :meth:`TrainResult.to_dict` (loss per iteration, accuracies);
+        for a diverged run, up to the last finite loss.
+    """
+
+    key: str
+    settings: dict[str, Any]
+    train_acc: float | None
+    test_acc: float | None
+    loss: float
+    diverged: bool
+    diverged_at: int | None
+    seconds: float
+    worker: str
+    backend: str
+    refine_round: int = 0
+    resumed: bool = False
+    history: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self, *, history: bool = False) -> dict[str, Any]:
+        """A JSON-able dict (NaN loss as None), with the history if asked."""
+        d = asdict(self)
+        d["settings"] = jsonable(self.settings)
+        if not history:
+            d.pop("history")
+        d["loss"] = None if math.isnan(self.loss) else self.loss
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepRun:
+        """The inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["loss"] = math.nan if d.get("loss") is None else float(d["loss"])
+        return cls(**d)
+
+
+def choose_backend(requested: Any, gpus: int) -> Any:
+    """The backend a run uses: ``"auto"`` means CuPy on a worker that sees a
+    GPU (``gpus > 0``), NumPy otherwise; any other choice is kept.
+
+    Examples
+    --------
+    >>> choose_backend("auto", 1), choose_backend("auto", 0), choose_backend("torch", 1)
+    ('cupy', 'numpy', 'torch')
+    """
+    if requested != "auto":
+        return requested
+    return "cupy" if gpus > 0 else "numpy"
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process sees through CuPy (0 without CuPy or a driver).
+
+    Under ``dask_cuda.LocalCUDACluster`` each worker sees one GPU, its own."""
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
+        return 0
+
+
+def where() -> str:
+    """The address of the Dask worker running this, or ``"local"``."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "local"
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(dataset: str, data_dir: str | None) -> Any:
+    """A data set read once per worker process, shared by the runs it does."""
+    from xgrad._datasets.mnist import load_mnist
+
+    return load_mnist(dataset=dataset, data_dir=data_dir)
+
+
+def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: int = 0) -> SweepRun:
+    """Train with `settings` (on `data`, or the named data set) and record it."""
+    backend = choose_backend(settings.get("backend", "auto"), visible_gpus())
+    args = {k: v for k, v in settings.items() if k not in ("backend", "data_dir")}  # the folder is read here
+    if data is None:
+        data_dir = settings.get("data_dir")
+        data = _dataset(settings.get("dataset", "mnist"), None if data_dir is None else os.fspath(data_dir))
+    t0 = time.perf_counter()
+    try:
+        result = train(backend, **args, data=data, progress=False)
+        diverged_at = None
+    except TrainingDivergedError as exc:
+        result, diverged_at = exc.result, exc.iteration
+    seconds = time.perf_counter() - t0
+    tail = [float(v) for v in result.loss[-_LOSS_TAIL:]]
+    return SweepRun(
+        key=key, settings=dict(settings), train_acc=result.train_acc[-1] if result.train_acc else None,
+        test_acc=result.test_acc[-1] if result.test_acc else None,
+        loss=sum(tail) / len(tail) if tail else math.nan, diverged=diverged_at is not None,
+        diverged_at=diverged_at, seconds=seconds, worker=where(), backend=result.backend,
+        refine_round=refine_round, history=result.to_dict(),
+    )

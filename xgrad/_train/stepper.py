@@ -1,0 +1,152 @@
+"""Block steppers: several SGD steps per call, run eagerly or compiled.
+
+A *step* is ``step(params, idx) -> (loss, params)``: one SGD step on the
+minibatch of training rows `idx`. A *block stepper* is
+``run(params, plan, start, stop) -> (losses, params)``: the steps of the rows
+``plan[start:stop]`` of a plan of minibatch indices (``(rows, batch_size)``
+on the device), one after another, with their losses as a 1-D array. The
+training loop advances one block at a time and looks at the losses between
+blocks, so a stepper is free to run a block as one compiled program; it
+reads its rows from the plan itself, so that a compiled block needs no
+other program (a slice, a padding) run before or after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+
+from xgrad._infra.signals import StopRequest, Terminated
+from xgrad._infra.typing import Array
+
+logger = logging.getLogger("xgrad")
+
+__all__ = ["COMPILING_BACKENDS", "BlockStepper", "Step", "eager_stepper", "jax_stepper", "stepper_for",
+           "will_compile"]
+
+Step = Callable[[Any, Array], tuple[Array, Any]]
+BlockStepper = Callable[[Any, Array, int, int], tuple[Array, Any]]
+
+COMPILING_BACKENDS = ("cupy", "jax")
+"""Backends whose training step can be compiled (``compile_step=True``)."""
+_AUTO = ("jax",)  # where compiling is known to pay off (``compile_step=None``)
+
+
+def will_compile(backend: str, compile_step: bool | None) -> bool:
+    """Whether a run on `backend` compiles its step; a ValueError where it cannot.
+
+    Examples
+    --------
+    >>> will_compile("jax", None), will_compile("numpy", None), will_compile("jax", False)
+    (True, False, False)
+    """
+    if compile_step is None:
+        return backend in _AUTO
+    if compile_step and backend not in COMPILING_BACKENDS:
+        raise ValueError(f"`compile_step` is True, but only {' and '.join(map(repr, COMPILING_BACKENDS))} "
+                         f"compile the training step, not {backend!r}; leave `compile_step` at None "
+                         "(compile where it helps) or pass False")
+    return bool(compile_step)
+
+
+def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> BlockStepper:
+    """Call `step` once per row, from Python (every backend can).
+
+    With `stop`, a stop request ends the block after the current step, and a
+    KeyboardInterrupt raised inside a step ends it before that step, noted in
+    `stop`: the losses returned are then fewer than the rows.
+    """
+
+    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
+        losses = []
+        for r in range(start, end):
+            if r > start and stop:
+                break
+            try:
+                loss, params = step(params, plan[r, ...])
+            except KeyboardInterrupt as exc:  # raised, not requested: a second signal
+                if stop is None:
+                    raise
+                stop.signal = stop.signal or ("SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
+                break
+            losses.append(loss)
+        if not losses:
+            return xp.zeros((0,), device=array_api_compat.device(plan)), params
+        return xp.stack(losses), params
+
+    return run
+
+
+def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = ()) -> BlockStepper:
+    """One ``jax.jit``-compiled loop over the rows of a block.
+
+    The program reads the block's rows from the plan (their start and number
+    are arguments) and has room for the losses of `length` steps, so a run
+    compiles it once whatever the offsets and lengths of its blocks (a block
+    longer than `length` compiles once more for its own length). The losses
+    of a shorter block are cut to its rows on the host: cutting them on the
+    device would compile a program for each length.
+
+    `data` (the training set) is given to the compiled program as arguments,
+    and to `step` as ``step(params, idx, *data)``, rather than built into the
+    program as constants, which would take seconds to compile for MNIST.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from xgrad._infra.host import to_numpy
+
+    def steps(params: Any, plan: Array, start: Array, n: Array, data: tuple[Array, ...], size: int
+              ) -> tuple[Array, Any]:
+        loss_shape = jax.eval_shape(step, params, plan[0], *data)[0]
+
+        def body(i: Array, carry: tuple[Any, Array]) -> tuple[Any, Array]:
+            params, losses = carry
+            loss, params = step(params, jax.lax.dynamic_index_in_dim(plan, start + i, keepdims=False), *data)
+            return params, losses.at[i].set(loss)
+
+        losses = jnp.zeros((size,), dtype=loss_shape.dtype)
+        params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
+        return losses, params
+
+    compiled = jax.jit(steps, static_argnames="size")
+
+    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
+        k = end - start
+        size = max(k, length)
+        losses, params = compiled(params, plan, start, k, data, size=size)
+        return (losses if k == size else to_numpy(losses)[:k]), params
+
+    return run
+
+
+def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
+                idx_example: Array = None, stop: StopRequest | None = None,
+                data: tuple[Array, ...] = ()) -> BlockStepper:
+    """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
+
+    `idx_example` is a block's indices, ``(length, batch_size)``. `data`
+    are the arrays `step` reads: a compiled step on JAX is called as
+    ``step(params, idx, *data)`` with them as the program's arguments; the
+    others call ``step(params, idx)``. `compile_step` True compiles (JAX:
+    :func:`jax_stepper`; CuPy: a CUDA
+    graph captured from `params` and `idx_example`, a block of `length`
+    rows, or the eager stepper, with a warning, where CuPy refuses to
+    capture the step), False runs eagerly (:func:`eager_stepper`, with `stop`), None
+    compiles where it is known to help (JAX). Other backends refuse True.
+    """
+    if not will_compile(backend.name, compile_step):
+        return eager_stepper(step, xp=backend.xp, stop=stop)
+    if backend.name == "jax":
+        return jax_stepper(step, length=length, data=data)
+    from xgrad._train.cudagraph import graph_stepper
+
+    try:
+        graph = graph_stepper(step, params, idx_example, xp=backend.xp)
+    except RuntimeError as exc:  # CuPy refuses to capture (cuBLAS so far): the same step, launched eagerly
+        logger.warning("the training step runs with fused kernels but without a CUDA graph: %s", exc)
+        return eager_stepper(step, xp=backend.xp, stop=stop)
+    return lambda params, plan, start, end: graph(params, plan[start:end, ...])
