@@ -23,7 +23,7 @@ import xgrad._datasets.idx as _idx
 import xgrad._datasets.mnist as _mnist
 from xgrad._datasets.mnist import DatasetError, DatasetNotFoundError, load_mnist
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 SHIPPED = Path(_mnist.__file__).resolve().parents[1] / "_data" / "mnist"
 IMG, LBL = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 TEST_IMG, TEST_LBL = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"

@@ -455,7 +455,7 @@ def test_cuda_graph_float32_and_the_callers_params(gpu):
 def bench_gpu():
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_gpu.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_gpu.py"
     spec = importlib.util.spec_from_file_location("bench_gpu", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -427,7 +427,7 @@ def test_calibration_script_finds_the_tolerances_between_right_and_wrong():
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "calibrate_gradient_check.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_gradient_check.py"
     done = subprocess.run([sys.executable, str(script), "--seeds", "1", "--batches", "3"], capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr

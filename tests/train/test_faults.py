@@ -21,7 +21,7 @@ from xgrad import CheckpointError, FileFormatError, TwoLayerNet, train
 from xgrad._cli.main import main
 from xgrad._infra import files as _files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
