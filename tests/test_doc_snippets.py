@@ -431,3 +431,25 @@ BOOK_PRINTS = [
 @pytest.mark.parametrize("value", BOOK_PRINTS)
 def test_book_code_quotes_what_the_book_prints(value):
     assert value in _flat((DOCS / "book_code.rst").read_text()).replace("``", "")
+
+
+# -- the README's two set-up commands --------------------------------------------------
+def _setup_commands() -> list[str]:
+    return [s.text.strip() for s in readme_snippets() if s.lang == "sh"]
+
+
+def test_the_readme_has_two_setup_commands_that_install_into_a_virtual_environment():
+    """A system Python that refuses global installs (PEP 668) runs both: each starts by
+    making `.venv` and installs only there."""
+    commands = _setup_commands()
+    assert len(commands) == 2, commands
+    for command in commands:
+        assert "\n" not in command
+        first, *rest = command.split(" && ")
+        assert first == "python3 -m venv .venv", command
+        assert all(part.startswith(".venv/bin/") for part in rest), command
+
+
+def test_ci_runs_the_readmes_test_command():
+    test_command = next(c for c in _setup_commands() if "nox" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
