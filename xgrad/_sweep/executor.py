@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from xgrad._sweep.worker import SweepRun, run_one, visible_gpus
+from xgrad._infra.backend import visible_gpus
+from xgrad._sweep.worker import SweepRun, run_one
 
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """The environment of the workers of a local cluster: runs do not fight over cores."""
