@@ -129,7 +129,8 @@ def no_cupy(monkeypatch):
 
 
 def test_cupy_not_installed(no_cupy):
-    with pytest.raises(BackendUnavailableError, match=r"backend 'cupy' is not installed .*xgrad\[cuda12\]"):
+    with pytest.raises(BackendUnavailableError,
+                       match=r"backend 'cupy' is not installed .*pip install \"\.\[cuda12\]\" in the xgrad checkout"):
         resolve_backend("cupy")
 
 

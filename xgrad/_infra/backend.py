@@ -81,7 +81,7 @@ def _compat(module: Any) -> Namespace:
 LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("numpy", "numpy", "pip install numpy", array_api_compat.is_numpy_namespace, _compat, cpu_device,
             errstate=True),
-    Library("cupy", "cupy", "pip install 'xgrad[cuda12]' (or 'xgrad[cuda13]', to match your driver)",
+    Library("cupy", "cupy", 'pip install ".[cuda12]" in the xgrad checkout (or ".[cuda13]", to match the driver)',
             array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
             gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),
     Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,

@@ -34,8 +34,8 @@ WORKER_CONFIG = {
 }
 """Dask settings of the workers of a local cluster started for a sweep."""
 
-_INSTALL = ('parallel sweeps need Dask: pip install "xgrad[dask]" (or pip install "dask[distributed]"); '
-            'or pass client="serial" to run the grid in this process')
+_INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad checkout (or pip install '
+            '"dask[distributed]"); or pass client="serial" to run the grid in this process')
 
 
 class _Serial:
