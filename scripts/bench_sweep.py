@@ -37,7 +37,7 @@ def main(argv=None):
     try:
         import distributed
     except ImportError:
-        print('the benchmark needs Dask: pip install "xgrad[dask]"', file=sys.stderr)
+        print('the benchmark needs Dask: pip install ".[dask]" in the xgrad checkout', file=sys.stderr)
         return 2
     settings = {"lr": args.lr, "seeds": args.seeds, "iters": args.iters, "backend": "numpy", "progress": False}
     n_runs = len(args.lr) * len(args.seeds)

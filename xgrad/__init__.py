@@ -12,13 +12,12 @@ from xgrad._infra.backend import (
     BACKENDS,
     Backend,
     BackendUnavailableError,
-    blas_threads,
     namespace_of,
     resolve_backend,
 )
 from xgrad._infra.files import FileFormatError
 from xgrad._infra.host import to_numpy
-from xgrad._infra.threads import thread_limits
+from xgrad._infra.threads import blas_threads, thread_limits
 from xgrad._net.check import DirectionalCheck, GradientCheck, directional_check, gradient_check
 from xgrad._net.functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._net.net import TwoLayerNet, network_numerical_gradient

@@ -3,16 +3,31 @@ machine), mixing arrays, and BLAS thread limits."""
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
 import sys
 import types
+from pathlib import Path
 
+import array_api_compat
 import numpy as np
 import pytest
 from _helpers import assert_close
 
+import xgrad
 from xgrad import BACKENDS, Backend, BackendUnavailableError, blas_threads, namespace_of, resolve_backend
+from xgrad._infra.backend import (
+    LIBRARIES,
+    Library,
+    asarray_on,
+    auto_choice,
+    library,
+    library_of,
+    normalise_name,
+    quiet_overflow,
+    visible_gpus,
+)
 from xgrad._infra.host import to_numpy
 
 
@@ -114,7 +129,8 @@ def no_cupy(monkeypatch):
 
 
 def test_cupy_not_installed(no_cupy):
-    with pytest.raises(BackendUnavailableError, match=r"backend 'cupy' is not installed .*xgrad\[cuda12\]"):
+    with pytest.raises(BackendUnavailableError,
+                       match=r"backend 'cupy' is not installed .*pip install \"\.\[cuda12\]\" in the xgrad checkout"):
         resolve_backend("cupy")
 
 
@@ -324,3 +340,137 @@ def test_backend_is_immutable():
     assert isinstance(b, Backend)
     with pytest.raises(AttributeError, match="cannot assign to field 'name'"):
         b.name = "torch"
+
+
+# --- the one table of array libraries -------------------------------------------------------------
+
+_PACKAGE = Path(xgrad.__file__).parent
+_TABLE = {"_infra/backend.py", "_infra/devices.py"}  # the table, and the per-library code it points to
+_LIBRARIES = {"numpy", "cupy", "torch", "jax", "array_api_strict"}
+_IMPORTED = _LIBRARIES - {"numpy"}  # NumPy is imported at the host edge everywhere
+_RECOGNISER = re.compile(r"is_\w+_(namespace|array)")
+
+
+def _names_a_library(node: ast.AST) -> bool:
+    """A library's name as a string, alone or in a tuple, list or set of them."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value.replace("-", "_") in _LIBRARIES
+    return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(map(_names_a_library, node.elts))
+
+
+def _library_knowledge(tree: ast.AST) -> list[str]:
+    """What in `tree` knows an array library by itself: imports of one, array_api_compat's
+    recognisers, comparisons with a library's name (docstrings, comments and messages may name one)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in _IMPORTED]
+        elif isinstance(node, ast.ImportFrom):
+            if (node.module or "").split(".")[0] in _IMPORTED:
+                found.append(f"from {node.module} import ...")
+            found += [f"from {node.module} import {a.name}" for a in node.names if _RECOGNISER.fullmatch(a.name)]
+        elif isinstance(node, ast.Attribute) and _RECOGNISER.fullmatch(node.attr):
+            found.append(f".{node.attr}")
+        elif isinstance(node, ast.Compare) and any(map(_names_a_library, [node.left, *node.comparators])):
+            found.append(f"a comparison with a library's name: {ast.unparse(node)}")
+    return found
+
+
+def test_only_the_backend_table_knows_the_array_libraries():
+    offenders = {}
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        module = path.relative_to(_PACKAGE).as_posix()
+        if module not in _TABLE:
+            found = _library_knowledge(ast.parse(path.read_text(), filename=str(path)))
+            if found:
+                offenders[module] = found
+    assert not offenders, "ask the table in xgrad/_infra/backend.py instead: " + "; ".join(
+        f"{m}: {', '.join(found)}" for m, found in offenders.items())
+
+
+@pytest.mark.parametrize("source", [
+    "import torch", "import jax.numpy as jnp", "from cupy import fuse", "from array_api_strict import Device",
+    "array_api_compat.is_cupy_namespace(xp)", "from array_api_compat import is_torch_array",
+    "b.name == 'jax'", "name in ('cupy', 'jax')", "'array-api-strict' != key",
+])
+def test_the_table_check_sees_each_kind_of_library_knowledge(source):
+    assert _library_knowledge(ast.parse(source))
+
+
+@pytest.mark.parametrize("source", [
+    '"""Runs on NumPy, CuPy, torch and jax."""', "import numpy as np", "raise ValueError('not on jax')",
+    "array_api_compat.is_array_api_obj(a)", "requested == 'auto'",
+])
+def test_the_table_check_lets_names_in_text_and_numpy_pass(source):
+    assert not _library_knowledge(ast.parse(source))
+
+
+def test_the_table_lists_every_backend_once_under_its_name():
+    assert tuple(LIBRARIES) == BACKENDS
+    assert all(lib.name == name for name, lib in LIBRARIES.items())
+    assert [lib.name for lib in LIBRARIES.values() if lib.gpus is not None] == ["cupy"]  # "auto"'s GPU choice
+
+
+@pytest.mark.parametrize(("text", "name"), [("NumPy", "numpy"), (" torch ", "torch"), ("Array-API-Strict",
+                                            "array_api_strict"), ("AUTO", "auto")])
+def test_one_normalisation_of_backend_names(text, name):
+    assert normalise_name(text) == name
+    if name != "auto":
+        assert library(text).name == name
+
+
+def test_auto_is_refused_where_a_library_is_needed():
+    with pytest.raises(ValueError, match=r"unknown backend 'auto'; choose one of: 'numpy', 'cupy'"):
+        library("auto")
+
+
+def test_the_table_recognises_each_backends_namespace(backend):
+    assert library_of(backend.xp).name == backend.name
+    assert library_of(types.ModuleType("tensorflow")) is None
+
+
+def test_a_namespace_without_a_backend_still_takes_host_data():
+    da = pytest.importorskip("dask.array")
+    xp = array_api_compat.array_namespace(da.zeros(1))
+    assert library_of(xp) is None
+    np.testing.assert_array_equal(np.asarray(asarray_on(xp, None, np.arange(3.0))), [0.0, 1.0, 2.0])
+
+
+def test_auto_picks_by_the_gpus_seen(monkeypatch, no_cupy):
+    assert (auto_choice(2), auto_choice(1), auto_choice(0)) == ("cupy", "cupy", "numpy")
+    assert visible_gpus() == 0  # no CuPy
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(lambda: 3))
+    assert visible_gpus() == 3
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(_raise(RuntimeError("no driver"))))
+    assert visible_gpus() == 0
+
+
+def test_quiet_overflow_silences_numpys_warnings_on_the_backends_that_compute_through_numpy(backend):
+    big = backend.asarray([1e308, 0.0], dtype=backend.xp.float64)
+    with quiet_overflow(backend), quiet_overflow(backend.xp):
+        out = to_numpy(big * 10 / big)
+    assert np.isinf(out[0]) or np.isnan(out[0])
+    assert np.isnan(out[1])
+
+
+@pytest.fixture
+def twin(monkeypatch):
+    """A sixth backend, added as docs/design.rst says: one record in the table."""
+    numpy = LIBRARIES["numpy"]
+    lib = Library("numpy_twin", "numpy", "pip install numpy", lambda xp: False, numpy.namespace,
+                  lambda module, device: "cpu", pools="cpu")
+    monkeypatch.setitem(LIBRARIES, "numpy_twin", lib)
+    return lib
+
+
+def test_a_library_added_to_the_table_resolves_limits_its_threads_and_refuses_to_compile(twin):
+    from xgrad import thread_limits
+    from xgrad._train.stepper import will_compile
+
+    b = resolve_backend("Numpy-Twin")
+    assert (b.name, b.device, b.describe()) == ("numpy_twin", "cpu", "numpy_twin on cpu")
+    with thread_limits(1, backend="numpy_twin"):
+        pass
+    assert will_compile("numpy_twin", None) is False
+    with pytest.raises(ValueError, match="not 'numpy_twin'"):
+        will_compile("numpy_twin", True)

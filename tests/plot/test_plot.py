@@ -332,7 +332,7 @@ def test_figure_history_rules(history):
 
 def test_missing_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r'pip install "xgrad\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[plot\]" in the xgrad checkout'):
         plot.tangent()
 
 

@@ -275,7 +275,7 @@ def test_bad_settings_fail_before_any_run(kwargs, error, message):
 
 def test_without_dask_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ImportError, match=r'pip install "xgrad\[dask\]".*client="serial"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[dask\]" in the xgrad checkout.*client="serial"'):
         xgrad.sweep(lr=0.1, data=_data(), progress=False)
 
 

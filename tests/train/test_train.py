@@ -365,6 +365,13 @@ def test_a_given_net_on_another_backend_is_refused(small):
     assert r.backend == "torch"
 
 
+def test_a_given_net_on_a_library_without_a_backend_is_refused(small):
+    da = pytest.importorskip("dask.array")
+    net = xgrad.TwoLayerNet(784, 20, 10, xp=da)  # any array-API namespace builds a network
+    with pytest.raises(ValueError, match=r"`net` lives on an unknown array library \(array_api_compat\.dask"):
+        train(data=small, net=net, iters=5, progress=False)
+
+
 def test_a_net_with_nan_weights_is_refused_before_training(small):
     net = xgrad.TwoLayerNet(784, 20, 10)
     net.params = {**net.params, "b2": np.full(10, np.nan)}

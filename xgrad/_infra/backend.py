@@ -1,8 +1,10 @@
 """Backends: from a name to an array namespace and a device.
 
-This is the one module that knows which array libraries exist. Everything
-else receives a namespace (``xp``) and a device from here, or infers them from
-its array arguments with :func:`namespace_of`.
+This is the one module that knows which array libraries exist: :data:`LIBRARIES`
+holds one record per library, and every other module asks it (through the small
+functions below) rather than naming a library. Everything else receives a
+namespace (``xp``) and a device from here, or infers them from its array
+arguments with :func:`namespace_of`.
 """
 
 from __future__ import annotations
@@ -12,30 +14,140 @@ import importlib
 import logging
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import array_api_compat
 
-from xgrad._infra.devices import BackendUnavailableError, cupy_index, jax_device, no_device, strict_device, torch_device
+from xgrad._infra.devices import (
+    BackendUnavailableError,
+    cpu_device,
+    cuda_count,
+    cupy_device,
+    cupy_device_name,
+    cupy_to_numpy,
+    jax_device,
+    strict_device,
+    torch_copy,
+    torch_device,
+    torch_threads,
+    torch_to_numpy,
+)
 from xgrad._infra.typing import Array, Device, DType, Namespace
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailableError", "blas_threads", "compute_dtype",
-           "is_numpy_scalar", "namespace_of", "refuse_numpy_subclass", "resolve_backend"]
+__all__ = ["BACKENDS", "LIBRARIES", "Backend", "BackendUnavailableError", "Library", "asarray_on", "auto_choice",
+           "compute_dtype", "is_numpy_scalar", "library", "library_of", "namespace_of", "normalise_name",
+           "quiet_overflow", "refuse_numpy_subclass", "resolve_backend", "visible_gpus"]
 
 logger = logging.getLogger("xgrad")
 
-BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
+
+@dataclass(frozen=True)
+class Library:
+    """What xgrad knows of one array library: a record of :data:`LIBRARIES`."""
+
+    name: str  # the backend's name, as resolve_backend takes it
+    module: str  # the module imported to use it
+    install: str  # how to install it (xgrad itself is installed from a checkout)
+    is_namespace: Callable[[Any], bool]  # recognises its array-API namespace
+    namespace: Callable[[Any], Namespace]  # its array-API namespace, from the imported module
+    device: Callable[[Any, Device | None], Device]  # the device asked for (None: the first), from the module
+    device_name: Callable[[Any], str] = str  # a device as people name it
+    gpus: Callable[[Any], int] | None = None  # counts its GPUs; set on the library "auto" picks where one works
+    compiler: Literal["jit", "graph"] | None = None  # how its training step compiles: traced, or a CUDA graph
+    compiles_by_default: bool = False  # compile_step=None compiles: known to pay off
+    fuse: str | None = None  # the module's elementwise-kernel fuser, for the compiled step
+    pools: Literal["cpu", "fixed", "gpu"] = "cpu"  # CPU pools xgrad sizes, CPU pools fixed at start, a GPU
+    own_pool: Callable[[int], contextlib.AbstractContextManager[None]] | None = None  # limits its own CPU pool
+    errstate: bool = False  # computes through NumPy, whose floating-point warnings np.errstate silences
+    shares_host: bool = False  # asarray shares a NumPy array's memory (and warns if read-only): copy first
+    to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
+    copy: Callable[[Array], Array] | None = None  # a fresh copy, where asarray(copy=True) will not do
+
+    def load(self) -> Any:
+        """The imported module, or a BackendUnavailableError saying how to install it."""
+        try:
+            return importlib.import_module(self.module)
+        except ImportError as exc:
+            raise BackendUnavailableError(f"backend {self.name!r} is not installed ({exc}); install it "
+                                          f"with: {self.install}") from exc
+
+
+def _compat(module: Any) -> Namespace:
+    return array_api_compat.array_namespace(module.zeros(0))
+
+
+LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
+    Library("numpy", "numpy", "pip install numpy", array_api_compat.is_numpy_namespace, _compat, cpu_device,
+            errstate=True),
+    Library("cupy", "cupy", 'pip install ".[cuda12]" in the xgrad checkout (or ".[cuda13]", to match the driver)',
+            array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
+            gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),
+    Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,
+            own_pool=torch_threads, shares_host=True, to_numpy=torch_to_numpy, copy=torch_copy),
+    Library("jax", "jax", "pip install jax", array_api_compat.is_jax_namespace, lambda jax: jax.numpy,
+            jax_device, compiler="jit", compiles_by_default=True, pools="fixed"),
+    Library("array_api_strict", "array_api_strict", "pip install array-api-strict",
+            array_api_compat.is_array_api_strict_namespace, lambda strict: strict, strict_device, errstate=True),
+)}
+"""The array libraries xgrad runs on, by backend name: the one table of them."""
+
+BACKENDS = tuple(LIBRARIES)
 """Names accepted by :func:`resolve_backend` (besides ``"auto"``)."""
 
-_INSTALL_HINT = {
-    "numpy": "pip install numpy",
-    "cupy": "pip install 'xgrad[cuda12]' (or 'xgrad[cuda13]', to match your driver)",
-    "torch": "pip install torch",
-    "jax": "pip install jax",
-    "array_api_strict": "pip install array-api-strict",
-}
+
+def normalise_name(name: str, *, auto: bool = True) -> str:
+    """`name` spelt as in :data:`BACKENDS` (case, spaces and hyphens aside), or
+    ``"auto"`` with `auto`; a ValueError listing the choices for any other."""
+    key = name.strip().lower().replace("-", "_")
+    choices = ("auto", *LIBRARIES) if auto else tuple(LIBRARIES)
+    if key not in choices:
+        raise ValueError(f"unknown backend {name!r}; choose one of: " + ", ".join(map(repr, choices)))
+    return key
+
+
+def library(name: str) -> Library:
+    """The record of the backend called `name`."""
+    return LIBRARIES[normalise_name(name, auto=False)]
+
+
+def library_of(xp: Namespace) -> Library | None:
+    """The record of the library whose namespace `xp` is; None for a library
+    xgrad has no backend for (any array-API namespace works without one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> library_of(np).name, library_of(resolve_backend("numpy").xp).name
+    ('numpy', 'numpy')
+    """
+    return next((lib for lib in LIBRARIES.values() if lib.is_namespace(xp)), None)
+
+
+def auto_choice(gpus: int) -> str:
+    """The one policy of backend ``"auto"``: the GPU library (CuPy) where a GPU
+    works, `gpus` of them, NumPy otherwise.
+
+    Examples
+    --------
+    >>> auto_choice(1), auto_choice(0)
+    ('cupy', 'numpy')
+    """
+    if gpus > 0:
+        return next(lib.name for lib in LIBRARIES.values() if lib.gpus is not None)
+    return "numpy"
+
+
+def visible_gpus() -> int:
+    """The GPUs this process sees through the library :func:`auto_choice` picks
+    on one (0 without it, a driver or a device). Under
+    ``dask_cuda.LocalCUDACluster`` each worker sees one GPU, its own."""
+    lib = LIBRARIES[auto_choice(1)]
+    try:
+        return int(lib.gpus(lib.load())) if lib.gpus is not None else 0
+    except Exception:  # not installed, no driver, no device: all mean "no GPU"
+        return 0
 
 
 @dataclass(frozen=True)
@@ -58,88 +170,33 @@ class Backend:
 
     def asarray(self, a: Any, /, *, dtype: DType | None = None) -> Array:
         """Move host data (NumPy arrays, lists, scalars) onto this backend."""
-        return _to_backend(self, a, dtype)
+        return asarray_on(self.xp, self.device, a, dtype=dtype)
 
     @property
     def device_name(self) -> str:
         """The device as people name it: ``"cpu"``, a GPU's model name, ..."""
-        return _device_name(self)
+        lib = LIBRARIES.get(self.name)
+        return lib.device_name(self.device) if lib is not None else str(self.device)
 
     def describe(self) -> str:
         """A short human-readable description, e.g. ``"numpy on cpu"``."""
         return f"{self.name} on {self.device_name}"
 
 
-def _device_name(backend: Backend) -> str:
-    if backend.name == "cupy":
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
-        name = props["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    return str(backend.device)
-
-
-def _to_backend(backend: Backend, a: Any, dtype: DType | None) -> Array:
-    if array_api_compat.is_torch_namespace(backend.xp) and type(a).__module__ == "numpy":
-        # torch.asarray shares memory with NumPy input and warns when it is
-        # read-only; a private copy avoids both.
-        a = a.copy()
-    return backend.xp.asarray(a, dtype=dtype, device=backend.device)
-
-
-def _import(module: str, name: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"backend {name!r} is not installed ({exc}); install it with: "
-            f"{_INSTALL_HINT[name]}"
-        ) from exc
-
-
-def _cupy_backend(device: Device | None = None) -> Backend:
-    cupy = _import("cupy", "cupy")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDA runtime or driver error
-        raise BackendUnavailableError(
-            f"backend 'cupy' is installed but CUDA is not usable: {exc}. Check "
-            "the NVIDIA driver (nvidia-smi) and that the CuPy wheel matches the "
-            "CUDA version (cupy-cuda12x or cupy-cuda13x); or use backend='numpy'."
-        ) from exc
-    if count < 1:
-        raise BackendUnavailableError(
-            "backend 'cupy' is installed but no CUDA device is visible; "
-            "use backend='numpy' (or 'auto') on a machine without a GPU."
-        )
-    device = cupy.cuda.Device(cupy_index(device, count))
-    try:
-        with device:
-            cupy.zeros(1).sum().item()  # a kernel launch proves the driver works
-    except Exception as exc:
-        raise BackendUnavailableError(
-            f"backend 'cupy' found a CUDA device but could not run on it: {exc}"
-        ) from exc
-    return Backend("cupy", array_api_compat.array_namespace(cupy.zeros(0)), device)
+def asarray_on(xp: Namespace, device: Device, a: Any, /, *, dtype: DType | None = None) -> Array:
+    """Host data (NumPy arrays, lists, scalars) as an array of namespace `xp`
+    on `device`, for a namespace with or without a backend."""
+    lib = library_of(xp)
+    if lib is not None and lib.shares_host and type(a).__module__ == "numpy":
+        a = a.copy()  # a private copy: neither shared memory nor a warning on a read-only one
+    return xp.asarray(a, dtype=dtype, device=device)
 
 
 def _make(name: str, device: Device | None) -> Backend:
-    if name == "cupy":
-        return _cupy_backend(device)
-    if name == "numpy":
-        np = _import("numpy", name)
-        if device not in (None, "cpu"):
-            raise no_device(name, device, ["cpu"])
-        return Backend(name, array_api_compat.array_namespace(np.zeros(0)), "cpu")
-    if name == "torch":
-        torch = _import("torch", name)
-        return Backend(name, array_api_compat.array_namespace(torch.zeros(0)), torch_device(torch, device))
-    if name == "jax":
-        jax = _import("jax", name)
-        return Backend(name, _import("jax.numpy", name), jax_device(jax, device))
-    strict = _import("array_api_strict", name)
-    return Backend(name, strict, strict_device(strict, device))
+    lib = LIBRARIES[name]
+    module = lib.load()
+    found = lib.device(module, device)
+    return Backend(name, lib.namespace(module), found)
 
 
 def resolve_backend(name: str | Backend = "auto", *, device: Device | None = None) -> Backend:
@@ -183,27 +240,21 @@ def resolve_backend(name: str | Backend = "auto", *, device: Device | None = Non
         return name
     if not isinstance(name, str):
         raise TypeError(f"`backend` must be a string such as 'numpy'; got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    if key == "auto":
-        return _auto(device)
-    if key not in BACKENDS:
-        raise ValueError(
-            f"unknown backend {name!r}; choose one of: 'auto', "
-            + ", ".join(repr(b) for b in BACKENDS)
-        )
-    return _make(key, device)
+    key = normalise_name(name)
+    return _auto(device) if key == "auto" else _make(key, device)
 
 
 def _auto(device: Device | None) -> Backend:
+    gpu, cpu = auto_choice(1), auto_choice(0)
     try:
-        backend = _cupy_backend(device)
+        backend = _make(gpu, device)
     except BackendUnavailableError as exc:
-        if shutil.which("nvidia-smi") is None:  # no NVIDIA driver: CuPy could not help here
-            logger.info("backend 'auto' chose numpy: no NVIDIA GPU here (nvidia-smi not found)")
+        if shutil.which("nvidia-smi") is None:  # no NVIDIA driver: the GPU library could not help here
+            logger.info("backend 'auto' chose %s: no NVIDIA GPU here (nvidia-smi not found)", cpu)
         else:
-            logger.info("backend 'auto' chose numpy: %s", exc)
-        return _make("numpy", device)
-    logger.info("backend 'auto' chose cupy: a CUDA device is usable")
+            logger.info("backend 'auto' chose %s: %s", cpu, exc)
+        return _make(cpu, device)
+    logger.info("backend 'auto' chose %s: a CUDA device is usable", gpu)
     return backend
 
 
@@ -295,48 +346,12 @@ def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextMa
     """Silence NumPy's overflow and invalid-value warnings inside a block whose
     caller checks for non-finite results itself (and reports them better).
     `backend` is a Backend or an array namespace."""
-    numpy = backend.name == "numpy" if isinstance(backend, Backend) else array_api_compat.is_numpy_namespace(backend)
-    if numpy:
+    lib = library_of(backend.xp if isinstance(backend, Backend) else backend)
+    if lib is not None and lib.errstate:
         import numpy as np
 
         return np.errstate(over="ignore", invalid="ignore", divide="ignore")
     return contextlib.nullcontext()
-
-
-def blas_threads(limit: int | None) -> contextlib.AbstractContextManager[None]:
-    """Limit the BLAS thread pools (OpenBLAS, MKL, ...) inside a block.
-
-    Deprecated, and warns (DeprecationWarning) when called: use
-    :func:`xgrad.thread_limits` ``(n, backend=...)``, which limits every CPU
-    pool the backend computes with (BLAS, OpenMP and PyTorch's intra-op
-    pool), where this limits BLAS alone and leaves PyTorch's own pool as it is.
-
-    ``None`` leaves them as they are.
-
-    Examples
-    --------
-    The replacement, for the pools NumPy computes with:
-
-    >>> from xgrad import thread_limits
-    >>> with thread_limits(1, backend="numpy"):  # was: blas_threads(1)
-    ...     pass
-    """
-    warnings.warn("`blas_threads` is deprecated; use `thread_limits(n, backend=...)`, which limits every CPU "
-                  "pool the backend computes with (BLAS, OpenMP and PyTorch's)", DeprecationWarning, stacklevel=2)
-    return _blas_limits(limit)
-
-
-@contextlib.contextmanager
-def _blas_limits(limit: int | None) -> Iterator[None]:
-    if limit is None:
-        yield
-        return
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"`limit` (BLAS threads) must be a positive integer or None; got {limit!r}")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=limit, user_api="blas"):
-        yield
 
 
 def index_dtype(xp: Namespace, device: Any = None) -> Any:

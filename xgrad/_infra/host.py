@@ -6,6 +6,7 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._infra.backend import library_of
 from xgrad._infra.typing import Array
 
 __all__ = ["to_numpy"]
@@ -28,11 +29,10 @@ def to_numpy(a: Array, /) -> Any:
     """
     import numpy as np
 
-    if array_api_compat.is_cupy_array(a):
-        return a.get()
-    if array_api_compat.is_torch_array(a):
-        a = a.detach().cpu()
     if isinstance(a, np.ndarray | np.generic) or not array_api_compat.is_array_api_obj(a):
         return np.array(a, copy=True)  # NumPy, lists and Python numbers
+    lib = library_of(array_api_compat.array_namespace(a))
+    if lib is not None and lib.to_numpy is not None:
+        return lib.to_numpy(a)
     return np.from_dlpack(a).copy()
 

@@ -9,16 +9,14 @@ pool a backend computes with and restores it on exit.
 from __future__ import annotations
 
 import contextlib
-import logging
 import operator
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from xgrad._infra.backend import BACKENDS, Backend
+from xgrad._infra.backend import Backend, library, normalise_name
 
-__all__ = ["thread_limits"]
-
-logger = logging.getLogger("xgrad")
+__all__ = ["blas_threads", "thread_limits"]
 
 
 def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
@@ -49,10 +47,7 @@ def _backend_name(backend: Any) -> str:
         return backend.name
     if not isinstance(backend, str):
         raise TypeError(f"`backend` must be a string such as 'numpy' or a Backend; got {type(backend).__name__}")
-    key = backend.strip().lower().replace("-", "_")
-    if key not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of: " + ", ".join(map(repr, BACKENDS)))
-    return key
+    return normalise_name(backend, auto=False)
 
 
 @contextlib.contextmanager
@@ -97,30 +92,48 @@ def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> I
     """
     limit = check_threads(threads)
     assert not isinstance(limit, str)  # "auto" is refused without auto=True
-    name = _backend_name(backend)
-    if limit is None or name == "cupy":
+    lib = library(_backend_name(backend))
+    if limit is None or lib.pools == "gpu":
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    # torch first: it reads its count back from OpenMP, which threadpoolctl changes
-    with _torch_threads(limit if name == "torch" else None), threadpool_limits(limits=limit):
+    # its own pool first: PyTorch reads its count back from OpenMP, which threadpoolctl changes
+    with lib.own_pool(limit) if lib.own_pool else contextlib.nullcontext(), threadpool_limits(limits=limit):
         yield
+
+
+def blas_threads(limit: int | None) -> contextlib.AbstractContextManager[None]:
+    """Limit the BLAS thread pools (OpenBLAS, MKL, ...) inside a block.
+
+    Deprecated, and warns (DeprecationWarning) when called: use
+    :func:`xgrad.thread_limits` ``(n, backend=...)``, which limits every CPU
+    pool the backend computes with (BLAS, OpenMP and PyTorch's intra-op
+    pool), where this limits BLAS alone and leaves PyTorch's own pool as it is.
+
+    ``None`` leaves them as they are.
+
+    Examples
+    --------
+    The replacement, for the pools NumPy computes with:
+
+    >>> from xgrad import thread_limits
+    >>> with thread_limits(1, backend="numpy"):  # was: blas_threads(1)
+    ...     pass
+    """
+    warnings.warn("`blas_threads` is deprecated; use `thread_limits(n, backend=...)`, which limits every CPU "
+                  "pool the backend computes with (BLAS, OpenMP and PyTorch's)", DeprecationWarning, stacklevel=2)
+    return _blas_limits(limit)
 
 
 @contextlib.contextmanager
-def _torch_threads(limit: int | None) -> Iterator[None]:
-    """PyTorch's intra-op threads (and its MKL's) set to `limit` inside the
-    block, then set back to the count before."""
+def _blas_limits(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    import torch
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"`limit` (BLAS threads) must be a positive integer or None; got {limit!r}")
+    from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(limit)
-    try:
+    with threadpool_limits(limits=limit, user_api="blas"):
         yield
-    finally:
-        torch.set_num_threads(before)
-        logger.debug("torch intra-op threads: %d inside the block, %d restored", limit, before)

@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import is_numpy_scalar, namespace_of, refuse_numpy_subclass
+from xgrad._infra.backend import is_numpy_scalar, library_of, namespace_of, refuse_numpy_subclass
 from xgrad._infra.typing import Array, Device, Namespace
 
 METHODS = ("central", "forward", "backward")
@@ -131,9 +131,8 @@ def fresh_copy(xp: Namespace, x: Array) -> Array:
     """A copy of `x` to hand to a user function, which may change its argument
     in place: the caller's array, and the point xgrad differences around, stay
     as they were. (Perturbed points are new arrays already.)"""
-    if array_api_compat.is_torch_array(x):  # asarray(copy=True) warns on tensors that require grad
-        return x.clone()
-    return xp.asarray(x, copy=True)
+    lib = library_of(xp)
+    return lib.copy(x) if lib is not None and lib.copy is not None else xp.asarray(x, copy=True)
 
 
 def check_flag(value: Any, name: str) -> bool:

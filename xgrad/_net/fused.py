@@ -25,8 +25,7 @@ import functools
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-import array_api_compat
-
+from xgrad._infra.backend import library_of
 from xgrad._infra.typing import Namespace
 
 __all__ = ["CupyFusion", "Fuse", "fused_ops", "no_fusion"]
@@ -99,10 +98,8 @@ def _kernel_name(group: Callable[..., Any], static: dict[str, Hashable]) -> str:
 
 
 @functools.cache
-def _cupy_fusion(xp: Namespace) -> CupyFusion:
-    import cupy
-
-    return CupyFusion(cupy.fuse)
+def _fusion(fuse: Callable[..., Any]) -> CupyFusion:
+    return CupyFusion(fuse)
 
 
 def fused_ops(xp: Namespace) -> Fuse | None:
@@ -118,6 +115,7 @@ def fused_ops(xp: Namespace) -> Fuse | None:
     >>> fused_ops(np) is None
     True
     """
-    if array_api_compat.is_cupy_namespace(xp):
-        return _cupy_fusion(xp)
-    return None
+    lib = library_of(xp)
+    if lib is None or lib.fuse is None:
+        return None
+    return _fusion(getattr(lib.load(), lib.fuse))

@@ -9,7 +9,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import Backend, refuse_numpy_subclass, resolve_backend
+from xgrad._infra.backend import Backend, asarray_on, refuse_numpy_subclass, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import beyond_range, check_count, check_optional_positive, check_positive
 from xgrad._net.args import DTYPES, check_memory, check_seed, network_dtype
@@ -139,7 +139,7 @@ class TwoLayerNet:
     def to_device(self, a: Any, /) -> Array:
         """`a` (a host array or a number) as an array in the network's library,
         device and dtype."""
-        return Backend("", self.xp, self.device).asarray(a, dtype=self.dtype)
+        return asarray_on(self.xp, self.device, a, dtype=self.dtype)
 
     # -- the input boundary -----------------------------------------------------
     def _own_array(self, a: Any, name: str) -> None:

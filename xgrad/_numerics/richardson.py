@@ -9,14 +9,13 @@ once per round on a stack of points. Array API only.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import array_api_compat
 
+from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
 
 __all__ = ["Settings", "State", "run"]
@@ -54,15 +53,6 @@ class State:
     status: Array
     nfev: Array
     nit: Array
-
-
-def quiet(xp: Namespace) -> contextlib.AbstractContextManager[Any]:
-    """NumPy warns on overflow and 0/0; the iteration checks finiteness itself."""
-    if array_api_compat.is_numpy_namespace(xp) or array_api_compat.is_array_api_strict_namespace(xp):
-        import numpy as np
-
-        return np.errstate(all="ignore")
-    return contextlib.nullcontext()
 
 
 def _quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -128,7 +118,7 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
     central = direction == 0
     power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
-    with quiet(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
+    with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
         h = _first_step(x, scale, direction, FIRST_FRACTION[precision], xp)
     state = _initial_state(x, xp)
     active = xp.ones(x.shape, dtype=xp.bool, device=array_api_compat.device(x))
@@ -136,7 +126,7 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
     steps: list[Array] = []
     stalls = xp.zeros_like(state.nfev)
     for _ in range(settings.maxiter):
-        with quiet(xp):
+        with quiet_overflow(xp):
             d, r = _quotient(f, x, h, central, xp)
             t, b = _table_row(d, r, h, prev, steps, power, xp)
             cand, cand_e = _best(t, b, prev, xp)

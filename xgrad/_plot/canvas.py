@@ -14,6 +14,7 @@ def new_figure(ncols: int = 1, *, panel: tuple[float, float] = (6.0, 4.5)) -> tu
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('xgrad.plot needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
+        raise ImportError('xgrad.plot needs matplotlib; install it with: pip install ".[plot]" '
+                          'in the xgrad checkout') from exc
     fig = Figure(figsize=(panel[0] * ncols, panel[1]), layout="constrained")
     return fig, list(fig.subplots(1, ncols, squeeze=False)[0])

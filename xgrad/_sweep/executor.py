@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from xgrad._sweep.worker import SweepRun, run_one, visible_gpus
+from xgrad._infra.backend import visible_gpus
+from xgrad._sweep.worker import SweepRun, run_one
 
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """The environment of the workers of a local cluster: runs do not fight over cores."""
@@ -33,8 +34,8 @@ WORKER_CONFIG = {
 }
 """Dask settings of the workers of a local cluster started for a sweep."""
 
-_INSTALL = ('parallel sweeps need Dask: pip install "xgrad[dask]" (or pip install "dask[distributed]"); '
-            'or pass client="serial" to run the grid in this process')
+_INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad checkout (or pip install '
+            '"dask[distributed]"); or pass client="serial" to run the grid in this process')
 
 
 class _Serial:

@@ -57,7 +57,8 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('the figure of a sweep needs matplotlib; install it with: pip install "xgrad[plot]"') from exc
+        raise ImportError('the figure of a sweep needs matplotlib; install it with: pip install ".[plot]" '
+                          'in the xgrad checkout') from exc
     fig = Figure(figsize=(16.5, 4.2), layout="constrained")
     acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
     for label, runs in _families(result).items():

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from xgrad._infra.backend import auto_choice, visible_gpus
 from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._sweep.grid import jsonable
 from xgrad._train.train import train
@@ -96,19 +97,7 @@ def choose_backend(requested: Any, gpus: int) -> Any:
     """
     if requested != "auto":
         return requested
-    return "cupy" if gpus > 0 else "numpy"
-
-
-def visible_gpus() -> int:
-    """CUDA devices this process sees through CuPy (0 without CuPy or a driver).
-
-    Under ``dask_cuda.LocalCUDACluster`` each worker sees one GPU, its own."""
-    try:
-        import cupy
-
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:  # no CuPy, no driver, no device: all mean "no GPU"
-        return 0
+    return auto_choice(gpus)
 
 
 def where() -> str:

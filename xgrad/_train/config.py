@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from xgrad._datasets.mnist import dataset_spelling
-from xgrad._infra.backend import Backend, refuse_numpy_subclass
+from xgrad._infra.backend import Backend, library, refuse_numpy_subclass
 from xgrad._infra.threads import check_threads
 from xgrad._infra.validate import beyond_range, check_count, check_flag, check_optional_positive, check_positive
 from xgrad._train.settings import DEFAULTS, check_choice
@@ -224,7 +224,7 @@ def auto_threads(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> i
     1,880 against 2,180 (NumPy: 3,260 against 3,910). JAX (XLA's pools are
     fixed when it starts) and CuPy (a GPU) get None.
     """
-    if b.name in ("cupy", "jax"):
+    if library(b.name).pools != "cpu":
         return None
     n_in, n_hidden, n_out = sizes
     flops = 2 * cfg.batch_size * n_hidden * (n_in + n_out)

@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 
 import array_api_compat
 
+from xgrad._infra.backend import library
 from xgrad._infra.typing import Array, Namespace
 
 __all__ = ["cuda_graph_capture", "graph_stepper"]
@@ -197,7 +198,7 @@ def cuda_graph_capture(body: Callable[[], None], /) -> Callable[[], None]:
         products in the CuPy versions released so far). The original
         exception is chained.
     """
-    import cupy
+    cupy = library("cupy").load()
 
     if cupy.cuda.runtime.is_hip:
         raise RuntimeError("CUDA graphs need CUDA: CuPy cannot capture a graph on HIP (ROCm); "

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
-
-from xgrad._infra.backend import Backend, resolve_backend
+from xgrad._infra.backend import Backend, library_of, normalise_name, resolve_backend
 
 __all__ = ["check_net", "net_backend"]
-
-_KINDS = (("numpy", array_api_compat.is_numpy_namespace), ("cupy", array_api_compat.is_cupy_namespace),
-          ("torch", array_api_compat.is_torch_namespace), ("jax", array_api_compat.is_jax_namespace),
-          ("array_api_strict", array_api_compat.is_array_api_strict_namespace))
 
 
 def net_backend(net: Any, backend: str | Backend, device: Any) -> Backend:
@@ -21,10 +15,11 @@ def net_backend(net: Any, backend: str | Backend, device: Any) -> Backend:
 
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"`net` must be a TwoLayerNet; got {type(net).__name__}")
-    name = next((n for n, test in _KINDS if test(net.xp)), None)
-    if name is None:
+    lib = library_of(net.xp)
+    if lib is None:
         raise ValueError(f"`net` lives on an unknown array library ({getattr(net.xp, '__name__', net.xp)})")
-    if not (isinstance(backend, str) and backend.strip().lower() == "auto"):
+    name = lib.name
+    if not (isinstance(backend, str) and normalise_name(backend) == "auto"):
         asked = resolve_backend(backend, device=device)
         if asked.name != name:
             raise ValueError(f"`net` lives on {name} but `backend` is {asked.name!r}; leave `backend` out, "

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from xgrad._infra.backend import Backend, index_dtype
+from xgrad._infra.backend import Backend, index_dtype, library
 from xgrad._infra.host import to_numpy
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._net.core import activation_named, count_correct, loss_and_gradient
@@ -127,7 +127,7 @@ class Run:
         self._check_every = COMPILED_CHECK_EVERY if compiled else CHECK_EVERY
         self._fuse = fused_ops(self.b.xp) if compiled else None  # None but on CuPy
         # a CUDA graph is captured on a block's indices; a slice on JAX would compile a program
-        example = plan[:self._check_every, ...] if compiled and self.b.name != "jax" else None
+        example = plan[:self._check_every, ...] if compiled and library(self.b.name).compiler != "jit" else None
         stepper = stepper_for(self.b, self._step, compile_step=compile_step, length=self._check_every,
                               params=self.net.params, idx_example=example, stop=stop,
                               data=(self.data.images, self.data.labels, self.data.eye))

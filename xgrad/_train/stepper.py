@@ -19,6 +19,7 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._infra.backend import LIBRARIES, library
 from xgrad._infra.signals import StopRequest, Terminated
 from xgrad._infra.typing import Array
 
@@ -30,9 +31,8 @@ __all__ = ["COMPILING_BACKENDS", "BlockStepper", "Step", "eager_stepper", "jax_s
 Step = Callable[[Any, Array], tuple[Array, Any]]
 BlockStepper = Callable[[Any, Array, int, int], tuple[Array, Any]]
 
-COMPILING_BACKENDS = ("cupy", "jax")
+COMPILING_BACKENDS = tuple(name for name, lib in LIBRARIES.items() if lib.compiler)
 """Backends whose training step can be compiled (``compile_step=True``)."""
-_AUTO = ("jax",)  # where compiling is known to pay off (``compile_step=None``)
 
 
 def will_compile(backend: str, compile_step: bool | None) -> bool:
@@ -43,9 +43,10 @@ def will_compile(backend: str, compile_step: bool | None) -> bool:
     >>> will_compile("jax", None), will_compile("numpy", None), will_compile("jax", False)
     (True, False, False)
     """
+    lib = library(backend)
     if compile_step is None:
-        return backend in _AUTO
-    if compile_step and backend not in COMPILING_BACKENDS:
+        return lib.compiles_by_default
+    if compile_step and not lib.compiler:
         raise ValueError(f"`compile_step` is True, but only {' and '.join(map(repr, COMPILING_BACKENDS))} "
                          f"compile the training step, not {backend!r}; leave `compile_step` at None "
                          "(compile where it helps) or pass False")
@@ -94,10 +95,9 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
     and to `step` as ``step(params, idx, *data)``, rather than built into the
     program as constants, which would take seconds to compile for MNIST.
     """
-    import jax
-    import jax.numpy as jnp
-
     from xgrad._infra.host import to_numpy
+
+    jax = library("jax").load()
 
     def steps(params: Any, plan: Array, start: Array, n: Array, data: tuple[Array, ...], size: int
               ) -> tuple[Array, Any]:
@@ -108,7 +108,7 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
             loss, params = step(params, jax.lax.dynamic_index_in_dim(plan, start + i, keepdims=False), *data)
             return params, losses.at[i].set(loss)
 
-        losses = jnp.zeros((size,), dtype=loss_shape.dtype)
+        losses = jax.numpy.zeros((size,), dtype=loss_shape.dtype)
         params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
         return losses, params
 
@@ -140,7 +140,7 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     """
     if not will_compile(backend.name, compile_step):
         return eager_stepper(step, xp=backend.xp, stop=stop)
-    if backend.name == "jax":
+    if library(backend.name).compiler == "jit":
         return jax_stepper(step, length=length, data=data)
     from xgrad._train.cudagraph import graph_stepper
 
