@@ -173,7 +173,7 @@ def test_modules_import_only_their_own_package_and_the_layers_below():
         "\n".join(bad))
 
 
-@pytest.mark.xfail(strict=True, reason="_net.net <-> _net.numgrad, _numerics.gradient <-> _numerics.parallel: "
+@pytest.mark.xfail(strict=True, reason="_numerics.gradient <-> _numerics.parallel: "
                    "broken in the next changes")
 def test_no_import_cycles():
     imports = _imports(PACKAGE)
