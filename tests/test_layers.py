@@ -14,8 +14,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import xgrad
 
 PACKAGE = Path(xgrad.__file__).parent
@@ -173,8 +171,6 @@ def test_modules_import_only_their_own_package_and_the_layers_below():
         "\n".join(bad))
 
 
-@pytest.mark.xfail(strict=True, reason="_numerics.gradient <-> _numerics.parallel: "
-                   "broken in the next changes")
 def test_no_import_cycles():
     imports = _imports(PACKAGE)
     cycles = _cycles(imports)
