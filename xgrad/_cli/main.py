@@ -14,8 +14,8 @@ from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_back
 from xgrad._infra.files import atomic_write, check_output_dir, check_output_file
 from xgrad._infra.signals import EXIT_CODES, Terminated, stop_signals
 from xgrad._net.core import ACTIVATIONS
-from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._train.checkpoint import CheckpointError
+from xgrad._train.errors import TrainingDivergedError
 from xgrad._train.settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
 from xgrad.plot import FIGURES, draw_figure, figure_key
 
