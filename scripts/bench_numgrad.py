@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 from _environment import environment, write_json
+from _reference import direct_numerical_gradient
 from _refloop import ReferenceStyleNet
 
 import xgrad
-from xgrad._net.numgrad import direct_numerical_gradient
 
 
 def _sync(backend):

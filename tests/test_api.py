@@ -10,8 +10,8 @@ import xgrad
 
 PACKAGE = Path(xgrad.__file__).parent
 # numerical differentiation, optimisation and the network's maths: array API only
-ARRAY_API_ONLY = ("_net/core.py", "_numerics/diff.py", "_numerics/gradient.py", "_numerics/descent.py",
-                  "_net/functions.py", "_net/numgrad.py")
+ARRAY_API_ONLY = ("_net/core.py", "_numerics/diff.py", "_numerics/gradient.py", "_numerics/partials.py",
+                  "_numerics/descent.py", "_net/functions.py", "_net/numgrad.py")
 # may use NumPy inside functions at the host edge (drawing weights, files), never at import
 HOST_EDGE = ("_net/net.py", "_net/check.py", "_train/train.py", "_train/run.py", "_train/result.py",
              "_infra/backend.py", "_infra/validate.py")

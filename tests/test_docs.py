@@ -241,7 +241,7 @@ def test_cli_reference_refuses_what_is_not_a_parser(monkeypatch):
 
 
 def test_gallery_draws_every_figure_from_the_command_it_shows():
-    from xgrad._cli.main import FIGURES
+    from xgrad.plot import FIGURES
 
     page = (DOCS / "gallery.rst").read_text()
     commands = re.findall(r'cli_figure\("(xgrad plot ([a-z-]+)[^"]*)"\)', page)

@@ -22,13 +22,14 @@ from xgrad._net.check import DirectionalCheck, GradientCheck, directional_check,
 from xgrad._net.functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._net.net import TwoLayerNet, network_numerical_gradient
 from xgrad._numerics.derivative import DerivativeResult, derivative
-from xgrad._numerics.descent import DescentDivergedError, DivergenceError, TrainingDivergedError, gradient_descent
+from xgrad._numerics.descent import DescentDivergedError, DivergenceError, gradient_descent
 from xgrad._numerics.diff import numerical_diff, tangent_line
 from xgrad._numerics.gradcheck import GradientReport, check_gradient
 from xgrad._numerics.gradient import directional_derivative, numerical_gradient
 from xgrad._numerics.jacobian import hessian, jacobian
 from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
 from xgrad._train.checkpoint import CheckpointError
+from xgrad._train.errors import TrainingDivergedError
 from xgrad._train.history import History
 from xgrad._train.train import TrainResult, train
 

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xgrad._cli.main import FIGURES as _FIGURE_TABLE
-from xgrad._cli.main import draw_figure
 from xgrad._infra.host import to_numpy as _to_numpy
 from xgrad._infra.typing import Array
 from xgrad._infra.validate import (
@@ -49,11 +47,6 @@ __all__ = [
     "tangent",
     "training_curves",
 ]
-
-FIGURES = tuple(_FIGURE_TABLE)
-"""The names :func:`figure` and ``xgrad plot NAME`` accept."""
-
-
 
 # -- Fig. 4-7 -----------------------------------------------------------------
 def tangent(
@@ -174,11 +167,59 @@ def step_error(
 
 
 # -- by name ------------------------------------------------------------------
+_DRAW: dict[str, Callable[..., Figure]] = {
+    "tangent": tangent,
+    "gradient-field": gradient_field,
+    "descent": descent_paths,
+    "training": training_curves,
+    "step-error": step_error,
+}
+"""``xgrad plot NAME``: each figure name and the function that draws it."""
+
+FIGURES = tuple(_DRAW)
+"""The names :func:`figure` and ``xgrad plot NAME`` accept."""
+
+
+def figure_key(name: str) -> str:
+    """`name` as a key of :data:`FIGURES`, forgiving underscores and case."""
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in _DRAW:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
+    return key
+
+
+def draw_figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
+    """Draw the figure called `name` (one of :data:`FIGURES`) with `kwargs`.
+
+    ``"training"`` needs `history` (see :func:`training_curves`); the other
+    figures refuse it. Underscores and case in `name` are forgiven.
+
+    Examples
+    --------
+    >>> draw_figure("descent", lrs=(0.1, 0.2), step_num=3).axes[0].get_title()[:8]
+    'lr = 0.1'
+    """
+    key = figure_key(name)
+    draw = _DRAW[key]
+    if key == "training":
+        if history is None:
+            raise TypeError(
+                "the 'training' figure needs `history=`: a TrainResult, its to_dict(), "
+                "or the path of a history.json"
+            )
+        return draw(history, **kwargs)
+    if history is not None:
+        raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
+    return draw(**kwargs)
+
+
 def figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Figure:
     """Draw one of the chapter's figures by name.
 
-    A thin wrapper kept for compatibility: the name -> function table belongs
-    to the ``xgrad plot NAME`` command (``xgrad._cli.main.FIGURES``); in code,
+    A thin wrapper kept for compatibility over the name -> function table of
+    the ``xgrad plot NAME`` command (:data:`FIGURES` lists its names); in code,
     call the figure's own function (:func:`tangent`, :func:`gradient_field`,
     :func:`descent_paths`, :func:`training_curves`, :func:`step_error`).
 

@@ -106,8 +106,9 @@ def cli_figure(command: str) -> Any:
     A figure wider than the text column is scaled down to fit it."""
     import shlex
 
-    from xgrad._cli.main import _parser, draw_figure, figure_key
+    from xgrad._cli.main import _parser
     from xgrad._cli.plot import plot_kwargs
+    from xgrad.plot import draw_figure, figure_key
 
     argv = shlex.split(command)
     if argv[:2] != ["xgrad", "plot"]:

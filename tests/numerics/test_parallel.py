@@ -88,6 +88,19 @@ def test_vectorized_and_batched_functions_too(backend):
     assert_close(rows, numerical_gradient(one, x, per_row=True), backend=backend, rtol=0)
 
 
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_one_sided_vectorized_differences_too(method):
+    def stacked(points):
+        return np.sum(np.sin(points) * points**2, axis=1)
+
+    x = np.random.default_rng(3).normal(size=7)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        spread = numerical_gradient(stacked, x, method=method, vectorized=True, chunk_size=3, executor=pool)
+    serial = numerical_gradient(stacked, x, method=method, vectorized=True, chunk_size=3)
+    np.testing.assert_array_equal(spread, serial)  # bit for bit
+    np.testing.assert_allclose(serial, np.cos(x) * x**2 + 2 * x * np.sin(x), rtol=1e-5, atol=1e-7)
+
+
 def test_tasks_in_flight_are_bounded(monkeypatch):
     x = np.linspace(-1.0, 1.0, 40)
     itemsize = 8

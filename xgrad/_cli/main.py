@@ -14,58 +14,12 @@ from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_back
 from xgrad._infra.files import atomic_write, check_output_dir, check_output_file
 from xgrad._infra.signals import EXIT_CODES, Terminated, stop_signals
 from xgrad._net.core import ACTIVATIONS
-from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._train.checkpoint import CheckpointError
+from xgrad._train.errors import TrainingDivergedError
 from xgrad._train.settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
+from xgrad.plot import FIGURES, draw_figure, figure_key
 
 logger = logging.getLogger("xgrad")
-
-FIGURES: dict[str, str] = {
-    "tangent": "tangent",
-    "gradient-field": "gradient_field",
-    "descent": "descent_paths",
-    "training": "training_curves",
-    "step-error": "step_error",
-}
-"""``xgrad plot NAME``: each figure name and the :mod:`xgrad.plot` function that draws it."""
-
-
-def draw_figure(name: str, /, *, history: Any = None, **kwargs: Any) -> Any:
-    """Draw the figure called `name` (a key of :data:`FIGURES`) with `kwargs`.
-
-    ``"training"`` needs `history` (see :func:`xgrad.plot.training_curves`);
-    the other figures refuse it. Underscores and case in `name` are forgiven.
-
-    Examples
-    --------
-    >>> draw_figure("descent", lrs=(0.1, 0.2), step_num=3).axes[0].get_title()[:8]
-    'lr = 0.1'
-    """
-    key = figure_key(name)
-    import xgrad.plot
-
-    draw = getattr(xgrad.plot, FIGURES[key])
-    if key == "training":
-        if history is None:
-            raise TypeError(
-                "the 'training' figure needs `history=`: a TrainResult, its to_dict(), "
-                "or the path of a history.json"
-            )
-        return draw(history, **kwargs)
-    if history is not None:
-        raise TypeError(f"`history` is only used by the 'training' figure, not {name!r}")
-    return draw(**kwargs)
-
-
-def figure_key(name: str) -> str:
-    """`name` as a key of :data:`FIGURES`, forgiving underscores and case."""
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a string; got {type(name).__name__}")
-    key = name.strip().lower().replace("_", "-")
-    if key not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(map(repr, FIGURES))}")
-    return key
-
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to whatever `sys.stderr` is at the time of the message."""

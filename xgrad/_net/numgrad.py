@@ -24,23 +24,19 @@ fast numerical gradient works" in the documentation tells the whole story.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import array_api_compat
 
 from xgrad._infra.backend import compute_dtype, quiet_overflow
 from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
-from xgrad._infra.validate import check_optional_positive
 from xgrad._net.core import Activation, forward
-from xgrad._net.functions import log_softmax, sigmoid, softmax
+from xgrad._net.functions import sigmoid, softmax
 from xgrad._numerics.diff import steps_for
 from xgrad._numerics.steps import check_finite
 
-if TYPE_CHECKING:
-    from xgrad._net.net import TwoLayerNet
-
-__all__ = ["direct_numerical_gradient", "exact_differences"]
+__all__ = ["exact_differences"]
 
 # slots of a group of pixels times hidden units (times classes for the direct
 # sum): small enough for the intermediates to stay in cache
@@ -285,25 +281,3 @@ def _series_terms(r: float, limit: int = SERIES_MAX_TERMS) -> int | None:
             return m
     return None
 
-
-def direct_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, name: str, index: tuple[int, ...],
-                              *, h: float | None = None) -> Any:
-    """One entry by the direct route: two full forward passes at ``θ ± h e_k``.
-
-    The reference the fast path is tested and benchmarked against.
-    """
-    xp = net.xp
-    h = check_optional_positive(h, "h")
-    x, target = net.checked_inputs(x, t)
-    theta = net.params[name]
-    hk = steps_for(xp, theta, h, "central")[index]
-    flat_k = int(sum(i * math.prod(theta.shape[a + 1 :]) for a, i in enumerate(index)))
-    hit = xp.reshape(xp.arange(math.prod(theta.shape), device=net.device) == flat_k, theta.shape)
-    def sample_losses(params: dict[str, Array]) -> Array:
-        a2 = net.with_params(params).scores(x)
-        return -xp.sum(target * log_softmax(a2, xp=xp), axis=1)
-
-    up = sample_losses({**net.params, name: xp.where(hit, theta + hk, theta)})
-    down = sample_losses({**net.params, name: xp.where(hit, theta - hk, theta)})
-    # subtract per sample before averaging: the sum's rounding would not cancel
-    return xp.sum(up - down) / x.shape[0] / (2 * hk)

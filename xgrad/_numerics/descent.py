@@ -21,7 +21,7 @@ from xgrad._infra.validate import (
 from xgrad._numerics.gradient import gradient_of
 from xgrad._numerics.steps import StepError, check_finite, steps_for
 
-__all__ = ["DescentDivergedError", "DivergenceError", "TrainingDivergedError", "gradient_descent"]
+__all__ = ["DescentDivergedError", "DivergenceError", "gradient_descent"]
 
 
 class DivergenceError(FloatingPointError):
@@ -60,24 +60,6 @@ class DescentDivergedError(DivergenceError):
     def __init__(self, message: str, *, step: int, last_finite: Any, path: Any = None) -> None:
         super().__init__(message, step=step, last_finite=last_finite)
         self.path = path
-
-
-class TrainingDivergedError(DivergenceError):
-    """:func:`xgrad.train`'s loss became non-finite.
-
-    Attributes
-    ----------
-    iteration : int
-        The 1-based iteration whose loss was non-finite (also ``.step``).
-    result : TrainResult
-        The partial result, its network holding the parameters of the last
-        finite loss (also ``.last_finite``).
-    """
-
-    def __init__(self, message: str, *, iteration: int, result: Any) -> None:
-        super().__init__(message, step=iteration, last_finite=result)
-        self.iteration = iteration
-        self.result = result
 
 
 def gradient_descent(

@@ -11,115 +11,53 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import array_api_compat
-
 from xgrad._infra.backend import namespace_of
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import (
     as_float_array,
-    as_scalar,
     check_callable,
     check_count,
     check_flag,
     check_method,
     check_optional_positive,
-    check_result_dtype,
     fresh_copy,
 )
 from xgrad._numerics.diff import (
     CLOSURE_HINT,
     VECTORIZED_ELEMENTS,
     check_finite_result,
-    combine,
 )
+from xgrad._numerics.partials import center_value, loop_partials, scalar_of, stack_values, vectorized_partials
 from xgrad._numerics.steps import check_finite, eps, steps_for
 
 __all__ = ["directional_derivative", "numerical_gradient", "steps_for"]
 
 
-def flat_point(flat: Array, positions: Array, k: int, delta: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
-    """``x + delta * e_k`` from `x` flattened, built without touching `x`."""
-    return xp.reshape(xp.where(positions == k, flat + delta, flat), shape)
-
-
-def _scalar_of(f: Callable[[Array], Array], x: Array, xp: Namespace) -> Callable[[Array], Array]:
-    dev = array_api_compat.device(x)
-    return lambda point: as_scalar(f(point), xp, dev, x.dtype, "`f`")
-
-
 Unchanged = Callable[[], bool]
 
 
-def _loop_gradient(
-    f: Callable[[Array], Array], x: Array, steps: Array, xp: Namespace, method: str
+def _partials(
+    f: Callable[[Array], Array], x: Array, steps: Array, xp: Namespace, method: str, chunk: int | None
 ) -> tuple[Array, Unchanged]:
-    """One point: perturb each element in turn (the book's loop). Also returns
-    a test of whether every perturbed value equalled ``f(x)``."""
-    value = _scalar_of(f, x, xp)
+    """One point: its derivatives, `chunk` coordinates per call of a
+    vectorized `f` (one call per element without a `chunk`, the book's
+    loop). Also returns a test of whether every perturbed value equalled
+    ``f(x)``."""
     n = math.prod(x.shape)
-    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=array_api_compat.device(x))
+    if n == 0:
+        return xp.zeros_like(x), lambda: False
     steps = xp.reshape(steps, (-1,))
-    mid: Any = None if method == "central" else value(fresh_copy(xp, x))
-    diffs, seen = [], []
-    for k in range(n):
-        hk = steps[k]
-        up = None if method == "backward" else value(flat_point(flat, positions, k, hk, x.shape, xp))
-        down = None if method == "forward" else value(flat_point(flat, positions, k, -hk, x.shape, xp))
-        diffs.append(combine(up, mid, down, hk, method))
-        seen.append(down if up is None else up)
-    if not diffs:
-        return xp.zeros_like(x), lambda: False
-    grad = xp.reshape(xp.stack(diffs), x.shape)
-    return grad, lambda: bool(xp.all(xp.stack(seen) == (value(fresh_copy(xp, x)) if mid is None else mid)))
+    mid: Any = None if method == "central" else center_value(f, x, xp, chunk is not None)
+    if chunk is None:
+        grad, seen = loop_partials(f, x, steps, mid, 0, n, method, xp)
+    else:
+        grad, seen = vectorized_partials(f, x, steps, mid, 0, n, method, xp, chunk)
 
+    def unchanged() -> bool:
+        at_x = center_value(f, x, xp, chunk is not None) if mid is None else mid
+        return all(bool(xp.all(value == at_x)) for value in seen)
 
-def _vectorized_gradient(
-    f: Callable[[Array], Array], x: Array, steps: Array, xp: Namespace, method: str, chunk: int
-) -> tuple[Array, Unchanged]:
-    """One point: ``f`` takes a stack of points; evaluate `chunk` at a time."""
-    n = math.prod(x.shape)
-    dev = array_api_compat.device(x)
-    flat = xp.reshape(x, (1, n))
-    steps = xp.reshape(steps, (1, n))
-
-    def at_x() -> Array:
-        value = stack_values(f, xp.reshape(fresh_copy(xp, x), (1, *x.shape)), 1, xp, x.dtype)
-        return as_scalar(value, xp, dev, x.dtype, "`f`")
-
-    mid: Any = None if method == "central" else at_x()
-    out, seen = [], []
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        eye = xp.astype(
-            xp.arange(start, stop, device=dev)[:, None] == xp.arange(n, device=dev)[None, :], x.dtype
-        )
-        delta = eye * steps  # row r perturbs element start + r
-        shape = (stop - start, *x.shape)
-        up = None if method == "backward" else stack_values(f, xp.reshape(flat + delta, shape), stop - start, xp,
-                                                             x.dtype)
-        down = None if method == "forward" else stack_values(f, xp.reshape(flat - delta, shape), stop - start, xp,
-                                                              x.dtype)
-        out.append(combine(up, mid, down, steps[0, start:stop], method))
-        seen.append(down if up is None else up)
-    if not out:
-        return xp.zeros_like(x), lambda: False
-    grad = xp.reshape(xp.concat(out), x.shape)
-    return grad, lambda: bool(xp.all(xp.concat(seen) == (at_x() if mid is None else mid)))
-
-
-def stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namespace, dtype: Any) -> Array:
-    values = f(points)
-    if not hasattr(values, "shape") or tuple(values.shape) != (k,):
-        shape = getattr(values, "shape", type(values).__name__)
-        raise ValueError(
-            "with vectorized=True, `f` must map a stack of points of shape "
-            f"(k, *x.shape) to k values of shape ({k},); got {shape}"
-        )
-    vxp = array_api_compat.array_namespace(values)
-    if vxp is not xp:
-        raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
-    check_result_dtype(vxp, values.dtype, xp, dtype, "`f`")
-    return values if xp.isdtype(values.dtype, "real floating") else xp.astype(values, dtype)
+    return xp.reshape(grad, x.shape), unchanged
 
 
 def numerical_gradient(
@@ -262,12 +200,11 @@ def gradient_of(
     finite result (gradient descent reports that itself)."""
     steps = steps_for(xp, x, h, method, name=name)
     pairs = [(x, steps)] if not batch else [(x[i, ...], steps[i, ...]) for i in range(x.shape[0])]
+    k = None
     if vectorized:
         size = max(1, math.prod(x.shape[1:] if batch else x.shape))
         k = chunk or (VECTORIZED_ELEMENTS // size or 1)
-        parts = [_vectorized_gradient(f, p, s, xp, method, k) for p, s in pairs]
-    else:
-        parts = [_loop_gradient(f, p, s, xp, method) for p, s in pairs]
+    parts = [_partials(f, p, s, xp, method, k) for p, s in pairs]
     grads = [g for g, _ in parts]
     grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
     if (math.prod(x.shape) and not bool(xp.any(grad != 0)) and all(unchanged() for _, unchanged in parts)
@@ -283,7 +220,7 @@ def _same_far_away(f: Callable[[Array], Array], x: Array, xp: Namespace, vectori
     if vectorized:
         values = stack_values(f, xp.stack([x, far]), 2, xp, x.dtype)
         return bool(values[0] == values[1])
-    value = _scalar_of(f, x, xp)
+    value = scalar_of(f, x, xp)
     return bool(value(fresh_copy(xp, x)) == value(far))
 
 
@@ -332,7 +269,7 @@ def directional_derivative(
     check_finite(xp, x, "x")
     check_finite(xp, u, "u")
     t = _direction_step(xp, x, u, h)
-    value = _scalar_of(f, x, xp)
+    value = scalar_of(f, x, xp)
     slope = (value(x + t * u) - value(x - t * u)) / (2 * t)
     check_finite_result(xp, slope, "directional derivative")
     return slope

@@ -99,10 +99,11 @@ class SweepResult:
     def figure(self, *, curves: int = 3) -> Figure:
         """Final accuracy and loss against the learning rate (log axis),
         diverged runs marked, and the loss curves of the `curves` best runs
-        (see :func:`xgrad._sweep.figure.sweep_figure`). Needs matplotlib."""
-        from xgrad._sweep.figure import sweep_figure
+        (see :func:`xgrad._plot.sweep.sweep_figure`). Needs matplotlib."""
+        from xgrad._plot.sweep import sweep_figure
 
-        return sweep_figure(self, curves=curves)
+        ranked = sorted((r for r in self.runs if score(r) > -math.inf), key=score, reverse=True)
+        return sweep_figure(self.runs, self.varied, ranked, curves=curves)
 
 
 def _cell(value: Any) -> str:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from xgrad._infra.backend import auto_choice, visible_gpus
-from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._sweep.grid import jsonable
+from xgrad._train.errors import TrainingDivergedError
 from xgrad._train.train import train
 
 _LOSS_TAIL = 10  # the final loss is the mean of the last iterations' mini-batch losses

@@ -20,10 +20,10 @@ from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._net.core import activation_named, count_correct, loss_and_gradient
 from xgrad._net.fused import Fuse, fused_ops
 from xgrad._net.net import TwoLayerNet
-from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._train.checkpoint import Checkpoint, CheckpointError, data_id, save_checkpoint
 from xgrad._train.config import TrainConfig
 from xgrad._train.data import host_floats, minibatch, train_data
+from xgrad._train.errors import TrainingDivergedError
 from xgrad._train.history import History
 from xgrad._train.result import TrainResult
 from xgrad._train.stepper import stepper_for, will_compile

@@ -10,28 +10,33 @@ curves of the best runs. Drawn without pyplot, like :mod:`xgrad.plot`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xgrad._infra.validate import check_count
-from xgrad._sweep.result import score
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from xgrad._sweep.result import SweepResult
-
 DIVERGED = "diverged"  # the label of the crosses
 
 
-def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
+def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[Any], *, curves: int = 3) -> Figure:
     """Accuracy and loss against the learning rate, and the best runs' curves.
 
     Parameters
     ----------
-    result : SweepResult
+    runs : sequence of SweepRun
+        Every run of the sweep, those that diverged included.
+    varied : sequence of str
+        The settings that take several values (``lr`` and ``seed`` among them).
+    ranked : sequence of SweepRun
+        The runs to rank, the best first (those that diverged left out): the
+        first is starred, and the first `curves` with a loss history have
+        their curves drawn.
     curves : int
         How many of the best runs' loss curves to draw.
 
@@ -43,11 +48,10 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
     Examples
     --------
     >>> from xgrad import SweepRun
-    >>> from xgrad import SweepResult
     >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, acc, acc, loss, lr > 1, 3 if lr > 1 else None,
     ...                  0.1, "local", "numpy", history={"loss": [2.3, loss]})
     ...         for lr, acc, loss in [(0.01, 0.3, 2.0), (0.1, 0.8, 0.7), (10.0, 0.1, math.nan)]]
-    >>> fig = sweep_figure(SweepResult(runs))
+    >>> fig = sweep_figure(runs, ["lr", "seed"], [runs[1], runs[0]])
     >>> [ax.get_xscale() for ax in fig.axes]
     ['log', 'log', 'linear']
     >>> fig.axes[1].get_yscale()
@@ -61,14 +65,14 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
                           'in the xgrad checkout') from exc
     fig = Figure(figsize=(16.5, 4.2), layout="constrained")
     acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
-    for label, runs in _families(result).items():
-        _draw_family(acc_ax, loss_ax, label, runs)
-    _draw_diverged(acc_ax, loss_ax, [r for r in result.runs if r.diverged])
-    best = result.best
+    for label, family in _families(runs, varied).items():
+        _draw_family(acc_ax, loss_ax, label, family)
+    _draw_diverged(acc_ax, loss_ax, [r for r in runs if r.diverged])
+    best = ranked[0] if ranked else None
     if best is not None and best.test_acc is not None:
         acc_ax.plot([best.settings["lr"]], [best.test_acc], "*", color="gold", markeredgecolor="black",
                     markersize=15, label="best run", zorder=3)
-    finite = [r.loss for r in result.runs if not r.diverged and math.isfinite(r.loss)]
+    finite = [r.loss for r in runs if not r.diverged and math.isfinite(r.loss)]
     if finite and min(finite) > 0:
         loss_ax.set_yscale("log")
     acc_ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(-0.02, 1.02),
@@ -77,17 +81,17 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
     for ax in (acc_ax, loss_ax):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    _draw_curves(curve_ax, result, curves)
+    _draw_curves(curve_ax, [r for r in ranked if r.history.get("loss")][:curves], varied)
     return fig
 
 
-def _families(result: SweepResult) -> dict[str, list[Any]]:
+def _families(runs: Sequence[Any], varied: Sequence[str]) -> dict[str, list[Any]]:
     """Runs grouped by the varied settings other than the learning rate and the seed."""
-    keys = [k for k in result.varied if k not in ("lr", "seed")]
-    seeds = {r.settings.get("seed") for r in result.runs}
+    keys = [k for k in varied if k not in ("lr", "seed")]
+    seeds = {r.settings.get("seed") for r in runs}
     alone = "mean over seeds" if len(seeds) > 1 else "final accuracy and loss"
     groups: dict[str, list[Any]] = {}
-    for r in result.runs:
+    for r in runs:
         label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys) or alone
         groups.setdefault(label, []).append(r)
     return groups
@@ -115,12 +119,10 @@ def _draw_diverged(acc_ax: Axes, loss_ax: Axes, runs: list[Any]) -> None:
                  transform=loss_ax.get_xaxis_transform())
 
 
-def _draw_curves(ax: Axes, result: SweepResult, n: int) -> None:
-    ranked = sorted((r for r in result.runs if score(r) > -math.inf and r.history.get("loss")), key=score,
-                    reverse=True)[:n]
+def _draw_curves(ax: Axes, ranked: list[Any], varied: Sequence[str]) -> None:
     for r in ranked:
         loss = np.asarray(r.history["loss"], dtype=float)
-        label = ", ".join(f"{k}={r.settings.get(k)}" for k in result.varied)
+        label = ", ".join(f"{k}={r.settings.get(k)}" for k in varied)
         ax.plot(np.arange(1, loss.size + 1), _smooth(loss), linewidth=1.0, label=label)
     ax.set(xlabel="iteration", ylabel="mini-batch loss (moving mean of 10)",
            title=f"Training curves of the {len(ranked)} best runs")
