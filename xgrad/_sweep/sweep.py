@@ -23,7 +23,7 @@ from xgrad._sweep.executor import runner
 from xgrad._sweep.grid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweep.result import SweepResult, score, write_atomic
 from xgrad._sweep.worker import SweepRun
-from xgrad._train.config import check_data_dir
+from xgrad._train import checks
 
 __all__ = ["SweepResult", "SweepRun", "sweep"]
 
@@ -112,7 +112,7 @@ def sweep(
     [True, True]
     """
     data = train_settings.pop("data", None)
-    check_data_dir(data, train_settings.get("data_dir"))
+    checks.data_dir("data_dir", train_settings.get("data_dir"), {"data": data})
     fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
              "seed": seeds}
     axes = grid_axes(fixed, train_settings)
