@@ -61,13 +61,14 @@ def made_up_setting():
 
 def add_setting(monkeypatch, entry) -> None:
     """`entry` added to the settings record as if the package had it from the start: ``train``'s
-    signature and docstring, made from the record on import, made again (all restored after the
-    test)."""
+    and ``sweep``'s signatures and docstrings, made from the record on import, made again (all
+    restored after the test)."""
     import xgrad
+    from xgrad._sweep.sweep import describe_sweep
     from xgrad._train import settings
 
     monkeypatch.setattr(settings, "TRAIN_SETTINGS", (*settings.TRAIN_SETTINGS, entry))
-    for function, describe in ((xgrad.train, settings.describe),):
+    for function, describe in ((xgrad.train, settings.describe), (xgrad.sweep, describe_sweep)):
         monkeypatch.setattr(function, "__signature__", function.__signature__)
         monkeypatch.setattr(function, "__doc__", function.__doc__)
         describe(function)

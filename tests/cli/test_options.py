@@ -8,8 +8,9 @@ import pytest
 from _helpers import add_setting, made_up_setting
 
 from xgrad._cli.main import _parser, main
-from xgrad._cli.options import cli_terms, given, train_settings
-from xgrad._train.settings import record
+from xgrad._cli.options import cli_terms, given, sweep_settings, train_settings
+from xgrad._sweep.sweep import SWEEP_OPTIONS
+from xgrad._train.settings import NAMED, record
 
 
 def _sub(name: str) -> argparse.ArgumentParser:
@@ -30,7 +31,17 @@ def test_train_has_one_option_per_setting_of_the_record():
     assert [(a.option_strings, a.dest) for a in hidden] == [(["--grad"], "gradient")]  # the old name
 
 
-@pytest.mark.parametrize("command", ["train"])
+def test_sweep_has_the_settings_a_sweep_takes_and_its_own_options():
+    options = _options("sweep")
+    refused = {"seed", "net", "checkpoint", "checkpoint_every", "resume", "data", "device"}
+    assert set(options) == {s.name for s in record() if s.name not in refused} | {o.name for o in SWEEP_OPTIONS}
+    for s in record():
+        if s.name in options:
+            assert (options[s.name].nargs == "+") is (s.sweep == NAMED), s.name
+    assert options["client"].option_strings == ["--scheduler"] and options["seeds"].nargs == "+"
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
 def test_every_option_shows_its_default(command):
     for action in _sub(command)._actions:
         if action.option_strings and action.help not in (None, argparse.SUPPRESS) and action.nargs != 0 \
@@ -41,6 +52,8 @@ def test_every_option_shows_its_default(command):
 def test_the_command_hands_on_only_what_was_given():
     args = _parser().parse_args(["train", "--iters", "5", "--threads", "default", "--no-progress"])
     assert given(args, train_settings()) == {"iters": 5, "threads": None, "progress": False}
+    args = _parser().parse_args(["sweep", "--lr", "0.1", "1", "--scheduler", "serial", "--seeds", "3"])
+    assert given(args, sweep_settings()) == {"lr": [0.1, 1.0], "client": "serial", "seeds": [3]}
 
 
 def test_messages_spell_keywords_as_the_options():
@@ -48,6 +61,8 @@ def test_messages_spell_keywords_as_the_options():
     assert cli_terms("`threads` must be a positive integer, 'auto' or None", train_settings()) == (
         "`--threads` must be a positive integer, 'auto' or 'default'")
     assert cli_terms("`resume=True` needs `checkpoint`", train_settings()) == "`--resume` needs `--checkpoint`"
+    assert cli_terms("`seed` must be >= 0; `client` must be", sweep_settings()) == (
+        "`--seeds` must be >= 0; `--scheduler` must be")
     assert cli_terms("`progress` must be True or False", train_settings()) == "`progress` must be True or False"
 
 
@@ -60,12 +75,13 @@ def test_the_checkpoint_checks_of_train_are_the_commands(tmp_path, capsys):
                    "continue it, or remove it or give another path to start anew"]
 
 
-def test_an_added_setting_is_an_option_of_train(monkeypatch, capsys):
+def test_an_added_setting_is_an_option_of_train_and_sweep(monkeypatch, capsys):
     add_setting(monkeypatch, made_up_setting())
-    for command in ("train",):
+    for command in ("train", "sweep"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "--momentum MOMENTUM momentum of the SGD update (default: 0.0)" in text, command
     assert given(_parser().parse_args(["train", "--momentum", "0.5"]), train_settings()) == {"momentum": 0.5}
+    assert given(_parser().parse_args(["sweep", "--momentum", "0.5"]), sweep_settings()) == {"momentum": 0.5}
     assert cli_terms("`momentum` must be a real number", train_settings()) == "`--momentum` must be a real number"

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from xgrad._cli.options import add_settings, cli_terms, given, train_settings
+from xgrad._cli.options import add_settings, cli_terms, given, sweep_settings, train_settings
 from xgrad._cli.plot import PLOT_OPTIONS, add_plot_options, plot_kwargs
 from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._infra.files import atomic_write, check_output_dir, check_output_file
 from xgrad._infra.signals import EXIT_CODES, Terminated, stop_signals
-from xgrad._net.core import ACTIVATIONS
 from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._train.checkpoint import CheckpointError
 
@@ -136,12 +135,6 @@ _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xli
                "spacing": "spacing"}
 
 
-# the keywords of xgrad.sweep (and train) that ``xgrad sweep``'s options set
-_SWEEP_TERMS = {**{k: k.replace("_", "-") for k in ("lr", "hidden_size", "batch_size", "activation", "seeds", "iters",
-                                                   "eval_every", "dataset", "data_dir", "backend", "dtype",
-                                                   "refine", "retries", "out")}, "seed": "seeds", "client": "scheduler"}
-
-
 def _cli_terms(message: str, command: str) -> str:
     """A library message in the command's terms: `batch_size` -> `--batch-size`."""
     if command == "plot":
@@ -149,9 +142,7 @@ def _cli_terms(message: str, command: str) -> str:
             message = message.replace(f"`{keyword}`", f"`--{option}`")
         return message
     if command == "sweep":
-        for name, option in _SWEEP_TERMS.items():
-            message = message.replace(f"`{name}`", f"`--{option}`")
-        return message
+        return cli_terms(message, sweep_settings())
     if command == "train":
         return cli_terms(message, train_settings())
     return message
@@ -257,43 +248,16 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 def _add_sweep_parser(sub: Any) -> None:
-    from xgrad._sweep.grid import DEFAULT_LRS
-
     sw = sub.add_parser("sweep", help="train once per learning rate (and other settings), in parallel",
                         description="A grid of training runs on a local Dask cluster (one worker per core) "
                         "or on the cluster at --scheduler; prints a table of the runs, the best marked with *.")
-    sw.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
-                    help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
-    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50], help="units in the hidden layer")
-    sw.add_argument("--batch-size", type=int, nargs="+", default=[100], help="samples per minibatch")
-    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=list(ACTIVATIONS),
-                    help="the hidden layer's activation")
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed for every other setting")
-    sw.add_argument("--iters", type=int, default=10_000, help="SGD iterations of each run")
-    sw.add_argument("--eval-every", type=int, default=None,
-                    help="iterations between evaluations, 0 for none (default: one epoch)")
-    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="the data set")
-    sw.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are (on every worker)")
-    sw.add_argument("--backend", default="auto", help="auto (CuPy on workers with a GPU, else NumPy), "
-                    + ", ".join(BACKENDS))
-    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating type of the runs")
-    sw.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786), or "
-                    "'serial' to run in this process; default: a local cluster for this command")
-    sw.add_argument("--refine", type=int, default=0, help="rounds that narrow the learning rates around the best")
-    sw.add_argument("--retries", type=int, default=2, help="times a lost or failed run is run again")
-    sw.add_argument("--out", type=Path, default=None,
-                    help="write sweep.json, sweep.png and runs/*/history.json here; rerunning skips finished runs")
-    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings(sw, sweep_settings(), sweep=True)
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from xgrad._sweep.sweep import sweep
 
-    result = sweep(lr=args.lr, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                   activation=args.activation, seeds=args.seeds, iters=args.iters, eval_every=args.eval_every,
-                   dataset=args.dataset, data_dir=args.data_dir, backend=args.backend, dtype=args.dtype,
-                   client=args.scheduler, refine=args.refine, retries=args.retries, out=args.out,
-                   progress=not args.no_progress)
+    result = sweep(**given(args, sweep_settings()))
     print(result.to_table())
     best = result.best
     if best is None:
@@ -301,8 +265,9 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         acc = "no evaluation" if best.test_acc is None else f"test accuracy {best.test_acc:.4f}"
         print(f"best: lr={best.settings['lr']:g}, {acc}")
-    if args.out is not None:
-        logger.info("wrote %s: %s", args.out, ", ".join(sorted(p.name for p in args.out.iterdir())))
+    out = getattr(args, "out", None)
+    if out is not None:
+        logger.info("wrote %s: %s", out, ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
 
 

@@ -15,14 +15,20 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from xgrad._train.settings import NAMED, Setting, record
+from xgrad._sweep.sweep import SWEEP_OPTIONS
+from xgrad._train.settings import NAMED, REFUSED, SHARED, Setting, record
 
-__all__ = ["add_settings", "cli_terms", "given", "train_settings"]
+__all__ = ["add_settings", "cli_terms", "given", "sweep_settings", "train_settings"]
 
 
 def train_settings() -> list[Setting]:
     """The settings that ``xgrad train`` takes, in the record's order."""
     return [s for s in record() if s.option is not None]
+
+
+def sweep_settings() -> list[Setting]:
+    """The settings that ``xgrad sweep`` takes: the record's that a sweep takes, then the sweep's own."""
+    return [s for s in record() if s.option is not None and s.sweep not in (REFUSED, SHARED)] + list(SWEEP_OPTIONS)
 
 
 def _switch(s: Setting) -> bool:
