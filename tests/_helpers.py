@@ -48,3 +48,27 @@ def run_without_x64(script: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
     return subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True,
                           env=env, timeout=300)
+
+
+def made_up_setting():
+    """A setting the package does not have, used nowhere but recorded: what adding one to the record takes."""
+    from xgrad._infra.validate import check_real
+    from xgrad._train.settings import Setting
+
+    return Setting("momentum", 0.0, "float", check=lambda name, value, given: check_real(value, name), parse=float,
+                   recorded=True, help="momentum of the SGD update", doc="Momentum of the SGD update (made up).")
+
+
+def add_setting(monkeypatch, entry) -> None:
+    """`entry` added to the settings record as if the package had it from the start: ``train``'s
+    and ``sweep``'s signatures and docstrings, made from the record on import, made again (all
+    restored after the test)."""
+    import xgrad
+    from xgrad._sweep.sweep import describe_sweep
+    from xgrad._train import settings
+
+    monkeypatch.setattr(settings, "TRAIN_SETTINGS", (*settings.TRAIN_SETTINGS, entry))
+    for function, describe in ((xgrad.train, settings.describe), (xgrad.sweep, describe_sweep)):
+        monkeypatch.setattr(function, "__signature__", function.__signature__)
+        monkeypatch.setattr(function, "__doc__", function.__doc__)
+        describe(function)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import doctest
 import importlib.util
@@ -228,7 +229,10 @@ def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
             for option in action.option_strings:
                 assert option in text or option in ("-h", "--help"), (name, option)
     assert "``--lr LR [LR ...]``\n   learning rates (default: 0.001 0.003" in text  # sweep's, in its help
-    assert "Default: ``0``." in text  # sweep --refine: a default of 0 is still shown
+    assert "around the best (default: 0)." in text  # sweep --refine: a default of 0 is still shown
+    plain = argparse.ArgumentParser(prog="x")
+    zero = plain.add_argument("--refine", type=int, default=0, help="rounds")
+    assert ext.option_lines(plain, zero)[1] == "   rounds. Default: ``0``."  # a help without its default
     assert "``--out OUT``\n   the image file (.png, .svg, .pdf). Required." in text
     assert "runs/\\*/history.json" in text  # reST markup in a help is escaped
     assert "continue from ``--checkpoint`` if it exists." in text  # options as code, not dashes

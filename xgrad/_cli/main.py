@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xgrad._cli.options import add_settings, cli_terms, given, sweep_settings, train_settings
 from xgrad._cli.plot import PLOT_OPTIONS, add_plot_options, plot_kwargs
 from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._infra.files import atomic_write, check_output_dir, check_output_file
 from xgrad._infra.signals import EXIT_CODES, Terminated, stop_signals
-from xgrad._net.core import ACTIVATIONS
 from xgrad._train.checkpoint import CheckpointError
 from xgrad._train.errors import TrainingDivergedError
-from xgrad._train.settings import DEFAULTS, RENAMED, TRAIN_SETTINGS, add_options
 from xgrad.plot import FIGURES, draw_figure, figure_key
 
 logger = logging.getLogger("xgrad")
@@ -33,25 +32,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
         pass
 
 
-class _OldName(argparse.Action):
-    """A setting's option under its old name: sets the setting, warns on stderr."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        new = "--" + self.dest.replace("_", "-")
-        print(f"xgrad train: warning: `{option_string}` is deprecated; use `{new}`", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _add_old_names(parser: argparse.ArgumentParser) -> None:
-    """The old options of renamed settings (``--grad``): still read, hidden from --help."""
-    by_name = {s.name: s for s in TRAIN_SETTINGS}
-    for old, new in RENAMED.items():
-        s = by_name[new]
-        parser.add_argument("--" + old.replace("_", "-"), dest=new, type=s.type, choices=s.choices,
-                            action=_OldName, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="xgrad", description="Chapter 4 of Deep Learning from Scratch, "
                                  "on NumPy, CuPy, PyTorch or JAX.")
@@ -59,17 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train the two-layer network on MNIST",
                         description="Train the two-layer network with minibatch SGD and print a summary.")
-    tr.add_argument("--backend", default="auto", help="auto (CuPy if a GPU works, else NumPy), "
-                    + ", ".join(BACKENDS) + " (default: auto)")
-    add_options(tr)
-    tr.set_defaults(checkpoint_every=None)  # 100 (as --help says) with --checkpoint; without it, refused
-    _add_old_names(tr)
-    tr.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are")
+    add_settings(tr, train_settings())
     tr.add_argument("--out", type=Path, default=None,
-                    help="write history.json, training.png and net.npz into this folder")
-    tr.add_argument("--checkpoint", type=Path, default=None, help="save the state here as it trains")
-    tr.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+                    help="write history.json, training.png and net.npz into this folder (default: none)")
 
     pl = sub.add_parser("plot", help="draw one of the chapter's figures to a file",
                         description="Draw one of the chapter's figures to an image file. Each figure takes "
@@ -112,18 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CODES[name]
 
 
-_TRAIN_OPTIONS = ("backend", "checkpoint", "data_dir", "resume", *DEFAULTS)
-
-
 # the keywords of the figure functions that ``xgrad plot``'s options set
 _PLOT_TERMS = {"lrs": "lr", "step_num": "steps", "init_x": "x0", "x": "x0", "xlim": "xlim", "ylim": "ylim",
                "spacing": "spacing"}
-
-
-# the keywords of xgrad.sweep (and train) that ``xgrad sweep``'s options set
-_SWEEP_TERMS = {**{k: k.replace("_", "-") for k in ("lr", "hidden_size", "batch_size", "activation", "seeds", "iters",
-                                                   "eval_every", "dataset", "data_dir", "backend", "dtype",
-                                                   "refine", "retries", "out")}, "seed": "seeds", "client": "scheduler"}
 
 
 def _cli_terms(message: str, command: str) -> str:
@@ -133,58 +96,37 @@ def _cli_terms(message: str, command: str) -> str:
             message = message.replace(f"`{keyword}`", f"`--{option}`")
         return message
     if command == "sweep":
-        for name, option in _SWEEP_TERMS.items():
-            message = message.replace(f"`{name}`", f"`--{option}`")
-        return message
-    if command != "train":
-        return message
-    for name in _TRAIN_OPTIONS:
-        message = message.replace(f"`{name}`", f"`--{name.replace('_', '-')}`")
-    message = message.replace("'auto' or None", "'auto' or 'default'")  # None is spelled 'default' here
-    return message.replace("`resume=True`", "`--resume`")
-
-
-def _threads(value: str) -> int | str | None:
-    """`--threads` as ``train`` takes it: 'default' is None, a whole number an
-    int; anything else goes as it is, to be refused by the one check there."""
-    if value == "default":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return value
+        return cli_terms(message, sweep_settings())
+    if command == "train":
+        return cli_terms(message, train_settings())
+    return message
 
 
 _OUTPUTS = ("history.json", "net.npz", "training.png")
 
 
-def _check_train_args(args: argparse.Namespace) -> None:
-    """Refuse, before any work, what training would ignore or fail on at the end."""
-    if args.resume and args.checkpoint is None:
-        raise ValueError("`--resume` needs `--checkpoint`, the file to resume from")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        what = "does not exist" if not args.data_dir.exists() else "is not a folder"
-        raise ValueError(f"`--data-dir` {str(args.data_dir)!r} {what}; give the folder holding the data set")
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what only the command has: a missing `--data-dir`, an `--out` that
+    cannot be written or that would overwrite the checkpoint (train checks its settings itself)."""
+    data_dir, checkpoint = getattr(args, "data_dir", None), getattr(args, "checkpoint", None)
+    if data_dir is not None and not data_dir.is_dir():
+        what = "does not exist" if not data_dir.exists() else "is not a folder"
+        raise ValueError(f"`--data-dir` {str(data_dir)!r} {what}; give the folder holding the data set")
     if args.out is not None:
         check_output_dir(args.out, "`--out`", _OUTPUTS)
-    if args.checkpoint is not None:
-        check_output_file(args.checkpoint, "`--checkpoint`")
-        if args.out is not None and args.checkpoint.resolve() in {(args.out / n).resolve() for n in _OUTPUTS}:
-            raise ValueError(f"`--checkpoint` {str(args.checkpoint)!r} is one of the outputs of `--out`; "
+        if checkpoint is not None and checkpoint.resolve() in {(args.out / n).resolve() for n in _OUTPUTS}:
+            raise ValueError(f"`--checkpoint` {str(checkpoint)!r} is one of the outputs of `--out`; "
                              "give it another name")
 
 
 def _train(args: argparse.Namespace) -> int:
     from xgrad._train.train import train
 
-    _check_train_args(args)
+    _check_outputs(args)
     status, failure = 0, None
     with stop_signals() as stop:
         try:
-            settings = {k: getattr(args, k) for k in DEFAULTS}
-            result = train(args.backend, **{**settings, "threads": _threads(args.threads)},
-                           progress=not args.no_progress, data_dir=args.data_dir, checkpoint=args.checkpoint,
-                           resume=args.resume)
+            result = train(**given(args, train_settings()))
         except TrainingDivergedError as exc:
             print(f"xgrad train: {exc}", file=sys.stderr)
             result, status = exc.result, 1
@@ -260,43 +202,16 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 def _add_sweep_parser(sub: Any) -> None:
-    from xgrad._sweep.grid import DEFAULT_LRS
-
     sw = sub.add_parser("sweep", help="train once per learning rate (and other settings), in parallel",
                         description="A grid of training runs on a local Dask cluster (one worker per core) "
                         "or on the cluster at --scheduler; prints a table of the runs, the best marked with *.")
-    sw.add_argument("--lr", type=float, nargs="+", default=list(DEFAULT_LRS),
-                    help="learning rates (default: " + " ".join(f"{v:g}" for v in DEFAULT_LRS) + ")")
-    sw.add_argument("--hidden-size", type=int, nargs="+", default=[50], help="units in the hidden layer")
-    sw.add_argument("--batch-size", type=int, nargs="+", default=[100], help="samples per minibatch")
-    sw.add_argument("--activation", nargs="+", default=["sigmoid"], choices=list(ACTIVATIONS),
-                    help="the hidden layer's activation")
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed for every other setting")
-    sw.add_argument("--iters", type=int, default=10_000, help="SGD iterations of each run")
-    sw.add_argument("--eval-every", type=int, default=None,
-                    help="iterations between evaluations, 0 for none (default: one epoch)")
-    sw.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="the data set")
-    sw.add_argument("--data-dir", type=Path, default=None, help="where the dataset files are (on every worker)")
-    sw.add_argument("--backend", default="auto", help="auto (CuPy on workers with a GPU, else NumPy), "
-                    + ", ".join(BACKENDS))
-    sw.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating type of the runs")
-    sw.add_argument("--scheduler", default=None, help="a Dask scheduler's address (tcp://HOST:8786), or "
-                    "'serial' to run in this process; default: a local cluster for this command")
-    sw.add_argument("--refine", type=int, default=0, help="rounds that narrow the learning rates around the best")
-    sw.add_argument("--retries", type=int, default=2, help="times a lost or failed run is run again")
-    sw.add_argument("--out", type=Path, default=None,
-                    help="write sweep.json, sweep.png and runs/*/history.json here; rerunning skips finished runs")
-    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings(sw, sweep_settings(), sweep=True)
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from xgrad._sweep.sweep import sweep
 
-    result = sweep(lr=args.lr, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                   activation=args.activation, seeds=args.seeds, iters=args.iters, eval_every=args.eval_every,
-                   dataset=args.dataset, data_dir=args.data_dir, backend=args.backend, dtype=args.dtype,
-                   client=args.scheduler, refine=args.refine, retries=args.retries, out=args.out,
-                   progress=not args.no_progress)
+    result = sweep(**given(args, sweep_settings()))
     print(result.to_table())
     best = result.best
     if best is None:
@@ -304,8 +219,9 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         acc = "no evaluation" if best.test_acc is None else f"test accuracy {best.test_acc:.4f}"
         print(f"best: lr={best.settings['lr']:g}, {acc}")
-    if args.out is not None:
-        logger.info("wrote %s: %s", args.out, ", ".join(sorted(p.name for p in args.out.iterdir())))
+    out = getattr(args, "out", None)
+    if out is not None:
+        logger.info("wrote %s: %s", out, ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
 
 

@@ -9,7 +9,6 @@ learning rates of a refinement round.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -17,41 +16,33 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from xgrad._train.config import TrainConfig
-from xgrad._train.train import train
+from xgrad._train.config import check_settings, current_keywords
+from xgrad._train.settings import DEFAULT_LRS, REFUSED, SHARED, SINGLE, by_name
 
-DEFAULT_LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-"""Learning rates three times apart (roughly): the coarse grid."""
+__all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "refine_lrs", "run_key",
+           "varied"]
 
-# settings a sweep chooses itself, or that make no sense for many runs at once
-_REFUSED = {
-    "seed": "give the seeds as `seeds=[...]`",
-    "progress": "the sweep shows one progress bar for all runs (`progress=`)",
-    "net": "every run starts from its own seeded network",
-    "checkpoint": "runs are saved whole under `out=` as they finish",
-    "checkpoint_every": "runs are saved whole under `out=` as they finish",
-    "resume": "rerunning a sweep with the same `out=` skips the runs already done",
-}
-_SINGLE = ("data_dir", "device")  # one value for every run, never a grid axis
-_ITERS = inspect.signature(train).parameters["iters"].default
 _SHORT = {"hidden_size": "hidden", "batch_size": "batch", "activation": "act", "weight_init_std": "std"}
 
 
 def grid_axes(fixed: dict[str, Any], train_settings: dict[str, Any]) -> dict[str, list[Any]]:
-    """Every setting as a list of values (a list or tuple is a grid axis).
+    """Every setting as a list of values (a list or tuple is a grid axis,
+    but for the settings of the record that take one value for every run).
 
     `fixed` holds the sweep's named axes (``lr``, ..., ``seed``); the others
     come from ``**train_settings``. Unknown and refused settings raise.
     """
-    params = inspect.signature(train).parameters
+    train_settings = current_keywords(train_settings, "sweep", stacklevel=3)
+    entries = by_name()
     for name in train_settings:
-        if name in _REFUSED:
-            raise TypeError(f"`{name}` is not a setting of a sweep: {_REFUSED[name]}")
-        if name not in params or name == "data":
+        s = entries.get(name)
+        if s is not None and s.sweep == REFUSED:
+            raise TypeError(f"`{name}` is not a setting of a sweep: {s.refused}")
+        if s is None or s.sweep == SHARED:
             raise TypeError(f"`{name}` is not a setting of xgrad.train; see help(xgrad.train) for the settings")
     axes: dict[str, list[Any]] = {}
     for name, value in {**train_settings, **fixed}.items():
-        grid = isinstance(value, list | tuple) and name not in _SINGLE
+        grid = isinstance(value, list | tuple) and entries[name].sweep != SINGLE
         values = list(value) if grid else [value]
         if not values:
             raise ValueError(f"`{'seeds' if name == 'seed' else name}` must hold at least one value; got {value!r}")
@@ -59,23 +50,23 @@ def grid_axes(fixed: dict[str, Any], train_settings: dict[str, Any]) -> dict[str
     return axes
 
 
-def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def expand(axes: dict[str, list[Any]], data: Any = None) -> list[dict[str, Any]]:
     """All combinations, the learning rate and then the seed varying fastest,
-    each checked as :func:`xgrad.train` would check it."""
+    each checked as :func:`xgrad.train` checks it (:func:`checked_run`)."""
     order = [k for k in axes if k not in ("lr", "seed")] + ["lr", "seed"]
-    runs = [dict(zip(order, combo, strict=True)) for combo in itertools.product(*(axes[k] for k in order))]
-    for run in runs:
-        check_settings(run)
-        if run.get("iters", _ITERS) == 0:  # checked as an integer by check_settings
-            raise ValueError("`iters` must be at least 1 in a sweep; got 0: a run of no iterations has no loss "
-                             "or accuracy to compare")
-    return runs
+    return [checked_run(dict(zip(order, combo, strict=True)), data)
+            for combo in itertools.product(*(axes[k] for k in order))]
 
 
-def check_settings(settings: dict[str, Any]) -> None:
-    """Raise the error :func:`xgrad.train` would raise for these settings."""
-    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
-    TrainConfig.build({**defaults, **settings})
+def checked_run(settings: dict[str, Any], data: Any = None) -> dict[str, Any]:
+    """`settings`, the settings of one run, once checked by the record's checks (the error
+    :func:`xgrad.train` would raise, before any run starts); kept as the caller wrote them
+    (``lr=1`` stays 1), the run's worker hands them to ``train`` as they are, and its record
+    and its key hold them."""
+    if check_settings({**settings, "data": data})["iters"] == 0:
+        raise ValueError("`iters` must be at least 1 in a sweep; got 0: a run of no iterations has no loss "
+                         "or accuracy to compare")
+    return settings
 
 
 def varied(axes: dict[str, list[Any]]) -> list[str]:

@@ -10,73 +10,98 @@ sweep started again after a crash does only what is missing.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from xgrad._infra.files import check_output_dir
-from xgrad._infra.validate import check_count, check_flag
 from xgrad._sweep.executor import runner
-from xgrad._sweep.grid import DEFAULT_LRS, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
+from xgrad._sweep.grid import checked_run, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweep.result import SweepResult, score, write_atomic
 from xgrad._sweep.worker import SweepRun
-from xgrad._train.config import check_data_dir
+from xgrad._train import checks
+from xgrad._train.settings import NAMED, REFUSED, SINGLE, Setting, doc_entry, fill_parameters, record
 
-__all__ = ["SweepResult", "SweepRun", "sweep"]
+__all__ = ["SWEEP_OPTIONS", "SweepResult", "SweepRun", "describe_sweep", "named_axes", "sweep"]
 
 logger = logging.getLogger("xgrad")
 
-def sweep(
-    *,
-    lr: float | Sequence[float] = DEFAULT_LRS,
-    hidden_size: int | Sequence[int] = 50,
-    batch_size: int | Sequence[int] = 100,
-    activation: str | Sequence[str] = "sigmoid",
-    seeds: int | Sequence[int] = (0,),
-    client: Any = None,
-    out: str | os.PathLike[str] | None = None,
-    refine: int = 0,
-    progress: bool = True,
-    retries: int = 2,
-    **train_settings: Any,
-) -> SweepResult:
+SWEEP_OPTIONS = (
+    Setting("seeds", (0,), "int | Sequence[int]", kind="int or list of int", parse=int, sweep=NAMED,
+            terms=(("`seed`", "`--seeds`"),), help="one run per seed for every other setting",
+            doc="One run per seed for every combination."),
+    Setting("client", None, "Any", kind='None, "serial", str or distributed.Client', option="--scheduler",
+            shown="a local cluster for this command",
+            help="a Dask scheduler's address (tcp://HOST:8786), or 'serial' to run in this process",
+            doc="Where the runs go. None starts a local Dask cluster for the call (one worker process per core, "
+                "one BLAS thread each) and stops it after; a string is a scheduler's address "
+                '(``"tcp://host:8786"``); a Client is used as it is (not closed). ``"serial"`` runs the grid in '
+                "this process, one run after another, without Dask."),
+    Setting("out", None, "str | os.PathLike[str] | None", kind="path, optional", parse=Path, shown="none",
+            help="write sweep.json, sweep.png and runs/*/history.json here; rerunning skips finished runs",
+            doc="A folder for ``sweep.json``, ``sweep.png`` and one ``runs/<run>/history.json`` per run, written "
+                "as each run finishes. Runs already there (from an interrupted sweep with the same settings and "
+                "data) are read back instead of run again."),
+    Setting("refine", 0, "int", check=checks.count(0), parse=int,
+            help="rounds that narrow the learning rates around the best",
+            doc="After the coarse grid, this many rounds that try two learning rates around the best one "
+                "(halfway, on a log scale, to its neighbours), with the best run's other settings and every "
+                "seed."),
+    Setting("progress", True, "bool", check=checks.flag, option="--no-progress", help="no progress bar",
+            doc="A progress bar on stderr: runs done, best so far."),
+    Setting("retries", 2, "int", check=checks.count(0), parse=int, help="times a lost or failed run is run again",
+            doc="Times Dask runs a task again after an error or a lost worker."),
+)
+"""The arguments of :func:`sweep` itself (and options of ``xgrad sweep``), beside the settings of its runs."""
+
+
+def named_axes() -> list[Setting]:
+    """The settings of the record that :func:`sweep` names, with their defaults in a sweep."""
+    return [s for s in record() if s.sweep == NAMED]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ", ".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def describe_sweep(function: Any) -> Any:
+    """`function` (``sweep``) with its signature and Parameters made from the record and
+    :data:`SWEEP_OPTIONS`: the named axes, the sweep's own arguments, then ``**train_settings``."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    axes = named_axes()
+    params = [inspect.Parameter(s.name, keyword, default=s.sweep_value,
+                                annotation=f"{s.annotation} | Sequence[{s.annotation}]") for s in axes]
+    params += [inspect.Parameter(o.name, keyword, default=o.default, annotation=o.annotation) for o in SWEEP_OPTIONS]
+    params.append(inspect.Parameter("train_settings", inspect.Parameter.VAR_KEYWORD, annotation="Any"))
+    defaults = "; ".join(f"{s.name} {_shown(s.sweep_value)}" for s in axes)
+    lines = doc_entry(", ".join(s.name for s in axes), "value or list", "Settings of :func:`xgrad.train`; a list "
+                      f"(or tuple) is a grid axis. By default: {defaults}.")
+    lines += [line for o in SWEEP_OPTIONS for line in doc_entry(o.name, o.doc_kind, o.doc)]
+    single = ", ".join(f"``{s.name}``" for s in record() if s.sweep == SINGLE)
+    refused = ", ".join(f"``{s.name}``" for s in record() if s.sweep == REFUSED)
+    lines += doc_entry("**train_settings", "", "Any other setting of :func:`xgrad.train` (``iters``, ``dtype``, "
+                       "``backend``, ``data``, ...), each a value or a list. ``data`` (arrays, never a grid) is sent "
+                       f"to every worker once; {single} take one value for every run; {refused} are refused. "
+                       '``backend="auto"`` (the default) uses CuPy on workers that see a GPU, e.g. one worker per GPU '
+                       "with ``dask_cuda.LocalCUDACluster``, and NumPy elsewhere.")
+    returns = inspect.signature(function).return_annotation
+    function.__signature__ = inspect.Signature(params, return_annotation=returns)
+    function.__doc__ = fill_parameters(function.__doc__ or "", lines)
+    return function
+
+
+@describe_sweep
+def sweep(**arguments: Any) -> SweepResult:
     """Train once per combination of settings, in parallel, and compare.
 
     Parameters
     ----------
-    lr, hidden_size, batch_size, activation : value or list
-        Settings of :func:`xgrad.train`; a list (or tuple) is a grid axis.
-        The default learning rates are 0.001, 0.003, 0.01, ..., 3.
-    seeds : int or list of int
-        One run per seed for every combination.
-    client : None, "serial", str or distributed.Client
-        Where the runs go. None starts a local Dask cluster for the call (one
-        worker process per core, one BLAS thread each) and stops it after; a
-        string is a scheduler's address (``"tcp://host:8786"``); a Client is
-        used as it is (not closed). ``"serial"`` runs the grid in this process,
-        one run after another, without Dask.
-    out : path, optional
-        A folder for ``sweep.json``, ``sweep.png`` and one
-        ``runs/<run>/history.json`` per run, written as each run finishes. Runs
-        already there (from an interrupted sweep with the same settings and
-        data) are read back instead of run again.
-    refine : int
-        After the coarse grid, this many rounds that try two learning rates
-        around the best one (halfway, on a log scale, to its neighbours), with
-        the best run's other settings and every seed.
-    progress : bool
-        A progress bar on stderr: runs done, best so far.
-    retries : int
-        Times Dask runs a task again after an error or a lost worker.
-    **train_settings :
-        Any other setting of :func:`xgrad.train` (``iters``, ``dtype``,
-        ``backend``, ``data``, ...), each a value or a list. ``data`` (arrays,
-        never a grid) is sent to every worker once. ``backend="auto"`` (the
-        default) uses CuPy on workers that see a GPU, e.g. one worker per GPU
-        with ``dask_cuda.LocalCUDACluster``, and NumPy elsewhere.
+    (the named axes, the sweep's own arguments, the other settings)
 
     Returns
     -------
@@ -111,21 +136,17 @@ def sweep(
     >>> [r.diverged for r in result if r.settings["lr"] == 1e6]
     [True, True]
     """
-    data = train_settings.pop("data", None)
-    check_data_dir(data, train_settings.get("data_dir"))
-    fixed = {"lr": lr, "hidden_size": hidden_size, "batch_size": batch_size, "activation": activation,
-             "seed": seeds}
-    axes = grid_axes(fixed, train_settings)
-    progress = check_flag(progress, "progress")
-    refine = check_count(refine, "refine")
-    retries = check_count(retries, "retries")
+    own = {o.name: o.checked(arguments.pop(o.name, o.default), arguments) for o in SWEEP_OPTIONS}
+    named = {s.name: arguments.pop(s.name, s.sweep_value) for s in named_axes()}
+    data = arguments.pop("data", None)  # sent to the workers once, not a setting of each run
+    axes = grid_axes({**named, "seed": own["seeds"]}, arguments)
     names, digest = varied(axes), fingerprint(data)
-    todo = [(run_key(s, names, digest), s) for s in expand(axes)]
-    folder = _prepare_out(out)
-    with runner(client, retries) as pool, _Progress(progress) as bar:
+    todo = [(run_key(s, names, digest), s) for s in expand(axes, data)]
+    folder = _prepare_out(own["out"])
+    with runner(own["client"], own["retries"]) as pool, _Progress(own["progress"]) as bar:
         runs = _execute(pool, todo, data, folder, bar, 0)
-        for k in range(1, refine + 1):
-            more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes)]
+        for k in range(1, own["refine"] + 1):
+            more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes, data)]
             if not more:
                 break
             runs += _execute(pool, more, data, folder, bar, k)
@@ -135,7 +156,7 @@ def sweep(
     return result
 
 
-def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]], data: Any) -> list[dict[str, Any]]:
     """The runs of the next round: new learning rates around the best one,
     with the best run's other settings, for every seed."""
     means: dict[tuple[str, float], list[float]] = {}
@@ -149,7 +170,8 @@ def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]]) -> list[dict[s
     if s == float("-inf"):
         return []  # everything diverged: nothing to narrow down
     tried = [lr for (n, lr) in means if n == name]
-    return [{**family[name], "lr": new, "seed": seed} for new in refine_lrs(tried, best) for seed in axes["seed"]]
+    return [checked_run({**family[name], "lr": new, "seed": seed}, data)
+            for new in refine_lrs(tried, best) for seed in axes["seed"]]
 
 
 def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None,
@@ -193,7 +215,7 @@ def _read_run(folder: Path | None, key: str, settings: dict[str, Any]) -> SweepR
     try:
         record = json.loads(_run_file(folder, key).read_text())
         about = record.pop("sweep_run")
-        run = SweepRun.from_dict({**about, "settings": dict(settings), "history": record, "resumed": True})
+        run = SweepRun.from_dict({**about, "settings": settings, "history": record, "resumed": True})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("running %s again: its history.json is unreadable (%s)", key, exc)
         return None

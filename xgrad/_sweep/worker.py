@@ -8,9 +8,7 @@ a :class:`SweepRun`. A divergence is a result, not an error.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -110,31 +108,20 @@ def where() -> str:
         return "local"
 
 
-@functools.lru_cache(maxsize=2)
-def _dataset(dataset: str, data_dir: str | None) -> Any:
-    """A data set read once per worker process, shared by the runs it does."""
-    from xgrad._datasets.mnist import load_mnist
-
-    return load_mnist(dataset=dataset, data_dir=data_dir)
-
-
 def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: int = 0) -> SweepRun:
-    """Train with `settings` (on `data`, or the named data set) and record it."""
+    """Train with `settings` as they are (the grid checked them; on `data`, or
+    the data set they name) and record it; the backend "auto" is chosen here."""
     backend = choose_backend(settings.get("backend", "auto"), visible_gpus())
-    args = {k: v for k, v in settings.items() if k not in ("backend", "data_dir")}  # the folder is read here
-    if data is None:
-        data_dir = settings.get("data_dir")
-        data = _dataset(settings.get("dataset", "mnist"), None if data_dir is None else os.fspath(data_dir))
     t0 = time.perf_counter()
     try:
-        result = train(backend, **args, data=data, progress=False)
+        result = train(**{**settings, "backend": backend}, data=data, progress=False)
         diverged_at = None
     except TrainingDivergedError as exc:
         result, diverged_at = exc.result, exc.iteration
     seconds = time.perf_counter() - t0
     tail = [float(v) for v in result.loss[-_LOSS_TAIL:]]
     return SweepRun(
-        key=key, settings=dict(settings), train_acc=result.train_acc[-1] if result.train_acc else None,
+        key=key, settings=settings, train_acc=result.train_acc[-1] if result.train_acc else None,
         test_acc=result.test_acc[-1] if result.test_acc else None,
         loss=sum(tail) / len(tail) if tail else math.nan, diverged=diverged_at is not None,
         diverged_at=diverged_at, seconds=seconds, worker=where(), backend=result.backend,

@@ -14,7 +14,7 @@ from xgrad._infra.files import FileFormatError, atomic_write
 from xgrad._infra.host import to_numpy
 from xgrad._net.file import PARAM_NAMES, check_host_params, read_npz
 from xgrad._train.history import History
-from xgrad._train.settings import current_names
+from xgrad._train.settings import current_names, record
 
 if TYPE_CHECKING:
     from xgrad._infra.backend import Backend
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Checkpoint", "CheckpointError", "data_id", "load_checkpoint", "save_checkpoint"]
 
-# settings that may differ between a run and its resumption
-_FREE = ("iters", "progress", "eval_every", "compile_step")
 _WHAT = "xgrad checkpoint"
 
 
@@ -167,9 +165,12 @@ def _read_loss(p: str, raw: Any, iteration: int) -> list[float]:
 
 def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: TrainConfig, net: TwoLayerNet) -> None:
     """The checkpoint belongs to this run: same settings, network and no more iterations."""
-    saved, now = dict(meta["config"]), cfg.as_dict()
+    # a setting recorded since the file was written is read as its default: it did not exist then
+    saved = {**{s.name: s.default for s in record() if s.recorded}, **meta["config"]}
     saved["dataset"] = dataset_spelling(saved.get("dataset"))  # written as given before names had one spelling
-    differ = [k for k in now if k not in _FREE and saved.get(k) != now[k]]
+    free = {s.name for s in record() if s.free}  # may differ between a run and its resumption
+    now = cfg.as_dict()
+    differ = [k for k in now if k not in free and saved.get(k) != now[k]]
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} there, {now[k]!r} now" for k in differ)
         raise ValueError(f"cannot resume from {p!r}: its settings differ ({detail})")

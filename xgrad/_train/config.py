@@ -4,145 +4,118 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from xgrad._datasets.mnist import dataset_spelling
 from xgrad._infra.backend import Backend, library, refuse_numpy_subclass
-from xgrad._infra.threads import check_threads
-from xgrad._infra.validate import beyond_range, check_count, check_flag, check_optional_positive, check_positive
-from xgrad._train.settings import DEFAULTS, check_choice
+from xgrad._infra.validate import beyond_range
+from xgrad._train.checks import listed
+from xgrad._train.settings import RENAMED, by_name, record
 
 # threads pay off only when the products are large (flops per step)
 _THREADED_FLOPS = 50_000_000
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The validated settings of a training run (what a checkpoint must match)."""
+def current_keywords(given: Mapping[str, Any], caller: str = "train", stacklevel: int = 2) -> dict[str, Any]:
+    """`given` with each old name of a setting (``grad``) under its current one, with a
+    DeprecationWarning (at `stacklevel` above the caller); the two must not disagree."""
+    out = dict(given)
+    for old, new in RENAMED.items():
+        value = out.pop(old, None)
+        if value is None:
+            continue
+        s = by_name()[new]
+        same = f" (the same choices, {listed(s.choices)})" if s.choices is not None else ""
+        warnings.warn(f"`{old}` is deprecated in `{caller}`; use `{new}=`{same}", DeprecationWarning,
+                      stacklevel=stacklevel + 1)
+        if out.get(new, s.default) not in (s.default, value):
+            raise ValueError(f"`{old}` (the deprecated name of `{new}`) is {value!r} but `{new}` is {out[new]!r}; "
+                             f"give `{new}` only")
+        out[new] = value
+    return out
 
-    dataset: str
-    activation: str
-    hidden_size: int
-    iters: int
-    batch_size: int
-    lr: float
-    gradient: str
-    h: float | None
-    eval_every: int | None
-    seed: int
-    dtype: str
-    weight_init_std: float | None
-    progress: bool
-    output_size: int = 10
-    compile_step: bool | None = None  # None: where it helps (see xgrad._train.stepper)
+
+def check_settings(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of the record, checked once: `given` (keywords of ``train``, current names)
+    with the record's defaults for the others, each normalised by its check in the record's order.
+
+    The net's own settings (activation, hidden size, dtype, ...) are the record's default for a new
+    network; with `net`, the net's own, and a setting given explicitly must agree with it.
+    """
+    entries = by_name()
+    unknown = [k for k in given if k not in entries]
+    if unknown:
+        raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}")
+    values = {name: given.get(name, s.keyword_default) for name, s in entries.items()}
+    net = entries["net"].checked(values["net"], values)  # the truth of the net's own settings
+    out: dict[str, Any] = {"net": net}
+    for name, s in entries.items():
+        value = values[name]
+        if name == "net":
+            continue
+        if s.net_own and net is not None:
+            out[name] = _net_own(s, value, net)
+        elif s.net_own and value is None:
+            out[name] = s.checked(s.default, values)
+        else:
+            out[name] = s.checked(value, values)
+    return out
+
+
+def _net_own(s: Any, value: Any, net: Any) -> Any:
+    """The net's own value of setting `s`; one given that contradicts it is refused."""
+    if s.own is None:
+        if value is not None:
+            raise ValueError(f"`{s.name}` only sets up a new network; leave it out when `net` is given")
+        return None
+    truth = s.own(net)
+    if value is not None and value != truth:
+        raise ValueError(f"`{s.name}` is {value!r} but the `net` given has {s.name} {truth!r}; "
+                         f"leave `{s.name}` out to train the net as it is")
+    return truth
+
+
+class TrainConfig:
+    """The checked settings of a training run that its records hold (what a
+    checkpoint must match): the record's recorded settings, by name
+    (``cfg.iters``), and ``output_size``, the network's outputs."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__["_values"] = dict(values)
 
     @classmethod
-    def build(cls, args: dict[str, Any], net: Any = None) -> TrainConfig:
-        """Check the settings in `args` (``train``'s arguments); with a `net`,
-        its activation, dtype and sizes are the truth and an explicit setting
-        that contradicts them is refused."""
-        check_choice("gradient", args["gradient"])
-        model = _model_settings(args, net)
-        check_threads(args["threads"], auto=True)
-        eval_every = args["eval_every"]
-        return cls(
-            dataset=_dataset_name(args["dataset"]),
-            activation=model["activation"],
-            hidden_size=model["hidden_size"],
-            iters=check_count(args["iters"], "iters", minimum=0),
-            batch_size=check_count(args["batch_size"], "batch_size", minimum=1),
-            lr=check_positive(args["lr"], "lr"),
-            gradient=args["gradient"],
-            h=_check_h(args["h"], args["gradient"]),
-            eval_every=None if eval_every is None else check_count(eval_every, "eval_every", minimum=0),
-            seed=check_count(args["seed"], "seed", minimum=0),
-            dtype=model["dtype"],
-            weight_init_std=model["weight_init_std"],
-            progress=check_flag(args["progress"], "progress"),
-            output_size=model["output_size"],
-            compile_step=_check_compile_step(args.get("compile_step"), args["gradient"]),
-        )
+    def of(cls, settings: Mapping[str, Any]) -> TrainConfig:
+        """The config of a run whose every setting was checked (:func:`check_settings`)."""
+        values = {s.name: settings[s.name] for s in record() if s.recorded}
+        net = settings.get("net")
+        return cls({**values, "output_size": 10 if net is None else net.sizes[2]})
+
+    @classmethod
+    def build(cls, args: Mapping[str, Any], net: Any = None) -> TrainConfig:
+        """Check the settings in `args` (keywords of ``train``; the record's defaults for the
+        others) and keep the recorded ones."""
+        return cls.of(check_settings({**current_keywords(args), "net": net}))
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrainConfig) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().items()))
+
+    def __repr__(self) -> str:
+        return f"TrainConfig({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def renamed_gradient(gradient: Any, grad: Any) -> Any:
-    """``train``'s `gradient`, or the value given under its old name `grad`
-    (with a DeprecationWarning); the two must not disagree."""
-    if grad is None:
-        return gradient
-    warnings.warn("`grad` is deprecated in `train`; use `gradient=` (the same choices, 'backprop' or "
-                  "'numerical')", DeprecationWarning, stacklevel=3)
-    if gradient != DEFAULTS["gradient"] and gradient != grad:
-        raise ValueError(f"`grad` (the deprecated name of `gradient`) is {grad!r} but `gradient` is "
-                         f"{gradient!r}; give `gradient` only")
-    return grad
-
-
-# settings of the network: the record's default for a new one, the net's own otherwise
-_DEFAULTS = {k: DEFAULTS[k] for k in ("activation", "hidden_size", "dtype", "weight_init_std")}
-MAX_H = 1.0  # a larger step of the numerical gradient measures no derivative of the loss
-
-
-def _check_h(h: Any, gradient: str) -> float | None:
-    h = check_optional_positive(h, "h")
-    if h is not None and h > MAX_H:
-        raise ValueError(f"`h` must be at most {MAX_H:g} (a step of the numerical gradient); got {h!r}")
-    if h is not None and gradient != "numerical":
-        # a step that changes nothing would be ignored without a word
-        raise ValueError(f"`h` ({h!r}) is the step of the numerical gradient and has no effect when "
-                         f"`gradient` is {gradient!r}; leave `h` out, or set `gradient` to 'numerical'")
-    return h
-
-
-def _dataset_name(value: Any) -> str:
-    """The data set's name in one spelling ('fashion_mnist' is 'fashion-mnist'), checked even when
-    `data` replaces it: it is recorded in the run's config and compared on resuming."""
-    return str(check_choice("dataset", dataset_spelling(value)))
-
-
-def _check_compile_step(value: Any, gradient: str) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise TypeError(f"`compile_step` must be True, False or None (compile where it helps); got {value!r}")
-    if value and gradient != "backprop":
-        raise ValueError(f"`compile_step` is True, but only the backpropagation step compiles, not `gradient` "
-                         f"{gradient!r} (it checks its inputs on the host); set `gradient` to 'backprop', or leave "
-                         "`compile_step` at None")
-    return value
-
-
-def net_dtype_name(net: Any) -> str:
-    """'float32' or 'float64': the dtype of a network's parameters."""
-    return "float32" if net.dtype == net.xp.float32 else "float64"
-
-
-def _model_settings(args: dict[str, Any], net: Any) -> dict[str, Any]:
-    """activation, hidden_size, dtype, weight_init_std and output_size of the run."""
-    given = {k: args.get(k) for k in _DEFAULTS}
-    if net is None:
-        out = {k: _DEFAULTS[k] if v is None else v for k, v in given.items()}
-        check_choice("activation", out["activation"])
-        check_choice("dtype", out["dtype"])
-        out["hidden_size"] = check_count(out["hidden_size"], "hidden_size", minimum=1)
-        out["weight_init_std"] = check_positive(out["weight_init_std"], "weight_init_std")
-        return {**out, "output_size": 10}
-    truth = {"activation": net.activation, "hidden_size": net.sizes[1], "dtype": net_dtype_name(net)}
-    for k, v in truth.items():
-        if given[k] is not None and given[k] != v:
-            raise ValueError(f"`{k}` is {given[k]!r} but the `net` given has {k} {v!r}; "
-                             f"leave `{k}` out to train the net as it is")
-    if given["weight_init_std"] is not None:
-        raise ValueError("`weight_init_std` only sets up a new network; leave it out when `net` is given")
-    return {**truth, "weight_init_std": None, "output_size": net.sizes[2]}
-
-
-def check_data_dir(data: Any, data_dir: Any) -> None:
-    """Refuse `data_dir` beside `data`: the folder would be ignored without a word."""
-    if data is not None and data_dir is not None:
-        raise ValueError(f"`data_dir` has no effect when `data` is given (the run trains on `data`); got "
-                         f"{os.fspath(data_dir)!r}. Leave out one of them")
+        return dict(self._values)
 
 
 def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] | None) -> tuple[Any, Any]:

@@ -1,0 +1,87 @@
+"""The options of ``xgrad train`` and ``xgrad sweep``, made from the settings record."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from _helpers import add_setting, made_up_setting
+
+from xgrad._cli.main import _parser, main
+from xgrad._cli.options import cli_terms, given, sweep_settings, train_settings
+from xgrad._sweep.sweep import SWEEP_OPTIONS
+from xgrad._train.settings import NAMED, record
+
+
+def _sub(name: str) -> argparse.ArgumentParser:
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def _options(name: str) -> dict[str, argparse.Action]:
+    return {a.dest: a for a in _sub(name)._actions if a.option_strings and a.dest != "help"}
+
+
+def test_train_has_one_option_per_setting_of_the_record():
+    shown = [a for a in _sub("train")._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert [a.dest for a in shown[1:-1]] == [s.name for s in record() if s.option is not None]  # -h ... --out
+    assert [a.option_strings for a in shown if a.dest in ("progress", "batch_size", "resume")] == [
+        ["--batch-size"], ["--no-progress"], ["--resume"]]
+    hidden = [a for a in _sub("train")._actions if a.help == argparse.SUPPRESS]
+    assert [(a.option_strings, a.dest) for a in hidden] == [(["--grad"], "gradient")]  # the old name
+
+
+def test_sweep_has_the_settings_a_sweep_takes_and_its_own_options():
+    options = _options("sweep")
+    refused = {"seed", "net", "checkpoint", "checkpoint_every", "resume", "data", "device"}
+    assert set(options) == {s.name for s in record() if s.name not in refused} | {o.name for o in SWEEP_OPTIONS}
+    for s in record():
+        if s.name in options:
+            assert (options[s.name].nargs == "+") is (s.sweep == NAMED), s.name
+    assert options["client"].option_strings == ["--scheduler"] and options["seeds"].nargs == "+"
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_every_option_shows_its_default(command):
+    for action in _sub(command)._actions:
+        if action.option_strings and action.help not in (None, argparse.SUPPRESS) and action.nargs != 0 \
+                and action.dest != "help":
+            assert "(default: " in action.help, (command, action.dest)
+
+
+def test_the_command_hands_on_only_what_was_given():
+    args = _parser().parse_args(["train", "--iters", "5", "--threads", "default", "--no-progress"])
+    assert given(args, train_settings()) == {"iters": 5, "threads": None, "progress": False}
+    args = _parser().parse_args(["sweep", "--lr", "0.1", "1", "--scheduler", "serial", "--seeds", "3"])
+    assert given(args, sweep_settings()) == {"lr": [0.1, 1.0], "client": "serial", "seeds": [3]}
+
+
+def test_messages_spell_keywords_as_the_options():
+    assert cli_terms("`batch_size` must be >= 1", train_settings()) == "`--batch-size` must be >= 1"
+    assert cli_terms("`threads` must be a positive integer, 'auto' or None", train_settings()) == (
+        "`--threads` must be a positive integer, 'auto' or 'default'")
+    assert cli_terms("`resume=True` needs `checkpoint`", train_settings()) == "`--resume` needs `--checkpoint`"
+    assert cli_terms("`seed` must be >= 0; `client` must be", sweep_settings()) == (
+        "`--seeds` must be >= 0; `--scheduler` must be")
+    assert cli_terms("`progress` must be True or False", train_settings()) == "`progress` must be True or False"
+
+
+def test_the_checkpoint_checks_of_train_are_the_commands(tmp_path, capsys):
+    ckpt = tmp_path / "c.npz"
+    ckpt.write_bytes(b"x")
+    assert main(["train", "--backend", "numpy", "--no-progress", "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"xgrad train: error: `--checkpoint` {str(ckpt)!r} already holds a run; pass `--resume` to "
+                   "continue it, or remove it or give another path to start anew"]
+
+
+def test_an_added_setting_is_an_option_of_train_and_sweep(monkeypatch, capsys):
+    add_setting(monkeypatch, made_up_setting())
+    for command in ("train", "sweep"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--momentum MOMENTUM momentum of the SGD update (default: 0.0)" in text, command
+    assert given(_parser().parse_args(["train", "--momentum", "0.5"]), train_settings()) == {"momentum": 0.5}
+    assert given(_parser().parse_args(["sweep", "--momentum", "0.5"]), sweep_settings()) == {"momentum": 0.5}
+    assert cli_terms("`momentum` must be a real number", train_settings()) == "`--momentum` must be a real number"

@@ -1,0 +1,75 @@
+"""The grid of a sweep, made from the settings record, in this process (no Dask)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+import pytest
+from _helpers import add_setting, made_up_setting
+
+import xgrad
+from xgrad._sweep.grid import grid_axes
+from xgrad._sweep.sweep import SWEEP_OPTIONS, named_axes
+from xgrad._train.settings import DEFAULT_LRS, REFUSED, SINGLE, record
+
+
+def _data(n=60, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    t = (x[:, :3] @ rng.normal(size=(3, 3))).argmax(axis=1)
+    return (x[:40], t[:40]), (x[40:], t[40:])
+
+
+FAST = {"iters": 4, "eval_every": 0, "batch_size": 5, "hidden_size": 3, "client": "serial", "progress": False}
+
+
+def test_the_signature_of_sweep_is_the_named_axes_and_its_own_arguments():
+    params = inspect.signature(xgrad.sweep).parameters
+    assert list(params) == [s.name for s in named_axes()] + [o.name for o in SWEEP_OPTIONS] + ["train_settings"]
+    assert params["lr"].default == DEFAULT_LRS and params["hidden_size"].default == 50
+    assert params["seeds"].default == (0,) and params["retries"].default == 2
+    assert params["train_settings"].kind is inspect.Parameter.VAR_KEYWORD
+    assert "activation, hidden_size, batch_size, lr : value or list" in xgrad.sweep.__doc__
+
+
+@pytest.mark.parametrize("s", [s for s in record() if s.sweep == REFUSED and s.name not in
+                               {o.name for o in SWEEP_OPTIONS}], ids=lambda s: s.name)
+def test_a_refused_setting_says_why(s):
+    with pytest.raises(TypeError, match=f"`{s.name}` is not a setting of a sweep: " + re.escape(s.refused)):
+        xgrad.sweep(data=_data(), **{s.name: s.default}, **FAST)
+
+
+def test_a_list_is_an_axis_but_for_settings_of_one_value():
+    assert [s.name for s in record() if s.sweep == SINGLE] == ["data_dir", "device"]
+    axes = grid_axes({"lr": 0.1, "seed": (0, 1)}, {"iters": [5, 10], "data_dir": ("a", "b"), "dtype": "float64"})
+    assert axes == {"iters": [5, 10], "data_dir": [("a", "b")], "dtype": ["float64"], "lr": [0.1], "seed": [0, 1]}
+
+
+def test_the_workers_get_the_settings_as_they_are(monkeypatch):
+    calls = []
+
+    def fake_train(**kwargs):
+        calls.append(kwargs)
+        return xgrad.train(**kwargs)
+
+    monkeypatch.setattr("xgrad._sweep.worker.train", fake_train)
+    monkeypatch.setattr("xgrad._sweep.worker.visible_gpus", lambda: 0)
+    data = _data()
+    result = xgrad.sweep(lr=[0.1, 1], seeds=[0, 1], data=data, **FAST)
+    assert len(result) == len(calls) == 4
+    for run, kwargs in zip(result, calls, strict=True):
+        assert kwargs == {**run.settings, "backend": "numpy", "data": data, "progress": False}
+    assert result.runs[2].settings == {"iters": 4, "eval_every": 0, "batch_size": 5, "hidden_size": 3,
+                                       "activation": "sigmoid", "lr": 1, "seed": 0}  # as written: lr=1 stays 1
+
+
+def test_an_added_setting_is_a_grid_axis(monkeypatch):
+    add_setting(monkeypatch, made_up_setting())
+    result = xgrad.sweep(lr=0.1, momentum=[0.0, 0.5], data=_data(), **FAST)
+    assert [r.settings["momentum"] for r in result] == [0.0, 0.5]
+    assert [r.history["config"]["momentum"] for r in result] == [0.0, 0.5]
+    assert result.varied == ["lr", "seed", "momentum"]
+    with pytest.raises(TypeError, match="`momentum` must be a real number; got str"):
+        xgrad.sweep(lr=0.1, momentum=["fast"], data=_data(), **FAST)
