@@ -72,24 +72,6 @@ def test_gradient_check_catches_a_wrong_gradient(mnist3, monkeypatch):
     assert "FAIL" in str(check)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_directional_check_on_every_backend(backend, dtype, mnist3):
-    x, t = mnist3
-    net = TwoLayerNet(784, 50, 10, activation="relu", dtype=dtype, seed=0, xp=backend.xp,
-                      device=backend.device)
-    result = directional_check(net, backend.asarray(x, dtype=net.dtype), backend.asarray(t))
-    assert result["rel_error"] < (1e-5 if dtype == "float32" else 1e-7)
-    assert result["backprop"] == pytest.approx(result["numerical"], rel=1e-4)
-
-
-def test_directional_check_catches_a_wrong_gradient(mnist3, monkeypatch):
-    x, t = mnist3
-    net = TwoLayerNet(784, 50, 10, seed=0)
-    right = net.gradient
-    monkeypatch.setattr(net, "gradient", lambda x, t: {**right(x, t), "W2": 0 * right(x, t)["W2"]})
-    assert directional_check(net, x, t)["rel_error"] > 1e-3
-
-
 def test_integer_and_one_hot_labels_agree(backend):
     rng = np.random.default_rng(2)
     net = TwoLayerNet(8, 5, 3, seed=0, weight_init_std=1.0, xp=backend.xp, device=backend.device)
@@ -172,17 +154,6 @@ def test_bad_inputs():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="`x` must be an array of the network's library"):
         net.loss(torch.zeros((2, 784), dtype=torch.float64), np.array([0, 1]))
-
-
-def test_directional_check_without_float64_reports_instead_of_warning():
-    strict = pytest.importorskip("array_api_strict")
-    from xgrad import resolve_backend
-
-    b = resolve_backend("array_api_strict", device=strict.Device("no_float64"))
-    net = TwoLayerNet(8, 6, 3, dtype="float32", xp=b.xp, device=b.device, seed=0, weight_init_std=0.5)
-    x = b.asarray(np.random.default_rng(0).random((5, 8)), dtype=b.xp.float32)
-    result = directional_check(net, x, b.asarray(np.array([0, 1, 2, 1, 0])))  # warnings are errors here
-    assert result["rel_error"] < 1e-3
 
 
 # --- labels, inputs and steps: one boundary, no silent wrong answers ---------------------
@@ -447,10 +418,3 @@ def test_network_numerical_gradient_is_deprecated_for_the_method():
     for k in new:
         np.testing.assert_array_equal(old[k], new[k])
 
-
-def test_directional_check_eps_is_deprecated_for_h():
-    net = xgrad.TwoLayerNet(10, 5, 3, seed=0, weight_init_std=1.0)
-    x, t = np.random.default_rng(1).random((4, 10)), np.array([0, 1, 2, 1])
-    with pytest.warns(DeprecationWarning, match="`eps` is deprecated; pass the step as `h`"):
-        old = xgrad.directional_check(net, x, t, eps=1e-5)
-    assert old["numerical"] == xgrad.directional_check(net, x, t, h=1e-5)["numerical"]

@@ -68,7 +68,7 @@ def test_a_correct_gradient_passes_on_jax_without_x64():
         "    net = xgrad.TwoLayerNet(784, 50, 10, activation=act, dtype='float32', seed=1, xp=b.xp)\n"
         "    for d in range(3):\n"
         "        c = xgrad.directional_check(net, b.asarray(X[idx]), b.asarray(T[idx]), seed=d)\n"
-        "        assert c.tolerance == xgrad._net.check.DIRECTIONAL_TOLERANCE[('float32', 'float32')], c\n"
+        "        assert c.tolerance == xgrad._net.directional.DIRECTIONAL_TOLERANCE[('float32', 'float32')], c\n"
         "        assert c.passed and c.conclusive, c\n"
     )
     done = run_without_x64(script)
@@ -169,3 +169,48 @@ def test_a_wrong_zero_gradient_is_seen_along_the_random_direction(monkeypatch):
     monkeypatch.setattr(net, "gradient", lambda x, t: {k: 0 * v for k, v in right(x, t).items()})
     check = directional_check(net, x, t)  # the random part alone
     assert check.backprop == 0.0 and check.conclusive and not check.passed
+
+
+# --- on every backend, and the deprecated `eps` -----------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist3():
+    (x, t), _ = xgrad.load_mnist()
+    return x[:3].astype(np.float64), t[:3]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_directional_check_on_every_backend(backend, dtype, mnist3):
+    x, t = mnist3
+    net = TwoLayerNet(784, 50, 10, activation="relu", dtype=dtype, seed=0, xp=backend.xp,
+                      device=backend.device)
+    result = directional_check(net, backend.asarray(x, dtype=net.dtype), backend.asarray(t))
+    assert result["rel_error"] < (1e-5 if dtype == "float32" else 1e-7)
+    assert result["backprop"] == pytest.approx(result["numerical"], rel=1e-4)
+
+
+def test_directional_check_catches_a_wrong_gradient(mnist3, monkeypatch):
+    x, t = mnist3
+    net = TwoLayerNet(784, 50, 10, seed=0)
+    right = net.gradient
+    monkeypatch.setattr(net, "gradient", lambda x, t: {**right(x, t), "W2": 0 * right(x, t)["W2"]})
+    assert directional_check(net, x, t)["rel_error"] > 1e-3
+
+
+def test_directional_check_without_float64_reports_instead_of_warning():
+    strict = pytest.importorskip("array_api_strict")
+    from xgrad import resolve_backend
+
+    b = resolve_backend("array_api_strict", device=strict.Device("no_float64"))
+    net = TwoLayerNet(8, 6, 3, dtype="float32", xp=b.xp, device=b.device, seed=0, weight_init_std=0.5)
+    x = b.asarray(np.random.default_rng(0).random((5, 8)), dtype=b.xp.float32)
+    result = directional_check(net, x, b.asarray(np.array([0, 1, 2, 1, 0])))  # warnings are errors here
+    assert result["rel_error"] < 1e-3
+
+
+def test_directional_check_eps_is_deprecated_for_h():
+    net = xgrad.TwoLayerNet(10, 5, 3, seed=0, weight_init_std=1.0)
+    x, t = np.random.default_rng(1).random((4, 10)), np.array([0, 1, 2, 1])
+    with pytest.warns(DeprecationWarning, match="`eps` is deprecated; pass the step as `h`"):
+        old = xgrad.directional_check(net, x, t, eps=1e-5)
+    assert old["numerical"] == xgrad.directional_check(net, x, t, h=1e-5)["numerical"]
