@@ -241,6 +241,35 @@ def test_nan_parameters_never_pass_the_gradient_check():
         gradient_check(net, x, np.array([0, 1, 2]))
 
 
+def test_the_numerical_gradient_looks_at_each_parameter_once(monkeypatch):
+    # every finiteness check ends in first_non_finite; the parameters were
+    # looked at three times a call (by the network, the numerical gradient and
+    # the steps), now once: where their steps are made
+    import xgrad._numerics.steps as steps
+
+    looked = []
+    real = steps.first_non_finite
+    monkeypatch.setattr(steps, "first_non_finite", lambda xp, a: looked.append(tuple(a.shape)) or real(xp, a))
+    net, x = _small()
+    net.numerical_gradient(x, np.array([0, 1, 2]))
+    assert sorted(looked) == sorted(tuple(v.shape) for v in net.params.values())
+
+
+@pytest.mark.parametrize("how", ["assigned", "with_params", "in place"])
+def test_a_non_finite_parameter_is_named_however_it_came_in(how):
+    net, x = _small()
+    bad = np.array(net.params["W2"], copy=True)
+    bad[1, 2] = np.inf
+    if how == "assigned":
+        net.params = {**net.params, "W2": bad}
+    elif how == "with_params":
+        net = net.with_params({**net.params, "W2": bad})
+    else:  # as the book's loop changes them
+        net.params["W2"][1, 2] = np.inf
+    with pytest.raises(ValueError, match=r"`net.params\['W2'\]` must be finite; got inf at index \(1, 2\)"):
+        net.numerical_gradient(x, np.array([0, 1, 2]))
+
+
 # --- construction and state ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("seed", "error", "match"), [
