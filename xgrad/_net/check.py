@@ -33,7 +33,7 @@ def dtype_name(dtype: Any) -> str:
 
 @dataclass(frozen=True)
 class GradientCheck:
-    """What :func:`gradient_check` found, one row per parameter.
+    """What the network's check, :func:`gradient_check`, found, one row per parameter.
 
     Attributes
     ----------
@@ -93,7 +93,7 @@ class GradientCheck:
 
 
 def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> GradientCheck:
-    """Compare ``net.gradient`` (backprop) with ``net.numerical_gradient``.
+    """The network's gradient check: ``net.gradient`` (backprop) against ``net.numerical_gradient``.
 
     Parameters
     ----------

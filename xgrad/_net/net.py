@@ -212,12 +212,12 @@ class TwoLayerNet:
         """
         xp = self.xp
         batch_size = check_count(batch_size, "batch_size", minimum=1)
-        x = self._check_x(x, samples=True, cast=False)  # cast batch by batch below
+        x = self._check_x(x, samples=True, cast=False)  # cast chunk by chunk below
         check_own_array(self.xp, self.device, t, "t")
         n = x.shape[0]
         labels = t if check_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
-                                batch_size=batch_size)
+                                chunk_size=batch_size)
         return correct / n
 
     # -- gradients ------------------------------------------------------------
