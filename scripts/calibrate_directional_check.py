@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 import xgrad
-from xgrad._net.check import DIRECTIONAL_TOLERANCE
+from xgrad._net.directional import DIRECTIONAL_TOLERANCE
 
 WRONG = {"zeroed": 0.0, "flipped": -1.0, "doubled": 2.0, "halved": 0.5}
 

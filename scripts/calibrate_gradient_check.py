@@ -5,7 +5,7 @@ For the book's 784-50-10 network (sigmoid and ReLU, several seeds, batches of
 h=1e-4) it prints, per parameter dtype and parameter, the worst criterion of a
 correct gradient and the smallest criterion of a gradient with one
 median-sized entry off by 1%, in units of eps. The tolerances in
-xgrad/_check.py lie between the two with a margin.
+xgrad/_net/check.py lie between the two with a margin.
 
     python scripts/calibrate_gradient_check.py [--seeds 3] [--batches 1 3 10 100]
 """
@@ -17,9 +17,10 @@ import itertools
 import warnings
 
 import numpy as np
+from _calibration import calibration_row
 
 import xgrad
-from xgrad._net.check import TOLERANCE, calibration_row
+from xgrad._net.check import TOLERANCE
 
 
 def main() -> None:

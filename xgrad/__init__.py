@@ -18,7 +18,8 @@ from xgrad._infra.backend import (
 from xgrad._infra.files import FileFormatError
 from xgrad._infra.host import to_numpy
 from xgrad._infra.threads import blas_threads, thread_limits
-from xgrad._net.check import DirectionalCheck, GradientCheck, directional_check, gradient_check
+from xgrad._net.check import GradientCheck, gradient_check
+from xgrad._net.directional import DirectionalCheck, directional_check
 from xgrad._net.functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
 from xgrad._net.net import TwoLayerNet, network_numerical_gradient
 from xgrad._numerics.derivative import DerivativeResult, derivative

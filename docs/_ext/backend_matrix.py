@@ -99,7 +99,7 @@ def check_two_layer_net(b: Any) -> str | None:
     with a central difference of the loss along a random direction."""
     import numpy as np
 
-    from xgrad._net.check import directional_check
+    from xgrad._net.directional import directional_check
     from xgrad._net.net import TwoLayerNet
 
     net = TwoLayerNet(8, 6, 3, backend=b, dtype="float32", seed=0, weight_init_std=0.5)

@@ -10,7 +10,7 @@ from xgrad import to_numpy, train
 from xgrad._infra.backend import index_dtype
 from xgrad._train.checkpoint import data_id
 from xgrad._train.config import TrainConfig, prepare_data
-from xgrad._train.data import LEVELS, Levels, TrainData, host_floats, train_data
+from xgrad._train.data import LEVELS, Levels, TrainData, host_floats, minibatch, train_data
 
 EVERY_LEVEL = np.arange(LEVELS + 1, dtype=np.uint8).reshape(16, 16)
 
@@ -22,13 +22,18 @@ def _data(backend, source, labels, dtype):
     return train_data(backend, source, floats, ints, n_classes=10)
 
 
+def _batch(data, idx):
+    """The minibatch of rows `idx` of `data`, as the training step draws it."""
+    return minibatch(data.images, data.labels, data.eye, idx, levels=data.levels, dtype=data.dtype, xp=data.xp)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_level_becomes_the_number_load_mnist_gives(backend, dtype):
     # float32 k/255 as the loader divides; float64 runs widen those float32 numbers
     expected = (EVERY_LEVEL.astype(np.float32) / np.float32(255)).astype(dtype)
     data = _data(backend, Levels(EVERY_LEVEL), np.arange(16) % 10, dtype)
     idx = backend.asarray(np.arange(16)[::-1].copy(), dtype=index_dtype(backend.xp, backend.device))
-    xb, _ = data.batch(idx)
+    xb, _ = _batch(data, idx)
     assert xb.dtype == getattr(backend.xp, dtype)
     np.testing.assert_array_equal(to_numpy(xb), expected[::-1])
     if backend.name in ("numpy", "torch", "array_api_strict"):  # they divide exactly: 8-bit on the device
@@ -52,7 +57,7 @@ def test_numbers_stay_numbers_and_targets_are_one_hot(backend):
         data = _data(backend, source, labels, "float64")
         assert not data.levels
         idx = backend.asarray(np.array([2, 0, 0, 1]), dtype=index_dtype(backend.xp, backend.device))
-        xb, tb = data.batch(idx)
+        xb, tb = _batch(data, idx)
         np.testing.assert_array_equal(to_numpy(xb), source[[2, 0, 0, 1]].astype(np.float64))
         np.testing.assert_array_equal(to_numpy(tb), np.eye(10)[[3, 9, 9, 0]])
         assert tb.dtype == backend.xp.float64
@@ -87,12 +92,12 @@ def test_a_checkpoint_of_given_numbers_resumes_on_loaded_levels(tmp_path):
         np.testing.assert_array_equal(resumed.net.params[k], v)
 
 
-def test_batch_traces_under_jit():
+def test_a_minibatch_traces_under_jit():
     jax = pytest.importorskip("jax")
     b = xgrad.resolve_backend("jax")
     data = TrainData(b.asarray(np.eye(3, dtype=np.float32)), b.asarray(np.array([2, 0, 1])),
                      b.xp.eye(3, dtype=b.xp.float32), b.xp.float32, False, b.xp)
-    xb, tb = jax.jit(data.batch)(b.asarray(np.array([1, 1, 2])))
+    xb, tb = jax.jit(lambda idx: _batch(data, idx))(b.asarray(np.array([1, 1, 2])))
     np.testing.assert_array_equal(np.asarray(xb), np.eye(3)[[1, 1, 2]])
     np.testing.assert_array_equal(np.asarray(tb), np.eye(3)[[0, 0, 1]])
 

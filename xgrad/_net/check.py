@@ -1,20 +1,19 @@
-"""Gradient checks: backpropagation against numerical differences."""
+"""The network's gradient check: backpropagation against numerical differences, entry by entry."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xgrad._infra.backend import compute_dtype
 from xgrad._infra.typing import Array
-from xgrad._infra.validate import check_count, check_optional_positive
+from xgrad._infra.validate import check_optional_positive
 
 if TYPE_CHECKING:
     from xgrad._net.net import TwoLayerNet
 
-__all__ = ["DirectionalCheck", "GradientCheck", "directional_check", "gradient_check"]
+__all__ = ["GradientCheck", "dtype_name", "gradient_check"]
 
 # The largest entrywise error, relative to the parameter's largest gradient
 # entry, that a correct backprop reaches against the numerical gradient. Keyed
@@ -25,23 +24,16 @@ TOLERANCE = {
     ("float32", "float64"): 40 * 2.0**-23,  # 4.8e-6
     ("float32", "float32"): 400 * 2.0**-23,  # 4.8e-5: no float64 on the backend
 }
-# relative error of the slope along directional_check's direction: five times
-# the worst that a correct backprop reached on the 784-50-10 network (sigmoid
-# and ReLU, seeds 0-2, 1-100 MNIST images, three directions each, the default
-# step and h=1e-4): 2.0e-5 with float64 differences (8.6e-11 in float64 and
-# 3.7e-8 in float32 with the default step), 9.1e-3 without float64; measured
-# by scripts/calibrate_directional_check.py (see directional_check's Notes)
-DIRECTIONAL_TOLERANCE = {("float64", "float64"): 1e-4, ("float32", "float64"): 1e-4,
-                         ("float32", "float32"): 5e-2}
 
 
-def _dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: Any) -> str:
+    """A dtype's plain name ('float32'), whatever its library prints."""
     return str(dtype).split(".")[-1].replace("dtype(", "").strip("')\"<>")
 
 
 @dataclass(frozen=True)
 class GradientCheck:
-    """What :func:`gradient_check` found, one row per parameter.
+    """What the network's check, :func:`gradient_check`, found, one row per parameter.
 
     Attributes
     ----------
@@ -101,7 +93,7 @@ class GradientCheck:
 
 
 def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> GradientCheck:
-    """Compare ``net.gradient`` (backprop) with ``net.numerical_gradient``.
+    """The network's gradient check: ``net.gradient`` (backprop) against ``net.numerical_gradient``.
 
     Parameters
     ----------
@@ -163,8 +155,8 @@ def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None =
     exact = net.gradient(x, t)
     numeric = net.numerical_gradient(x, t, h=h)
     kinks = _relu_kinks(net, x, h) if net.activation == "relu" else {}
-    dtype = _dtype_name(net.params["W1"].dtype)
-    wide = _dtype_name(compute_dtype(xp, net.device, net.dtype, warn=False))
+    dtype = dtype_name(net.params["W1"].dtype)
+    wide = dtype_name(compute_dtype(xp, net.device, net.dtype, warn=False))
     rows = {k: _compare(numeric[k], exact[k], kinks.get(k)) for k in exact}
     return GradientCheck(
         max_error={k: r[0] for k, r in rows.items()},
@@ -220,238 +212,3 @@ def _relu_kinks(net: TwoLayerNet, x: Array, h: float | None) -> dict[str, Any]:
         w1 |= (ax[n, :, None] * step_w1 >= a1[n, None, :]) & (ax[n, :, None] > 0)
     b1 = np.any(a1 <= step_b1[None, :], axis=0)
     return {"W1": w1, "b1": b1}
-
-
-@dataclass(frozen=True)
-class DirectionalCheck:
-    """What :func:`directional_check` found.
-
-    Supports dict-style access (``check["rel_error"]``) to its fields.
-
-    Attributes
-    ----------
-    backprop, numerical : float
-        The slope along the direction: ``∇L·u`` and the central difference.
-    rel_error : float
-        ``|numerical - backprop| / (|numerical| + |backprop|)``; NaN if either
-        is not finite.
-    tolerance : float
-        The largest `rel_error` that passes for the dtypes in use.
-    h : float
-        The step along the direction.
-    rounding : float
-        A bound on the rounding error of `numerical`:
-        ``eps * (|L(θ + h u)| + |L(θ - h u)|) / (2 h)``, with ``eps`` that of
-        the dtype the loss was differenced in.
-    """
-
-    backprop: float
-    numerical: float
-    rel_error: float
-    tolerance: float
-    h: float
-    rounding: float = 0.0
-
-    @property
-    def conclusive(self) -> bool:
-        """False when rounding of the loss could alone move `rel_error` by
-        half the tolerance or more: then the check cannot tell a right
-        gradient from a wrong one, and `passed` is False."""
-        if not (math.isfinite(self.numerical) and math.isfinite(self.backprop)):
-            return True  # a slope that is not finite fails for certain
-        size = abs(self.numerical) + abs(self.backprop)
-        return bool(self.rounding <= 0.5 * self.tolerance * size)
-
-    @property
-    def passed(self) -> bool:
-        """True when the check is `conclusive` and `rel_error` is finite and
-        within `tolerance`."""
-        return bool(self.rel_error <= self.tolerance) and self.conclusive
-
-    def __getitem__(self, key: str) -> float:
-        if key not in ("backprop", "numerical", "rel_error", "tolerance", "h", "rounding"):
-            raise KeyError(key)
-        return float(getattr(self, key))
-
-
-def directional_check(net: TwoLayerNet, x: Array, t: Array, /, *, seed: int = 0,
-                      h: float | None = None, eps: float | None = None) -> DirectionalCheck:
-    """A cheap check on any backend: the slope of the loss along one unit
-    direction ``u``, by backprop (``∇L·u``) and by a central difference of
-    two loss evaluations (in float64 where the backend has it).
-
-    Parameters
-    ----------
-    net : TwoLayerNet
-    x, t : array
-        Samples and labels, checked as by :meth:`TwoLayerNet.checked_inputs`.
-    seed : int
-        Seeds the random part of the direction.
-    h : float, optional
-        The step along `u`, positive and finite; by default ``eps**(1/3)``
-        times the parameters' norm (at least 1).
-    eps : float, optional
-        Deprecated: the former name of `h` (a DeprecationWarning says so).
-
-    Returns
-    -------
-    DirectionalCheck
-        The two slopes, their relative error, the rounding bound of the
-        difference and ``passed``.
-
-    Warns
-    -----
-    RuntimeWarning
-        When the check is not conclusive: the rounding of the two losses
-        could hide a wrong slope (a gradient near zero, or a tiny `h`).
-
-    Notes
-    -----
-    The direction is ``u ∝ ĝ + r``: backprop's gradient ``g`` scaled to unit
-    length plus a random unit vector ``r`` that gives each parameter (W1, b1,
-    W2, b2) the same share (``r`` alone where ``g`` is zero or not finite).
-    The slope is then about ``|g| / √2``, large against the rounding of the
-    loss even where the loss is differenced in float32; a random direction
-    alone gives a slope of about ``|g| / √N`` over ``N`` parameters, which
-    float32 rounding and ReLU kinks swamp. Backprop's gradient along its own
-    direction reveals a layer whose gradient is flipped, scaled or replaced;
-    a zeroed layer shows only in the random part, about that layer's
-    gradient norm over the square root of its size. One direction averages over every entry,
-    so a small error in a few entries goes unseen: use :func:`gradient_check`
-    for that.
-
-    The tolerance is five times the worst relative error of a correct
-    backprop on the 784-50-10 network (sigmoid and ReLU, seeds 0-2, 1, 3, 10
-    and 100 MNIST images, three directions each, the default step and
-    ``h=1e-4``; ``scripts/calibrate_directional_check.py``):
-
-    ===========  ===========  ====================  =====================  =========
-    parameters   differences  worst correct         with the default step  tolerance
-    ===========  ===========  ====================  =====================  =========
-    float64      float64      2.0e-5 (``h=1e-4``)   8.6e-11                1e-4
-    float32      float64      2.0e-5 (``h=1e-4``)   3.7e-8                 1e-4
-    float32      float32      9.1e-3 (JAX, 1e-4)    7.2e-3                 5e-2
-    ===========  ===========  ====================  =====================  =========
-
-    The worst errors come from ReLU kinks within the step. Without float64
-    (array-api-strict's ``no_float64`` device, JAX without x64) the default
-    step is about ``1e-2`` and only errors that move the slope by more than
-    5% are caught: a flipped or doubled ``W2`` always, a flipped ``W1`` in
-    half the cases above, a zeroed layer rarely. The check is `conclusive`
-    when `rounding` is at most half the tolerance times
-    ``|numerical| + |backprop|``; the actual rounding error stayed below the
-    bound (at most 0.88 of it) in those cases.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xgrad import TwoLayerNet
-    >>> from xgrad import directional_check
-    >>> net = TwoLayerNet(10, 5, 3, seed=0, weight_init_std=1.0)
-    >>> x = np.random.default_rng(1).random((4, 10)); t = np.array([0, 1, 2, 1])
-    >>> check = directional_check(net, x, t)
-    >>> check.passed, check.conclusive, check["rel_error"] < 1e-7
-    (True, True, True)
-    """
-    check_count(seed, "seed")
-    if eps is not None:
-        warnings.warn("directional_check's `eps` is deprecated; pass the step as `h`", DeprecationWarning,
-                      stacklevel=2)
-    if h is not None and eps is not None:
-        raise TypeError("pass the step as `h` only (`eps` is its former name)")
-    h = check_optional_positive(h if eps is None else eps, "h" if eps is None else "eps")
-    x, target = net.checked_inputs(x, t)
-    xp = net.xp
-    grads = net.gradient(x, t)
-    # the loss is differenced in float64 where the backend has it (see numerical_gradient)
-    wide = net.astype(compute_dtype(xp, net.device, net.dtype, warn=False))  # `rounding` tells
-    g = {k: xp.astype(v, wide.dtype) for k, v in grads.items()}
-    u = _direction(wide, g, seed)
-    slope = float(sum(xp.sum(g[k] * u[k]) for k in g))
-    scale = max(1.0, math.sqrt(sum(float(xp.sum(v * v)) for v in wide.params.values())))
-    eps_wide = float(xp.finfo(wide.dtype).eps)
-    step = eps_wide ** (1 / 3) * scale if h is None else h
-    x_wide, t_wide = xp.astype(x, wide.dtype), xp.astype(target, wide.dtype)
-
-    def moved(sign: float) -> float:
-        params = {k: v + (sign * step) * u[k] for k, v in wide.params.items()}
-        return float(wide.with_params(params).loss(x_wide, t_wide))
-
-    above, below = moved(1.0), moved(-1.0)
-    numerical = (above - below) / (2 * step)
-    rounding = eps_wide * (abs(above) + abs(below)) / (2 * step)
-    denom = max(abs(numerical) + abs(slope), float(xp.finfo(wide.dtype).smallest_normal))
-    rel = abs(numerical - slope) / denom if math.isfinite(numerical) and math.isfinite(slope) else math.nan
-    key = (_dtype_name(net.dtype), _dtype_name(wide.dtype))
-    tolerance = DIRECTIONAL_TOLERANCE.get(key, DIRECTIONAL_TOLERANCE[("float32", "float32")])
-    result = DirectionalCheck(slope, numerical, rel, tolerance, step, rounding)
-    if not result.conclusive:
-        warnings.warn(f"directional_check cannot tell: the rounding of the loss ({rounding:.1e} in the slope) "
-                      f"is not small against the slope ({slope:.1e}) times the tolerance ({tolerance:.0e}); "
-                      "pass a larger `h`, use float64, or use gradient_check", RuntimeWarning, stacklevel=2)
-    return result
-
-
-def _direction(wide: TwoLayerNet, g: dict[str, Array], seed: int) -> dict[str, Array]:
-    """Unit direction ``∝ g/|g| + r`` on the device, ``r`` a random unit
-    vector with an equal share in every parameter (``r`` alone if ``g`` is 0
-    or not finite)."""
-    import numpy as np  # the random part is drawn on the host, then moved once
-
-    xp = wide.xp
-    rng = np.random.default_rng(seed)
-    share = 1 / math.sqrt(len(wide.params))
-    r = {}
-    for k, v in wide.params.items():
-        draw = rng.standard_normal(tuple(v.shape))
-        r[k] = wide.to_device(draw * (share / max(float(np.linalg.norm(draw)), 1e-300)))
-    g_norm = math.sqrt(sum(float(xp.sum(v * v)) for v in g.values()))
-    if not (math.isfinite(g_norm) and g_norm > 0):
-        return r
-    u = {k: g[k] / g_norm + r[k] for k in r}
-    norm = math.sqrt(sum(float(xp.sum(v * v)) for v in u.values()))
-    return {k: v / norm for k, v in u.items()}
-
-
-def median_entry(g: Array) -> tuple[int, ...]:
-    """Index of a median-sized entry among the non-zero entries of `g` (host).
-
-    The calibration and the tests put a 1% error there: a typical entry,
-    neither one of the few large ones nor one of the structural zeros (the
-    weights of pixels that are black in every sample).
-    """
-    import numpy as np
-
-    from xgrad._infra.host import to_numpy
-
-    a = np.abs(np.asarray(to_numpy(g), np.float64)).ravel()
-    nonzero = np.flatnonzero(a)
-    if nonzero.size == 0:
-        raise ValueError("`g` has no non-zero entry")
-    k = nonzero[np.argsort(a[nonzero], kind="stable")[nonzero.size // 2]]
-    return tuple(int(i) for i in np.unravel_index(int(k), tuple(g.shape)))
-
-
-def calibration_row(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Any]:
-    """What the tolerance must separate, for one network and batch.
-
-    Per parameter: the criterion of :func:`gradient_check` for the correct
-    gradient (``correct``) and for one with its median-sized entry off by 1%
-    (``one_percent``), both in units of the parameters' eps. Used by
-    ``scripts/calibrate_gradient_check.py``.
-    """
-    import numpy as np
-
-    from xgrad._infra.host import to_numpy
-
-    check = gradient_check(net, x, t, h=h)
-    eps = float(np.finfo(check.dtype).eps)
-    numeric = net.numerical_gradient(x, t, h=h)
-    out: dict[str, Any] = {}
-    for k, g in net.gradient(x, t).items():
-        num, ex = np.asarray(to_numpy(numeric[k]), np.float64), np.asarray(to_numpy(g), np.float64)
-        scale = max(np.abs(num).max(), np.abs(ex).max())
-        injected = 0.01 * abs(ex[median_entry(g)])
-        out[k] = {"correct": check.max_error[k] / eps, "one_percent": injected / scale / eps,
-                  "kinks": check.kinks[k]}
-    return out

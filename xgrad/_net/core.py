@@ -6,11 +6,11 @@ that the function differentiated, checked and trained is the same one. Nothing
 here checks its inputs: callers pass arrays that went through the network's
 boundary (:meth:`xgrad.TwoLayerNet.checked_inputs`).
 
-The training step's elementwise work is written as a few named groups
+A training iteration's elementwise work is written as a few named groups
 (:func:`bias_activation`, :func:`activation_backward`, :func:`shifted_exp`,
 :func:`cross_entropy_sum`, :func:`output_error`); a `fuse` from
 :func:`xgrad._net.fused.fused_ops` compiles each into one GPU kernel on CuPy,
-where kernel launches dominate the small network's step.
+where kernel launches dominate the small network's iteration.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Forward(NamedTuple):
     scores: Array  #: output scores (logits) ``(batch, output)``
 
 
-# The step's elementwise groups. Each takes arrays and numbers positionally and
+# The iteration's elementwise groups. Each takes arrays and numbers positionally and
 # what selects code (`xp`, the activation) by keyword, so that a fuse (see
 # xgrad._net.fused) can compile it into one GPU kernel; without one they run as
 # written. They hold no reductions along an axis and create no arrays.
@@ -198,10 +198,10 @@ def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /,
 def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
                       xp: Namespace, scale: float = 1.0, rows_sum_to_one: bool = False,
                       fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
-    """:func:`forward` then :func:`backward`: the training step's one call.
+    """:func:`forward` then :func:`backward`: a training iteration's one call.
 
     `fuse` (from :func:`xgrad._net.fused.fused_ops`; None, the default, for
-    none) compiles the step's elementwise groups into one kernel each. It
+    none) compiles the elementwise groups into one kernel each. It
     changes how they run, not what they compute: with the identity fuse the
     results are the same bits as without.
     """
@@ -210,21 +210,21 @@ def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, a
                     rows_sum_to_one=rows_sum_to_one, fuse=fuse)
 
 
-def sgd_update(params: dict[str, Array], steps: dict[str, Array], /) -> dict[str, Array]:
-    """New parameters ``params - steps`` (`steps` already scaled by the
-    learning rate); the arrays given are left as they are."""
-    return {k: params[k] - steps[k] for k in params}
+def sgd_update(params: dict[str, Array], updates: dict[str, Array], /) -> dict[str, Array]:
+    """New parameters ``params - updates`` (`updates`: the gradients already
+    scaled by the learning rate); the arrays given are left as they are."""
+    return {k: params[k] - updates[k] for k in params}
 
 
 def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,
-                  xp: Namespace, batch_size: int = 10_000) -> int:
+                  xp: Namespace, chunk_size: int = 10_000) -> int:
     """How many samples' highest score is their class in `labels` (indices);
-    `batch_size` samples at a time, each batch cast to the parameters' dtype."""
+    `chunk_size` samples at a time, each chunk cast to the parameters' dtype."""
     device = array_api_compat.device(x)
     dtype, counts = params["W1"].dtype, index_dtype(xp, device)
     correct = xp.asarray(0, dtype=counts, device=device)
-    for s in range(0, x.shape[0], batch_size):
-        e = min(s + batch_size, x.shape[0])
+    for s in range(0, x.shape[0], chunk_size):
+        e = min(s + chunk_size, x.shape[0])
         scores = forward(params, xp.astype(x[s:e, ...], dtype, copy=False), activation=activation, xp=xp).scores
         correct = correct + xp.sum(xp.astype(xp.argmax(scores, axis=1) == labels[s:e], counts))
     return int(correct)

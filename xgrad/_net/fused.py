@@ -1,7 +1,7 @@
-"""Kernel fusion for the training step: the core's elementwise groups as one GPU kernel each.
+"""Kernel fusion for a training iteration: the core's elementwise groups as one GPU kernel each.
 
 On a GPU the book's small network spends its time launching kernels, most of
-them small elementwise ones. :mod:`xgrad._net.core` writes the training step's
+them small elementwise ones. :mod:`xgrad._net.core` writes a training iteration's
 elementwise work as a few named groups (the bias add and activation, the
 activation's backward rule, the softmax pieces, the output error); a *fuse*
 passed to :func:`xgrad._net.core.loss_and_gradient` wraps each group before it is
@@ -103,7 +103,7 @@ def _fusion(fuse: Callable[..., Any]) -> CupyFusion:
 
 
 def fused_ops(xp: Namespace) -> Fuse | None:
-    """The fuse for the training step on namespace `xp`: one ``cupy.fuse``
+    """The fuse for the training iterations on namespace `xp`: one ``cupy.fuse``
     kernel per group on CuPy (the same object for every call, so kernels
     are compiled once per process); None elsewhere, where fusion does not
     apply and the groups run as written.

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import Backend, asarray_on, refuse_numpy_subclass, resolve_backend
+from xgrad._infra.backend import Backend, asarray_on, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
-from xgrad._infra.validate import beyond_range, check_count, check_optional_positive, check_positive
-from xgrad._net.args import DTYPES, check_memory, check_seed, network_dtype
+from xgrad._infra.validate import check_count, check_optional_positive, check_positive
+from xgrad._net.args import check_memory, check_seed, network_dtype
+from xgrad._net.boundary import check_fits, check_own_array, checked_params, checked_x, true_classes
 from xgrad._net.core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
 from xgrad._net.functions import check_labels, softmax, target_rows
 from xgrad._net.numgrad import exact_differences
-from xgrad._numerics.steps import check_finite
 
 __all__ = ["PARAM_NAMES", "TwoLayerNet", "network_numerical_gradient"]
-
 
 
 class TwoLayerNet:
@@ -142,56 +140,9 @@ class TwoLayerNet:
         return asarray_on(self.xp, self.device, a, dtype=self.dtype)
 
     # -- the input boundary -----------------------------------------------------
-    def _own_array(self, a: Any, name: str) -> None:
-        """`a` is an array of the network's library, on its device."""
-        refuse_numpy_subclass(a, name)
-        if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
-            raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
-        try:
-            same = array_api_compat.array_namespace(a) is self.xp
-        except TypeError:
-            same = False
-        if not same:
-            raise TypeError(
-                f"`{name}` must be an array of the network's library ({self.xp.__name__}); got "
-                f"{type(a).__module__}.{type(a).__name__}. Convert it first, e.g. with "
-                "xgrad.resolve_backend(name).asarray(...)"
-            )
-        if array_api_compat.device(a) != self.device:
-            raise ValueError(f"`{name}` is on device {array_api_compat.device(a)}, the network on {self.device}; "
-                             "move it first")
-
     def _check_x(self, x: Any, *, samples: bool = False, cast: bool = True) -> Array:
-        """`x` as a (batch, input) array of finite values in the network's dtype
-        (unless not `cast`); with ``samples=True`` (loss, gradients, accuracy)
-        it must also hold at least one sample."""
-        self._own_array(x, "x")
-        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
-            hint = " (for one sample use x[None, :])" if x.ndim == 1 else ""
-            raise ValueError(
-                f"`x` must have shape (batch, {self.sizes[0]}) to match the network's "
-                f"input size{hint}; got {tuple(x.shape)}"
-            )
-        xp = self.xp
-        if not xp.isdtype(x.dtype, ("integral", "real floating")):
-            raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
-        if samples and x.shape[0] == 0:
-            raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
-                             "accuracy of an empty batch are undefined")
-        if xp.isdtype(x.dtype, "real floating"):  # checked before the cast, which could make them infinite
-            if not bool(xp.all(xp.isfinite(x))):
-                raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
-            self._check_range(x)
-        return xp.astype(x, self.dtype) if cast and x.dtype != self.dtype else x
-
-    def _check_range(self, x: Array) -> None:
-        """Finite floats of a wider dtype than the network's must stay finite when cast to it."""
-        largest = beyond_range(self.xp, x, self.dtype)
-        if largest is not None:
-            name = "float32" if self.dtype == self.xp.float32 else str(self.dtype)
-            raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
-                             "dtype: they would become infinite. Scale `x`, or use a float64 network "
-                             "(net.astype('float64'))")
+        """`x` checked as :func:`~xgrad._net.boundary.checked_x` does, for this network."""
+        return checked_x(self.xp, self.device, self.dtype, self.sizes[0], x, samples=samples, cast=cast)
 
     def checked_inputs(self, x: Array, t: Array, /) -> tuple[Array, Array]:
         """The boundary every loss, gradient and check passes: `x` in the
@@ -223,7 +174,7 @@ class TwoLayerNet:
         ValueError: `t` holds class index 2 at position 1, outside 0..1 for 2 classes
         """
         x = self._check_x(x, samples=True)
-        self._own_array(t, "t")
+        check_own_array(self.xp, self.device, t, "t")
         return x, target_rows(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
 
     # -- forward --------------------------------------------------------------
@@ -261,23 +212,13 @@ class TwoLayerNet:
         """
         xp = self.xp
         batch_size = check_count(batch_size, "batch_size", minimum=1)
-        x = self._check_x(x, samples=True, cast=False)  # cast batch by batch below
-        self._own_array(t, "t")
+        x = self._check_x(x, samples=True, cast=False)  # cast chunk by chunk below
+        check_own_array(self.xp, self.device, t, "t")
         n = x.shape[0]
-        labels = t if check_labels(xp, (n, self.sizes[2]), t) else self._true_classes(t)
+        labels = t if check_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
-                                batch_size=batch_size)
+                                chunk_size=batch_size)
         return correct / n
-
-    def _true_classes(self, t: Array) -> Array:
-        """The class of each probability row's largest entry; a tie names no class."""
-        xp = self.xp
-        ties = xp.sum(xp.astype(t == xp.max(t, axis=1, keepdims=True), xp.int32), axis=1)
-        if bool(xp.any(ties > 1)):
-            row = int(xp.argmax(xp.astype(ties > 1, xp.int32)))
-            raise ValueError(f"`t` row {row} has its largest value in {int(ties[row])} classes; accuracy needs one "
-                             "true class per sample (give class indices, or rows with one largest entry)")
-        return xp.argmax(t, axis=1)
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
@@ -298,6 +239,8 @@ class TwoLayerNet:
         pass. `h` must be positive and finite (by default it follows each
         parameter's dtype and size). Float32 networks are differenced in
         float64 where the backend has it; the result has the parameters' dtype.
+        A parameter holding NaN or infinity raises a ValueError naming it: a
+        difference there has no meaning.
 
         Examples
         --------
@@ -311,8 +254,6 @@ class TwoLayerNet:
         """
         h = check_optional_positive(h, "h")
         x, target = self.checked_inputs(x, t)
-        for k, v in self.params.items():  # a difference at a NaN parameter has no meaning
-            check_finite(self.xp, v, f"net.params['{k}']")
         return exact_differences(self.params, x, target, activation=activation_named(self.activation),
                                  h=h, xp=self.xp, device=self.device)
 
@@ -335,35 +276,12 @@ class TwoLayerNet:
         >>> narrow.dtype == np.float32, net.dtype == np.float64
         (True, True)
         """
-        checked = self._check_params(params)
+        checked = checked_params(self.xp, self.device, params, own=type(self.params["W1"]))
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.params = checked
         new.dtype = network_dtype(self.xp, checked["W1"].dtype)
         return new
-
-    def _check_params(self, params: Any) -> dict[str, Array]:
-        if not isinstance(params, dict):
-            raise TypeError(f"`params` must be a dict of {', '.join(PARAM_NAMES)}; got {type(params).__name__}")
-        if set(params) != set(PARAM_NAMES):
-            raise ValueError(f"`params` must have exactly the keys {', '.join(PARAM_NAMES)}; got "
-                             f"{', '.join(map(str, params)) or 'none'}")
-        own = type(self.params["W1"])  # the common case, checked fast: the training loop passes here
-        for k in PARAM_NAMES:
-            if type(params[k]) is not own or array_api_compat.device(params[k]) != self.device:
-                self._own_array(params[k], f"params[{k!r}]")
-        dtypes = {params[k].dtype for k in PARAM_NAMES}
-        if len(dtypes) != 1 or not any(params["W1"].dtype == getattr(self.xp, d) for d in DTYPES):
-            raise TypeError(f"`params` must all be float32 or all float64; got dtypes "
-                            f"{[str(params[k].dtype) for k in PARAM_NAMES]}")
-        shapes = {k: tuple(params[k].shape) for k in PARAM_NAMES}
-        w1, w2 = shapes["W1"], shapes["W2"]
-        ok = (len(w1) == 2 and len(w2) == 2 and w2[0] == w1[1] and shapes["b1"] == (w1[1],)
-              and shapes["b2"] == (w2[1],) and math.prod(w1) * math.prod(w2) > 0)
-        if not ok:
-            raise ValueError("`params` must have shapes W1 (input, hidden), b1 (hidden,), W2 (hidden, output), "
-                             f"b2 (output,) with no zero size; got {shapes}")
-        return {k: params[k] for k in PARAM_NAMES}
 
     def astype(self, dtype: Any) -> TwoLayerNet:
         """A copy of this network with its parameters cast to `dtype`
@@ -403,15 +321,6 @@ class TwoLayerNet:
         check_fits(hxp, host, hxp.float32 if net.dtype == net.xp.float32 else hxp.float64)
         net.params = {k: net.to_device(v) for k, v in host.items()}
         return net
-
-
-def check_fits(xp: Namespace, params: dict[str, Array], dtype: DType) -> None:
-    """Parameters cast to `dtype` must stay finite (float64 weights beyond float32's range would not)."""
-    for k, v in params.items():
-        if (largest := beyond_range(xp, v, dtype)) is not None:
-            name = "float32" if dtype == xp.float32 else str(dtype)
-            raise ValueError(f"the network's {k} has values up to {largest:.3g}, beyond the range of {name}; "
-                             "cast to it, they would be infinite. Keep the network in float64")
 
 
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:

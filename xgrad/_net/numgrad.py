@@ -34,7 +34,6 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._net.core import Activation, forward
 from xgrad._net.functions import sigmoid, softmax
 from xgrad._numerics.diff import steps_for
-from xgrad._numerics.steps import check_finite
 
 __all__ = ["exact_differences"]
 
@@ -51,22 +50,24 @@ def exact_differences(params: dict[str, Array], x: Array, target: Array, /, *, a
     same step (see the module notes), in a few array operations. `x` and
     `target` are checked inputs and target rows; float32 parameters are
     differenced in float64 where the backend has it, and the result has the
-    parameters' dtype.
+    parameters' dtype. A parameter that is not finite is refused where its
+    steps are made, as every point of a difference is
+    (:func:`~xgrad._numerics.steps.steps_for`), once.
     """
-    for k, v in params.items():  # a difference at a NaN parameter has no meaning
-        check_finite(xp, v, f"net.params['{k}']")
     dtype = params["W1"].dtype
     dt = compute_dtype(xp, device, dtype)
     p = {k: xp.astype(v, dt) for k, v in params.items()}
+    # made before anything is computed from them: a parameter holding NaN or infinity is refused here, named
+    steps = {k: steps_for(xp, v, h, "central", name=f"net.params['{k}']") for k, v in p.items()}
     x = xp.astype(x, dt)
     fwd = forward(p, x, activation=activation, xp=xp)
     ctx = _Context(xp, activation, fwd.a1, fwd.z1, softmax(fwd.scores, xp=xp), xp.astype(target, dt), x.shape[0])
     with quiet_overflow(xp):  # a step too large overflows; the check below says so
         grads = {
-            "b2": ctx.output_bias(steps_for(xp, p["b2"], h, "central")),
-            "W2": ctx.output_weights(steps_for(xp, p["W2"], h, "central")),
-            "b1": ctx.hidden_bias(p["W2"], steps_for(xp, p["b1"], h, "central")),
-            "W1": ctx.input_weights(x, p["W2"], steps_for(xp, p["W1"], h, "central")),
+            "b2": ctx.output_bias(steps["b2"]),
+            "W2": ctx.output_weights(steps["W2"]),
+            "b1": ctx.hidden_bias(p["W2"], steps["b1"]),
+            "W1": ctx.input_weights(x, p["W2"], steps["W1"]),
         }
     for k, g in grads.items():
         if not bool(xp.all(xp.isfinite(g))):

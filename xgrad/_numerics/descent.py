@@ -73,7 +73,7 @@ def gradient_descent(
     grad: Callable[[Array], Array] | None = None,
     return_path: bool = False,
 ) -> Array | tuple[Array, Array]:
-    """Minimise `f` by taking `step_num` steps ``x <- x - lr * ∇f(x)``.
+    """Minimise `f` by `step_num` iterations of the update ``x <- x - lr * ∇f(x)``.
 
     Parameters
     ----------
@@ -83,9 +83,9 @@ def gradient_descent(
         The start; never modified. It may be given by keyword, as the book
         does: ``gradient_descent(f, init_x=x, lr=0.1, step_num=100)``.
     lr : float
-        The learning rate (step size), positive.
+        The learning rate, positive: each update is `lr` times the gradient.
     step_num : int
-        Number of steps, >= 0.
+        Number of iterations (the book's name), >= 0.
     h : float, optional
         Step of the numerical gradient (see :func:`numerical_gradient`); not
         with `grad`.
@@ -142,7 +142,7 @@ def gradient_descent(
                              "would have no effect; pass one or the other")
     x, xp, _ = as_float_array(init_x, name="init_x")
     check_finite(xp, x, "init_x")
-    x = fresh_copy(xp, x)  # the result is never the caller's array, even after 0 steps
+    x = fresh_copy(xp, x)  # the result is never the caller's array, even after 0 iterations
     if grad is None:
         steps_for(xp, x, h, "central", name="init_x")  # a step that works at the start
 
@@ -150,15 +150,15 @@ def gradient_descent(
         return gradient_of(f, p, xp, h, "central") if grad is None else _checked_grad(grad, p, xp)
 
     path = [x]
-    for step in range(1, step_num + 1):
+    for iteration in range(1, step_num + 1):
         try:
             g = gradient(x)
         except StepError as exc:  # the point has grown past what the step resolves
-            raise _with_path(_diverged(xp, step, step_num, lr, x, path[0], str(exc)), xp, path,
+            raise _with_path(_diverged(xp, iteration, step_num, lr, x, path[0], str(exc)), xp, path,
                              return_path) from exc
         new_x = x - lr * g
         if not bool(xp.all(xp.isfinite(new_x))):
-            raise _with_path(_not_finite(xp, step, step_num, lr, x, path[0], g), xp, path, return_path)
+            raise _with_path(_not_finite(xp, iteration, step_num, lr, x, path[0], g), xp, path, return_path)
         x = new_x
         if return_path:
             path.append(x)
@@ -189,21 +189,21 @@ def _largest(xp: Namespace, x: Array) -> float:
     return float(xp.max(xp.abs(x))) if math.prod(x.shape) else 0.0
 
 
-def _diverged(xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array,
+def _diverged(xp: Namespace, iteration: int, step_num: int, lr: float, x: Array, start: Array,
               why: str) -> DescentDivergedError:
     return DescentDivergedError(
-        f"gradient descent diverged at step {step} of {step_num}: the point grew from "
+        f"gradient descent diverged at step {iteration} of {step_num}: the point grew from "
         f"|x| = {_largest(xp, start):.3g} to {_largest(xp, x):.3g}; {why}. Try a smaller "
         f"`lr` (got {lr}); the last finite point is in the error's `.last_finite`.",
-        step=step,
+        step=iteration,
         last_finite=x,
     )
 
 
 def _not_finite(
-    xp: Namespace, step: int, step_num: int, lr: float, x: Array, start: Array, g: Array
+    xp: Namespace, iteration: int, step_num: int, lr: float, x: Array, start: Array, g: Array
 ) -> DescentDivergedError:
-    """Why ``x - lr * g`` is not finite: the gradient at a finite point, or the step."""
+    """Why ``x - lr * g`` is not finite: the gradient at a finite point, or the update."""
     grew = _largest(xp, x) > 1e3 * max(1.0, _largest(xp, start))
     if bool(xp.all(xp.isfinite(g))):
         why = "the point overflowed"
@@ -211,11 +211,11 @@ def _not_finite(
         why = "the gradient became non-finite where the values of `f` overflow"
     else:
         return DescentDivergedError(
-            f"gradient descent stopped at step {step} of {step_num}: the gradient is not "
-            f"finite at the finite point of step {step - 1} (largest |x| = {_largest(xp, x):.3g}); "
+            f"gradient descent stopped at step {iteration} of {step_num}: the gradient is not "
+            f"finite at the finite point of step {iteration - 1} (largest |x| = {_largest(xp, x):.3g}); "
             "`f` (or `grad`) returned inf or nan near it. The learning rate is not the cause; "
             "check `f` there. The last finite point is in the error's `.last_finite`.",
-            step=step,
+            step=iteration,
             last_finite=x,
         )
-    return _diverged(xp, step, step_num, lr, x, start, why)
+    return _diverged(xp, iteration, step_num, lr, x, start, why)

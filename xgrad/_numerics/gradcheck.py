@@ -1,4 +1,4 @@
-"""check_gradient: a hand-written gradient against error-controlled derivatives.
+"""check_gradient, a function's gradient check: a hand-written gradient against error-controlled derivatives.
 
 Small arrays are checked entry by entry; large ones along random sign vectors
 (Rademacher directions), as many as a stated detection probability needs.
@@ -32,7 +32,7 @@ ENTRY_FALLBACK = 4096  # up to this size, kinks along directions send the check 
 
 @dataclass(frozen=True)
 class GradientReport:
-    """What :func:`check_gradient` found.
+    """What a function's check, :func:`check_gradient`, found.
 
     Attributes
     ----------
@@ -136,7 +136,7 @@ def check_gradient(
     detection: float = 0.999,
     seed: int = 0,
 ) -> GradientReport:
-    """Check a gradient of a scalar function against numerical derivatives.
+    """A function's gradient check: a gradient of a scalar function against numerical derivatives.
 
     Parameters
     ----------

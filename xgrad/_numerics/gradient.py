@@ -179,7 +179,7 @@ def numerical_gradient(
                  for p in points]
         grad = grads[0] if not per_row else xp.stack(grads) if grads else xp.zeros_like(x)
     else:
-        grad = gradient_of(f, x, xp, h, method, batch=per_row, vectorized=vectorized, chunk=chunk)
+        grad = gradient_of(f, x, xp, h, method, per_row=per_row, vectorized=vectorized, chunk=chunk)
     check_finite_result(xp, grad, "gradient")
     return grad
 
@@ -191,7 +191,7 @@ def gradient_of(
     h: float | None,
     method: str,
     *,
-    batch: bool = False,
+    per_row: bool = False,
     vectorized: bool = False,
     chunk: int | None = None,
     name: str = "x",
@@ -199,14 +199,14 @@ def gradient_of(
     """:func:`numerical_gradient` on checked arguments, without its test of a
     finite result (gradient descent reports that itself)."""
     steps = steps_for(xp, x, h, method, name=name)
-    pairs = [(x, steps)] if not batch else [(x[i, ...], steps[i, ...]) for i in range(x.shape[0])]
+    pairs = [(x, steps)] if not per_row else [(x[i, ...], steps[i, ...]) for i in range(x.shape[0])]
     k = None
     if vectorized:
-        size = max(1, math.prod(x.shape[1:] if batch else x.shape))
+        size = max(1, math.prod(x.shape[1:] if per_row else x.shape))
         k = chunk or (VECTORIZED_ELEMENTS // size or 1)
     parts = [_partials(f, p, s, xp, method, k) for p, s in pairs]
     grads = [g for g, _ in parts]
-    grad = grads[0] if not batch else xp.stack(grads) if grads else xp.zeros_like(x)
+    grad = grads[0] if not per_row else xp.stack(grads) if grads else xp.zeros_like(x)
     if (math.prod(x.shape) and not bool(xp.any(grad != 0)) and all(unchanged() for _, unchanged in parts)
             and _same_far_away(f, pairs[0][0], xp, vectorized)):
         warnings.warn(CLOSURE_HINT, RuntimeWarning, stacklevel=3)

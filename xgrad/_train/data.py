@@ -23,7 +23,8 @@ Examples
 >>> data = train_data(b, source, floats, b.asarray(np.array([2, 0])), n_classes=3)
 >>> data.levels, data.images.dtype
 (True, dtype('uint8'))
->>> xb, tb = data.batch(b.asarray(np.array([1, 1, 0])))
+>>> idx = b.asarray(np.array([1, 1, 0]))
+>>> xb, tb = minibatch(data.images, data.labels, data.eye, idx, levels=data.levels, dtype=data.dtype, xp=b.xp)
 >>> xb
 array([[0.2, 0.4],
        [0.2, 0.4],
@@ -80,7 +81,7 @@ def host_floats(x: Any) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class TrainData:
-    """Training images and labels on the device; :meth:`batch` draws a minibatch.
+    """Training images and labels on the device, which :func:`minibatch` draws from.
 
     Attributes
     ----------
@@ -104,13 +105,6 @@ class TrainData:
     levels: bool
     xp: Namespace
 
-    def batch(self, idx: Array, /) -> tuple[Array, Array]:
-        """The minibatch of rows `idx` (1-d indices): images in the run's dtype, one-hot targets.
-
-        No host synchronisation and no branch on values: it traces under ``jax.jit``.
-        """
-        return minibatch(self.images, self.labels, self.eye, idx, levels=self.levels, dtype=self.dtype, xp=self.xp)
-
     @property
     def n_train(self) -> int:
         return int(self.images.shape[0])
@@ -118,8 +112,12 @@ class TrainData:
 
 def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels: bool, dtype: DType,
               xp: Namespace) -> tuple[Array, Array]:
-    """:meth:`TrainData.batch` on the arrays themselves (what a compiled step
-    receives as arguments): images in `dtype` and one-hot targets of rows `idx`."""
+    """The minibatch of rows `idx` (1-d indices) of :class:`TrainData`'s arrays,
+    given as arrays (what a compiled step receives as arguments): images in
+    `dtype` and one-hot targets.
+
+    No host synchronisation and no branch on values: it traces under ``jax.jit``.
+    """
     xb = xp.take(images, idx, axis=0)
     if levels:
         xb = _level_values(xb, dtype, xp)

@@ -1,0 +1,121 @@
+"""What comes into a :class:`~xgrad.TwoLayerNet`, checked: arrays of its
+library and device, inputs `x` that fit it, parameters that fit together.
+
+The network object passes its library (`xp`), device and dtype; the messages
+name the argument as the caller wrote it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+
+from xgrad._infra.backend import refuse_numpy_subclass
+from xgrad._infra.typing import Array, Device, DType, Namespace
+from xgrad._infra.validate import beyond_range
+from xgrad._net.args import DTYPES
+from xgrad._net.core import PARAM_NAMES
+
+__all__ = ["check_fits", "check_own_array", "checked_params", "checked_x", "true_classes"]
+
+
+def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
+    """`a` is an array of the network's library `xp`, on its `device`."""
+    refuse_numpy_subclass(a, name)
+    if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
+        raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
+    try:
+        same = array_api_compat.array_namespace(a) is xp
+    except TypeError:
+        same = False
+    if not same:
+        raise TypeError(
+            f"`{name}` must be an array of the network's library ({xp.__name__}); got "
+            f"{type(a).__module__}.{type(a).__name__}. Convert it first, e.g. with "
+            "xgrad.resolve_backend(name).asarray(...)"
+        )
+    if array_api_compat.device(a) != device:
+        raise ValueError(f"`{name}` is on device {array_api_compat.device(a)}, the network on {device}; "
+                         "move it first")
+
+
+def checked_x(xp: Namespace, device: Device, dtype: DType, n_in: int, x: Any, *, samples: bool = False,
+              cast: bool = True) -> Array:
+    """`x` as a (batch, `n_in`) array of finite values in the network's `dtype`
+    (unless not `cast`); with ``samples=True`` (loss, gradients, accuracy)
+    it must also hold at least one sample."""
+    check_own_array(xp, device, x, "x")
+    if x.ndim != 2 or x.shape[1] != n_in:
+        hint = " (for one sample use x[None, :])" if x.ndim == 1 else ""
+        raise ValueError(
+            f"`x` must have shape (batch, {n_in}) to match the network's "
+            f"input size{hint}; got {tuple(x.shape)}"
+        )
+    if not xp.isdtype(x.dtype, ("integral", "real floating")):
+        raise TypeError(f"`x` must hold real numbers; got dtype {x.dtype}")
+    if samples and x.shape[0] == 0:
+        raise ValueError(f"`x` holds no samples (shape {tuple(x.shape)}); the loss, gradient and "
+                         "accuracy of an empty batch are undefined")
+    if xp.isdtype(x.dtype, "real floating"):  # checked before the cast, which could make them infinite
+        if not bool(xp.all(xp.isfinite(x))):
+            raise ValueError("`x` holds NaN or infinite values; the scores, loss and gradient would be NaN")
+        _check_range(xp, dtype, x)
+    return xp.astype(x, dtype) if cast and x.dtype != dtype else x
+
+
+def _check_range(xp: Namespace, dtype: DType, x: Array) -> None:
+    """Finite floats of a wider dtype than the network's must stay finite when cast to it."""
+    largest = beyond_range(xp, x, dtype)
+    if largest is not None:
+        name = "float32" if dtype == xp.float32 else str(dtype)
+        raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
+                         "dtype: they would become infinite. Scale `x`, or use a float64 network "
+                         "(net.astype('float64'))")
+
+
+def true_classes(xp: Namespace, t: Array) -> Array:
+    """The class of each probability row's largest entry; a tie names no class."""
+    ties = xp.sum(xp.astype(t == xp.max(t, axis=1, keepdims=True), xp.int32), axis=1)
+    if bool(xp.any(ties > 1)):
+        row = int(xp.argmax(xp.astype(ties > 1, xp.int32)))
+        raise ValueError(f"`t` row {row} has its largest value in {int(ties[row])} classes; accuracy needs one "
+                         "true class per sample (give class indices, or rows with one largest entry)")
+    return xp.argmax(t, axis=1)
+
+
+def checked_params(xp: Namespace, device: Device, params: Any, *, own: type) -> dict[str, Array]:
+    """`params` as the network's four parameters, in order: arrays of `xp` on
+    `device` (`own` is the type of the network's arrays, the common case,
+    checked fast), of one floating dtype, with shapes that fit together.
+    Only shapes and dtypes are read: no data move to the host."""
+    if not isinstance(params, dict):
+        raise TypeError(f"`params` must be a dict of {', '.join(PARAM_NAMES)}; got {type(params).__name__}")
+    if set(params) != set(PARAM_NAMES):
+        raise ValueError(f"`params` must have exactly the keys {', '.join(PARAM_NAMES)}; got "
+                         f"{', '.join(map(str, params)) or 'none'}")
+    for k in PARAM_NAMES:  # the training loop passes here
+        if type(params[k]) is not own or array_api_compat.device(params[k]) != device:
+            check_own_array(xp, device, params[k], f"params[{k!r}]")
+    dtypes = {params[k].dtype for k in PARAM_NAMES}
+    if len(dtypes) != 1 or not any(params["W1"].dtype == getattr(xp, d) for d in DTYPES):
+        raise TypeError(f"`params` must all be float32 or all float64; got dtypes "
+                        f"{[str(params[k].dtype) for k in PARAM_NAMES]}")
+    shapes = {k: tuple(params[k].shape) for k in PARAM_NAMES}
+    w1, w2 = shapes["W1"], shapes["W2"]
+    ok = (len(w1) == 2 and len(w2) == 2 and w2[0] == w1[1] and shapes["b1"] == (w1[1],)
+          and shapes["b2"] == (w2[1],) and math.prod(w1) * math.prod(w2) > 0)
+    if not ok:
+        raise ValueError("`params` must have shapes W1 (input, hidden), b1 (hidden,), W2 (hidden, output), "
+                         f"b2 (output,) with no zero size; got {shapes}")
+    return {k: params[k] for k in PARAM_NAMES}
+
+
+def check_fits(xp: Namespace, params: dict[str, Array], dtype: DType) -> None:
+    """Parameters cast to `dtype` must stay finite (float64 weights beyond float32's range would not)."""
+    for k, v in params.items():
+        if (largest := beyond_range(xp, v, dtype)) is not None:
+            name = "float32" if dtype == xp.float32 else str(dtype)
+            raise ValueError(f"the network's {k} has values up to {largest:.3g}, beyond the range of {name}; "
+                             "cast to it, they would be infinite. Keep the network in float64")
