@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from xgrad._infra.backend import Backend, index_dtype
 from xgrad._infra.host import to_numpy
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
-from xgrad._net.core import activation_named, count_correct, loss_and_gradient
+from xgrad._net.core import activation_named, count_correct, sgd_step, sgd_update
 from xgrad._net.fused import Fuse, fused_ops
 from xgrad._net.net import TwoLayerNet
 from xgrad._numerics.descent import TrainingDivergedError
@@ -108,16 +108,13 @@ class Run:
         xp = self.b.xp
         images, labels, eye = data or (self.data.images, self.data.labels, self.data.eye)
         xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp)
-        if self.cfg.gradient == "backprop":
-            # data were checked once, up front; the step comes out scaled by lr
-            loss, steps = loss_and_gradient(params, xb, tb, activation=self.activation, xp=xp,
-                                            scale=self.cfg.lr, rows_sum_to_one=True, fuse=self._fuse)
-        else:
-            net = self.net.with_params(params)
-            grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
-            loss = net.loss(xb, tb)
-            steps = {k: self.cfg.lr * g for k, g in grads.items()}
-        return loss, {k: params[k] - steps[k] for k in params}
+        if self.cfg.gradient == "backprop":  # data were checked once, up front
+            return sgd_step(params, xb, tb, lr=self.cfg.lr, activation=self.activation, xp=xp,
+                            rows_sum_to_one=True, fuse=self._fuse)
+        net = self.net.with_params(params)
+        grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
+        loss = net.loss(xb, tb)
+        return loss, sgd_update(params, grads, lr=self.cfg.lr)
 
     def _stepper(self, stop: StopRequest, plan: Any) -> tuple[Any, bool]:
         """The block stepper of the run, and whether it compiles (the numerical
