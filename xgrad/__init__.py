@@ -30,7 +30,7 @@ from xgrad._numerics.gradient import directional_derivative, numerical_gradient
 from xgrad._numerics.jacobian import hessian, jacobian
 from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
 from xgrad._train.checkpoint import CheckpointError
-from xgrad._train.history import History
+from xgrad._train.record import History
 from xgrad._train.train import TrainResult, train
 
 __version__ = "0.1.0"

@@ -34,7 +34,7 @@ def stored() -> dict:
 
 
 def test_the_stored_history_is_read_as_it_was_written(stored):
-    from xgrad._train.history import read_history
+    from xgrad._train.record import read_history
 
     back = read_history(HISTORY)
     np.testing.assert_array_equal(back["loss"], stored["loss"])

@@ -506,7 +506,7 @@ def test_a_checkpoint_written_with_the_old_name_resumes(small, tmp_path):
 def test_a_history_written_with_the_old_name_reads(tmp_path):
     import json
 
-    from xgrad._train.history import read_history
+    from xgrad._train.record import read_history
 
     old = {"loss": [2.3, 2.0], "eval_iters": [2], "train_acc": [0.5], "test_acc": [0.4], "iters_per_epoch": 2,
            "config": {"lr": 0.1, "grad": "numerical"}}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xgrad._plot.canvas import new_figure
-from xgrad._train.history import read_history
+from xgrad._train.record import read_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -13,7 +13,7 @@ from xgrad._datasets.mnist import dataset_spelling
 from xgrad._infra.files import FileFormatError, atomic_write
 from xgrad._infra.host import to_numpy
 from xgrad._net.file import PARAM_NAMES, check_host_params, read_npz
-from xgrad._train.history import History
+from xgrad._train.record import History
 from xgrad._train.settings import current_names
 
 if TYPE_CHECKING:

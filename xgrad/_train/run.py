@@ -24,8 +24,7 @@ from xgrad._numerics.descent import TrainingDivergedError
 from xgrad._train.checkpoint import Checkpoint, CheckpointError, data_id, save_checkpoint
 from xgrad._train.config import TrainConfig
 from xgrad._train.data import host_floats, minibatch, train_data
-from xgrad._train.history import History
-from xgrad._train.result import TrainResult
+from xgrad._train.record import History, TrainResult
 from xgrad._train.stepper import stepper_for, will_compile
 
 __all__ = ["CHECK_EVERY", "COMPILED_CHECK_EVERY", "MINIBATCH_STREAM", "PLAN_BLOCK", "Run"]

@@ -14,7 +14,7 @@ from xgrad._net.net import TwoLayerNet
 from xgrad._train.checkpoint import load_checkpoint
 from xgrad._train.config import TrainConfig, auto_threads, check_data_dir, prepare_data, renamed_gradient
 from xgrad._train.network import check_net, net_backend
-from xgrad._train.result import TrainResult
+from xgrad._train.record import TrainResult
 from xgrad._train.run import Run
 from xgrad._train.settings import DEFAULTS
 from xgrad._train.stepper import will_compile
