@@ -37,9 +37,12 @@ def test_the_stored_history_is_read_as_it_was_written(stored):
     from xgrad._train.record import read_history
 
     back = read_history(HISTORY)
-    np.testing.assert_array_equal(back["loss"], stored["loss"])
-    assert list(back["eval_iters"]) == [1, 51, 101, 151, 200]
-    assert back["config"]["hidden_size"] == 10
+    assert isinstance(back, xgrad.History)
+    np.testing.assert_array_equal(back.loss, stored["loss"])
+    assert back.eval_iters == [1, 51, 101, 151, 200]
+    assert (back.train_acc, back.test_acc) == (stored["train_acc"], stored["test_acc"])
+    assert (back.iters_per_epoch, back.backend, back.device, back.dtype) == (600, "numpy", "cpu", "float32")
+    assert back.to_dict() == {k: stored[k] for k in back.to_dict()}
 
 
 def test_the_stored_history_draws_its_figure():

@@ -4,21 +4,24 @@ reader; :class:`TrainResult`, what :func:`xgrad.train` returns, holding one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from xgrad._infra.files import FileFormatError
 from xgrad._infra.host import to_numpy
 from xgrad._net.net import TwoLayerNet
-from xgrad._train.settings import current_names
 
 __all__ = ["HISTORY_KEYS", "History", "TrainResult", "read_history"]
 
 HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
+"""The fields every stored history holds (:meth:`History.from_dict`)."""
+_WHERE = ("backend", "device", "dtype")  # optional: where the run computed
 
 
 @dataclass
@@ -32,7 +35,8 @@ class History:
     eval_iters, train_acc, test_acc : list
         Iterations done at each evaluation, and the train and test accuracy then.
     iters_per_epoch : int or None
-        None in a checkpoint, which leaves it to the run.
+        Iterations in one epoch; None only in a history not yet filled by a
+        run (a stored one always has it).
     backend, device, dtype : str or None
         Where the run computed: the backend's name, the device's name, the dtype.
 
@@ -69,65 +73,95 @@ class History:
                 "iters_per_epoch": self.iters_per_epoch, "backend": self.backend, "device": self.device,
                 "dtype": self.dtype}
 
+    @classmethod
+    def from_dict(cls, found: Mapping[str, Any]) -> History:
+        """The history stored as `found`, checked: the one reader of every stored
+        history (``history.json``, a checkpoint's, a sweep run's).
 
-def read_history(history: Any) -> dict[str, Any]:
-    """The history's fields as host values, checked for schema and agreement.
+        `found` needs the fields of :data:`HISTORY_KEYS`; ``backend``,
+        ``device`` and ``dtype`` are optional, other keys (a result's
+        ``config``, ``timings``...) are ignored. Losses and accuracies may be
+        lists or 1-d arrays of any backend.
 
-    A path is read as JSON; any problem with its content raises
-    :class:`~xgrad._infra.files.FileFormatError` naming the file. A dict or result
-    with a problem raises :class:`ValueError`.
+        Raises
+        ------
+        TypeError
+            If `found` is not a mapping.
+        ValueError
+            Naming the field: one missing, lists that are not lists of
+            numbers, accuracies outside 0..1 or not one per evaluation,
+            evaluations that do not increase within the losses, an
+            ``iters_per_epoch`` that is not a positive integer.
+
+        Examples
+        --------
+        >>> h = History.from_dict({"loss": [2.3, 1.9], "eval_iters": [2], "train_acc": [0.5],
+        ...                        "test_acc": [0.4], "iters_per_epoch": 2})
+        >>> h.loss, h.backend
+        ([2.3, 1.9], None)
+        >>> History.from_dict({**h.to_dict(), "eval_iters": [3]})
+        Traceback (most recent call last):
+        ...
+        ValueError: `history` 'eval_iters' must be iterations in 1..2 (one per loss)
+        """
+        if not isinstance(found, Mapping):
+            raise TypeError(f"`history` must be a JSON object; got {type(found).__name__}")
+        missing = [k for k in HISTORY_KEYS if k not in found]
+        if missing:
+            raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
+        loss = _numbers(found["loss"], "loss", finite=False)  # a user's curve may hold a NaN
+        iters = _numbers(found["eval_iters"], "eval_iters")
+        accs = {}
+        for k in ("train_acc", "test_acc"):
+            accs[k] = _numbers(found[k], k)
+            if len(accs[k]) != len(iters):
+                raise ValueError(f"`history` {k!r} has {len(accs[k])} values but 'eval_iters' has {len(iters)}: "
+                                 "'eval_iters', 'train_acc' and 'test_acc' must be lists of equal length")
+            if not all(0 <= v <= 1 for v in accs[k]):
+                raise ValueError(f"`history` {k!r} must hold accuracies between 0 and 1")
+        if not all(i == round(i) and 1 <= i <= len(loss) for i in iters):
+            raise ValueError(f"`history` 'eval_iters' must be iterations in 1..{len(loss)} (one per loss)")
+        if any(a >= b for a, b in itertools.pairwise(iters)):
+            raise ValueError("`history` 'eval_iters' must increase")
+        ipe = found["iters_per_epoch"]
+        if isinstance(ipe, bool) or not isinstance(ipe, numbers.Integral) or ipe < 1:
+            raise ValueError(f"`history` 'iters_per_epoch' must be a positive integer; got {ipe!r}")
+        where = {k: found.get(k) for k in _WHERE}
+        for k, v in where.items():
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"`history` {k!r} must be a string or null; got {type(v).__name__}")
+        return cls(loss, [int(i) for i in iters], accs["train_acc"], accs["test_acc"], int(ipe), **where)
+
+
+def read_history(history: Any) -> History:
+    """The checked :class:`History` of a ``history.json``, a dict, a result or a history.
+
+    `history` is the path of a ``history.json`` (read as JSON; any problem
+    with its content raises :class:`~xgrad._infra.files.FileFormatError`
+    naming the file), a dict of its fields, a :class:`History`, or anything
+    holding one as ``.history`` (a :class:`TrainResult`, a sweep's run): all
+    go through :meth:`History.from_dict`, whose ValueError names the field.
     """
     if isinstance(history, (str, os.PathLike)):
         p = os.fspath(history)
         try:
             with open(p, encoding="utf-8") as fh:
-                found = json.load(fh)
-            return _checked(found)
+                return History.from_dict(json.load(fh))
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise FileFormatError(f"{p!r} is not a training history (history.json): {exc}", path=p) from None
     if isinstance(history, Mapping):
-        return _checked(dict(history))
+        return History.from_dict(history)
     record = getattr(history, "history", history)  # a TrainResult holds one
     if isinstance(record, History):
-        return _checked(record.to_dict())
+        return History.from_dict({f.name: getattr(record, f.name) for f in fields(History)})
     raise TypeError(
-        "`history` must be a TrainResult, its to_dict(), or the path of a "
+        "`history` must be a TrainResult, a History, its to_dict(), or the path of a "
         f"history.json; got {type(history).__name__}"
     )
 
 
-def _checked(found: Any) -> dict[str, Any]:
-    import numpy as np  # the host edge
-
-    if not isinstance(found, Mapping):
-        raise TypeError(f"`history` must be a JSON object; got {type(found).__name__}")
-    missing = [k for k in HISTORY_KEYS if k not in found]
-    if missing:
-        raise ValueError(f"`history` lacks {', '.join(map(repr, missing))}")
-    out = dict(found)
-    if isinstance(found.get("config"), Mapping):  # a history.json written before a setting was renamed
-        out["config"] = current_names(found["config"])
-    out["loss"] = _numbers(found["loss"], "loss")
-    iters = _numbers(found["eval_iters"], "eval_iters")
-    for k in ("train_acc", "test_acc"):
-        out[k] = _numbers(found[k], k)
-        if out[k].shape != iters.shape:
-            raise ValueError(f"`history` {k!r} has {out[k].size} values but 'eval_iters' has {iters.size}")
-        if not np.all((out[k] >= 0) & (out[k] <= 1)):
-            raise ValueError(f"`history` {k!r} must hold accuracies between 0 and 1")
-    if not np.all(np.isfinite(iters) & (iters == np.round(iters)) & (iters >= 1) & (iters <= out["loss"].size)):
-        raise ValueError(f"`history` 'eval_iters' must be iterations in 1..{out['loss'].size} (one per loss)")
-    if np.any(np.diff(iters) <= 0):
-        raise ValueError("`history` 'eval_iters' must increase")
-    out["eval_iters"] = iters
-    ipe = found["iters_per_epoch"]
-    if isinstance(ipe, bool) or not isinstance(ipe, (int, np.integer)) or ipe < 1:
-        raise ValueError(f"`history` 'iters_per_epoch' must be a positive integer; got {ipe!r}")
-    return out
-
-
-def _numbers(value: Any, name: str) -> Any:
-    """A 1-d float array from a list or an array of any backend."""
+def _numbers(value: Any, name: str, *, finite: bool = True) -> list[float]:
+    """A flat list of floats from a list or a 1-d array of any backend."""
     import numpy as np  # the host edge
 
     if isinstance(value, (str, bytes, Mapping)) or value is None or isinstance(value, bool):
@@ -137,10 +171,15 @@ def _numbers(value: Any, name: str) -> Any:
     except (TypeError, ValueError):
         raise ValueError(f"`history` {name!r} must be a list of numbers") from None
     if arr.ndim != 1:
-        raise ValueError(f"`history` {name!r} must be a flat list of numbers; got shape {arr.shape}")
-    if name != "loss" and not all(math.isfinite(v) for v in arr):
+        raise ValueError(f"`history` {name!r} must be a 1-d float array or a flat list of numbers; "
+                         f"got shape {arr.shape}")
+    values: list[float] = arr.tolist()
+    if finite and not all(math.isfinite(v) for v in values):
         raise ValueError(f"`history` {name!r} holds NaN or infinite values")
-    return arr
+    return values
+
+
+_THROUGH = tuple(f.name for f in fields(History) if f.name != "loss")  # what TrainResult reads from its history
 
 
 @dataclass
@@ -186,13 +225,14 @@ class TrainResult:
 
         return np.asarray(self.history.loss, dtype=np.float64)
 
-    eval_iters = property(lambda self: self.history.eval_iters, doc="Iterations done at each evaluation.")
-    train_acc = property(lambda self: self.history.train_acc, doc="Training accuracy at each evaluation.")
-    test_acc = property(lambda self: self.history.test_acc, doc="Test accuracy at each evaluation.")
-    iters_per_epoch = property(lambda self: self.history.iters_per_epoch, doc="Iterations in one epoch.")
-    backend = property(lambda self: self.history.backend, doc="The backend's name.")
-    device = property(lambda self: self.history.device, doc="The device's name.")
-    dtype = property(lambda self: self.history.dtype, doc="The parameters' dtype.")
+    def __getattr__(self, name: str) -> Any:
+        # the history's other fields read through the result: result.test_acc is result.history.test_acc
+        if name in _THROUGH:
+            return getattr(self.history, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_THROUGH})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of everything but the network: the history's
@@ -202,14 +242,16 @@ class TrainResult:
 
     def summary(self) -> str:
         """A few lines for people: accuracy, time, where it ran."""
-        done = len(self.loss)
-        acc = (f"train accuracy {self.train_acc[-1]:.4f}, test accuracy {self.test_acc[-1]:.4f}"
-               if self.test_acc else "no evaluation")
-        if self.eval_iters and self.eval_iters[-1] != done:
-            acc += f" (measured at iteration {self.eval_iters[-1]})"
+        h = self.history
+        done = len(h.loss)
+        acc = (f"train accuracy {h.train_acc[-1]:.4f}, test accuracy {h.test_acc[-1]:.4f}"
+               if h.test_acc else "no evaluation")
+        if h.eval_iters and h.eval_iters[-1] != done:
+            acc += f" (measured at iteration {h.eval_iters[-1]})"
         stopped = f" by {self.stop_signal}" if self.stop_signal else ""
         state = f" (interrupted{stopped})" if self.interrupted else ""
         t = self.timings
-        return (f"{done} iterations{state} on {self.backend} ({self.device}, {self.dtype}): {acc}; "
+        return (f"{done} iterations{state} on {h.backend} ({h.device}, {h.dtype}): {acc}; "
                 f"{t.get('total_s', 0.0):.1f} s in total: {t.get('train_s', 0.0):.1f} s training at "
                 f"{t.get('iters_per_s', 0.0):.0f} it/s, {t.get('eval_s', 0.0):.1f} s evaluating")
+
