@@ -63,6 +63,18 @@ def test_a_run_resumed_from_the_stored_checkpoint_repeats_the_stored_run(stored,
     assert resumed.eval_iters == [1, 51, 100, 101, 151, 200]
     at = {i: (a, b) for i, a, b in zip(resumed.eval_iters, resumed.train_acc, resumed.test_acc, strict=True)}
     assert [at[i] for i in stored["eval_iters"]] == list(zip(stored["train_acc"], stored["test_acc"], strict=True))
+    # the file holds the run's losses and evaluations; the rest of the record is the resuming run's
+    h = resumed.history
+    assert (h.iters_per_epoch, h.backend, h.device, h.dtype) == (600, "numpy", "cpu", "float32")
+
+
+def test_a_new_checkpoint_keeps_the_layout_of_the_stored_one(tmp_path):
+    path = tmp_path / "run.npz"
+    xgrad.train("numpy", checkpoint=path, **{**SETTINGS, "iters": 60})
+    with np.load(CHECKPOINT) as old, np.load(path) as new:
+        assert new.files == old.files
+        assert list(json.loads(str(new["meta"]))) == list(json.loads(str(old["meta"])))
+        assert new["loss"].dtype == old["loss"].dtype == np.float64 and new["loss"].shape == (60,)
 
 
 def test_a_fresh_run_repeats_the_stored_run(stored):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import os
 import time
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -21,7 +22,7 @@ from xgrad._net.core import activation_named, count_correct, sgd_step, sgd_updat
 from xgrad._net.fused import Fuse, fused_ops
 from xgrad._net.net import TwoLayerNet
 from xgrad._numerics.descent import TrainingDivergedError
-from xgrad._train.checkpoint import Checkpoint, CheckpointError, data_id, save_checkpoint
+from xgrad._train.checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._train.config import TrainConfig
 from xgrad._train.data import host_floats, minibatch, train_data
 from xgrad._train.record import History, TrainResult
@@ -79,15 +80,14 @@ class Run:
         self._check_every = CHECK_EVERY
         self._fuse: Fuse | None = None  # fused elementwise kernels: a compiled step on CuPy
 
-    def restore(self, state: Checkpoint) -> None:
-        self.net.params = state.params
-        self.start = state.iteration
+    def restore(self, path: str | os.PathLike[str]) -> None:
+        """Continue the run saved at `path`: its parameters, iterations and record."""
+        state = load_checkpoint(path, self.cfg, self.b, self.net, self.data_id, history=self.history)
+        self.net.params, self.start, self.history = state.params, state.iteration, state.history
         if state.made_on is not None and state.made_on != self._where():  # the same maths, other rounding
             logger.warning("resuming %s: its first %d iterations ran on %s, the rest on %s; losses may differ "
                            "from a run on one backend in the last bits", self.cfg.dataset, self.start,
                            state.made_on, self._where())
-        self.history = replace(state.history, iters_per_epoch=self.iters_per_epoch, backend=self.history.backend,
-                               device=self.history.device, dtype=self.history.dtype)
         logger.info("resumed from iteration %d", self.start)
 
     def _where(self) -> str:

@@ -11,7 +11,6 @@ from xgrad._infra.files import check_output_file
 from xgrad._infra.threads import thread_limits
 from xgrad._infra.validate import check_count, check_flag
 from xgrad._net.net import TwoLayerNet
-from xgrad._train.checkpoint import load_checkpoint
 from xgrad._train.config import TrainConfig, auto_threads, check_data_dir, prepare_data, renamed_gradient
 from xgrad._train.network import check_net, net_backend
 from xgrad._train.record import TrainResult
@@ -217,7 +216,7 @@ def train(
     assert not isinstance(n_threads, str)  # validated by TrainConfig
     run = Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        run.restore(load_checkpoint(checkpoint, cfg, b, net, run.data_id))
+        run.restore(checkpoint)
     elif resume:
         logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported
