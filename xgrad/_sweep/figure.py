@@ -42,10 +42,10 @@ def sweep_figure(result: SweepResult, *, curves: int = 3) -> Figure:
 
     Examples
     --------
-    >>> from xgrad import SweepRun
+    >>> from xgrad import History, SweepRun
     >>> from xgrad import SweepResult
     >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, acc, acc, loss, lr > 1, 3 if lr > 1 else None,
-    ...                  0.1, "local", "numpy", history={"loss": [2.3, loss]})
+    ...                  0.1, "local", "numpy", history=History(loss=[2.3, loss]))
     ...         for lr, acc, loss in [(0.01, 0.3, 2.0), (0.1, 0.8, 0.7), (10.0, 0.1, math.nan)]]
     >>> fig = sweep_figure(SweepResult(runs))
     >>> [ax.get_xscale() for ax in fig.axes]
@@ -115,16 +115,21 @@ def _draw_diverged(acc_ax: Axes, loss_ax: Axes, runs: list[Any]) -> None:
 
 
 def _draw_curves(ax: Axes, result: SweepResult, n: int) -> None:
-    ranked = sorted((r for r in result.runs if score(r) > -math.inf and r.history.get("loss")), key=score,
+    ranked = sorted((r for r in result.runs if score(r) > -math.inf and _curve(r)), key=score,
                     reverse=True)[:n]
     for r in ranked:
-        loss = np.asarray(r.history["loss"], dtype=float)
+        loss = np.asarray(_curve(r), dtype=float)
         label = ", ".join(f"{k}={r.settings.get(k)}" for k in result.varied)
         ax.plot(np.arange(1, loss.size + 1), _smooth(loss), linewidth=1.0, label=label)
     ax.set(xlabel="iteration", ylabel="mini-batch loss (moving mean of 10)",
            title=f"Training curves of the {len(ranked)} best runs")
     if ranked:
         ax.legend(fontsize="small")
+
+
+def _curve(run: Any) -> list[float]:
+    """A run's losses: none where its history was not kept."""
+    return [] if run.history is None else run.history.loss
 
 
 def _smooth(loss: np.ndarray, width: int = 10) -> np.ndarray:
