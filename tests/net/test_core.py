@@ -10,7 +10,7 @@ import pytest
 import xgrad
 from xgrad import sigmoid, to_numpy, train
 from xgrad._net.core import ACTIVATIONS, activation_named, loss_and_gradient, sgd_step, sgd_update
-from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._train.plan import MINIBATCH_STREAM, PLAN_BLOCK
 
 
 def _sigmoid_with_where(x, xp):
