@@ -123,7 +123,7 @@ def jax_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed
     import jax
     import jax.numpy as jnp
 
-    from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
+    from xgrad._train.plan import MINIBATCH_STREAM, PLAN_BLOCK
 
     assert block == PLAN_BLOCK, "the minibatch indices are drawn in xgrad's blocks"
     x = jnp.asarray(x_train, dtype=jnp.float32)

@@ -32,7 +32,7 @@ import numpy as np
 
 import xgrad
 from xgrad import BackendUnavailableError, resolve_backend
-from xgrad._net.core import ACTIVATIONS, loss_and_gradient, sgd_update
+from xgrad._net.core import ACTIVATIONS, sgd_step
 from xgrad._net.fused import fused_ops
 
 BATCHES = (100, 1000, 10_000)
@@ -98,9 +98,8 @@ def time_step_loop(b, data, *, batch, hidden, iters, rounds, fuse):
         t0 = time.perf_counter()
         for i in range(iters):
             xb, tb = xp.take(x_dev, idx[i, ...], axis=0), xp.take(targets, idx[i, ...], axis=0)
-            _, steps = loss_and_gradient(params, xb, tb, activation=ACTIVATIONS["sigmoid"], xp=xp, scale=0.1,
-                                         rows_sum_to_one=True, fuse=fuse)
-            params = sgd_update(params, steps)
+            _, params = sgd_step(params, xb, tb, lr=0.1, activation=ACTIVATIONS["sigmoid"], xp=xp,
+                                 rows_sum_to_one=True, fuse=fuse)
         synchronize(b)
         if r:  # the first round compiles (and fuses) the kernels
             runs.append((time.perf_counter() - t0) / iters)

@@ -54,7 +54,7 @@ def main(argv=None):
         parallel = xgrad.sweep(client=client, **settings)
         cluster_s = time.perf_counter() - t0
 
-    same = all(np.array_equal(a.history["loss"], b.history["loss"]) and a.test_acc == b.test_acc
+    same = all(np.array_equal(a.history.loss, b.history.loss) and a.test_acc == b.test_acc
                for a, b in zip(serial, parallel, strict=True))
     report = {
         "runs": n_runs, "iters": args.iters, "cores": cores(), "workers": args.workers,

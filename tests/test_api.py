@@ -13,7 +13,7 @@ PACKAGE = Path(xgrad.__file__).parent
 ARRAY_API_ONLY = ("_net/core.py", "_numerics/diff.py", "_numerics/gradient.py", "_numerics/partials.py",
                   "_numerics/descent.py", "_net/functions.py", "_net/numgrad.py")
 # may use NumPy inside functions at the host edge (drawing weights, files), never at import
-HOST_EDGE = ("_net/net.py", "_net/check.py", "_train/train.py", "_train/run.py", "_train/result.py",
+HOST_EDGE = ("_net/net.py", "_net/check.py", "_train/train.py", "_train/run.py", "_train/record.py", "_train/plan.py",
              "_infra/backend.py", "_infra/validate.py")
 
 

@@ -292,11 +292,13 @@ def test_no_public_class_signature_keeps_a_factory(monkeypatch):
     from xgrad import History, SweepResult, SweepRun, TrainResult
 
     _process_signature = _load_ext(monkeypatch, "dataclass_defaults")._process_signature
-    for cls in (History, SweepResult, SweepRun, TrainResult):
+    for cls in (History, SweepResult, TrainResult):
         raw = str(inspect.signature(cls)).split(" -> ")[0]
         assert "<factory>" in raw
         signature, _ = _process_signature(None, "class", cls.__name__, cls, None, raw, None)
         assert "<factory>" not in signature, cls
+    raw = str(inspect.signature(SweepRun))  # its history defaults to None: no factory to show
+    assert "<factory>" not in raw and "history: 'History | None' = None" in raw
 
 
 def test_plot_namespace_keeps_its_helpers_private():

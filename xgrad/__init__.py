@@ -31,7 +31,7 @@ from xgrad._numerics.jacobian import hessian, jacobian
 from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
 from xgrad._train.checkpoint import CheckpointError
 from xgrad._train.errors import TrainingDivergedError
-from xgrad._train.history import History
+from xgrad._train.record import History
 from xgrad._train.train import TrainResult, train
 
 __version__ = "0.1.0"

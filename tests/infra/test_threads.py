@@ -105,18 +105,18 @@ def test_none_changes_nothing():
 @pytest.mark.parametrize("threads", ["auto", "one more than now"])
 def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads):
     torch = pytest.importorskip("torch")
-    from xgrad._train import run as _trainrun
+    from xgrad._train.stepping import Stepping
 
     before = torch.get_num_threads()
     value, want = ("auto", 1) if threads == "auto" else (before + 1, before + 1)
     seen = []
-    step = _trainrun.Run._step
+    step = Stepping.step
 
     def spy(self, params, idx):
         seen.append(torch.get_num_threads())
         return step(self, params, idx)
 
-    monkeypatch.setattr(_trainrun.Run, "_step", spy)
+    monkeypatch.setattr(Stepping, "step", spy)
     train("torch", data=tiny, iters=3, batch_size=8, eval_every=0, threads=value, progress=False)
     assert seen == [want] * 3
     assert torch.get_num_threads() == before

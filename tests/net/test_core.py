@@ -9,8 +9,8 @@ import pytest
 
 import xgrad
 from xgrad import sigmoid, to_numpy, train
-from xgrad._net.core import activation_named, loss_and_gradient
-from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._net.core import ACTIVATIONS, activation_named, loss_and_gradient, sgd_step, sgd_update
+from xgrad._train.plan import MINIBATCH_STREAM, PLAN_BLOCK
 
 
 def _sigmoid_with_where(x, xp):
@@ -65,3 +65,40 @@ def test_training_gives_the_numbers_it_gave_before(dtype, given):
     np.testing.assert_array_equal(run.loss, losses)
     for k, v in params.items():
         np.testing.assert_array_equal(run.net.params[k], v)
+
+
+# -- the SGD update, written once in the core -------------------------------------
+def _step_inputs(backend, dtype):
+    rng = np.random.default_rng(11)
+    net = xgrad.TwoLayerNet(12, 5, 3, dtype=dtype, seed=2, xp=backend.xp, device=backend.device)
+    x = backend.asarray(rng.standard_normal((7, 12)).astype(dtype))
+    target = backend.asarray(np.eye(3, dtype=dtype)[rng.integers(0, 3, 7)])
+    return net.params, x, target
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_sgd_step_is_the_backward_pass_scaled_by_lr_then_the_subtraction(backend, dtype, activation):
+    params, x, target = _step_inputs(backend, dtype)
+    act, xp = ACTIVATIONS[activation], backend.xp
+    loss, new = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True)
+    want_loss, steps = loss_and_gradient(params, x, target, activation=act, xp=xp, scale=0.3,
+                                         rows_sum_to_one=True)
+    np.testing.assert_array_equal(to_numpy(loss), to_numpy(want_loss))
+    assert sorted(new) == sorted(params)
+    for k in params:
+        np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(params[k] - steps[k]))
+        assert new[k].dtype == params[k].dtype
+    moved = [not np.array_equal(to_numpy(new[k]), to_numpy(params[k])) for k in params]
+    assert all(moved), "every parameter takes a step"
+
+
+def test_sgd_update_scales_unscaled_gradients_by_lr(backend):
+    params, x, target = _step_inputs(backend, "float64")
+    _, grads = loss_and_gradient(params, x, target, activation=ACTIVATIONS["sigmoid"], xp=backend.xp)
+    before = {k: to_numpy(v).copy() for k, v in params.items()}
+    new = sgd_update(params, grads, lr=0.7)
+    for k in params:
+        np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(params[k] - 0.7 * grads[k]))
+        np.testing.assert_array_equal(to_numpy(params[k]), before[k])  # the arrays given are left alone
+    assert not np.array_equal(to_numpy(new["W1"]), before["W1"])

@@ -53,9 +53,10 @@ def _assert_same_as_train(run: SweepRun, data) -> None:
         expected, step = xgrad.train("numpy", **run.settings, data=data, progress=False), None
     except DivergenceError as exc:
         expected, step = exc.last_finite, exc.step
-    np.testing.assert_array_equal(np.asarray(run.history["loss"]), expected.loss)
-    assert run.history["train_acc"] == expected.train_acc
-    assert run.history["test_acc"] == expected.test_acc
+    assert isinstance(run.history, xgrad.History)
+    np.testing.assert_array_equal(np.asarray(run.history.loss), expected.loss)
+    assert run.history.train_acc == expected.train_acc
+    assert run.history.test_acc == expected.test_acc
     assert (run.diverged, run.diverged_at) == (step is not None, step)
 
 
@@ -79,7 +80,7 @@ def test_a_diverging_learning_rate_is_a_result(client):
     good, bad = result.runs
     assert not good.diverged and good.diverged_at is None
     assert bad.diverged and bad.diverged_at is not None and bad.diverged_at < FAST["iters"]
-    assert len(bad.history["loss"]) == bad.diverged_at - 1  # up to the last finite loss
+    assert len(bad.history.loss) == bad.diverged_at - 1  # up to the last finite loss
     _assert_same_as_train(bad, data)
     assert result.best is good
     assert f"at {bad.diverged_at}" in result.to_table()
@@ -155,7 +156,7 @@ def test_a_scheduler_address_and_a_local_cluster_work(client):
     by_address = xgrad.sweep(lr=[0.1, 1.0], data=data, client=client.scheduler.address, progress=False, **FAST)
     local = xgrad.sweep(lr=[0.1, 1.0], data=data, progress=False, **FAST)  # started and stopped for the call
     for a, b in zip(by_address, local, strict=True):
-        np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+        np.testing.assert_array_equal(a.history.loss, b.history.loss)
         assert b.worker.startswith("tcp://")
 
 
@@ -194,6 +195,48 @@ def test_a_damaged_or_different_run_file_is_run_again(tmp_path):
     assert [r.resumed for r in again] == [False, True]
     other = xgrad.sweep(lr=[0.1, 1.0], data=_data(seed=1), client="serial", out=tmp_path, progress=False, **FAST)
     assert not any(r.resumed for r in other)  # other data: other runs
+
+
+def test_a_run_file_with_a_bad_history_is_run_again(tmp_path, caplog):
+    """A run file read back is checked as every stored history is, not taken on trust."""
+    data = _data()
+    first = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    path = tmp_path / "runs" / first.runs[0].key / "history.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "test_acc": [1.5] * len(record["test_acc"])}))
+    with caplog.at_level("WARNING", logger="xgrad"):
+        again = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [False, True]
+    assert "'test_acc' must hold accuracies between 0 and 1" in caplog.text
+    assert again.runs[0].history == first.runs[0].history
+
+
+def test_a_run_file_of_the_previous_release_reads_back(tmp_path):
+    """Its history.json held the whole TrainResult.to_dict(): the History's fields are read, the rest ignored."""
+    data = _data()
+    first = xgrad.sweep(lr=0.1, data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    run = first.runs[0]
+    path = tmp_path / "runs" / run.key / "history.json"
+    record = json.loads(path.read_text())
+    assert set(record) == {*xgrad.History().to_dict(), "sweep_run"}
+    old = {**record, "timings": {"total_s": 1.0}, "config": {"lr": 0.1, "grad": "backprop"}, "interrupted": False,
+           "stop_signal": None}
+    path.write_text(json.dumps(old))
+    again = xgrad.sweep(lr=0.1, data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert again.runs[0].resumed and again.runs[0].history == run.history
+
+
+def test_a_sweep_run_keeps_its_history_through_its_dict():
+    h = xgrad.History([2.3, 1.1], [2], [0.6], [0.5], 2, "numpy", "cpu", "float32")
+    run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.6, 0.5, 1.7, False, None, 1.0, "local", "numpy", history=h)
+    d = json.loads(json.dumps(run.to_dict(history=True)))
+    assert d["history"] == h.to_dict() and "history" not in run.to_dict()
+    assert SweepRun.from_dict(d) == run and SweepRun.from_dict(d).history == h
+    bare = SweepRun.from_dict(run.to_dict())  # a sweep.json keeps no histories
+    assert bare.history is None and bare.to_dict(history=True)["history"] is None
+    with pytest.raises(ValueError, match="`history` 'eval_iters' must increase"):
+        SweepRun.from_dict({**d, "history": {**d["history"], "eval_iters": [2, 1], "train_acc": [.1, .2],
+                                             "test_acc": [.1, .2]}})
 
 
 def test_refine_narrows_the_learning_rate_around_the_best():

@@ -34,12 +34,15 @@ def stored() -> dict:
 
 
 def test_the_stored_history_is_read_as_it_was_written(stored):
-    from xgrad._train.history import read_history
+    from xgrad._train.record import read_history
 
     back = read_history(HISTORY)
-    np.testing.assert_array_equal(back["loss"], stored["loss"])
-    assert list(back["eval_iters"]) == [1, 51, 101, 151, 200]
-    assert back["config"]["hidden_size"] == 10
+    assert isinstance(back, xgrad.History)
+    np.testing.assert_array_equal(back.loss, stored["loss"])
+    assert back.eval_iters == [1, 51, 101, 151, 200]
+    assert (back.train_acc, back.test_acc) == (stored["train_acc"], stored["test_acc"])
+    assert (back.iters_per_epoch, back.backend, back.device, back.dtype) == (600, "numpy", "cpu", "float32")
+    assert back.to_dict() == {k: stored[k] for k in back.to_dict()}
 
 
 def test_the_stored_history_draws_its_figure():
@@ -60,6 +63,18 @@ def test_a_run_resumed_from_the_stored_checkpoint_repeats_the_stored_run(stored,
     assert resumed.eval_iters == [1, 51, 100, 101, 151, 200]
     at = {i: (a, b) for i, a, b in zip(resumed.eval_iters, resumed.train_acc, resumed.test_acc, strict=True)}
     assert [at[i] for i in stored["eval_iters"]] == list(zip(stored["train_acc"], stored["test_acc"], strict=True))
+    # the file holds the run's losses and evaluations; the rest of the record is the resuming run's
+    h = resumed.history
+    assert (h.iters_per_epoch, h.backend, h.device, h.dtype) == (600, "numpy", "cpu", "float32")
+
+
+def test_a_new_checkpoint_keeps_the_layout_of_the_stored_one(tmp_path):
+    path = tmp_path / "run.npz"
+    xgrad.train("numpy", checkpoint=path, **{**SETTINGS, "iters": 60})
+    with np.load(CHECKPOINT) as old, np.load(path) as new:
+        assert new.files == old.files
+        assert list(json.loads(str(new["meta"]))) == list(json.loads(str(old["meta"])))
+        assert new["loss"].dtype == old["loss"].dtype == np.float64 and new["loss"].shape == (60,)
 
 
 def test_a_fresh_run_repeats_the_stored_run(stored):

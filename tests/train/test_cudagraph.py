@@ -212,8 +212,8 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
     blocks go through graph_stepper, replayed on NumPy, is the eager run: ragged
     blocks (evaluations every 7 iterations) included."""
     import xgrad._train.cudagraph
-    import xgrad._train.run
     import xgrad._train.stepper as stepper
+    import xgrad._train.stepping
     import xgrad._train.train
 
     (x, t), (xt, tt) = xgrad.load_mnist()
@@ -223,7 +223,7 @@ def test_the_training_loop_through_the_graph_stepper_follows_the_eager_loop(monk
     captures = []
     monkeypatch.setattr(xgrad._train.cudagraph, "cuda_graph_capture",
                         lambda body: captures.append(body) or replay(body))
-    for module in (stepper, xgrad._train.train, xgrad._train.run):  # let NumPy take CuPy's path
+    for module in (stepper, xgrad._train.train, xgrad._train.stepping):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     got = xgrad.train("numpy", compile_step=True, **kw)
     assert len(captures) == 1
@@ -237,8 +237,8 @@ def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, c
     """Where CuPy refuses to capture the step (cuBLAS, so far), training with
     compile_step=True goes on eagerly, with a warning, and gives the eager run."""
     import xgrad._train.cudagraph
-    from xgrad._train import run as _trainrun
     from xgrad._train import stepper as _stepper
+    from xgrad._train import stepping as _stepping
     from xgrad._train import train as _train
 
     (x, t), (xt, tt) = xgrad.load_mnist()
@@ -250,7 +250,7 @@ def test_a_refused_capture_runs_the_same_step_eagerly_and_says_so(monkeypatch, c
         raise RuntimeError("could not capture the training step in a CUDA graph: cuBLAS refused")
 
     monkeypatch.setattr(xgrad._train.cudagraph, "cuda_graph_capture", refuse)
-    for module in (_stepper, _train, _trainrun):  # let NumPy take CuPy's path
+    for module in (_stepper, _train, _stepping):  # let NumPy take CuPy's path
         monkeypatch.setattr(module, "will_compile", lambda name, compile_step: bool(compile_step))
     with caplog.at_level("WARNING", logger="xgrad"):
         got = xgrad.train("numpy", compile_step=True, **kw)

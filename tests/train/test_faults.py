@@ -240,13 +240,18 @@ CKPT_DAMAGE = {
     "fewer losses": (lambda p: _edit_meta(p, iteration=10), "holds 30 losses for iteration 10"),
     "config a list": (lambda p: _edit_meta(p, config=[]), "'config' must be a JSON object"),
     "eval lists differ": (lambda p: _edit_meta(p, train_acc=[0.5]), "lists of equal length"),
-    "eval_iters a dict": (lambda p: _edit_meta(p, eval_iters={}), "lists of equal length"),
+    "eval_iters a dict": (lambda p: _edit_meta(p, eval_iters={}), "'eval_iters' must be a list of numbers; got dict"),
     "eval_iters decrease": (lambda p: _edit_meta(p, eval_iters=[20, 10], train_acc=[.1, .2], test_acc=[.1, .2]),
                             "'eval_iters' must increase"),
     "eval beyond iteration": (lambda p: _edit_meta(p, eval_iters=[31], train_acc=[.1], test_acc=[.1]),
-                              r"must increase within 1..30"),
+                              r"'eval_iters' must be iterations in 1\.\.30"),
     "accuracy above 1": (lambda p: _edit_meta(p, eval_iters=[5], train_acc=[1.5], test_acc=[.1]),
                          "'train_acc' must hold accuracies"),
+    "NaN accuracy": (lambda p: _edit_meta(p, eval_iters=[5], train_acc=[.1], test_acc=[float("nan")]),
+                     "'test_acc' holds NaN or infinite values"),
+    "eval at a fraction": (lambda p: _edit_meta(p, eval_iters=[5.5], train_acc=[.1], test_acc=[.1]),
+                           r"'eval_iters' must be iterations in 1\.\.30"),
+    "infinite loss": (lambda p: _edit_npz(p, loss=np.r_[np.ones(29), np.inf]), "'loss' holds NaN or infinite"),
     "loss 2-d": (lambda p: _edit_npz(p, loss=np.zeros((30, 1))), "'loss' must be a 1-d float array"),
     "NaN loss": (lambda p: _edit_npz(p, loss=np.full(30, np.nan)), "'loss' holds NaN"),
     "NaN weights": (lambda p: _edit_npz(p, param_W1=np.full((784, 50), np.nan, dtype=np.float32)),
@@ -273,6 +278,25 @@ def test_damaged_checkpoint_gives_one_clear_error(small, tmp_path, good_checkpoi
     with pytest.raises(FileFormatError, match=match) as info:
         train("numpy", data=small, iters=40, eval_every=0, progress=False, checkpoint=path, resume=True)
     assert str(path) in str(info.value)
+
+
+def test_a_checkpoint_and_a_history_json_refuse_the_same_damage_alike(small, tmp_path, good_checkpoint):
+    """The history in a checkpoint is read by the one reader of stored histories."""
+    from xgrad._train.record import read_history
+
+    path = tmp_path / "run.npz"
+    path.write_bytes(good_checkpoint)
+    evals = {"eval_iters": [5, 9], "train_acc": [0.2, 1.5], "test_acc": [0.1, 0.2]}
+    _edit_meta(path, **evals)
+    with pytest.raises(FileFormatError) as from_checkpoint:
+        train("numpy", data=small, iters=40, eval_every=0, progress=False, checkpoint=path, resume=True)
+    with np.load(path) as saved:
+        loss = saved["loss"].tolist()
+    (tmp_path / "history.json").write_text(json.dumps({"loss": loss, **evals, "iters_per_epoch": 1}))
+    with pytest.raises(FileFormatError) as from_json:
+        read_history(tmp_path / "history.json")
+    reason = ": `history` 'train_acc' must hold accuracies between 0 and 1"
+    assert str(from_checkpoint.value).endswith(reason) and str(from_json.value).endswith(reason)
 
 
 def test_damaged_checkpoint_is_one_line_in_the_command(tmp_path, capsys):

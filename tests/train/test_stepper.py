@@ -16,7 +16,7 @@ import pytest
 import xgrad
 from xgrad import train
 from xgrad._net.core import activation_named, loss_and_gradient
-from xgrad._train.run import MINIBATCH_STREAM, PLAN_BLOCK
+from xgrad._train.plan import MINIBATCH_STREAM, PLAN_BLOCK
 from xgrad._train.stepper import eager_stepper, jax_stepper, will_compile
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
@@ -68,15 +68,15 @@ def test_compiled_jax_follows_the_eager_run(jax_backend, small, dtype):
 def test_ragged_blocks_follow_the_eager_run_and_compile_once(jax_backend, small, tmp_path, monkeypatch):
     """53 iterations, evaluations every 7 and checkpoints every 13: blocks of
     1, 7, 5, 2, ... iterations; one compilation serves them all."""
-    from xgrad._train import run as _trainrun
+    from xgrad._train.stepping import Stepping
 
-    real, calls = _trainrun.Run._step, []
+    real, calls = Stepping.step, []
 
     def step(self, params, idx, *data):  # called when traced, not per step
         calls.append(1)
         return real(self, params, idx, *data)
 
-    monkeypatch.setattr(_trainrun.Run, "_step", step)
+    monkeypatch.setattr(Stepping, "step", step)
     kw = {"data": small, "iters": 10, "eval_every": 0, "progress": False, "compile_step": True}
     train(jax_backend, **kw)
     one_block = len(calls)

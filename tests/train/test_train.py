@@ -132,9 +132,9 @@ def test_training_divergence_is_its_own_error_with_the_partial_result(small):
 
 
 def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
-    from xgrad._train import run as _trainrun
+    from xgrad._train.stepping import Stepping
 
-    real_step, calls = _trainrun.Run._step, []
+    real_step, calls = Stepping.step, []
 
     def step(self, params, idx):
         calls.append(1)
@@ -142,7 +142,7 @@ def test_ctrl_c_returns_the_partial_result(small, monkeypatch):
             raise KeyboardInterrupt
         return real_step(self, params, idx)
 
-    monkeypatch.setattr(_trainrun.Run, "_step", step)
+    monkeypatch.setattr(Stepping, "step", step)
     r = train("numpy", data=small, iters=100, eval_every=10, progress=False)
     assert r.interrupted and len(r.loss) == 22
     assert "interrupted" in r.summary()
@@ -240,8 +240,10 @@ def test_training_step_never_synchronises(small, monkeypatch):
     the training step must not do any of them (array-api-strict stands in)."""
     pytest.importorskip("array_api_strict")
     from xgrad import resolve_backend
-    from xgrad._train import run as _trainrun
     from xgrad._train.config import TrainConfig
+    from xgrad._train.plan import MinibatchPlan
+    from xgrad._train.run import device_data
+    from xgrad._train.stepping import Stepping
 
     b = resolve_backend("array_api_strict")
     cfg = TrainConfig.build({"dataset": "mnist", "activation": "sigmoid", "hidden_size": 20, "iters": 3,
@@ -250,8 +252,9 @@ def test_training_step_never_synchronises(small, monkeypatch):
                              "threads": None})
     net = xgrad.TwoLayerNet(784, 20, 10, dtype="float32", xp=b.xp, device=b.device)
     (x, t), (xt, tt) = small
-    run = _trainrun.Run(cfg, b, net, x, t, xt, tt)
-    plan = run._plan(0)
+    data = device_data(cfg, b, net, x, t, xt, tt)
+    plan = MinibatchPlan(seed=cfg.seed, n_train=data.n_train, batch_size=cfg.batch_size, backend=b).block(0)
+    stepping = Stepping(cfg, b, net, data.train)
 
     def sync(*args, **kwargs):
         raise AssertionError("the training step moved a value to the host")
@@ -260,7 +263,7 @@ def test_training_step_never_synchronises(small, monkeypatch):
         monkeypatch.setattr(type(b.asarray(0.0)), name, sync, raising=False)
     params = net.params
     for i in range(3):
-        loss, params = run._step(params, plan[i, ...])
+        loss, params = stepping.step(params, plan[i, ...])
     assert params["W1"].dtype == b.xp.float32 and loss.dtype == b.xp.float32
 
 
@@ -274,9 +277,9 @@ def test_labels_do_not_promote_float32_data(backend, small):
 
 # -- stopping cleanly ----------------------------------------------------------
 def _stop_at(monkeypatch, n, action):
-    from xgrad._train import run as _trainrun
+    from xgrad._train.stepping import Stepping
 
-    real_step, calls = _trainrun.Run._step, []
+    real_step, calls = Stepping.step, []
 
     def step(self, params, idx):
         calls.append(1)
@@ -284,7 +287,7 @@ def _stop_at(monkeypatch, n, action):
             action()
         return real_step(self, params, idx)
 
-    monkeypatch.setattr(_trainrun.Run, "_step", step)
+    monkeypatch.setattr(Stepping, "step", step)
 
 
 def test_sigterm_stops_like_ctrl_c_with_a_last_checkpoint(small, monkeypatch, tmp_path):
@@ -513,12 +516,13 @@ def test_a_checkpoint_written_with_the_old_name_resumes(small, tmp_path):
 def test_a_history_written_with_the_old_name_reads(tmp_path):
     import json
 
-    from xgrad._train.history import read_history
+    from xgrad._train.record import read_history
 
     old = {"loss": [2.3, 2.0], "eval_iters": [2], "train_acc": [0.5], "test_acc": [0.4], "iters_per_epoch": 2,
            "config": {"lr": 0.1, "grad": "numerical"}}
     (tmp_path / "history.json").write_text(json.dumps(old))
-    assert read_history(tmp_path / "history.json")["config"] == {"lr": 0.1, "gradient": "numerical"}
+    back = read_history(tmp_path / "history.json")  # the record; the settings are not part of it
+    assert back == xgrad.History([2.3, 2.0], [2], [0.5], [0.4], 2)
 
 
 # -- one check of `threads`, one message -----------------------------------------

@@ -28,7 +28,7 @@ from xgrad._net.fused import Fuse
 
 __all__ = ["ACTIVATIONS", "PARAM_NAMES", "Activation", "Forward", "activation_backward", "activation_named",
            "backward", "bias_activation", "count_correct", "cross_entropy_sum", "forward", "loss_and_gradient",
-           "mean_loss", "output_error", "sgd_update", "shifted_exp"]
+           "mean_loss", "output_error", "sgd_step", "sgd_update", "shifted_exp"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -210,10 +210,46 @@ def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, a
                     rows_sum_to_one=rows_sum_to_one, fuse=fuse)
 
 
-def sgd_update(params: dict[str, Array], updates: dict[str, Array], /) -> dict[str, Array]:
-    """New parameters ``params - updates`` (`updates`: the gradients already
-    scaled by the learning rate); the arrays given are left as they are."""
-    return {k: params[k] - updates[k] for k in params}
+def sgd_update(params: dict[str, Array], updates: dict[str, Array], /, *,
+               lr: float | None = None) -> dict[str, Array]:
+    """New parameters ``params - updates``: the SGD update, written once.
+
+    `updates` are gradients already scaled by the learning rate (what
+    :func:`sgd_step` gets from the backward pass), or, with `lr`, gradients
+    to scale here (``params - lr * updates``). The arrays given are left as
+    they are.
+    """
+    if lr is None:
+        return {k: params[k] - updates[k] for k in params}
+    return {k: params[k] - lr * updates[k] for k in params}
+
+
+def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float, activation: Activation,
+             xp: Namespace, rows_sum_to_one: bool = False,
+             fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
+    """One SGD step on the minibatch `x`, `target`: its mean loss and the new parameters.
+
+    The learning rate scales the backward pass's small output error
+    (:func:`loss_and_gradient` with ``scale=lr``), and :func:`sgd_update`
+    subtracts the scaled gradients; `rows_sum_to_one` (one-hot targets) and `fuse` are
+    :func:`loss_and_gradient`'s. The training loop runs this function,
+    eagerly, traced by ``jax.jit`` or captured in a CUDA graph.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import TwoLayerNet
+    >>> net = TwoLayerNet(4, 3, 2, seed=0)
+    >>> x, target = np.linspace(-1, 1, 8).reshape(2, 4), np.eye(2)
+    >>> loss, new = sgd_step(net.params, x, target, lr=0.5, activation=ACTIVATIONS["sigmoid"], xp=np)
+    >>> loss, updates = loss_and_gradient(net.params, x, target, activation=ACTIVATIONS["sigmoid"], xp=np,
+    ...                                   scale=0.5)
+    >>> all(np.array_equal(new[k], net.params[k] - updates[k]) for k in new)
+    True
+    """
+    loss, updates = loss_and_gradient(params, x, target, activation=activation, xp=xp, scale=lr,
+                                      rows_sum_to_one=rows_sum_to_one, fuse=fuse)
+    return loss, sgd_update(params, updates)
 
 
 def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,

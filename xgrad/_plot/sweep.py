@@ -47,9 +47,9 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
 
     Examples
     --------
-    >>> from xgrad import SweepRun
+    >>> from xgrad import History, SweepRun
     >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, acc, acc, loss, lr > 1, 3 if lr > 1 else None,
-    ...                  0.1, "local", "numpy", history={"loss": [2.3, loss]})
+    ...                  0.1, "local", "numpy", history=History(loss=[2.3, loss]))
     ...         for lr, acc, loss in [(0.01, 0.3, 2.0), (0.1, 0.8, 0.7), (10.0, 0.1, math.nan)]]
     >>> fig = sweep_figure(runs, ["lr", "seed"], [runs[1], runs[0]])
     >>> [ax.get_xscale() for ax in fig.axes]
@@ -81,7 +81,7 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     for ax in (acc_ax, loss_ax):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    _draw_curves(curve_ax, [r for r in ranked if r.history.get("loss")][:curves], varied)
+    _draw_curves(curve_ax, [r for r in ranked if _curve(r)][:curves], varied)
     return fig
 
 
@@ -121,13 +121,18 @@ def _draw_diverged(acc_ax: Axes, loss_ax: Axes, runs: list[Any]) -> None:
 
 def _draw_curves(ax: Axes, ranked: list[Any], varied: Sequence[str]) -> None:
     for r in ranked:
-        loss = np.asarray(r.history["loss"], dtype=float)
+        loss = np.asarray(_curve(r), dtype=float)
         label = ", ".join(f"{k}={r.settings.get(k)}" for k in varied)
         ax.plot(np.arange(1, loss.size + 1), _smooth(loss), linewidth=1.0, label=label)
     ax.set(xlabel="iteration", ylabel="mini-batch loss (moving mean of 10)",
            title=f"Training curves of the {len(ranked)} best runs")
     if ranked:
         ax.legend(fontsize="small")
+
+
+def _curve(run: Any) -> list[float]:
+    """A run's losses: none where its history was not kept."""
+    return [] if run.history is None else run.history.loss
 
 
 def _smooth(loss: np.ndarray, width: int = 10) -> np.ndarray:

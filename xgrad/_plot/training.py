@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xgrad._plot.canvas import new_figure
-from xgrad._train.history import read_history
+from xgrad._train.record import read_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,12 +21,13 @@ def training_curves(history: Any) -> Figure:
 
     Parameters
     ----------
-    history : TrainResult, dict or path
-        What :func:`xgrad.train` returns, its ``to_dict()``, or the path of
-        the ``history.json`` the command line writes. It needs ``loss`` (one
-        value per iteration), ``eval_iters``, ``train_acc``, ``test_acc`` (one
-        value per evaluation) and ``iters_per_epoch``; ``backend``, ``device``
-        and ``dtype`` go into the title when present.
+    history : TrainResult, History, dict or path
+        What :func:`xgrad.train` returns, its ``history`` or ``to_dict()``,
+        or the path of the ``history.json`` the command line writes. It
+        needs ``loss`` (one value per iteration), ``eval_iters``,
+        ``train_acc``, ``test_acc`` (one value per evaluation) and
+        ``iters_per_epoch``; ``backend``, ``device`` and ``dtype`` go into
+        the title when present.
 
     Returns
     -------
@@ -53,18 +54,17 @@ def training_curves(history: Any) -> Figure:
     ['iteration', 'epoch']
     """
     h = read_history(history)
-    loss, iters = h["loss"], h["eval_iters"]
-    accs = {k: h[k] for k in ("train_acc", "test_acc")}
-    epochs = iters / int(h["iters_per_epoch"])
+    loss = np.asarray(h.loss, dtype=float)
+    epochs = np.asarray(h.eval_iters, dtype=float) / h.iters_per_epoch
     fig, (left, right) = new_figure(2, panel=(5.5, 4.0))
     left.plot(np.arange(1, loss.size + 1), loss, linewidth=0.8, label="mini-batch loss")
     left.set(xlabel="iteration", ylabel="loss", title="Training loss per iteration")
     left.legend()
-    right.plot(epochs, accs["train_acc"], "o-", label="train")
-    right.plot(epochs, accs["test_acc"], "s--", label="test")
+    right.plot(epochs, h.train_acc, "o-", label="train")
+    right.plot(epochs, h.test_acc, "s--", label="test")
     right.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="Accuracy per epoch")
     right.legend(loc="lower right")
-    about = ", ".join(str(h[k]) for k in ("backend", "device", "dtype") if h.get(k) is not None)
+    about = ", ".join(v for v in (h.backend, h.device, h.dtype) if v is not None)
     if about:
         fig.suptitle(f"Two-layer network ({about})")
     return fig

@@ -203,13 +203,15 @@ def _run_file(folder: Path, key: str) -> Path:
 
 
 def _write_run(folder: Path, run: SweepRun) -> None:
-    record = {**run.history, "sweep_run": run.to_dict()}
+    """The run's history.json: its History's fields (a training history), and the run under "sweep_run"."""
+    record = {**(run.history.to_dict() if run.history is not None else {}), "sweep_run": run.to_dict()}
     write_atomic(_run_file(folder, run.key), json.dumps(record).encode())
 
 
 def _read_run(folder: Path | None, key: str, settings: dict[str, Any]) -> SweepRun | None:
     """A run finished by an earlier sweep with these `settings` (its key says
-    so), or None (also for a damaged file)."""
+    so), or None (also for a damaged file: its history is checked as every
+    stored history is)."""
     if folder is None or not _run_file(folder, key).exists():
         return None
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from xgrad._infra.backend import auto_choice, visible_gpus
 from xgrad._sweep.grid import jsonable
 from xgrad._train.errors import TrainingDivergedError
+from xgrad._train.record import History
 from xgrad._train.train import train
 
 _LOSS_TAIL = 10  # the final loss is the mean of the last iterations' mini-batch losses
@@ -48,9 +49,10 @@ class SweepRun:
         0 for the coarse grid, 1, 2, ... for the refinement rounds.
     resumed : bool
         Read back from a previous sweep's ``out/`` rather than run again.
-    history : dict
-        The run's :meth:`TrainResult.to_dict` (loss per iteration, accuracies);
-        for a diverged run, up to the last finite loss.
+    history : History or None
+        What the run recorded (loss per iteration, accuracies); for a
+        diverged run, up to the last finite loss. None where it was not kept
+        (runs read back from a ``sweep.json``).
     """
 
     key: str
@@ -65,22 +67,26 @@ class SweepRun:
     backend: str
     refine_round: int = 0
     resumed: bool = False
-    history: dict[str, Any] = field(default_factory=dict, repr=False)
+    history: History | None = field(default=None, repr=False)
 
     def to_dict(self, *, history: bool = False) -> dict[str, Any]:
-        """A JSON-able dict (NaN loss as None), with the history if asked."""
+        """A JSON-able dict (NaN loss as None), with the history's fields if asked."""
         d = asdict(self)
         d["settings"] = jsonable(self.settings)
-        if not history:
+        if history:
+            d["history"] = None if self.history is None else self.history.to_dict()
+        else:
             d.pop("history")
         d["loss"] = None if math.isnan(self.loss) else self.loss
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepRun:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict`; a history is checked by :meth:`History.from_dict`."""
         d = dict(d)
         d["loss"] = math.nan if d.get("loss") is None else float(d["loss"])
+        if d.get("history") is not None:
+            d["history"] = History.from_dict(d["history"])
         return cls(**d)
 
 
@@ -119,11 +125,12 @@ def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: 
     except TrainingDivergedError as exc:
         result, diverged_at = exc.result, exc.iteration
     seconds = time.perf_counter() - t0
-    tail = [float(v) for v in result.loss[-_LOSS_TAIL:]]
+    h = result.history
+    tail = h.loss[-_LOSS_TAIL:]
     return SweepRun(
-        key=key, settings=settings, train_acc=result.train_acc[-1] if result.train_acc else None,
-        test_acc=result.test_acc[-1] if result.test_acc else None,
+        key=key, settings=settings, train_acc=h.train_acc[-1] if h.train_acc else None,
+        test_acc=h.test_acc[-1] if h.test_acc else None,
         loss=sum(tail) / len(tail) if tail else math.nan, diverged=diverged_at is not None,
         diverged_at=diverged_at, seconds=seconds, worker=where(), backend=result.backend,
-        refine_round=refine_round, history=result.to_dict(),
+        refine_round=refine_round, history=h,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -13,7 +12,7 @@ from xgrad._datasets.mnist import dataset_spelling
 from xgrad._infra.files import FileFormatError, atomic_write
 from xgrad._infra.host import to_numpy
 from xgrad._net.file import PARAM_NAMES, check_host_params, read_npz
-from xgrad._train.history import History
+from xgrad._train.record import History
 from xgrad._train.settings import current_names, record
 
 if TYPE_CHECKING:
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["Checkpoint", "CheckpointError", "data_id", "load_checkpoint", "save_checkpoint"]
 
 _WHAT = "xgrad checkpoint"
+# the history's evaluations, kept in the metadata; its losses are the array 'loss', the rest is the run's
+_IN_META = ("eval_iters", "train_acc", "test_acc")
 
 
 class CheckpointError(OSError):
@@ -76,25 +77,28 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
     """
     import numpy as np
 
-    meta = {"iteration": state.iteration, "config": cfg.as_dict(), "eval_iters": list(state.history.eval_iters),
-            "train_acc": list(state.history.train_acc), "test_acc": list(state.history.test_acc), "data": state.data,
-            "made_on": state.made_on}
+    fields = state.history.to_dict()
+    meta = {"iteration": state.iteration, "config": cfg.as_dict(), **{k: fields[k] for k in _IN_META},
+            "data": state.data, "made_on": state.made_on}
     arrays = {f"param_{k}": to_numpy(v) for k, v in state.params.items()}
     p = os.fspath(path)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
         with atomic_write(p) as f:
-            loss = np.asarray(state.history.loss, dtype=np.float64)
+            loss = np.asarray(fields["loss"], dtype=np.float64)
             np.savez(f, meta=np.array(json.dumps(meta)), loss=loss, **arrays)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {p}: {exc.strerror or exc}", path=p) from exc
 
 
 def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, net: TwoLayerNet,
-                    fingerprint: dict[str, Any] | None = None) -> Checkpoint:
+                    fingerprint: dict[str, Any] | None = None, *, history: History) -> Checkpoint:
     """Read a checkpoint for a run with settings `cfg`, or explain why not.
 
-    A damaged or inconsistent file raises :class:`~xgrad._infra.files.FileFormatError`
+    `history` is the resuming run's record: the checkpoint's losses and
+    evaluations, checked as every stored history is
+    (:meth:`History.from_dict`), join its other fields. A damaged or
+    inconsistent file raises :class:`~xgrad._infra.files.FileFormatError`
     naming it; one of another run (other settings, another network, more
     iterations than `cfg.iters`) raises :class:`ValueError`.
     """
@@ -104,16 +108,15 @@ def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, 
         if key not in data:
             raise _bad(p, f"missing {key!r}")
     meta = _read_meta(p, data["meta"])
-    loss = _read_loss(p, data["loss"], meta["iteration"])
+    resumed = _read_history(p, meta, data["loss"], history)
     host = check_host_params({k: data.get(f"param_{k}") for k in PARAM_NAMES if f"param_{k}" in data}, p, _WHAT)
     _check_matches(p, meta, host, cfg, net)
     if fingerprint is not None and meta.get("data") is not None and meta["data"] != fingerprint:
         raise ValueError(f"cannot resume from {p!r}: it was trained on other data ({meta['data']}, "
                          f"now {fingerprint})")
     params = {k: b.asarray(v, dtype=net.dtype) for k, v in host.items()}
-    history = History(loss, meta["eval_iters"], meta["train_acc"], meta["test_acc"])
     made_on = meta.get("made_on") if isinstance(meta.get("made_on"), str) else None
-    return Checkpoint(params, meta["iteration"], history, meta.get("data"), made_on)
+    return Checkpoint(params, meta["iteration"], resumed, meta.get("data"), made_on)
 
 
 def _bad(p: str, reason: str) -> FileFormatError:
@@ -121,14 +124,14 @@ def _bad(p: str, reason: str) -> FileFormatError:
 
 
 def _read_meta(p: str, raw: Any) -> dict[str, Any]:
-    """The JSON metadata, checked for every field, type and agreement."""
+    """The JSON metadata: its keys, and the checkpoint's own fields (the history's are checked by History)."""
     try:
         meta = json.loads(str(raw.item()) if getattr(raw, "shape", None) == () else "")
     except (ValueError, TypeError) as exc:
         raise _bad(p, f"its metadata is not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise _bad(p, "its metadata is not a JSON object")
-    missing = [k for k in ("iteration", "config", "eval_iters", "train_acc", "test_acc") if k not in meta]
+    missing = [k for k in ("iteration", "config", *_IN_META) if k not in meta]
     if missing:
         raise _bad(p, f"its metadata lacks {', '.join(missing)}")
     it = meta["iteration"]
@@ -137,30 +140,20 @@ def _read_meta(p: str, raw: Any) -> dict[str, Any]:
     if not isinstance(meta["config"], dict):
         raise _bad(p, "'config' must be a JSON object")
     meta["config"] = current_names(meta["config"])  # files written before a setting was renamed
-    evals = [meta[k] for k in ("eval_iters", "train_acc", "test_acc")]
-    if not all(isinstance(v, list) for v in evals) or len({len(v) for v in evals}) != 1:
-        raise _bad(p, "'eval_iters', 'train_acc' and 'test_acc' must be lists of equal length; got lengths "
-                   + ", ".join(str(len(v)) if isinstance(v, list) else type(v).__name__ for v in evals))
-    iters, train_acc, test_acc = evals
-    if not all(_is_int(i) for i in iters) or any(not 1 <= i <= it for i in iters) \
-            or any(a >= b for a, b in itertools.pairwise(iters)):
-        raise _bad(p, f"'eval_iters' must increase within 1..{it}; got {iters[:8]}")
-    for name, accs in (("train_acc", train_acc), ("test_acc", test_acc)):
-        if not all(_is_number(a) and 0.0 <= a <= 1.0 for a in accs):
-            raise _bad(p, f"{name!r} must hold accuracies between 0 and 1")
     return meta
 
 
-def _read_loss(p: str, raw: Any, iteration: int) -> list[float]:
-    import numpy as np
-
-    if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.floating):
-        raise _bad(p, f"'loss' must be a 1-d float array; got shape {raw.shape}, dtype {raw.dtype}")
-    if raw.shape[0] != iteration:
-        raise _bad(p, f"it holds {raw.shape[0]} losses for iteration {iteration}; they must agree")
-    if not np.all(np.isfinite(raw)):
+def _read_history(p: str, meta: dict[str, Any], loss: Any, run: History) -> History:
+    """The run's record `run` with the checkpoint's losses and evaluations, checked."""
+    try:
+        history = History.from_dict({**run.to_dict(), **{k: meta[k] for k in _IN_META}, "loss": loss})
+    except (TypeError, ValueError) as exc:
+        raise _bad(p, str(exc)) from None
+    if len(history.loss) != meta["iteration"]:
+        raise _bad(p, f"it holds {len(history.loss)} losses for iteration {meta['iteration']}; they must agree")
+    if not all(math.isfinite(v) for v in history.loss):  # a run stops at its first non-finite loss
         raise _bad(p, "'loss' holds NaN or infinite values")
-    return [float(v) for v in raw]
+    return history
 
 
 def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: TrainConfig, net: TwoLayerNet) -> None:
@@ -185,7 +178,3 @@ def _check_matches(p: str, meta: dict[str, Any], host: dict[str, Any], cfg: Trai
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

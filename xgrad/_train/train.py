@@ -9,10 +9,9 @@ from typing import Any
 from xgrad._infra.backend import Backend, quiet_overflow, resolve_backend
 from xgrad._infra.threads import thread_limits
 from xgrad._net.net import TwoLayerNet
-from xgrad._train.checkpoint import load_checkpoint
 from xgrad._train.config import TrainConfig, auto_threads, check_settings, current_keywords, prepare_data
 from xgrad._train.network import check_net, net_backend
-from xgrad._train.result import TrainResult
+from xgrad._train.record import TrainResult
 from xgrad._train.run import Run
 from xgrad._train.settings import describe
 from xgrad._train.stepper import will_compile
@@ -87,7 +86,7 @@ def train(backend: str | Backend = "auto", **settings: Any) -> TrainResult:
     n_threads = auto_threads(cfg, b, net.sizes) if s["threads"] == "auto" else s["threads"]
     run = Run(cfg, b, net, x_train, t_train, x_test, t_test)
     if s["resume"] and checkpoint is not None and os.path.exists(checkpoint):
-        run.restore(load_checkpoint(checkpoint, cfg, b, net, run.data_id))
+        run.restore(checkpoint)
     elif s["resume"]:
         logger.info("no checkpoint at %s yet: starting a new run", os.fspath(checkpoint or ""))
     with thread_limits(n_threads, backend=b), quiet_overflow(b):  # divergence is detected and reported

@@ -1,0 +1,141 @@
+"""Stepping a training run: its SGD step, the block stepper that runs it, the
+losses of the blocks not yet looked at, and the replay to the last finite loss.
+
+The step is the core's (:func:`xgrad._net.core.sgd_step`, or the numerical
+gradient then :func:`~xgrad._net.core.sgd_update`) on a minibatch of the
+training data on the device; a block stepper (:mod:`xgrad._train.stepper`)
+runs it eagerly, as one ``jax.jit`` program or from a CUDA graph. The losses
+of a block stay on the device until the loop looks at them, a few blocks at a
+time; when one is not finite, the parameters of the last finite loss are
+found again by stepping through its block once more (the steps are
+deterministic).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any, NamedTuple
+
+from xgrad._infra.backend import Backend, library
+from xgrad._infra.host import to_numpy
+from xgrad._infra.signals import StopRequest
+from xgrad._infra.typing import Array
+from xgrad._net.core import activation_named, sgd_step, sgd_update
+from xgrad._net.fused import fused_ops
+from xgrad._net.net import TwoLayerNet
+from xgrad._train.config import TrainConfig
+from xgrad._train.data import TrainData, minibatch
+from xgrad._train.stepper import BlockStepper, stepper_for, will_compile
+
+__all__ = ["CHECK_EVERY", "COMPILED_CHECK_EVERY", "Stepping"]
+
+CHECK_EVERY = 10
+"""Iterations between looks at the loss (each one a host sync)."""
+COMPILED_CHECK_EVERY = 100
+"""The same for a compiled step, whose blocks are one program call each: the
+look costs about as much as a step, and a longer block amortises the call."""
+
+
+class _Block(NamedTuple):
+    """A block of steps as it started: enough to step through it again."""
+
+    first: int  # its first iteration (0-based)
+    params: dict[str, Any]  # the parameters it started from
+    plan: Any  # the plan block holding its minibatch indices, (PLAN_BLOCK, batch_size)
+    row: int  # the plan's row of its first iteration
+
+
+class Stepping:
+    """The steps of a run with settings `cfg` on `b`, training `net` on `data`.
+
+    Attributes
+    ----------
+    compiled : bool
+        Whether the step runs compiled (never with the numerical gradient,
+        which checks its inputs on the host).
+    check_every : int
+        The longest block: :data:`CHECK_EVERY`, :data:`COMPILED_CHECK_EVERY`
+        when compiled.
+    """
+
+    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, data: TrainData) -> None:
+        self.cfg, self.b, self.net, self.data = cfg, b, net, data
+        self.activation = activation_named(net.activation)
+        self._compile_step = cfg.compile_step if cfg.gradient == "backprop" else False
+        self.compiled = will_compile(b.name, self._compile_step)
+        self.check_every = COMPILED_CHECK_EVERY if self.compiled else CHECK_EVERY
+        self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
+        self._stepper: BlockStepper | None = None
+        # blocks stepped but not looked at: (losses, first iteration); and the last
+        # blocks as they started, enough to step again to the last finite loss
+        self._pending: list[tuple[Array, int]] = []
+        self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
+
+    def step(self, params: dict[str, Any], idx: Array, *data: Array) -> tuple[Array, dict[str, Any]]:
+        """One SGD step on the training rows `idx`: its loss and the new parameters.
+
+        `data` are the training set's images, labels and one-hot table when a
+        compiled step passes them as arguments; by default the run's own.
+        """
+        xp = self.b.xp
+        images, labels, eye = data or (self.data.images, self.data.labels, self.data.eye)
+        xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp)
+        if self.cfg.gradient == "backprop":  # data were checked once, up front
+            return sgd_step(params, xb, tb, lr=self.cfg.lr, activation=self.activation, xp=xp,
+                            rows_sum_to_one=True, fuse=self._fuse)
+        net = self.net.with_params(params)
+        grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
+        loss = net.loss(xb, tb)
+        return loss, sgd_update(params, grads, lr=self.cfg.lr)
+
+    def start(self, params: dict[str, Any], plan: Array, stop: StopRequest) -> None:
+        """Choose the block stepper, before the first block: a CUDA graph is
+        captured from `params` and the indices of `plan`, a block of the plan."""
+        # a slice on JAX would compile a program
+        example = plan[:self.check_every, ...] if self.compiled and library(self.b.name).compiler != "jit" else None
+        self._stepper = stepper_for(self.b, self.step, compile_step=self._compile_step, length=self.check_every,
+                                    params=params, idx_example=example, stop=stop,
+                                    data=(self.data.images, self.data.labels, self.data.eye))
+
+    def advance(self, params: dict[str, Any], plan: Array, row: int, first: int, end: int
+                ) -> tuple[dict[str, Any], int]:
+        """Step iterations `first` to `end` (0-based, `end` excluded) on the rows of
+        `plan` from `row`: the new parameters, and the steps done (fewer than
+        asked when a stop request ended the block). Their losses wait to be
+        looked at (:meth:`look`)."""
+        assert self._stepper is not None, "start() chooses the stepper first"
+        self._blocks.append(_Block(first, params, plan, row))
+        losses, params = self._stepper(params, plan, row, row + end - first)
+        self._pending.append((losses, first))
+        return params, int(losses.shape[0])
+
+    def pending(self) -> int:
+        """Steps done whose losses were not looked at yet."""
+        return sum(int(losses.shape[0]) for losses, _ in self._pending)
+
+    def look(self, *, keep: int = 0) -> tuple[list[float], tuple[int, float] | None]:
+        """The losses of the pending blocks but the last `keep`, moved to the
+        host, up to the first one that is not finite; and that one, as
+        ``(iteration, value)`` (0-based), or None when all are finite."""
+        if len(self._pending) <= keep:
+            return [], None
+        due = self._pending[:len(self._pending) - keep]
+        # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
+        values = [float(v) for losses, _ in due for v in to_numpy(losses)]
+        first = due[0][1]
+        del self._pending[:len(due)]
+        for j, v in enumerate(values):
+            if not math.isfinite(v):
+                return values[:j], (first + j, v)
+        return values, None
+
+    def replay(self, it: int) -> dict[str, Any]:
+        """The parameters iteration `it` (0-based) ran on, stepped again from the
+        start of its block; before the first block held, that block's start."""
+        for first, params, plan, row in reversed(self._blocks):
+            if first <= it:
+                for r in range(row, row + it - first):
+                    _, params = self.step(params, plan[r, ...])
+                return params
+        return self._blocks[0].params
