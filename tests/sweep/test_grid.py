@@ -66,10 +66,15 @@ def test_the_workers_get_the_settings_as_they_are(monkeypatch):
 
 
 def test_an_added_setting_is_a_grid_axis(monkeypatch):
+    from xgrad._sweep import worker
+
     add_setting(monkeypatch, made_up_setting())
+    configs = []
+    real = worker.train
+    monkeypatch.setattr(worker, "train", lambda *a, **k: configs.append((r := real(*a, **k)).config) or r)
     result = xgrad.sweep(lr=0.1, momentum=[0.0, 0.5], data=_data(), **FAST)
     assert [r.settings["momentum"] for r in result] == [0.0, 0.5]
-    assert [r.history["config"]["momentum"] for r in result] == [0.0, 0.5]
+    assert [c["momentum"] for c in configs] == [0.0, 0.5]  # each run's train recorded it
     assert result.varied == ["lr", "seed", "momentum"]
     with pytest.raises(TypeError, match="`momentum` must be a real number; got str"):
         xgrad.sweep(lr=0.1, momentum=["fast"], data=_data(), **FAST)
