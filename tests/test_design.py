@@ -17,15 +17,35 @@ PAGE = PACKAGE.parent / "docs" / "design.rst"
 
 
 def _listed_modules() -> set[str]:
-    """The modules with a line of their own: ``- ``name.py``: responsibility``."""
+    """The modules with a line of their own on the map: ``- ``_pkg/name.py``: responsibility``."""
     return set(re.findall(r"^- ``([\w/]+\.py)``: \S", PAGE.read_text(), flags=re.MULTILINE))
 
 
+def _modules() -> set[str]:
+    """Every module of the package, as the map names it (a package's ``__init__`` has none)."""
+    return {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+            if p.name != "__init__.py" or p.parent == PACKAGE}
+
+
 def test_every_module_has_a_line_on_the_design_page():
-    modules = (p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
-               if p.name != "__init__.py" or p.parent == PACKAGE)
-    missing = sorted(m for m in modules if m not in _listed_modules())
+    missing = sorted(_modules() - _listed_modules())
     assert not missing, f"docs/design.rst has no line for: {', '.join(missing)}"
+
+
+def test_every_line_of_the_map_names_a_module_that_exists():
+    stale = sorted(_listed_modules() - _modules())
+    assert not stale, f"docs/design.rst has lines for modules that do not exist: {', '.join(stale)}"
+
+
+def test_the_map_lists_each_package_under_its_own_heading_in_the_layer_order():
+    """The packages appear on the map in the order of the layers, each module under its package."""
+    text = PAGE.read_text()
+    the_map = text[text.index("\nThe map\n"):text.index("\nHow to add a setting\n")]
+    headings = re.findall(r"^``(_\w+)``, ", the_map, flags=re.MULTILINE)
+    assert headings == ["_infra", "_datasets", "_numerics", "_net", "_train", "_plot", "_sweep", "_cli"]
+    for section in re.split(r"^``_\w+``, .*$", the_map, flags=re.MULTILINE)[1:]:
+        packages = {m.split("/")[0] for m in re.findall(r"^- ``([\w/]+\.py)``", section, flags=re.MULTILINE)}
+        assert len(packages) == 1, packages
 
 
 def test_the_design_page_is_in_the_table_of_contents():
