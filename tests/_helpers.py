@@ -72,3 +72,11 @@ def add_setting(monkeypatch, entry) -> None:
         monkeypatch.setattr(function, "__signature__", function.__signature__)
         monkeypatch.setattr(function, "__doc__", function.__doc__)
         describe(function)
+
+
+def masked_array(shape=(2,)):
+    """A NumPy masked array of `shape` (1.0, 2.0, ...) whose last entry is masked."""
+    data = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    mask = np.zeros(shape, dtype=bool)
+    mask.flat[-1] = True
+    return np.ma.array(data, mask=mask)

@@ -1,5 +1,6 @@
 """Backends: names, devices, the CuPy fallback (simulated, so it runs on any
-machine), mixing arrays, and BLAS thread limits."""
+machine), mixing arrays, NumPy's masked arrays and matrices refused, and BLAS
+thread limits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import array_api_compat
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import assert_close, masked_array
 
 import xgrad
 from xgrad import BACKENDS, Backend, BackendUnavailableError, blas_threads, namespace_of, resolve_backend
@@ -474,3 +475,41 @@ def test_a_library_added_to_the_table_resolves_limits_its_threads_and_refuses_to
     assert will_compile("numpy_twin", None) is False
     with pytest.raises(ValueError, match="not 'numpy_twin'"):
         will_compile("numpy_twin", True)
+
+
+# --- NumPy's masked arrays and matrices ----------------------------------------------------
+# refused wherever arrays come in (by `refuse_numpy_subclass`), since their arithmetic is not the
+# array API's: a masked array's mask was dropped (``train`` trained on the masked-out values) or
+# half-followed (``numerical_gradient`` gave a masked entry the gradient 0 and an unmasked result),
+# and ``*`` on a ``numpy.matrix`` is a matrix product
+
+def _square_sum(x):
+    return (x * x).sum()
+
+
+CALLS = {
+    "numerical_gradient": lambda a: xgrad.numerical_gradient(_square_sum, a),
+    "numerical_diff": lambda a: xgrad.numerical_diff(lambda x: x * x, a),
+    "gradient_descent": lambda a: xgrad.gradient_descent(_square_sum, a, lr=0.1, step_num=2),
+    "derivative": lambda a: xgrad.derivative(lambda x: x * x, a),
+    "namespace_of": lambda a: xgrad.namespace_of(a),
+}
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_numerics_refuse_a_masked_array(call):
+    with pytest.raises(TypeError, match="masked array, whose mask xgrad would not follow"):
+        call(masked_array())
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_numerics_refuse_a_matrix(call):
+    with pytest.raises(TypeError, match=r"numpy.matrix, whose `\*` is a matrix product"):
+        call(np.matrix([[1.0, 2.0]]))
+
+
+def test_a_plain_array_with_the_same_numbers_still_works():
+    # the refusal is about the type, not the numbers: the filled array gives the known answer
+    grad = xgrad.numerical_gradient(_square_sum, masked_array().filled(0.0))
+    np.testing.assert_allclose(grad, [2.0, 0.0], atol=1e-8)

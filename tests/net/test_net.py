@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_close, assert_on_backend
+from _helpers import assert_close, assert_on_backend, masked_array
 
 import xgrad
 from xgrad import TwoLayerNet, directional_check, gradient_check
@@ -341,3 +341,13 @@ def test_network_numerical_gradient_is_deprecated_for_the_method():
     for k in new:
         np.testing.assert_array_equal(old[k], new[k])
 
+
+# --- NumPy's masked arrays, whose mask the network would not follow ------------------------
+
+def test_network_refuses_masked_inputs():
+    net = xgrad.TwoLayerNet(3, 4, 2, seed=0)
+    x = masked_array((2, 3))
+    with pytest.raises(TypeError, match="`x` is a NumPy masked array"):
+        net.loss(x, np.array([0, 1]))
+    with pytest.raises(TypeError, match="`t` is a NumPy masked array"):
+        net.accuracy(x.filled(0.0), np.ma.array([0, 1], mask=[False, True]))
