@@ -80,3 +80,45 @@ def masked_array(shape=(2,)):
     mask = np.zeros(shape, dtype=bool)
     mask.flat[-1] = True
     return np.ma.array(data, mask=mask)
+
+
+# --- hostile input to the numerical functions ----------------------------------------------
+
+POINTS = [0.3, 1.0, 2.0]
+"""Points at which the tests of `derivative` and `check_gradient` differentiate sin."""
+
+
+def of_another_library(backend, host):
+    """`host` as an array of a library other than the backend's."""
+    if backend.name != "numpy":
+        return np.asarray(host)
+    import array_api_strict
+
+    return array_api_strict.asarray(host)
+
+
+# User functions that change their argument in place: such an f is a function of its argument
+# all the same, f(v) = sum((2 v)**2) with gradient 8 v. xgrad must hand it copies, so that neither
+# the caller's array nor the point it differences around moves.
+
+X0 = np.array([1.5, -0.5, 2.0])
+"""The caller's point, in the tests of user functions that change their argument."""
+
+
+def doubling(v):
+    """Elementwise (2 v)**2, doubling `v` in place first."""
+    v *= 2  # in place (JAX rebinds the name instead: nothing to see there)
+    return v**2
+
+
+def doubling_sum(v):
+    """The sum of `doubling`: a scalar function that doubles its argument in place."""
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).sum(doubling(v))
+
+
+def caller_array(backend):
+    """`X0` on the backend, and a host copy of it to compare with after the call."""
+    x = backend.asarray(X0.copy())  # not a view of X0, on NumPy or PyTorch
+    return x, to_numpy(x).copy()
