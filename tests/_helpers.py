@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+import warnings
 
+import hypothesis
 import numpy as np
+from hypothesis import strategies as st
 
-from xgrad import Backend
+from xgrad import Backend, BackendUnavailableError, DivergenceError
 from xgrad._infra.host import to_numpy
 
 
@@ -122,3 +126,153 @@ def caller_array(backend):
     """`X0` on the backend, and a host copy of it to compare with after the call."""
     x = backend.asarray(X0.copy())  # not a view of X0, on NumPy or PyTorch
     return x, to_numpy(x).copy()
+
+
+# --- bad and unusual input to the numerical functions (property tests) ---------------------
+# Every call either gives the right answer (compared with the analytic derivative of
+# ``x**2 + x``, within a bound on its rounding error) or raises a `TypeError`, `ValueError` or
+# one of xgrad's own errors whose message names the argument at fault: never a silent wrong
+# answer, never an error from deep inside a library. Inputs: NaN and inf, empty and 0-d arrays,
+# integer, bool, float16, float32 and float64 dtypes, lists, NumPy scalars, Python numbers, torch
+# and JAX arrays, wrong shapes, and steps that are zero, negative, NaN, inf, tiny or huge.
+
+NUMERICS_SETTINGS = hypothesis.settings(
+    max_examples=60, deadline=None, database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.filter_too_much])
+"""The settings of these property tests."""
+
+XGRAD_ERRORS = (TypeError, ValueError, BackendUnavailableError, DivergenceError)
+
+LIBS = ["numpy", "torch", "jax", "list", "scalar"]  # scalar: a NumPy scalar or a Python number
+SHAPES = [(), (0,), (1,), (3,), (2, 2)]
+DTYPES = ["float64", "float32", "float16", "int64", "bool"]
+BAD_STEPS = [0, 0.0, -1e-4, -math.inf, math.nan, math.inf]
+ODD_STEPS = [None, 1e-4, 1e-2, 1e-12, 1e-300, 1e30, 1e300]
+
+
+def available(lib):
+    """Whether the library `lib` of `any_points` can be drawn here."""
+    if lib in ("torch", "jax"):
+        try:
+            __import__(lib)
+        except ImportError:
+            return False
+    if lib == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    return True
+
+
+@st.composite
+def any_points(draw, *, shapes=SHAPES, special=True):
+    """(host array, library, the x to pass)."""
+    lib = draw(st.sampled_from([lib for lib in LIBS if available(lib)]))
+    shape = () if lib == "scalar" else draw(st.sampled_from(shapes))
+    dtype = draw(st.sampled_from(DTYPES))
+    size = math.prod(shape)
+    if dtype == "bool":
+        values = draw(st.lists(st.booleans(), min_size=size, max_size=size))
+    elif dtype == "int64":
+        values = draw(st.lists(st.integers(-20, 20), min_size=size, max_size=size))
+    else:
+        values = draw(st.lists(st.floats(-50, 50), min_size=size, max_size=size))
+        if special and size and draw(st.integers(0, 4)) == 0:
+            values[draw(st.integers(0, size - 1))] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    host = np.array(values, dtype=dtype).reshape(shape)
+    return host, lib, to_lib(host, lib, draw)
+
+
+def to_lib(host, lib, draw):
+    """`host` as an input of `lib`: itself, a list, a NumPy scalar or Python number, a torch or JAX array."""
+    if lib == "numpy":
+        return host
+    if lib == "list":
+        return host.tolist()
+    if lib == "scalar":
+        return host[()] if draw(st.booleans()) else host.item()  # np.float32(...) or a Python number
+    if lib == "torch":
+        import torch
+
+        return torch.asarray(host.copy())
+    import jax.numpy as jnp
+
+    return jnp.asarray(host)
+
+
+def result_dtype(host, lib, x):
+    """The floating dtype xgrad computes in for this input."""
+    if lib == "list" or (lib == "scalar" and not isinstance(x, np.generic)):
+        return np.dtype("float64")  # Python numbers
+    if host.dtype.kind == "f":
+        return np.dtype(host.dtype)
+    return np.dtype("float32") if lib == "torch" else np.dtype("float64")
+
+
+def quad(v):
+    """x**2 + x: the function whose derivative the property tests know."""
+    return v**2 + v
+
+
+def dquad(x):
+    """The derivative of `quad`: 2 x + 1."""
+    return 2 * x + 1
+
+
+def _named(exc, *names):
+    return any(f"`{n}`" in str(exc) for n in names)
+
+
+def steps_taken(x, h, eps, method="central"):
+    """The steps of a difference at `x`: `h`, or the default step for the dtype's `eps`."""
+    power = 1 / 3 if method == "central" else 1 / 2
+    return np.full_like(x, h) if h is not None else eps**power * np.maximum(np.abs(x), 1.0)
+
+
+def rounding_bound(x, h, eps, n=1, total=None):
+    """A bound on the rounding error of the central difference of x**2 + x with step h
+    (its truncation error is zero): rounding of f (from a sum of n terms) over h, and of
+    x + h, which moves the point by up to eps |x|."""
+    with np.errstate(over="ignore"):
+        big = (np.abs(x) + h) ** 2 + np.abs(x) + h if total is None else total
+        return 16 * eps * (n * big + np.abs(dquad(x)) * (np.abs(x) + 1)) / h + 16 * eps * (np.abs(dquad(x)) + 1)
+
+
+def result_or_error(call):
+    """(result, None) or (None, the xgrad error it raised)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy overflow in f: reported by xgrad
+        try:
+            return call(), None
+        except XGRAD_ERRORS as exc:
+            return None, exc
+
+
+def check_call(call, host, lib, h, names, x, u=None):
+    """Run `call`; return its host result, or None if it raised a clear error."""
+    result, exc = result_or_error(call)
+    if exc is None:
+        return to_numpy(result)
+    assert _named(exc, *names), f"error names no argument: {exc!r}"
+    _check_refusal(exc, host, lib, h, x, u)
+    return None
+
+
+def _check_refusal(exc, host, lib, h, x, u=None):
+    """A refusal must be justified by the input. With a direction `u` (host
+    array), the step along it is ``h * u``, not `h`."""
+    text = str(exc)
+    finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
+    if "must be finite" in text:
+        assert not finite, text
+    if "`h` must be positive and finite" in text:
+        assert h is not None and not (math.isfinite(h) and h > 0), text
+    if "is too small" in text:
+        dtype = result_dtype(host, lib, x)
+        x = host.astype(dtype)
+        hh = np.asarray(h, dtype=np.float64).astype(dtype)
+        with np.errstate(over="ignore"):
+            if u is None:
+                assert np.any((x + hh == x) | (x - hh == x)), text
+            else:  # as directional_derivative moves x: x + h*u in the dtype of x
+                assert np.any((x + hh * u.astype(dtype) == x) & (u != 0)), text

@@ -1,6 +1,8 @@
 """Gradient descent: the book's three runs, convergence on every backend,
 divergence reporting, an analytic `grad`, and argument errors; an `f` and `grad`
-that change their argument in place, and the dtype of the start kept."""
+that change their argument in place, and the dtype of the start kept; a
+property test: any start, learning rate and step count gives the right path or a
+clear error."""
 
 from __future__ import annotations
 
@@ -9,7 +11,18 @@ import re
 
 import numpy as np
 import pytest
-from _helpers import X0, assert_close, caller_array, doubling_sum
+from _helpers import (
+    NUMERICS_SETTINGS,
+    X0,
+    any_points,
+    assert_close,
+    caller_array,
+    check_call,
+    doubling_sum,
+    result_dtype,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xgrad
 from xgrad import DivergenceError, gradient_descent, numerical_gradient
@@ -402,3 +415,41 @@ def test_gradient_descent_keeps_float32_when_grad_returns_float64(backend):
                                  grad=lambda v: 2 * xp.astype(v, xp.float64), return_path=True)
     assert_close(out, [0.25, -0.5], backend=backend, dtype=xp.float32)
     assert_close(path, [[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]], backend=backend, dtype=xp.float32)
+
+
+# --- property tests: bad and unusual input gives the right answer or a clear error ---------
+
+def _sum_of_squares(v):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).sum(v**2)
+
+
+@NUMERICS_SETTINGS
+@given(point=any_points(shapes=[(), (1,), (3,), (2, 2)]),
+       lr=st.sampled_from([0.1, 0.25, 0, -0.1, math.nan, math.inf, np.float64(0.1)]),
+       step_num=st.integers(0, 4), analytic=st.booleans())
+def test_gradient_descent(point, lr, step_num, analytic):
+    host, lib, x = point
+
+    def grad(p):
+        return 2 * p
+
+    def call():
+        return gradient_descent(_sum_of_squares, init_x=x, lr=lr,
+                                step_num=step_num, grad=grad if analytic else None)
+
+    out = check_call(call, host, lib, None, ("init_x", "lr", "x", "f", "grad"), x)
+    finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
+    lr_ok = math.isfinite(lr) and lr > 0
+    if not (finite and lr_ok):
+        assert out is None, "a bad start or learning rate gave a result"
+        return
+    dtype = result_dtype(host, lib, x)
+    if out is None:
+        assert dtype == np.float16, "gradient descent refused a good start"
+        return
+    xd = host.astype(dtype).astype(np.float64)
+    expected = xd * (1 - 2 * lr) ** step_num
+    eps = float(np.finfo(dtype).eps)
+    np.testing.assert_allclose(out, expected, rtol=200 * eps ** (2 / 3), atol=200 * eps ** (2 / 3))
