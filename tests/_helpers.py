@@ -10,6 +10,7 @@ import warnings
 
 import hypothesis
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from xgrad import Backend, BackendUnavailableError, DivergenceError
@@ -276,3 +277,117 @@ def _check_refusal(exc, host, lib, h, x, u=None):
                 assert np.any((x + hh == x) | (x - hh == x)), text
             else:  # as directional_derivative moves x: x + h*u in the dtype of x
                 assert np.any((x + hh * u.astype(dtype) == x) & (u != 0)), text
+
+
+# --- bad input to the network's functions and methods (property tests) ----------------------
+# Every function of the network layer is fed the classes of bad input (NaN and infinities, empty
+# and 0-d arrays, other dtypes, lists, NumPy scalars, arrays of other libraries, wrong shapes,
+# out-of-range labels, bad steps). Each call must either give the right answer (checked against a
+# NumPy reference) or raise a TypeError or ValueError whose message names the argument: never a
+# wrong number, never another exception.
+
+NETWORK_SETTINGS = hypothesis.settings(max_examples=40, deadline=None,
+                                       suppress_health_check=[hypothesis.HealthCheck.too_slow])
+"""The settings of these property tests."""
+
+N_IN, N_HIDDEN, N_OUT = 4, 3, 3  # the sizes of the network that `batches` are drawn for
+VALUES = st.sampled_from([0.0, 1.0, -2.5, 0.3, 1e3, -1e3, math.nan, math.inf, -math.inf])
+MODEST = st.sampled_from([0.0, 1.0, -2.5, 0.3, math.nan, math.inf, -math.inf])  # for the network
+
+
+def outcome(call, *names):
+    """The result, or None after a TypeError/ValueError that names one of `names`."""
+    try:
+        return call()
+    except (TypeError, ValueError) as exc:
+        named = any(f"`{n}" in str(exc) for n in names)
+        if not named:
+            pytest.fail(f"{type(exc).__name__} does not name {names}: {exc}")
+        return None
+
+
+def as_torch(a):
+    """`a` as an array of another library: a torch tensor (the test skips where torch is not installed)."""
+    torch = pytest.importorskip("torch")
+    return torch.asarray(np.array(a, copy=True))
+
+
+@st.composite
+def raw_arrays(draw, shape=None, dtypes=("float64", "float32", "int64", "bool", "complex128"), values=VALUES):
+    """Arrays of any shape and dtype, with NaN/inf sprinkled in."""
+    shape = draw(st.sampled_from([(), (0,), (3,), (2, 3), (0, 3), (2, 0), (1, 1, 3)])) if shape is None else shape
+    values = draw(st.lists(values, min_size=math.prod(shape), max_size=math.prod(shape)))
+    dtype = draw(st.sampled_from(dtypes))
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = np.array(values, dtype=np.float64).reshape(shape)
+        if dtype in ("int64", "bool"):
+            a = np.nan_to_num(a, nan=0, posinf=7, neginf=-7)
+        return a.astype(dtype)
+
+
+@st.composite
+def inputs(draw, shape=None, values=VALUES):
+    """An array, or the same data as a list, a NumPy scalar or a torch tensor."""
+    a = draw(raw_arrays(shape, values=values))
+    form = draw(st.sampled_from(["array", "array", "list", "scalar", "torch"]))
+    if form == "list":
+        return np.asarray(a.tolist()), a.tolist()
+    if form == "scalar":
+        scalar = a.reshape(-1)[0] if a.size else a.dtype.type(0)
+        return np.asarray(scalar), scalar
+    if form == "torch":
+        return a, as_torch(a)
+    return a, a
+
+
+def expected_rows(t, n, n_classes):
+    """The target rows that labels `t` stand for, or None where they must be refused."""
+    if t.dtype == bool:
+        return None
+    if t.shape == (n,):
+        ok = t.dtype.kind in "iu" and np.all((t >= 0) & (t < n_classes))
+        return np.eye(n_classes)[t] if ok else None
+    if t.shape == (n, n_classes):
+        rows = t.astype(np.float64)
+        if not (np.all(np.isfinite(rows)) and np.all(rows >= 0)):
+            return None
+        total = rows.sum(axis=1)
+        ok = np.all(total == 1) if t.dtype.kind in "iu" else np.all(np.abs(total - 1) <= 1.5e-8)
+        return rows if ok else None
+    return None
+
+
+@st.composite
+def batches(draw):
+    """(host x, x as passed, host t, t as passed)."""
+    n = draw(st.integers(0, 3))
+    x_shape = draw(st.sampled_from([(n, N_IN), (n, N_IN), (N_IN,), (n, N_IN + 1), ()]))
+    host_x, x = draw(inputs(shape=x_shape, values=MODEST))
+    t_shape = draw(st.sampled_from([(n,), (n,), (n, N_OUT), (n + 1,)]))
+    host_t = draw(st.one_of(
+        st.lists(st.integers(-1, N_OUT), min_size=math.prod(t_shape), max_size=math.prod(t_shape)).map(
+            lambda v: np.array(v, dtype=np.int64).reshape(t_shape)),
+        raw_arrays(shape=t_shape, dtypes=("float64", "int64", "bool")),
+    ))
+    t = draw(st.sampled_from(["array", "array", "list", "torch"]))
+    t_in = host_t.tolist() if t == "list" else as_torch(host_t) if t == "torch" else host_t
+    return host_x, x, host_t, t_in
+
+
+def valid_batch(host_x, x, host_t, t):
+    """Whether (x, t) is a batch the network must accept, and its target rows."""
+    if not (isinstance(x, np.ndarray) and isinstance(t, np.ndarray)):
+        return False, None
+    if host_x.ndim != 2 or host_x.shape[1] != N_IN or host_x.shape[0] == 0 or host_x.dtype.kind not in "iuf":
+        return False, None
+    if not np.all(np.isfinite(host_x)):
+        return False, None
+    rows = expected_rows(host_t, host_x.shape[0], N_OUT)
+    return rows is not None, rows
+
+
+def net_for_batches():
+    """The network that `batches` are drawn for, with large weights."""
+    from xgrad import TwoLayerNet
+
+    return TwoLayerNet(N_IN, N_HIDDEN, N_OUT, seed=0, weight_init_std=1.0)

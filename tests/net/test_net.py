@@ -1,4 +1,9 @@
-"""TwoLayerNet: the same network, start and gradients on every backend."""
+"""TwoLayerNet: the same network, start and gradients on every backend; its
+arguments and inputs checked at one boundary; property tests: any construction
+argument and any batch (NaN and infinities, empty and 0-d arrays, other dtypes,
+lists, NumPy scalars, torch tensors, wrong shapes, out-of-range labels) give the
+right answer, checked against a NumPy reference, or a clear error that names
+the argument."""
 
 from __future__ import annotations
 
@@ -6,7 +11,20 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_close, assert_on_backend, masked_array
+from _helpers import (
+    N_IN,
+    N_OUT,
+    NETWORK_SETTINGS,
+    assert_close,
+    assert_on_backend,
+    batches,
+    masked_array,
+    net_for_batches,
+    outcome,
+    valid_batch,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xgrad
 from xgrad import TwoLayerNet, directional_check, gradient_check
@@ -351,3 +369,88 @@ def test_network_refuses_masked_inputs():
         net.loss(x, np.array([0, 1]))
     with pytest.raises(TypeError, match="`t` is a NumPy masked array"):
         net.accuracy(x.filled(0.0), np.ma.array([0, 1], mask=[False, True]))
+
+
+# --- property tests: bad input gives the right answer or a clear error naming the argument --
+
+ARGS = st.one_of(st.integers(-2, 5), st.floats(allow_nan=True), st.booleans(), st.text(max_size=2), st.none(),
+                 st.just(np.int64(3)), st.just([3]))
+
+
+def _count(v, minimum):
+    return not isinstance(v, bool | float | str | list) and v is not None and int(v) >= minimum
+
+
+@NETWORK_SETTINGS
+@given(ARGS, ARGS, ARGS, st.sampled_from(["float32", "float64", "float16", "int8", None, 3]))
+def test_construction(hidden, output, seed, dtype):
+    net = outcome(lambda: TwoLayerNet(N_IN, hidden, output, seed=seed, dtype=dtype),
+                  "hidden_size", "output_size", "seed", "dtype")
+    valid = (_count(hidden, 1) and _count(output, 1) and (seed is None or _count(seed, 0))
+             and dtype in ("float32", "float64", None))
+    assert (net is not None) == valid
+    if net is not None:
+        assert net.sizes == (N_IN, int(hidden), int(output))
+        assert str(net.params["W1"].dtype) == (dtype or "float64")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return net_for_batches()
+
+
+def _reference_loss(net, x, rows):
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
+    z1 = 1 / (1 + np.exp(-(x @ p["W1"] + p["b1"])))
+    a2 = z1 @ p["W2"] + p["b2"]
+    log_p = a2 - a2.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    return -np.sum(rows * log_p) / x.shape[0]
+
+
+@NETWORK_SETTINGS
+@given(batches())
+def test_loss_gradient_accuracy(net, batch):
+    host_x, x, host_t, t = batch
+    valid, rows = valid_batch(host_x, x, host_t, t)
+    loss = outcome(lambda: net.loss(x, t), "x", "t")
+    grads = outcome(lambda: net.gradient(x, t), "x", "t")
+    numeric = outcome(lambda: net.numerical_gradient(x, t), "x", "t")
+    acc = outcome(lambda: net.accuracy(x, t), "x", "t")
+    if not valid:
+        assert loss is None and grads is None and numeric is None and acc is None
+        return
+    xf = host_x.astype(np.float64)
+    assert float(loss) == pytest.approx(_reference_loss(net, xf, rows), rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(numeric[k], grads[k], rtol=1e-6, atol=1e-9)
+    if np.any((rows == rows.max(axis=1, keepdims=True)).sum(axis=1) > 1):
+        assert acc is None  # a row whose largest value is in several classes names no true class
+        return
+    labels = rows.argmax(axis=1)
+    assert acc == pytest.approx(np.mean(np.argmax(np.asarray(net.scores(x)), axis=1) == labels))
+
+
+@NETWORK_SETTINGS
+@given(batches())
+def test_predict(net, batch):
+    host_x, x, _, _ = batch
+    p = outcome(lambda: net.predict(x), "x")
+    if p is None:
+        return
+    assert isinstance(x, np.ndarray) and host_x.ndim == 2 and host_x.shape[1] == N_IN
+    assert host_x.dtype.kind in "iuf" and np.all(np.isfinite(host_x))
+    assert p.shape == (host_x.shape[0], N_OUT)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_other_libraries_arrays_are_refused_by_a_numpy_network(net):
+    jnp = pytest.importorskip("jax.numpy")
+    x, t = np.ones((2, N_IN)), np.array([0, 1])
+    with pytest.raises(TypeError, match="`x` must be an array of the network's library"):
+        net.loss(jnp.asarray(x), t)
+    with pytest.raises(TypeError, match="`t` must be an array of the network's library"):
+        net.loss(x, jnp.asarray(t))
+    with pytest.raises(TypeError, match=r"`params\['W1'\]` must be an array of the network's library"):
+        net.with_params({**net.params, "W1": jnp.asarray(net.params["W1"])})
+    assert xgrad.gradient_check(net, x, t).passed
