@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import os
 import subprocess
 import sys
+import types
 import warnings
+from pathlib import Path
 
 import hypothesis
 import numpy as np
@@ -391,3 +395,85 @@ def net_for_batches():
     from xgrad import TwoLayerNet
 
     return TwoLayerNet(N_IN, N_HIDDEN, N_OUT, seed=0, weight_init_std=1.0)
+
+
+# --- faults: a disk that fills up in the middle of a write, damaged and edited files ----------
+
+class FullFile:
+    """A file that takes `budget` bytes, then fails as a full disk does."""
+
+    def __init__(self, f, budget: int) -> None:
+        self._f, self._budget = f, budget
+
+    def write(self, data):
+        if len(data) > self._budget:
+            self._f.write(data[: self._budget])
+            self._budget = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._budget -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+
+def fill_the_disk(monkeypatch) -> None:
+    """From now on, every atomic write fails with ENOSPC after 100 bytes."""
+    from xgrad._infra import files
+
+    fake = types.SimpleNamespace(**{k: getattr(os, k) for k in dir(os) if not k.startswith("__")})
+    fake.fdopen = lambda fd, *a, **kw: FullFile(os.fdopen(fd, *a, **kw), 100)
+    monkeypatch.setattr(files, "os", fake)
+
+
+def assert_only(folder: Path, names: set[str]) -> None:
+    """`folder` holds the files `names` and nothing else."""
+    assert {p.name for p in folder.iterdir()} == names  # no temporary file left
+
+
+def edit_npz(path: Path, **changes) -> None:
+    """The `.npz` file at `path` written again with `changes` (None drops an entry)."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(changes)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    path.unlink()
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def edit_meta(path: Path, **changes) -> None:
+    """The checkpoint at `path` written again with `changes` to its metadata."""
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+    meta.update(changes)
+    edit_npz(path, meta=np.array(json.dumps(meta)))
+
+
+def truncate(path: Path, size: int | None = None) -> None:
+    """The file at `path` cut to `size` bytes, or to half its size."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2 if size is None else size])
+
+
+def small_mnist():
+    """600 training and 200 test digits of the real MNIST."""
+    import xgrad
+
+    (x, t), (xt, tt) = xgrad.load_mnist()
+    return (x[:600], t[:600]), (xt[:200], tt[:200])
+
+
+def good_checkpoint_of(data, folder: Path) -> bytes:
+    """The bytes of a checkpoint of 30 iterations on `data`, saved every 10, written in `folder`."""
+    from xgrad import train
+
+    path = folder / "run.npz"
+    train("numpy", data=data, iters=30, eval_every=0, progress=False, checkpoint=path, checkpoint_every=10)
+    return path.read_bytes()
