@@ -477,3 +477,20 @@ def good_checkpoint_of(data, folder: Path) -> bytes:
     path = folder / "run.npz"
     train("numpy", data=data, iters=30, eval_every=0, progress=False, checkpoint=path, checkpoint_every=10)
     return path.read_bytes()
+
+
+# --- short runs on tiny data ----------------------------------------------------------------
+
+def tiny_data():
+    """40 training and 10 test samples of noise, 4 features, 3 classes."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 4))
+    t = np.arange(40) % 3
+    return (x, t), (x[:10], t[:10])
+
+
+def short_run(data, **kwargs):
+    """A run of 4 iterations on NumPy on `data`: minibatches of 5, 3 hidden units, no progress bar."""
+    import xgrad
+
+    return xgrad.train("numpy", data=data, iters=4, batch_size=5, hidden_size=3, progress=False, **kwargs)

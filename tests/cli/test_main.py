@@ -335,3 +335,20 @@ def test_damaged_checkpoint_is_one_line_in_the_command(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("xgrad train: error: ") and str(path) in err[-1]
+
+
+# --- settings refused in the command's terms ---------------------------------------------
+
+def test_the_sweep_command_refuses_no_iterations(capsys):
+    from xgrad._cli.main import main
+
+    assert main(["sweep", "--iters", "0", "--lr", "0.1", "--scheduler", "serial", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "`--iters` must be at least 1 in a sweep; got 0" in err and "diverged" not in err
+
+
+def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
+    from xgrad._cli.main import main
+
+    assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
+    assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """TwoLayerNet: the same network, start and gradients on every backend; its
-arguments and inputs checked at one boundary; property tests: any construction
+arguments and inputs checked at one boundary (values beyond the range of its
+dtype, other libraries' arrays and masked arrays refused, a bare namespace taken
+as `xp`, one true class per sample for the accuracy); property tests: any construction
 argument and any batch (NaN and infinities, empty and 0-d arrays, other dtypes,
 lists, NumPy scalars, torch tensors, wrong shapes, out-of-range labels) give the
 right answer, checked against a NumPy reference, or a clear error that names
@@ -8,6 +10,7 @@ the argument."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -454,3 +457,98 @@ def test_other_libraries_arrays_are_refused_by_a_numpy_network(net):
     with pytest.raises(TypeError, match=r"`params\['W1'\]` must be an array of the network's library"):
         net.with_params({**net.params, "W1": jnp.asarray(net.params["W1"])})
     assert xgrad.gradient_check(net, x, t).passed
+
+
+# --- values beyond the range of the network's dtype -------------------------------------
+
+def _float32_net(backend):
+    return TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, dtype="float32", xp=backend.xp, device=backend.device)
+
+
+@pytest.mark.parametrize("method", ["accuracy", "loss", "predict", "scores"])
+def test_float64_inputs_beyond_float32_are_refused_by_a_float32_net(backend, method):
+    # 1e300 is a finite float64 but infinite in float32: the network used to
+    # cast it silently (an accuracy of 0.5 from NaN scores), or blame NaN in `x`
+    net = _float32_net(backend)
+    x = backend.asarray([[1e300, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    t = backend.asarray([0, 1])
+    args = (x, t) if method in ("accuracy", "loss") else (x,)
+    with pytest.raises(ValueError, match=r"`x` has values up to 1e\+300, beyond the range of float32"):
+        getattr(net, method)(*args)
+    # just below float32's largest value is still taken, and an empty batch has no largest value
+    fits = backend.asarray([[3e38, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    getattr(net, method)(*((fits, t) if method in ("accuracy", "loss") else (fits,)))
+    assert net.predict(backend.asarray(np.zeros((0, 4)), dtype=backend.xp.float64)).shape == (0, 2)
+
+
+@pytest.mark.parametrize(("std", "dtype"), [(1e39, "float32"), (1e308, "float64")])
+def test_a_weight_init_std_whose_weights_overflow_is_refused(backend, std, dtype):
+    # the weights were drawn in float64 and cast: some became infinite, silently on
+    # PyTorch, so every prediction of the new network was NaN
+    with pytest.raises(ValueError, match=re.escape(f"`weight_init_std` ({std:g}) draws initial weights "
+                                                        f"beyond the range of {dtype}")):
+        TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=dtype, xp=backend.xp, device=backend.device)
+    big = TwoLayerNet(4, 3, 2, weight_init_std=1e30, dtype="float32", xp=backend.xp, device=backend.device)
+    assert bool(backend.xp.all(backend.xp.isfinite(big.params["W1"])))
+
+
+def _huge_float64_net(backend=None):
+    net = TwoLayerNet(4, 3, 2, seed=0) if backend is None else TwoLayerNet(4, 3, 2, seed=0, xp=backend.xp,
+                                                                             device=backend.device)
+    w1 = np.ones((4, 3))
+    w1[2, 1] = -1e300  # finite in float64, infinite in float32
+    return net.with_params({**net.params, "W1": net.to_device(w1)})
+
+
+def test_astype_float32_refuses_weights_beyond_its_range(backend):
+    net = _huge_float64_net(backend)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        net.astype("float32")
+    assert net.astype("float64").params["W1"].dtype == backend.xp.float64
+
+
+def test_loading_as_float32_refuses_weights_beyond_its_range(tmp_path, backend):
+    path = tmp_path / "big.npz"
+    _huge_float64_net().save(path)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        TwoLayerNet.load(path, dtype="float32", xp=backend.xp, device=backend.device)
+    assert float(TwoLayerNet.load(path).params["W1"][2, 1]) == -1e300
+
+
+# --- a namespace given as xp= -----------------------------------------------------------
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "array_api_compat.numpy", "array_api_compat.torch"])
+def test_a_network_built_from_a_bare_namespace_takes_that_library_arrays(library, tmp_path):
+    # xp=numpy (the documented "array namespace to use directly") built a network
+    # that refused every numpy array: "`x` must be an array of the network's
+    # library (numpy); got numpy.ndarray", or "on device cpu, the network on None"
+    import importlib
+
+    xp = importlib.import_module(library)
+    ref = TwoLayerNet(4, 3, 2, seed=0)
+    net = TwoLayerNet(4, 3, 2, seed=0, xp=xp)
+    x = xp.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    np.testing.assert_allclose(np.asarray(net.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)
+    assert net.accuracy(x, xp.asarray([1, 0])) == ref.accuracy(np.asarray(x), np.array([1, 0]))
+    ref.save(tmp_path / "n.npz")
+    loaded = TwoLayerNet.load(tmp_path / "n.npz", xp=xp)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)
+
+
+# --- accuracy needs one true class per sample -----------------------------------------
+
+def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backend):
+    # [0.5, 0.5] is a valid soft label for the loss, but names no true class: accuracy
+    # took the first (argmax) and counted a prediction of class 1 as wrong
+    net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, xp=backend.xp, device=backend.device)
+    x = backend.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    soft = backend.asarray([[0.2, 0.8], [0.5, 0.5]])
+    float(net.loss(x, soft))  # the loss takes it
+    with pytest.raises(ValueError, match=r"`t` row 1 has its largest value in 2 classes; accuracy needs one true "
+                                         r"class per sample"):
+        net.accuracy(x, soft)
+    from xgrad._infra.host import to_numpy
+
+    labels = np.argmax(to_numpy(net.predict(x)), axis=1)
+    smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
+    assert net.accuracy(x, smooth) == 1.0

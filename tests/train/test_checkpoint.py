@@ -1,7 +1,8 @@
 """Files that xgrad 0.1.0 wrote still load, and a run resumed from its checkpoint
 gives the same numbers, bit for bit. A full disk while a checkpoint is written
 stops the run with its partial result and keeps the previous checkpoint; a
-damaged or edited checkpoint is one clear error that names the file.
+damaged or edited checkpoint is one clear error that names the file; one that
+recorded the data set as 'fashion_mnist' resumes as 'fashion-mnist'.
 
 ``tests/data`` holds a checkpoint and a ``history.json`` written before the
 package was reorganised, by::
@@ -21,7 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import assert_only, edit_meta, edit_npz, fill_the_disk, good_checkpoint_of, small_mnist, truncate
+from _helpers import (
+    assert_only,
+    edit_meta,
+    edit_npz,
+    fill_the_disk,
+    good_checkpoint_of,
+    short_run,
+    small_mnist,
+    tiny_data,
+    truncate,
+)
 
 import xgrad
 from xgrad import CheckpointError, FileFormatError, train
@@ -163,3 +174,25 @@ def test_damaged_checkpoint_gives_one_clear_error(small, tmp_path, good_checkpoi
     with pytest.raises(FileFormatError, match=match) as info:
         train("numpy", data=small, iters=40, eval_every=0, progress=False, checkpoint=path, resume=True)
     assert str(path) in str(info.value)
+
+
+# --- the data set's name as earlier versions recorded it ----------------------------------
+
+@pytest.fixture
+def tiny():
+    return tiny_data()
+
+
+def test_a_checkpoint_that_recorded_fashion_mnist_with_an_underscore_resumes(tiny, tmp_path):
+    import json
+
+    ck = tmp_path / "c.npz"
+    short_run(tiny, dataset="fashion-mnist", checkpoint=ck)
+    with np.load(ck) as f:
+        saved = {k: f[k] for k in f}
+    meta = json.loads(str(saved["meta"]))
+    meta["config"]["dataset"] = "fashion_mnist"  # as the code before this fix wrote it
+    np.savez(ck, **{**saved, "meta": np.array(json.dumps(meta))})
+    again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
+                        dataset="fashion-mnist", checkpoint=ck, resume=True)
+    assert again.loss.shape == (6,)
