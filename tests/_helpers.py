@@ -1,4 +1,11 @@
-"""Test helpers shared by the suite (import as ``from _helpers import ...``)."""
+"""Test helpers shared by the suite (import as ``from _helpers import ...``).
+
+Comparisons of arrays on a backend, a fresh Python without JAX's x64, a made-up
+setting, NumPy's masked arrays; and what the tests of several modules share:
+hostile input to the numerical functions, the strategies and checks of the
+property tests (of the numerical functions, of the network), faults (a disk that
+fills up, damaged and edited files), tiny data and short runs.
+"""
 
 from __future__ import annotations
 
