@@ -1,13 +1,24 @@
-"""The ``xgrad`` command as a person uses it."""
+"""The ``xgrad`` command as a person uses it, and the faults a run must survive:
+a full disk keeps the previous outputs, Ctrl-C or SIGTERM at any moment leaves
+outputs that agree with the last checkpoint, and a damaged checkpoint is one
+line of error."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+from _helpers import fill_the_disk
 
+from xgrad import TwoLayerNet, train
 from xgrad._cli.main import main
 
 
@@ -219,3 +230,125 @@ def test_outputs_go_into_folders_that_do_not_exist_yet(tmp_path):
     net = xgrad.TwoLayerNet(4, 3, 2, seed=0)
     net.save(tmp_path / "nets" / "a" / "net.npz")
     assert (tmp_path / "nets" / "a" / "net.npz").exists()
+
+
+# --- a disk that fills up in the middle of writing the outputs ---------------------------
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Called, it makes every atomic write from then on fail with ENOSPC after 100 bytes."""
+    return lambda: fill_the_disk(monkeypatch)
+
+
+def test_full_disk_on_the_outputs_keeps_the_previous_ones(tmp_path, full_disk, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--backend", "numpy", "--iters", "20", "--eval-every", "10", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    full_disk()
+    assert main([*argv[:4], "30", *argv[5:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("xgrad train: error: cannot write")
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # every file still the whole previous one, no temporary file
+    assert len(json.loads(after["history.json"])["loss"]) == 20
+
+
+# --- signals at random moments of a real run ----------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# `python -m xgrad`, with Ctrl-C and SIGTERM answered as in a terminal's foreground job even
+# when this suite runs as a background job (which starts with Ctrl-C ignored, and a run
+# rightly keeps an ignored Ctrl-C); set in the child itself, since a pre-exec hook would
+# make subprocess fork, which JAX, when loaded here, warns against
+_XGRAD_WITH_DEFAULT_SIGNALS = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL); from xgrad._cli.main import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> tuple[int, Path, Path]:
+    out, ckpt = tmp / "out", tmp / "run.npz"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-c", _XGRAD_WITH_DEFAULT_SIGNALS, "train", "--backend", "numpy", "--iters", "100000",
+           "--no-progress",
+           "--out", str(out), "--checkpoint", str(ckpt), *extra]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ckpt.exists(), proc.communicate()[1] if proc.poll() is not None else "no checkpoint"
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err, err
+    return proc.returncode, out, ckpt
+
+
+@pytest.mark.parametrize(
+    ("sig", "extra"),
+    [
+        (signal.SIGTERM, ["--eval-every", "1", "--checkpoint-every", "5"]),  # mostly evaluating
+        (signal.SIGINT, ["--eval-every", "1", "--checkpoint-every", "5"]),
+        (signal.SIGTERM, ["--eval-every", "0", "--checkpoint-every", "1"]),  # mostly writing checkpoints
+        (signal.SIGINT, ["--eval-every", "7", "--checkpoint-every", "3"]),
+    ],
+    ids=["term-eval", "int-eval", "term-checkpoint", "int-mixed"],
+)
+def test_a_signal_at_any_moment_leaves_consistent_outputs(tmp_path, sig, extra):
+    pytest.importorskip("matplotlib")
+    from xgrad import plot
+
+    rng = random.Random(f"{sig}{extra}{time.time_ns()}")
+    status, out, ckpt = _run_and_stop(tmp_path, sig, extra, rng)
+    assert status == {signal.SIGTERM: 143, signal.SIGINT: 130}[sig]
+    history = json.loads((out / "history.json").read_text())
+    assert history["interrupted"] is True and history["stop_signal"] == signal.Signals(sig).name
+    assert len(history["eval_iters"]) == len(history["train_acc"]) == len(history["test_acc"])
+    plot.training_curves(out / "history.json")
+    assert main(["plot", "training", "--history", str(out / "history.json"), "--out", str(tmp_path / "t.png")]) == 0
+    net = TwoLayerNet.load(out / "net.npz", dtype="float32")
+    with np.load(ckpt) as saved:  # the last checkpoint is the state of the outputs
+        meta = json.loads(str(saved["meta"]))
+        assert meta["iteration"] == len(history["loss"]) == len(saved["loss"])
+        for k, v in net.params.items():
+            np.testing.assert_array_equal(saved[f"param_{k}"], v)
+    more = train("numpy", iters=meta["iteration"] + 2, checkpoint=ckpt, resume=True, eval_every=0,
+                 progress=False)
+    assert len(more.loss) == meta["iteration"] + 2
+    np.testing.assert_array_equal(more.loss[: meta["iteration"]], history["loss"])
+
+
+# --- a damaged checkpoint -----------------------------------------------------------------
+
+def test_damaged_checkpoint_is_one_line_in_the_command(tmp_path, capsys):
+    path = tmp_path / "run.npz"
+    path.write_bytes(b"")
+    status = main(["train", "--backend", "numpy", "--iters", "5", "--no-progress", "--checkpoint", str(path),
+                   "--resume"])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("xgrad train: error: ") and str(path) in err[-1]
+
+
+# --- settings refused in the command's terms ---------------------------------------------
+
+def test_the_sweep_command_refuses_no_iterations(capsys):
+    from xgrad._cli.main import main
+
+    assert main(["sweep", "--iters", "0", "--lr", "0.1", "--scheduler", "serial", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "`--iters` must be at least 1 in a sweep; got 0" in err and "diverged" not in err
+
+
+def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
+    from xgrad._cli.main import main
+
+    assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
+    assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err

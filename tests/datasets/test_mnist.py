@@ -1,4 +1,5 @@
-"""Tests for xgrad._datasets.mnist: the shipped MNIST copy, IDX checks, search order, download.
+"""Tests for xgrad._datasets.mnist: the shipped MNIST copy, IDX checks, search order, download;
+a file of the other split or data set named as such, not as a damaged one.
 
 Nothing here reaches the network: an autouse fixture replaces ``urlopen`` with a
 guard that serves ``file://`` URLs only. Corruption and search-order tests use
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import xgrad
 import xgrad._datasets.idx as _idx
 import xgrad._datasets.mnist as _mnist
 from xgrad._datasets.mnist import DatasetError, DatasetNotFoundError, load_mnist
@@ -581,3 +583,82 @@ def test_only_https_mirrors_are_used(cache, monkeypatch, opener):
 def test_shipped_mirrors_are_https():
     for bases in _mnist.MIRRORS.values():
         assert bases and all(b.startswith("https://") for b in bases)
+
+
+# --- data set files under the wrong name --------------------------------------------
+
+def _tiny_set(seed, train_labels, test_labels):
+    import struct
+
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        return struct.pack(">4I", 0x803, n, 28, 28) + rng.integers(0, 256, (n, 28, 28), np.uint8).tobytes()
+
+    def labels(ts):
+        return struct.pack(">2I", 0x801, len(ts)) + bytes(ts)
+
+    return dict(zip(STEMS, (images(len(train_labels)), labels(train_labels), images(len(test_labels)),
+                            labels(test_labels)), strict=True))
+
+
+@pytest.fixture
+def idx_sets(monkeypatch, tmp_path):
+    """Two tiny data sets, trusted as MNIST and Fashion-MNIST, and nowhere else to look."""
+    import hashlib
+
+    import xgrad._datasets.mnist as mnist
+
+    monkeypatch.delenv("XGRAD_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(mnist, "_SYSTEM_DIR", tmp_path / "none")
+    monkeypatch.setattr(mnist, "_PACKAGE_DIR", tmp_path / "none")
+    monkeypatch.setattr(mnist, "MIRRORS", {"mnist": (), "fashion-mnist": ()})
+    sets = {"mnist": _tiny_set(1, (5, 0, 4, 1, 9), (7, 2, 1)), "fashion-mnist": _tiny_set(2, (9, 0, 0), (9, 2))}
+    for name, raw in sets.items():
+        monkeypatch.setitem(mnist.SHA256, name, {s: hashlib.sha256(b).hexdigest() for s, b in raw.items()})
+
+    def folder(files):
+        d = tmp_path / f"data{len(list(tmp_path.iterdir()))}"
+        d.mkdir()
+        for stem, data in files.items():
+            (d / stem).write_bytes(data)
+        return d
+
+    return sets, folder
+
+
+def test_a_file_of_the_other_split_is_named_not_called_tampered(idx_sets):
+    # the test labels replaced by the training labels: "checksum mismatch (tampered
+    # or corrupted data)... Delete the file", advice that would delete a good file
+    sets, folder = idx_sets
+    d = folder({**sets["mnist"], "t10k-labels-idx1-ubyte": sets["mnist"]["train-labels-idx1-ubyte"]})
+    with pytest.raises(xgrad.DatasetError) as info:
+        xgrad.load_mnist(data_dir=d, download=False)
+    message = str(info.value)
+    assert "t10k-labels-idx1-ubyte: it holds mnist's train-labels-idx1-ubyte, not mnist's t10k-labels" in message
+    assert "tampered" not in message and "Delete" not in message
+
+
+def test_a_file_of_the_other_data_set_is_named(idx_sets):
+    sets, folder = idx_sets
+    d = folder(sets["mnist"])
+    with pytest.raises(xgrad.DatasetError, match=r"it holds mnist's train-images-idx3-ubyte, not fashion-mnist's "
+                                                 r"train-images-idx3-ubyte: a file of another data set or split"):
+        xgrad.load_mnist(data_dir=d, dataset="fashion-mnist", download=False)
+    (_, t), _ = xgrad.load_mnist(data_dir=d, download=False)  # the files themselves are good
+    assert t.tolist() == [5, 0, 4, 1, 9]
+
+
+def test_a_data_root_with_loose_mnist_files_still_gives_fashion_mnist_from_its_subfolder(idx_sets, tmp_path):
+    # the loose files were taken first, and failed as the wrong data set, although
+    # the root's fashion-mnist/ subfolder held the data set asked for
+    sets, folder = idx_sets
+    root = folder(sets["mnist"])
+    (root / "fashion-mnist").mkdir()
+    for stem, data in sets["fashion-mnist"].items():
+        (root / "fashion-mnist" / stem).write_bytes(data)
+    (_, t), _ = xgrad.load_mnist(data_dir=root, dataset="fashion-mnist", download=False)
+    assert t.tolist() == [9, 0, 0]
+    (_, t), _ = xgrad.load_mnist(data_dir=root, download=False)  # and MNIST from the loose files
+    assert t.tolist() == [5, 0, 4, 1, 9]

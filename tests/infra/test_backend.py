@@ -1,5 +1,7 @@
 """Backends: names, devices, the CuPy fallback (simulated, so it runs on any
-machine), mixing arrays, and BLAS thread limits."""
+machine), mixing arrays, NumPy's masked arrays and matrices refused, BLAS
+thread limits, and (property tests) namespace_of and resolve_backend on any
+arguments."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from pathlib import Path
 import array_api_compat
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import NUMERICS_SETTINGS, assert_close, available, masked_array, result_or_error, to_lib
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xgrad
 from xgrad import BACKENDS, Backend, BackendUnavailableError, blas_threads, namespace_of, resolve_backend
@@ -474,3 +478,96 @@ def test_a_library_added_to_the_table_resolves_limits_its_threads_and_refuses_to
     assert will_compile("numpy_twin", None) is False
     with pytest.raises(ValueError, match="not 'numpy_twin'"):
         will_compile("numpy_twin", True)
+
+
+# --- NumPy's masked arrays and matrices ----------------------------------------------------
+# refused wherever arrays come in (by `refuse_numpy_subclass`), since their arithmetic is not the
+# array API's: a masked array's mask was dropped (``train`` trained on the masked-out values) or
+# half-followed (``numerical_gradient`` gave a masked entry the gradient 0 and an unmasked result),
+# and ``*`` on a ``numpy.matrix`` is a matrix product
+
+def _square_sum(x):
+    return (x * x).sum()
+
+
+CALLS = {
+    "numerical_gradient": lambda a: xgrad.numerical_gradient(_square_sum, a),
+    "numerical_diff": lambda a: xgrad.numerical_diff(lambda x: x * x, a),
+    "gradient_descent": lambda a: xgrad.gradient_descent(_square_sum, a, lr=0.1, step_num=2),
+    "derivative": lambda a: xgrad.derivative(lambda x: x * x, a),
+    "namespace_of": lambda a: xgrad.namespace_of(a),
+}
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_numerics_refuse_a_masked_array(call):
+    with pytest.raises(TypeError, match="masked array, whose mask xgrad would not follow"):
+        call(masked_array())
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_numerics_refuse_a_matrix(call):
+    with pytest.raises(TypeError, match=r"numpy.matrix, whose `\*` is a matrix product"):
+        call(np.matrix([[1.0, 2.0]]))
+
+
+def test_a_plain_array_with_the_same_numbers_still_works():
+    # the refusal is about the type, not the numbers: the filled array gives the known answer
+    grad = xgrad.numerical_gradient(_square_sum, masked_array().filled(0.0))
+    np.testing.assert_allclose(grad, [2.0, 0.0], atol=1e-8)
+
+
+# --- property tests: namespace_of and resolve_backend on any arguments ---------------------
+
+ARGS = ["python", "numpy_scalar", "numpy", "list", "none", "torch", "jax", "string"]
+
+
+@NUMERICS_SETTINGS
+@given(kinds=st.lists(st.sampled_from(ARGS), max_size=4))
+def test_namespace_of(kinds):
+    kinds = [k for k in kinds if available(k) or k not in ("torch", "jax")]
+    made = {"python": 1.5, "numpy_scalar": np.float64(2.0), "numpy": np.zeros(2), "list": [1.0],
+            "none": None, "string": "abc"}
+    args = [made[k] if k in made else to_lib(np.zeros(2), k, None) for k in kinds]
+    found, exc = result_or_error(lambda: namespace_of(*args))
+    if exc is not None:
+        text = str(exc)
+        assert isinstance(exc, TypeError), text
+        if "list" in kinds:
+            assert "where an array is expected" in text
+        elif "string" in kinds:
+            assert "expected an array; got str" in text
+        elif len({k for k in kinds if k in ("numpy", "torch", "jax")}) > 1:
+            assert "cannot be mixed" in text
+        else:
+            assert not {"numpy", "torch", "jax", "numpy_scalar"} & set(kinds), text
+            assert "got only Python scalars" in text
+        return
+    xp, _ = found
+    libs = {k for k in kinds if k in ("numpy", "torch", "jax")} or {"numpy"}
+    assert len(libs) == 1 and not {"list", "string"} & set(kinds)
+    assert libs.pop() in xp.__name__
+
+
+@NUMERICS_SETTINGS
+@given(name=st.sampled_from(["numpy", "torch", "jax", "array_api_strict", "NumPy", "tensorflow", "", 3]),
+       device=st.sampled_from([None, "cpu", "gpu", "cuda", "cuda:0", "device1", "cpu:0", 0, 1, object()]))
+def test_resolve_backend(name, device):
+    if isinstance(name, str) and name.lower() in ("torch", "jax", "array_api_strict"):
+        pytest.importorskip(name.lower())
+    b, exc = result_or_error(lambda: resolve_backend(name, device=device))
+    if isinstance(exc, TypeError):
+        assert not isinstance(name, str), exc
+        assert "`backend`" in str(exc)
+        return
+    if isinstance(exc, ValueError):
+        assert f"unknown backend {name!r}" in str(exc)
+        return
+    if exc is not None:
+        assert isinstance(exc, BackendUnavailableError)
+        assert re.search(rf"has no device {re.escape(repr(device))} here; its devices are: '", str(exc)), exc
+        return
+    a = b.asarray([1.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(a), [1.0, 2.0])
+    assert a.device == b.device if hasattr(a, "device") and not callable(a.device) else True

@@ -1,12 +1,19 @@
-"""gradient_check: the network's backpropagation against its numerical gradient, entry by entry."""
+"""gradient_check: the network's backpropagation against its numerical gradient, entry by entry;
+a property test: gradient_check and directional_check pass on any good batch and step, and refuse
+any bad one with a clear error."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from _helpers import NETWORK_SETTINGS, batches, net_for_batches, outcome, valid_batch
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import xgrad
-from xgrad import TwoLayerNet, gradient_check
+from xgrad import TwoLayerNet, directional_check, gradient_check
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +120,32 @@ def test_calibration_script_finds_the_tolerances_between_right_and_wrong():
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("float32", "float64"))]
     assert len(rows) == 8, done.stdout
     assert all(r[-1] == "separates" for r in rows), done.stdout
+
+
+# --- property tests: bad input gives the right answer or a clear error naming the argument --
+
+@pytest.fixture(scope="module")
+def net():
+    return net_for_batches()
+
+
+STEPS = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 1), st.text(max_size=2),
+                  st.just(np.float32(1e-4)), st.just([1e-4]))
+
+
+@NETWORK_SETTINGS
+@given(batches(), STEPS)
+def test_gradient_checks(net, batch, h):
+    host_x, x, host_t, t = batch
+    valid, _ = valid_batch(host_x, x, host_t, t)
+    bad_h = h is not None and (isinstance(h, bool | str | list) or not math.isfinite(float(h)) or float(h) <= 0)
+    if h is not None and not bad_h:
+        assume(1e-7 < float(h) < 1e-3)  # larger steps are inexact, smaller ones the numerics refuse
+    good_h = not bad_h
+    check = outcome(lambda: gradient_check(net, x, t, h=h), "x", "t", "h")
+    slope = outcome(lambda: directional_check(net, x, t, h=h), "x", "t", "h")
+    if not valid or not good_h:
+        assert check is None and slope is None
+        return
+    assert check.passed, str(check)
+    assert slope.passed and slope["rel_error"] < slope.tolerance

@@ -1,5 +1,8 @@
 """Activations, softmax and cross-entropy: the book's simpleNet on every
-backend, numerical stability for extreme scores, and label checking."""
+backend, numerical stability for extreme scores, and label checking; property
+tests: any input (NaN and infinities, empty and 0-d arrays, other dtypes, lists,
+NumPy scalars, torch tensors, wrong shapes, out-of-range labels) gives the right
+answer or a clear error that names the argument."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import NETWORK_SETTINGS, as_torch, assert_close, expected_rows, inputs, outcome, raw_arrays
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xgrad import cross_entropy_error, log_softmax, numerical_gradient, relu, sigmoid, softmax
 from xgrad._infra.host import to_numpy
@@ -275,3 +280,64 @@ def test_to_numpy_is_a_host_copy(backend):
     assert isinstance(host, np.ndarray)
     host[0] = 7.0
     np.testing.assert_array_equal(to_numpy(a), [1.0, 2.0])
+
+
+# --- property tests: bad input gives the right answer or a clear error naming the argument --
+
+def _host(a):
+    return np.asarray(to_numpy(a), dtype=np.float64)
+
+
+@NETWORK_SETTINGS
+@given(inputs())
+def test_activations(data):
+    host, x = data
+    for f, ref in ((sigmoid, lambda v: 0.5 * np.tanh(0.5 * v) + 0.5), (relu, lambda v: np.maximum(v, 0.0))):
+        got = outcome(lambda: f(x), "x")  # noqa: B023
+        if got is None:
+            assert np.iscomplexobj(np.asarray(host))
+            continue
+        with np.errstate(invalid="ignore"):
+            expected = ref(np.asarray(host, dtype=np.float64))
+        np.testing.assert_allclose(_host(got), expected, rtol=1e-6, atol=1e-300)
+
+
+@NETWORK_SETTINGS
+@given(inputs(), st.integers(-3, 2))
+def test_softmax_and_log_softmax(data, axis):
+    host, x = data
+    for f in (softmax, log_softmax):
+        got = outcome(lambda: f(x, axis=axis), "x", "axis")  # noqa: B023
+        a = np.asarray(host)
+        if got is None:
+            continue
+        assert not np.iscomplexobj(a) and a.ndim > 0
+        a = a.astype(np.float64)
+        p = np.exp(_host(got)) if f is log_softmax else _host(got)
+        assert p.shape == a.shape and np.all(np.isfinite(p)) and not np.any(np.isnan(a))
+        np.testing.assert_allclose(np.sum(p, axis=axis), 1.0, rtol=1e-5)
+
+
+@NETWORK_SETTINGS
+@given(st.integers(0, 3), st.integers(1, 3), st.data())
+def test_cross_entropy_error(n, n_classes, data):
+    y = data.draw(raw_arrays(shape=(n, n_classes), dtypes=("float64",)))
+    shape = data.draw(st.sampled_from([(n,), (n, n_classes), (n + 1,), (n, n_classes + 1), ()]))
+    t = data.draw(st.one_of(
+        st.lists(st.integers(-2, n_classes + 1), min_size=math.prod(shape), max_size=math.prod(shape)).map(
+            lambda v: np.array(v, dtype=np.int64).reshape(shape)),
+        raw_arrays(shape=shape, dtypes=("float64", "bool", "int64")),
+    ))
+    form = data.draw(st.sampled_from(["array", "list", "torch"]))
+    t_in = t.tolist() if form == "list" else as_torch(t) if form == "torch" else t
+    got = outcome(lambda: cross_entropy_error(y, t_in, logits=True), "t", "y")
+    scores_ok = n > 0 and np.all(np.isfinite(y) | (y == -np.inf)) and not np.all(y == -np.inf, axis=1).any()
+    rows = expected_rows(t, n, n_classes) if form == "array" and scores_ok else None
+    if rows is None:
+        assert got is None
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shifted = y - y.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        expected = -np.sum(rows * np.where(rows != 0, log_p, 0.0)) / n
+    assert got is not None and float(got) == pytest.approx(expected, rel=1e-10, abs=1e-12)

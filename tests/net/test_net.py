@@ -1,12 +1,33 @@
-"""TwoLayerNet: the same network, start and gradients on every backend."""
+"""TwoLayerNet: the same network, start and gradients on every backend; its
+arguments and inputs checked at one boundary (values beyond the range of its
+dtype, other libraries' arrays and masked arrays refused, a bare namespace taken
+as `xp`, one true class per sample for the accuracy); property tests: any construction
+argument and any batch (NaN and infinities, empty and 0-d arrays, other dtypes,
+lists, NumPy scalars, torch tensors, wrong shapes, out-of-range labels) give the
+right answer, checked against a NumPy reference, or a clear error that names
+the argument."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
-from _helpers import assert_close, assert_on_backend
+from _helpers import (
+    N_IN,
+    N_OUT,
+    NETWORK_SETTINGS,
+    assert_close,
+    assert_on_backend,
+    batches,
+    masked_array,
+    net_for_batches,
+    outcome,
+    valid_batch,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xgrad
 from xgrad import TwoLayerNet, directional_check, gradient_check
@@ -341,3 +362,193 @@ def test_network_numerical_gradient_is_deprecated_for_the_method():
     for k in new:
         np.testing.assert_array_equal(old[k], new[k])
 
+
+# --- NumPy's masked arrays, whose mask the network would not follow ------------------------
+
+def test_network_refuses_masked_inputs():
+    net = xgrad.TwoLayerNet(3, 4, 2, seed=0)
+    x = masked_array((2, 3))
+    with pytest.raises(TypeError, match="`x` is a NumPy masked array"):
+        net.loss(x, np.array([0, 1]))
+    with pytest.raises(TypeError, match="`t` is a NumPy masked array"):
+        net.accuracy(x.filled(0.0), np.ma.array([0, 1], mask=[False, True]))
+
+
+# --- property tests: bad input gives the right answer or a clear error naming the argument --
+
+ARGS = st.one_of(st.integers(-2, 5), st.floats(allow_nan=True), st.booleans(), st.text(max_size=2), st.none(),
+                 st.just(np.int64(3)), st.just([3]))
+
+
+def _count(v, minimum):
+    return not isinstance(v, bool | float | str | list) and v is not None and int(v) >= minimum
+
+
+@NETWORK_SETTINGS
+@given(ARGS, ARGS, ARGS, st.sampled_from(["float32", "float64", "float16", "int8", None, 3]))
+def test_construction(hidden, output, seed, dtype):
+    net = outcome(lambda: TwoLayerNet(N_IN, hidden, output, seed=seed, dtype=dtype),
+                  "hidden_size", "output_size", "seed", "dtype")
+    valid = (_count(hidden, 1) and _count(output, 1) and (seed is None or _count(seed, 0))
+             and dtype in ("float32", "float64", None))
+    assert (net is not None) == valid
+    if net is not None:
+        assert net.sizes == (N_IN, int(hidden), int(output))
+        assert str(net.params["W1"].dtype) == (dtype or "float64")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return net_for_batches()
+
+
+def _reference_loss(net, x, rows):
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in net.params.items()}
+    z1 = 1 / (1 + np.exp(-(x @ p["W1"] + p["b1"])))
+    a2 = z1 @ p["W2"] + p["b2"]
+    log_p = a2 - a2.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    return -np.sum(rows * log_p) / x.shape[0]
+
+
+@NETWORK_SETTINGS
+@given(batches())
+def test_loss_gradient_accuracy(net, batch):
+    host_x, x, host_t, t = batch
+    valid, rows = valid_batch(host_x, x, host_t, t)
+    loss = outcome(lambda: net.loss(x, t), "x", "t")
+    grads = outcome(lambda: net.gradient(x, t), "x", "t")
+    numeric = outcome(lambda: net.numerical_gradient(x, t), "x", "t")
+    acc = outcome(lambda: net.accuracy(x, t), "x", "t")
+    if not valid:
+        assert loss is None and grads is None and numeric is None and acc is None
+        return
+    xf = host_x.astype(np.float64)
+    assert float(loss) == pytest.approx(_reference_loss(net, xf, rows), rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(numeric[k], grads[k], rtol=1e-6, atol=1e-9)
+    if np.any((rows == rows.max(axis=1, keepdims=True)).sum(axis=1) > 1):
+        assert acc is None  # a row whose largest value is in several classes names no true class
+        return
+    labels = rows.argmax(axis=1)
+    assert acc == pytest.approx(np.mean(np.argmax(np.asarray(net.scores(x)), axis=1) == labels))
+
+
+@NETWORK_SETTINGS
+@given(batches())
+def test_predict(net, batch):
+    host_x, x, _, _ = batch
+    p = outcome(lambda: net.predict(x), "x")
+    if p is None:
+        return
+    assert isinstance(x, np.ndarray) and host_x.ndim == 2 and host_x.shape[1] == N_IN
+    assert host_x.dtype.kind in "iuf" and np.all(np.isfinite(host_x))
+    assert p.shape == (host_x.shape[0], N_OUT)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_other_libraries_arrays_are_refused_by_a_numpy_network(net):
+    jnp = pytest.importorskip("jax.numpy")
+    x, t = np.ones((2, N_IN)), np.array([0, 1])
+    with pytest.raises(TypeError, match="`x` must be an array of the network's library"):
+        net.loss(jnp.asarray(x), t)
+    with pytest.raises(TypeError, match="`t` must be an array of the network's library"):
+        net.loss(x, jnp.asarray(t))
+    with pytest.raises(TypeError, match=r"`params\['W1'\]` must be an array of the network's library"):
+        net.with_params({**net.params, "W1": jnp.asarray(net.params["W1"])})
+    assert xgrad.gradient_check(net, x, t).passed
+
+
+# --- values beyond the range of the network's dtype -------------------------------------
+
+def _float32_net(backend):
+    return TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, dtype="float32", xp=backend.xp, device=backend.device)
+
+
+@pytest.mark.parametrize("method", ["accuracy", "loss", "predict", "scores"])
+def test_float64_inputs_beyond_float32_are_refused_by_a_float32_net(backend, method):
+    # 1e300 is a finite float64 but infinite in float32: the network used to
+    # cast it silently (an accuracy of 0.5 from NaN scores), or blame NaN in `x`
+    net = _float32_net(backend)
+    x = backend.asarray([[1e300, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    t = backend.asarray([0, 1])
+    args = (x, t) if method in ("accuracy", "loss") else (x,)
+    with pytest.raises(ValueError, match=r"`x` has values up to 1e\+300, beyond the range of float32"):
+        getattr(net, method)(*args)
+    # just below float32's largest value is still taken, and an empty batch has no largest value
+    fits = backend.asarray([[3e38, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=backend.xp.float64)
+    getattr(net, method)(*((fits, t) if method in ("accuracy", "loss") else (fits,)))
+    assert net.predict(backend.asarray(np.zeros((0, 4)), dtype=backend.xp.float64)).shape == (0, 2)
+
+
+@pytest.mark.parametrize(("std", "dtype"), [(1e39, "float32"), (1e308, "float64")])
+def test_a_weight_init_std_whose_weights_overflow_is_refused(backend, std, dtype):
+    # the weights were drawn in float64 and cast: some became infinite, silently on
+    # PyTorch, so every prediction of the new network was NaN
+    with pytest.raises(ValueError, match=re.escape(f"`weight_init_std` ({std:g}) draws initial weights "
+                                                        f"beyond the range of {dtype}")):
+        TwoLayerNet(4, 3, 2, weight_init_std=std, dtype=dtype, xp=backend.xp, device=backend.device)
+    big = TwoLayerNet(4, 3, 2, weight_init_std=1e30, dtype="float32", xp=backend.xp, device=backend.device)
+    assert bool(backend.xp.all(backend.xp.isfinite(big.params["W1"])))
+
+
+def _huge_float64_net(backend=None):
+    net = TwoLayerNet(4, 3, 2, seed=0) if backend is None else TwoLayerNet(4, 3, 2, seed=0, xp=backend.xp,
+                                                                             device=backend.device)
+    w1 = np.ones((4, 3))
+    w1[2, 1] = -1e300  # finite in float64, infinite in float32
+    return net.with_params({**net.params, "W1": net.to_device(w1)})
+
+
+def test_astype_float32_refuses_weights_beyond_its_range(backend):
+    net = _huge_float64_net(backend)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        net.astype("float32")
+    assert net.astype("float64").params["W1"].dtype == backend.xp.float64
+
+
+def test_loading_as_float32_refuses_weights_beyond_its_range(tmp_path, backend):
+    path = tmp_path / "big.npz"
+    _huge_float64_net().save(path)
+    with pytest.raises(ValueError, match=re.escape("W1 has values up to 1e+300, beyond the range of float32")):
+        TwoLayerNet.load(path, dtype="float32", xp=backend.xp, device=backend.device)
+    assert float(TwoLayerNet.load(path).params["W1"][2, 1]) == -1e300
+
+
+# --- a namespace given as xp= -----------------------------------------------------------
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "array_api_compat.numpy", "array_api_compat.torch"])
+def test_a_network_built_from_a_bare_namespace_takes_that_library_arrays(library, tmp_path):
+    # xp=numpy (the documented "array namespace to use directly") built a network
+    # that refused every numpy array: "`x` must be an array of the network's
+    # library (numpy); got numpy.ndarray", or "on device cpu, the network on None"
+    import importlib
+
+    xp = importlib.import_module(library)
+    ref = TwoLayerNet(4, 3, 2, seed=0)
+    net = TwoLayerNet(4, 3, 2, seed=0, xp=xp)
+    x = xp.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    np.testing.assert_allclose(np.asarray(net.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)
+    assert net.accuracy(x, xp.asarray([1, 0])) == ref.accuracy(np.asarray(x), np.array([1, 0]))
+    ref.save(tmp_path / "n.npz")
+    loaded = TwoLayerNet.load(tmp_path / "n.npz", xp=xp)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)), ref.predict(np.asarray(x)), rtol=1e-12)
+
+
+# --- accuracy needs one true class per sample -----------------------------------------
+
+def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backend):
+    # [0.5, 0.5] is a valid soft label for the loss, but names no true class: accuracy
+    # took the first (argmax) and counted a prediction of class 1 as wrong
+    net = TwoLayerNet(4, 3, 2, seed=0, weight_init_std=1.0, xp=backend.xp, device=backend.device)
+    x = backend.asarray(np.linspace(-1, 1, 8).reshape(2, 4))
+    soft = backend.asarray([[0.2, 0.8], [0.5, 0.5]])
+    float(net.loss(x, soft))  # the loss takes it
+    with pytest.raises(ValueError, match=r"`t` row 1 has its largest value in 2 classes; accuracy needs one true "
+                                         r"class per sample"):
+        net.accuracy(x, soft)
+    from xgrad._infra.host import to_numpy
+
+    labels = np.argmax(to_numpy(net.predict(x)), axis=1)
+    smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
+    assert net.accuracy(x, smooth) == 1.0

@@ -1,6 +1,9 @@
 """xgrad.derivative against analytic derivatives on every backend: elementary
 functions, points far from the origin, functions that vary on a small scale,
-one-sided stencils, non-finite values and argument errors."""
+one-sided stencils, non-finite values and argument errors; hostile input (an `f`
+returning a complex, a narrower float or an array of another library, options of
+another library, error estimates where f cancels to near zero), answered by a
+clear error that names the argument or by the right answer."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_close, assert_on_backend
+from _helpers import POINTS, assert_close, assert_on_backend, of_another_library
 
 from xgrad import DerivativeResult, derivative
 from xgrad._infra.host import to_numpy
@@ -260,3 +263,74 @@ def test_jacobian_shapes_follow_input_and_output():
     assert res.df.shape == (2, 2, 3)
     np.testing.assert_allclose(res.df[0], 2 * x, rtol=1e-12)
     np.testing.assert_allclose(res.df[1], np.ones((2, 3)), rtol=1e-12)
+
+
+# --- hostile input: what f returns, options of another library, points that are not finite,
+# error estimates where f cancels (each of these failed before its fix) ------------------------
+
+def test_derivative_refuses_a_result_narrower_than_x(backend):
+    # float32 values under a float64 error estimate: the estimate claimed 1e-5
+    # where the error was 6e-5, and `success` was True
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`f` returned a .*float32 value for an `x` of dtype .*float64"):
+        derivative(lambda v: xp.sin(xp.astype(v, xp.float32)), x)
+
+
+def test_derivative_refuses_a_complex_result(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`f` must return a real number; got dtype .*complex128"):
+        derivative(lambda v: xp.astype(v, xp.complex128) * 1j, x)
+
+
+def test_derivative_refuses_a_result_of_another_library(backend):
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match="`f` must return an array of the library of `x`"):
+        derivative(lambda v: of_another_library(backend, np.sin(to_numpy(v))), x)
+
+
+def test_derivative_still_takes_integer_results_and_float32_for_float32(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS, dtype=np.float32))
+    res = derivative(xp.sin, x)
+    assert_close(res.df, np.cos(POINTS), backend=backend, rtol=1e-4, dtype=xp.float32)
+    steps = derivative(lambda v: xp.astype(v > 1.5, xp.int32), backend.asarray(np.array(POINTS)))
+    assert_close(steps.df, [0.0, 0.0, 0.0], backend=backend)
+
+
+def test_derivative_at_inf_and_nan_reports_them_without_a_warning(backend):
+    # NumPy warned "invalid value encountered in subtract" from inside xgrad: status says it
+    xp = backend.xp
+    x = backend.asarray(np.array([np.inf, np.nan, -np.inf, 1.0]))
+    res = derivative(lambda v: 2 * v, x)
+    assert to_numpy(res.status).tolist() == [-3, -3, -3, 0]
+    assert to_numpy(res.success).tolist() == [False, False, False, True]
+    assert np.isnan(to_numpy(res.df)[:3]).all()
+    assert float(res.df[3]) == pytest.approx(2.0, rel=1e-12)
+    assert xp.isdtype(res.df.dtype, "real floating")
+
+
+@pytest.mark.parametrize("name", ["scale", "step_direction"])
+def test_derivative_options_of_another_library_are_refused(backend, name):
+    # they failed deep inside ("dtype argument must be a NumPy dtype", an AttributeError)
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=f"`{name}` must be a number or an array of the library of `x`"):
+        derivative(backend.xp.sin, x, **{name: of_another_library(backend, np.ones(3))})
+    # a NumPy scalar is a number, whatever the library of x
+    res = derivative(backend.xp.sin, x, **{name: np.float32(1)})
+    assert_close(res.df, np.cos(POINTS), backend=backend, rtol=1e-10)
+
+
+@pytest.mark.parametrize("direction", [0, 1, -1])
+def test_derivative_error_estimate_bounds_the_error_where_f_cancels(backend, direction):
+    # sin(10 x) near its zeros: success with an error estimate 20 times too small
+    xp = backend.xp
+    host = np.linspace(2.4, 2.6, 201)
+    res = derivative(lambda v: xp.sin(10 * v), backend.asarray(host), step_direction=direction)
+    actual = np.abs(to_numpy(res.df) - 10 * np.cos(10 * host))
+    ok = to_numpy(res.success)
+    assert ok.all()
+    below = np.flatnonzero(to_numpy(res.error) < actual)
+    assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
+    assert np.all(actual < 1e-9 * 10)  # still accurate

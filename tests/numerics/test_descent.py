@@ -1,5 +1,8 @@
 """Gradient descent: the book's three runs, convergence on every backend,
-divergence reporting, an analytic `grad`, and argument errors."""
+divergence reporting, an analytic `grad`, and argument errors; an `f` and `grad`
+that change their argument in place, and the dtype of the start kept; a
+property test: any start, learning rate and step count gives the right path or a
+clear error."""
 
 from __future__ import annotations
 
@@ -8,7 +11,18 @@ import re
 
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import (
+    NUMERICS_SETTINGS,
+    X0,
+    any_points,
+    assert_close,
+    caller_array,
+    check_call,
+    doubling_sum,
+    result_dtype,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xgrad
 from xgrad import DivergenceError, gradient_descent, numerical_gradient
@@ -366,3 +380,76 @@ def test_h_with_grad_is_refused_as_it_would_have_no_effect():
     with pytest.raises(ValueError, match="`h` is the numerical gradient's step and `grad` replaces"):
         gradient_descent(lambda p: (p**2).sum(), np.array([1.0, 2.0]), lr=0.1, step_num=2, h=1e-3,
                          grad=lambda p: 2 * p)
+
+
+# --- an f and grad that change their argument in place; the dtype of the start --------------
+
+def test_gradient_descent_hands_f_and_grad_copies(backend):
+    xp = backend.xp
+    x, before = caller_array(backend)
+
+    def grad(v):  # the gradient of sum(v**2), scaling its argument in place on the way
+        v *= 3
+        return 2 * v / 3
+
+    out, path = gradient_descent(lambda v: xp.sum(v**2), x, lr=0.25, step_num=2, grad=grad, return_path=True)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(path, [X0, X0 / 2, X0 / 4], backend=backend, rtol=1e-12)
+    out = gradient_descent(doubling_sum, x, lr=0.0625, step_num=1)  # gradient 8 x
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(out, X0 / 2, backend=backend, rtol=1e-8)
+
+
+def test_gradient_descent_never_returns_the_callers_array():
+    x = np.array([1.0, 2.0])
+    out = gradient_descent(lambda v: (v**2).sum(), x, step_num=0)
+    out += 1  # the caller works on the result
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_gradient_descent_keeps_float32_when_grad_returns_float64(backend):
+    # the point silently became float64 after the first step
+    xp = backend.xp
+    x = backend.asarray(np.array([1.0, -2.0], dtype=np.float32))
+    out, path = gradient_descent(lambda v: xp.sum(v**2), x, lr=0.25, step_num=2,
+                                 grad=lambda v: 2 * xp.astype(v, xp.float64), return_path=True)
+    assert_close(out, [0.25, -0.5], backend=backend, dtype=xp.float32)
+    assert_close(path, [[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]], backend=backend, dtype=xp.float32)
+
+
+# --- property tests: bad and unusual input gives the right answer or a clear error ---------
+
+def _sum_of_squares(v):
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).sum(v**2)
+
+
+@NUMERICS_SETTINGS
+@given(point=any_points(shapes=[(), (1,), (3,), (2, 2)]),
+       lr=st.sampled_from([0.1, 0.25, 0, -0.1, math.nan, math.inf, np.float64(0.1)]),
+       step_num=st.integers(0, 4), analytic=st.booleans())
+def test_gradient_descent(point, lr, step_num, analytic):
+    host, lib, x = point
+
+    def grad(p):
+        return 2 * p
+
+    def call():
+        return gradient_descent(_sum_of_squares, init_x=x, lr=lr,
+                                step_num=step_num, grad=grad if analytic else None)
+
+    out = check_call(call, host, lib, None, ("init_x", "lr", "x", "f", "grad"), x)
+    finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
+    lr_ok = math.isfinite(lr) and lr > 0
+    if not (finite and lr_ok):
+        assert out is None, "a bad start or learning rate gave a result"
+        return
+    dtype = result_dtype(host, lib, x)
+    if out is None:
+        assert dtype == np.float16, "gradient descent refused a good start"
+        return
+    xd = host.astype(dtype).astype(np.float64)
+    expected = xd * (1 - 2 * lr) ** step_num
+    eps = float(np.finfo(dtype).eps)
+    np.testing.assert_allclose(out, expected, rtol=200 * eps ** (2 / 3), atol=200 * eps ** (2 / 3))

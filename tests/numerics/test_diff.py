@@ -1,5 +1,8 @@
 """Finite differences: the book's printed values, accuracy of the dtype-derived
-step on every backend, the vectorised and batched paths, and argument errors."""
+step on every backend, the vectorised and batched paths, argument errors, an `f`
+that changes its argument in place, and error estimates where f cancels;
+property tests: any point, dtype, library and step gives the right answer or a
+clear error."""
 
 from __future__ import annotations
 
@@ -7,7 +10,22 @@ import math
 
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import (
+    BAD_STEPS,
+    NUMERICS_SETTINGS,
+    ODD_STEPS,
+    X0,
+    any_points,
+    assert_close,
+    caller_array,
+    check_call,
+    doubling,
+    dquad,
+    quad,
+    result_dtype,
+    rounding_bound,
+    steps_taken,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -753,3 +771,79 @@ def test_batch_is_the_deprecated_name_of_per_row():
         pytest.raises(TypeError, match="give `per_row` only"),
     ):
         numerical_gradient(np_f2, x, per_row=True, batch=True)
+
+
+# --- an f that changes its argument in place; the error estimate where f cancels ---------------
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+def test_numerical_diff_hands_f_copies(backend, method):
+    x, before = caller_array(backend)
+    d = numerical_diff(doubling, x, method=method)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
+    d, _ = numerical_diff(doubling, x, method=method, return_error=True)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(d, 8 * X0, backend=backend, rtol=1e-6)
+
+
+def test_tangent_line_hands_f_a_copy(backend):
+    # y = f(x) - d * x read x after f had doubled it: the tangent missed the curve
+    x = backend.asarray(np.array([1.5]))
+    line = tangent_line(doubling, x)
+    np.testing.assert_array_equal(to_numpy(x), [1.5])
+    assert_close(line(backend.asarray(np.array([1.5]))), [9.0], backend=backend, rtol=1e-9)
+    assert_close(line(backend.asarray(np.array([2.5]))), [9.0 + 12.0], backend=backend, rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "backward"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_error_estimate_bounds_the_error_where_f_cancels(backend, method, dtype):
+    # f's rounding is eps (|f| + |x f'|), not eps |f|: near sqrt(2), x*x - 2 is tiny but
+    # carries the rounding of x*x; the estimate was 36 times too small there
+    xp = backend.xp
+    host = np.linspace(1.3, 1.5, 201).astype(dtype)
+    cases = [(lambda v: v * v - 2, lambda v: 2 * v), (lambda v: xp.sin(10 * v), lambda v: 10 * np.cos(10 * v))]
+    for f, df in cases:
+        d, err = numerical_diff(f, backend.asarray(host), method=method, return_error=True)
+        actual = np.abs(to_numpy(d).astype(np.float64) - df(host.astype(np.float64)))
+        below = np.flatnonzero(to_numpy(err) < actual)
+        assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
+        assert np.median(to_numpy(err) / np.maximum(actual, 1e-300)) < 1e4  # and not absurdly loose
+
+
+# --- property tests: bad and unusual input gives the right answer or a clear error ---------
+
+@NUMERICS_SETTINGS
+@given(point=any_points(), h=st.sampled_from(BAD_STEPS + ODD_STEPS))
+def test_numerical_diff(point, h):
+    host, lib, x = point
+    d = check_call(lambda: numerical_diff(quad, x, h=h), host, lib, h, ("x", "h", "f"), x)
+    finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
+    valid_h = h is None or (math.isfinite(h) and h > 0)
+    if not (finite and valid_h):
+        assert d is None, "a NaN/inf point or a bad step gave a result"
+        return
+    dtype = result_dtype(host, lib, x)
+    if d is None:
+        assert h is not None or dtype == np.float16, "the default step was refused"
+        return
+    xd = host.astype(dtype).astype(np.float64)
+    eps = float(np.finfo(dtype).eps)
+    steps = steps_taken(xd, h, eps)
+    assert d.shape == host.shape
+    assert d.dtype == dtype
+    np.testing.assert_array_less(np.abs(d - dquad(xd)), rounding_bound(xd, steps, eps) + 1e-300)
+
+
+@NUMERICS_SETTINGS
+@given(point=any_points(), h=st.sampled_from([*BAD_STEPS, None, 1e-3]))
+def test_tangent_line(point, h):
+    host, lib, x = point
+    line = check_call(lambda: tangent_line(quad, x, h=h), host, lib, h, ("x", "h", "f"), x)
+    finite = host.dtype.kind != "f" or bool(np.all(np.isfinite(host)))
+    if host.size != 1 or not finite or not (h is None or (math.isfinite(h) and h > 0)):
+        assert line is None, "a bad point or step gave a tangent"
+        return
+    if line is None:
+        assert h is not None or result_dtype(host, lib, x) == np.float16
+        return

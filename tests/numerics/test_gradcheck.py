@@ -1,7 +1,10 @@
 """xgrad.check_gradient on every backend: correct gradients pass, injected
 bugs (1% in one median-sized entry, a sign flip, a zeroed entry) fail, in
 float32 and float64, entry by entry and along random directions; kinks are
-reported; NaN always fails."""
+reported; NaN always fails. Hostile input (an `f` or `grad` of another dtype,
+library or kind, a seed that is not a seed, float16 or empty points, a jump where
+no derivative exists) gets a clear error that names the argument, or a failed
+check."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from _helpers import POINTS, caller_array, of_another_library
 
 from xgrad import GradientReport, check_gradient
 from xgrad._infra.host import to_numpy
@@ -148,3 +152,134 @@ def test_kinks_along_directions_send_the_check_to_entries():
     wrong = grad(x)
     wrong[1] *= 1.01  # an odd entry, away from its kink
     assert not check_gradient(f, lambda v: wrong, x).passed
+
+
+# --- hostile input: what f and grad return, the seed, float16 and empty points, a grad that
+# changes its argument, jumps, devices without float64 (each of these failed before its fix) ---
+
+def _sin_sum(xp):
+    return lambda v: xp.sum(xp.sin(v))
+
+
+def test_check_gradient_refuses_an_f_narrower_than_x(backend):
+    # float32 values of f checked with float64 tolerances: the verdict meant nothing
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`f` returned a .*float32 value for an `x` of dtype .*float64"):
+        check_gradient(lambda v: xp.sum(xp.sin(xp.astype(v, xp.float32))), xp.cos, x)
+
+
+def test_check_gradient_refuses_a_complex_f(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`f` must return a real number; got (dtype|the complex number) .*complex128"):
+        check_gradient(lambda v: xp.astype(xp.sum(xp.sin(v)), xp.complex128), xp.cos, x)
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    (lambda v: np.sin(v), ValueError, r"`f` must return a scalar \(one number\); got an array of shape \(3,\)"),
+    (lambda v: None, TypeError, "`f` must return a number or a 0-d array; got NoneType"),
+    (lambda v: "1.0", TypeError, "`f` must return a number or a 0-d array; got str"),
+])
+def test_check_gradient_refuses_an_f_that_is_not_scalar(value, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(value, np.cos, np.array(POINTS))
+
+
+def test_check_gradient_refuses_a_complex_grad(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match=r"`grad` must hold real numbers; got dtype .*complex128"):
+        check_gradient(_sin_sum(xp), lambda v: xp.astype(xp.cos(v), xp.complex128), x)
+
+
+def test_check_gradient_refuses_a_grad_of_another_library(backend):
+    x = backend.asarray(np.array(POINTS))
+    with pytest.raises(TypeError, match="`grad` must be an array of the library of `x`"):
+        check_gradient(_sin_sum(backend.xp), lambda v: of_another_library(backend, np.cos(to_numpy(v))), x)
+    with pytest.raises(TypeError, match="`grad` must be an array \\(or return one\\); got NoneType"):
+        check_gradient(_sin_sum(backend.xp), lambda v: None, x)
+
+
+@pytest.mark.parametrize(("seed", "error", "match"), [
+    (-1, ValueError, "`seed` must be >= 0; got -1"),
+    (1.5, TypeError, "`seed` must be an integer; got float"),
+    (None, TypeError, "`seed` must be an integer; got NoneType"),  # None would draw unseeded directions
+    (True, TypeError, "`seed` must be an integer; got bool"),
+])
+def test_check_gradient_refuses_a_seed_that_is_not_a_seed(seed, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(np.sum, np.ones_like, np.ones(100), seed=seed)
+
+
+def test_check_gradient_still_takes_numbers_lists_and_other_libraries_scalars(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array(POINTS))
+    assert check_gradient(lambda v: float(xp.sum(xp.sin(v))), xp.cos, x).passed
+    assert check_gradient(lambda v: of_another_library(backend, float(xp.sum(xp.sin(v)))), xp.cos, x).passed
+    assert check_gradient(_sin_sum(np), np.cos(POINTS).tolist(), np.array(POINTS)).passed
+    assert not check_gradient(_sin_sum(xp), lambda v: xp.cos(v) * (1 + 1e-6), x).passed
+
+
+def test_check_gradient_hands_grad_a_copy(backend):
+    xp = backend.xp
+    x, before = caller_array(backend)
+
+    def grad(v):  # right, but scales its argument in place on the way
+        v *= 3
+        return 2 * v / 3
+
+    assert check_gradient(lambda v: xp.sum(v**2), grad, x).passed
+    np.testing.assert_array_equal(to_numpy(x), before)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.2])
+def test_check_gradient_refuses_float16_where_a_20_percent_error_passed(backend, factor):
+    if backend.name == "array_api_strict":
+        pytest.skip("array-api-strict has no float16")
+    xp = backend.xp
+    x = backend.asarray(np.array([0.7, -1.3], dtype=np.float16))
+    with pytest.raises(TypeError, match=r"`x` of dtype .*float16 is too coarse for a gradient check"):
+        check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x)
+    # in float32 the same 20% error fails and the right gradient passes
+    x32 = xp.astype(x, xp.float32)
+    assert check_gradient(lambda v: xp.sum(v**2), lambda v: 2 * factor * v, x32).passed == (factor == 1.0)
+
+
+def test_check_gradient_refuses_an_empty_x(backend):
+    # it failed with "need at least one array to stack"; a pass would check nothing
+    with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 3\)\): there is no gradient to check"):
+        check_gradient(backend.xp.sum, backend.xp.ones_like, backend.asarray(np.zeros((0, 3))))
+
+
+def test_check_gradient_of_a_flat_step_raises_no_warning(backend):
+    # a zero allowed difference (f flat, gradient zero) divided 0 by 0 inside the report
+    xp = backend.xp
+    x = backend.asarray(np.array([1e-9, 0.5]))
+    assert check_gradient(lambda v: xp.sum(xp.floor(v)), xp.zeros_like, x).passed
+    report = check_gradient(lambda v: xp.sum(xp.floor(v)), lambda v: xp.full_like(v, 3.0), x)
+    assert not report.passed
+
+
+@pytest.mark.parametrize("given", [0.0, 3.0, -10.0, 30.0, 1e3])
+def test_check_gradient_fails_at_a_jump_whatever_the_gradient(backend, given):
+    # at a jump the derivative does not converge, its error estimate grows, and any
+    # value within it passed: floor at 0 with a gradient of 0, 3, -10 or 30
+    xp = backend.xp
+    x = backend.asarray(np.array([0.0, 0.5]))
+    report = check_gradient(lambda v: xp.sum(xp.floor(v)), lambda v: xp.full_like(v, given), x)
+    assert not report.passed
+    if abs(given) <= 30:  # within the error estimate: failed as unresolved (1e3 is simply too far)
+        assert report.worst[0][0] == 0
+        assert report.unresolved == [0]
+        assert "no converged numerical derivative" in str(report)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.01])
+def test_check_gradient_on_a_device_without_float64(factor):
+    # it summed the given slopes in float64 and failed on such a device (JAX without x64,
+    # PyTorch on MPS, array-api-strict's no_float64 device)
+    xs = pytest.importorskip("array_api_strict")
+    x = xs.asarray([1.0, 2.0], dtype=xs.float32, device=xs.Device("no_float64"))
+    report = check_gradient(lambda v: xs.sum(v**3), lambda v: 3 * factor * v**2, x)
+    assert report.passed == (factor == 1.0)

@@ -1,5 +1,6 @@
 """numerical_gradient(..., executor=...): the same numbers as the serial path,
-with a bounded number of tasks in flight, on a thread pool and on Dask."""
+with a bounded number of tasks in flight, on a thread pool and on Dask; an `f`
+that changes its argument in place gets copies there too."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import threading
 
 import numpy as np
 import pytest
-from _helpers import assert_close
+from _helpers import X0, assert_close, caller_array, doubling_sum
 
 import xgrad._numerics.parallel
 from xgrad import numerical_gradient
+from xgrad._infra.host import to_numpy
 
 METHODS = ["central", "forward", "backward"]
 
@@ -164,3 +166,15 @@ def test_a_dask_cluster_gives_the_serial_gradient():
         one_sided = numerical_gradient(f, x, method="forward", executor=client.get_executor())
     np.testing.assert_array_equal(spread, numerical_gradient(f, x))
     np.testing.assert_array_equal(one_sided, numerical_gradient(f, x, method="forward"))
+
+
+# --- an f that changes its argument in place gets copies on an executor too -------------
+
+def test_numerical_gradient_on_an_executor_hands_f_copies(backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, before = caller_array(backend)
+    with ThreadPoolExecutor(2) as pool:
+        g = numerical_gradient(doubling_sum, x, method="forward", executor=pool)
+    np.testing.assert_array_equal(to_numpy(x), before)
+    assert_close(g, 8 * X0, backend=backend, rtol=1e-6)

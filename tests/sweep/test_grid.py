@@ -1,4 +1,5 @@
-"""The grid of a sweep, made from the settings record, in this process (no Dask)."""
+"""The grid of a sweep, made from the settings record, in this process (no Dask);
+a sweep of no iterations refused before any run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from _helpers import add_setting, made_up_setting
+from _helpers import add_setting, made_up_setting, tiny_data
 
 import xgrad
 from xgrad._sweep.grid import grid_axes
@@ -78,3 +79,18 @@ def test_an_added_setting_is_a_grid_axis(monkeypatch):
     assert result.varied == ["lr", "seed", "momentum"]
     with pytest.raises(TypeError, match="`momentum` must be a real number; got str"):
         xgrad.sweep(lr=0.1, momentum=["fast"], data=_data(), **FAST)
+
+
+# --- a sweep of no iterations --------------------------------------------------------------
+
+@pytest.fixture
+def tiny():
+    return tiny_data()
+
+
+@pytest.mark.parametrize("iters", [0, [0, 5]])
+def test_a_sweep_of_no_iterations_is_refused_not_reported_as_diverged(tiny, iters):
+    # every run of 0 iterations had a NaN loss and no accuracy, so the sweep had
+    # no best run and `xgrad sweep` printed "every run diverged"
+    with pytest.raises(ValueError, match=r"`iters` must be at least 1 in a sweep; got 0"):
+        xgrad.sweep(lr=[0.1], iters=iters, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False)

@@ -1,5 +1,6 @@
 """Learning-rate sweeps: on a Dask cluster the runs equal serial ones, and
-nothing is lost when a worker or the client dies."""
+nothing is lost when a worker or the client dies; an `out` that is a file is
+refused before any run."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import tiny_data
 
 import xgrad
 from xgrad import DivergenceError
@@ -352,3 +354,24 @@ def test_the_progress_bar_counts_runs_and_shows_the_best(capsys):
     xgrad.sweep(lr=[0.1, 1.0], data=_data(), client="serial", **FAST)
     err = capsys.readouterr().err
     assert "2/2" in err and "best lr=1 test acc" in err
+
+
+# --- an `out` that is a file ------------------------------------------------------------
+
+@pytest.fixture
+def tiny():
+    return tiny_data()
+
+
+def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, capsys):
+    # was "[Errno 17] File exists: '...'", as if the folder were there already
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    with pytest.raises(ValueError, match=r"`out` '.*notes.txt' is a regular file, not a folder"):
+        xgrad.sweep(lr=[0.1], iters=2, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False,
+                    out=afile)
+    assert afile.read_text() == "keep me"
+    from xgrad._cli.main import main
+
+    assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
+    assert "`--out` " in capsys.readouterr().err

@@ -1,5 +1,8 @@
 """Files that xgrad 0.1.0 wrote still load, and a run resumed from its checkpoint
-gives the same numbers, bit for bit.
+gives the same numbers, bit for bit. A full disk while a checkpoint is written
+stops the run with its partial result and keeps the previous checkpoint; a
+damaged or edited checkpoint is one clear error that names the file; one that
+recorded the data set as 'fashion_mnist' resumes as 'fashion-mnist'.
 
 ``tests/data`` holds a checkpoint and a ``history.json`` written before the
 package was reorganised, by::
@@ -19,8 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import (
+    assert_only,
+    edit_meta,
+    edit_npz,
+    fill_the_disk,
+    good_checkpoint_of,
+    short_run,
+    small_mnist,
+    tiny_data,
+    truncate,
+)
 
 import xgrad
+from xgrad import CheckpointError, FileFormatError, train
 
 DATA = Path(__file__).parent / "data"
 CHECKPOINT = DATA / "checkpoint-0.1.0.npz"
@@ -80,3 +95,104 @@ def test_a_new_checkpoint_keeps_the_layout_of_the_stored_one(tmp_path):
 def test_a_fresh_run_repeats_the_stored_run(stored):
     fresh = xgrad.train("numpy", **SETTINGS)
     np.testing.assert_array_equal(fresh.loss, np.asarray(stored["loss"]))
+
+
+# --- a full disk, damaged and edited checkpoints ------------------------------------------
+
+@pytest.fixture(scope="module")
+def small():
+    """600 training and 200 test digits of the real MNIST."""
+    return small_mnist()
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Called, it makes every atomic write from then on fail with ENOSPC after 100 bytes."""
+    return lambda: fill_the_disk(monkeypatch)
+
+
+def test_full_disk_during_a_checkpoint_stops_with_the_partial_run(small, tmp_path, full_disk):
+    ckpt = tmp_path / "run.npz"
+    kw = {"data": small, "eval_every": 0, "progress": False, "checkpoint": ckpt, "checkpoint_every": 5}
+    train("numpy", iters=10, **kw)
+    full_disk()
+    with pytest.raises(CheckpointError, match=f"cannot write checkpoint {ckpt}: No space left") as info:
+        train("numpy", iters=30, resume=True, **kw)
+    partial = info.value.result
+    assert len(partial.loss) == 15 and partial.interrupted
+    assert_only(tmp_path, {"run.npz"})
+    with np.load(ckpt) as saved:
+        assert json.loads(str(saved["meta"]))["iteration"] == 10
+    resumed = train("numpy", iters=10, resume=True, **{**kw, "checkpoint": ckpt})
+    assert len(resumed.loss) == 10
+
+
+CKPT_DAMAGE = {
+    "truncated": (lambda p: truncate(p), "not a readable xgrad checkpoint"),
+    "empty": (lambda p: truncate(p, 0), r"empty \(0 bytes\)"),
+    "meta not JSON": (lambda p: edit_npz(p, meta=np.array("{iteration")), "metadata is not JSON"),
+    "meta a list": (lambda p: edit_npz(p, meta=np.array("[1, 2]")), "not a JSON object"),
+    "meta missing key": (lambda p: edit_npz(p, meta=np.array('{"iteration": 10}')), "metadata lacks config"),
+    "iteration a string": (lambda p: edit_meta(p, iteration="10"), "'iteration' must be a count"),
+    "iteration negative": (lambda p: edit_meta(p, iteration=-1), "'iteration' must be a count"),
+    "fewer losses": (lambda p: edit_meta(p, iteration=10), "holds 30 losses for iteration 10"),
+    "config a list": (lambda p: edit_meta(p, config=[]), "'config' must be a JSON object"),
+    "eval lists differ": (lambda p: edit_meta(p, train_acc=[0.5]), "lists of equal length"),
+    "eval_iters a dict": (lambda p: edit_meta(p, eval_iters={}), "'eval_iters' must be a list of numbers; got dict"),
+    "eval_iters decrease": (lambda p: edit_meta(p, eval_iters=[20, 10], train_acc=[.1, .2], test_acc=[.1, .2]),
+                            "'eval_iters' must increase"),
+    "eval beyond iteration": (lambda p: edit_meta(p, eval_iters=[31], train_acc=[.1], test_acc=[.1]),
+                              r"'eval_iters' must be iterations in 1\.\.30"),
+    "accuracy above 1": (lambda p: edit_meta(p, eval_iters=[5], train_acc=[1.5], test_acc=[.1]),
+                         "'train_acc' must hold accuracies"),
+    "NaN accuracy": (lambda p: edit_meta(p, eval_iters=[5], train_acc=[.1], test_acc=[float("nan")]),
+                     "'test_acc' holds NaN or infinite values"),
+    "eval at a fraction": (lambda p: edit_meta(p, eval_iters=[5.5], train_acc=[.1], test_acc=[.1]),
+                           r"'eval_iters' must be iterations in 1\.\.30"),
+    "infinite loss": (lambda p: edit_npz(p, loss=np.r_[np.ones(29), np.inf]), "'loss' holds NaN or infinite"),
+    "loss 2-d": (lambda p: edit_npz(p, loss=np.zeros((30, 1))), "'loss' must be a 1-d float array"),
+    "NaN loss": (lambda p: edit_npz(p, loss=np.full(30, np.nan)), "'loss' holds NaN"),
+    "NaN weights": (lambda p: edit_npz(p, param_W1=np.full((784, 50), np.nan, dtype=np.float32)),
+                    "W1 holds 39200 NaN"),
+    "b1 wrong length": (lambda p: edit_npz(p, param_b1=np.zeros(49, dtype=np.float32)), "b1 has 49 entries"),
+    "missing W2": (lambda p: edit_npz(p, param_W2=None), "missing W2"),
+    "pickled meta": (lambda p: edit_npz(p, meta=np.array([{"a": 1}], dtype=object)), "not a readable"),
+}
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(small, tmp_path_factory):
+    return good_checkpoint_of(small, tmp_path_factory.mktemp("ckpt"))
+
+
+@pytest.mark.parametrize("damage", list(CKPT_DAMAGE))
+def test_damaged_checkpoint_gives_one_clear_error(small, tmp_path, good_checkpoint, damage):
+    path = tmp_path / "run.npz"
+    path.write_bytes(good_checkpoint)
+    edit, match = CKPT_DAMAGE[damage]
+    edit(path)
+    with pytest.raises(FileFormatError, match=match) as info:
+        train("numpy", data=small, iters=40, eval_every=0, progress=False, checkpoint=path, resume=True)
+    assert str(path) in str(info.value)
+
+
+# --- the data set's name as earlier versions recorded it ----------------------------------
+
+@pytest.fixture
+def tiny():
+    return tiny_data()
+
+
+def test_a_checkpoint_that_recorded_fashion_mnist_with_an_underscore_resumes(tiny, tmp_path):
+    import json
+
+    ck = tmp_path / "c.npz"
+    short_run(tiny, dataset="fashion-mnist", checkpoint=ck)
+    with np.load(ck) as f:
+        saved = {k: f[k] for k in f}
+    meta = json.loads(str(saved["meta"]))
+    meta["config"]["dataset"] = "fashion_mnist"  # as the code before this fix wrote it
+    np.savez(ck, **{**saved, "meta": np.array(json.dumps(meta))})
+    again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
+                        dataset="fashion-mnist", checkpoint=ck, resume=True)
+    assert again.loss.shape == (6,)

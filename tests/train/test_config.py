@@ -1,4 +1,5 @@
-"""TrainConfig: the record's recorded settings of a run, each checked once."""
+"""TrainConfig: the record's recorded settings of a run, each checked once, and the
+data it is given (NumPy's masked arrays refused)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,13 @@ def test_train_checks_each_setting_once(monkeypatch):
     t = np.arange(40) % 3
     xgrad.train("numpy", data=((x, t), (x, t)), iters=3, batch_size=5, hidden_size=3, progress=False)
     assert calls == {s.name: 1 for s in settings.TRAIN_SETTINGS if s.check is not None}
+
+
+def test_train_refuses_masked_data():
+    rng = np.random.default_rng(0)
+    x = np.ma.array(rng.random((20, 4)), mask=np.zeros((20, 4), dtype=bool))
+    x.mask[:, 0] = True
+    t = np.arange(20) % 3
+    with pytest.raises(TypeError, match="`x_train` is a NumPy masked array"):
+        xgrad.train("numpy", data=((x, t), (x.filled(0.0), t)), iters=1, batch_size=5, hidden_size=3,
+                    progress=False)

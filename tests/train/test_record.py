@@ -1,4 +1,5 @@
-"""The record of a run: one checked reader of every stored history, and the result that holds one."""
+"""The record of a run: one checked reader of every stored history (a checkpoint's
+too), and the result that holds one."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from _helpers import edit_meta, good_checkpoint_of, small_mnist
 
 import xgrad
-from xgrad import History
+from xgrad import FileFormatError, History, train
 from xgrad._train.record import HISTORY_KEYS, read_history
 
 GOOD = {"loss": [2.3, 1.9, 1.2], "eval_iters": [1, 3], "train_acc": [0.4, 0.7], "test_acc": [0.35, 0.65],
@@ -107,3 +109,35 @@ def test_a_result_reads_its_history_through_one_delegation():
         result.accuracy  # noqa: B018
     assert {k: result.to_dict()[k] for k in h.to_dict()} == h.to_dict()
     assert list(result.to_dict())[len(h.to_dict()):] == ["timings", "config", "interrupted", "stop_signal"]
+
+
+# --- the history in a checkpoint ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small():
+    """600 training and 200 test digits of the real MNIST."""
+    return small_mnist()
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(small, tmp_path_factory):
+    return good_checkpoint_of(small, tmp_path_factory.mktemp("ckpt"))
+
+
+def test_a_checkpoint_and_a_history_json_refuse_the_same_damage_alike(small, tmp_path, good_checkpoint):
+    """The history in a checkpoint is read by the one reader of stored histories."""
+    from xgrad._train.record import read_history
+
+    path = tmp_path / "run.npz"
+    path.write_bytes(good_checkpoint)
+    evals = {"eval_iters": [5, 9], "train_acc": [0.2, 1.5], "test_acc": [0.1, 0.2]}
+    edit_meta(path, **evals)
+    with pytest.raises(FileFormatError) as from_checkpoint:
+        train("numpy", data=small, iters=40, eval_every=0, progress=False, checkpoint=path, resume=True)
+    with np.load(path) as saved:
+        loss = saved["loss"].tolist()
+    (tmp_path / "history.json").write_text(json.dumps({"loss": loss, **evals, "iters_per_epoch": 1}))
+    with pytest.raises(FileFormatError) as from_json:
+        read_history(tmp_path / "history.json")
+    reason = ": `history` 'train_acc' must hold accuracies between 0 and 1"
+    assert str(from_checkpoint.value).endswith(reason) and str(from_json.value).endswith(reason)

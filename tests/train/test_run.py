@@ -1,4 +1,5 @@
-"""The pieces a run's loop composes: its timer and its data on the device."""
+"""The pieces a run's loop composes: its timer and its data on the device; a run
+resumed on another backend says so."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _helpers import short_run, tiny_data
 
 import xgrad
 from xgrad._train import run as run_module
@@ -41,3 +43,29 @@ def test_the_data_go_to_the_device_once_as_the_steps_and_evaluations_read_them(b
     train_acc, test_acc = run_module.evaluate(net, data)
     assert 0 <= train_acc <= 1 and 0 <= test_acc <= 1
     assert test_acc * 12 == round(test_acc * 12)
+
+
+# --- resuming elsewhere ------------------------------------------------------------------
+
+@pytest.fixture
+def tiny():
+    return tiny_data()
+
+
+def test_resuming_on_another_backend_says_so(tiny, tmp_path, caplog):
+    # a run checkpointed on NumPy continued on PyTorch without a word, and its
+    # result named PyTorch alone
+    import logging
+
+    pytest.importorskip("torch")
+    ck = tmp_path / "c.npz"
+    short_run(tiny, checkpoint=ck)
+    caplog.set_level(logging.INFO, logger="xgrad")
+    xgrad.train("torch", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False, checkpoint=ck,
+                resume=True)
+    said = [r.getMessage() for r in caplog.records if r.name == "xgrad" and r.levelno >= logging.WARNING]
+    assert any("its first 4 iterations ran on numpy (cpu), the rest on torch (cpu)" in m for m in said), said
+    caplog.clear()
+    xgrad.train("torch", data=tiny, iters=8, batch_size=5, hidden_size=3, progress=False, checkpoint=ck,
+                resume=True)  # made on torch now: nothing to say
+    assert not [r for r in caplog.records if r.name == "xgrad" and r.levelno >= logging.WARNING]

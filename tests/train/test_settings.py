@@ -1,5 +1,6 @@
 """The settings record: train's keywords, its documentation, the config of a run
-and its files all come from it, so that adding a setting is adding an entry."""
+and its files all come from it, so that adding a setting is adding an entry.
+The data set's name is checked and recorded in one spelling."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import add_setting, made_up_setting
+from _helpers import add_setting, made_up_setting, short_run, tiny_data
 
 import xgrad
 from xgrad._train.settings import NAMED, REFUSED, RENAMED, TRAIN_SETTINGS, record
@@ -28,10 +29,7 @@ def momentum(monkeypatch):
 
 @pytest.fixture
 def tiny():
-    rng = np.random.default_rng(0)
-    x = rng.random((40, 4))
-    t = np.arange(40) % 3
-    return (x, t), (x[:10], t[:10])
+    return tiny_data()
 
 
 def _documented(function) -> list[str]:
@@ -127,3 +125,23 @@ def test_a_checkpoint_older_than_an_added_setting_resumes_with_its_default(momen
     stored = json.loads((STORED / "history-0.1.0.json").read_text())
     np.testing.assert_array_equal(resumed.loss, np.asarray(stored["loss"]))
     assert resumed.config["momentum"] == 0.0
+
+
+# --- the data set's name, in one spelling ----------------------------------------------
+
+def test_the_data_set_name_is_recorded_in_one_spelling(tiny, tmp_path):
+    # "fashion_mnist" (which load_mnist accepts) was recorded as given, so a
+    # checkpoint of the run refused to resume under "fashion-mnist", the same data
+    ck = tmp_path / "c.npz"
+    first = short_run(tiny, dataset="fashion_mnist", checkpoint=ck)
+    assert first.config["dataset"] == "fashion-mnist"
+    again = xgrad.train("numpy", data=tiny, iters=6, batch_size=5, hidden_size=3, progress=False,
+                        dataset="fashion-mnist", checkpoint=ck, resume=True)
+    assert again.loss.shape == (6,)
+
+
+@pytest.mark.parametrize(("value", "error"), [("cifar", ValueError), (None, ValueError), (3, ValueError)])
+def test_an_unknown_data_set_is_refused_even_with_data(tiny, value, error):
+    # with data= it was recorded in the run's config unchecked
+    with pytest.raises(error, match=r"`dataset` must be 'mnist' or 'fashion-mnist'"):
+        short_run(tiny, dataset=value)
