@@ -173,3 +173,14 @@ def test_the_command_takes_validation_from_the_record():
     assert given(args, train_settings()) == {"validation": None}
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "--validation", "some"])
+
+
+def test_validation_scores_on_every_backend(backend, data):
+    result = xgrad.train(backend, data=data, validation=0.25, seed=2, dtype="float64", **QUICK)
+    _, held = validation_rows(2, 120, 0.25)
+    x, t = data[0][0][held], data[0][1][held]
+    assert result.val_acc[-1] == result.net.accuracy(backend.asarray(x, dtype=result.net.dtype), backend.asarray(t))
+    loss = float(result.net.loss(backend.asarray(x, dtype=result.net.dtype), backend.asarray(t)))
+    assert result.val_loss[-1] == pytest.approx(loss, rel=1e-12)
+    numpy = xgrad.train("numpy", data=data, validation=0.25, seed=2, dtype="float64", **QUICK)
+    assert result.history.iters_per_epoch == numpy.history.iters_per_epoch == 9
