@@ -114,3 +114,12 @@ def test_a_sweep_refuses_validation_arrays():
     (x, t), _ = data = _data()
     with pytest.raises(TypeError, match="`validation` in a sweep must be a fraction"):
         xgrad.sweep(lr=0.1, data=data, client="serial", validation=(x[:10], t[:10]), progress=False)
+
+
+def test_a_validation_fraction_the_data_cannot_take_is_refused_before_any_run(scripted):
+    with pytest.raises(ValueError, match=r"`validation` \(0.001\) holds out no sample of the 150"):
+        xgrad.sweep(lr=LRS, data=_data(), client="serial", validation=0.001, progress=False)
+    with pytest.raises(ValueError, match=r"`validation` \(0.5\) leaves 75 of the 150 training samples, fewer than "
+                                         r"`batch_size` \(100\)"):
+        xgrad.sweep(lr=LRS, data=_data(), client="serial", validation=0.5, progress=False)
+    assert scripted == []

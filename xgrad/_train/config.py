@@ -175,6 +175,18 @@ def validation_rows(seed: int, n: int, fraction: float) -> tuple[Any, Any]:
     return kept, held
 
 
+def check_held_out(fraction: float, n: int, batch_size: int) -> None:
+    """Refuse a validation `fraction` of `n` training samples that holds out none, or leaves
+    fewer than `batch_size` to train on (as :func:`validation_rows` rounds it)."""
+    held = round(fraction * n)
+    if held == 0:
+        raise ValueError(f"`validation` ({fraction!r}) holds out no sample of the {n} training samples; give a "
+                         f"larger fraction (at least {1 / n:.3g}) or None")
+    if n - held < batch_size:
+        raise ValueError(f"`validation` ({fraction!r}) leaves {n - held} of the {n} training samples, fewer "
+                         f"than `batch_size` ({batch_size}); give a smaller fraction or a smaller batch_size")
+
+
 def hold_out(cfg: TrainConfig, validation: Any, train: tuple[Any, Any]) -> tuple[tuple[Any, Any], Any]:
     """The training set of a run and its validation data, checked: ``(x_train, t_train)`` less the
     rows held out when `validation` is a fraction, and ``(x_val, t_val)`` as numbers and labels
@@ -201,13 +213,8 @@ def hold_out(cfg: TrainConfig, validation: Any, train: tuple[Any, Any]) -> tuple
             raise ValueError(f"`validation`: x_val has {x_val.shape[1]} features, the training data "
                              f"{x_train.shape[1]}; give validation samples of the same features")
         return train, (x_val, t_val.astype(np.int64))
+    check_held_out(validation, n, cfg.batch_size)
     kept, held = validation_rows(cfg.seed, n, validation)
-    if len(held) == 0:
-        raise ValueError(f"`validation` ({validation!r}) holds out no sample of the {n} training samples; give a "
-                         f"larger fraction (at least {1 / n:.3g}) or None")
-    if len(kept) < cfg.batch_size:
-        raise ValueError(f"`validation` ({validation!r}) leaves {len(kept)} of the {n} training samples, fewer "
-                         f"than `batch_size` ({cfg.batch_size}); give a smaller fraction or a smaller batch_size")
     levels = isinstance(x_train, Levels)
     raw = x_train.raw if levels else x_train
     val = (host_floats(Levels(raw[held])) if levels else raw[held], t_train[held])
