@@ -71,7 +71,8 @@ def device_data(cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_
     x_val = t_val = None
     if validation is not None:
         x_val, t_val = to(validation[0], net.dtype), to(validation[1], labels)
-        fingerprint["validation"] = data_id(*validation, validation[0][:0], validation[1][:0])["crc32"]
+        x_val_host, t_val_host = validation  # fingerprinted as a training set beside an empty test set
+        fingerprint["validation"] = data_id(x_val_host, t_val_host, x_val_host[:0], t_val_host[:0])
     return DeviceData(train_data(b, source, x_dev, t_dev, n_classes=cfg.output_size), x_dev, t_dev,
                       to(x_test, net.dtype), to(t_test, labels), fingerprint, x_val, t_val)
 
