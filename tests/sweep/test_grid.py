@@ -43,7 +43,7 @@ def test_a_refused_setting_says_why(s):
 
 
 def test_a_list_is_an_axis_but_for_settings_of_one_value():
-    assert [s.name for s in record() if s.sweep == SINGLE] == ["data_dir", "device"]
+    assert [s.name for s in record() if s.sweep == SINGLE] == ["validation", "data_dir", "device"]
     axes = grid_axes({"lr": 0.1, "seed": (0, 1)}, {"iters": [5, 10], "data_dir": ("a", "b"), "dtype": "float64"})
     assert axes == {"iters": [5, 10], "data_dir": [("a", "b")], "dtype": ["float64"], "lr": [0.1], "seed": [0, 1]}
 
@@ -63,7 +63,7 @@ def test_the_workers_get_the_settings_as_they_are(monkeypatch):
     for run, kwargs in zip(result, calls, strict=True):
         assert kwargs == {**run.settings, "backend": "numpy", "data": data, "progress": False}
     assert result.runs[2].settings == {"iters": 4, "eval_every": 0, "batch_size": 5, "hidden_size": 3,
-                                       "activation": "sigmoid", "lr": 1, "seed": 0}  # as written: lr=1 stays 1
+                                       "activation": "sigmoid", "validation": 0.1, "lr": 1, "seed": 0}  # lr=1 stays 1
 
 
 def test_an_added_setting_is_a_grid_axis(monkeypatch):

@@ -59,6 +59,7 @@ def _assert_same_as_train(run: SweepRun, data) -> None:
     np.testing.assert_array_equal(np.asarray(run.history.loss), expected.loss)
     assert run.history.train_acc == expected.train_acc
     assert run.history.test_acc == expected.test_acc
+    assert run.history.val_acc == expected.val_acc and run.val_acc == expected.val_acc[-1]
     assert (run.diverged, run.diverged_at) == (step is not None, step)
 
 
@@ -73,7 +74,7 @@ def test_cluster_runs_equal_serial_train_runs(client):
     assert {r.worker for r in result} <= set(client.scheduler_info()["workers"])
     for run in result:
         _assert_same_as_train(run, data)
-    assert result.best.test_acc == max(r.test_acc for r in result)
+    assert result.best.val_acc == max(r.val_acc for r in result)  # chosen on validation, never on test
 
 
 def test_a_diverging_learning_rate_is_a_result(client):
@@ -220,7 +221,7 @@ def test_a_run_file_of_the_previous_release_reads_back(tmp_path):
     run = first.runs[0]
     path = tmp_path / "runs" / run.key / "history.json"
     record = json.loads(path.read_text())
-    assert set(record) == {*xgrad.History().to_dict(), "sweep_run"}
+    assert set(record) == {*xgrad.History().to_dict(), "val_acc", "val_loss", "sweep_run"}
     old = {**record, "timings": {"total_s": 1.0}, "config": {"lr": 0.1, "grad": "backprop"}, "interrupted": False,
            "stop_signal": None}
     path.write_text(json.dumps(old))
@@ -252,7 +253,7 @@ def test_refine_narrows_the_learning_rate_around_the_best():
     rounds = [r.refine_round for r in result]
     assert rounds == [0] * 8 + [1] * 4 + [2] * 4
     coarse_best = max((0.01, 0.1, 1.0, 10.0), key=lambda lr: np.mean(
-        [r.test_acc for r in result.runs[:8] if r.settings["lr"] == lr]))
+        [r.val_acc for r in result.runs[:8] if r.settings["lr"] == lr]))
     assert sorted({r.settings["lr"] for r in result.runs[8:12]}) == refine_lrs([0.01, 0.1, 1.0, 10.0], coarse_best)
     assert all(r.settings["seed"] in (0, 1) for r in result.runs[8:])
 
@@ -263,7 +264,8 @@ def test_table_json_and_figure():
     result = xgrad.sweep(lr=[0.1, 1.0, 1e6], activation=["relu", "sigmoid"], iters=60, eval_every=30,
                          data=data, client="serial", progress=False)
     table = result.to_table().splitlines()
-    assert table[0].split()[:3] == ["lr", "seed", "activation"] and len(table) == 7
+    assert table[0].startswith("best (*) by validation accuracy; test accuracy is reported")
+    assert table[1].split()[:3] == ["lr", "seed", "activation"] and len(table) == 8
     assert sum(line.startswith("*") for line in table) == 1
     back = xgrad.SweepResult.from_dict(json.loads(result.to_json()))
     assert back.to_dict() == result.to_dict()
@@ -331,7 +333,8 @@ def test_the_command_line_sweep(tmp_path, capsys):
                    "--no-progress", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
-    assert printed.splitlines()[0].split()[:2] == ["lr", "seed"] and "best: lr=" in printed
+    assert printed.splitlines()[1].split()[:2] == ["lr", "seed"] and "best: lr=" in printed
+    assert "validation accuracy" in printed and "(the number to quote)" in printed
     report = json.loads((out / "sweep.json").read_text())
     assert len(report["runs"]) == 4 and len(list(out.glob("runs/*/history.json"))) == 4
     assert main(["sweep", "--lr", "0", "--scheduler", "serial", "--no-progress"]) == 2
@@ -353,7 +356,7 @@ def test_the_benchmark_script_reports_the_speedup(tmp_path):
 def test_the_progress_bar_counts_runs_and_shows_the_best(capsys):
     xgrad.sweep(lr=[0.1, 1.0], data=_data(), client="serial", **FAST)
     err = capsys.readouterr().err
-    assert "2/2" in err and "best lr=1 test acc" in err
+    assert "2/2" in err and "best lr=1 val acc" in err
 
 
 # --- an `out` that is a file ------------------------------------------------------------

@@ -22,7 +22,8 @@ def test_the_config_holds_the_recorded_settings_and_the_output_size():
     cfg = TrainConfig.build({"iters": 3, "lr": 1})
     stored = json.loads(STORED.read_text())["config"]
     assert list(cfg.as_dict()) == [s.name for s in record() if s.recorded] + ["output_size"]
-    assert set(cfg.as_dict()) == set(stored)  # history.json and checkpoints keep their keys
+    # history.json and checkpoints keep their keys, and gain those recorded since (read as their default)
+    assert set(cfg.as_dict()) == set(stored) | {"validation"}
     assert (cfg.iters, cfg.lr, cfg.activation, cfg.hidden_size, cfg.output_size) == (3, 1.0, "sigmoid", 50, 10)
     assert isinstance(cfg.lr, float)  # normalised by its check
     with pytest.raises(AttributeError, match="no attribute 'threads'"):

@@ -74,7 +74,7 @@ def test_the_roles_of_the_settings():
         return {s.name for s in TRAIN_SETTINGS if test(s)}
 
     stored = json.loads((STORED / "history-0.1.0.json").read_text())["config"]
-    assert names(lambda s: s.recorded) == set(stored) - {"output_size"}
+    assert names(lambda s: s.recorded) == set(stored) - {"output_size"} | {"validation"}  # validation: since 0.1.0
     assert names(lambda s: s.free) == {"iters", "progress", "eval_every", "compile_step"}
     assert names(lambda s: s.net_own) == {"activation", "hidden_size", "dtype", "weight_init_std"}
     assert names(lambda s: s.sweep == NAMED) == {"lr", "hidden_size", "batch_size", "activation"}

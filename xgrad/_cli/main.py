@@ -213,12 +213,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     result = sweep(**given(args, sweep_settings()))
     print(result.to_table())
-    best = result.best
-    if best is None:
-        print("every run diverged: try smaller learning rates")
-    else:
-        acc = "no evaluation" if best.test_acc is None else f"test accuracy {best.test_acc:.4f}"
-        print(f"best: lr={best.settings['lr']:g}, {acc}")
+    print(result.summary())
     out = getattr(args, "out", None)
     if out is not None:
         logger.info("wrote %s: %s", out, ", ".join(sorted(p.name for p in out.iterdir())))

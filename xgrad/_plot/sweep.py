@@ -1,6 +1,7 @@
 """The figure of a sweep: the chapter's lesson on the learning rate in one picture.
 
-Left, the final accuracy against the learning rate on a log axis, one line per
+Left, the final validation accuracy (the test accuracy for runs without
+validation data) against the learning rate on a log axis, one line per
 combination of the other settings (the mean over seeds, each seed a dot);
 middle, the final loss; runs that diverged are red crosses on the bottom edge
 of the accuracy panel and the top edge of the loss panel. Right, the loss
@@ -10,7 +11,7 @@ curves of the best runs. Drawn without pyplot, like :mod:`xgrad.plot`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +37,8 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     ranked : sequence of SweepRun
         The runs to rank, the best first (those that diverged left out): the
         first is starred, and the first `curves` with a loss history have
-        their curves drawn.
+        their curves drawn. The accuracy panel shows validation accuracy
+        when the runs have it, what a sweep ranks by; else test accuracy.
     curves : int
         How many of the best runs' loss curves to draw.
 
@@ -65,17 +67,20 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
                           'in the xgrad checkout') from exc
     fig = Figure(figsize=(16.5, 4.2), layout="constrained")
     acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
+    validated = any(getattr(r, "val_acc", None) is not None for r in runs)
+    acc = (lambda r: r.val_acc) if validated else (lambda r: r.test_acc)
     for label, family in _families(runs, varied).items():
-        _draw_family(acc_ax, loss_ax, label, family)
+        _draw_family(acc_ax, loss_ax, label, family, acc)
     _draw_diverged(acc_ax, loss_ax, [r for r in runs if r.diverged])
     best = ranked[0] if ranked else None
-    if best is not None and best.test_acc is not None:
-        acc_ax.plot([best.settings["lr"]], [best.test_acc], "*", color="gold", markeredgecolor="black",
+    if best is not None and acc(best) is not None:
+        acc_ax.plot([best.settings["lr"]], [acc(best)], "*", color="gold", markeredgecolor="black",
                     markersize=15, label="best run", zorder=3)
     finite = [r.loss for r in runs if not r.diverged and math.isfinite(r.loss)]
     if finite and min(finite) > 0:
         loss_ax.set_yscale("log")
-    acc_ax.set(xscale="log", xlabel="learning rate", ylabel="final test accuracy", ylim=(-0.02, 1.02),
+    acc_ax.set(xscale="log", xlabel="learning rate",
+               ylabel="final validation accuracy" if validated else "final test accuracy", ylim=(-0.02, 1.02),
                title="Accuracy against the learning rate")
     loss_ax.set(xscale="log", xlabel="learning rate", ylabel="final loss", title="Loss against the learning rate")
     for ax in (acc_ax, loss_ax):
@@ -97,14 +102,14 @@ def _families(runs: Sequence[Any], varied: Sequence[str]) -> dict[str, list[Any]
     return groups
 
 
-def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str, runs: list[Any]) -> None:
+def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str, runs: list[Any], acc: Callable[[Any], Any]) -> None:
     ok = [r for r in runs if not r.diverged]
     lrs = sorted({r.settings["lr"] for r in ok})
-    accs = [_mean([r.test_acc for r in ok if r.settings["lr"] == lr]) for lr in lrs]
+    accs = [_mean([acc(r) for r in ok if r.settings["lr"] == lr]) for lr in lrs]
     losses = [_mean([r.loss for r in ok if r.settings["lr"] == lr]) for lr in lrs]
     (line,) = acc_ax.plot(lrs, accs, "o-", label=label)
     loss_ax.plot(lrs, losses, "o-", color=line.get_color(), label=label)
-    acc_ax.plot([r.settings["lr"] for r in ok], [_nan(r.test_acc) for r in ok], ".", color=line.get_color(),
+    acc_ax.plot([r.settings["lr"] for r in ok], [_nan(acc(r)) for r in ok], ".", color=line.get_color(),
                 alpha=0.4)
     loss_ax.plot([r.settings["lr"] for r in ok], [r.loss for r in ok], ".", color=line.get_color(), alpha=0.4)
 

@@ -26,13 +26,15 @@ def training_curves(history: Any) -> Figure:
         or the path of the ``history.json`` the command line writes. It
         needs ``loss`` (one value per iteration), ``eval_iters``,
         ``train_acc``, ``test_acc`` (one value per evaluation) and
-        ``iters_per_epoch``; ``backend``, ``device`` and ``dtype`` go into
+        ``iters_per_epoch``; ``val_acc`` (a run with validation data) is
+        drawn when present; ``backend``, ``device`` and ``dtype`` go into
         the title when present.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels: the loss curve and the train and test accuracies.
+        Two panels: the loss curve and the train, validation (when recorded)
+        and test accuracies.
 
     Raises
     ------
@@ -61,6 +63,8 @@ def training_curves(history: Any) -> Figure:
     left.set(xlabel="iteration", ylabel="loss", title="Training loss per iteration")
     left.legend()
     right.plot(epochs, h.train_acc, "o-", label="train")
+    if h.val_acc:
+        right.plot(epochs, h.val_acc, "d-.", label="validation")
     right.plot(epochs, h.test_acc, "s--", label="test")
     right.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="Accuracy per epoch")
     right.legend(loc="lower right")

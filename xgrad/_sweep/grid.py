@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from xgrad._train.config import check_settings, current_keywords
+from xgrad._train.config import check_held_out, check_settings, current_keywords
 from xgrad._train.settings import DEFAULT_LRS, REFUSED, SHARED, SINGLE, by_name
 
 __all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "refine_lrs", "run_key",
@@ -63,9 +63,12 @@ def checked_run(settings: dict[str, Any], data: Any = None) -> dict[str, Any]:
     :func:`xgrad.train` would raise, before any run starts); kept as the caller wrote them
     (``lr=1`` stays 1), the run's worker hands them to ``train`` as they are, and its record
     and its key hold them."""
-    if check_settings({**settings, "data": data})["iters"] == 0:
+    checked = check_settings({**settings, "data": data})
+    if checked["iters"] == 0:
         raise ValueError("`iters` must be at least 1 in a sweep; got 0: a run of no iterations has no loss "
                          "or accuracy to compare")
+    if data is not None and isinstance(checked["validation"], float):  # the data set's size is known here
+        check_held_out(checked["validation"], len(data[0][0]), checked["batch_size"])
     return settings
 
 

@@ -15,17 +15,27 @@ from xgrad._sweep.worker import SweepRun
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_COLUMNS = ("train acc", "test acc", "loss", "diverged", "seconds", "worker")
+_COLUMNS = ("train acc", "val acc", "test acc", "loss", "diverged", "seconds", "worker")
+BY_VALIDATION = "validation accuracy"
+BY_LOSS = "final training loss"
 
 
 def score(run: SweepRun) -> float:
-    """How good a run is: its final test accuracy (minus its loss without an
-    evaluation); a diverged run is the worst."""
+    """How good a run is: its final validation accuracy, or without validation
+    data, minus its final training loss; never its test accuracy (choosing on
+    the test set would make the test accuracy of the choice optimistic). A
+    diverged run is the worst."""
     if run.diverged:
         return -math.inf
-    if run.test_acc is not None:
-        return run.test_acc
+    if run.val_acc is not None:
+        return run.val_acc
     return -run.loss if math.isfinite(run.loss) else -math.inf
+
+
+def ranked_by(runs: list[SweepRun]) -> str:
+    """What :func:`score` ranks `runs` by: :data:`BY_VALIDATION` when they have validation
+    scores, else :data:`BY_LOSS`."""
+    return BY_VALIDATION if any(r.val_acc is not None for r in runs) else BY_LOSS
 
 
 @dataclass
@@ -53,9 +63,36 @@ class SweepResult:
 
     @property
     def best(self) -> SweepRun | None:
-        """The run with the highest final test accuracy (None if all diverged)."""
+        """The run with the highest final validation accuracy, or without
+        validation data (``validation=None``) the lowest final training loss
+        (see :attr:`ranked_by`); never chosen by test accuracy, which is the
+        number to quote for it. None if all diverged."""
         finite = [r for r in self.runs if score(r) > -math.inf]
         return max(finite, key=score) if finite else None
+
+    @property
+    def ranked_by(self) -> str:
+        """``"validation accuracy"``, or ``"final training loss"`` for runs without validation data."""
+        return ranked_by(self.runs)
+
+    def summary(self) -> str:
+        """The best run, what chose it, and apart, its test accuracy: the number to quote.
+
+        Examples
+        --------
+        >>> from xgrad import SweepRun
+        >>> runs = [SweepRun(str(lr), {"lr": lr, "seed": 0}, 0.9, test, 0.4, False, None, 1.5, "local", "numpy",
+        ...                  val_acc=val) for lr, val, test in [(0.1, 0.87, 0.85), (1.0, 0.86, 0.88)]]
+        >>> print(SweepResult(runs).summary())
+        best: lr=0.1, validation accuracy 0.8700; its test accuracy 0.8500 (the number to quote)
+        """
+        best = self.best
+        if best is None:
+            return "every run diverged: try smaller learning rates"
+        chosen = (f"validation accuracy {best.val_acc:.4f}" if best.val_acc is not None else
+                  f"final training loss {best.loss:.4g} (no validation data)")
+        test = "no evaluation" if best.test_acc is None else f"{best.test_acc:.4f} (the number to quote)"
+        return f"best: lr={best.settings['lr']:g}, {chosen}; its test accuracy {test}"
 
     def to_dict(self, *, history: bool = False) -> dict[str, Any]:
         """A JSON-able dict: the varied settings, the best run's key, the runs
@@ -77,28 +114,36 @@ class SweepResult:
         return text
 
     def to_table(self) -> str:
-        """The runs as a plain-text table, the best marked with ``*``.
+        """The runs as a plain-text table, the best marked with ``*``, under a
+        line that says what chose it.
 
         Examples
         --------
         >>> from xgrad import SweepRun
-        >>> run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.9, 0.85, 0.4, False, None, 1.5, "local", "numpy")
+        >>> run = SweepRun("a", {"lr": 0.1, "seed": 0}, 0.9, 0.85, 0.4, False, None, 1.5, "local", "numpy",
+        ...                val_acc=0.87, val_loss=0.45)
         >>> print(SweepResult([run]).to_table())
-           lr   seed  train acc  test acc  loss  diverged  seconds  worker
-        *  0.1  0     0.9000     0.8500    0.4             1.5      local
+        best (*) by validation accuracy; test accuracy is reported, never used to choose
+           lr   seed  train acc  val acc  test acc  loss  diverged  seconds  worker
+        *  0.1  0     0.9000     0.8700   0.8500    0.4             1.5      local
         """
         best = self.best
+        by = self.ranked_by
+        note = (f"best (*) by {by}; test accuracy is reported, never used to choose" if by == BY_VALIDATION else
+                f"best (*) by the {by}: no validation data (validation=None); test accuracy is reported, never "
+                "used to choose")
         header = ["", *self.varied, *_COLUMNS]
         rows = [["*" if r is best else "", *(_cell(r.settings.get(k)) for k in self.varied), *_cells(r)]
                 for r in self.runs]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                  for row in [header, *rows]]
-        return "\n".join(lines)
+        return "\n".join([note, *lines])
 
     def figure(self, *, curves: int = 3) -> Figure:
-        """Final accuracy and loss against the learning rate (log axis),
-        diverged runs marked, and the loss curves of the `curves` best runs
+        """Final validation accuracy (test accuracy without validation data)
+        and loss against the learning rate (log axis), diverged runs marked,
+        the best starred, and the loss curves of the `curves` best runs
         (see :func:`xgrad._plot.sweep.sweep_figure`). Needs matplotlib."""
         from xgrad._plot.sweep import sweep_figure
 
@@ -114,7 +159,7 @@ def _cell(value: Any) -> str:
 
 def _cells(r: SweepRun) -> list[str]:
     acc = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
-    return [acc(r.train_acc), acc(r.test_acc), "nan" if math.isnan(r.loss) else f"{r.loss:.4g}",
+    return [acc(r.train_acc), acc(r.val_acc), acc(r.test_acc), "nan" if math.isnan(r.loss) else f"{r.loss:.4g}",
             f"at {r.diverged_at}" if r.diverged else "", f"{r.seconds:.1f}", r.worker]
 
 

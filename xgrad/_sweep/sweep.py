@@ -46,8 +46,9 @@ SWEEP_OPTIONS = (
                 "as each run finishes. Runs already there (from an interrupted sweep with the same settings and "
                 "data) are read back instead of run again."),
     Setting("refine", 0, "int", check=checks.count(0), parse=int,
-            help="rounds that narrow the learning rates around the best",
-            doc="After the coarse grid, this many rounds that try two learning rates around the best one "
+            help="rounds that narrow the learning rates around the best (by validation accuracy)",
+            doc="After the coarse grid, this many rounds that try two learning rates around the best one (by "
+                "mean validation accuracy over the seeds, or final training loss without validation data) "
                 "(halfway, on a log scale, to its neighbours), with the best run's other settings and every "
                 "seed."),
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", help="no progress bar",
@@ -118,6 +119,14 @@ def sweep(**arguments: Any) -> SweepResult:
 
     Notes
     -----
+    Every run holds out ``validation=0.1`` of its training set by default
+    (drawn with its seed; see :func:`xgrad.train`), and the sweep ranks runs
+    by their final validation accuracy: ``best``, the refinement rounds and
+    the figure's star. The test set is never used to choose; the test
+    accuracy of the best run is the number to quote. With
+    ``validation=None`` the runs train on the whole training set and are
+    ranked by their final training loss (the table says so).
+
     A run gives bit for bit the numbers of ``xgrad.train`` with the same
     settings in this process (on the same backend): the seed fixes the weights
     and the mini-batches. A run that diverges is reported with the iteration
@@ -137,6 +146,10 @@ def sweep(**arguments: Any) -> SweepResult:
     [True, True]
     """
     own = {o.name: o.checked(arguments.pop(o.name, o.default), arguments) for o in SWEEP_OPTIONS}
+    for s in record():  # the settings a sweep gives its runs unless told otherwise (validation)
+        if s.sweep == SINGLE and s.sweep_value != s.default:
+            arguments.setdefault(s.name, s.sweep_value)
+    _check_validation(arguments.get("validation"))
     named = {s.name: arguments.pop(s.name, s.sweep_value) for s in named_axes()}
     data = arguments.pop("data", None)  # sent to the workers once, not a setting of each run
     axes = grid_axes({**named, "seed": own["seeds"]}, arguments)
@@ -156,9 +169,21 @@ def sweep(**arguments: Any) -> SweepResult:
     return result
 
 
+def _check_validation(value: Any) -> None:
+    """A sweep holds out a fraction of each run's training set; arrays would reach every run's settings and
+    record. Without validation data, the runs are ranked by their loss, which is said once here."""
+    if value is None:
+        logger.warning("sweep: validation=None, so the runs are ranked by their final training loss (test "
+                       "accuracy is never used to choose); give validation=0.1 to rank them by validation accuracy")
+    elif isinstance(value, list | tuple):
+        raise TypeError("`validation` in a sweep must be a fraction of the training set (e.g. 0.1, the default) or "
+                        "None; give validation arrays to xgrad.train, or append them to `data`'s training set")
+
+
 def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]], data: Any) -> list[dict[str, Any]]:
-    """The runs of the next round: new learning rates around the best one,
-    with the best run's other settings, for every seed."""
+    """The runs of the next round: new learning rates around the best one (by
+    :func:`score`, the mean over seeds), with the best run's other settings,
+    for every seed."""
     means: dict[tuple[str, float], list[float]] = {}
     family: dict[str, dict[str, Any]] = {}
     for r in runs:
@@ -263,7 +288,8 @@ class _Progress:
                 self.best = run
             bar.update(1)
         if self.best is not None and score(self.best) > float("-inf"):
-            acc = self.best.test_acc
-            text = f"best lr={self.best.settings['lr']:g}" + (f" test acc {acc:.4f}" if acc is not None else "")
+            acc = self.best.val_acc
+            text = f"best lr={self.best.settings['lr']:g}" + (f" val acc {acc:.4f}" if acc is not None else
+                                                               f" loss {self.best.loss:.4g}")
             bar.set_postfix_str(text, refresh=False)
         bar.refresh()

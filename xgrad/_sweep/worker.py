@@ -33,7 +33,8 @@ class SweepRun:
     settings : dict
         The :func:`xgrad.train` settings of the run (``lr``, ``seed``, ...).
     train_acc, test_acc : float or None
-        The accuracies at the last evaluation (None without one).
+        The accuracies at the last evaluation (None without one). The test
+        accuracy is reported, never used to choose among runs.
     loss : float
         The mean mini-batch loss of the last 10 iterations (NaN without any).
     diverged : bool
@@ -49,6 +50,10 @@ class SweepRun:
         0 for the coarse grid, 1, 2, ... for the refinement rounds.
     resumed : bool
         Read back from a previous sweep's ``out/`` rather than run again.
+    val_acc, val_loss : float or None
+        The accuracy and mean cross-entropy on the validation data at the
+        last evaluation, what the sweep ranks its runs by (None without
+        validation data, as in sweeps written before it had them).
     history : History or None
         What the run recorded (loss per iteration, accuracies); for a
         diverged run, up to the last finite loss. None where it was not kept
@@ -67,6 +72,8 @@ class SweepRun:
     backend: str
     refine_round: int = 0
     resumed: bool = False
+    val_acc: float | None = None
+    val_loss: float | None = None
     history: History | None = field(default=None, repr=False)
 
     def to_dict(self, *, history: bool = False) -> dict[str, Any]:
@@ -132,5 +139,6 @@ def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: 
         test_acc=h.test_acc[-1] if h.test_acc else None,
         loss=sum(tail) / len(tail) if tail else math.nan, diverged=diverged_at is not None,
         diverged_at=diverged_at, seconds=seconds, worker=where(), backend=result.backend,
-        refine_round=refine_round, history=h,
+        refine_round=refine_round, val_acc=h.val_acc[-1] if h.val_acc else None,
+        val_loss=h.val_loss[-1] if h.val_loss else None, history=h,
     )

@@ -25,6 +25,7 @@ __all__ = ["Checkpoint", "CheckpointError", "data_id", "load_checkpoint", "save_
 _WHAT = "xgrad checkpoint"
 # the history's evaluations, kept in the metadata; its losses are the array 'loss', the rest is the run's
 _IN_META = ("eval_iters", "train_acc", "test_acc")
+_VAL_META = ("val_acc", "val_loss")  # only in the checkpoints of runs with validation data
 
 
 class CheckpointError(OSError):
@@ -78,7 +79,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint, cfg: TrainC
     import numpy as np
 
     fields = state.history.to_dict()
-    meta = {"iteration": state.iteration, "config": cfg.as_dict(), **{k: fields[k] for k in _IN_META},
+    meta = {"iteration": state.iteration, "config": cfg.as_dict(),
+            **{k: fields[k] for k in (*_IN_META, *_VAL_META) if k in fields},
             "data": state.data, "made_on": state.made_on}
     arrays = {f"param_{k}": to_numpy(v) for k, v in state.params.items()}
     p = os.fspath(path)
@@ -146,7 +148,8 @@ def _read_meta(p: str, raw: Any) -> dict[str, Any]:
 def _read_history(p: str, meta: dict[str, Any], loss: Any, run: History) -> History:
     """The run's record `run` with the checkpoint's losses and evaluations, checked."""
     try:
-        history = History.from_dict({**run.to_dict(), **{k: meta[k] for k in _IN_META}, "loss": loss})
+        stored = {k: meta.get(k) for k in (*_IN_META, *_VAL_META)}  # no validation lists in older files
+        history = History.from_dict({**run.to_dict(), **stored, "loss": loss})
     except (TypeError, ValueError) as exc:
         raise _bad(p, str(exc)) from None
     if len(history.loss) != meta["iteration"]:

@@ -11,6 +11,7 @@ do instead. A choice among names is checked by :func:`check_choice`.
 from __future__ import annotations
 
 import argparse
+import numbers
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,7 +22,8 @@ from xgrad._infra.validate import check_count, check_flag, check_optional_positi
 
 __all__ = ["CHECKPOINT_EVERY", "GRADS", "MAX_H", "Check", "check_choice", "check_net", "checkpoint",
            "checkpoint_every", "compile_step", "count", "data_dir", "flag", "listed", "net_dtype_name", "on_off_auto",
-           "optional_count", "positive", "resume", "step", "threads", "threads_option"]
+           "optional_count", "positive", "resume", "step", "stored_validation", "threads", "threads_option",
+           "validation", "validation_option"]
 
 Check = Callable[[str, Any, Mapping[str, Any]], Any]
 """``check(name, value, given) -> value``: one setting's check (see the module's docstring)."""
@@ -141,6 +143,45 @@ def resume(name: str, value: Any, given: Mapping[str, Any]) -> bool:
         raise ValueError(f"`checkpoint` {os.fspath(path)!r} already holds a run; pass `{name}=True` to continue "
                          "it, or remove it or give another path to start anew")
     return value
+
+
+def validation(name: str, value: Any, given: Mapping[str, Any]) -> Any:
+    """None, a fraction in (0, 1) of the training set, or ``(x_val, t_val)``: a pair of arrays, checked
+    with the data (:func:`~xgrad._train.config.hold_out`), as are the samples a fraction leaves."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        fraction = float(value)
+        if not 0 < fraction < 1:  # NaN too
+            raise ValueError(f"`{name}` must be a fraction of the training set strictly between 0 and 1 (e.g. "
+                             f"0.1), explicit (x_val, t_val) arrays, or None for no validation; got {value!r}")
+        return fraction
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return tuple(value)
+    raise TypeError(f"`{name}` must be a fraction of the training set (e.g. 0.1), a pair of arrays "
+                    f"(x_val, t_val), or None for no validation; got {type(value).__name__}")
+
+
+def stored_validation(value: Any) -> float | str | None:
+    """`validation` as a run's config records it: the fraction, None, or ``"arrays"`` for explicit
+    arrays (the data's fingerprint tells them apart)."""
+    return "arrays" if isinstance(value, tuple) else value
+
+
+def validation_option(text: str) -> float | None:
+    """``--validation`` as ``train`` takes it: 'none' is None, a number a fraction.
+
+    Examples
+    --------
+    >>> validation_option("0.1"), validation_option("none")
+    (0.1, None)
+    """
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a fraction such as 0.1, or 'none'; got {text!r}") from None
 
 
 _ON_OFF = {"auto": None, "on": True, "off": False}

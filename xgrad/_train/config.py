@@ -86,7 +86,8 @@ class TrainConfig:
     @classmethod
     def of(cls, settings: Mapping[str, Any]) -> TrainConfig:
         """The config of a run whose every setting was checked (:func:`check_settings`)."""
-        values = {s.name: settings[s.name] for s in record() if s.recorded}
+        values = {s.name: s.stored(settings[s.name]) if s.stored else settings[s.name] for s in record()
+                  if s.recorded}
         net = settings.get("net")
         return cls({**values, "output_size": 10 if net is None else net.sizes[2]})
 
@@ -150,6 +151,74 @@ def prepare_data(cfg: TrainConfig, data: Any, data_dir: str | os.PathLike[str] |
             f"({out[0][0].shape[0]} samples); use at most {out[0][0].shape[0]}"
         )
     return out[0], out[1]
+
+
+VALIDATION_STREAM = 2
+"""The seed stream of the rows held out for validation: ``[seed, VALIDATION_STREAM]`` (the
+minibatch plan's is 1, the weights' the seed alone)."""
+
+
+def validation_rows(seed: int, n: int, fraction: float) -> tuple[Any, Any]:
+    """The rows of a training set of `n` samples kept for training and those held out (a
+    `fraction` of them, rounded), both sorted; drawn with `seed` on a stream of their own.
+
+    Examples
+    --------
+    >>> kept, held = validation_rows(0, 10, 0.2)
+    >>> len(kept), len(held), sorted([*kept, *held]) == list(range(10))
+    (8, 2, True)
+    """
+    import numpy as np  # the host edge
+
+    held = np.sort(np.random.default_rng([seed, VALIDATION_STREAM]).permutation(n)[:round(fraction * n)])
+    kept = np.setdiff1d(np.arange(n), held, assume_unique=True)
+    return kept, held
+
+
+def check_held_out(fraction: float, n: int, batch_size: int) -> None:
+    """Refuse a validation `fraction` of `n` training samples that holds out none, or leaves
+    fewer than `batch_size` to train on (as :func:`validation_rows` rounds it)."""
+    held = round(fraction * n)
+    if held == 0:
+        raise ValueError(f"`validation` ({fraction!r}) holds out no sample of the {n} training samples; give a "
+                         f"larger fraction (at least {1 / n:.3g}) or None")
+    if n - held < batch_size:
+        raise ValueError(f"`validation` ({fraction!r}) leaves {n - held} of the {n} training samples, fewer "
+                         f"than `batch_size` ({batch_size}); give a smaller fraction or a smaller batch_size")
+
+
+def hold_out(cfg: TrainConfig, validation: Any, train: tuple[Any, Any]) -> tuple[tuple[Any, Any], Any]:
+    """The training set of a run and its validation data, checked: ``(x_train, t_train)`` less the
+    rows held out when `validation` is a fraction, and ``(x_val, t_val)`` as numbers and labels
+    (None without validation). `train` comes from :func:`prepare_data`."""
+    import numpy as np  # the host edge
+
+    from xgrad._train.data import Levels, host_floats
+
+    x_train, t_train = train
+    n = x_train.shape[0]
+    if validation is None:
+        return train, None
+    if isinstance(validation, tuple):
+        x_val, t_val = validation
+        refuse_numpy_subclass(x_val, "x_val")
+        refuse_numpy_subclass(t_val, "t_val")
+        x_val, t_val = np.asarray(x_val), np.asarray(t_val)
+        try:
+            _check_part("val", x_val, t_val, cfg.output_size)
+            _check_scale("val", x_val, cfg.dtype)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"`validation`: {exc}") from None
+        if x_val.shape[1] != x_train.shape[1]:
+            raise ValueError(f"`validation`: x_val has {x_val.shape[1]} features, the training data "
+                             f"{x_train.shape[1]}; give validation samples of the same features")
+        return train, (x_val, t_val.astype(np.int64))
+    check_held_out(validation, n, cfg.batch_size)
+    kept, held = validation_rows(cfg.seed, n, validation)
+    levels = isinstance(x_train, Levels)
+    raw = x_train.raw if levels else x_train
+    val = (host_floats(Levels(raw[held])) if levels else raw[held], t_train[held])
+    return (Levels(raw[kept]) if levels else raw[kept], t_train[kept]), val
 
 
 def _check_part(part: str, x: Any, t: Any, n_classes: int) -> None:

@@ -17,11 +17,13 @@ from xgrad._infra.files import FileFormatError
 from xgrad._infra.host import to_numpy
 from xgrad._net.net import TwoLayerNet
 
-__all__ = ["HISTORY_KEYS", "History", "TrainResult", "read_history"]
+__all__ = ["HISTORY_KEYS", "VALIDATION_KEYS", "History", "TrainResult", "read_history"]
 
 HISTORY_KEYS = ("loss", "eval_iters", "train_acc", "test_acc", "iters_per_epoch")
 """The fields every stored history holds (:meth:`History.from_dict`)."""
 _WHERE = ("backend", "device", "dtype")  # optional: where the run computed
+VALIDATION_KEYS = ("val_acc", "val_loss")
+"""The fields of a run with validation data: absent from a stored history without them."""
 
 
 @dataclass
@@ -39,6 +41,9 @@ class History:
         run (a stored one always has it).
     backend, device, dtype : str or None
         Where the run computed: the backend's name, the device's name, the dtype.
+    val_acc, val_loss : list of float
+        The accuracy and mean cross-entropy on the validation data at each
+        evaluation (``train(validation=...)``); empty without validation.
 
     Examples
     --------
@@ -56,22 +61,32 @@ class History:
     backend: str | None = None
     device: str | None = None
     dtype: str | None = None
+    val_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
 
     def with_losses(self, values: list[float]) -> History:
         """This history with more losses recorded."""
         return replace(self, loss=[*self.loss, *values])
 
-    def with_evaluation(self, done: int, train_acc: float, test_acc: float) -> History:
-        """This history with one more evaluation: all three lists grow together."""
-        return replace(self, eval_iters=[*self.eval_iters, done], train_acc=[*self.train_acc, train_acc],
-                       test_acc=[*self.test_acc, test_acc])
+    def with_evaluation(self, done: int, train_acc: float, test_acc: float, val_acc: float | None = None,
+                        val_loss: float | None = None) -> History:
+        """This history with one more evaluation: the lists grow together (the validation
+        lists when the run has validation data)."""
+        out = replace(self, eval_iters=[*self.eval_iters, done], train_acc=[*self.train_acc, train_acc],
+                      test_acc=[*self.test_acc, test_acc])
+        if val_acc is not None and val_loss is not None:
+            out = replace(out, val_acc=[*self.val_acc, val_acc], val_loss=[*self.val_loss, val_loss])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (the fields of ``history.json``)."""
-        return {"loss": [float(v) for v in self.loss], "eval_iters": [int(i) for i in self.eval_iters],
-                "train_acc": [float(v) for v in self.train_acc], "test_acc": [float(v) for v in self.test_acc],
-                "iters_per_epoch": self.iters_per_epoch, "backend": self.backend, "device": self.device,
-                "dtype": self.dtype}
+        """A JSON-able dict (the fields of ``history.json``; the validation fields only with validation)."""
+        out = {"loss": [float(v) for v in self.loss], "eval_iters": [int(i) for i in self.eval_iters],
+               "train_acc": [float(v) for v in self.train_acc], "test_acc": [float(v) for v in self.test_acc],
+               "iters_per_epoch": self.iters_per_epoch, "backend": self.backend, "device": self.device,
+               "dtype": self.dtype}
+        if self.val_acc or self.val_loss:
+            out.update(val_acc=[float(v) for v in self.val_acc], val_loss=[float(v) for v in self.val_loss])
+        return out
 
     @classmethod
     def from_dict(cls, found: Mapping[str, Any]) -> History:
@@ -79,7 +94,8 @@ class History:
         history (``history.json``, a checkpoint's, a sweep run's).
 
         `found` needs the fields of :data:`HISTORY_KEYS`; ``backend``,
-        ``device`` and ``dtype`` are optional, other keys (a result's
+        ``device`` and ``dtype`` are optional, and so are ``val_acc`` and
+        ``val_loss`` (one per evaluation when present), other keys (a result's
         ``config``, ``timings``...) are ignored. Losses and accuracies may be
         lists or 1-d arrays of any backend.
 
@@ -119,6 +135,16 @@ class History:
                                  "'eval_iters', 'train_acc' and 'test_acc' must be lists of equal length")
             if not all(0 <= v <= 1 for v in accs[k]):
                 raise ValueError(f"`history` {k!r} must hold accuracies between 0 and 1")
+        val = {k: _numbers(found[k], k, finite=k == "val_acc") if found.get(k) is not None else []
+               for k in VALIDATION_KEYS}
+        for k, values in val.items():
+            if values and len(values) != len(iters):
+                raise ValueError(f"`history` {k!r} has {len(values)} values but 'eval_iters' has {len(iters)}: "
+                                 "validation scores come one per evaluation")
+        if bool(val["val_acc"]) != bool(val["val_loss"]):
+            raise ValueError("`history` 'val_acc' and 'val_loss' must both be there or both be empty")
+        if not all(0 <= v <= 1 for v in val["val_acc"]):
+            raise ValueError("`history` 'val_acc' must hold accuracies between 0 and 1")
         if not all(i == round(i) and 1 <= i <= len(loss) for i in iters):
             raise ValueError(f"`history` 'eval_iters' must be iterations in 1..{len(loss)} (one per loss)")
         if any(a >= b for a, b in itertools.pairwise(iters)):
@@ -130,7 +156,8 @@ class History:
         for k, v in where.items():
             if v is not None and not isinstance(v, str):
                 raise ValueError(f"`history` {k!r} must be a string or null; got {type(v).__name__}")
-        return cls(loss, [int(i) for i in iters], accs["train_acc"], accs["test_acc"], int(ipe), **where)
+        return cls(loss, [int(i) for i in iters], accs["train_acc"], accs["test_acc"], int(ipe), where["backend"],
+                   where["device"], where["dtype"], val["val_acc"], val["val_loss"])
 
 
 def read_history(history: Any) -> History:
@@ -197,6 +224,9 @@ class TrainResult:
     eval_iters, train_acc, test_acc : list
         Iterations done at each evaluation, and the train and test accuracy
         then (one evaluation per epoch, and one at the end).
+    val_acc, val_loss : list
+        The validation accuracy and loss at each evaluation; empty without
+        validation data.
     iters_per_epoch : int
     timings : dict
         Seconds spent in total, training and evaluating, and iterations per
@@ -244,7 +274,8 @@ class TrainResult:
         """A few lines for people: accuracy, time, where it ran."""
         h = self.history
         done = len(h.loss)
-        acc = (f"train accuracy {h.train_acc[-1]:.4f}, test accuracy {h.test_acc[-1]:.4f}"
+        val = f", validation accuracy {h.val_acc[-1]:.4f}" if h.val_acc else ""
+        acc = (f"train accuracy {h.train_acc[-1]:.4f}{val}, test accuracy {h.test_acc[-1]:.4f}"
                if h.test_acc else "no evaluation")
         if h.eval_iters and h.eval_iters[-1] != done:
             acc += f" (measured at iteration {h.eval_iters[-1]})"

@@ -22,7 +22,7 @@ from typing import Any
 from xgrad._infra.backend import Backend, index_dtype
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._infra.typing import Array
-from xgrad._net.core import activation_named, count_correct
+from xgrad._net.core import activation_named, count_correct, forward, mean_loss
 from xgrad._net.net import TwoLayerNet
 from xgrad._train.checkpoint import Checkpoint, CheckpointError, data_id, load_checkpoint, save_checkpoint
 from xgrad._train.config import TrainConfig
@@ -32,7 +32,7 @@ from xgrad._train.plan import MinibatchPlan, block_end
 from xgrad._train.record import History, TrainResult
 from xgrad._train.stepping import Stepping
 
-__all__ = ["Checkpoints", "DeviceData", "Run", "Timer", "device_data", "evaluate"]
+__all__ = ["Checkpoints", "DeviceData", "Run", "Timer", "device_data", "evaluate", "evaluate_validation"]
 
 logger = logging.getLogger("xgrad")
 
@@ -40,8 +40,9 @@ logger = logging.getLogger("xgrad")
 @dataclass(frozen=True, eq=False)
 class DeviceData:
     """A run's data on its device, moved there once: the training set as the
-    steps read it, both sets as numbers for the evaluations, and the data's
-    fingerprint (:func:`~xgrad._train.checkpoint.data_id`)."""
+    steps read it, the sets as numbers for the evaluations (the validation
+    set None without one), and the data's fingerprint
+    (:func:`~xgrad._train.checkpoint.data_id`)."""
 
     train: TrainData
     x_train: Array
@@ -49,6 +50,8 @@ class DeviceData:
     x_test: Array
     t_test: Array
     fingerprint: dict[str, Any]
+    x_val: Array | None = None
+    t_val: Array | None = None
 
     @property
     def n_train(self) -> int:
@@ -56,15 +59,22 @@ class DeviceData:
 
 
 def device_data(cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any, x_test: Any,
-                t_test: Any) -> DeviceData:
+                t_test: Any, validation: tuple[Any, Any] | None = None) -> DeviceData:
     """The checked host data of a run, on `b`'s device: images in the
-    network's dtype, labels as class indices."""
+    network's dtype, labels as class indices; `validation` is ``(x_val,
+    t_val)`` or None."""
     to = lambda a, dt: b.asarray(a, dtype=dt)  # noqa: E731  (host -> device, once)
     labels = index_dtype(b.xp, b.device)
     source, x_train, x_test = x_train, host_floats(x_train), host_floats(x_test)  # evaluations read numbers
     x_dev, t_dev = to(x_train, net.dtype), to(t_train, labels)
+    fingerprint = data_id(x_train, t_train, x_test, t_test)
+    x_val = t_val = None
+    if validation is not None:
+        x_val, t_val = to(validation[0], net.dtype), to(validation[1], labels)
+        x_val_host, t_val_host = validation  # fingerprinted as a training set beside an empty test set
+        fingerprint["validation"] = data_id(x_val_host, t_val_host, x_val_host[:0], t_val_host[:0])
     return DeviceData(train_data(b, source, x_dev, t_dev, n_classes=cfg.output_size), x_dev, t_dev,
-                      to(x_test, net.dtype), to(t_test, labels), data_id(x_train, t_train, x_test, t_test))
+                      to(x_test, net.dtype), to(t_test, labels), fingerprint, x_val, t_val)
 
 
 def evaluate(net: TwoLayerNet, data: DeviceData) -> tuple[float, float]:
@@ -74,6 +84,21 @@ def evaluate(net: TwoLayerNet, data: DeviceData) -> tuple[float, float]:
     train_acc = count_correct(params, data.x_train, data.t_train, activation=act, xp=xp) / data.n_train
     test_acc = count_correct(params, data.x_test, data.t_test, activation=act, xp=xp) / data.x_test.shape[0]
     return train_acc, test_acc
+
+
+def evaluate_validation(net: TwoLayerNet, data: DeviceData, chunk_size: int = 10_000) -> tuple[float, float] | None:
+    """The network's accuracy and mean cross-entropy on the validation set (None without one)."""
+    x, t = data.x_val, data.t_val
+    if x is None or t is None:
+        return None
+    act, xp, params = activation_named(net.activation), data.train.xp, net.params
+    acc = count_correct(params, x, t, activation=act, xp=xp, chunk_size=chunk_size) / x.shape[0]
+    total = 0.0
+    for s in range(0, x.shape[0], chunk_size):  # chunks of the mean, weighted by their size
+        e = min(s + chunk_size, x.shape[0])
+        scores = forward(params, x[s:e, ...], activation=act, xp=xp).scores
+        total += float(mean_loss(scores, xp.take(data.train.eye, t[s:e], axis=0), xp=xp)) * (e - s)
+    return acc, total / x.shape[0]
 
 
 class Checkpoints:
@@ -140,9 +165,9 @@ class Run:
     """One training run: its pieces, its record so far, and the loop."""
 
     def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any,
-                 x_test: Any, t_test: Any) -> None:
+                 x_test: Any, t_test: Any, *, validation: tuple[Any, Any] | None = None) -> None:
         self.cfg, self.b, self.net = cfg, b, net
-        self.data = device_data(cfg, b, net, x_train, t_train, x_test, t_test)
+        self.data = device_data(cfg, b, net, x_train, t_train, x_test, t_test, validation)
         self.plan = MinibatchPlan(seed=cfg.seed, n_train=self.data.n_train, batch_size=cfg.batch_size, backend=b)
         self.stepping = Stepping(cfg, b, net, self.data.train)
         self.checkpoints = Checkpoints(cfg, self.data.fingerprint, f"{b.name} ({b.device_name})")
@@ -234,10 +259,12 @@ class Run:
     def _evaluate(self, done: int, bar: Any) -> None:
         with self.timer.evaluating():
             train_acc, test_acc = evaluate(self.net, self.data)
-            # recorded together, once both exist: an interrupted evaluation leaves no trace
-            self.history = self.history.with_evaluation(done, train_acc, test_acc)
-        bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", test=f"{test_acc:.4f}",
-                        refresh=False)
+            val = evaluate_validation(self.net, self.data)
+            # recorded together, once all exist: an interrupted evaluation leaves no trace
+            self.history = self.history.with_evaluation(done, train_acc, test_acc, *(val or ()))
+        shown = {} if val is None else {"val": f"{val[0]:.4f}"}
+        bar.set_postfix(loss=f"{self.history.loss[-1]:.3f}", train=f"{train_acc:.4f}", **shown,
+                        test=f"{test_acc:.4f}", refresh=False)
 
     def _diverged(self, it: int, value: float) -> None:
         # iteration `it` (0-based) gave a non-finite loss; the one before gave a finite loss

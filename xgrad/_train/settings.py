@@ -80,6 +80,7 @@ class Setting:
     refused: str = ""  # why a sweep refuses it
     sweep_default: Any = _UNSET
     sweep_help: str = ""
+    stored: Callable[[Any], Any] | None = None  # how the run's config records the value (None: as it is)
 
     def __post_init__(self) -> None:
         if self.option == "":
@@ -157,6 +158,16 @@ TRAIN_SETTINGS = (
             free=True, shown="one epoch", help="iterations between evaluations, 0 for none",
             doc="Iterations between accuracy evaluations (and one at the end); one epoch by default, 0 for "
                 "none."),
+    Setting("validation", None, "float | tuple | None", kind="float or (x_val, t_val), optional",
+            check=checks.validation, parse=checks.validation_option, stored=checks.stored_validation,
+            recorded=True, sweep=SINGLE, sweep_default=0.1,
+            help="fraction of the training set held out to validate on (never trained on), or 'none'",
+            sweep_help="fraction of the training set held out to rank the runs on, or 'none' (rank by loss)",
+            doc="Validation data, held out from training: a fraction in (0, 1) of the training set, drawn with "
+                "the seed (its own stream, apart from the weights' and the minibatches'), or explicit "
+                "``(x_val, t_val)`` host arrays, checked as the training data are. Each evaluation records the "
+                "validation accuracy and loss (``val_acc``, ``val_loss``). ``None`` holds out nothing. A sweep "
+                "holds out 0.1 by default and ranks its runs by validation accuracy, never by test accuracy."),
     Setting("seed", 0, "int", check=checks.count(0), parse=int, recorded=True, sweep=REFUSED,
             refused="give the seeds as `seeds=[...]`", help="seeds the initial weights and the minibatch order",
             doc="Seeds the initial weights and the minibatch order; the same seed gives the same run on every "

@@ -9,7 +9,7 @@ from typing import Any
 from xgrad._infra.backend import Backend, quiet_overflow, resolve_backend
 from xgrad._infra.threads import thread_limits
 from xgrad._net.net import TwoLayerNet
-from xgrad._train.config import TrainConfig, auto_threads, check_settings, current_keywords, prepare_data
+from xgrad._train.config import TrainConfig, auto_threads, check_settings, current_keywords, hold_out, prepare_data
 from xgrad._train.network import check_net, net_backend
 from xgrad._train.record import TrainResult
 from xgrad._train.run import Run
@@ -75,7 +75,8 @@ def train(backend: str | Backend = "auto", **settings: Any) -> TrainResult:
     net, checkpoint, device = s["net"], s["checkpoint"], s["device"]
     b = resolve_backend(backend, device=device) if net is None else net_backend(net, backend, device)
     will_compile(b.name, cfg.compile_step)  # refused before the data are read
-    (x_train, t_train), (x_test, t_test) = prepare_data(cfg, s["data"], s["data_dir"])
+    train_set, (x_test, t_test) = prepare_data(cfg, s["data"], s["data_dir"])
+    (x_train, t_train), val = hold_out(cfg, s["validation"], train_set)
     if net is None:
         assert cfg.weight_init_std is not None  # set for a new network
         net = TwoLayerNet(x_train.shape[1], cfg.hidden_size, cfg.output_size, activation=cfg.activation,
@@ -84,7 +85,7 @@ def train(backend: str | Backend = "auto", **settings: Any) -> TrainResult:
     else:
         check_net(net, x_train.shape[1])
     n_threads = auto_threads(cfg, b, net.sizes) if s["threads"] == "auto" else s["threads"]
-    run = Run(cfg, b, net, x_train, t_train, x_test, t_test)
+    run = Run(cfg, b, net, x_train, t_train, x_test, t_test, validation=val)
     if s["resume"] and checkpoint is not None and os.path.exists(checkpoint):
         run.restore(checkpoint)
     elif s["resume"]:
