@@ -69,6 +69,16 @@ def check_count(value: Any, name: str, *, minimum: int = 0) -> int:
     return value
 
 
+def of_library(xp: Namespace, a: Any) -> bool:
+    """Whether `a` is an array (not a Python number) of the library `xp`."""
+    if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
+        return False
+    try:
+        return array_api_compat.array_namespace(a) is xp
+    except TypeError:
+        return False
+
+
 def default_float(xp: Namespace, device: Device) -> Any:
     """The default real floating dtype of `xp` (float64 for NumPy)."""
     try:

@@ -14,7 +14,7 @@ import array_api_compat
 
 from xgrad._infra.backend import refuse_numpy_subclass
 from xgrad._infra.typing import Array, Device, DType, Namespace
-from xgrad._infra.validate import beyond_range
+from xgrad._infra.validate import beyond_range, of_library
 from xgrad._net.args import DTYPES
 from xgrad._net.core import PARAM_NAMES
 
@@ -26,11 +26,7 @@ def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
     refuse_numpy_subclass(a, name)
     if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
         raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
-    try:
-        same = array_api_compat.array_namespace(a) is xp
-    except TypeError:
-        same = False
-    if not same:
+    if not of_library(xp, a):
         raise TypeError(
             f"`{name}` must be an array of the network's library ({xp.__name__}); got "
             f"{type(a).__module__}.{type(a).__name__}. Convert it first, e.g. with "

@@ -20,6 +20,7 @@ import array_api_compat
 from xgrad._infra.backend import index_dtype, namespace_of
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array as _as_float_array
+from xgrad._infra.validate import of_library
 
 __all__ = ["cross_entropy_error", "log_softmax", "relu", "sigmoid", "softmax"]
 
@@ -286,11 +287,7 @@ def _check_scores(xp: Namespace, y: Array, logits: bool) -> None:
 def _same_library(xp: Namespace, t: Any) -> None:
     if not array_api_compat.is_array_api_obj(t) or isinstance(t, (int, float, bool, complex)):
         raise TypeError(f"`t` (the labels) must be an array; got {type(t).__name__}")
-    try:
-        same = array_api_compat.array_namespace(t) is xp
-    except TypeError:
-        same = False
-    if not same:
+    if not of_library(xp, t):
         raise TypeError(f"`t` (the labels) must be an array of the library of `y` ({xp.__name__}); got "
                         f"{type(t).__module__}.{type(t).__name__}")
 
