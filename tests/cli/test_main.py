@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import xgrad
 from xgrad._cli.main import main
 
 
@@ -219,3 +222,23 @@ def test_outputs_go_into_folders_that_do_not_exist_yet(tmp_path):
     net = xgrad.TwoLayerNet(4, 3, 2, seed=0)
     net.save(tmp_path / "nets" / "a" / "net.npz")
     assert (tmp_path / "nets" / "a" / "net.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["other files", "fifo"])
+def test_a_data_dir_without_the_data_set_exits_2_instead_of_training_on_another_copy(
+        kind, tmp_path, capsys, no_training):
+    if kind == "fifo":
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+            (data_dir / f"{stem}.gz").symlink_to(Path(xgrad.__file__).parent / "_data" / "mnist" / f"{stem}.gz")
+        os.mkfifo(data_dir / "t10k-labels-idx1-ubyte")
+        problem = "t10k-labels-idx1-ubyte is a FIFO, not a regular file"
+    else:
+        data_dir, problem = Path("/etc"), "train-images-idx3-ubyte (raw or .gz) is missing"
+    argv = ["train", "--backend", "numpy", "--iters", "5", "--no-progress", "--data-dir", str(data_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"`--data-dir` {str(data_dir)!r} does not hold the mnist data set: {problem}" in err[0]
+    assert "leave `--data-dir` out" in err[0]
