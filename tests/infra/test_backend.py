@@ -474,3 +474,17 @@ def test_a_library_added_to_the_table_resolves_limits_its_threads_and_refuses_to
     assert will_compile("numpy_twin", None) is False
     with pytest.raises(ValueError, match="not 'numpy_twin'"):
         will_compile("numpy_twin", True)
+
+
+def test_missing_dtype_asks_the_library_about_the_device():
+    from xgrad._infra.backend import missing_dtype
+
+    xp = array_api_compat.array_namespace(np.zeros(1))
+    assert missing_dtype(xp, "cpu", "float64") is None
+    assert missing_dtype(np, "cpu", "float64") is None  # no inspection to ask: assumed present
+    strict = pytest.importorskip("array_api_strict")
+    assert missing_dtype(strict, strict.Device("CPU_DEVICE"), "float64") is None
+    assert missing_dtype(strict, strict.Device("no_float64"), "float32") is None
+    message = missing_dtype(strict, strict.Device("no_float64"), "float64")
+    assert message == ("array_api_strict has no float64 on device array_api_strict.Device('no_float64'); "
+                       "to get it, use a device that has it")
