@@ -155,3 +155,11 @@ def test_a_step_error_point_with_nothing_to_draw_exits_2_with_the_range(x0, boun
                           "drawn") and len(err.splitlines()) == 1
     assert err.rstrip().endswith(f"choose an `--x0` of {bound}")
     assert not out.exists()
+
+
+def test_a_descent_start_out_of_range_exits_2_with_the_range(tmp_path, capsys):
+    out = tmp_path / "figure.png"
+    assert cli.main(["plot", "descent", "--x0", "1e308", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "`--x0` must lie within -1e+307 to 1e+307 in each variable" in err and len(err.splitlines()) == 1
+    assert not out.exists()

@@ -89,3 +89,16 @@ def test_step_errors_keep_a_point_where_some_steps_overflow():
     assert np.any(np.isfinite(errors["float32", "forward"]) & (errors["float32", "forward"] > 0))
     for x in (88.72, -746.0):
         data.step_errors(np.exp, np.exp, x, steps)  # the bounds the message names work
+
+
+def test_a_descent_start_whose_window_overflows_is_refused():
+    with pytest.raises(ValueError, match=r"`init_x` must lie within -1e\+307 to 1e\+307 in each .*got 1e\+308"):
+        data.start_point([1.0, -1e308])
+    data.start_point([1e307, -1e307])
+
+
+def test_the_window_of_a_path_that_ran_far_out_stays_finite():
+    path = np.array([[1e307, 1.0], [1.7e308, -1.7e308]])
+    lo, hi = data.path_window(path, path[0])
+    assert np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)
+    assert np.all(lo <= path.min(axis=0)) and np.all(hi >= path.max(axis=0))

@@ -20,7 +20,7 @@ from xgrad._numerics.diff import difference_quotient
 from xgrad._plot.functions import book_function_1, book_function_2, exp_function, function_name
 
 __all__ = [
-    "CONTOUR_GRID", "CONVERGED_MOVE", "MAX_GRID", "MAX_HS", "MAX_PANELS", "MAX_STEPS", "SAMPLES",
+    "CONTOUR_GRID", "CONVERGED_MOVE", "MAX_GRID", "MAX_HS", "MAX_PANELS", "MAX_START", "MAX_STEPS", "SAMPLES",
     "book_function_1", "book_function_2", "check_grid_step", "check_lrs", "check_range", "check_steps",
     "contour_levels", "descent_path", "descent_verdict", "exp_function", "grid_values", "path_window",
     "start_point", "step_error_functions", "step_errors",
@@ -32,6 +32,7 @@ MAX_GRID = 2000  # grid points per axis of a gradient field: bounds memory and t
 MAX_STEPS = 100_000  # steps of a drawn descent path: more cannot be told apart
 MAX_PANELS = 12  # learning rates side by side: more panels are unreadable
 MAX_HS = 10_000  # steps of a step-error curve: bounds 8 evaluations of f per step
+MAX_START = 1e307  # |start| of a descent: its window, about 3.3 times as wide, stays finite
 # a descent "converges" when its last move is below this fraction of its first
 CONVERGED_MOVE = 0.1
 
@@ -70,6 +71,10 @@ def start_point(init_x: Any) -> Array:
     x, _, _ = as_float_array(init_x, name="init_x")
     if tuple(x.shape) != (2,):
         raise ValueError(f"`init_x` must be one point of two variables; got shape {tuple(x.shape)}")
+    largest = float(np.max(np.abs(to_numpy(x))))
+    if not largest <= MAX_START:
+        raise ValueError(f"`init_x` must lie within -{MAX_START:g} to {MAX_START:g} in each variable (the figure's "
+                         f"window, three times as wide, must have finite limits); got {largest:g}")
     return x
 
 
@@ -102,8 +107,9 @@ def path_window(path: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.nda
     half = 1.5 * max(float(np.max(np.abs(start))), 1.0)
     lo = np.minimum(path.min(axis=0), -half)
     hi = np.maximum(path.max(axis=0), half)
-    pad = 0.05 * (hi - lo)
-    return lo - pad, hi + pad
+    pad = 0.05 * hi - 0.05 * lo  # as 0.05 (hi - lo), without overflowing for a path that ran far out
+    top = np.finfo(np.float64).max
+    return np.maximum(lo - pad, -top), np.minimum(hi + pad, top)
 
 
 def grid_values(f: Callable[[Array], Array], start: Array, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
