@@ -669,3 +669,12 @@ def test_reading_refuses_a_file_larger_than_any_of_the_data_set_before_reading(t
         _idx.read_raw(path, gz=False, limit=1000)
     with pytest.raises(DatasetError, match="too large"):
         _idx.read_raw(path, gz=True)
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert _mnist._cache_dir("mnist") == tmp_path / "home" / ".cache" / "xgrad" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "abs"))
+    assert _mnist._cache_dir("mnist") == tmp_path / "abs" / "xgrad" / "mnist"

@@ -199,7 +199,8 @@ def _check_args(*, dataset: object, data_dir: object, **flags: object) -> str:
 def _cache_dir(name: str) -> Path:
     """The per-user cache folder for data set `name` (XDG base directory spec)."""
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
+    # the spec: a relative path is invalid and is ignored (it would depend on the working folder)
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
     return root / "xgrad" / name
 
 
