@@ -35,7 +35,9 @@ def test_a_library_that_cannot_be_asked_keeps_the_dtype_asked_for():
 def test_jax_without_x64_refuses_float64_and_says_how_to_get_it():
     pytest.importorskip("jax")
     script = (
-        "import numpy as np, jax.numpy as jnp, xgrad\n"
+        "import os, tempfile, numpy as np, jax.numpy as jnp, xgrad\n"
+        "saved = os.path.join(tempfile.mkdtemp(), 'net.npz')\n"
+        "xgrad.TwoLayerNet(4, 3, 2, dtype='float64').save(saved)\n"
         "hint = 'jax.config.update(\"jax_enable_x64\", True) before any array is made; or pass dtype=\\'float32\\''\n"
         "rng = np.random.default_rng(0)\n"
         "data = ((rng.random((50, 6)), rng.integers(0, 3, 50)), (rng.random((20, 6)), rng.integers(0, 3, 20)))\n"
@@ -43,7 +45,8 @@ def test_jax_without_x64_refuses_float64_and_says_how_to_get_it():
         "         lambda: xgrad.TwoLayerNet(4, 3, 2, xp=jnp),\n"
         "         lambda: xgrad.TwoLayerNet(4, 3, 2, backend='jax', dtype='float32').astype('float64'),\n"
         "         lambda: xgrad.train('jax', data=data, hidden_size=4, iters=5, batch_size=10, dtype='float64',\n"
-        "                             progress=False)]\n"
+        "                             progress=False),\n"
+        "         lambda: xgrad.TwoLayerNet.load(saved, backend='jax')]\n"
         "for call in calls:\n"
         "    try:\n"
         "        call()\n"
@@ -54,6 +57,7 @@ def test_jax_without_x64_refuses_float64_and_says_how_to_get_it():
         "        raise AssertionError('float64 was not refused')\n"
         "net = xgrad.TwoLayerNet(4, 3, 2, xp=jnp, dtype='float32')\n"
         "assert net.params['W1'].dtype == jnp.float32\n"
+        "assert xgrad.TwoLayerNet.load(saved, backend='jax', dtype='float32').dtype == jnp.float32\n"
     )
     done = run_without_x64(script)
     assert done.returncode == 0, done.stderr
