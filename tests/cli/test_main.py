@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from _helpers import fill_the_disk
 
+import xgrad
 from xgrad import TwoLayerNet, train
 from xgrad._cli.main import main
 
@@ -352,3 +353,23 @@ def test_the_train_command_refuses_checkpoint_every_without_checkpoint(capsys):
 
     assert main(["train", "--checkpoint-every", "50", "--iters", "1", "--no-progress", "--backend", "numpy"]) == 2
     assert "`--checkpoint-every` (50) has no effect without `--checkpoint`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["other files", "fifo"])
+def test_a_data_dir_without_the_data_set_exits_2_instead_of_training_on_another_copy(
+        kind, tmp_path, capsys, no_training):
+    if kind == "fifo":
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+            (data_dir / f"{stem}.gz").symlink_to(Path(xgrad.__file__).parent / "_data" / "mnist" / f"{stem}.gz")
+        os.mkfifo(data_dir / "t10k-labels-idx1-ubyte")
+        problem = "t10k-labels-idx1-ubyte is a FIFO, not a regular file"
+    else:
+        data_dir, problem = Path("/etc"), "train-images-idx3-ubyte (raw or .gz) is missing"
+    argv = ["train", "--backend", "numpy", "--iters", "5", "--no-progress", "--data-dir", str(data_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"`--data-dir` {str(data_dir)!r} does not hold the mnist data set: {problem}" in err[0]
+    assert "leave `--data-dir` out" in err[0]

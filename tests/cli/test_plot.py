@@ -144,3 +144,22 @@ def test_figures_name_any_function():
     assert (function_name(cube), function_label(cube)) == ("cube", "cube(x)")
     assert function_label(lambda x: x, 2) == "f(x0, x1)"
     assert function_name(BOOK_FUNCTIONS["exp"].f) == "exp"
+
+
+@pytest.mark.parametrize(("x0", "bound"), [("1e308", "at most about 88.72"), ("-1e308", "at least about -746.1")])
+def test_a_step_error_point_with_nothing_to_draw_exits_2_with_the_range(x0, bound, tmp_path, capsys):
+    out = tmp_path / "figure.png"
+    assert cli.main(["plot", "step-error", f"--x0={x0}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"xgrad plot: error: `--x0` {float(x0):g} is outside the range where this figure can be "
+                          "drawn") and len(err.splitlines()) == 1
+    assert err.rstrip().endswith(f"choose an `--x0` of {bound}")
+    assert not out.exists()
+
+
+def test_a_descent_start_out_of_range_exits_2_with_the_range(tmp_path, capsys):
+    out = tmp_path / "figure.png"
+    assert cli.main(["plot", "descent", "--x0", "1e308", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "`--x0` must lie within -1e+307 to 1e+307 in each variable" in err and len(err.splitlines()) == 1
+    assert not out.exists()

@@ -394,9 +394,9 @@ def test_offline_error_lists_every_place(cache, tmp_path, monkeypatch, opener):
     monkeypatch.setitem(_mnist.MIRRORS, "mnist",
                         (missing, "https://mirror.invalid/mnist"))
     with pytest.raises(DatasetNotFoundError) as excinfo:
-        load_mnist(data_dir=tmp_path / "arg")
+        load_mnist()
     message = str(excinfo.value)
-    for place in ("arg", "arg/mnist", "env", "env/mnist", "xdg/xgrad/mnist",
+    for place in ("env", "env/mnist", "xdg/xgrad/mnist",
                   "usr-share-datasets/mnist", "package/mnist"):
         assert f"{tmp_path / place} (" in message
     assert f"{missing}{IMG}.gz: " in message
@@ -662,3 +662,100 @@ def test_a_data_root_with_loose_mnist_files_still_gives_fashion_mnist_from_its_s
     assert t.tolist() == [9, 0, 0]
     (_, t), _ = xgrad.load_mnist(data_dir=root, download=False)  # and MNIST from the loose files
     assert t.tolist() == [5, 0, 4, 1, 9]
+
+
+# --- a data_dir the caller names is the folder used, or an error ------------------
+
+def test_a_missing_data_dir_is_an_error_not_another_copy(shipped, tmp_path, opener):
+    with pytest.raises(DatasetNotFoundError, match=r"`data_dir` '.*/no/such/folder' does not exist; give the folder"):
+        shipped(data_dir=tmp_path / "no" / "such" / "folder")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DatasetNotFoundError, match="is a regular file, not a folder"):
+        shipped(data_dir=tmp_path / "file")
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        load_mnist(data_dir=tmp_path / "nowhere")  # downloads nothing either
+    assert opener.urls == []
+
+
+def test_a_data_dir_of_other_files_is_an_error(shipped):
+    with pytest.raises(DatasetNotFoundError) as excinfo:
+        shipped(data_dir="/etc")
+    message = str(excinfo.value)
+    assert "`data_dir` '/etc' does not hold the mnist data set" in message
+    assert all(f"{stem} (raw or .gz) is missing" in message for stem in STEMS)
+    assert "leave `data_dir` out" in message
+
+
+def _special(path: Path, kind: str) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "loop":
+        path.symlink_to(path)
+    elif kind == "dangling":
+        path.symlink_to(path.parent / "gone")
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(("kind", "what"), [
+    ("missing", "is missing"), ("fifo", "is a FIFO"), ("folder", "is a folder"),
+    ("loop", "is a symlink loop"), ("dangling", "is a dangling symlink"),
+    ("zero", "is a character device")])
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("sub", [False, True])
+def test_a_data_dir_lacking_a_usable_file_names_it(shipped, trust, tmp_path, kind, what, gz, sub):
+    trust(tiny_raw())
+    root = tmp_path / "data"
+    folder = write_set(root / "mnist" if sub else root, tiny_raw(), gz=gz)
+    name = f"{TEST_LBL}.gz" if gz else TEST_LBL
+    (folder / name).unlink()
+    if kind != "missing":
+        _special(folder / name, kind)
+    with pytest.raises(DatasetNotFoundError) as excinfo:
+        shipped(data_dir=root)
+    message = str(excinfo.value)
+    expected = f"{TEST_LBL} (raw or .gz) is missing" if kind == "missing" else f"{name} {what}, not a regular file"
+    assert f"`data_dir` {str(root)!r} does not hold the mnist data set: {expected}" in message
+    assert f"into {str(folder)!r}" in message
+    problems = message.split("data set: ")[1].split(". ")[0]
+    assert all(stem not in problems for stem in (IMG, LBL, TEST_IMG))
+
+
+def test_a_complete_data_dir_is_used_over_every_other_place(shipped, trust, tmp_path, caplog, monkeypatch):
+    trust(tiny_raw())
+    folder = write_set(tmp_path / "data", tiny_raw())
+    monkeypatch.setenv("XGRAD_DATA_DIR", str(SHIPPED))
+    (x, _), _ = shipped(data_dir=folder)
+    assert x.shape == (5, 784)
+    assert loaded_from(caplog) == f"loading mnist from {folder} (data_dir)"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "zero"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_reading_refuses_what_is_not_a_regular_file_without_blocking(tmp_path, kind, gz):
+    path = tmp_path / "file"
+    _special(path, kind)
+    what = {"fifo": "a FIFO", "folder": "a folder", "zero": "a device"}[kind]
+    with pytest.raises(DatasetError, match=f"file: is {what}, not a regular file"):
+        _idx.read_raw(path, gz=gz)  # a FIFO with no writer would block a plain open
+
+
+def test_reading_refuses_a_file_larger_than_any_of_the_data_set_before_reading(tmp_path):
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        f.truncate(2**40)  # sparse: reading it whole would take hours
+    with pytest.raises(DatasetError, match="too large: expected at most 1000 bytes, found 1099511627776 bytes"):
+        _idx.read_raw(path, gz=False, limit=1000)
+    with pytest.raises(DatasetError, match="too large"):
+        _idx.read_raw(path, gz=True)
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert _mnist._cache_dir("mnist") == tmp_path / "home" / ".cache" / "xgrad" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "abs"))
+    assert _mnist._cache_dir("mnist") == tmp_path / "abs" / "xgrad" / "mnist"

@@ -571,3 +571,17 @@ def test_resolve_backend(name, device):
     a = b.asarray([1.0, 2.0])
     np.testing.assert_array_equal(to_numpy(a), [1.0, 2.0])
     assert a.device == b.device if hasattr(a, "device") and not callable(a.device) else True
+
+
+def test_missing_dtype_asks_the_library_about_the_device():
+    from xgrad._infra.backend import missing_dtype
+
+    xp = array_api_compat.array_namespace(np.zeros(1))
+    assert missing_dtype(xp, "cpu", "float64") is None
+    assert missing_dtype(np, "cpu", "float64") is None  # no inspection to ask: assumed present
+    strict = pytest.importorskip("array_api_strict")
+    assert missing_dtype(strict, strict.Device("CPU_DEVICE"), "float64") is None
+    assert missing_dtype(strict, strict.Device("no_float64"), "float32") is None
+    message = missing_dtype(strict, strict.Device("no_float64"), "float64")
+    assert message == ("array_api_strict has no float64 on device array_api_strict.Device('no_float64'); "
+                       "to get it, use a device that has it")

@@ -143,10 +143,15 @@ def test_unusable_scale_or_direction_is_reported_per_element(backend):
     assert float(res.df[2]) == pytest.approx(math.e, rel=1e-10)
 
 
-def test_zero_derivative_converges(backend):
+def test_zero_derivative_converges_within_an_absolute_tolerance(backend):
+    # no relative tolerance can be met by a derivative of 0: with atol=0 it is status -4, not a success
     x = _points(backend, [1.0], "float64")
     res = derivative(lambda t: (t - 1) ** 3, x)
+    assert abs(float(res.df[0])) < 1e-14 and not bool(res.success[0])
+    assert to_numpy(res.status).tolist() == [-4]
+    res = derivative(lambda t: (t - 1) ** 3, x, atol=1e-12)
     assert abs(float(res.df[0])) < 1e-14 and bool(res.success[0])
+    assert to_numpy(res.status).tolist() == [0]
 
 
 def test_integers_become_floats_and_numbers_become_numpy():
@@ -334,3 +339,31 @@ def test_derivative_error_estimate_bounds_the_error_where_f_cancels(backend, dir
     below = np.flatnonzero(to_numpy(res.error) < actual)
     assert below.size == 0, f"estimate below the error at x = {host[below][:5]}"
     assert np.all(actual < 1e-9 * 10)  # still accurate
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_derivative_lost_below_the_rounding_is_no_success(backend, dtype):
+    # x**2 at 1e-300 (0 in float32), a subnormal and 1e-20: at the default scale of 1 the
+    # quotients are all 0 and agree exactly; the answer 2x is below their rounding error
+    points = [1e-300, 5e-324, 1e-20, 0.0, 3.0] if dtype == "float64" else [1e-30, 1e-44, 1e-20, 0.0, 3.0]
+    x = _points(backend, points, dtype)
+    res = derivative(lambda t: t * t, x)
+    status = to_numpy(res.status).tolist()
+    assert status == [-4, -4, -4, -4, 0]
+    assert to_numpy(res.success).tolist() == [False, False, False, False, True]
+    assert all(float(e) >= abs(float(d)) for d, e in zip(to_numpy(res.df)[:4], to_numpy(res.error)[:4], strict=True))
+    assert float(res.df[4]) == pytest.approx(6.0, rel=1e-5)
+    # a scale of the size of x resolves a normal-range point; an absolute tolerance accepts the rest
+    # (at 1e-15: squares of 1e-20 are subnormal in float32, which JAX flushes to 0 on the CPU)
+    near = derivative(lambda t: t * t, _points(backend, [1e-15], dtype), scale=1e-15)
+    assert bool(near.success[0]) and float(near.df[0]) == pytest.approx(2e-15, rel=1e-4)
+    loose = derivative(lambda t: t * t, x, atol=1e-6)
+    assert bool(backend.xp.all(loose.success))
+
+
+def test_status_minus_4_is_documented():
+    from xgrad._numerics.derivative import STATUS
+
+    assert "no relative accuracy" in STATUS[-4] and "`atol`" in STATUS[-4]
+    assert "-4 no relative accuracy" in " ".join(DerivativeResult.__doc__.split())
+    assert "status -4, not as a success" in " ".join(derivative.__doc__.split())

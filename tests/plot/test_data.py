@@ -64,3 +64,41 @@ def test_step_errors_follow_the_truncation_error_at_large_steps():
     np.testing.assert_allclose(errors["float64", "forward"], np.e * steps / 2, rtol=0.02)
     np.testing.assert_allclose(errors["float64", "central"], np.e * steps**2 / 6, rtol=0.02)
     assert np.all(errors["float32", "central"][1] > errors["float64", "central"][1] * 100)  # rounding in float32
+
+
+@pytest.mark.parametrize(("x", "problem", "bound"), [
+    (1e308, "are not finite there at any step (float32, forward; float32, central; float64, forward; "
+            "float64, central)", "at most about 88.72"),
+    (100.0, "are not finite there at any step (float32, forward; float32, central)", "at most about 88.72"),
+    (-1e308, "equal its derivative exactly at every step", "at least about -746.1"),
+])
+def test_step_errors_refuse_a_point_where_nothing_can_be_drawn(x, problem, bound):
+    with pytest.raises(ValueError) as excinfo:
+        data.step_errors(np.exp, np.exp, x, data.check_steps(None))
+    message = str(excinfo.value)
+    assert message.startswith(f"`x` {x:g} is outside the range where this figure can be drawn: "
+                              f"the difference quotients of exp {problem}")
+    assert message.endswith(f"; choose an `x` of {bound}")
+
+
+def test_step_errors_keep_a_point_where_some_steps_overflow():
+    # at 88, exp(88 + h) overflows float32 for the largest steps only: those points are left out
+    steps = data.check_steps(None)
+    _, errors = data.step_errors(np.exp, np.exp, 88.0, steps)
+    assert not np.all(np.isfinite(errors["float32", "forward"]))
+    assert np.any(np.isfinite(errors["float32", "forward"]) & (errors["float32", "forward"] > 0))
+    for x in (88.72, -746.0):
+        data.step_errors(np.exp, np.exp, x, steps)  # the bounds the message names work
+
+
+def test_a_descent_start_whose_window_overflows_is_refused():
+    with pytest.raises(ValueError, match=r"`init_x` must lie within -1e\+307 to 1e\+307 in each .*got 1e\+308"):
+        data.start_point([1.0, -1e308])
+    data.start_point([1e307, -1e307])
+
+
+def test_the_window_of_a_path_that_ran_far_out_stays_finite():
+    path = np.array([[1e307, 1.0], [1.7e308, -1.7e308]])
+    lo, hi = data.path_window(path, path[0])
+    assert np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)
+    assert np.all(lo <= path.min(axis=0)) and np.all(hi >= path.max(axis=0))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -65,9 +67,15 @@ def _damaged(path: Path, problem: str, expected: str, found: str) -> DatasetErro
 
 
 def read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
-    """The decompressed bytes of `path` (at most `limit` of them)."""
+    """The decompressed bytes of `path` (at most `limit` of them).
+
+    The file is opened without blocking and must be a regular file no larger
+    than `limit` (or its gzip bound): a FIFO, a device or a folder under the
+    name is refused before a byte is read."""
+    # gzip's stored blocks grow incompressible data by well under 1 % plus a header
+    fd = _open_regular(path, limit + limit // 100 + 1024 if gz else limit)
     try:
-        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as file, gzip.GzipFile(fileobj=file) if gz else file as f:
             raw = f.read(limit + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise _damaged(path, "not a valid gzip file", "a complete gzip stream",
@@ -75,6 +83,24 @@ def read_raw(path: Path, *, gz: bool, limit: int = _MAX_RAW) -> bytes:
     if len(raw) > limit:
         raise _damaged(path, "too large", f"at most {limit} bytes", "more")
     return raw
+
+
+def _open_regular(path: Path, limit: int) -> int:
+    """A read-only descriptor of `path`, checked to be a regular file of at most `limit` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be opened ({exc.strerror}). {FIX_HINT}") from exc
+    mode, size = (st := os.fstat(fd)).st_mode, st.st_size
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        raise DatasetError(f"{path}: is {what}, not a regular file; put the data set's file there. {FIX_HINT}")
+    if size > limit:
+        os.close(fd)
+        raise _damaged(path, "too large", f"at most {limit} bytes", f"{size} bytes")
+    return fd
 
 
 def verify_file(path: Path, raw: bytes, expected: str) -> None:
@@ -127,10 +153,10 @@ def _parse(path: Path, raw: bytes, *, images: bool) -> np.ndarray:
 
 def load_idx_file(path: Path, expected: str, *, images: bool) -> np.ndarray:
     """Parse and verify one IDX file, cached per path, mtime, size and checksum."""
-    key, stat = str(path.resolve()), path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size, expected)
+    key, st = str(path.resolve()), path.stat()
+    stamp = (st.st_mtime_ns, st.st_size, expected)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0] == stamp:
+    if hit is not None and hit[0] == stamp and stat.S_ISREG(st.st_mode):
         return hit[1]
     raw = read_raw(path, gz=path.suffix == ".gz")
     array = _parse(path, raw, images=images)

@@ -12,9 +12,11 @@ unpickled, and no byte is used before its checksum matches the table in :mod:`xg
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import os
+import stat
 import tempfile
 import time
 import urllib.parse
@@ -106,7 +108,8 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
     data_dir : str or os.PathLike, optional
         A folder holding the four IDX files (raw or ``.gz``), or holding a
         ``<dataset>/`` subfolder with them (the subfolder wins when both
-        do). Looked at first.
+        do). When given, the only place looked in: a folder that does not
+        hold them is an error, never a reason to use another copy.
     download : bool
         Whether to fetch missing files from :data:`MIRRORS` into the cache.
 
@@ -118,13 +121,15 @@ def load_mnist(*, normalize: bool = True, flatten: bool = True,
     Raises
     ------
     DatasetNotFoundError
-        No place holds the files and none could be downloaded.
+        `data_dir` does not hold the files (it is missing, or lacks one,
+        or holds something other than a regular file in its place), or, without
+        `data_dir`, no place holds them and none could be downloaded.
     DatasetError
         A file is damaged, truncated, inconsistent or fails its checksum.
 
     Notes
     -----
-    The first place holding all four files wins: `data_dir`, then
+    Without `data_dir`, the first place holding all four files wins:
     ``$XGRAD_DATA_DIR``, the cache ``$XDG_CACHE_HOME/xgrad/<dataset>`` (or
     ``~/.cache/xgrad/<dataset>``), ``/usr/share/datasets/<dataset>`` (Debian's
     ``dataset-fashion-mnist``), the MNIST copy shipped with xgrad, and last a
@@ -194,32 +199,80 @@ def _check_args(*, dataset: object, data_dir: object, **flags: object) -> str:
 def _cache_dir(name: str) -> Path:
     """The per-user cache folder for data set `name` (XDG base directory spec)."""
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
+    # the spec: a relative path is invalid and is ignored (it would depend on the working folder)
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
     return root / "xgrad" / name
 
 
-def _candidates(name: str, data_dir: str | os.PathLike[str] | None,
-                ) -> Iterator[tuple[str, Path]]:
-    """The places to look in, first to last, each with where it came from."""
+def _candidates(name: str) -> Iterator[tuple[str, Path]]:
+    """The places to look in when no `data_dir` is given, first to last, each
+    with where it came from."""
     env = os.environ.get("XGRAD_DATA_DIR") or None
-    for source, root in (("data_dir", data_dir), ("XGRAD_DATA_DIR", env)):
-        if root is not None:
-            folder = Path(root).expanduser()
-            # the data set's own subfolder first: a root may hold another data set's files loose
-            yield source, folder / name
-            yield source, folder
+    if env is not None:
+        folder = Path(env).expanduser()
+        # the data set's own subfolder first: a root may hold another data set's files loose
+        yield "XGRAD_DATA_DIR", folder / name
+        yield "XGRAD_DATA_DIR", folder
     yield "user cache", _cache_dir(name)
     yield "system data sets", _SYSTEM_DIR / name
     if name == "mnist":
         yield "copy shipped with xgrad", _PACKAGE_DIR / name
 
 
+def _named_folder(name: str, root: Path) -> dict[str, Path]:
+    """The four files of `name` in the folder the caller named (or its `name`/
+    subfolder); an error saying what is wrong with it if neither holds them."""
+    if not root.is_dir():
+        what = "does not exist" if not os.path.lexists(root) else f"is {_kind(root)}, not a folder"
+        raise DatasetNotFoundError(
+            f"`data_dir` {str(root)!r} {what}; give the folder holding the {name} data set, or "
+            "leave `data_dir` out to use XGRAD_DATA_DIR, the cache or the copy shipped with xgrad")
+    for folder in (root / name, root):
+        files = _files_in(folder)
+        if files is not None:
+            logger.info("loading %s from %s (data_dir)", name, folder)
+            return files
+    folder = root / name if (root / name).is_dir() else root
+    problems = "; ".join(_problem(folder, stem) for stem in _TRAIN + _TEST
+                         if _regular(folder, stem) is None)
+    raise DatasetNotFoundError(
+        f"`data_dir` {str(root)!r} does not hold the {name} data set: {problems}. Put the four IDX "
+        f"files ({', '.join(_TRAIN + _TEST)}, each raw or .gz, as regular files) into {str(folder)!r} "
+        f"(or into a '{name}/' subfolder), or leave `data_dir` out to use XGRAD_DATA_DIR, the cache "
+        "or the copy shipped with xgrad")
+
+
+def _kind(path: Path) -> str:
+    """What `path` is, in words ('a FIFO', 'a folder', 'a symlink loop', ...)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return ("a symlink loop" if exc.errno == errno.ELOOP
+                else "a dangling symlink" if path.is_symlink() else f"unreadable ({exc.strerror})")
+    return next((what for test, what in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"),
+                                         (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                                         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+                 if test(mode)), "not a regular file")
+
+
+def _regular(folder: Path, stem: str) -> Path | None:
+    """The raw file `stem` in `folder`, else its .gz, if it is a regular file."""
+    return next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()), None)
+
+
+def _problem(folder: Path, stem: str) -> str:
+    """Why `folder` has no usable `stem` file: it lacks one, or what stands in its place."""
+    present = [p for p in (folder / stem, folder / f"{stem}.gz") if os.path.lexists(p)]
+    if not present:
+        return f"{stem} (raw or .gz) is missing"
+    return f"{present[0].name} is {_kind(present[0])}, not a regular file"
+
+
 def _files_in(folder: Path) -> dict[str, Path] | None:
     """The four IDX files in `folder` (raw preferred over .gz), or None if any lacks."""
     found = {}
     for stem in _TRAIN + _TEST:
-        path = next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()),
-                    None)
+        path = _regular(folder, stem)
         if path is None:
             return None
         found[stem] = path
@@ -228,9 +281,13 @@ def _files_in(folder: Path) -> dict[str, Path] | None:
 
 def _locate(name: str, data_dir: str | os.PathLike[str] | None,
             download: bool) -> dict[str, Path]:
-    """Find the files of data set `name`, downloading them if allowed and needed."""
+    """Find the files of data set `name`, downloading them if allowed and needed.
+
+    A `data_dir` the caller names is the one used: its files, or an error."""
+    if data_dir is not None:
+        return _named_folder(name, Path(data_dir).expanduser())
     tried = []
-    for source, folder in _candidates(name, data_dir):
+    for source, folder in _candidates(name):
         tried.append(f"{folder} ({source})")
         files = _files_in(folder)
         if files is not None:

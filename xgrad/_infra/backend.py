@@ -37,8 +37,8 @@ from xgrad._infra.devices import (
 from xgrad._infra.typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "LIBRARIES", "Backend", "BackendUnavailableError", "Library", "asarray_on", "auto_choice",
-           "compute_dtype", "is_numpy_scalar", "library", "library_of", "namespace_of", "normalise_name",
-           "quiet_overflow", "refuse_numpy_subclass", "resolve_backend", "visible_gpus"]
+           "compute_dtype", "is_numpy_scalar", "library", "library_of", "missing_dtype", "namespace_of",
+           "normalise_name", "quiet_overflow", "refuse_numpy_subclass", "resolve_backend", "visible_gpus"]
 
 logger = logging.getLogger("xgrad")
 
@@ -64,6 +64,7 @@ class Library:
     shares_host: bool = False  # asarray shares a NumPy array's memory (and warns if read-only): copy first
     to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
     copy: Callable[[Array], Array] | None = None  # a fresh copy, where asarray(copy=True) will not do
+    float64_hint: str | None = None  # how to get float64 where the library lacks it by default
 
     def load(self) -> Any:
         """The imported module, or a BackendUnavailableError saying how to install it."""
@@ -87,7 +88,8 @@ LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,
             own_pool=torch_threads, shares_host=True, to_numpy=torch_to_numpy, copy=torch_copy),
     Library("jax", "jax", "pip install jax", array_api_compat.is_jax_namespace, lambda jax: jax.numpy,
-            jax_device, compiler="jit", compiles_by_default=True, pools="fixed"),
+            jax_device, compiler="jit", compiles_by_default=True, pools="fixed",
+            float64_hint='call jax.config.update("jax_enable_x64", True) before any array is made'),
     Library("array_api_strict", "array_api_strict", "pip install array-api-strict",
             array_api_compat.is_array_api_strict_namespace, lambda strict: strict, strict_device, errstate=True),
 )}
@@ -364,17 +366,27 @@ def index_dtype(xp: Namespace, device: Any = None) -> Any:
         return xp.int64
 
 
+def missing_dtype(xp: Namespace, device: Any, name: str) -> str | None:
+    """None where `xp` has dtype `name` on `device` (as the array API's inspection says, where
+    the library has it); else that it lacks it and how to get it, in words."""
+    try:
+        if name in xp.__array_namespace_info__().dtypes(device=device):
+            return None
+    except (AttributeError, TypeError):
+        return None
+    lib = library_of(xp)
+    hint = lib.float64_hint if lib is not None and name == "float64" else None
+    where = f"{lib.name if lib is not None else 'this array library'} has no {name} on device {device}"
+    return f"{where}; to get it, {hint}" if hint else f"{where}; to get it, use a device that has it"
+
+
 def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) -> Any:
     """float64 where the backend has it: a float32 loss difference would keep
     only about half of its digits. Otherwise `dtype`, with a warning unless
     the caller reports the accuracy itself (``warn=False``)."""
     if dtype == xp.float64:
         return dtype
-    try:
-        available = xp.__array_namespace_info__().dtypes(device=device)
-    except (AttributeError, TypeError):
-        available = {"float64": xp.float64}
-    if "float64" in available:
+    if missing_dtype(xp, device, "float64") is None:
         return xp.float64
     if warn:
         warnings.warn(

@@ -5,15 +5,18 @@ Every file xgrad writes (checkpoints, networks, ``history.json``,
 temporary file in the target's folder, are flushed to disk, and only then
 replace the target in one ``os.replace``. A full disk, a crash or a
 ``kill -9`` at any moment leaves either the previous file or the new one,
-never a mixture, and no temporary file behind.
+never a mixture; a temporary file a killed writer left behind is removed by
+the next write of the same target.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -68,7 +71,8 @@ def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterato
     folder = os.path.dirname(target)
     with _naming(os.fspath(path)):
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        _remove_stale(folder, os.path.basename(target))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.{os.getpid()}-", suffix=".tmp")
     try:
         with _naming(os.fspath(path)):
             f: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
@@ -83,6 +87,42 @@ def atomic_write(path: str | os.PathLike[str], *, text: bool = False) -> Iterato
             os.unlink(tmp)
         raise
     _sync_folder(folder)
+
+
+STALE_AFTER = 60.0
+"""Seconds after which a temporary file of :func:`atomic_write` counts as left behind."""
+
+# .<target>.<pid>-<random>.tmp (or .<target>.<random>.tmp, as earlier versions named them)
+_TEMPORARY = re.compile(r"(?:(\d+)-)?[a-z0-9_]{8}\.tmp")
+
+
+def _remove_stale(folder: str, name: str) -> None:
+    """Remove the temporary files of target `name` that a killed writer left in
+    `folder`: those whose writer's process is gone, or older than STALE_AFTER."""
+    prefix, now = f".{name}.", time.time()
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name[len(prefix):])
+        with contextlib.suppress(OSError):
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            gone = match.group(1) is not None and not _alive(int(match.group(1)))
+            if gone or now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, OSError):  # PermissionError: another user's
+        return True
+    return True
 
 
 @contextlib.contextmanager

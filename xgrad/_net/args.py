@@ -6,21 +6,28 @@ import operator
 import os
 from typing import Any
 
+from xgrad._infra.backend import missing_dtype
 from xgrad._infra.typing import DType, Namespace
 
 DTYPES = ("float32", "float64")
 
 
-def network_dtype(xp: Namespace, dtype: Any) -> DType:
-    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype."""
-    if dtype is None:
-        return xp.float64
-    for name in DTYPES:
-        candidate = getattr(xp, name)
-        if (isinstance(dtype, str) and dtype == name) or (not isinstance(dtype, str) and dtype == candidate):
-            return candidate
-    raise ValueError(f"`dtype` must be 'float32' or 'float64' (or that dtype of the network's library); "
-                     f"got {dtype!r}")
+def network_dtype(xp: Namespace, device: Any, dtype: Any) -> DType:
+    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype, refused
+    where `xp` lacks it on `device` (it would compute in another dtype than the
+    one the network reports)."""
+    name = "float64" if dtype is None else next(
+        (n for n in DTYPES if (dtype == n if isinstance(dtype, str) else dtype == getattr(xp, n))), None)
+    if name is None:
+        raise ValueError(f"`dtype` must be 'float32' or 'float64' (or that dtype of the network's library); "
+                         f"got {dtype!r}")
+    problem = missing_dtype(xp, device, name)
+    if problem is not None:
+        other = next(n for n in DTYPES if n != name)
+        given = " (the default)" if dtype is None else ""
+        raise ValueError(f"`dtype` {name!r}{given} is not available: {problem}; or pass dtype={other!r}")
+    dt: DType = getattr(xp, name)
+    return dt
 
 
 def check_seed(seed: Any) -> int | None:

@@ -107,7 +107,7 @@ class TwoLayerNet:
             device = array_api_compat.device(probe) if device is None else device
         self.xp: Namespace = xp
         self.device: Device = device
-        self.dtype: DType = network_dtype(xp, dtype)
+        self.dtype: DType = network_dtype(xp, device, dtype)
         self.params: dict[str, Array] = self._initial_params(sizes, weight_init_std, seed)
 
     @property
@@ -280,13 +280,13 @@ class TwoLayerNet:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.params = checked
-        new.dtype = network_dtype(self.xp, checked["W1"].dtype)
+        new.dtype = network_dtype(self.xp, self.device, checked["W1"].dtype)
         return new
 
     def astype(self, dtype: Any) -> TwoLayerNet:
         """A copy of this network with its parameters cast to `dtype`
         ('float32' or 'float64', or that dtype of the network's library)."""
-        target = network_dtype(self.xp, dtype)
+        target = network_dtype(self.xp, self.device, dtype)
         check_fits(self.xp, self.params, target)
         return self.with_params({k: self.xp.astype(v, target) for k, v in self.params.items()})
 

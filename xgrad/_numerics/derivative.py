@@ -27,6 +27,8 @@ STATUS = {
     1: "noise floor: smaller steps would only add rounding error; `df` is the best estimate found",
     -2: "`maxiter` rounds used before the tolerances were met",
     -3: "no finite estimate: `f` returned non-finite values at every step tried",
+    -4: "no relative accuracy: the error estimate is not below `atol` + |df| (the derivative is 0, underflows or "
+        "is lost in rounding at this scale); pass an `atol` to accept an absolute error",
 }
 
 
@@ -46,7 +48,10 @@ class DerivativeResult:
     status : array of int32
         0 converged; 1 stopped at the noise floor (smaller steps only add
         rounding error) before the tolerances were met; -2 ran out of rounds;
-        -3 no finite value. See ``STATUS``.
+        -3 no finite value; -4 no relative accuracy: the error estimate is
+        not below ``atol + |df|``, as where the derivative is 0, underflows or
+        is lost in rounding at the scale of the steps (give an `atol` to
+        accept an absolute error there). See ``STATUS``.
     nfev : array of int32
         Evaluations of `f` spent on each element.
     nit : array of int32
@@ -140,7 +145,10 @@ def derivative(
     rtol, atol : float, optional
         Stop when the estimated truncation error is below
         ``atol + rtol * |df|``. Defaults: ``rtol = eps**0.8`` of the dtype
-        (3e-13 in float64, 3e-6 in float32) and ``atol = 0``.
+        (3e-13 in float64, 3e-6 in float32) and ``atol = 0``. Success also
+        needs the whole error estimate below ``atol + |df|``: with
+        ``atol = 0`` a derivative of 0 (or one that underflows or drowns in
+        rounding) is reported as status -4, not as a success.
     maxiter : int
         At most this many steps per element (two evaluations each).
 

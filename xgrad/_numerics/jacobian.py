@@ -146,11 +146,19 @@ def jacobian(
     out_shape = tuple(out.shape[1:] if vectorized else out.shape)
     m = math.prod(out_shape)
 
+    checked = [False]
+
     def f_flat(v: Array) -> Array:
         if vectorized:
             k = v.shape[0]
-            return _checked_values(f(xp.reshape(v, (k, *x.shape))), (k, *out_shape), x, xp,
-                                  f"(k, *out_shape) for a stack of k = {k} points")
+            values = _checked_values(f(xp.reshape(v, (k, *x.shape))), (k, *out_shape), x, xp,
+                                     f"(k, *out_shape) for a stack of k = {k} points")
+            if not checked[0] and k > 1:  # once: the first point alone must give what it gave in the stack
+                checked[0] = True
+                alone = _checked_values(f(xp.reshape(v[:1, ...], (1, *x.shape))), (1, *out_shape), x, xp,
+                                        "(1, *out_shape) for a stack of one point")
+                _one_per_point(alone, values, k, xp)
+            return values
         return _checked_values(f(xp.reshape(v, x.shape)), out_shape, x, xp, "at every point, as at `x`")
 
     g = _stacked(f_flat, flat, m, vectorized, xp)
@@ -158,6 +166,21 @@ def jacobian(
     scale = xp.broadcast_to(xp.maximum(xp.abs(flat), xp.ones_like(flat)), (m, n))
     res = derivative(g, zero, scale=scale, rtol=rtol, atol=atol, maxiter=maxiter)
     return _reshaped(res, (*out_shape, *x.shape), xp)
+
+
+def _one_per_point(alone: Array, values: Array, k: int, xp: Namespace) -> None:
+    """Refuse a vectorized `f` whose values of the first point of a stack of `k` differ
+    from its values alone by more than rounding: one that mixes the points of a stack."""
+    a, b = xp.reshape(alone[0, ...], (-1,)), xp.reshape(values[0, ...], (-1,))
+    eps = float(xp.finfo(values.dtype).eps)
+    slack = math.sqrt(eps) * (xp.abs(a) + xp.abs(b)) + 64 * eps * xp.max(xp.abs(values))
+    differ = xp.isfinite(a) & xp.isfinite(b) & ~(xp.abs(a - b) <= slack)
+    if bool(xp.any(differ)):
+        raise ValueError(
+            "with vectorized=True, `f` must map a stack of points of shape (k, *x.shape) to values of shape "
+            "(k, *out_shape), one row per point, each depending on its point alone; the first point of a stack "
+            f"of {k} got other values than that point alone. Reduce over the axes of a point only, never over "
+            "the stack's first axis")
 
 
 def _reshaped(res: DerivativeResult, shape: tuple[int, ...], xp: Namespace) -> DerivativeResult:

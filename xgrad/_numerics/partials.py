@@ -23,8 +23,8 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_scalar, check_result_dtype, fresh_copy
 from xgrad._numerics.diff import combine
 
-__all__ = ["center_value", "derivatives", "flat_point", "loop_partials", "scalar_of", "stack_values",
-           "vectorized_partials"]
+__all__ = ["center_value", "derivatives", "flat_point", "loop_partials", "one_per_point", "scalar_of",
+           "stack_values", "vectorized_partials"]
 
 Kernel = Callable[..., tuple[Array, list[Array]]]
 
@@ -47,13 +47,30 @@ def stack_values(f: Callable[[Array], Array], points: Array, k: int, xp: Namespa
         shape = getattr(values, "shape", type(values).__name__)
         raise ValueError(
             "with vectorized=True, `f` must map a stack of points of shape "
-            f"(k, *x.shape) to k values of shape ({k},); got {shape}"
+            f"(k, *x.shape) to k values of shape ({k},), one per point; got {shape}"
         )
     vxp = array_api_compat.array_namespace(values)
     if vxp is not xp:
         raise TypeError(f"`f` must return an array of the library of `x`; got {type(values).__name__}")
     check_result_dtype(vxp, values.dtype, xp, dtype, "`f`")
     return values if xp.isdtype(values.dtype, "real floating") else xp.astype(values, dtype)
+
+
+def one_per_point(f: Callable[[Array], Array], first: Array, values: Array, k: int, xp: Namespace) -> None:
+    """Refuse a vectorized `f` whose value of a point depends on the other points of the
+    stack (one that reduces over the wrong axis): `first`, the first point of a stack of
+    `k`, alone must give the value `values[0]` that `f` gave it in the stack, to within
+    rounding. One more call of `f`, on one point."""
+    alone = stack_values(f, first, 1, xp, values.dtype)
+    a, b, eps = float(alone[0]), float(values[0]), float(xp.finfo(values.dtype).eps)
+    # a stack may be computed with other roundings than one point: allow for them
+    slack = math.sqrt(eps) * (abs(a) + abs(b)) + 64 * eps * float(xp.max(xp.abs(values)))
+    if math.isfinite(a) and math.isfinite(b) and not abs(a - b) <= slack:
+        raise ValueError(
+            "with vectorized=True, `f` must map a stack of points of shape (k, *x.shape) to k values, one per "
+            f"point, each depending on its point alone; it gave {b!r} for the first point of a stack of {k} but "
+            f"{a!r} for that point alone. Reduce over the axes of x only (axis=tuple(range(1, p.ndim)) for a "
+            "stack p), never over the stack's first axis")
 
 
 def center_value(f: Callable[[Array], Array], x: Array, xp: Namespace, vectorized: bool) -> Array:
@@ -107,6 +124,9 @@ def vectorized_partials(f: Callable[[Array], Array], x: Array, steps: Array, mid
         shape = (b - a, *x.shape)
         up = None if method == "backward" else stack_values(f, xp.reshape(flat + delta, shape), b - a, xp, x.dtype)
         down = None if method == "forward" else stack_values(f, xp.reshape(flat - delta, shape), b - a, xp, x.dtype)
+        if a == 0 and b > 1:  # once per gradient: the chunk of the first coordinate
+            sign, values = (1, up) if up is not None else (-1, down)
+            one_per_point(f, xp.reshape(flat + sign * delta[:1, ...], (1, *x.shape)), values, b - a, xp)
         out.append(combine(up, mid, down, row[0, a:b], method))
         seen.append(down if up is None else up)
     return out[0] if len(out) == 1 else xp.concat(out), seen

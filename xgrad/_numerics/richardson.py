@@ -34,7 +34,7 @@ DEPTH = 6  # at most this many older quotients enter one extrapolation
 MIN_ORDER = 2  # convergence needs an extrapolation over three quotients at least
 ROUNDING_ULPS = 2.0  # the error of one evaluation of f, in units of eps * |f|
 
-CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE = 0, 1, -2, -3
+CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE, NO_RELATIVE = 0, 1, -2, -3, -4
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,10 @@ def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, s
         h_next = (x + h / ratio) - x
         h = xp.where(active, h_next, h)
     state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
+    # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
+    # meet a relative test by the letter; an error estimate as large as the answer is no success
+    vague = (state.status >= 0) & ~(state.error < settings.atol + xp.abs(state.df))
+    state.status = xp.where(vague, xp.full_like(state.status, NO_RELATIVE), state.status)
     bad = ~xp.isfinite(state.df)
     state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
     return state

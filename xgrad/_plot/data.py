@@ -11,15 +11,16 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array
 from xgrad._infra.validate import as_float_array, as_scalar, check_callable, check_positive, check_real
 from xgrad._numerics.descent import DescentDivergedError, gradient_descent
 from xgrad._numerics.diff import difference_quotient
-from xgrad._plot.functions import book_function_1, book_function_2, exp_function
+from xgrad._plot.functions import book_function_1, book_function_2, exp_function, function_name
 
 __all__ = [
-    "CONTOUR_GRID", "CONVERGED_MOVE", "MAX_GRID", "MAX_HS", "MAX_PANELS", "MAX_STEPS", "SAMPLES",
+    "CONTOUR_GRID", "CONVERGED_MOVE", "MAX_GRID", "MAX_HS", "MAX_PANELS", "MAX_START", "MAX_STEPS", "SAMPLES",
     "book_function_1", "book_function_2", "check_grid_step", "check_lrs", "check_range", "check_steps",
     "contour_levels", "descent_path", "descent_verdict", "exp_function", "grid_values", "path_window",
     "start_point", "step_error_functions", "step_errors",
@@ -31,6 +32,7 @@ MAX_GRID = 2000  # grid points per axis of a gradient field: bounds memory and t
 MAX_STEPS = 100_000  # steps of a drawn descent path: more cannot be told apart
 MAX_PANELS = 12  # learning rates side by side: more panels are unreadable
 MAX_HS = 10_000  # steps of a step-error curve: bounds 8 evaluations of f per step
+MAX_START = 1e307  # |start| of a descent: its window, about 3.3 times as wide, stays finite
 # a descent "converges" when its last move is below this fraction of its first
 CONVERGED_MOVE = 0.1
 
@@ -69,6 +71,10 @@ def start_point(init_x: Any) -> Array:
     x, _, _ = as_float_array(init_x, name="init_x")
     if tuple(x.shape) != (2,):
         raise ValueError(f"`init_x` must be one point of two variables; got shape {tuple(x.shape)}")
+    largest = float(np.max(np.abs(to_numpy(x))))
+    if not largest <= MAX_START:
+        raise ValueError(f"`init_x` must lie within -{MAX_START:g} to {MAX_START:g} in each variable (the figure's "
+                         f"window, three times as wide, must have finite limits); got {largest:g}")
     return x
 
 
@@ -101,8 +107,9 @@ def path_window(path: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.nda
     half = 1.5 * max(float(np.max(np.abs(start))), 1.0)
     lo = np.minimum(path.min(axis=0), -half)
     hi = np.maximum(path.max(axis=0), half)
-    pad = 0.05 * (hi - lo)
-    return lo - pad, hi + pad
+    pad = 0.05 * hi - 0.05 * lo  # as 0.05 (hi - lo), without overflowing for a path that ran far out
+    top = np.finfo(np.float64).max
+    return np.maximum(lo - pad, -top), np.minimum(hi + pad, top)
 
 
 def grid_values(f: Callable[[Array], Array], start: Array, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
@@ -159,11 +166,61 @@ def step_errors(f: Callable[[Array], Array], dfdx: Callable[[Array], Array], x: 
     if math.prod(x.shape) != 1:
         raise ValueError(f"`x` must be a single point; got shape {tuple(x.shape)}")
     x = xp.reshape(x, ())
-    exact = float(to_numpy(dfdx(xp.astype(x, xp.float64))))
-    errors = {}
-    for dtype in ("float32", "float64"):
-        xd = xp.astype(x, getattr(xp, dtype))
-        for method in ("forward", "central"):
-            diffs = [float(to_numpy(difference_quotient(f, xd, float(h), method))) for h in steps]
-            errors[dtype, method] = np.abs(np.asarray(diffs) - exact)
-    return float(to_numpy(x)), errors
+    x0 = float(to_numpy(x))
+    errors = _step_errors(f, dfdx, x, steps)
+    problem = _nothing_to_draw(errors)
+    if problem is not None:
+        raise ValueError(_out_of_range(f, dfdx, x, steps, problem))
+    return x0, errors
+
+
+def _nothing_to_draw(errors: dict[tuple[str, str], np.ndarray]) -> str | None:
+    """Why the curves of `errors` would leave the figure (or one of its curves) empty, or None."""
+    empty = [f"{dtype}, {method}" for (dtype, method), err in errors.items() if not np.any(np.isfinite(err))]
+    if empty:
+        return f"are not finite there at any step ({'; '.join(empty)})"
+    if not any(np.any(np.isfinite(err) & (err > 0)) for err in errors.values()):
+        return "equal its derivative exactly at every step (the values underflow or do not change), which a log "\
+            "scale cannot show"
+    return None
+
+
+def _step_errors(f: Callable[[Array], Array], dfdx: Callable[[Array], Array], x: Array,
+                 steps: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+    """The errors of :func:`step_errors` at the 0-d `x`, non-finite where the values overflow."""
+    xp = array_api_compat.array_namespace(x)
+    with quiet_overflow(xp):  # overflow shows as non-finite errors, which the caller refuses
+        exact = float(to_numpy(dfdx(xp.astype(x, xp.float64))))
+        errors = {}
+        for dtype in ("float32", "float64"):
+            xd = xp.astype(x, getattr(xp, dtype))
+            for method in ("forward", "central"):
+                diffs = [float(to_numpy(difference_quotient(f, xd, float(h), method))) for h in steps]
+                errors[dtype, method] = np.abs(np.asarray(diffs) - exact)
+    return errors
+
+
+def _out_of_range(f: Callable[[Array], Array], dfdx: Callable[[Array], Array], x: Array, steps: np.ndarray,
+                  problem: str) -> str:
+    """Why nothing can be drawn at `x`, and the points that work: the last one (found by bisection
+    from 1 or 0 towards `x`, on the smallest and largest steps) where every curve has a finite value."""
+    xp = array_api_compat.array_namespace(x)
+    ends = steps[[int(np.argmin(steps)), int(np.argmax(steps))]]
+
+    def works(point: float) -> bool:
+        at = xp.asarray(point, dtype=xp.float64, device=array_api_compat.device(x))
+        return _nothing_to_draw(_step_errors(f, dfdx, at, ends)) is None
+
+    x0 = float(to_numpy(x))
+    what = (f"`x` {x0:g} is outside the range where this figure can be drawn: the difference quotients of "
+            f"{function_name(f)} {problem}")
+    good = next((g for g in (1.0, 0.0) if math.isfinite(x0) and works(g)), None)
+    if good is None:
+        return what + "; choose an `x` where f and dfdx have finite values in float32 and float64"
+    lo, hi = math.asinh(good), math.asinh(x0)  # bisection on asinh: the boundary may be anywhere up to 1e308
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if works(math.sinh(mid)) else (lo, mid)
+    bound = math.sinh(lo)
+    side = "at most" if x0 > good else "at least"
+    return what + f"; choose an `x` of {side} about {bound:.4g}"
