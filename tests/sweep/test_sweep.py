@@ -21,6 +21,7 @@ from _helpers import tiny_data
 import xgrad
 from xgrad import DivergenceError
 from xgrad._cli.main import main
+from xgrad._infra.signals import Terminated
 from xgrad._sweep.executor import QUIET_HTTP, local_cluster_kind
 from xgrad._sweep.grid import refine_lrs
 from xgrad._sweep.worker import SweepRun, choose_backend
@@ -378,3 +379,55 @@ def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, ca
 
     assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
     assert "`--out` " in capsys.readouterr().err
+
+
+# --- a sweep stopped by a signal ---------------------------------------------------------
+
+def _signal_at_step(monkeypatch, n, sig):
+    from xgrad._train.stepping import Stepping
+
+    real_step, calls = Stepping.step, []
+
+    def step(self, params, idx):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), sig)
+        return real_step(self, params, idx)
+
+    monkeypatch.setattr(Stepping, "step", step)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_serial_sweep_and_keeps_no_cut_short_run(tmp_path, monkeypatch, sig):
+    data = _data()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal_at_step(monkeypatch, FAST["iters"] + 7, sig)  # during the second of three runs
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert isinstance(caught.value, Terminated) == (sig == signal.SIGTERM)
+    files = sorted(tmp_path.glob("runs/*/history.json"))
+    assert [p.parent.name.split("-")[0] for p in files] == ["lr=0.1_seed=0"]  # only the finished run
+    assert len(json.loads(files[0].read_text())["loss"]) == FAST["iters"]
+    assert not (tmp_path / "sweep.json").exists()
+    monkeypatch.undo()
+    again = xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [True, False, False]
+    assert all(len(r.history.loss) == FAST["iters"] for r in again)
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_sweep_command_stopped_by_a_signal_exits_with_its_status(tmp_path, monkeypatch, capsys, sig, status):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal_at_step(monkeypatch, 25, sig)
+    try:
+        code = main(["sweep", "--lr", "0.1", "1", "--iters", "20", "--batch-size", "10", "--eval-every", "10",
+                     "--backend", "numpy", "--scheduler", "serial", "--no-progress", "--out", str(tmp_path)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == status
+    err = capsys.readouterr().err
+    assert f"xgrad sweep: stopped by {signal.Signals(sig).name}" in err and "Traceback" not in err
+    assert len(list(tmp_path.glob("runs/*/history.json"))) == 1

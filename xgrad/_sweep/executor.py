@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
+from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._sweep.worker import SweepRun, run_one
 
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -38,12 +39,28 @@ _INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad check
             '"dask[distributed]"); or pass client="serial" to run the grid in this process')
 
 
+def stopped(stop: StopRequest) -> KeyboardInterrupt:
+    """The exception that ends a sweep asked to stop: :class:`Terminated` for SIGTERM."""
+    what = f"the sweep was stopped by {stop.signal}; the runs it finished are kept"
+    return Terminated(what) if stop.signal == "SIGTERM" else KeyboardInterrupt(what)
+
+
 class _Serial:
-    """Runs one after another in this process."""
+    """Runs one after another in this process. Ctrl-C or SIGTERM stops the run in
+    progress (train keeps a partial result) and the sweep: that run is dropped, never
+    handed on as finished, and the sweep raises KeyboardInterrupt."""
 
     def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
-        for key, settings in todo:
-            yield run_one(key, settings, data, round_)
+        with stop_signals() as stop:  # one request for the sweep and the train inside it
+            for key, settings in todo:
+                if stop:
+                    raise stopped(stop)
+                run = run_one(key, settings, data, round_)
+                if stop:  # cut short (or ended as the signal came): run again on resume
+                    raise stopped(stop)
+                yield run
+            if stop:  # during the last run's file write
+                raise stopped(stop)
 
 
 class _Dask:

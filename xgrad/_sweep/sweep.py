@@ -116,6 +116,12 @@ def sweep(**arguments: Any) -> SweepResult:
         Before any run starts: an unknown or bad setting, an empty list.
     ImportError
         When Dask is needed (any `client` but ``"serial"``) and not installed.
+    KeyboardInterrupt
+        Ctrl-C, or SIGTERM (as its subclass ``Terminated``), during a sweep
+        in this process (``client="serial"``): the run in progress stops and
+        is dropped, never recorded as finished; the runs finished before it
+        are in `out`, and the same call with the same `out` runs only the
+        rest. Nothing partial is returned.
 
     Notes
     -----
