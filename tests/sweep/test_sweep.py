@@ -431,3 +431,24 @@ def test_the_sweep_command_stopped_by_a_signal_exits_with_its_status(tmp_path, m
     err = capsys.readouterr().err
     assert f"xgrad sweep: stopped by {signal.Signals(sig).name}" in err and "Traceback" not in err
     assert len(list(tmp_path.glob("runs/*/history.json"))) == 1
+
+
+# --- settings given as NumPy values ------------------------------------------------------
+
+def test_numpy_scalars_in_a_grid_are_stored_as_plain_numbers(tmp_path):
+    pytest.importorskip("matplotlib")
+    from xgrad._sweep.result import SweepResult
+
+    data = _data()
+    result = xgrad.sweep(lr=[np.float32(0.5), 1.0], seeds=[np.int64(0)], hidden_size=np.int32(8), data=data,
+                         client="serial", out=tmp_path, progress=False, **FAST)
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    lrs = [r["settings"]["lr"] for r in saved["runs"]]
+    assert lrs == [0.5, 1.0] and all(type(r.settings["lr"]) is float for r in result)
+    assert all(type(r["settings"]["seed"]) is int and type(r["settings"]["hidden_size"]) is int
+               for r in saved["runs"])
+    back = SweepResult.from_dict(saved)
+    assert [r.settings for r in back] == [r.settings for r in result]
+    plain = xgrad.sweep(lr=[0.5, 1.0], seeds=[0], hidden_size=8, data=data, client="serial", out=tmp_path,
+                        progress=False, **FAST)
+    assert all(r.resumed for r in plain)  # the same runs, under the same keys

@@ -19,8 +19,8 @@ from typing import Any
 from xgrad._train.config import check_held_out, check_settings, current_keywords
 from xgrad._train.settings import DEFAULT_LRS, REFUSED, SHARED, SINGLE, by_name
 
-__all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "refine_lrs", "run_key",
-           "varied"]
+__all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "plain", "refine_lrs",
+           "run_key", "varied"]
 
 _SHORT = {"hidden_size": "hidden", "batch_size": "batch", "activation": "act", "weight_init_std": "std"}
 
@@ -43,11 +43,30 @@ def grid_axes(fixed: dict[str, Any], train_settings: dict[str, Any]) -> dict[str
     axes: dict[str, list[Any]] = {}
     for name, value in {**train_settings, **fixed}.items():
         grid = isinstance(value, list | tuple) and entries[name].sweep != SINGLE
-        values = list(value) if grid else [value]
+        values = [plain(v) for v in value] if grid else [plain(value)]
         if not values:
             raise ValueError(f"`{'seeds' if name == 'seed' else name}` must hold at least one value; got {value!r}")
         axes[name] = list(dict.fromkeys(values))  # duplicates would be the same run twice
     return axes
+
+
+def plain(value: Any) -> Any:
+    """`value` as a Python number where it is a NumPy (or other array library's) scalar or 0-d
+    array, so that the runs, their keys and the JSON files hold ``0.1``, never ``np.float32(0.1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain(np.float32(0.5)), plain(np.int64(3)), plain(np.bool_(True)), plain("relu")
+    (0.5, 3, True, 'relu')
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        item = value.item()
+        if isinstance(item, bool | int | float):
+            return item
+    return value
 
 
 def expand(axes: dict[str, list[Any]], data: Any = None) -> list[dict[str, Any]]:
