@@ -440,11 +440,11 @@ def test_numpy_scalars_in_a_grid_are_stored_as_plain_numbers(tmp_path):
     from xgrad._sweep.result import SweepResult
 
     data = _data()
-    result = xgrad.sweep(lr=[np.float32(0.5), 1.0], seeds=[np.int64(0)], hidden_size=np.int32(8), data=data,
+    result = xgrad.sweep(lr=[np.float32(0.5), np.float64(1.0)], seeds=[np.int64(0)], hidden_size=np.int32(8), data=data,
                          client="serial", out=tmp_path, progress=False, **FAST)
     saved = json.loads((tmp_path / "sweep.json").read_text())
     lrs = [r["settings"]["lr"] for r in saved["runs"]]
-    assert lrs == [0.5, 1.0] and all(type(r.settings["lr"]) is float for r in result)
+    assert lrs == [0.5, 1.0] and all(type(r.settings["lr"]) is float for r in result)  # np.float64 too
     assert all(type(r["settings"]["seed"]) is int and type(r["settings"]["hidden_size"]) is int
                for r in saved["runs"])
     back = SweepResult.from_dict(saved)
@@ -452,3 +452,58 @@ def test_numpy_scalars_in_a_grid_are_stored_as_plain_numbers(tmp_path):
     plain = xgrad.sweep(lr=[0.5, 1.0], seeds=[0], hidden_size=8, data=data, client="serial", out=tmp_path,
                         progress=False, **FAST)
     assert all(r.resumed for r in plain)  # the same runs, under the same keys
+
+
+# --- clear errors for arrays, sets and clients --------------------------------------------
+
+def test_a_1d_array_is_a_list_of_values():
+    data = _data()
+    result = xgrad.sweep(lr=np.array([0.5, 1.0]), seeds=np.arange(2), data=data, client="serial", progress=False,
+                         **FAST)
+    assert [(r.settings["lr"], r.settings["seed"]) for r in result] == [(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
+    assert all(type(r.settings["lr"]) is float and type(r.settings["seed"]) is int for r in result)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"lr": {0.1, 1.0}}, TypeError, r"`lr` is a set, which has no order; give a list or a tuple"),
+        ({"seeds": {0, 1}}, TypeError, r"`seeds` is a set, which has no order"),
+        ({"lr": np.ones((2, 2))}, ValueError, r"`lr` is an array of shape \(2, 2\); give one value, or a list"),
+        ({"client": "Serail"}, ValueError, r"`client` 'Serail' is neither 'serial' nor a Dask scheduler's address"),
+        ({"client": "tcp://localhost"}, ValueError, r"`client` 'tcp://localhost' is neither"),
+    ],
+)
+def test_bad_grids_and_clients_are_refused_with_what_to_give(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        xgrad.sweep(**{"data": _data(), "progress": False, **kwargs})
+
+
+def test_serial_in_any_case_and_the_command_names_its_option(capsys):
+    result = xgrad.sweep(lr=0.5, data=_data(), client="Serial", progress=False, **FAST)
+    assert result.runs[0].worker == "local"
+    assert main(["sweep", "--lr", "0.1", "--iters", "2", "--batch-size", "10", "--backend", "numpy",
+                 "--scheduler", "SERIAL", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--lr", "0.1", "--iters", "2", "--scheduler", "seriel", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "`--scheduler` 'seriel' is neither 'serial' nor a Dask scheduler's address" in err
+
+
+@pytest.mark.parametrize("damage", [{"train_acc": "0.9"}, {"val_acc": 7.0}, {"diverged": "no"}, {"seconds": None},
+                                    {"refine_round": -1}, {"loss": [1.0]}])
+def test_a_run_file_with_a_damaged_sweep_run_is_run_again(tmp_path, caplog, damage):
+    data = _data()
+    first = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    path = tmp_path / "runs" / first.runs[0].key / "history.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "sweep_run": {**record["sweep_run"], **damage}}))
+    with caplog.at_level("WARNING", logger="xgrad"):
+        again = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [False, True]
+    assert f"running {first.runs[0].key} again" in caplog.text
+    assert again.to_table()  # nothing damaged reaches the report
+    for bad in (None, [1, 2]):
+        path.write_text(json.dumps({**record, "sweep_run": bad}))
+        assert not xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False,
+                               **FAST).runs[0].resumed

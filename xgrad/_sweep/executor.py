@@ -128,6 +128,34 @@ def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
                                         env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
 
 
+DASK_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ucxx", "ws", "wss")
+"""The address schemes of Dask's communication layers."""
+
+
+def check_client(name: str, value: Any, given: Any = None) -> Any:
+    """`client` as :func:`runner` takes it: ``"serial"`` in any case, or a scheduler's address
+    (``scheme://host:port``, or ``host:port`` for TCP); any other string is refused here, before
+    Dask reads it as an address.
+
+    Examples
+    --------
+    >>> check_client("client", "Serial"), check_client("client", "tcp://10.0.0.2:8786")
+    ('serial', 'tcp://10.0.0.2:8786')
+    """
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() == "serial":
+        return "serial"
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "tcp", value
+    host, colon, port = rest.rpartition(":")
+    if scheme in DASK_SCHEMES and (scheme == "inproc" or (colon and host and port.isdigit())):
+        return value
+    raise ValueError(f"`{name}` {value!r} is neither 'serial' nor a Dask scheduler's address; give 'serial' to "
+                     "run in this process, an address such as 'tcp://host:8786', or nothing for a local cluster")
+
+
 @contextlib.contextmanager
 def runner(client: Any, retries: int) -> Iterator[Any]:
     if isinstance(client, str) and client == "serial":

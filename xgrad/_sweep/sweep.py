@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xgrad._infra.files import check_output_dir
-from xgrad._sweep.executor import runner
+from xgrad._sweep.executor import check_client, runner
 from xgrad._sweep.grid import checked_run, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweep.result import SweepResult, score, write_atomic
 from xgrad._sweep.worker import SweepRun
@@ -34,6 +34,7 @@ SWEEP_OPTIONS = (
             terms=(("`seed`", "`--seeds`"),), help="one run per seed for every other setting",
             doc="One run per seed for every combination."),
     Setting("client", None, "Any", kind='None, "serial", str or distributed.Client', option="--scheduler",
+            check=check_client,
             shown="a local cluster for this command",
             help="a Dask scheduler's address (tcp://HOST:8786), or 'serial' to run in this process",
             doc="Where the runs go. None starts a local Dask cluster for the call (one worker process per core, "
