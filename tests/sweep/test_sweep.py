@@ -507,3 +507,12 @@ def test_a_run_file_with_a_damaged_sweep_run_is_run_again(tmp_path, caplog, dama
         path.write_text(json.dumps({**record, "sweep_run": bad}))
         assert not xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False,
                                **FAST).runs[0].resumed
+
+
+def test_a_sweep_says_how_many_runs_it_reads_back(tmp_path, caplog):
+    data = _data()
+    xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    with caplog.at_level("INFO", logger="xgrad"):
+        xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    said = [r.getMessage() for r in caplog.records if "read back" in r.getMessage()]
+    assert said == [f"2 of 3 runs read back from {tmp_path}"]

@@ -211,6 +211,8 @@ def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folde
     """Run `todo` (skipping runs found in `folder`), saving each as it ends;
     the runs come back in the order of `todo`."""
     done = {key: run for key, settings in todo if (run := _read_run(folder, key, settings)) is not None}
+    if done:
+        logger.info("%d of %d runs read back from %s", len(done), len(todo), folder)
     bar.add(len(todo), done.values())
     for run in pool.map([(k, s) for k, s in todo if k not in done], data, round_):
         if folder is not None:
