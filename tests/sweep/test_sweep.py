@@ -516,3 +516,34 @@ def test_a_sweep_says_how_many_runs_it_reads_back(tmp_path, caplog):
         xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
     said = [r.getMessage() for r in caplog.records if "read back" in r.getMessage()]
     assert said == [f"2 of 3 runs read back from {tmp_path}"]
+
+
+# --- a script without `if __name__ == "__main__":` ---------------------------------------
+
+_SCRIPT = """
+import numpy as np, xgrad
+rng = np.random.default_rng(0)
+x = rng.normal(size=(60, 20)).astype(np.float32)
+t = (x[:, :10] @ rng.normal(size=(10, 10))).argmax(axis=1)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_a_script_without_a_main_guard_stops_at_once_with_what_to_add(tmp_path, guard):
+    call = "r = xgrad.sweep(lr=[0.1, 1.0], iters=5, batch_size=10, data=((x, t), (x, t)), progress=False)"
+    if guard:
+        call = f"if __name__ == '__main__':\n    {call}\n    print('runs', len(r))"
+    script = tmp_path / "sweep_script.py"
+    script.write_text(_SCRIPT.format(call=call))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    if guard:
+        assert done.returncode == 0 and "runs 2" in done.stdout, done.stderr
+        return
+    assert done.returncode == 1
+    assert done.stderr.count("Traceback") == 1 and len(done.stderr.splitlines()) < 20, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("RuntimeError: xgrad.sweep() starts a local Dask cluster") and "line 6" in last
+    assert 'put the sweep under `if __name__ == "__main__":`' in last and 'client="serial"' in last

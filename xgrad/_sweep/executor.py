@@ -128,6 +128,59 @@ def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
                                         env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
 
 
+_NO_GUARD = ("xgrad.sweep() starts a local Dask cluster, whose worker processes run {file} again as they start, "
+             "and line {line} would start another cluster in each of them; put the sweep under "
+             "`if __name__ == \"__main__\":` (see the tutorial), or pass client=\"serial\"")
+
+
+def check_main_guard() -> None:
+    """Refuse, before a local cluster starts, a sweep called from the top level of a script
+    without ``if __name__ == "__main__":``: Dask starts its workers with multiprocessing's
+    "spawn", which runs the script again in each of them (hundreds of lines of tracebacks)."""
+    import sys
+
+    import dask
+
+    if dask.config.get("distributed.worker.multiprocessing-method", "spawn") == "fork":
+        return
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or (spec_name or "").endswith("__main__"):
+        return  # interactive, -c, or a package's __main__: not run again in the workers
+    frame: Any = sys._getframe()
+    line = None
+    while frame is not None:  # the outermost line of the script's own code
+        if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back
+    if line is None or guarded(path, line):
+        return
+    raise RuntimeError(_NO_GUARD.format(file=path, line=line))
+
+
+def guarded(path: str, line: int) -> bool:
+    """Whether `line` of the Python file `path` is under ``if __name__ == "__main__":``
+    (True where the file cannot be read: nothing is refused on a guess)."""
+    import ast
+
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True
+
+    def main_test(test: ast.expr) -> bool:
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+            return False
+        sides = [test.left, test.comparators[0]]
+        return (any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+                and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))
+
+    return any(isinstance(n, ast.If) and main_test(n.test) and n.body[0].lineno <= line <= (n.body[-1].end_lineno
+               or line) for n in ast.walk(tree))
+
+
 DASK_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ucxx", "ws", "wss")
 """The address schemes of Dask's communication layers."""
 
@@ -166,6 +219,7 @@ def runner(client: Any, retries: int) -> Iterator[Any]:
     except ImportError as exc:
         raise ImportError(_INSTALL) from exc
     if client is None:
+        check_main_guard()
         with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
             yield _Dask(c, retries)
     elif isinstance(client, str):

@@ -117,6 +117,10 @@ def sweep(**arguments: Any) -> SweepResult:
         Before any run starts: an unknown or bad setting, an empty list.
     ImportError
         When Dask is needed (any `client` but ``"serial"``) and not installed.
+    RuntimeError
+        Before a local cluster starts (`client` None), when called from the
+        top level of a script without ``if __name__ == "__main__":``, which
+        every worker process would run again.
     KeyboardInterrupt
         Ctrl-C, or SIGTERM (as its subclass ``Terminated``), during a sweep
         in this process (``client="serial"``): the run in progress stops and
