@@ -81,11 +81,15 @@ def plain(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return str(value)
-    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+    if getattr(value, "shape", None) != ():
+        return value
+    if callable(getattr(value, "item", None)):
         item = value.item()
-        if isinstance(item, bool | int | float):
-            return item
-    return value
+    else:  # the array API has no item(): by the dtype's kind
+        kind = str(getattr(value, "dtype", ""))
+        item = bool(value) if "bool" in kind else int(value) if "int" in kind else float(value) if "float" in \
+            kind else None
+    return item if isinstance(item, bool | int | float) else value
 
 
 def expand(axes: dict[str, list[Any]], data: Any = None) -> list[dict[str, Any]]:
