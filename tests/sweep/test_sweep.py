@@ -429,7 +429,8 @@ def test_the_sweep_command_stopped_by_a_signal_exits_with_its_status(tmp_path, m
         signal.signal(signal.SIGINT, previous)
     assert code == status
     err = capsys.readouterr().err
-    assert f"xgrad sweep: stopped by {signal.Signals(sig).name}" in err and "Traceback" not in err
+    assert f"xgrad sweep: stopped by {signal.Signals(sig).name}: the run in progress is dropped" in err
+    assert "with the same `--out` reads the finished runs back" in err and "Traceback" not in err
     assert len(list(tmp_path.glob("runs/*/history.json"))) == 1
 
 

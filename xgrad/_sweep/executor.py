@@ -41,7 +41,8 @@ _INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad check
 
 def stopped(stop: StopRequest) -> KeyboardInterrupt:
     """The exception that ends a sweep asked to stop: :class:`Terminated` for SIGTERM."""
-    what = f"the sweep was stopped by {stop.signal}; the runs it finished are kept"
+    what = ("the run in progress is dropped, never stored as finished; the same sweep with the same `out` "
+            "reads the finished runs back and does the others")
     return Terminated(what) if stop.signal == "SIGTERM" else KeyboardInterrupt(what)
 
 
