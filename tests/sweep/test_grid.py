@@ -94,3 +94,11 @@ def test_a_sweep_of_no_iterations_is_refused_not_reported_as_diverged(tiny, iter
     # no best run and `xgrad sweep` printed "every run diverged"
     with pytest.raises(ValueError, match=r"`iters` must be at least 1 in a sweep; got 0"):
         xgrad.sweep(lr=[0.1], iters=iters, batch_size=5, hidden_size=3, data=tiny, client="serial", progress=False)
+
+
+@pytest.mark.parametrize("library", ["torch", "jax.numpy", "array_api_strict"])
+def test_scalars_and_1d_arrays_of_any_array_library_are_plain_numbers(library):
+    xp = pytest.importorskip(library)
+    axes = grid_axes({"lr": xp.asarray([0.5, 1.0]), "seed": [xp.asarray(2)]}, {"hidden_size": xp.asarray(8)})
+    assert axes["lr"] == [0.5, 1.0] and axes["seed"] == [2] and axes["hidden_size"] == [8]
+    assert [type(v) for v in (*axes["lr"], *axes["seed"], *axes["hidden_size"])] == [float, float, int, int]

@@ -21,6 +21,7 @@ from _helpers import tiny_data
 import xgrad
 from xgrad import DivergenceError
 from xgrad._cli.main import main
+from xgrad._infra.signals import Terminated
 from xgrad._sweep.executor import QUIET_HTTP, local_cluster_kind
 from xgrad._sweep.grid import refine_lrs
 from xgrad._sweep.worker import SweepRun, choose_backend
@@ -378,3 +379,172 @@ def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tiny, tmp_path, ca
 
     assert main(["sweep", "--out", str(afile), "--scheduler", "serial", "--iters", "2", "--no-progress"]) == 2
     assert "`--out` " in capsys.readouterr().err
+
+
+# --- a sweep stopped by a signal ---------------------------------------------------------
+
+def _signal_at_step(monkeypatch, n, sig):
+    from xgrad._train.stepping import Stepping
+
+    real_step, calls = Stepping.step, []
+
+    def step(self, params, idx):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), sig)
+        return real_step(self, params, idx)
+
+    monkeypatch.setattr(Stepping, "step", step)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_serial_sweep_and_keeps_no_cut_short_run(tmp_path, monkeypatch, sig):
+    data = _data()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal_at_step(monkeypatch, FAST["iters"] + 7, sig)  # during the second of three runs
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert isinstance(caught.value, Terminated) == (sig == signal.SIGTERM)
+    files = sorted(tmp_path.glob("runs/*/history.json"))
+    assert [p.parent.name.split("-")[0] for p in files] == ["lr=0.1_seed=0"]  # only the finished run
+    assert len(json.loads(files[0].read_text())["loss"]) == FAST["iters"]
+    assert not (tmp_path / "sweep.json").exists()
+    monkeypatch.undo()
+    again = xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [True, False, False]
+    assert all(len(r.history.loss) == FAST["iters"] for r in again)
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_sweep_command_stopped_by_a_signal_exits_with_its_status(tmp_path, monkeypatch, capsys, sig, status):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal_at_step(monkeypatch, 25, sig)
+    try:
+        code = main(["sweep", "--lr", "0.1", "1", "--iters", "20", "--batch-size", "10", "--eval-every", "10",
+                     "--backend", "numpy", "--scheduler", "serial", "--no-progress", "--out", str(tmp_path)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == status
+    err = capsys.readouterr().err
+    assert f"xgrad sweep: stopped by {signal.Signals(sig).name}: the run in progress is dropped" in err
+    assert "with the same `--out` reads the finished runs back" in err and "Traceback" not in err
+    assert len(list(tmp_path.glob("runs/*/history.json"))) == 1
+
+
+# --- settings given as NumPy values ------------------------------------------------------
+
+def test_numpy_scalars_in_a_grid_are_stored_as_plain_numbers(tmp_path):
+    pytest.importorskip("matplotlib")
+    from xgrad._sweep.result import SweepResult
+
+    data = _data()
+    result = xgrad.sweep(lr=[np.float32(0.5), np.float64(1.0)], seeds=[np.int64(0)], hidden_size=np.int32(8), data=data,
+                         client="serial", out=tmp_path, progress=False, **FAST)
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    lrs = [r["settings"]["lr"] for r in saved["runs"]]
+    assert lrs == [0.5, 1.0] and all(type(r.settings["lr"]) is float for r in result)  # np.float64 too
+    assert all(type(r["settings"]["seed"]) is int and type(r["settings"]["hidden_size"]) is int
+               for r in saved["runs"])
+    back = SweepResult.from_dict(saved)
+    assert [r.settings for r in back] == [r.settings for r in result]
+    plain = xgrad.sweep(lr=[0.5, 1.0], seeds=[0], hidden_size=8, data=data, client="serial", out=tmp_path,
+                        progress=False, **FAST)
+    assert all(r.resumed for r in plain)  # the same runs, under the same keys
+
+
+# --- clear errors for arrays, sets and clients --------------------------------------------
+
+def test_a_1d_array_is_a_list_of_values():
+    data = _data()
+    result = xgrad.sweep(lr=np.array([0.5, 1.0]), seeds=np.arange(2), data=data, client="serial", progress=False,
+                         **FAST)
+    assert [(r.settings["lr"], r.settings["seed"]) for r in result] == [(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
+    assert all(type(r.settings["lr"]) is float and type(r.settings["seed"]) is int for r in result)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"lr": {0.1, 1.0}}, TypeError, r"`lr` is a set, which has no order; give a list or a tuple"),
+        ({"seeds": {0, 1}}, TypeError, r"`seeds` is a set, which has no order"),
+        ({"lr": np.ones((2, 2))}, ValueError, r"`lr` is an array of shape \(2, 2\); give one value, or a list"),
+        ({"client": "Serail"}, ValueError, r"`client` 'Serail' is neither 'serial' nor a Dask scheduler's address"),
+        ({"client": "tcp://localhost"}, ValueError, r"`client` 'tcp://localhost' is neither"),
+    ],
+)
+def test_bad_grids_and_clients_are_refused_with_what_to_give(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        xgrad.sweep(**{"data": _data(), "progress": False, **kwargs})
+
+
+def test_serial_in_any_case_and_the_command_names_its_option(capsys):
+    result = xgrad.sweep(lr=0.5, data=_data(), client="Serial", progress=False, **FAST)
+    assert result.runs[0].worker == "local"
+    assert main(["sweep", "--lr", "0.1", "--iters", "2", "--batch-size", "10", "--backend", "numpy",
+                 "--scheduler", "SERIAL", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--lr", "0.1", "--iters", "2", "--scheduler", "seriel", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "`--scheduler` 'seriel' is neither 'serial' nor a Dask scheduler's address" in err
+
+
+@pytest.mark.parametrize("damage", [{"train_acc": "0.9"}, {"val_acc": 7.0}, {"diverged": "no"}, {"seconds": None},
+                                    {"refine_round": -1}, {"loss": [1.0]}])
+def test_a_run_file_with_a_damaged_sweep_run_is_run_again(tmp_path, caplog, damage):
+    data = _data()
+    first = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    path = tmp_path / "runs" / first.runs[0].key / "history.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "sweep_run": {**record["sweep_run"], **damage}}))
+    with caplog.at_level("WARNING", logger="xgrad"):
+        again = xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    assert [r.resumed for r in again] == [False, True]
+    assert f"running {first.runs[0].key} again" in caplog.text
+    assert again.to_table()  # nothing damaged reaches the report
+    for bad in (None, [1, 2]):
+        path.write_text(json.dumps({**record, "sweep_run": bad}))
+        assert not xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False,
+                               **FAST).runs[0].resumed
+
+
+def test_a_sweep_says_how_many_runs_it_reads_back(tmp_path, caplog):
+    data = _data()
+    xgrad.sweep(lr=[0.1, 1.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    with caplog.at_level("INFO", logger="xgrad"):
+        xgrad.sweep(lr=[0.1, 1.0, 3.0], data=data, client="serial", out=tmp_path, progress=False, **FAST)
+    said = [r.getMessage() for r in caplog.records if "read back" in r.getMessage()]
+    assert said == [f"2 of 3 runs read back from {tmp_path}"]
+
+
+# --- a script without `if __name__ == "__main__":` ---------------------------------------
+
+_SCRIPT = """
+import numpy as np, xgrad
+rng = np.random.default_rng(0)
+x = rng.normal(size=(60, 20)).astype(np.float32)
+t = (x[:, :10] @ rng.normal(size=(10, 10))).argmax(axis=1)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_a_script_without_a_main_guard_stops_at_once_with_what_to_add(tmp_path, guard):
+    call = "r = xgrad.sweep(lr=[0.1, 1.0], iters=5, batch_size=10, data=((x, t), (x, t)), progress=False)"
+    if guard:
+        call = f"if __name__ == '__main__':\n    {call}\n    print('runs', len(r))"
+    script = tmp_path / "sweep_script.py"
+    script.write_text(_SCRIPT.format(call=call))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    if guard:
+        assert done.returncode == 0 and "runs 2" in done.stdout, done.stderr
+        return
+    assert done.returncode == 1
+    assert done.stderr.count("Traceback") == 1 and len(done.stderr.splitlines()) < 20, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("RuntimeError: xgrad.sweep() starts a local Dask cluster") and "line 6" in last
+    assert 'put the sweep under `if __name__ == "__main__":`' in last and 'client="serial"' in last

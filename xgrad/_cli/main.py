@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-        print(f"xgrad {args.command}: stopped by {name}", file=sys.stderr)
+        detail = f": {_cli_terms(str(exc), args.command)}" if str(exc) else ""
+        print(f"xgrad {args.command}: stopped by {name}{detail}", file=sys.stderr)
         return EXIT_CODES[name]
 
 

@@ -69,8 +69,11 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
     validated = any(getattr(r, "val_acc", None) is not None for r in runs)
     acc = (lambda r: r.val_acc) if validated else (lambda r: r.test_acc)
+    acc_name = "final validation accuracy" if validated else "final test accuracy"
+    seeds = {r.settings.get("seed") for r in runs}
+    mean = f" (mean over {len(seeds)} seeds)" if len(seeds) > 1 else ""
     for label, family in _families(runs, varied).items():
-        _draw_family(acc_ax, loss_ax, label, family, acc)
+        _draw_family(acc_ax, loss_ax, label + mean if label else (acc_name + mean, "final loss" + mean), family, acc)
     _draw_diverged(acc_ax, loss_ax, [r for r in runs if r.diverged])
     best = ranked[0] if ranked else None
     if best is not None and acc(best) is not None:
@@ -79,36 +82,37 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     finite = [r.loss for r in runs if not r.diverged and math.isfinite(r.loss)]
     if finite and min(finite) > 0:
         loss_ax.set_yscale("log")
-    acc_ax.set(xscale="log", xlabel="learning rate",
-               ylabel="final validation accuracy" if validated else "final test accuracy", ylim=(-0.02, 1.02),
+    acc_ax.set(xscale="log", xlabel="learning rate", ylabel=acc_name, ylim=(-0.02, 1.02),
                title="Accuracy against the learning rate")
     loss_ax.set(xscale="log", xlabel="learning rate", ylabel="final loss", title="Loss against the learning rate")
     for ax in (acc_ax, loss_ax):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:  # below the panel: it covers no point
+            ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     _draw_curves(curve_ax, [r for r in ranked if _curve(r)][:curves], varied)
     return fig
 
 
 def _families(runs: Sequence[Any], varied: Sequence[str]) -> dict[str, list[Any]]:
-    """Runs grouped by the varied settings other than the learning rate and the seed."""
+    """Runs grouped by the varied settings other than the learning rate and the seed (all
+    under the label "" where there are none)."""
     keys = [k for k in varied if k not in ("lr", "seed")]
-    seeds = {r.settings.get("seed") for r in runs}
-    alone = "mean over seeds" if len(seeds) > 1 else "final accuracy and loss"
     groups: dict[str, list[Any]] = {}
     for r in runs:
-        label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys) or alone
+        label = ", ".join(f"{k}={r.settings.get(k)}" for k in keys)
         groups.setdefault(label, []).append(r)
     return groups
 
 
-def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str, runs: list[Any], acc: Callable[[Any], Any]) -> None:
+def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str | tuple[str, str], runs: list[Any],
+                 acc: Callable[[Any], Any]) -> None:
+    """One line per panel; `label` names the family, or what each panel shows (a pair)."""
+    acc_label, loss_label = (label, label) if isinstance(label, str) else label
     ok = [r for r in runs if not r.diverged]
     lrs = sorted({r.settings["lr"] for r in ok})
     accs = [_mean([acc(r) for r in ok if r.settings["lr"] == lr]) for lr in lrs]
     losses = [_mean([r.loss for r in ok if r.settings["lr"] == lr]) for lr in lrs]
-    (line,) = acc_ax.plot(lrs, accs, "o-", label=label)
-    loss_ax.plot(lrs, losses, "o-", color=line.get_color(), label=label)
+    (line,) = acc_ax.plot(lrs, accs, "o-", label=acc_label)
+    loss_ax.plot(lrs, losses, "o-", color=line.get_color(), label=loss_label)
     acc_ax.plot([r.settings["lr"] for r in ok], [_nan(acc(r)) for r in ok], ".", color=line.get_color(),
                 alpha=0.4)
     loss_ax.plot([r.settings["lr"] for r in ok], [r.loss for r in ok], ".", color=line.get_color(), alpha=0.4)

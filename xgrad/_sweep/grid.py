@@ -19,8 +19,8 @@ from typing import Any
 from xgrad._train.config import check_held_out, check_settings, current_keywords
 from xgrad._train.settings import DEFAULT_LRS, REFUSED, SHARED, SINGLE, by_name
 
-__all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "refine_lrs", "run_key",
-           "varied"]
+__all__ = ["DEFAULT_LRS", "checked_run", "expand", "fingerprint", "grid_axes", "jsonable", "plain", "refine_lrs",
+           "run_key", "varied"]
 
 _SHORT = {"hidden_size": "hidden", "batch_size": "batch", "activation": "act", "weight_init_std": "std"}
 
@@ -42,12 +42,54 @@ def grid_axes(fixed: dict[str, Any], train_settings: dict[str, Any]) -> dict[str
             raise TypeError(f"`{name}` is not a setting of xgrad.train; see help(xgrad.train) for the settings")
     axes: dict[str, list[Any]] = {}
     for name, value in {**train_settings, **fixed}.items():
-        grid = isinstance(value, list | tuple) and entries[name].sweep != SINGLE
-        values = list(value) if grid else [value]
+        single = entries[name].sweep == SINGLE
+        value = _as_axis(name, value) if not single else value
+        grid = isinstance(value, list | tuple) and not single
+        values = [plain(v) for v in value] if grid else [plain(value)]
         if not values:
             raise ValueError(f"`{'seeds' if name == 'seed' else name}` must hold at least one value; got {value!r}")
         axes[name] = list(dict.fromkeys(values))  # duplicates would be the same run twice
     return axes
+
+
+def _as_axis(name: str, value: Any) -> Any:
+    """A 1-d array as the list of its values; a set (which has no order) and an array of more
+    dimensions refused, with what to give instead."""
+    shown = "seeds" if name == "seed" else name
+    if isinstance(value, set | frozenset):
+        raise TypeError(f"`{shown}` is a set, which has no order; give a list or a tuple of its values")
+    shape = getattr(value, "shape", None)
+    if isinstance(value, str) or not isinstance(shape, tuple) or len(shape) == 0:
+        return value
+    if len(shape) > 1:
+        raise ValueError(f"`{shown}` is an array of shape {tuple(shape)}; give one value, or a list or 1-d "
+                         "array of values (one run each)")
+    return [value[i] for i in range(shape[0])]
+
+
+def plain(value: Any) -> Any:
+    """`value` as a Python number where it is a NumPy (or other array library's) scalar or 0-d
+    array, so that the runs, their keys and the JSON files hold ``0.1``, never ``np.float32(0.1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain(np.float32(0.5)), plain(np.float64(0.5)), plain(np.int64(3)), plain(np.bool_(True)), plain("relu")
+    (0.5, 0.5, 3, True, 'relu')
+    """
+    if value is None or type(value) in (bool, int, float, str):  # np.float64 is a float, np.str_ a str
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if getattr(value, "shape", None) != ():
+        return value
+    if callable(getattr(value, "item", None)):
+        item = value.item()
+    else:  # the array API has no item(): by the dtype's kind
+        kind = str(getattr(value, "dtype", ""))
+        item = bool(value) if "bool" in kind else int(value) if "int" in kind else float(value) if "float" in \
+            kind else None
+    return item if isinstance(item, bool | int | float) else value
 
 
 def expand(axes: dict[str, list[Any]], data: Any = None) -> list[dict[str, Any]]:

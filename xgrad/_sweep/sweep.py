@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xgrad._infra.files import check_output_dir
-from xgrad._sweep.executor import runner
+from xgrad._sweep.executor import check_client, runner
 from xgrad._sweep.grid import checked_run, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
 from xgrad._sweep.result import SweepResult, score, write_atomic
 from xgrad._sweep.worker import SweepRun
@@ -34,6 +34,7 @@ SWEEP_OPTIONS = (
             terms=(("`seed`", "`--seeds`"),), help="one run per seed for every other setting",
             doc="One run per seed for every combination."),
     Setting("client", None, "Any", kind='None, "serial", str or distributed.Client', option="--scheduler",
+            check=check_client,
             shown="a local cluster for this command",
             help="a Dask scheduler's address (tcp://HOST:8786), or 'serial' to run in this process",
             doc="Where the runs go. None starts a local Dask cluster for the call (one worker process per core, "
@@ -116,6 +117,16 @@ def sweep(**arguments: Any) -> SweepResult:
         Before any run starts: an unknown or bad setting, an empty list.
     ImportError
         When Dask is needed (any `client` but ``"serial"``) and not installed.
+    RuntimeError
+        Before a local cluster starts (`client` None), when called from the
+        top level of a script without ``if __name__ == "__main__":``, which
+        every worker process would run again.
+    KeyboardInterrupt
+        Ctrl-C, or SIGTERM (as its subclass ``Terminated``), during a sweep
+        in this process (``client="serial"``): the run in progress stops and
+        is dropped, never recorded as finished; the runs finished before it
+        are in `out`, and the same call with the same `out` runs only the
+        rest. Nothing partial is returned.
 
     Notes
     -----
@@ -204,6 +215,8 @@ def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folde
     """Run `todo` (skipping runs found in `folder`), saving each as it ends;
     the runs come back in the order of `todo`."""
     done = {key: run for key, settings in todo if (run := _read_run(folder, key, settings)) is not None}
+    if done:
+        logger.info("%d of %d runs read back from %s", len(done), len(todo), folder)
     bar.add(len(todo), done.values())
     for run in pool.map([(k, s) for k, s in todo if k not in done], data, round_):
         if folder is not None:

@@ -91,10 +91,42 @@ class SweepRun:
     def from_dict(cls, d: dict[str, Any]) -> SweepRun:
         """The inverse of :meth:`to_dict`; a history is checked by :meth:`History.from_dict`."""
         d = dict(d)
+        _check_fields(d)
         d["loss"] = math.nan if d.get("loss") is None else float(d["loss"])
         if d.get("history") is not None:
             d["history"] = History.from_dict(d["history"])
         return cls(**d)
+
+
+_FIELDS = {"key": str, "settings": dict, "diverged": bool, "worker": str, "backend": str, "resumed": bool}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_fields(d: dict[str, Any]) -> None:
+    """Raise ValueError where a stored run's field is not what a run holds (a damaged file)."""
+    def bad(name: str, what: str) -> ValueError:
+        return ValueError(f"the run's {name!r} must be {what}; got {d.get(name)!r}")
+
+    for name, kind in _FIELDS.items():
+        if name in d and not isinstance(d[name], kind):
+            raise bad(name, kind.__name__)
+    for name in ("train_acc", "test_acc", "val_acc"):
+        if d.get(name) is not None and not (_number(d[name]) and 0 <= d[name] <= 1):
+            raise bad(name, "an accuracy between 0 and 1, or null")
+    for name in ("loss", "val_loss"):
+        if d.get(name) is not None and not _number(d[name]):
+            raise bad(name, "a number or null")
+    for name in ("diverged_at", "refine_round"):
+        if d.get(name) is not None and not (isinstance(d[name], int) and not isinstance(d[name], bool)
+                                            and d[name] >= 0):
+            raise bad(name, "a count")
+    if not (_number(d.get("seconds")) and d["seconds"] >= 0):
+        raise bad("seconds", "a number of seconds")
+    if d.get("diverged") and d.get("diverged_at") is None:
+        raise bad("diverged_at", "the iteration of a diverged run")
 
 
 def choose_backend(requested: Any, gpus: int) -> Any:
