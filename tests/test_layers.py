@@ -199,6 +199,16 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     return root / "xgrad"
 
 
+MAX_LINES = 400
+
+
+def test_no_module_is_longer_than_a_reader_can_hold():
+    """A module holds one idea: past 400 lines it holds two, and is split."""
+    long = sorted(f"{p.relative_to(PACKAGE)} ({n} lines)" for p in PACKAGE.rglob("*.py")
+                  if (n := len(p.read_text().splitlines())) > MAX_LINES)
+    assert not long, f"modules over {MAX_LINES} lines: {', '.join(long)}"
+
+
 def test_the_checks_see_every_kind_of_import(tmp_path):
     pkg = _write(tmp_path, {
         "__init__.py": "from xgrad._net.net import Net\n",
