@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import array_api_compat
+
 from xgrad._infra.backend import Backend, index_dtype
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._infra.typing import Array
@@ -92,13 +94,14 @@ def evaluate_validation(net: TwoLayerNet, data: DeviceData, chunk_size: int = 10
     if x is None or t is None:
         return None
     act, xp, params = activation_named(net.activation), data.train.xp, net.params
-    acc = count_correct(params, x, t, activation=act, xp=xp, chunk_size=chunk_size) / x.shape[0]
+    correct = xp.zeros((), dtype=t.dtype, device=array_api_compat.device(x))
     total = 0.0
-    for s in range(0, x.shape[0], chunk_size):  # chunks of the mean, weighted by their size
+    for s in range(0, x.shape[0], chunk_size):  # one forward pass per chunk gives both numbers
         e = min(s + chunk_size, x.shape[0])
         scores = forward(params, x[s:e, ...], activation=act, xp=xp).scores
-        total += float(mean_loss(scores, xp.take(data.train.eye, t[s:e], axis=0), xp=xp)) * (e - s)
-    return acc, total / x.shape[0]
+        correct = correct + xp.sum(xp.astype(xp.argmax(scores, axis=1) == t[s:e], t.dtype))
+        total += float(mean_loss(scores, xp.take(data.train.eye, t[s:e], axis=0), xp=xp)) * (e - s)  # size-weighted
+    return int(correct) / x.shape[0], total / x.shape[0]
 
 
 class Checkpoints:
