@@ -12,15 +12,21 @@ from xgrad._infra.typing import DType, Namespace
 DTYPES = ("float32", "float64")
 
 
-def network_dtype(xp: Namespace, device: Any, dtype: Any) -> DType:
-    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype, refused
-    where `xp` lacks it on `device` (it would compute in another dtype than the
-    one the network reports)."""
+def known_dtype(xp: Namespace, dtype: Any) -> str:
+    """'float32' or 'float64': `dtype` given by name, as a dtype object of `xp`, or None (float64)."""
     name = "float64" if dtype is None else next(
         (n for n in DTYPES if (dtype == n if isinstance(dtype, str) else dtype == getattr(xp, n))), None)
     if name is None:
         raise ValueError(f"`dtype` must be 'float32' or 'float64' (or that dtype of the network's library); "
                          f"got {dtype!r}")
+    return name
+
+
+def network_dtype(xp: Namespace, device: Any, dtype: Any) -> DType:
+    """'float32' / 'float64' or a dtype object of `xp`, as `xp`'s dtype, refused
+    where `xp` lacks it on `device` (it would compute in another dtype than the
+    one the network reports)."""
+    name = known_dtype(xp, dtype)
     problem = missing_dtype(xp, device, name)
     if problem is not None:
         other = next(n for n in DTYPES if n != name)

@@ -11,7 +11,7 @@ import array_api_compat
 from xgrad._infra.backend import Backend, asarray_on, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import check_count, check_optional_positive, check_positive
-from xgrad._net.args import check_memory, check_seed, network_dtype
+from xgrad._net.args import check_memory, check_seed, known_dtype, network_dtype
 from xgrad._net.boundary import check_fits, check_own_array, checked_params, checked_x, true_classes
 from xgrad._net.core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
 from xgrad._net.functions import check_labels, softmax, target_rows
@@ -280,7 +280,8 @@ class TwoLayerNet:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.params = checked
-        new.dtype = network_dtype(self.xp, self.device, checked["W1"].dtype)
+        # arrays that exist have a dtype their device has: only its kind is checked, no inspection per call
+        new.dtype = getattr(self.xp, known_dtype(self.xp, checked["W1"].dtype))
         return new
 
     def astype(self, dtype: Any) -> TwoLayerNet:

@@ -19,6 +19,7 @@ from typing import Any
 from xgrad._infra.files import check_output_file
 from xgrad._infra.threads import check_threads
 from xgrad._infra.validate import check_count, check_flag, check_optional_positive, check_positive
+from xgrad._net.args import known_dtype
 
 __all__ = ["CHECKPOINT_EVERY", "GRADS", "MAX_H", "Check", "check_choice", "check_net", "checkpoint",
            "checkpoint_every", "compile_step", "count", "data_dir", "flag", "listed", "net_dtype_name", "on_off_auto",
@@ -105,7 +106,7 @@ def check_net(name: str, value: Any, given: Mapping[str, Any]) -> Any:
 
 def net_dtype_name(net: Any) -> str:
     """'float32' or 'float64': the dtype of a network's parameters."""
-    return "float32" if net.dtype == net.xp.float32 else "float64"
+    return known_dtype(net.xp, net.dtype)
 
 
 def data_dir(name: str, value: Any, given: Mapping[str, Any]) -> Any:
