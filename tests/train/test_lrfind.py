@@ -107,6 +107,19 @@ def test_same_seed_same_curve_and_another_seed_another(small):
     assert a.loss != c.loss
 
 
+def test_progress_bar_shows_the_rate_and_the_loss(small, capsys):
+    lr_find("numpy", data=small, iters=20)
+    err = capsys.readouterr().err
+    assert "lr-find (numpy)" in err and "20/20" in err and "lr=" in err and "loss=" in err
+
+
+@pytest.mark.parametrize("threads", [1, None, "auto"])
+def test_threads_as_train_takes_them(small, threads):
+    a = lr_find("numpy", data=small, iters=10, threads=threads, dtype="float64", **QUIET)
+    b = lr_find("numpy", data=small, iters=10, dtype="float64", **QUIET)
+    assert a.loss == b.loss
+
+
 def test_inputs_are_left_as_they_were(small):
     copies = [(x.copy(), t.copy()) for x, t in small]
     lr_find("numpy", data=small, iters=20, **QUIET)
