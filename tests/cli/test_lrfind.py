@@ -65,3 +65,26 @@ def test_help_lists_the_range_and_the_shared_training_options(capsys):
         assert option in text
     assert "(default: 1e-05)" in text and "(default: 300)" in text
     assert "--lr " not in text and "--checkpoint" not in text
+
+
+def test_ctrl_c_prints_and_writes_the_partial_test_and_exits_130(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import os
+    import signal
+
+    import xgrad._train.lrfind as module
+
+    real, calls = module.sgd_step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "sgd_step", step)
+    out = tmp_path / "lr"
+    assert main(["lr-find", "--backend", "numpy", "--iters", "40", "--no-progress", "--out", str(out)]) == 130
+    assert "(stopped by SIGINT)" in capsys.readouterr().out
+    record = json.loads((out / "lr_find.json").read_text())
+    assert record["interrupted"] == "SIGINT" and len(record["loss"]) == 5

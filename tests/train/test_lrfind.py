@@ -120,6 +120,34 @@ def test_threads_as_train_takes_them(small, threads):
     assert a.loss == b.loss
 
 
+def _signal_at(monkeypatch, n, signum):
+    import os
+
+    import xgrad._train.lrfind as module
+
+    real, calls = module.sgd_step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "sgd_step", step)
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_returns_the_test_so_far(small, monkeypatch, name):
+    import signal
+
+    _signal_at(monkeypatch, 7, getattr(signal, name))
+    r = lr_find("numpy", data=small, start=1e-3, stop=10.0, iters=50, **QUIET)
+    assert r.interrupted == name and len(r.loss) == len(r.lrs) == 7 and r.stopped_at is None
+    assert f"(stopped by {name})" in r.summary()
+    whole = lr_find("numpy", data=small, start=1e-3, stop=10.0, iters=50, **QUIET)
+    assert whole.interrupted is None and whole.loss[:7] == r.loss
+
+
 def test_inputs_are_left_as_they_were(small):
     copies = [(x.copy(), t.copy()) for x, t in small]
     lr_find("numpy", data=small, iters=20, **QUIET)

@@ -16,6 +16,7 @@ from typing import Any
 
 from xgrad._cli.options import add_settings, cli_terms, given
 from xgrad._infra.files import atomic_write, check_output_dir
+from xgrad._infra.signals import EXIT_CODES
 from xgrad._train.lrfind import lr_find_settings
 from xgrad._train.settings import Setting
 
@@ -51,7 +52,8 @@ def lr_find_terms(message: str) -> str:
 
 
 def lr_find_command(args: argparse.Namespace) -> int:
-    """Run the range test the options ask for; print its summary and the suggestion."""
+    """Run the range test the options ask for; print its summary and the suggestion. After Ctrl-C or
+    SIGTERM the partial test is printed and written, and the status is 130 or 143."""
     from xgrad._train.lrfind import lr_find
 
     data_dir = getattr(args, "data_dir", None)
@@ -65,7 +67,7 @@ def lr_find_command(args: argparse.Namespace) -> int:
     print("suggested lr:", "none" if result.suggestion is None else f"{result.suggestion:.3g}")
     if args.out is not None:
         _write(result, args.out)
-    return 0
+    return 0 if result.interrupted is None else EXIT_CODES[result.interrupted]
 
 
 def _write(result: Any, out: Path) -> None:

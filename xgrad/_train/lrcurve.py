@@ -179,6 +179,9 @@ class LRFindResult:
         The run's other settings (backend, dataset, dtype, seed, ...).
     seconds : float
         Wall time of the iterations.
+    interrupted : str or None
+        ``"SIGINT"`` or ``"SIGTERM"`` when a signal stopped the test before
+        its end (the record holds the iterations run); else None.
     """
 
     lrs: list[float]
@@ -194,6 +197,7 @@ class LRFindResult:
     blowup: float
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    interrupted: str | None = None
 
     @property
     def lr_at_min(self) -> float | None:
@@ -215,6 +219,8 @@ class LRFindResult:
         """
         ran = (f"stopped at iteration {self.stopped_at} of {self.iters} (the smoothed loss blew up)"
                if self.stopped_at is not None else f"ran {len(self.lrs)} of {self.iters} iterations")
+        if self.interrupted is not None:
+            ran += f" (stopped by {self.interrupted})"
         span = f"lr {self.lrs[0]:g} to {self.lrs[-1]:g}" if self.lrs else "no iteration"
         if self.suggestion is None:
             return (f"{ran}, {span}; no suggestion: the smoothed loss never fell below its first value "

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from xgrad._infra.backend import Backend, index_dtype, quiet_overflow, resolve_backend
+from xgrad._infra.signals import StopRequest, stop_signals
 from xgrad._infra.threads import thread_limits
 from xgrad._infra.validate import check_positive, check_real
 from xgrad._net.core import activation_named, sgd_step
@@ -176,6 +177,11 @@ def lr_find(backend: str | Backend = "auto", **settings: Any) -> LRFindResult:
         stop``), a non-finite rate, fewer than 2 `iters`, or any setting
         :func:`train` refuses.
 
+    Notes
+    -----
+    Ctrl-C (SIGINT) and SIGTERM stop the test after the current step: the
+    partial record is returned, with the signal's name in ``interrupted``.
+
     Examples
     --------
     >>> import xgrad
@@ -199,7 +205,8 @@ def lr_find(backend: str | Backend = "auto", **settings: Any) -> LRFindResult:
                           b.asarray(t_train, dtype=index_dtype(b.xp, b.device)), n_classes=cfg.output_size)
         plan = MinibatchPlan(seed=cfg.seed, n_train=data.n_train, batch_size=cfg.batch_size, backend=b)
         t0 = time.perf_counter()
-        losses, blew = _run(net, data, plan, lrs, own, progress=s["progress"], name=b.name)
+        with stop_signals() as stop:
+            losses, blew = _run(net, data, plan, lrs, own, stop, progress=s["progress"], name=b.name)
         seconds = time.perf_counter() - t0
     smooth = smoothed(losses, beta=own["smoothing"])
     stopped = len(losses) if blew else None
@@ -208,13 +215,13 @@ def lr_find(backend: str | Backend = "auto", **settings: Any) -> LRFindResult:
                         rule=RULE, stopped_at=stopped, start=own["start"], stop=own["stop"], iters=own["iters"],
                         smoothing=own["smoothing"], blowup=own["blowup"],
                         settings={"backend": b.name, "device": b.device_name, **{k: getattr(cfg, k) for k in keep}},
-                        seconds=seconds)
+                        seconds=seconds, interrupted=stop.signal)
 
 
-def _run(net: TwoLayerNet, data: Any, plan: MinibatchPlan, lrs: list[float], own: Mapping[str, Any], *,
-         progress: bool, name: str) -> tuple[list[float], bool]:
-    """The minibatch losses of the steps at `lrs`, up to the one where the smoothed loss blows up,
-    and whether it did."""
+def _run(net: TwoLayerNet, data: Any, plan: MinibatchPlan, lrs: list[float], own: Mapping[str, Any],
+         stop: StopRequest, *, progress: bool, name: str) -> tuple[list[float], bool]:
+    """The minibatch losses of the steps at `lrs`, up to the one where the smoothed loss blows up
+    (or a `stop` request), and whether it blew up."""
     from tqdm.auto import tqdm
 
     act, xp, params = activation_named(net.activation), data.xp, net.params
@@ -224,6 +231,8 @@ def _run(net: TwoLayerNet, data: Any, plan: MinibatchPlan, lrs: list[float], own
     with tqdm(total=len(lrs), disable=not progress, unit="it", desc=f"lr-find ({name})",
               dynamic_ncols=True) as bar:
         for i, lr in enumerate(lrs):
+            if stop:
+                break
             rows, row = plan.rows(i)
             xb, tb = minibatch(data.images, data.labels, data.eye, rows[row, ...], levels=data.levels,
                                dtype=data.dtype, xp=xp)
