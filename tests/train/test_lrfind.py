@@ -201,6 +201,12 @@ def test_bad_input_is_refused_before_the_run(small, kwargs, error, match, monkey
         lr_find("numpy", data=small, **kwargs, **QUIET)
 
 
+def test_auto_backend_runs_where_train_would(small):
+    r = lr_find("auto", data=small, iters=5, **QUIET)
+    b = xgrad.resolve_backend("auto")
+    assert (r.settings["backend"], r.settings["device"]) == (b.name, b.device_name)
+
+
 def test_bad_backend_is_refused(small):
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
         lr_find("nope", data=small, **QUIET)
