@@ -51,3 +51,17 @@ def test_bench_train_prints_ratios(tmp_path):
     assert rows[0]["ratio_to_xgrad"] == 1.0
     assert any(r["name"].startswith("reference-style") for r in rows)
     assert "xgrad faster by" in out
+
+
+def test_compare_lr_find_prints_both_rules_against_the_sweep(tmp_path):
+    out = _run(str(SCRIPTS / "compare_lr_find.py"), "--datasets", "mnist", "--samples", "2000", "--iters", "60",
+               "--lr", "0.1", "1", "--seeds", "0", "--find-iters", "100", "--json", str(tmp_path / "c.json"))
+    report = json.loads((tmp_path / "c.json").read_text())
+    (c,) = report["comparisons"]
+    assert c["dataset"] == "mnist" and c["sweep"]["best_lr"] in (0.1, 1.0) and len(c["sweep"]["runs"]) == 2
+    finds = c["lr_find"]
+    assert [f["seed"] for f in finds] == [0] and finds[0]["suggestion"] == c["median_suggestion"]
+    if c["median_suggestion"] is not None:
+        assert c["factor_suggestion"] >= 1 and 0 <= c["val_acc_at"]["suggestion"] <= 1
+    assert "best by validation accuracy: lr" in out and "one tenth of the minimum" in out
+    assert "environment" in report

@@ -31,6 +31,8 @@ from xgrad._numerics.jacobian import hessian, jacobian
 from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
 from xgrad._train.checkpoint import CheckpointError
 from xgrad._train.errors import TrainingDivergedError
+from xgrad._train.lrcurve import LRFindResult
+from xgrad._train.lrfind import lr_find
 from xgrad._train.record import History
 from xgrad._train.train import TrainResult, train
 
@@ -51,6 +53,7 @@ __all__ = [
     "GradientCheck",
     "GradientReport",
     "History",
+    "LRFindResult",
     "SweepResult",
     "SweepRun",
     "TrainResult",
@@ -69,6 +72,7 @@ __all__ = [
     "jacobian",
     "load_mnist",
     "log_softmax",
+    "lr_find",
     "namespace_of",
     "network_numerical_gradient",
     "numerical_diff",

@@ -33,6 +33,7 @@ from xgrad._plot.data import (
 )
 from xgrad._plot.functions import book_function_1, function_label, function_name
 from xgrad._plot.gradient import descent_paths, gradient_field
+from xgrad._plot.lrfind import lr_find_curve
 from xgrad._plot.training import training_curves
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "descent_paths",
     "figure",
     "gradient_field",
+    "lr_find_curve",
     "step_error",
     "tangent",
     "training_curves",

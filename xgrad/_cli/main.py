@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xgrad._cli.lrfind import add_lr_find_parser, lr_find_command, lr_find_terms
 from xgrad._cli.options import add_settings, cli_terms, given, sweep_settings, train_settings
 from xgrad._cli.plot import PLOT_OPTIONS, add_plot_options, plot_kwargs
 from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_backend
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("backends", help="list the backends and whether they work here",
                    description="List every backend xgrad knows and whether it works here, with its device.")
     _add_sweep_parser(sub)
+    add_lr_find_parser(sub)
     return ap
 
 
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        return {"train": _train, "plot": _plot, "backends": _backends, "sweep": _sweep}[args.command](args)
+        return {"train": _train, "plot": _plot, "backends": _backends, "sweep": _sweep,
+                "lr-find": lr_find_command}[args.command](args)
     except (ValueError, TypeError, OSError, BackendUnavailableError, ImportError) as exc:
         message = _cli_terms(str(exc), args.command)
         print(f"xgrad {args.command}: error: {message}", file=sys.stderr)
@@ -100,6 +103,8 @@ def _cli_terms(message: str, command: str) -> str:
         return cli_terms(message, sweep_settings())
     if command == "train":
         return cli_terms(message, train_settings())
+    if command == "lr-find":
+        return lr_find_terms(message)
     return message
 
 
