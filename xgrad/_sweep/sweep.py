@@ -53,6 +53,7 @@ SWEEP_OPTIONS = (
                 "(halfway, on a log scale, to its neighbours), with the best run's other settings and every "
                 "seed."),
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", help="no progress bar",
+            shown="a progress bar on stderr",
             doc="A progress bar on stderr: runs done, best so far."),
     Setting("retries", 2, "int", check=checks.count(0), parse=int, help="times a lost or failed run is run again",
             doc="Times Dask runs a task again after an error or a lost worker."),
