@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,6 +150,19 @@ def test_sigterm_stops_a_sweep_on_a_real_cluster_in_one_line(dask_cluster, tmp_p
     assert 1 <= len(finished) < len(LRS)
     assert all(p.poll() is None for p in dask_cluster.workers)  # the cluster is not the sweep's to stop
     _assert_runs_equal_serial_training(out)
+
+
+def test_the_cluster_recipes_use_options_that_dask_has():
+    """docs/cluster.rst's ``dask scheduler`` and ``dask worker`` commands, those the fixture above runs,
+    name options that Dask's command line of this environment has."""
+    page = (ROOT / "docs" / "cluster.rst").read_text()
+    commands = re.findall(r"\$ .*?\bdask (scheduler|worker)\b([^&\n]*)", page)
+    assert sorted(c for c, _ in commands) == ["scheduler", "scheduler", "worker", "worker"], commands
+    for command, args in commands:
+        known = subprocess.run([sys.executable, "-m", "dask", command, "--help"], env=ENV, capture_output=True,
+                               text=True, timeout=WAIT, check=True).stdout
+        for option in re.findall(r"(?<!\S)--[\w-]+", args):
+            assert re.search(rf"(?<![\w-]){option}\b", known), f"`dask {command}` has no {option}"
 
 
 # -- a local cluster, stopped --------------------------------------------------------------
