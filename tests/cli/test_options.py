@@ -85,3 +85,19 @@ def test_an_added_setting_is_an_option_of_train_and_sweep(monkeypatch, capsys):
     assert given(_parser().parse_args(["train", "--momentum", "0.5"]), train_settings()) == {"momentum": 0.5}
     assert given(_parser().parse_args(["sweep", "--momentum", "0.5"]), sweep_settings()) == {"momentum": 0.5}
     assert cli_terms("`momentum` must be a real number", train_settings()) == "`--momentum` must be a real number"
+
+
+def test_sweep_help_names_the_default_of_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = [o for a in _sub("sweep")._actions for o in a.option_strings if a.help != argparse.SUPPRESS]
+    for option, after in zip(options, [*options[1:], None], strict=True):
+        if option in ("-h", "--help"):
+            continue
+        entry = text[text.index(f" {option} ", text.index("options:")):]
+        entry = entry[:entry.index(f" {after} ")] if after else entry
+        assert "(default: " in entry, (option, entry)
+    for shown in ("--no-progress no progress bar (default: a progress bar on stderr)", "(default: 2)",
+                  "(default: a local cluster for this command)", "(default: 0.001 0.003 0.01 0.03 0.1 0.3 1 3)"):
+        assert shown in text

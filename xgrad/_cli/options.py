@@ -63,7 +63,7 @@ def add_settings(parser: argparse.ArgumentParser, settings: Iterable[Setting], *
         text = s.sweep_help if sweep and s.sweep_help else s.help
         if _switch(s):
             parser.add_argument(s.option, dest=s.name, action="store_false" if s.default else "store_true",
-                                default=argparse.SUPPRESS, help=text)
+                                default=argparse.SUPPRESS, help=f"{text} (default: {s.shown})" if s.shown else text)
             continue
         many = sweep and s.sweep == NAMED
         default = s.sweep_value if sweep else s.default

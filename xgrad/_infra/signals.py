@@ -3,8 +3,9 @@
 While a run is in progress, the first SIGINT (Ctrl-C) or SIGTERM (what ``kill``
 and job schedulers send) only sets a flag: the run finishes the iteration,
 evaluation or file write it is in, then stops and keeps what it has done. A
-second signal stops at once (KeyboardInterrupt). Outside a run, and in threads
-other than the main one, nothing changes.
+second signal stops at once (KeyboardInterrupt). Outside a run nothing changes.
+In threads other than the main one (a Dask worker's), no signal reaches a run:
+:func:`stop_threads` asks those runs to stop instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["StopRequest", "Terminated", "stop_signals"]
+__all__ = ["StopRequest", "Terminated", "stop_signals", "stop_threads"]
 
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -37,6 +38,7 @@ class StopRequest:
 
 
 _active: StopRequest | None = None
+_in_threads: set[StopRequest] = set()  # the requests of the runs in progress in other threads
 
 
 @contextlib.contextmanager
@@ -58,7 +60,12 @@ def stop_signals() -> Iterator[StopRequest]:
     """
     global _active
     if threading.current_thread() is not threading.main_thread():
-        yield StopRequest()
+        request = StopRequest()
+        _in_threads.add(request)
+        try:
+            yield request
+        finally:
+            _in_threads.discard(request)
         return
     if _active is not None:  # nested (the command around a run): one request for both
         yield _active
@@ -83,3 +90,30 @@ def stop_signals() -> Iterator[StopRequest]:
         _active = None
         for signum, old in previous.items():
             signal.signal(signum, signal.SIG_DFL if old is None else old)
+
+
+def stop_threads(name: str = "SIGTERM") -> int:
+    """Ask every run in progress in a thread other than the main one to stop, as
+    the signal `name` asks the main thread's (a Dask worker closing calls it);
+    returns how many were asked.
+
+    Examples
+    --------
+    >>> import threading
+    >>> from xgrad._infra.signals import stop_signals, stop_threads
+    >>> seen = []
+    >>> def run():
+    ...     with stop_signals() as stop:
+    ...         started.set()
+    ...         asked.wait()
+    ...         seen.append(stop.signal)
+    >>> started, asked = threading.Event(), threading.Event()
+    >>> thread = threading.Thread(target=run); thread.start(); started.wait()
+    True
+    >>> stop_threads(), asked.set(), thread.join(), seen
+    (1, None, None, ['SIGTERM'])
+    """
+    requests = list(_in_threads)
+    for request in requests:
+        request.signal = request.signal or name
+    return len(requests)

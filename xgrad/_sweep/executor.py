@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
+from xgrad._sweep.preload import stop_dropped_runs
 from xgrad._sweep.worker import SweepRun, run_one
 
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -35,14 +38,21 @@ WORKER_CONFIG = {
 }
 """Dask settings of the workers of a local cluster started for a sweep."""
 
+PRELOAD = "xgrad._sweep.preload"
+"""What each worker of a local cluster runs as it starts: Ctrl-C in a terminal reaches every
+process of the command, and the sweep, not each worker, stops the runs (a worker would print
+a traceback, and its nanny would start another)."""
+
 _INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad checkout (or pip install '
             '"dask[distributed]"); or pass client="serial" to run the grid in this process')
 
 
-def stopped(stop: StopRequest) -> KeyboardInterrupt:
-    """The exception that ends a sweep asked to stop: :class:`Terminated` for SIGTERM."""
-    what = ("the run in progress is dropped, never stored as finished; the same sweep with the same `out` "
-            "reads the finished runs back and does the others")
+def stopped(stop: StopRequest, many: bool = False) -> KeyboardInterrupt:
+    """The exception that ends a sweep asked to stop: :class:`Terminated` for SIGTERM;
+    `many` where several runs were in progress (on a cluster)."""
+    what = ("the runs in progress are dropped" if many else "the run in progress is dropped") + (
+        ", never stored as finished; the same sweep with the same `out` reads the finished runs back and does "
+        "the others")
     return Terminated(what) if stop.signal == "SIGTERM" else KeyboardInterrupt(what)
 
 
@@ -64,11 +74,17 @@ class _Serial:
                 raise stopped(stop)
 
 
-class _Dask:
-    """Runs as Dask tasks, collected as they finish."""
+POLL_SECONDS = 0.05
+"""How often the client looks for finished runs and for a request to stop."""
 
-    def __init__(self, client: Any, retries: int) -> None:
-        self.client, self.retries = client, retries
+
+class _Dask:
+    """Runs as Dask tasks, collected as they finish. A request to stop (`stop`: Ctrl-C,
+    SIGTERM) hands on the runs already finished, cancels the others and raises
+    KeyboardInterrupt."""
+
+    def __init__(self, client: Any, retries: int, stop: StopRequest) -> None:
+        self.client, self.retries, self.stop = client, retries, stop
         self.data_ref: Any = None
         self.data_id: int | None = None
 
@@ -88,9 +104,21 @@ class _Dask:
         ref = self._data(data)
         futures = [self.client.submit(run_one, key, s, ref, round_, pure=False, retries=self.retries)
                    for key, s in todo]
+        pending = as_completed(futures)
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            while not pending.is_empty():
+                # polled, not blocking: a signal only sets the flag, and a blocked wait would not see it
+                stop = bool(self.stop)
+                batch = pending.next_batch(block=False)
+                if not batch and not stop:
+                    time.sleep(POLL_SECONDS)
+                for future in batch:
+                    if not stop or future.status == "finished":  # asked to stop: only what has finished
+                        yield future.result()
+                if stop:
+                    raise stopped(self.stop, many=True)
+            if self.stop:  # during the last run's file write
+                raise stopped(self.stop, many=True)
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 
@@ -124,9 +152,9 @@ def local_cluster(distributed: Any, n_workers: int | None = None) -> Any:
         if local_cluster_kind(visible_gpus(), importlib.util.find_spec("dask_cuda") is not None) == "cuda":
             from dask_cuda import LocalCUDACluster
 
-            return LocalCUDACluster(threads_per_worker=1, **QUIET_HTTP)
+            return LocalCUDACluster(threads_per_worker=1, preload=[PRELOAD], **QUIET_HTTP)
         return distributed.LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1, processes=True,
-                                        env=dict(ONE_BLAS_THREAD), **QUIET_HTTP)
+                                        env=dict(ONE_BLAS_THREAD), preload=[PRELOAD], **QUIET_HTTP)
 
 
 _NO_GUARD = ("xgrad.sweep() starts a local Dask cluster, whose worker processes run {file} again as they start, "
@@ -210,6 +238,35 @@ def check_client(name: str, value: Any, given: Any = None) -> Any:
                      "run in this process, an address such as 'tcp://host:8786', or nothing for a local cluster")
 
 
+def stop_runs(client: Any, seconds: float = 60.0) -> None:
+    """Ask the runs still in progress on the workers of a local cluster (dropped: the
+    sweep stopped or failed) to stop at their next step, again until no worker runs a
+    task, or for `seconds`: Dask would close a busy worker by waiting a few seconds,
+    then killing it, with warnings on stderr. Nothing to wait for after a sweep that
+    ended well."""
+    deadline = time.monotonic() + seconds
+    while sum(client.run(stop_dropped_runs, on_error="ignore").values()) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def _local(distributed: Any) -> Iterator[Any]:
+    """A client of a local cluster started for the sweep. At the end, the runs left are
+    stopped (:func:`stop_runs`), and the cluster closes without a word: what Dask would
+    log about its closing, here and in the workers, concerns nothing the sweep keeps."""
+    log = logging.getLogger("distributed")
+    level = log.level
+    try:
+        with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
+            try:
+                yield c
+            finally:
+                stop_runs(c)
+                log.setLevel(logging.CRITICAL)
+    finally:
+        log.setLevel(level)
+
+
 @contextlib.contextmanager
 def runner(client: Any, retries: int) -> Iterator[Any]:
     if isinstance(client, str) and client == "serial":
@@ -219,15 +276,20 @@ def runner(client: Any, retries: int) -> Iterator[Any]:
         import distributed
     except ImportError as exc:
         raise ImportError(_INSTALL) from exc
-    if client is None:
-        check_main_guard()
-        with local_cluster(distributed) as cluster, distributed.Client(cluster) as c:
-            yield _Dask(c, retries)
-    elif isinstance(client, str):
-        with distributed.Client(client) as c:
-            yield _Dask(c, retries)
-    elif isinstance(client, distributed.Client):
-        yield _Dask(client, retries)
-    else:
+    if not (client is None or isinstance(client, str | distributed.Client)):
         raise TypeError("`client` must be a dask.distributed.Client, a scheduler address such as "
                         f"'tcp://host:8786', 'serial' or None; got {type(client).__name__}")
+    # Ctrl-C and SIGTERM only ask to stop, from the cluster's start to its end: the sweep
+    # stops between runs, and the client and the local cluster close as they do after a sweep
+    with stop_signals() as stop:
+        if client is None:
+            check_main_guard()
+            with _local(distributed) as c:
+                yield _Dask(c, retries, stop)
+        elif isinstance(client, str):
+            with distributed.Client(client) as c:
+                yield _Dask(c, retries, stop)
+        else:
+            yield _Dask(client, retries, stop)
+        if stop:  # as the cluster closed, after the last run
+            raise stopped(stop, many=True)

@@ -53,6 +53,7 @@ SWEEP_OPTIONS = (
                 "(halfway, on a log scale, to its neighbours), with the best run's other settings and every "
                 "seed."),
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", help="no progress bar",
+            shown="a progress bar on stderr",
             doc="A progress bar on stderr: runs done, best so far."),
     Setting("retries", 2, "int", check=checks.count(0), parse=int, help="times a lost or failed run is run again",
             doc="Times Dask runs a task again after an error or a lost worker."),
@@ -122,11 +123,13 @@ def sweep(**arguments: Any) -> SweepResult:
         top level of a script without ``if __name__ == "__main__":``, which
         every worker process would run again.
     KeyboardInterrupt
-        Ctrl-C, or SIGTERM (as its subclass ``Terminated``), during a sweep
-        in this process (``client="serial"``): the run in progress stops and
-        is dropped, never recorded as finished; the runs finished before it
-        are in `out`, and the same call with the same `out` runs only the
-        rest. Nothing partial is returned.
+        Ctrl-C, or SIGTERM (as its subclass ``Terminated``), during a sweep:
+        the runs in progress are dropped, never recorded as finished (in this
+        process, ``client="serial"``, the run stops at its next step; on a
+        local cluster too, and the cluster closes; on a cluster at an address
+        or a Client, the runs are cancelled); the runs finished before are in
+        `out`, and the same call with the same `out` runs only the rest.
+        Nothing partial is returned.
 
     Notes
     -----
