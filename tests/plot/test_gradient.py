@@ -63,3 +63,14 @@ def test_a_path_that_ran_to_the_largest_floats_is_still_drawn():
     _drawn(fig)
     lo, hi = fig.axes[0].get_xlim()
     assert np.isfinite(lo) and np.isfinite(hi) and lo < 0 < hi
+
+
+def test_the_gradient_field_legend_sits_below_the_axis_label():
+    fig = plot.gradient_field()
+    renderer = _drawn(fig)
+    (ax,) = fig.axes
+    assert ax.get_legend() is None
+    (legend,) = fig.legends
+    box, label = legend.get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
+    assert not box.overlaps(label) and box.y1 <= label.y0
+    assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)

@@ -123,7 +123,7 @@ def gradient_field(
     )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    fig.legend(loc="outside lower center")  # below the axes and their labels
     return fig
 
 
