@@ -51,3 +51,26 @@ def test_bench_train_prints_ratios(tmp_path):
     assert rows[0]["ratio_to_xgrad"] == 1.0
     assert any(r["name"].startswith("reference-style") for r in rows)
     assert "xgrad faster by" in out
+
+
+def test_screenshot_docs_without_a_browser_says_so(tmp_path):
+    env = {"PATH": str(tmp_path), "PYTHONPATH": str(SCRIPTS.parent)}  # no browser on this PATH
+    done = subprocess.run([sys.executable, str(SCRIPTS / "screenshot_docs.py"), "--site", str(tmp_path),
+                           "--out", str(tmp_path / "shots")], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no headless browser found" in done.stdout and "apt-get install chromium" in done.stdout
+    assert not (tmp_path / "shots").exists()
+
+
+def test_screenshot_docs_frames_a_page_at_a_phone_width(tmp_path):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import screenshot_docs
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    page = tmp_path / "index.html"
+    page.write_text("<html></html>")
+    frame = screenshot_docs.frame_page(page, 390, 4000, tmp_path)
+    html = frame.read_text()
+    assert f"src='{page.as_uri()}' width='390' height='4000'" in html
+    assert screenshot_docs.MIN_WINDOW > 390  # why the frame: Chrome's window is never that narrow
