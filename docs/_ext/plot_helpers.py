@@ -54,6 +54,7 @@ TEXT_WIDTH = 7.6  # inches: furo's text column at 96 dpi
 PHONE_WIDTH = 4.5  # inches: the phone twin, shown 358 px wide on a 390 px phone (furo's 1em margins)
 PHONE_TEXT_PX = 358  # the text column of a 390 px wide phone, in CSS pixels
 SMALLEST_LABEL_PX = 9.0  # no text of a figure is drawn smaller than this on that phone
+STACKED_ASPECT = 1.0  # height over width of a stacked panel, at most
 
 
 def smallest_text_pt(fig: Any) -> float:
@@ -117,6 +118,8 @@ def phone_twin(fig: Any) -> Any:
     spec = panels[0].get_subplotspec() if panels else None
     rows, cols = spec.get_gridspec().get_geometry() if spec is not None else (1, 1)
     panel_aspect = (height / rows) / (width / cols)  # of one panel, titles and labels included
+    if cols > 1:  # panels made narrow to sit side by side need not stay tall when stacked
+        panel_aspect = min(panel_aspect, STACKED_ASPECT)
     if cols > 1:
         grid = twin.add_gridspec(rows * cols, 1)
         for ax in panels:
