@@ -74,6 +74,7 @@ def test_gallery_labels_are_readable_on_a_phone_and_a_desktop(monkeypatch, tmp_p
     assert helpers.label_px(twin, PHONE_COLUMN) >= SMALLEST_PX
     assert helpers.label_px(wide, NARROWEST_WIDE_COLUMN) >= SMALLEST_PX
     assert helpers.cut_texts(twin) == [] and helpers.cut_texts(wide) == []
+    assert helpers.legend_overlaps(twin) == [] and helpers.legend_overlaps(wide) == []
     # what the phone got before: the wide drawing scaled to the phone's column
     assert helpers.label_px(wide, PHONE_COLUMN) < SMALLEST_PX
 

@@ -134,12 +134,30 @@ def phone_twin(fig: Any) -> Any:
     return twin
 
 
-def _wrap_labels(fig: Any) -> None:
-    """Break the titles and axis labels of `fig` into lines where they would cross its edge."""
-    labels = [fig._suptitle, *(t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label))]
+def _wrap_labels(fig: Any, *, written: bool = False) -> None:
+    """Break the titles and axis labels of `fig` into lines where they would cross its edge.
+
+    With `written`, the line breaks of one drawing are written into the texts,
+    so that the layout, which measures texts as written, makes room for every
+    line (a figure legend below the panels stays clear of their labels).
+    """
+    labels = [t for t in (fig._suptitle, *(t for ax in fig.axes for t in (ax.title, ax.xaxis.label,
+                                                                           ax.yaxis.label))) if t is not None]
     for label in labels:
-        if label is not None:
-            label.set_wrap(True)
+        label.set_wrap(True)
+    if written:
+        smallest_text_pt(fig)  # draws it, wrapping as drawn
+        for label in labels:
+            label.set_text(label._get_wrapped_text())
+            label.set_wrap(False)
+
+
+def legend_overlaps(fig: Any) -> list[str]:
+    """The titles of the panels of `fig` whose labels or ticks a figure legend covers."""
+    smallest_text_pt(fig)  # draws it
+    renderer = fig.canvas.get_renderer()
+    return [ax.get_title() for legend in fig.legends for ax in fig.axes
+            if legend.get_window_extent(renderer).overlaps(ax.get_tightbbox(renderer))]
 
 
 def _label_pngs(fig: Any) -> None:
@@ -237,5 +255,5 @@ def cli_figure(command: str) -> Any:
     width, height = fig.get_size_inches()
     if width > TEXT_WIDTH:  # side-by-side panels: scaled to the column, with room left for their titles
         fig.set_size_inches(TEXT_WIDTH, max(height * TEXT_WIDTH / width, SCALED_MIN_HEIGHT))
-        _wrap_labels(fig)
+        _wrap_labels(fig, written=True)
     return fig

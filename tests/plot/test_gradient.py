@@ -34,7 +34,7 @@ def test_the_legend_covers_no_path_and_no_marker(lrs):
     box = legend.get_window_extent(renderer)
     assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
     for ax in fig.axes:
-        assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+        assert not box.overlaps(ax.get_tightbbox(renderer)), ax.get_title()  # nor its labels and ticks
         assert not any(box.contains(x, y) for x, y in _points(ax))
 
 
