@@ -98,3 +98,7 @@ def docs(session: nox.Session) -> None:
                     *BACKEND_DEPS["torch"], *BACKEND_DEPS["jax"])
     session.install("-e", ".")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    # the built pages as a phone and a desktop show them: figure label sizes, tables, maths, copy buttons
+    session.install("pytest")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_site.py",
+                env={"XGRAD_DOCS_HTML": "docs/_build/html"})

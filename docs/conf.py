@@ -67,6 +67,8 @@ extensions = [
     "attr_docs",
     "cli_reference",
     "dataclass_defaults",
+    "phone_figures",
+    "sphinx_copybutton",
 ]
 
 # -- maths without the network --------------------------------------------------
@@ -130,6 +132,10 @@ page_doctests = ["book_code.rst", "derivative.rst", "index.rst", "tutorial.rst"]
 # of furo's text column, so that their labels are shown at their real size.
 # They are saved at 192 dpi and shown at half scale (sharp on high-density
 # screens); a scaled image links to its file, so a click opens the full size.
+# ``show`` also registers each figure's phone twin (panels stacked, 4.5 inches
+# wide): the template puts it in the figure's legend and ``_ext/phone_figures.py``
+# writes the pair as one <picture>, the twin for screens under 42em. Every
+# snippet hands its figures over with ``show`` (``tests/test_site.py``).
 # The code that draws each figure sits above it, folded in a <details> element
 # (``plot_template``).
 plot_pre_code = "from plot_helpers import cli_figure, run_command, show"
@@ -150,18 +156,33 @@ plot_template = """
    </details>
 
 {% endif %}
-{% for img in images %}
+{% for img in images[::2] %}
 .. figure:: {{ build_dir }}/{{ img.basename }}.{{ default_fmt }}
    :scale: 50
+   :figclass: xgrad-figure
    {% for option in options -%}
    {{ option }}
    {% endfor %}
 
-   {{ caption | trim }}
+   {{ caption | trim or ".." }}
+
+   .. image:: {{ build_dir }}/{{ images[2 * loop.index0 + 1].basename }}.{{ default_fmt }}
+      :scale: 50
+      :class: xgrad-phone
 {% endfor %}
 """
 
 # -- HTML -------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"xgrad {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+# figures at the text column's width, wide tables that show they scroll
+html_css_files = ["xgrad.css"]
+
+# -- copy buttons: the command or code only, without prompts and output ------------
+# Copies the lines after ">>> ", "... " or "$ " (and only those, when a block has
+# prompts), so a doctest or a console session pastes as code.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+copybutton_remove_prompts = True

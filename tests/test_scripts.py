@@ -65,3 +65,26 @@ def test_compare_lr_find_prints_both_rules_against_the_sweep(tmp_path):
         assert c["factor_suggestion"] >= 1 and 0 <= c["val_acc_at"]["suggestion"] <= 1
     assert "best by validation accuracy: lr" in out and "one tenth of the minimum" in out
     assert "environment" in report
+
+
+def test_screenshot_docs_without_a_browser_says_so(tmp_path):
+    env = {"PATH": str(tmp_path), "PYTHONPATH": str(SCRIPTS.parent)}  # no browser on this PATH
+    done = subprocess.run([sys.executable, str(SCRIPTS / "screenshot_docs.py"), "--site", str(tmp_path),
+                           "--out", str(tmp_path / "shots")], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no headless browser found" in done.stdout and "apt-get install chromium" in done.stdout
+    assert not (tmp_path / "shots").exists()
+
+
+def test_screenshot_docs_frames_a_page_at_a_phone_width(tmp_path):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import screenshot_docs
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    page = tmp_path / "index.html"
+    page.write_text("<html></html>")
+    frame = screenshot_docs.frame_page(page, 390, 4000, tmp_path)
+    html = frame.read_text()
+    assert f"src='{page.as_uri()}' width='390' height='4000'" in html
+    assert screenshot_docs.MIN_WINDOW > 390  # why the frame: Chrome's window is never that narrow

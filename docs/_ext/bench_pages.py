@@ -24,8 +24,7 @@ def environment_line(env: dict[str, Any] | None) -> str:
         return "*Recorded without an environment record (machine, date and versions unknown).*"
     versions = env.get("versions", {})
     soft = ", ".join(f"{name} {versions[name]}" for name in ("xgrad", "numpy", "torch", "jax") if name in versions)
-    blas = sorted({f"{p['internal_api']} {p['version']}" for p in env.get("thread_pools", [])
-                   if p.get("user_api") == "blas"})
+    blas = _blas_libraries(env.get("thread_pools", []))
     load = env.get("load_average_1_5_15_min")
     load_text = (f", load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min; "
                  f"above {env.get('cpu_count')} means other work shared the cores)") if load else ""
@@ -38,6 +37,22 @@ def environment_line(env: dict[str, Any] | None) -> str:
             f"({env.get('cpu_count', '?')} cores, {env.get('system', '?')} {env.get('machine', '')})"
             f"{load_text}; Python {env.get('python', '?')}, {soft}"
             f"{', ' + ', '.join(blas) if blas else ''}.*")
+
+
+def _blas_libraries(pools: list[dict[str, Any]]) -> list[str]:
+    """Each BLAS library once, with its versions: two packages (NumPy's and
+    SciPy's wheels, say) may each load their own copy of OpenBLAS."""
+    versions: dict[str, set[str]] = {}
+    for pool in pools:
+        if pool.get("user_api") == "blas":
+            versions.setdefault(pool["internal_api"], set()).add(str(pool.get("version")))
+    named = []
+    for name, found in sorted(versions.items()):
+        ordered = sorted(found, key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")])
+        copies = f" ({len(ordered)} copies loaded)".replace("(2 copies", "(two copies") if len(ordered) > 1 else ""
+        named.append(f"{name} {' and '.join(ordered)}{copies}" if len(ordered) <= 2
+                     else f"{name} {', '.join(ordered[:-1])} and {ordered[-1]}{copies}")
+    return named
 
 
 def _table(header: list[str], rows: list[list[str]], widths: str | None = None) -> list[str]:

@@ -3,6 +3,7 @@ gradient descent's paths (Fig. 4-10). Exported by :mod:`xgrad.plot`."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -122,7 +123,7 @@ def gradient_field(
     )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    fig.legend(loc="outside lower center")  # below the axes and their labels
     return fig
 
 
@@ -167,7 +168,10 @@ def descent_paths(
 
     Notes
     -----
-    Each window holds the whole path and the square ``|x_i| <= 1.5 max|init_x|``.
+    Each window holds the whole path and the square ``|x_i| <= 1.5 max|init_x|``;
+    where the path runs more than a thousand times farther out (a diverging
+    descent), both axes are symlog, linear over that square. One legend below the
+    panels names the path, start and end markers.
     Cost: ``4 * step_num`` evaluations of `f` per panel for the descent, plus
     ``41**2`` for the contour lines.
 
@@ -194,12 +198,53 @@ def descent_paths(
             ax.set_title(f"lr = {lr:g}: {descent_verdict(path, bad_step)}")
     x0, x1 = to_numpy(start)
     fig.suptitle(f"Gradient descent on {function_label(f, 2)}\nfrom ({x0:g}, {x1:g}), {step_num} steps")
+    # one legend for every panel, below them: inside a panel it would hide part of a path
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     return fig
+
+
+FAR_OUT = 1e3  # a path this many times farther out than its start square is drawn on symlog axes
+
+
+def _window_scale(
+    ax: Axes, lo: np.ndarray, hi: np.ndarray, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, Callable[[float, float], np.ndarray]]:
+    """Give `ax` the scale the window needs; return the window and how to space the contour grid.
+
+    A path that ran far out (a diverging descent) would leave the start square a
+    dot in a corner and the tick labels an offset such as ``1e128`` over the axis
+    labels; both axes then become symlog, linear over the start square and
+    logarithmic beyond, so the whole path and the contours around the start show.
+    """
+    from matplotlib.scale import SymmetricalLogTransform
+
+    half = 1.5 * max(float(np.max(np.abs(start))), 1.0)
+    if float(np.max(np.maximum(np.abs(lo), np.abs(hi)))) <= FAR_OUT * half:
+        return lo, hi, lambda a, b: np.linspace(a, b, CONTOUR_GRID)
+    scale = SymmetricalLogTransform(10, half, 1.0)
+    back = scale.inverted()
+    t_lo, t_hi = scale.transform(lo), scale.transform(hi)
+    top = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):  # 5% margins in the drawn (log) scale, so that the end marker shows
+        lo = np.maximum(back.transform(t_lo - 0.05 * (t_hi - t_lo)), -top)
+        hi = np.minimum(back.transform(t_hi + 0.05 * (t_hi - t_lo)), top)
+    for i, (set_scale, set_ticks) in enumerate(((ax.set_xscale, ax.set_xticks), (ax.set_yscale, ax.set_yticks))):
+        set_scale("symlog", linthresh=half)
+        tick = 10.0 ** math.floor(math.log10(max(abs(float(lo[i])), abs(float(hi[i])))))
+        set_ticks([t for t in (-tick, 0.0, tick) if lo[i] <= t <= hi[i]])  # one per decade would overlap
+        set_ticks([], minor=True)
+
+    def spaced(a: float, b: float) -> np.ndarray:
+        t_a, t_b = scale.transform(np.array([a, b]))
+        return np.asarray(back.transform(np.linspace(t_a, t_b, CONTOUR_GRID)))
+
+    return lo, hi, spaced
 
 
 def _draw_path(ax: Axes, f: Callable[[Array], Array], start: Array, path: np.ndarray) -> None:
     lo, hi = path_window(path, to_numpy(start))
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], CONTOUR_GRID), np.linspace(lo[1], hi[1], CONTOUR_GRID))
+    lo, hi, spaced = _window_scale(ax, lo, hi, to_numpy(start))
+    gx, gy = np.meshgrid(spaced(lo[0], hi[0]), spaced(lo[1], hi[1]))
     z = grid_values(f, start, gx, gy)
     levels = contour_levels(z)
     if levels.size > 1:
@@ -224,4 +269,3 @@ def _draw_path(ax: Axes, f: Callable[[Array], Array], start: Array, path: np.nda
     ax.plot(*path[-1], "*", color="C2", markersize=10, label="end")
     ax.set(xlabel="$x_0$", ylabel="$x_1$", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
     ax.set_aspect("equal")
-    ax.legend(loc="best", fontsize="small")
