@@ -1,7 +1,10 @@
 """Where the runs of a sweep go: this process, or a Dask cluster.
 
 A runner has one method, ``map(todo, data, round_)``, that yields the
-:class:`SweepRun` of each ``(key, settings)`` in `todo` as it finishes.
+:class:`SweepRun` of each ``(key, settings)`` in `todo` as it finishes, and
+``stream(jobs, data, round_, task)``, that runs ``task(key, job, data,
+round_)`` for each ``(key, job)`` that ``jobs()`` hands out (None: none now)
+as workers free up, and yields what each returns.
 :func:`runner` picks one from the `client` argument of :func:`xgrad.sweep`,
 and starts (and stops) a local cluster when none is given.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
@@ -51,21 +54,31 @@ class _Serial:
     progress (train keeps a partial result) and the sweep: that run is dropped, never
     handed on as finished, and the sweep raises KeyboardInterrupt."""
 
-    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
+    concurrent = False  # one run at a time
+
+    def map(self, todo: Iterable[tuple[str, Any]], data: Any, round_: int, task: Callable[..., Any] | None = None
+            ) -> Iterator[Any]:
         with stop_signals() as stop:  # one request for the sweep and the train inside it
             for key, settings in todo:
                 if stop:
                     raise stopped(stop)
-                run = run_one(key, settings, data, round_)
+                run = (task or run_one)(key, settings, data, round_)
                 if stop:  # cut short (or ended as the signal came): run again on resume
                     raise stopped(stop)
                 yield run
             if stop:  # during the last run's file write
                 raise stopped(stop)
 
+    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
+               task: Callable[..., Any]) -> Iterator[Any]:
+        """One job after another, asking `jobs` for the next once the last one is handed on."""
+        return self.map(iter(jobs, None), data, round_, task)
+
 
 class _Dask:
     """Runs as Dask tasks, collected as they finish."""
+
+    concurrent = True
 
     def __init__(self, client: Any, retries: int) -> None:
         self.client, self.retries = client, retries
@@ -91,6 +104,29 @@ class _Dask:
         try:
             for future in as_completed(futures):
                 yield future.result()
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
+               task: Callable[..., Any]) -> Iterator[Any]:
+        """As many jobs at once as the cluster has worker threads, asking `jobs` for more as each
+        one's result is handed on: a free worker never waits for the others."""
+        from distributed import as_completed
+
+        ref = self._data(data)
+        running = as_completed()
+        futures: list[Any] = []
+
+        def fill() -> None:
+            while running.count() < max(sum(self.client.nthreads().values()), 1) and (job := jobs()) is not None:
+                futures.append(self.client.submit(task, *job, ref, round_, pure=False, retries=self.retries))
+                running.add(futures[-1])
+
+        try:
+            fill()
+            for future in running:
+                yield future.result()
+                fill()
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 
