@@ -128,6 +128,10 @@ def test_a_first_rung_shorter_than_an_evaluation_interval_is_refused_with_the_ru
     # without eval_every, one epoch: 135 training samples in batches of 10 -> 13 iterations
     with pytest.raises(ValueError, match=r"interval \(13 iterations, one epoch"):
         xgrad.sweep(lr=NINE, halving=3, data=_data(), batch_size=10, **{**FAST, "eval_every": None})
+    # on MNIST (54,000 training images after the validation split, batches of 100): 540
+    with pytest.raises(ValueError, match=r"`halving` 3 cuts the 8 runs' 1000 iterations into rungs ending at 333, "
+                                         r"1000 iterations: .* \(540 iterations, one epoch"):
+        xgrad.sweep(halving=3, iters=1000, client="serial")
 
 
 def test_a_first_rung_shorter_than_one_iteration_is_refused_with_the_rungs():
@@ -261,6 +265,23 @@ def test_a_full_sweep_does_not_take_a_stopped_run_for_a_finished_one(tmp_path):
     assert [r.resumed for r in full] == [not r.stopped for r in halved] == [False, False, True]
     for run in full:
         _assert_same_as_train(run, data, 60)
+
+
+def test_on_a_cluster_runs_go_on_as_workers_free_up_with_the_numbers_of_serial_runs():
+    distributed = pytest.importorskip("distributed")
+    from xgrad._sweep.executor import QUIET_HTTP
+
+    data = _data()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, **QUIET_HTTP) as cluster, \
+            distributed.Client(cluster) as client:
+        result = xgrad.sweep(lr=NINE, halving=3, data=data, **{**FAST, "client": client})
+    assert result.rungs == [10, 30, 90] and len(result) == 9
+    assert all(r.worker.startswith("tcp://") for r in result)
+    assert sum(r.rung == 2 for r in result) >= 1 and sum(r.rung >= 1 for r in result) >= 3
+    assert result.best is not None and result.best.rung == 2 and not result.best.stopped
+    for run in result:
+        if not run.diverged:
+            _assert_same_as_train(run, data, result.rungs[run.rung])
 
 
 def test_the_command_takes_halving(capsys):

@@ -77,8 +77,8 @@ def rung_lengths(iters: int, halving: int, n_runs: int) -> list[int]:
 def check_rungs(halving: int, runs: Sequence[Mapping[str, Any]], data: Any = None) -> list[int]:
     """The rungs of a round of `runs` (one dict of settings each), or a ValueError naming
     ``halving`` that shows the rungs it would use: a grid of ``iters``, or a first rung
-    shorter than one iteration or than one evaluation interval (``eval_every``; one epoch,
-    where it is None and the size of the training `data` is known)."""
+    shorter than one iteration or than one evaluation interval (``eval_every``, or one epoch
+    of `data`, or of MNIST's 60,000 training images, where it is None)."""
     iters = sorted({r.get("iters", by_name()["iters"].default) for r in runs})
     if len(iters) > 1:
         raise ValueError(f"`halving` needs one `iters` for every run (the length of the top rung); got a grid of "
@@ -100,15 +100,16 @@ def check_rungs(halving: int, runs: Sequence[Mapping[str, Any]], data: Any = Non
     return rungs
 
 
+_NAMED_TRAIN = 60_000  # the training images of MNIST and of Fashion-MNIST, the data sets a run may name
+
+
 def _eval_interval(settings: Mapping[str, Any], data: Any) -> int | None:
-    """Iterations between a run's evaluations: `eval_every`, or one epoch where it is None and
-    the training set's size is known (None where it is not, and for no evaluations)."""
+    """Iterations between a run's evaluations: `eval_every`, or one epoch where it is None
+    (None for no evaluations)."""
     every = settings.get("eval_every")
     if every is not None:
         return int(every) if every > 0 else None
-    if data is None:
-        return None
-    n = len(data[0][0])
+    n = _NAMED_TRAIN if data is None else len(data[0][0])
     fraction = settings.get("validation")
     if isinstance(fraction, float):
         n -= round(fraction * n)
