@@ -66,6 +66,8 @@ SWEEP_OPTIONS = (
                 "of an uninterrupted run. On Dask a free worker promotes any run in the best ``1/halving`` of those "
                 "done at its rung so far, else starts a new one (asynchronous halving); in this process every run "
                 "does a rung before the best go on. Runs stopped early are marked ``stopped``, never ``best``. "
+                "With `out`, each rung is written as it ends (``runs/<run>/rungs.json``, the run's state in "
+                "``checkpoint.npz``) and read back by the same sweep started again. "
                 "None (the default): every run trains for ``iters``."),
     Setting("retries", 2, "int", check=checks.count(0), parse=int, help="times a lost or failed run is run again",
             doc="Times Dask runs a task again after an error or a lost worker."),
