@@ -312,3 +312,16 @@ def test_the_command_runs_a_sweep_with_halving(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["sweep", "--halving", "3", "--scheduler", "serial"])
     assert calls["halving"] == 3
+
+
+def test_a_refinement_round_climbs_rungs_no_shorter_than_the_grids():
+    data = _data()
+    # 4 runs halved by 2: rungs of 20, 40, 80; the round after has 8 runs, which alone would make a
+    # first rung of 10 iterations, shorter than eval_every
+    result = xgrad.sweep(lr=[1.0], seeds=[0, 1, 2, 3], halving=2, refine=1, data=data,
+                         **{**FAST, "iters": 80, "eval_every": 20})
+    assert result.rungs == [20, 40, 80] and len(result) == 12
+    assert {r.iters for r in result if not r.diverged} <= {20, 40, 80}
+    refined = [r for r in result if r.refine_round == 1]
+    assert sorted(r.rung for r in refined if not r.diverged)[-1] == 2 and any(r.stopped for r in refined)
+    assert not result.best.stopped and result.best.iters == 80

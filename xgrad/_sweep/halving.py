@@ -74,16 +74,18 @@ def rung_lengths(iters: int, halving: int, n_runs: int) -> list[int]:
     return [iters // halving ** (count - 1 - k) for k in range(count)]
 
 
-def check_rungs(halving: int, runs: Sequence[Mapping[str, Any]], data: Any = None) -> list[int]:
+def check_rungs(halving: int, runs: Sequence[Mapping[str, Any]], data: Any = None, *, most: int | None = None
+                ) -> list[int]:
     """The rungs of a round of `runs` (one dict of settings each), or a ValueError naming
     ``halving`` that shows the rungs it would use: a grid of ``iters``, or a first rung
     shorter than one iteration or than one evaluation interval (``eval_every``, or one epoch
-    of `data`, or of MNIST's 60,000 training images, where it is None)."""
+    of `data`, or of MNIST's 60,000 training images, where it is None). The rungs are those
+    of `most` runs where there are more (a refinement round: no more rungs than the grid's)."""
     iters = sorted({r.get("iters", by_name()["iters"].default) for r in runs})
     if len(iters) > 1:
         raise ValueError(f"`halving` needs one `iters` for every run (the length of the top rung); got a grid of "
                          f"`iters` {iters}: give one value, or sweep without `halving`")
-    rungs = rung_lengths(iters[0], halving, len(runs))
+    rungs = rung_lengths(iters[0], halving, min(len(runs), most or len(runs)))
     said = (f"`halving` {halving} cuts the {len(runs)} runs' {iters[0]} iterations into rungs ending at "
             f"{', '.join(map(str, rungs))} iterations")
     if rungs[0] < 1:

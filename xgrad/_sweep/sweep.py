@@ -185,12 +185,12 @@ def sweep(**arguments: Any) -> SweepResult:
     rungs = None if halving is None else check_rungs(halving, [s for _, s in todo], data)
     folder = _prepare_out(own["out"])
     with runner(own["client"], own["retries"]) as pool, _Progress(own["progress"]) as bar:
-        runs = _round(pool, todo, data, folder, bar, 0, halving)
+        runs = _round(pool, todo, data, folder, bar, 0, halving, len(todo))
         for k in range(1, own["refine"] + 1):
             more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes, data)]
             if not more:
                 break
-            runs += _round(pool, more, data, folder, bar, k, halving)
+            runs += _round(pool, more, data, folder, bar, k, halving, len(todo))
     result = SweepResult(runs, names, halving=halving, rungs=rungs)
     if folder is not None:
         _write_summary(result, folder)
@@ -228,11 +228,12 @@ def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]], data: Any) -> 
 
 
 def _round(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None, bar: _Progress,
-           round_: int, halving: int | None) -> list[SweepRun]:
-    """The runs of one round: each trained to the end, or with successive halving."""
+           round_: int, halving: int | None, grid: int) -> list[SweepRun]:
+    """The runs of one round: each trained to the end, or with successive halving (in rungs no
+    shorter than those of the `grid` runs of the first round, which were checked)."""
     if halving is None:
         return _execute(pool, todo, data, folder, bar, round_)
-    rungs = check_rungs(halving, [s for _, s in todo], data)
+    rungs = check_rungs(halving, [s for _, s in todo], data, most=grid)
     return climb(pool, todo, data, folder, bar, round_, rungs=rungs, halving=halving, write_run=_write_run)
 
 
