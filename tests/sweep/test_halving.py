@@ -325,3 +325,47 @@ def test_a_refinement_round_climbs_rungs_no_shorter_than_the_grids():
     refined = [r for r in result if r.refine_round == 1]
     assert sorted(r.rung for r in refined if not r.diverged)[-1] == 2 and any(r.stopped for r in refined)
     assert not result.best.stopped and result.best.iters == 80
+
+
+def test_a_signal_during_a_rung_keeps_the_rungs_done_and_drops_the_one_cut_short(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from xgrad._train.stepping import Stepping
+
+    data = _data()
+    real_step, calls = Stepping.step, []
+
+    def step(self, params, idx):
+        calls.append(1)
+        if len(calls) == 3 * 30 + 10:  # ten iterations into the best run's second rung
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, params, idx)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(Stepping, "step", step)
+    lrs = [0.1, 1.0, 3.0]  # three runs halved by 3: rungs of 30 and 90
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            xgrad.sweep(lr=lrs, halving=3, data=data, out=tmp_path, **FAST)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(calls) == 3 * 30 + 10
+    stored = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("runs/*/rungs.json"))]
+    assert [[r["rung"] for r in s["runs"]] for s in stored] == [[0], [0], [0]]  # the cut-short rung is not there
+    assert not (tmp_path / "sweep.json").exists()
+    monkeypatch.undo()
+    again = xgrad.sweep(lr=lrs, halving=3, data=data, out=tmp_path, **FAST)
+    assert [(r.rung, r.resumed) for r in again] == [(0, True), (0, True), (1, False)]
+    _assert_same_as_train(again.best, data, 90)  # from the checkpoint of its first rung
+
+
+def test_a_damaged_rungs_file_is_run_again(tmp_path, caplog):
+    data = _data()
+    lrs = [0.1, 1.0, 3.0]
+    first = xgrad.sweep(lr=lrs, halving=3, data=data, out=tmp_path, **FAST)
+    (tmp_path / "runs" / first.runs[0].key / "rungs.json").write_text("{ half a fi")
+    again = xgrad.sweep(lr=lrs, halving=3, data=data, out=tmp_path, **FAST)
+    assert [r.resumed for r in again] == [False, True, True]
+    assert "rungs.json is unreadable" in caplog.text
+    assert [(r.rung, r.val_acc) for r in again] == [(r.rung, r.val_acc) for r in first]
