@@ -265,6 +265,10 @@ def test_a_full_sweep_does_not_take_a_stopped_run_for_a_finished_one(tmp_path):
     assert [r.resumed for r in full] == [not r.stopped for r in halved] == [False, False, True]
     for run in full:
         _assert_same_as_train(run, data, 60)
+    # and the same halving sweep again reads its rungs back, without the full runs' longer histories
+    again = xgrad.sweep(lr=lrs, halving=3, data=data, out=tmp_path, **{**FAST, "iters": 60})
+    assert all(r.resumed for r in again) and [r.iters for r in again] == [20, 20, 60]
+    assert [None if r.history is None else len(r.history.loss) for r in again] == [None, None, 60]
 
 
 def test_on_a_cluster_runs_go_on_as_workers_free_up_with_the_numbers_of_serial_runs():

@@ -128,7 +128,9 @@ class _Round:
             try:
                 found = json.loads((base / "history.json").read_text())
                 found.pop("sweep_run", None)
-                run = replace(run, history=History.from_dict(found))
+                history = History.from_dict(found)
+                if run.diverged or len(history.loss) == run.iters:  # not that of a later sweep without halving
+                    run = replace(run, history=history)
             except (OSError, ValueError, TypeError) as exc:
                 logger.warning("%s: its history.json is unreadable (%s); its loss curve is left out", key, exc)
             checkpoint = base / "checkpoint.npz"
