@@ -88,3 +88,16 @@ def test_screenshot_docs_frames_a_page_at_a_phone_width(tmp_path):
     html = frame.read_text()
     assert f"src='{page.as_uri()}' width='390' height='4000'" in html
     assert screenshot_docs.MIN_WINDOW > 390  # why the frame: Chrome's window is never that narrow
+
+
+def test_bench_halving_prints_both_picks_and_the_ratios(tmp_path):
+    out = _run(str(SCRIPTS / "bench_halving.py"), "--iters", "60", "--eval-every", "20", "--lr", "0.1", "1", "3",
+               "--json",
+               str(tmp_path / "h.json"))
+    report = json.loads((tmp_path / "h.json").read_text())
+    assert report["rungs"] == [20, 60] and report["runs"] == 3
+    assert report["full"]["iterations"] == 180
+    assert report["halving_sweep"]["iterations"] == 20 * 3 + 40  # one run goes on from 20 to 60
+    assert report["iterations_ratio"] == report["halving_sweep"]["iterations"] / 180
+    assert report["same_pick"] and report["pick_has_full_grid_numbers"]
+    assert "of the iterations" in out and "the same pick: yes" in out

@@ -4,7 +4,9 @@ Left, the final validation accuracy (the test accuracy for runs without
 validation data) against the learning rate on a log axis, one line per
 combination of the other settings (the mean over seeds, each seed a dot);
 middle, the final loss; runs that diverged are red crosses on the bottom edge
-of the accuracy panel and the top edge of the loss panel. Right, the loss
+of the accuracy panel and the top edge of the loss panel; runs stopped early
+by successive halving are grey squares at what they reached, apart from the
+lines of the runs trained to the end. Right, the loss
 curves of the best runs. Drawn without pyplot, like :mod:`xgrad.plot`.
 """
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DIVERGED = "diverged"  # the label of the crosses
+STOPPED = "stopped early (successive halving)"  # the label of the squares
 
 
 def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[Any], *, curves: int = 3) -> Figure:
@@ -75,6 +78,7 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     for label, family in _families(runs, varied).items():
         _draw_family(acc_ax, loss_ax, label + mean if label else (acc_name + mean, "final loss" + mean), family, acc)
     _draw_diverged(acc_ax, loss_ax, [r for r in runs if r.diverged])
+    _draw_stopped(acc_ax, loss_ax, [r for r in runs if _stopped(r)], acc)
     best = ranked[0] if ranked else None
     if best is not None and acc(best) is not None:
         acc_ax.plot([best.settings["lr"]], [acc(best)], "*", color="gold", markeredgecolor="black",
@@ -107,7 +111,7 @@ def _draw_family(acc_ax: Axes, loss_ax: Axes, label: str | tuple[str, str], runs
                  acc: Callable[[Any], Any]) -> None:
     """One line per panel; `label` names the family, or what each panel shows (a pair)."""
     acc_label, loss_label = (label, label) if isinstance(label, str) else label
-    ok = [r for r in runs if not r.diverged]
+    ok = [r for r in runs if not r.diverged and not _stopped(r)]
     lrs = sorted({r.settings["lr"] for r in ok})
     accs = [_mean([acc(r) for r in ok if r.settings["lr"] == lr]) for lr in lrs]
     losses = [_mean([r.loss for r in ok if r.settings["lr"] == lr]) for lr in lrs]
@@ -126,6 +130,20 @@ def _draw_diverged(acc_ax: Axes, loss_ax: Axes, runs: list[Any]) -> None:
     # on the top edge of the loss panel, whatever its scale
     loss_ax.plot(lrs, [0.97] * len(lrs), "x", color="tab:red", markersize=9, mew=2, label=DIVERGED,
                  transform=loss_ax.get_xaxis_transform())
+
+
+def _stopped(run: Any) -> bool:
+    return bool(getattr(run, "stopped", False)) and not run.diverged
+
+
+def _draw_stopped(acc_ax: Axes, loss_ax: Axes, runs: list[Any], acc: Callable[[Any], Any]) -> None:
+    """The runs stopped below the top rung, at the accuracy and loss they had then."""
+    if not runs:
+        return
+    lrs = [r.settings["lr"] for r in runs]
+    style = {"color": "tab:gray", "markerfacecolor": "none", "markersize": 7, "label": STOPPED}
+    acc_ax.plot(lrs, [_nan(acc(r)) for r in runs], "s", **style)
+    loss_ax.plot(lrs, [r.loss for r in runs], "s", **style)
 
 
 def _draw_curves(ax: Axes, ranked: list[Any], varied: Sequence[str]) -> None:

@@ -1,7 +1,10 @@
 """Where the runs of a sweep go: this process, or a Dask cluster.
 
 A runner has one method, ``map(todo, data, round_)``, that yields the
-:class:`SweepRun` of each ``(key, settings)`` in `todo` as it finishes.
+:class:`SweepRun` of each ``(key, settings)`` in `todo` as it finishes, and
+``stream(jobs, data, round_, task)``, that runs ``task(key, job, data,
+round_)`` for each ``(key, job)`` that ``jobs()`` hands out (None: none now)
+as workers free up, and yields what each returns.
 :func:`runner` picks one from the `client` argument of :func:`xgrad.sweep`,
 and starts (and stops) a local cluster when none is given.
 """
@@ -13,7 +16,7 @@ import importlib.util
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
@@ -61,17 +64,25 @@ class _Serial:
     progress (train keeps a partial result) and the sweep: that run is dropped, never
     handed on as finished, and the sweep raises KeyboardInterrupt."""
 
-    def map(self, todo: list[tuple[str, dict[str, Any]]], data: Any, round_: int) -> Iterator[SweepRun]:
+    concurrent = False  # one run at a time
+
+    def map(self, todo: Iterable[tuple[str, Any]], data: Any, round_: int, task: Callable[..., Any] | None = None
+            ) -> Iterator[Any]:
         with stop_signals() as stop:  # one request for the sweep and the train inside it
             for key, settings in todo:
                 if stop:
                     raise stopped(stop)
-                run = run_one(key, settings, data, round_)
+                run = (task or run_one)(key, settings, data, round_)
                 if stop:  # cut short (or ended as the signal came): run again on resume
                     raise stopped(stop)
                 yield run
             if stop:  # during the last run's file write
                 raise stopped(stop)
+
+    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
+               task: Callable[..., Any]) -> Iterator[Any]:
+        """One job after another, asking `jobs` for the next once the last one is handed on."""
+        return self.map(iter(jobs, None), data, round_, task)
 
 
 POLL_SECONDS = 0.05
@@ -82,6 +93,8 @@ class _Dask:
     """Runs as Dask tasks, collected as they finish. A request to stop (`stop`: Ctrl-C,
     SIGTERM) hands on the runs already finished, cancels the others and raises
     KeyboardInterrupt."""
+
+    concurrent = True
 
     def __init__(self, client: Any, retries: int, stop: StopRequest) -> None:
         self.client, self.retries, self.stop = client, retries, stop
@@ -117,6 +130,65 @@ class _Dask:
                         yield future.result()
                 if stop:
                     raise stopped(self.stop, many=True)
+            if self.stop:  # during the last run's file write
+                raise stopped(self.stop, many=True)
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
+               task: Callable[..., Any]) -> Iterator[Any]:
+        """As many jobs at once as the cluster has worker threads, asking `jobs` for more as each
+        one's result is handed on: a free worker never waits for the others."""
+        from distributed import as_completed
+
+        ref = self._data(data)
+        running = as_completed()
+        futures: list[Any] = []
+
+        def fill() -> None:
+            while running.count() < max(sum(self.client.nthreads().values()), 1) and (job := jobs()) is not None:
+                futures.append(self.client.submit(task, *job, ref, round_, pure=False, retries=self.retries))
+                running.add(futures[-1])
+
+        try:
+            fill()
+            for future in running:
+                yield future.result()
+                fill()
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
+               task: Callable[..., Any]) -> Iterator[Any]:
+        """As many jobs at once as the cluster has worker threads, asking `jobs` for more as each
+        one's result is handed on: a free worker never waits for the others. Asked to stop, it
+        hands on what has finished, starts nothing more and cancels the rest."""
+        from distributed import as_completed
+
+        ref = self._data(data)
+        running = as_completed()
+        futures: list[Any] = []
+
+        def fill() -> None:
+            while (not self.stop and running.count() < max(sum(self.client.nthreads().values()), 1)
+                   and (job := jobs()) is not None):
+                futures.append(self.client.submit(task, *job, ref, round_, pure=False, retries=self.retries))
+                running.add(futures[-1])
+
+        try:
+            fill()
+            while not running.is_empty():
+                # polled, not blocking: a signal only sets the flag, and a blocked wait would not see it
+                stop = bool(self.stop)
+                batch = running.next_batch(block=False)
+                if not batch and not stop:
+                    time.sleep(POLL_SECONDS)
+                for future in batch:
+                    if not stop or future.status == "finished":  # asked to stop: only what has finished
+                        yield future.result()
+                if stop:
+                    raise stopped(self.stop, many=True)
+                fill()
             if self.stop:  # during the last run's file write
                 raise stopped(self.stop, many=True)
         finally:

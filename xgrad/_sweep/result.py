@@ -50,10 +50,17 @@ class SweepResult:
     varied : list of str
         The settings that take several values (``lr`` and ``seed`` always):
         the columns of the table.
+    halving : int or None
+        The factor of successive halving (``sweep(halving=...)``), or None.
+    rungs : list of int or None
+        With halving, the iterations at the end of each rung of the coarse
+        grid, the last ``iters``.
     """
 
     runs: list[SweepRun]
     varied: list[str] = field(default_factory=lambda: ["lr", "seed"])
+    halving: int | None = None
+    rungs: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -66,8 +73,9 @@ class SweepResult:
         """The run with the highest final validation accuracy, or without
         validation data (``validation=None``) the lowest final training loss
         (see :attr:`ranked_by`); never chosen by test accuracy, which is the
-        number to quote for it. None if all diverged."""
-        finite = [r for r in self.runs if score(r) > -math.inf]
+        number to quote for it. Chosen among the runs trained to the end:
+        never one stopped early by successive halving. None if all diverged."""
+        finite = [r for r in self.runs if score(r) > -math.inf and not r.stopped]
         return max(finite, key=score) if finite else None
 
     @property
@@ -98,13 +106,16 @@ class SweepResult:
         """A JSON-able dict: the varied settings, the best run's key, the runs
         (with their loss curves if `history`)."""
         best = self.best
-        return {"varied": list(self.varied), "best": None if best is None else best.key,
+        halving = {} if self.halving is None else {"halving": self.halving, "rungs": self.rungs}
+        return {"varied": list(self.varied), "best": None if best is None else best.key, **halving,
                 "runs": [r.to_dict(history=history) for r in self.runs]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepResult:
         """The inverse of :meth:`to_dict`, e.g. from a ``sweep.json``."""
-        return cls([SweepRun.from_dict(r) for r in d["runs"]], list(d["varied"]))
+        rungs = d.get("rungs")
+        return cls([SweepRun.from_dict(r) for r in d["runs"]], list(d["varied"]), d.get("halving"),
+                   None if rungs is None else [int(n) for n in rungs])
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The JSON text of :meth:`to_dict`; also written (atomically) to `path` if given."""
@@ -132,9 +143,13 @@ class SweepResult:
         note = (f"best (*) by {by}; test accuracy is reported, never used to choose" if by == BY_VALIDATION else
                 f"best (*) by the {by}: no validation data (validation=None); test accuracy is reported, never "
                 "used to choose")
-        header = ["", *self.varied, *_COLUMNS]
-        rows = [["*" if r is best else "", *(_cell(r.settings.get(k)) for k in self.varied), *_cells(r)]
-                for r in self.runs]
+        halved = self.halving is not None
+        if halved:
+            note += (f"\nsuccessive halving by {self.halving}: rungs end at "
+                     f"{', '.join(map(str, self.rungs or []))} iterations; a stopped run is never the best")
+        header = ["", *self.varied, *_COLUMNS, *(["stopped"] if halved else [])]
+        rows = [["*" if r is best else "", *(_cell(r.settings.get(k)) for k in self.varied), *_cells(r),
+                 *([f"at {r.iters}" if r.stopped else ""] if halved else [])] for r in self.runs]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                  for row in [header, *rows]]
@@ -147,7 +162,7 @@ class SweepResult:
         (see :func:`xgrad._plot.sweep.sweep_figure`). Needs matplotlib."""
         from xgrad._plot.sweep import sweep_figure
 
-        ranked = sorted((r for r in self.runs if score(r) > -math.inf), key=score, reverse=True)
+        ranked = sorted((r for r in self.runs if score(r) > -math.inf and not r.stopped), key=score, reverse=True)
         return sweep_figure(self.runs, self.varied, ranked, curves=curves)
 
 

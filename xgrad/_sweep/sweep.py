@@ -20,10 +20,12 @@ from typing import Any
 from xgrad._infra.files import check_output_dir
 from xgrad._sweep.executor import check_client, runner
 from xgrad._sweep.grid import checked_run, expand, fingerprint, grid_axes, jsonable, refine_lrs, run_key, varied
+from xgrad._sweep.halving import check_halving, check_rungs
 from xgrad._sweep.result import SweepResult, score, write_atomic
+from xgrad._sweep.rungs import climb
 from xgrad._sweep.worker import SweepRun
 from xgrad._train import checks
-from xgrad._train.settings import NAMED, REFUSED, SINGLE, Setting, doc_entry, fill_parameters, record
+from xgrad._train.settings import NAMED, REFUSED, SINGLE, Setting, by_name, doc_entry, fill_parameters, record
 
 __all__ = ["SWEEP_OPTIONS", "SweepResult", "SweepRun", "describe_sweep", "named_axes", "sweep"]
 
@@ -55,6 +57,19 @@ SWEEP_OPTIONS = (
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", help="no progress bar",
             shown="a progress bar on stderr",
             doc="A progress bar on stderr: runs done, best so far."),
+    Setting("halving", None, "int | None", kind="int, optional", check=check_halving, parse=int, shown="off",
+            help="successive halving: only the best 1/N of the runs go on at each rung of N times more iterations",
+            doc="Successive halving: every run trains first for a rung of ``iters / halving**k`` iterations, and "
+                "only the best ``1/halving`` of them (by validation accuracy, or final training loss without "
+                "validation data) go on to the next rung, ``halving`` times longer, up to ``iters``; with as many "
+                "rungs as keep at least one run to the top (8 runs with ``halving=3``: rungs ending at "
+                "``iters // 3`` and ``iters``). A run that goes on resumes where it stopped, and gives the numbers "
+                "of an uninterrupted run. On Dask a free worker promotes any run in the best ``1/halving`` of those "
+                "done at its rung so far, else starts a new one (asynchronous halving); in this process every run "
+                "does a rung before the best go on. Runs stopped early are marked ``stopped``, never ``best``. "
+                "With `out`, each rung is written as it ends (``runs/<run>/rungs.json``, the run's state in "
+                "``checkpoint.npz``) and read back by the same sweep started again. "
+                "None (the default): every run trains for ``iters``."),
     Setting("retries", 2, "int", check=checks.count(0), parse=int, help="times a lost or failed run is run again",
             doc="Times Dask runs a task again after an error or a lost worker."),
 )
@@ -169,15 +184,17 @@ def sweep(**arguments: Any) -> SweepResult:
     axes = grid_axes({**named, "seed": own["seeds"]}, arguments)
     names, digest = varied(axes), fingerprint(data)
     todo = [(run_key(s, names, digest), s) for s in expand(axes, data)]
+    halving = own["halving"]
+    rungs = None if halving is None else check_rungs(halving, [s for _, s in todo], data)
     folder = _prepare_out(own["out"])
     with runner(own["client"], own["retries"]) as pool, _Progress(own["progress"]) as bar:
-        runs = _execute(pool, todo, data, folder, bar, 0)
+        runs = _round(pool, todo, data, folder, bar, 0, halving, len(todo))
         for k in range(1, own["refine"] + 1):
             more = [(run_key(s, names, digest), s) for s in _refinement(runs, axes, data)]
             if not more:
                 break
-            runs += _execute(pool, more, data, folder, bar, k)
-    result = SweepResult(runs, names)
+            runs += _round(pool, more, data, folder, bar, k, halving, len(todo))
+    result = SweepResult(runs, names, halving=halving, rungs=rungs)
     if folder is not None:
         _write_summary(result, folder)
     return result
@@ -200,7 +217,7 @@ def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]], data: Any) -> 
     for every seed."""
     means: dict[tuple[str, float], list[float]] = {}
     family: dict[str, dict[str, Any]] = {}
-    for r in runs:
+    for r in (r for r in runs if not r.stopped):  # those trained to the end
         others = {k: v for k, v in r.settings.items() if k not in ("lr", "seed")}
         name = json.dumps(jsonable(others), sort_keys=True)
         family[name] = others
@@ -211,6 +228,16 @@ def _refinement(runs: list[SweepRun], axes: dict[str, list[Any]], data: Any) -> 
     tried = [lr for (n, lr) in means if n == name]
     return [checked_run({**family[name], "lr": new, "seed": seed}, data)
             for new in refine_lrs(tried, best) for seed in axes["seed"]]
+
+
+def _round(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None, bar: _Progress,
+           round_: int, halving: int | None, grid: int) -> list[SweepRun]:
+    """The runs of one round: each trained to the end, or with successive halving (in rungs no
+    shorter than those of the `grid` runs of the first round, which were checked)."""
+    if halving is None:
+        return _execute(pool, todo, data, folder, bar, round_)
+    rungs = check_rungs(halving, [s for _, s in todo], data, most=grid)
+    return climb(pool, todo, data, folder, bar, round_, rungs=rungs, halving=halving, write_run=_write_run)
 
 
 def _execute(pool: Any, todo: list[tuple[str, dict[str, Any]]], data: Any, folder: Path | None,
@@ -262,6 +289,8 @@ def _read_run(folder: Path | None, key: str, settings: dict[str, Any]) -> SweepR
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("running %s again: its history.json is unreadable (%s)", key, exc)
         return None
+    if run.iters is not None and not run.diverged and run.iters < settings.get("iters", by_name()["iters"].default):
+        return None  # stopped early by successive halving: not a finished run
     return run if run.key == key else None
 
 

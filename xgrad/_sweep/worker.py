@@ -54,6 +54,16 @@ class SweepRun:
         The accuracy and mean cross-entropy on the validation data at the
         last evaluation, what the sweep ranks its runs by (None without
         validation data, as in sweeps written before it had them).
+    iters : int or None
+        The iterations it trained: ``iters``, the end of the rung where
+        successive halving stopped it, or the iteration it diverged at (None
+        in sweeps written before it was recorded).
+    rung : int or None
+        With successive halving (``sweep(halving=...)``), the highest rung it
+        reached, 0 for the first; None without halving.
+    stopped : bool
+        Stopped by successive halving below the top rung: it did not train
+        for ``iters`` iterations, and is never the best run.
     history : History or None
         What the run recorded (loss per iteration, accuracies); for a
         diverged run, up to the last finite loss. None where it was not kept
@@ -74,6 +84,9 @@ class SweepRun:
     resumed: bool = False
     val_acc: float | None = None
     val_loss: float | None = None
+    iters: int | None = None
+    rung: int | None = None
+    stopped: bool = False
     history: History | None = field(default=None, repr=False)
 
     def to_dict(self, *, history: bool = False) -> dict[str, Any]:
@@ -98,7 +111,8 @@ class SweepRun:
         return cls(**d)
 
 
-_FIELDS = {"key": str, "settings": dict, "diverged": bool, "worker": str, "backend": str, "resumed": bool}
+_FIELDS = {"key": str, "settings": dict, "diverged": bool, "worker": str, "backend": str, "resumed": bool,
+           "stopped": bool}
 
 
 def _number(v: Any) -> bool:
@@ -119,7 +133,7 @@ def _check_fields(d: dict[str, Any]) -> None:
     for name in ("loss", "val_loss"):
         if d.get(name) is not None and not _number(d[name]):
             raise bad(name, "a number or null")
-    for name in ("diverged_at", "refine_round"):
+    for name in ("diverged_at", "refine_round", "iters", "rung"):
         if d.get(name) is not None and not (isinstance(d[name], int) and not isinstance(d[name], bool)
                                             and d[name] >= 0):
             raise bad(name, "a count")
@@ -172,5 +186,5 @@ def run_one(key: str, settings: dict[str, Any], data: Any = None, refine_round: 
         loss=sum(tail) / len(tail) if tail else math.nan, diverged=diverged_at is not None,
         diverged_at=diverged_at, seconds=seconds, worker=where(), backend=result.backend,
         refine_round=refine_round, val_acc=h.val_acc[-1] if h.val_acc else None,
-        val_loss=h.val_loss[-1] if h.val_loss else None, history=h,
+        val_loss=h.val_loss[-1] if h.val_loss else None, iters=diverged_at or len(h.loss), history=h,
     )
