@@ -138,29 +138,6 @@ class _Dask:
     def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
                task: Callable[..., Any]) -> Iterator[Any]:
         """As many jobs at once as the cluster has worker threads, asking `jobs` for more as each
-        one's result is handed on: a free worker never waits for the others."""
-        from distributed import as_completed
-
-        ref = self._data(data)
-        running = as_completed()
-        futures: list[Any] = []
-
-        def fill() -> None:
-            while running.count() < max(sum(self.client.nthreads().values()), 1) and (job := jobs()) is not None:
-                futures.append(self.client.submit(task, *job, ref, round_, pure=False, retries=self.retries))
-                running.add(futures[-1])
-
-        try:
-            fill()
-            for future in running:
-                yield future.result()
-                fill()
-        finally:
-            self.client.cancel([f for f in futures if not f.done()])
-
-    def stream(self, jobs: Callable[[], tuple[str, Any] | None], data: Any, round_: int,
-               task: Callable[..., Any]) -> Iterator[Any]:
-        """As many jobs at once as the cluster has worker threads, asking `jobs` for more as each
         one's result is handed on: a free worker never waits for the others. Asked to stop, it
         hands on what has finished, starts nothing more and cancels the rest."""
         from distributed import as_completed
