@@ -417,3 +417,19 @@ def test_one_round_gives_the_first_quotient_with_an_honest_status():
     res = derivative(np.exp, 1.0, maxiter=1)
     assert abs(float(res.df) - math.e) < 0.1 and math.isinf(float(res.error))
     assert int(res.status) == -2 and not bool(res.success) and int(res.nfev) == 2
+
+
+def test_quotients_lost_in_rounding_that_agree_by_chance_are_no_success():
+    # the cdf of ksone(1000) near its median + 0.1 is 1 - 5.5e-13: its differences move in steps of eps, two
+    # quotients agreed exactly and the result, 4e-3 off, was reported as converged
+    from scipy import stats
+
+    dist = stats.ksone(1000)
+    x = float(dist.median()) + 0.1
+    res = derivative(dist.cdf, x)
+    exact = float(dist.pdf(x))
+    assert abs(float(res.df) - exact) <= float(res.error)
+    assert int(res.status) == -4 and not bool(res.success)
+    # the survival function keeps its relative precision there: its derivative converges
+    sf = derivative(lambda t: -dist.sf(t), x)
+    assert bool(sf.success) and abs(float(sf.df) / exact - 1) < 1e-6

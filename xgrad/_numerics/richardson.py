@@ -164,12 +164,15 @@ def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings
                                | _contradicts(cand, cand_e, state, xp))
             state.df = xp.where(better, cand, state.df)
             state.error = xp.where(better, cand_e, state.error)
-            done_now = active & _within(t, prev, settings, xp)
+            converged, gone = _within(t, b, prev, settings, xp)
+            done_now = active & converged
             stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
             floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
             state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
             state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
-            active = active & ~done_now & ~floor
+            lost = active & ~done_now & ~floor & gone  # smaller steps only lose more
+            state.status = xp.where(lost, xp.full_like(state.status, NO_RELATIVE), state.status)
+            active = active & ~done_now & ~floor & ~lost
             if settings.callback is not None:
                 try:
                     settings.callback(state, active)
@@ -259,17 +262,28 @@ def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
     return xp.where(settled, FINE * one, xp.where(lost, LEAP * one, coarse * one))
 
 
-def _within(t: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
-            xp: Namespace) -> Array:
+def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
+            xp: Namespace) -> tuple[Array, Array]:
     """Whether some entry of order MIN_ORDER or more changed from the previous
-    row by less than the tolerances."""
+    row by less than the tolerances (first mask), and whether only entries
+    lost in rounding did (second mask: their rounding bound `b` is at least
+    ``atol`` plus their value, so they are 0 or noise and say nothing of the
+    derivative). An entry whose bound is over LOST of its value counts for
+    neither: such quotients are quantised (a cdf near 1 moves in steps of
+    eps) and two of them agree exactly by chance."""
     ok = xp.zeros(t[0].shape, dtype=xp.bool, device=array_api_compat.device(t[0]))
+    gone = ok
     if prev is None:
-        return ok
+        return ok, gone
     for j in range(min(MIN_ORDER, len(t) - 1), len(t)):
         change = xp.abs(t[j] - prev[0][max(j - 1, 0)])
-        ok = ok | (change <= settings.atol + settings.rtol * xp.abs(t[j]))
-    return ok
+        size = xp.abs(t[j])
+        agree = change <= settings.atol + settings.rtol * size
+        lost = ~(b[j] < settings.atol + size)
+        chance = ~lost & (b[j] > settings.atol + LOST * size)
+        ok = ok | (agree & ~lost & ~chance)
+        gone = gone | (agree & lost)
+    return ok, gone & ~ok
 
 
 def _initial_state(x: Array, xp: Namespace) -> State:
