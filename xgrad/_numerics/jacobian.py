@@ -87,6 +87,10 @@ def jacobian(
     rtol: float | None = None,
     atol: float | None = None,
     maxiter: int = 14,
+    initial_step: Any = None,
+    step_direction: Any = 0,
+    step_factor: float | None = None,
+    order: int | None = None,
 ) -> DerivativeResult:
     """Jacobian of a vector function, entry by entry with error control.
 
@@ -100,8 +104,12 @@ def jacobian(
         Where to differentiate.
     vectorized : bool
         Call `f` once per round on a stack of points instead of once per point.
-    rtol, atol, maxiter
+    rtol, atol, maxiter, step_factor, order
         As for :func:`derivative`, per entry.
+    initial_step, step_direction : float or array, optional
+        As for :func:`derivative`, per input: a number, or an array of the
+        shape of `x` (one value per variable), e.g. one-sided steps for the
+        variables at the edge of the domain of `f`.
 
     Returns
     -------
@@ -165,7 +173,16 @@ def jacobian(
     g = _stacked(f_flat, flat, m, vectorized, xp)
     zero = xp.zeros((m, n), dtype=x.dtype, device=array_api_compat.device(x))
     scale = xp.broadcast_to(xp.maximum(xp.abs(flat), xp.ones_like(flat)), (m, n))
-    res = derivative(g, zero, scale=scale, rtol=rtol, atol=atol, maxiter=maxiter)
+    per_input: dict[str, Any] = {"initial_step": initial_step, "step_direction": step_direction}
+    for name, value in per_input.items():
+        if array_api_compat.is_array_api_obj(value) and value.ndim:
+            if tuple(value.shape) != tuple(x.shape):
+                raise ValueError(f"`{name}` must be a number or an array of the shape of `x` {tuple(x.shape)}; "
+                                 f"got shape {tuple(value.shape)}")
+            per_input[name] = xp.broadcast_to(xp.reshape(value, (1, n)), (m, n))
+    res = derivative(g, zero, scale=scale, rtol=rtol, atol=atol, maxiter=maxiter,
+                     initial_step=per_input["initial_step"], step_direction=per_input["step_direction"],
+                     step_factor=step_factor, order=order)
     return _reshaped(res, (*out_shape, *x.shape), xp)
 
 
