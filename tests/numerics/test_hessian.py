@@ -95,3 +95,14 @@ def test_argument_errors(kwargs, error, match):
 def test_f_must_return_a_scalar():
     with pytest.raises(ValueError, match="`f` must return a scalar"):
         hessian(lambda v: v**2, np.ones(2))
+
+
+def test_the_documented_costs_are_the_costs():
+    # the docstring said about 100 calls per entry where Rosenbrock in 5 variables took 580
+    f = _counted(lambda v: np.exp(v[0]) * np.sin(v[1]))
+    hessian(f, np.array([1.0, 2.0]))
+    assert f.calls == 39
+    g = _counted(_rosen(np))
+    hessian(g, X5)
+    assert g.calls == 109
+    assert "109 calls" in (hessian.__doc__ or "") and "39" in (hessian.__doc__ or "")

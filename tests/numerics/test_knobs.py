@@ -130,3 +130,17 @@ def test_status_codes_and_their_scipy_counterparts_are_documented():
     assert set(STATUS) == {0, 1, -2, -3, -4, -5}
     assert "in progress" in (DerivativeResult.__doc__ or "")
     assert to_numpy(derivative(np.exp, 1.0).status).dtype == np.int32
+
+
+def test_the_options_on_every_backend(backend):
+    xp = backend.xp
+    x = backend.asarray(np.array([0.5, 1.0]))
+    seen = []
+    res = derivative(lambda t, p, *, k: k * xp.exp(p * t), x, args=(backend.asarray(np.array([1.0, 2.0])),),
+                     kwargs={"k": 3.0}, callback=lambda r: seen.append(r), method="forward", initial_step=0.1,
+                     step_factor=3.0, order=8)
+    assert_close(res.df, 3 * np.array([1.0, 2.0]) * np.exp([0.5, 2.0]), backend=backend, rtol=1e-8)
+    assert len(seen) == int(xp.max(res.nit)) and seen[0].status.dtype == res.status.dtype
+    stacked = derivative(lambda t: xp.stack([t, xp.sin(3 * t)]), x, preserve_shape=True)
+    assert_close(stacked.df, np.stack([np.ones(2), 3 * np.cos(3 * np.array([0.5, 1.0]))]), backend=backend,
+                 rtol=1e-10)
