@@ -86,6 +86,8 @@ def test_float32_and_a_shape_of_x():
     ({"rtol": -1.0}, ValueError, "`rtol` must be >= 0"),
     ({"maxiter": 0}, ValueError, "`maxiter` must be >= 1"),
     ({"initial_step": 0.0}, ValueError, "`initial_step` must be > 0"),
+    ({"step_factor": 1.0}, ValueError, "`step_factor` must be a finite number > 1"),
+    ({"order": 0}, ValueError, "`order` must be >= 1"),
 ])
 def test_argument_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -106,3 +108,12 @@ def test_the_documented_costs_are_the_costs():
     hessian(g, X5)
     assert g.calls == 109
     assert "109 calls" in (hessian.__doc__ or "") and "39" in (hessian.__doc__ or "")
+
+
+def test_step_factor_and_order_reach_every_entry():
+    x = np.array([1.0, 2.0])
+    f = lambda v: np.exp(v[0]) * np.sin(v[1])  # noqa: E731
+    exact = np.exp(1.0) * np.array([[np.sin(2.0), np.cos(2.0)], [np.cos(2.0), -np.sin(2.0)]])
+    res = hessian(f, x, step_factor=2.0, order=6)
+    assert bool(res.success.all()) and np.all(np.abs(res.df - exact) <= res.error)
+    assert not np.array_equal(res.nfev, hessian(f, x).nfev)

@@ -336,11 +336,10 @@ def test_iv(fn):
         fn(optimize.rosen, x, rtol=-1)
     with pytest.raises(ValueError, match="`maxiter` must be >= 1"):
         fn(optimize.rosen, x, maxiter=-1)
-    if fn is jacobian:  # hessian takes only the tolerances, maxiter and initial_step
-        with pytest.raises(ValueError, match="`step_factor` must be a finite number > 1"):
-            fn(optimize.rosen, x, step_factor=-1)
-        with pytest.raises(ValueError, match="`order` must be >= 1"):
-            fn(optimize.rosen, x, order=-1)
+    with pytest.raises(ValueError, match="`step_factor` must be a finite number > 1"):
+        fn(optimize.rosen, x, step_factor=-1)
+    with pytest.raises(ValueError, match="`order` must be >= 1"):
+        fn(optimize.rosen, x, order=-1)
 
 
 def f1(z):

@@ -193,10 +193,14 @@ def derivative(
         If `f` is not callable, or returns an array of another library than
         `x`, a complex array, or a float narrower than the dtype of `x` (its
         differences would keep only that dtype's digits, under an error
-        estimate made for the dtype of `x`).
+        estimate made for the dtype of `x`); with ``method="complex"``, if `f`
+        refuses complex input or returns a real array for it.
     ValueError
-        If `f` does not return an array of the shape it is given, or a
-        tolerance or `maxiter` is out of range.
+        If `f` does not return an array of the shape it is given, if a
+        tolerance, `maxiter`, `order`, `step_factor` or `n` is out of range,
+        if the arrays of `args`, `step_direction` and `initial_step` do not
+        broadcast with `x`, or, with ``method="complex"``, if the complex step
+        disagrees with a central difference (an `f` that is not analytic).
 
     Notes
     -----

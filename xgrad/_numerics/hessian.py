@@ -24,7 +24,7 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.derivative import DerivativeResult
-from xgrad._numerics.knobs import check_tolerance, default_rtol
+from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
 
 __all__ = ["hessian"]
 
@@ -112,6 +112,8 @@ def hessian(
     atol: float | None = None,
     maxiter: int = 14,
     initial_step: float | None = None,
+    step_factor: float | None = None,
+    order: int | None = None,
 ) -> DerivativeResult:
     """Hessian of a scalar function, entry by entry with error control.
 
@@ -133,6 +135,8 @@ def hessian(
     initial_step : float, optional
         The first step of every variable; by default a quarter of
         ``max(|x_i|, 1)``.
+    step_factor, order : optional
+        As for :func:`derivative`, per entry.
 
     Returns
     -------
@@ -171,7 +175,8 @@ def hessian(
     n = flat.shape[0]
     scale = xp.ones_like(flat) if h0 is not None else xp.maximum(xp.abs(flat), xp.ones_like(flat))
     rtol = default_rtol(xp, x.dtype, 2) if rtol is None else rtol
-    settings = _richardson.Settings(rtol=rtol, atol=0.0 if atol is None else atol, maxiter=maxiter)
+    settings = _richardson.Settings(rtol=rtol, atol=0.0 if atol is None else atol, maxiter=maxiter,
+                                    depth=order_depth(order), step_factor=check_step_factor(step_factor))
     diagonal = _Stencils(f, x, scale, [(i, i) for i in range(n)], xp)
     diag = _run(diagonal, settings, h0, xp)
     # the diagonal sets the scale of the matrix: an off-diagonal entry within rtol of it is converged,

@@ -18,7 +18,7 @@ from xgrad._infra.validate import as_float_array, check_callable, check_count, c
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.stencils import MAX_ORDER
 
-__all__ = ["METHODS", "Options", "default_rtol", "parse"]
+__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "order_depth", "parse"]
 
 METHODS = ("central", "forward", "backward", "complex")
 
@@ -118,7 +118,8 @@ def _method(method: Any, n: int, step_direction: Any) -> str:
     return str(method)
 
 
-def _order(order: Any) -> int:
+def order_depth(order: Any) -> int:
+    """The extrapolation depth of a checked `order` (None: the default)."""
     if order is None:
         return _richardson.DEPTH
     order = check_count(order, "order", minimum=1)
@@ -127,7 +128,7 @@ def _order(order: Any) -> int:
     return (order + 1) // 2 - 1  # 1 and 2: no extrapolation; 3 and 4: over two quotients; ...
 
 
-def _step_factor(value: Any) -> float | None:
+def check_step_factor(value: Any) -> float | None:
     if value is None:
         return None
     v = check_real(value, "step_factor")
@@ -150,8 +151,8 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
     method = _method(method, n, step_direction)
     maxiter = check_count(maxiter, "maxiter", minimum=1)
     rtol, atol = check_tolerance(rtol, "rtol"), check_tolerance(atol, "atol")
-    depth = _order(order)
-    factor = _step_factor(step_factor)
+    depth = order_depth(order)
+    factor = check_step_factor(step_factor)
     if callback is not None:
         check_callable(callback, "callback")
     preserve_shape = check_flag(preserve_shape, "preserve_shape")
