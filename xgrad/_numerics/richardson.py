@@ -268,15 +268,20 @@ def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]
     row by less than the tolerances (first mask), and whether only entries
     lost in rounding did (second mask: their rounding bound `b` is at least
     ``atol`` plus their value, so they are 0 or noise and say nothing of the
-    derivative). An entry whose bound is over LOST of its value counts for
+    derivative). With the extrapolation capped by an `order`, the top entry
+    is also compared with the top entry of the previous row (its own order:
+    nothing higher exists). An entry whose bound is over LOST of its value counts for
     neither: such quotients are quantised (a cdf near 1 moves in steps of
     eps) and two of them agree exactly by chance."""
     ok = xp.zeros(t[0].shape, dtype=xp.bool, device=array_api_compat.device(t[0]))
     gone = ok
     if prev is None:
         return ok, gone
+    capped = settings.depth < DEPTH  # an `order` was given: the top entry can only be compared with its own order
     for j in range(min(MIN_ORDER, len(t) - 1), len(t)):
         change = xp.abs(t[j] - prev[0][max(j - 1, 0)])
+        if capped and j == settings.depth and len(prev[0]) > j:
+            change = xp.minimum(change, xp.abs(t[j] - prev[0][j]))
         size = xp.abs(t[j])
         agree = change <= settings.atol + settings.rtol * size
         lost = ~(b[j] < settings.atol + size)
