@@ -93,7 +93,14 @@ def test_preserve_shape_for_a_stack_of_functions():
     def f(x):
         return np.stack([x, np.sin(3 * x), x + np.sin(10 * x), np.sin(20 * x) * (x - 1) ** 2])
 
-    res = derivative(f, 0.0, preserve_shape=True)
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape[-1])
+        return f(x)
+
+    res = derivative(counted, 0.0, preserve_shape=True)
+    assert int(np.max(res.nfev)) == sum(calls)  # the first call, at x alone, counts too
     assert res.df.shape == (4,)
     assert np.allclose(res.df, [1.0, 3.0, 11.0, 20.0], rtol=1e-10)
     assert bool(res.success.all())

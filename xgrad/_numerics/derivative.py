@@ -277,6 +277,8 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     central = direction == 0
     power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
     state = _richardson.run(quotient_for(call, x, direction, o.n, xp), x, h, power, settings, xp)
+    if lockstep or o.preserve_shape:
+        state.nfev = state.nfev + 1  # the call at x that found the shape of the values
     unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
     if h0 is not None:
         unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
