@@ -122,10 +122,11 @@ def _simple_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def derivative_text(data: dict[str, Any]) -> str:
-    rows = [[s["dtype"], s["group"], s["library"], f"{s['worst_rel_error']:.1e}", f"{s['median_nfev']:g}",
+    rows = [[s["dtype"], str(s.get("n", 1)), s["group"], s["library"], f"{s['worst_rel_error']:.1e}",
+             f"{s['median_nfev']:g}", f"{s['median_time_us']:.0f}" if "median_time_us" in s else "",
              f"{s['coverage']:.0%}", f"{s['median_overstate']:.0f}"] for s in data["summary"]]
     lines = [_environment_or_old(data), ""]
-    lines += _simple_table(["dtype", "cases", "library", "worst", "nfev", "covered", "over"], rows)
+    lines += _simple_table(["dtype", "n", "cases", "library", "worst", "nfev", "µs", "covered", "over"], rows)
     return "\n".join(lines) + "\n"
 
 

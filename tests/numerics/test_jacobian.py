@@ -126,3 +126,15 @@ def test_a_vectorized_f_costs_one_more_call_of_one_point(backend):
     assert np.allclose(to_numpy(res.df), A, rtol=1e-12)
     # f(x) alone, the first stack, its first point alone (the check), then stacks only
     assert calls[0] == 1 and calls[1] > 1 and calls[2] == 1 and all(k > 1 for k in calls[3:])
+
+
+def test_jacobian_steps_per_input_keep_f_in_its_domain():
+    # log of x[0] is undefined left of 0: a one-sided step for that input alone
+    def f(v):
+        return np.stack([np.log(v[0]) + v[1], v[0] * v[1]])
+
+    x = np.array([1e-3, 2.0])
+    res = jacobian(f, x, step_direction=np.array([1.0, 0.0]))
+    assert np.allclose(res.df, [[1e3, 1.0], [2.0, 1e-3]], rtol=1e-8)
+    with pytest.raises(ValueError, match=r"`step_direction` must be a number or an array of the shape of `x` \(2,\)"):
+        jacobian(f, x, step_direction=np.array([1.0, 0.0, 0.0]))

@@ -8,6 +8,7 @@ of `x`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -15,18 +16,23 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import is_numpy_scalar
+from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
-from xgrad._infra.validate import as_float_array, check_callable, check_count, check_real, same_library_result
+from xgrad._infra.validate import check_callable, same_library_result
+from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
+from xgrad._numerics.complexstep import complex_step
+from xgrad._numerics.knobs import default_rtol
+from xgrad._numerics.stencils import quotient_for
 
-__all__ = ["DerivativeResult", "derivative"]
+__all__ = ["STATUS", "DerivativeResult", "default_rtol", "derivative"]
 
 STATUS = {
     0: "converged: the error estimate is within the tolerances",
     1: "noise floor: smaller steps would only add rounding error; `df` is the best estimate found",
     -2: "`maxiter` rounds used before the tolerances were met",
     -3: "no finite estimate: `f` returned non-finite values at every step tried",
+    -5: "stopped by `callback` (it raised StopIteration)",
     -4: "no relative accuracy: the error estimate is not below `atol` + |df| (the derivative is 0, underflows or "
         "is lost in rounding at this scale); pass an `atol` to accept an absolute error",
 }
@@ -51,7 +57,11 @@ class DerivativeResult:
         -3 no finite value; -4 no relative accuracy: the error estimate is
         not below ``atol + |df|``, as where the derivative is 0, underflows or
         is lost in rounding at the scale of the steps (give an `atol` to
-        accept an absolute error there). See ``STATUS``.
+        accept an absolute error there); -5 stopped by `callback`; 2 (seen
+        by a callback only) still iterating. See ``STATUS``. scipy's codes
+        differ: its 1 means "in progress" (xgrad's 2), its -1 "error
+        increased" (xgrad stops at the noise floor, 1, or goes on), its -4
+        "stopped by callback" (xgrad's -5); 0, -2 and -3 mean the same.
     nfev : array of int32
         Evaluations of `f` spent on each element.
     nit : array of int32
@@ -70,48 +80,8 @@ class DerivativeResult:
         return "DerivativeResult(\n  " + ",\n  ".join(parts) + "\n)"
 
 
-def default_rtol(xp: Namespace, dtype: Any) -> float:
-    """eps**0.8: about 3e-13 in float64 and 3e-6 in float32."""
-    return float(xp.finfo(dtype).eps) ** 0.8
-
-
-def _as_like(value: Any, name: str, x: Array, xp: Namespace) -> Array:
-    """A number or an array broadcast to the shape of `x`, with its dtype and device."""
-    dev = array_api_compat.device(x)
-    is_array = array_api_compat.is_array_api_obj(value) and not is_numpy_scalar(value)  # np.float32(2): a number
-    if is_array and array_api_compat.array_namespace(value) is not xp:
-        raise TypeError(f"`{name}` must be a number or an array of the library of `x`; got {type(value).__name__}")
-    if is_array:
-        if value.dtype == xp.bool or xp.isdtype(value.dtype, "complex floating"):
-            raise TypeError(f"`{name}` must hold real numbers; got dtype {value.dtype}")
-        value = xp.astype(value, x.dtype)
-    else:
-        value = xp.asarray(check_real(value, name), dtype=x.dtype, device=dev)
-    try:
-        return xp.broadcast_to(value, x.shape)
-    except (ValueError, RuntimeError, TypeError) as exc:
-        raise ValueError(f"`{name}` must broadcast to the shape of `x` {tuple(x.shape)}; "
-                         f"got shape {tuple(value.shape)}") from exc
-
-
-def _check_tolerance(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    v = check_real(value, name)
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"`{name}` must be >= 0 and finite; got {value!r}")
-    return v
-
-
-def _default_scale(x: Array, scale: Any, xp: Namespace) -> Array:
-    if scale is None:
-        return xp.maximum(xp.abs(x), xp.ones_like(x))
-    s = _as_like(scale, "scale", x, xp)
-    return xp.where(xp.isfinite(s) & (s > 0), s, xp.full_like(s, math.nan))
-
-
 def derivative(
-    f: Callable[[Array], Array],
+    f: Callable[..., Array],
     x: Any,
     /,
     *,
@@ -120,6 +90,15 @@ def derivative(
     rtol: float | None = None,
     atol: float | None = None,
     maxiter: int = 14,
+    args: Any = (),
+    kwargs: dict[str, Any] | None = None,
+    order: int | None = None,
+    initial_step: Any = None,
+    step_factor: float | None = None,
+    callback: Callable[[DerivativeResult], None] | None = None,
+    method: str = "central",
+    n: int = 1,
+    preserve_shape: bool = False,
 ) -> DerivativeResult:
     """Derivative of an elementwise function, with an error estimate.
 
@@ -150,7 +129,56 @@ def derivative(
         ``atol = 0`` a derivative of 0 (or one that underflows or drowns in
         rounding) is reported as status -4, not as a success.
     maxiter : int
-        At most this many steps per element (two evaluations each).
+        At most this many steps per element (two evaluations each for a first
+        derivative). With ``maxiter=1`` the first quotient is returned with an
+        infinite error estimate and status -2.
+    args : tuple, optional
+        Further positional arguments: ``f(x, *args)``. Arrays among them
+        broadcast with `x` (and with `step_direction` and `initial_step`);
+        the result has the broadcast shape. A lone array is taken as
+        ``(array,)``.
+    kwargs : dict, optional
+        Keyword arguments for `f`, passed unchanged.
+    order : int, optional
+        The highest order of the extrapolated formula: extrapolations use at
+        most ``ceil(order / 2)`` quotients (central; one-sided formulas gain
+        one order per quotient). 1 or 2: no extrapolation, the plain
+        quotient, its error estimated from its change between steps. By
+        default 14 (seven quotients).
+    initial_step : float or array, optional
+        The first step, absolute, instead of a quarter of `scale`;
+        broadcast with `x`. Elements where it is not positive and finite get
+        status -3.
+    step_factor : float, optional
+        Divide the step by this factor (> 1) every round, instead of the
+        ratios chosen from the estimates (15, 3.9, 2.2).
+    callback : callable, optional
+        Called after every round with a :class:`DerivativeResult` of the
+        state so far, in which elements still iterating have status 2. It
+        can stop the iteration by raising ``StopIteration``: the elements
+        still iterating then get status -5.
+    method : {"central", "forward", "backward", "complex"}
+        "central" (default) uses `step_direction` per element; "forward" and
+        "backward" make every element one-sided. "complex" takes the
+        complex step ``Im f(x + ih) / h`` (first derivatives only): one
+        evaluation at a tiny step, no cancellation, error near machine
+        precision, for an `f` that is analytic and accepts complex input. It
+        is checked at every element against a central difference (two more
+        evaluations, ``nfev`` = 3); an `f` that returns a real array for
+        complex input or disagrees with the check (``abs``, a kink of
+        ``max``, a dropped imaginary part) is refused.
+    n : int
+        The order of the derivative, 1 to 4 (1 to 2 in float32: rounding
+        grows like ``eps / h**n``). ``n + 1`` evaluations per step, the one at
+        `x` itself made once. The default `rtol` is ``eps**(0.8 - (n-1)/10)``.
+    preserve_shape : bool
+        For an `f` that is not elementwise over a stack: it is called with
+        one array of shape ``(*x.shape, k)`` (the `k` points of every element
+        on a last axis) and must return ``(*lead, *x.shape, k)``, e.g. a
+        stack of several functions of `x`; the result has shape
+        ``(*lead, *x.shape)``. The elements along `lead` share their steps,
+        which shrink by a fixed ratio (`step_factor`, default 3.9, 2.2 in
+        float32).
 
     Returns
     -------
@@ -165,10 +193,14 @@ def derivative(
         If `f` is not callable, or returns an array of another library than
         `x`, a complex array, or a float narrower than the dtype of `x` (its
         differences would keep only that dtype's digits, under an error
-        estimate made for the dtype of `x`).
+        estimate made for the dtype of `x`); with ``method="complex"``, if `f`
+        refuses complex input or returns a real array for it.
     ValueError
-        If `f` does not return an array of the shape it is given, or a
-        tolerance or `maxiter` is out of range.
+        If `f` does not return an array of the shape it is given, if a
+        tolerance, `maxiter`, `order`, `step_factor` or `n` is out of range,
+        if the arrays of `args`, `step_direction` and `initial_step` do not
+        broadcast with `x`, or, with ``method="complex"``, if the complex step
+        disagrees with a central difference (an `f` that is not analytic).
 
     Notes
     -----
@@ -193,23 +225,68 @@ def derivative(
     >>> res = derivative(np.log, 1e-3, step_direction=1)   # undefined left of 0
     >>> round(float(res.df), 6), bool(res.success)
     (1000.0, True)
+    >>> res = derivative(np.sin, np.array([0.5, 1.0]), n=2)   # second derivative
+    >>> bool(np.all(abs(res.df + np.sin([0.5, 1.0])) < 1e-9)), bool(np.all(res.success))
+    (True, True)
+    >>> res = derivative(np.exp, 1.0, method="complex")
+    >>> float(abs(res.df / np.e - 1)) < 1e-15, int(res.nfev)
+    (True, 3)
+    >>> res = derivative(lambda x, p: x**p, 2.0, args=(np.array([2.0, 3.0]),))
+    >>> res.df.round(9).tolist()
+    [4.0, 12.0]
     """
     check_callable(f)
-    x, xp, _ = as_float_array(x)
-    maxiter = check_count(maxiter, "maxiter", minimum=1)
-    rtol = _check_tolerance(rtol, "rtol")
-    atol = _check_tolerance(atol, "atol")
-    direction = _as_like(step_direction, "step_direction", x, xp)
-    scale_arr = _default_scale(x, scale, xp)
-    settings = _richardson.Settings(
-        rtol=default_rtol(xp, x.dtype) if rtol is None else rtol,
-        atol=0.0 if atol is None else atol,
-        maxiter=maxiter,
-    )
-    wrapped = _elementwise(f, xp)
-    state = _richardson.run(wrapped, x, scale_arr, direction, settings, xp)
-    unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale_arr)
-    nan = xp.full_like(x, math.nan)
+    opts = _knobs.parse(x, scale=scale, step_direction=step_direction, rtol=rtol, atol=atol, maxiter=maxiter,
+                        args=args, kwargs=kwargs, order=order, initial_step=initial_step,
+                        step_factor=step_factor, callback=callback, method=method, n=n,
+                        preserve_shape=preserve_shape)
+    return _solve(f, opts)
+
+
+def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
+    xp, x = o.xp, o.x
+    call = _with_args(f, o)
+    if o.method == "complex":
+        state = complex_step(call, x, o.scale, xp)
+        return _result(state, xp.zeros(x.shape, dtype=xp.bool, device=array_api_compat.device(x)), xp)
+    lockstep = 0
+    if o.preserve_shape:
+        call, lead = _shape_preserving(call, x, xp)
+        lockstep = len(lead)
+        shape = (*lead, *x.shape)
+        x = xp.broadcast_to(x, shape)
+        scale, direction = xp.broadcast_to(o.scale, shape), xp.broadcast_to(o.direction, shape)
+        h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
+    else:
+        call = _elementwise(call, xp)
+        scale, direction, h0 = o.scale, o.direction, o.initial_step
+    precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
+    settings = o.settings
+    if lockstep and settings.step_factor is None:  # shared points need steps that do not depend on the estimates
+        settings = dataclasses.replace(settings, step_factor=_richardson.COARSE[precision])
+    if o.callback is not None:
+        settings = dataclasses.replace(settings, callback=_reporter(o.callback, xp), lockstep=lockstep)
+    else:
+        settings = dataclasses.replace(settings, lockstep=lockstep)
+    with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
+        if h0 is None:
+            h = _richardson.first_step(x, scale, direction, _richardson.FIRST_FRACTION[precision], xp)
+        else:
+            sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
+            h = (x + sign * h0) - x
+    central = direction == 0
+    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+    state = _richardson.run(quotient_for(call, x, direction, o.n, xp), x, h, power, settings, xp)
+    if lockstep or o.preserve_shape:
+        state.nfev = state.nfev + 1  # the call at x that found the shape of the values
+    unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
+    if h0 is not None:
+        unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
+    return _result(state, unusable, xp)
+
+
+def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:
+    nan = xp.full_like(state.df, math.nan)
     status = xp.where(unusable, xp.full_like(state.status, _richardson.NONFINITE), state.status)
     return DerivativeResult(
         df=xp.where(unusable, nan, state.df),
@@ -219,6 +296,58 @@ def derivative(
         nfev=state.nfev,
         nit=state.nit,
     )
+
+
+def _reporter(callback: Callable[[DerivativeResult], None], xp: Namespace) -> Callable[..., None]:
+    """The user's callback, given a snapshot in which elements still iterating have status 2."""
+
+    def report(state: _richardson.State, active: Array) -> None:
+        status = xp.where(active, xp.full_like(state.status, _richardson.IN_PROGRESS), state.status)
+        callback(DerivativeResult(df=state.df, error=state.error, success=status == 0, status=status,
+                                  nfev=state.nfev, nit=state.nit))
+
+    return report
+
+
+def _with_args(f: Callable[..., Array], o: _knobs.Options) -> Callable[[Array], Array]:
+    """``f(points, *args, **kwargs)`` with every array of `args` broadcast to the points."""
+    if not o.args and not o.kwargs:
+        return f
+    arrays = [array_api_compat.is_array_api_obj(a) for a in o.args]
+
+    def call(points: Array) -> Array:
+        extra = [o.xp.broadcast_to(a, points.shape) if is_array else a
+                 for a, is_array in zip(o.args, arrays, strict=True)]
+        return f(points, *extra, **o.kwargs)
+
+    return call
+
+
+def _shape_preserving(f: Callable[[Array], Array], x: Array,
+                      xp: Namespace) -> tuple[Callable[[Array], Array], tuple[int, ...]]:
+    """For ``preserve_shape=True``: `f` takes the k points of every element on
+    a last axis, shape ``(*x.shape, k)``, and returns ``(*lead, *x.shape, k)``;
+    the elementwise function of the stack ``(k, *lead, *x.shape)`` that the
+    iteration needs, and `lead`. Points along `lead` are equal (lockstep)."""
+    d = x.ndim
+    first = f(xp.reshape(x, (*x.shape, 1)))
+    if not array_api_compat.is_array_api_obj(first) or tuple(first.shape[first.ndim - d - 1:]) != (*x.shape, 1):
+        shape = getattr(first, "shape", type(first).__name__)
+        raise ValueError(f"with preserve_shape=True, `f` must map points of shape (*x.shape, k) = "
+                         f"{(*x.shape, 1)} to values of shape (..., *x.shape, k); got {shape}")
+    lead = tuple(first.shape[: first.ndim - d - 1])
+
+    def call(points: Array) -> Array:
+        k = points.shape[0]
+        own = points[(slice(None),) + (0,) * len(lead) + (...,)]  # (k, *x.shape)
+        values = f(xp.permute_dims(own, (*range(1, d + 1), 0)))
+        if tuple(values.shape) != (*lead, *x.shape, k):
+            raise ValueError(f"with preserve_shape=True, `f` must return values of shape (*lead, *x.shape, k) = "
+                             f"{(*lead, *x.shape, k)} for points of shape {(*x.shape, k)}; got {tuple(values.shape)}")
+        values = xp.permute_dims(values, (values.ndim - 1, *range(values.ndim - 1)))
+        return same_library_result(values, xp, points.dtype, "`f`")
+
+    return call, lead
 
 
 def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array], Array]:

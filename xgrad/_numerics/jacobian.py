@@ -1,4 +1,4 @@
-"""Jacobians and Hessians on top of :func:`xgrad.derivative`.
+"""Jacobians on top of :func:`xgrad.derivative` (and :func:`hessian`, from its own module).
 
 Every entry ``(i, j)`` of the Jacobian is one element of the adaptive
 iteration; entries of one column that try the same step share one evaluation
@@ -17,6 +17,7 @@ import array_api_compat
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_flag, fresh_copy, same_library_result
 from xgrad._numerics.derivative import DerivativeResult, derivative
+from xgrad._numerics.hessian import hessian
 
 __all__ = ["hessian", "jacobian"]
 
@@ -86,6 +87,10 @@ def jacobian(
     rtol: float | None = None,
     atol: float | None = None,
     maxiter: int = 14,
+    initial_step: Any = None,
+    step_direction: Any = 0,
+    step_factor: float | None = None,
+    order: int | None = None,
 ) -> DerivativeResult:
     """Jacobian of a vector function, entry by entry with error control.
 
@@ -99,8 +104,12 @@ def jacobian(
         Where to differentiate.
     vectorized : bool
         Call `f` once per round on a stack of points instead of once per point.
-    rtol, atol, maxiter
+    rtol, atol, maxiter, step_factor, order
         As for :func:`derivative`, per entry.
+    initial_step, step_direction : float or array, optional
+        As for :func:`derivative`, per input: a number, or an array of the
+        shape of `x` (one value per variable), e.g. one-sided steps for the
+        variables at the edge of the domain of `f`.
 
     Returns
     -------
@@ -164,7 +173,16 @@ def jacobian(
     g = _stacked(f_flat, flat, m, vectorized, xp)
     zero = xp.zeros((m, n), dtype=x.dtype, device=array_api_compat.device(x))
     scale = xp.broadcast_to(xp.maximum(xp.abs(flat), xp.ones_like(flat)), (m, n))
-    res = derivative(g, zero, scale=scale, rtol=rtol, atol=atol, maxiter=maxiter)
+    per_input: dict[str, Any] = {"initial_step": initial_step, "step_direction": step_direction}
+    for name, value in per_input.items():
+        if array_api_compat.is_array_api_obj(value) and value.ndim:
+            if tuple(value.shape) != tuple(x.shape):
+                raise ValueError(f"`{name}` must be a number or an array of the shape of `x` {tuple(x.shape)}; "
+                                 f"got shape {tuple(value.shape)}")
+            per_input[name] = xp.broadcast_to(xp.reshape(value, (1, n)), (m, n))
+    res = derivative(g, zero, scale=scale, rtol=rtol, atol=atol, maxiter=maxiter,
+                     initial_step=per_input["initial_step"], step_direction=per_input["step_direction"],
+                     step_factor=step_factor, order=order)
     return _reshaped(res, (*out_shape, *x.shape), xp)
 
 
@@ -186,52 +204,3 @@ def _one_per_point(alone: Array, values: Array, k: int, xp: Namespace) -> None:
 def _reshaped(res: DerivativeResult, shape: tuple[int, ...], xp: Namespace) -> DerivativeResult:
     return DerivativeResult(**{k: xp.reshape(getattr(res, k), shape) for k in
                                ("df", "error", "success", "status", "nfev", "nit")})
-
-
-def hessian(
-    f: Callable[[Array], Array],
-    x: Any,
-    /,
-    *,
-    rtol: float | None = None,
-    maxiter: int = 14,
-) -> DerivativeResult:
-    """Hessian of a scalar function: the Jacobian of its numerical gradient.
-
-    Parameters
-    ----------
-    f : callable
-        A scalar function of an array of the shape of `x`.
-    x : array or number
-        Where to differentiate.
-    rtol, maxiter
-        For the outer derivative; the inner gradient runs to its defaults.
-
-    Returns
-    -------
-    DerivativeResult
-        Fields of shape ``x.shape + x.shape``; ``df`` is the Hessian. The
-        error estimate is the outer one: the inner gradient's rounding noise
-        limits the accuracy to about ``eps**(1/2)`` relative.
-
-    Notes
-    -----
-    Cost: a full numerical gradient (about 10 evaluations per entry) per
-    point of the outer iteration, i.e. about 100 evaluations per entry.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xgrad import hessian
-    >>> res = hessian(lambda x: x[0]**2 * x[1], np.array([1.0, 2.0]))
-    >>> np.round(res.df, 6)
-    array([[4., 2.],
-           [2., 0.]])
-    """
-    check_callable(f)
-    x, _, _ = as_float_array(x)
-
-    def gradient(v: Array) -> Array:
-        return jacobian(f, v).df
-
-    return jacobian(gradient, x, rtol=rtol, maxiter=maxiter)

@@ -18,7 +18,7 @@ import array_api_compat
 from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
 
-__all__ = ["Settings", "State", "run"]
+__all__ = ["Quotient", "Settings", "State", "run"]
 
 # The first step as a fraction of the scale, and the step ratios while lost,
 # far from convergence and near it. Single precision cannot afford small
@@ -34,7 +34,10 @@ DEPTH = 6  # at most this many older quotients enter one extrapolation
 MIN_ORDER = 2  # convergence needs an extrapolation over three quotients at least
 ROUNDING_ULPS = 2.0  # the error of one evaluation of f, in units of eps * |f|
 
-CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE, NO_RELATIVE = 0, 1, -2, -3, -4
+PROBES = 6  # at most this many shrinks by LEAP of a first step at which f is not finite (exp(x + h) overflows)
+
+CONVERGED, NOISE_FLOOR, MAXITER, NONFINITE, NO_RELATIVE, STOPPED = 0, 1, -2, -3, -4, -5
+IN_PROGRESS = 2  # what a callback sees for elements still iterating
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class Settings:
     rtol: float
     atol: float
     maxiter: int
+    depth: int = DEPTH  # older quotients that enter one extrapolation (the order of the formula)
+    step_factor: float | None = None  # a fixed ratio of successive steps; None: chosen from the estimates
+    callback: Callable[[State, Array], None] | None = None  # called with the state and the active mask
+    lockstep: int = 0  # leading axes along which elements share their step (f sees one point for all of them)
 
 
 @dataclass
@@ -53,6 +60,21 @@ class State:
     status: Array
     nfev: Array
     nit: Array
+
+
+# signed steps -> difference quotients, bounds on their rounding error, evaluations of f spent per element
+Quotient = Callable[[Array], tuple[Array, Array, Array]]
+
+
+def central_quotient(f: Callable[[Array], Array], x: Array, central: Array, xp: Namespace) -> Quotient:
+    """The first-derivative quotient of :func:`_quotient` as a :data:`Quotient`."""
+    two = xp.full(x.shape, 2, dtype=xp.int32, device=array_api_compat.device(x))
+
+    def quotient(h: Array) -> tuple[Array, Array, Array]:
+        d, r = _quotient(f, x, h, central, xp)
+        return d, r, two
+
+    return quotient
 
 
 def _quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -78,7 +100,7 @@ def _quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array, x
 
 
 def _table_row(d: Array, r: Array, h: Array, prev: tuple[list[Array], list[Array]] | None,
-               steps: list[Array], power: Array, xp: Namespace) -> tuple[list[Array], list[Array]]:
+               steps: list[Array], power: Array, depth: int, xp: Namespace) -> tuple[list[Array], list[Array]]:
     """The new row of the Neville table: the quotient `d` and its extrapolations
     to a zero step, using the previous row `prev` and the older `steps` (newest
     first); `r` and the second list bound their rounding errors."""
@@ -86,7 +108,7 @@ def _table_row(d: Array, r: Array, h: Array, prev: tuple[list[Array], list[Array
     if prev is None:
         return t, b
     t_old, b_old = prev
-    for j in range(1, min(len(t_old), DEPTH) + 1):
+    for j in range(1, min(len(t_old), depth) + 1):
         rho = (xp.abs(steps[j - 1]) / xp.abs(h)) ** power - 1
         t.append(t[j - 1] + (t[j - 1] - t_old[j - 1]) / rho)
         b.append(b[j - 1] + (b[j - 1] + b_old[j - 1]) / rho)
@@ -103,6 +125,9 @@ def _best(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] 
     best_t, best_e = t[0], inf
     if prev is None:
         return best_t, best_e
+    if len(t) == 1:  # no extrapolation (order 2): the change of the quotient itself
+        e = xp.abs(t[0] - prev[0][0])
+        return best_t, xp.where(xp.isfinite(e), e, inf) + b[0]
     for j in range(1, len(t)):
         e = xp.abs(t[j] - prev[0][j - 1])
         e = xp.where(xp.isfinite(e), e, inf) + b[j]
@@ -112,53 +137,87 @@ def _best(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] 
     return best_t, best_e
 
 
-def run(f: Callable[[Array], Array], x: Array, scale: Array, direction: Array, settings: Settings,
-        xp: Namespace) -> State:
-    """Iterate until every element has converged or has to stop."""
-    central = direction == 0
-    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings, xp: Namespace) -> State:
+    """Iterate from the signed first steps `h` until every element has
+    converged or has to stop. `power` is 2 where the error of the quotient
+    runs in even powers of the step, 1 where in all powers."""
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
-    with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
-        h = _first_step(x, scale, direction, FIRST_FRACTION[precision], xp)
     state = _initial_state(x, xp)
     active = xp.ones(x.shape, dtype=xp.bool, device=array_api_compat.device(x))
     prev: tuple[list[Array], list[Array]] | None = None
     steps: list[Array] = []
     stalls = xp.zeros_like(state.nfev)
-    for _ in range(settings.maxiter):
-        with quiet_overflow(xp):
-            d, r = _quotient(f, x, h, central, xp)
-            t, b = _table_row(d, r, h, prev, steps, power, xp)
+    with quiet_overflow(xp):  # overflow, inf - inf and 0/0 show up as non-finite estimates, reported in status
+        h, d, r, state.nfev = _first_finite(quotient, x, h, settings.lockstep, xp)
+        for it in range(settings.maxiter):
+            if it:
+                d, r, spent = quotient(h)
+                state.nfev = xp.where(active, state.nfev + spent, state.nfev)
+                # a step that left the domain of f after a finite start (a pole, say): stop with the best so far
+                active = active & xp.isfinite(d)
+            t, b = _table_row(d, r, h, prev, steps, power, settings.depth, xp)
             cand, cand_e = _best(t, b, prev, xp)
-        state.nfev = xp.where(active, state.nfev + 2, state.nfev)
-        state.nit = xp.where(active, state.nit + 1, state.nit)
-        better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
-                           | _contradicts(cand, cand_e, state, xp))
-        state.df = xp.where(better, cand, state.df)
-        state.error = xp.where(better, cand_e, state.error)
-        done_now = active & _within(t, prev, settings, xp)
-        stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
-        floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
-        state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
-        state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
-        active = active & ~done_now & ~floor
-        if not bool(xp.any(active)):
-            break
-        ratio = _ratio(state, COARSE[precision], xp)
-        prev, steps = (t, b), [h, *steps][:DEPTH]
-        h_next = (x + h / ratio) - x
-        h = xp.where(active, h_next, h)
-    state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
-    # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
-    # meet a relative test by the letter; an error estimate as large as the answer is no success
-    vague = (state.status >= 0) & ~(state.error < settings.atol + xp.abs(state.df))
+            if prev is None:  # the first quotient is the estimate until an extrapolation has an error estimate
+                state.df = xp.where(active & xp.isfinite(d), d, state.df)
+            state.nit = xp.where(active, state.nit + 1, state.nit)
+            better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
+                               | _contradicts(cand, cand_e, state, xp))
+            state.df = xp.where(better, cand, state.df)
+            state.error = xp.where(better, cand_e, state.error)
+            converged, gone = _within(t, b, prev, settings, xp)
+            done_now = active & converged
+            stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
+            floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
+            state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
+            state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
+            lost = active & ~done_now & ~floor & gone  # smaller steps only lose more
+            state.status = xp.where(lost, xp.full_like(state.status, NO_RELATIVE), state.status)
+            active = active & ~done_now & ~floor & ~lost
+            if settings.callback is not None:
+                try:
+                    settings.callback(state, active)
+                except StopIteration:
+                    state.status = xp.where(active, xp.full_like(state.status, STOPPED), state.status)
+                    active = xp.zeros_like(active)
+            if not bool(xp.any(active)):
+                break
+            ratio = _ratio(state, COARSE[precision], xp) if settings.step_factor is None else settings.step_factor
+            prev, steps = (t, b), [h, *steps][:settings.depth]
+            h_next = (x + h / ratio) - x
+            h = h_next if settings.lockstep else xp.where(active, h_next, h)
+        state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
+        # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
+        # meet a relative test by the letter; an error estimate as large as the answer is no success
+        vague = (state.status >= 0) & ~(state.error < settings.atol + xp.abs(state.df))
     state.status = xp.where(vague, xp.full_like(state.status, NO_RELATIVE), state.status)
     bad = ~xp.isfinite(state.df)
     state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
     return state
 
 
-def _first_step(x: Array, scale: Array, direction: Array, fraction: float, xp: Namespace) -> Array:
+def _first_finite(quotient: Quotient, x: Array, h: Array, lockstep: int,
+                  xp: Namespace) -> tuple[Array, Array, Array, Array]:
+    """The first quotient, with the first step shrunk by LEAP (at most PROBES
+    times) where `f` is not finite at it: exp at 700 with a step of 175
+    overflows, and an extrapolation from an infinite quotient is no estimate.
+    Returns the steps, the quotients, their rounding bounds and the
+    evaluations spent. With `lockstep` leading axes, the elements along them
+    shrink together (they share their points)."""
+    d, r, spent = quotient(h)
+    for _ in range(PROBES):
+        bad = ~xp.isfinite(d) & xp.isfinite(h) & (h != 0)
+        if lockstep:
+            bad = xp.broadcast_to(xp.any(bad, axis=tuple(range(lockstep))), bad.shape)
+        if not bool(xp.any(bad)):
+            break
+        h = xp.where(bad, (x + h / LEAP) - x, h)
+        d2, r2, more = quotient(h)
+        d, r = xp.where(bad, d2, d), xp.where(bad, r2, r)
+        spent = xp.where(bad, spent + more, spent)
+    return h, d, r, spent
+
+
+def first_step(x: Array, scale: Array, direction: Array, fraction: float, xp: Namespace) -> Array:
     """`fraction` of the scale, signed for one-sided elements, rounded so that
     ``x + h`` is exactly ``x`` plus the step."""
     sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
@@ -203,17 +262,33 @@ def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
     return xp.where(settled, FINE * one, xp.where(lost, LEAP * one, coarse * one))
 
 
-def _within(t: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
-            xp: Namespace) -> Array:
+def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
+            xp: Namespace) -> tuple[Array, Array]:
     """Whether some entry of order MIN_ORDER or more changed from the previous
-    row by less than the tolerances."""
+    row by less than the tolerances (first mask), and whether only entries
+    lost in rounding did (second mask: their rounding bound `b` is at least
+    ``atol`` plus their value, so they are 0 or noise and say nothing of the
+    derivative). With the extrapolation capped by an `order`, the top entry
+    is also compared with the top entry of the previous row (its own order:
+    nothing higher exists). An entry whose bound is over LOST of its value counts for
+    neither: such quotients are quantised (a cdf near 1 moves in steps of
+    eps) and two of them agree exactly by chance."""
     ok = xp.zeros(t[0].shape, dtype=xp.bool, device=array_api_compat.device(t[0]))
+    gone = ok
     if prev is None:
-        return ok
-    for j in range(MIN_ORDER, len(t)):
-        change = xp.abs(t[j] - prev[0][j - 1])
-        ok = ok | (change <= settings.atol + settings.rtol * xp.abs(t[j]))
-    return ok
+        return ok, gone
+    capped = settings.depth < DEPTH  # an `order` was given: the top entry can only be compared with its own order
+    for j in range(min(MIN_ORDER, len(t) - 1), len(t)):
+        change = xp.abs(t[j] - prev[0][max(j - 1, 0)])
+        if capped and j == settings.depth and len(prev[0]) > j:
+            change = xp.minimum(change, xp.abs(t[j] - prev[0][j]))
+        size = xp.abs(t[j])
+        agree = change <= settings.atol + settings.rtol * size
+        lost = ~(b[j] < settings.atol + size)
+        chance = ~lost & (b[j] > settings.atol + LOST * size)
+        ok = ok | (agree & ~lost & ~chance)
+        gone = gone | (agree & lost)
+    return ok, gone & ~ok
 
 
 def _initial_state(x: Array, xp: Namespace) -> State:

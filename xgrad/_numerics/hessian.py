@@ -1,0 +1,226 @@
+"""Hessians of scalar functions by second differences, extrapolated.
+
+Entry ``(i, j)`` is the second difference of `f` along ``e_i`` and ``e_j``:
+``(f(x+h_i e_i) - 2 f(x) + f(x-h_i e_i)) / h_i**2`` on the diagonal, and the
+four-point ``(f(++) - f(+-) - f(-+) + f(--)) / (4 h_i h_j)`` off it, both
+with an error in even powers of the step. Every entry of the upper triangle
+runs :func:`xgrad.derivative`'s iteration (Richardson extrapolation over
+shrinking steps, an error estimate, a status); the lower triangle is its
+mirror. An entry that has stopped keeps its step, and its values are not
+evaluated again. Array API only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+
+from xgrad._infra.backend import index_dtype
+from xgrad._infra.typing import Array, Namespace
+from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
+from xgrad._numerics import richardson as _richardson
+from xgrad._numerics.derivative import DerivativeResult
+from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
+
+__all__ = ["hessian"]
+
+
+def _scalar(f: Callable[[Array], Any], point: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
+    value = f(xp.reshape(point, shape))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = xp.asarray(value, dtype=point.dtype, device=array_api_compat.device(point))
+    if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != 1:
+        got = getattr(value, "shape", type(value).__name__)
+        raise ValueError(f"`f` must return a scalar (a number or an array of one element); got {got}")
+    return xp.reshape(same_library_result(value, xp, point.dtype, "`f`"), ())
+
+
+class _Stencils:
+    """The second differences of every upper-triangle entry at steps `t`
+    (one per entry, times the scale of its variables), evaluating `f` only for
+    entries whose step changed since the last call."""
+
+    def __init__(self, f: Callable[[Array], Any], x: Array, scale: Array, pairs: list[tuple[int, int]],
+                 xp: Namespace) -> None:
+        self.f, self.x, self.xp, self.shape = f, xp.reshape(x, (-1,)), xp, tuple(x.shape)
+        n = self.x.shape[0]
+        self.pairs = pairs
+        self.scale = [float(s) for s in xp.reshape(scale, (-1,))]
+        self.centre: Array | None = None
+        self.last: dict[int, tuple[float, float, float, int]] = {}  # entry -> (t, d, r, evaluations)
+        self.eye = xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+        self.eps = float(xp.finfo(x.dtype).eps)
+
+    def _f(self, *moves: tuple[int, float]) -> float:
+        point = self.x
+        for i, h in moves:
+            point = point + h * self.eye[i, ...]
+        return float(_scalar(self.f, point, self.shape, self.xp))
+
+    def _entry(self, i: int, j: int, t: float) -> tuple[float, float, int]:
+        xi, xj = float(self.x[i]), float(self.x[j])
+        hi = (xi + t * self.scale[i]) - xi
+        hj = (xj + t * self.scale[j]) - xj
+        if i == j:
+            assert self.centre is not None
+            up, down, mid = self._f((i, hi)), self._f((i, -hi)), float(self.centre)
+            d = (up - 2 * mid + down) / (hi * hi)
+            slope = abs(up - down) / (2 * abs(hi))
+            noise = abs(up) + 2 * abs(mid) + abs(down) + 4 * abs(xi) * slope
+            return d, _richardson.ROUNDING_ULPS * self.eps * noise / (hi * hi), 2
+        pp, pm = self._f((i, hi), (j, hj)), self._f((i, hi), (j, -hj))
+        mp, mm = self._f((i, -hi), (j, hj)), self._f((i, -hi), (j, -hj))
+        d = (pp - pm - mp + mm) / (4 * hi * hj)
+        slope = abs(pp - mm) / (2 * (abs(hi) + abs(hj)))
+        noise = abs(pp) + abs(pm) + abs(mp) + abs(mm) + 4 * (abs(xi) + abs(xj)) * slope
+        return d, _richardson.ROUNDING_ULPS * self.eps * noise / abs(4 * hi * hj), 4
+
+    def __call__(self, t: Array) -> tuple[Array, Array, Array]:
+        xp = self.xp
+        first = self.centre is None and any(i == j for i, j in self.pairs)
+        if first:
+            self.centre = _scalar(self.f, self.x, self.shape, xp)
+        d, r, spent = [], [], []
+        for p, (i, j) in enumerate(self.pairs):
+            tp = float(t[p])
+            old = self.last.get(p)
+            if old is not None and old[0] == tp:
+                d.append(old[1])
+                r.append(old[2])
+                spent.append(0)
+                continue
+            dp, rp, ep = self._entry(i, j, tp) if math.isfinite(tp) and tp != 0 else (math.nan, math.nan, 0)
+            self.last[p] = (tp, dp, rp, ep)
+            d.append(dp)
+            r.append(rp)
+            spent.append(ep + (1 if first and p == 0 else 0))  # the call at x, once
+        dev = array_api_compat.device(self.x)
+        return (xp.asarray(d, dtype=self.x.dtype, device=dev), xp.asarray(r, dtype=self.x.dtype, device=dev),
+                xp.asarray(spent, dtype=xp.int32, device=dev))
+
+
+def hessian(
+    f: Callable[[Array], Any],
+    x: Any,
+    /,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    maxiter: int = 14,
+    initial_step: float | None = None,
+    step_factor: float | None = None,
+    order: int | None = None,
+) -> DerivativeResult:
+    """Hessian of a scalar function, entry by entry with error control.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar function (a number or a one-element array) of an array of
+        the shape of `x`.
+    x : array or number
+        Where to differentiate.
+    rtol, atol : float, optional
+        As for :func:`derivative`, per entry; ``rtol`` defaults to
+        ``eps**0.7`` (1e-11 in float64). ``atol`` defaults to ``rtol`` times
+        the largest diagonal entry (the scale of the matrix): an entry that is
+        0, where no relative accuracy is possible, converges when its error
+        is that small against the matrix.
+    maxiter : int
+        At most this many steps per entry.
+    initial_step : float, optional
+        The first step of every variable; by default a quarter of
+        ``max(|x_i|, 1)``.
+    step_factor, order : optional
+        As for :func:`derivative`, per entry.
+
+    Returns
+    -------
+    DerivativeResult
+        Fields of shape ``x.shape + x.shape``; ``df`` is the Hessian, symmetric
+        by construction. ``nfev[i, j]`` counts the calls of `f` spent on
+        entry ``(i, j)`` (entry ``(0, 0)`` includes the one call at `x`);
+        ``sum(triu(nfev))`` is the number of calls.
+
+    Notes
+    -----
+    Each diagonal entry costs 2 calls of `f` per step and each off-diagonal
+    one 4; a smooth function takes 2 to 6 steps per entry, one call at `x`
+    comes on top. Rosenbrock's function in 5 variables takes 109 calls in all
+    (about 4 per entry), ``exp(x0) sin(x1)`` 39.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import hessian
+    >>> res = hessian(lambda x: x[0]**2 * x[1], np.array([1.0, 2.0]))
+    >>> np.round(res.df, 6)
+    array([[4., 2.],
+           [2., 0.]])
+    >>> bool(res.success.all()), int(np.triu(res.nfev).sum())
+    (True, 17)
+    """
+    check_callable(f)
+    x, xp, _ = as_float_array(x)
+    maxiter = check_count(maxiter, "maxiter", minimum=1)
+    rtol, atol = check_tolerance(rtol, "rtol"), check_tolerance(atol, "atol")
+    h0 = check_tolerance(initial_step, "initial_step")
+    if h0 == 0:
+        raise ValueError("`initial_step` must be > 0; leave it out for a quarter of max(|x_i|, 1)")
+    flat = xp.reshape(x, (-1,))
+    n = flat.shape[0]
+    scale = xp.ones_like(flat) if h0 is not None else xp.maximum(xp.abs(flat), xp.ones_like(flat))
+    rtol = default_rtol(xp, x.dtype, 2) if rtol is None else rtol
+    settings = _richardson.Settings(rtol=rtol, atol=0.0 if atol is None else atol, maxiter=maxiter,
+                                    depth=order_depth(order), step_factor=check_step_factor(step_factor))
+    diagonal = _Stencils(f, x, scale, [(i, i) for i in range(n)], xp)
+    diag = _run(diagonal, settings, h0, xp)
+    # the diagonal sets the scale of the matrix: an off-diagonal entry within rtol of it is converged,
+    # even where it is 0 and no relative accuracy is possible
+    largest = _largest(diag.df, xp)
+    if atol is None:
+        settings = dataclasses.replace(settings, atol=rtol * largest)
+    off = _Stencils(f, x, scale, [(i, j) for i in range(n) for j in range(i + 1, n)], xp)
+    off.centre = diagonal.centre
+    rest = _run(off, settings, h0, xp)
+    state = _richardson.State(**{k: xp.concat([getattr(diag, k), getattr(rest, k)])
+                                 for k in ("df", "error", "status", "nfev", "nit")})
+    if atol is None and n:
+        # a zero diagonal entry, or a matrix whose diagonal is 0: the same test against the largest entry
+        small = (state.status == _richardson.NO_RELATIVE) & (state.error <= rtol * _largest(state.df, xp))
+        state.status = xp.where(small, xp.zeros_like(state.status), state.status)
+    return _symmetric(state, diagonal.pairs + off.pairs, tuple(x.shape), xp)
+
+
+def _largest(a: Array, xp: Namespace) -> float:
+    if not math.prod(a.shape):
+        return 0.0
+    return float(xp.max(xp.where(xp.isfinite(a), xp.abs(a), xp.zeros_like(a))))
+
+
+def _run(stencils: _Stencils, settings: _richardson.Settings, h0: float | None,
+         xp: Namespace) -> _richardson.State:
+    zero = xp.zeros((len(stencils.pairs),), dtype=stencils.x.dtype, device=array_api_compat.device(stencils.x))
+    t = zero + (0.25 if h0 is None else h0)
+    return _richardson.run(stencils, zero, t, 2 * xp.ones_like(zero), settings, xp)
+
+
+def _symmetric(state: _richardson.State, pairs: list[tuple[int, int]], shape: tuple[int, ...],
+               xp: Namespace) -> DerivativeResult:
+    n = math.prod(shape)
+    index = [[0] * n for _ in range(n)]
+    for p, (i, j) in enumerate(pairs):
+        index[i][j] = index[j][i] = p
+    dev = array_api_compat.device(state.df)
+    take = xp.asarray([index[i][j] for i in range(n) for j in range(n)], dtype=index_dtype(xp, dev), device=dev)
+
+    def full(a: Array) -> Array:
+        return xp.reshape(xp.take(a, take, axis=0), (*shape, *shape))
+
+    status = full(state.status)
+    return DerivativeResult(df=full(state.df), error=full(state.error), success=status >= 0, status=status,
+                            nfev=full(state.nfev), nit=full(state.nit))
