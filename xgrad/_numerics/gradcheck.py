@@ -92,31 +92,53 @@ def _given(grad: Any, x: Array, xp: Namespace) -> Array:
     return xp.astype(g, x.dtype) if g.dtype != x.dtype else g
 
 
-def _along(f: Callable[[Array], Any], x: Array, dirs: Array, xp: Namespace) -> Callable[[Array], Array]:
+class _Directions:
+    """The directions of a check: unit vectors (entries), built one at a time
+    and never stored as an (n, n) identity, so that memory stays linear in the
+    entries; or `count` random sign vectors, a (count, n) array."""
+
+    def __init__(self, n: int, count: int | None, xp: Namespace, x: Array, seed: int) -> None:
+        self.xp, self.n, self.dtype = xp, n, x.dtype
+        self.device = array_api_compat.device(x)
+        self.signs: Array | None = None
+        if count is not None:
+            import numpy as np  # the host edge: directions are drawn once on the host
+
+            draw = np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, n))
+            self.signs = xp.asarray(draw.tolist(), dtype=x.dtype, device=self.device)
+        self.count = n if count is None else count
+        self._index = xp.arange(n, device=self.device)
+
+    def vector(self, j: int) -> Array:
+        """Direction `j`, flat: a unit vector built on demand, or sign vector `j`."""
+        if self.signs is not None:
+            return self.signs[j, ...]
+        one = self.xp.ones((), dtype=self.dtype, device=self.device)
+        return self.xp.where(self._index == j, one, self.xp.zeros_like(one))
+
+    def slopes(self, flat_g: Array, dtype: Any) -> Array:
+        """The given gradient along every direction, summed in `dtype`."""
+        wide = self.xp.astype(flat_g, dtype)
+        if self.signs is None:
+            return wide
+        return self.xp.sum(self.xp.astype(self.signs, dtype) * wide, axis=1)
+
+
+def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace) -> Callable[[Array], Array]:
     """t of shape (2, k) -> f(x + t[a, j] * dirs[j]) for every a, j."""
     flat = xp.reshape(x, (-1,))
     dev = array_api_compat.device(x)
 
     def phi(t: Array) -> Array:
         values = []
-        for a in range(t.shape[0]):
-            for j in range(t.shape[1]):
-                point = xp.reshape(flat + t[a, j] * dirs[j, ...], x.shape)
+        for j in range(t.shape[1]):
+            u = dirs.vector(j)
+            for a in range(t.shape[0]):
+                point = xp.reshape(flat + t[a, j] * u, x.shape)
                 values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
-        return xp.reshape(xp.stack(values), t.shape)
+        return xp.permute_dims(xp.reshape(xp.stack(values), (t.shape[1], t.shape[0])), (1, 0))
 
     return phi
-
-
-def _directions(n: int, count: int | None, xp: Namespace, x: Array, seed: int) -> Array:
-    """Unit vectors for n <= `max_entries` (count None); else `count` random sign vectors."""
-    dev = array_api_compat.device(x)
-    if count is None:
-        return xp.eye(n, dtype=x.dtype, device=dev)
-    import numpy as np  # the host edge: directions are drawn once on the host
-
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, n))
-    return xp.asarray(signs.tolist(), dtype=x.dtype, device=dev)
 
 
 def directions_for(detection: float) -> int:
@@ -208,11 +230,11 @@ def check_gradient(
     g = _given(grad, x, xp)
     n = math.prod(x.shape)
     count = None if n <= max_entries else directions_for(detection)
-    dirs = _directions(n, count, xp, x, seed)
+    dirs = _Directions(n, count, xp, x, seed)
     report = _compare(f, x, g, dirs, "entries" if count is None else "directions", xp)
     if report.kinks and count is not None and n <= ENTRY_FALLBACK:
         # a kink along a random direction hides which entry is wrong: check entries
-        report = _compare(f, x, g, _directions(n, None, xp, x, seed), "entries", xp)
+        report = _compare(f, x, g, _Directions(n, None, xp, x, seed), "entries", xp)
     return report
 
 
@@ -227,14 +249,15 @@ def _check_precision(x: Array, xp: Namespace) -> None:
         )
 
 
-def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: Array, mode: str, xp: Namespace) -> GradientReport:
-    k = dirs.shape[0]
+def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: _Directions, mode: str,
+             xp: Namespace) -> GradientReport:
+    k = dirs.count
     zero = xp.zeros((k,), dtype=x.dtype, device=array_api_compat.device(x))
     phi = _along(f, x, dirs, xp)
     res = derivative(phi, zero, scale=1.0)
     # the given slopes summed in float64 where the device has it (not MPS, JAX without x64)
-    wide = xp.astype(xp.reshape(g, (-1,)), compute_dtype(xp, array_api_compat.device(x), x.dtype, warn=False))
-    given = xp.astype(xp.sum(xp.astype(dirs, wide.dtype) * wide, axis=1), x.dtype)
+    wide = compute_dtype(xp, array_api_compat.device(x), x.dtype, warn=False)
+    given = xp.astype(dirs.slopes(xp.reshape(g, (-1,)), wide), x.dtype)
     eps = float(xp.finfo(x.dtype).eps)
     n = math.prod(g.shape)
     size = float(xp.max(xp.abs(g))) if n else 0.0
