@@ -54,7 +54,8 @@ class GradientReport:
     conclusive : bool
         False when the rounding of `f` (float32, mostly) makes an error of 1%
         of a typical entry in one entry invisible: `resolution` above 0.01,
-        or a derivative lost in rounding (`rounding_limited`). Then `passed`
+        a derivative lost in rounding (`rounding_limited`), or measurements
+        that never settled (`unsettled`). Then `passed`
         is False although nothing failed: check in float64.
     resolution : float
         The smallest error in one entry, relative to the larger of that
@@ -74,6 +75,10 @@ class GradientReport:
         ``"pass"``, ``"fail"`` (an entry or direction disagrees beyond its
         tolerance, NaN, or a jump) or ``"inconclusive"`` (nothing failed, but
         the check is not `conclusive`).
+    unsettled : list[int]
+        Entries (or directions) that failed, but whose measurements with
+        smaller steps contradicted the first and never settled (kinks closer
+        than the rounding of `f` lets the steps go): inconclusive, not failed.
     what : str
         What was checked: ``"gradient"``, ``"Jacobian"`` or ``"Hessian"``.
     """
@@ -89,6 +94,7 @@ class GradientReport:
     resolution: float = 0.0
     rescaled: list[int] = field(default_factory=list)
     rounding_limited: list[int] = field(default_factory=list)
+    unsettled: list[int] = field(default_factory=list)
     what: str = "gradient"
     verdict: str = ""
 
@@ -105,6 +111,8 @@ class GradientReport:
             lines.append(f"  no converged numerical derivative (is f continuous there?) at {self.unresolved[:10]}")
         if self.rounding_limited:
             lines.append(f"  derivative lost in the rounding of f at {self.rounding_limited[:10]}")
+        if self.unsettled:
+            lines.append(f"  measurements with smaller steps disagree (kinks?) at {self.unsettled[:10]}")
         return "\n".join(lines)
 
     def __post_init__(self) -> None:
@@ -159,15 +167,17 @@ class _Directions:
         return self.xp.sum(self.xp.astype(self.signs, dtype) * wide, axis=1)
 
 
-def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace) -> Callable[[Array], Array]:
-    """t of shape (2, k) -> f(x + t[a, j] * dirs[j]) for every a, j."""
+def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace,
+           which: list[int] | None = None) -> Callable[[Array], Array]:
+    """t of shape (2, k) -> f(x + t[a, j] * dirs[j]) for every a, j (dirs[which[j]]
+    for a subset)."""
     flat = xp.reshape(x, (-1,))
     dev = array_api_compat.device(x)
 
     def phi(t: Array) -> Array:
         values = []
         for j in range(t.shape[1]):
-            u = dirs.vector(j)
+            u = dirs.vector(j if which is None else which[j])
             for a in range(t.shape[0]):
                 point = xp.reshape(flat + t[a, j] * u, x.shape)
                 values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
@@ -295,7 +305,8 @@ def _compare(f: Callable[[Array], Any], x: Array, g: Array, dirs: _Directions, m
     n = math.prod(g.shape)
     probes = Probes(phi=_along(f, x, dirs, xp), given=given, size=float(xp.max(xp.abs(g))),
                     terms=1 if mode == "entries" else n, typical=typical_size(g, xp),
-                    entries=xp.abs(flat) if mode == "entries" else None)
+                    entries=xp.abs(flat) if mode == "entries" else None,
+                    subset=lambda idx: _along(f, x, dirs, xp, idx))
     return report(decide(probes, zero, xp), probes, mode, xp)
 
 
@@ -315,8 +326,8 @@ def report(v: Verdict, p: Probes, mode: str, xp: Namespace, what: str = "gradien
     return GradientReport(passed=verdict == "pass", mode=mode, checked=int(v.bad.shape[0]),
                           worst=_worst(v.numerical, p.given, v.allowed, unresolved, xp), kinks=v.kinks,
                           tolerance=how, unresolved=v.unresolved, conclusive=v.conclusive,
-                          resolution=v.resolution, rescaled=v.rescaled, rounding_limited=v.lost, what=what,
-                          verdict=verdict)
+                          resolution=v.resolution, rescaled=v.rescaled, rounding_limited=v.lost,
+                          unsettled=v.unsettled, what=what, verdict=verdict)
 
 
 def _worst(num: Array, given: Array, allowed: Array, unresolved: Array,

@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import array_api_compat
+
 from xgrad._infra.typing import Array, Namespace
 from xgrad._numerics.derivative import DerivativeResult, derivative
 
@@ -29,8 +31,9 @@ UNRESOLVED = 0.1  # a derivative that did not converge, with an error estimate a
 # of its value and of max|given| (a jump: 0.76 for floor at 0), confirms nothing; correct float32
 # gradients that ran out of rounds stay below 0.02 (scripts/bench_check_gradient.py's problems)
 PROMISE = 0.01  # the checks promise to catch an error of 1% of a typical entry in any one entry
-SMALLER = (1e-2, 1e-4)  # probes that fail are measured again with first steps this much smaller
-JUMP = 8.0  # a change of f over a tiny step beyond this many times its rounding is a jump
+SMALLER = (1e-2, 1e-4, 1e-6)  # probes that fail are measured again with first steps this much smaller
+JUMP = 8.0  # a change of f over a tiny step beyond this many times its rounding, which does
+# not shrink with the step, is a jump
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Probes:
     nested : accuracy of the numerical side beyond its error estimate (a derivative of
         numerical derivatives), relative to |numerical| + size; 0 for plain differences
     noise_terms : values of f summed in one value of phi (its rounding grows with their root)
+    subset : probes -> the phi of those probes alone (to measure a few again cheaply), or None
     """
 
     phi: Callable[[Array], Array]
@@ -56,6 +60,7 @@ class Probes:
     entries: Array | None = None
     nested: float = 0.0
     noise_terms: int = 1
+    subset: Callable[[list[int]], Callable[[Array], Array]] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,11 @@ class Verdict:
     rescaled: list[int]
     finite: bool
     resolution: float
+    unsettled: list[int]
 
     @property
     def conclusive(self) -> bool:
-        return not self.lost and self.resolution <= PROMISE
+        return not self.lost and not self.unsettled and self.resolution <= PROMISE
 
 
 def typical_size(values: Array, xp: Namespace) -> float:
@@ -91,34 +97,70 @@ def decide(p: Probes, zero: Array, xp: Namespace) -> Verdict:
     num, allowed = res.df, _allowed(res, p, eps, xp)
     lost = _lost(res, p.size, xp)
     bad = ~(xp.abs(num - p.given) <= allowed) | lost
-    kinks: list[int] = []
     kink = xp.zeros_like(bad)
     if bool(xp.any(bad)):
         bad, kink = _kinks(p, zero, allowed, bad, xp)
-        kinks = _indices(kink)
     rescaled: list[int] = []
+    pending, confirmed, contradicted = bad, xp.zeros_like(bad), xp.zeros_like(bad)
     for shrink in SMALLER:
-        if not bool(xp.any(bad)):
+        if not bool(xp.any(pending)):
             break
         # steps of the first scale may cross kinks near 0 (ReLU networks along a
         # random direction) and extrapolate to a wrong slope: smaller first steps stay clear
-        again = derivative(p.phi, zero, scale=shrink)
-        allowed2, lost2 = _allowed(again, p, eps, xp), _lost(again, p.size, xp)
-        # it replaces the first only where it is at least as sharp: smaller steps round
-        # more, and a wide tolerance would let a wrong slope that the first measurement saw pass
-        fixed = bad & ~lost2 & (xp.abs(again.df - p.given) <= allowed2) & ((allowed2 <= allowed) | lost)
+        again, allowed2, lost2 = _again(p, pending, zero, shrink, eps, xp)
+        ok2 = xp.abs(again.df - p.given) <= allowed2
+        contradict = pending & ~lost & ~lost2 & ~(xp.abs(again.df - num) <= allowed + allowed2)
+        # it replaces the first where it is at least as sharp, or where the two contradict
+        # each other (the first was off by more than both tolerances: kinks); where they
+        # agree, the blurrier one (smaller steps round more) must not pass what the first saw
+        fixed = pending & ~lost2 & ok2 & ((allowed2 <= allowed) | lost | contradict)
+        confirmed = confirmed | (pending & ~fixed & ~lost2 & ~ok2 & ~contradict)  # the failure, measured twice
+        contradicted = contradicted | contradict
         if bool(xp.any(fixed)):
             rescaled += _indices(fixed)
             num, allowed = xp.where(fixed, again.df, num), xp.where(fixed, allowed2, allowed)
             lost, bad = lost & ~fixed, bad & ~fixed
+        pending = pending & ~fixed
+        if bool(xp.any(pending)):  # kinks near 0 that one-sided steps of this scale see
+            still, near = _kinks(p, zero, allowed, pending, xp, shrink)
+            kink, bad, pending = kink | (near & ~still), bad & ~(pending & ~still), still
+    # a failure stands unless smaller steps contradicted it (kinks closer than the first
+    # steps); where the check is not sharp enough to promise anything, it must also have
+    # been measured again and agreed: there kinks closer than the rounding of f lets the
+    # steps go look like errors (float32 ReLU networks along random directions)
+    precise = _reach(p, allowed, kink, xp) <= PROMISE
+    unsettled = bad & ~lost & (contradicted | (~confirmed if not precise else xp.zeros_like(bad)))
+    bad = bad & ~unsettled
     unresolved = bad & lost
     jumps = _jumps(p, zero, unresolved, eps, xp) if bool(xp.any(unresolved)) else unresolved
     drowned = unresolved & ~jumps  # no derivative, but f's change is lost in its rounding
     bad = bad & ~drowned
+    kinks = _indices(kink)
     finite = bool(xp.all(xp.isfinite(p.given))) and bool(xp.all(xp.isfinite(num)))
     resolution = _reach(p, allowed, kink, xp)
     return Verdict(num, allowed, bad, _indices(bad & lost), _indices(drowned), kinks, sorted(set(rescaled)),
-                   finite, resolution)
+                   finite, resolution, _indices(unsettled))
+
+
+def _measure(p: Probes, mask: Array, zero: Array, scale: float, xp: Namespace,
+             direction: int = 0) -> DerivativeResult:
+    """The probes of `mask` measured with first steps of `scale` (central or
+    one-sided), spread back over all probes (meaningful where `mask`)."""
+    idx = _indices(mask)
+    if p.subset is None or len(idx) == zero.shape[0]:
+        return derivative(p.phi, zero, scale=scale, step_direction=direction)
+    part = derivative(p.subset(idx), zero[:len(idx)], scale=scale, step_direction=direction)
+    where = {i: j for j, i in enumerate(idx)}
+    pos = xp.asarray([where.get(i, 0) for i in range(zero.shape[0])], device=array_api_compat.device(zero))
+    return DerivativeResult(*(xp.take(getattr(part, k), pos, axis=0) for k in
+                              ("df", "error", "success", "status", "nfev", "nit")))
+
+
+def _again(p: Probes, bad: Array, zero: Array, shrink: float, eps: float,
+           xp: Namespace) -> tuple[DerivativeResult, Array, Array]:
+    """The failing probes measured again with first steps `shrink` times the first."""
+    again = _measure(p, bad, zero, shrink, xp)
+    return again, _allowed(again, p, eps, xp), _lost(again, p.size, xp)
 
 
 def _allowed(res: DerivativeResult, p: Probes, eps: float, xp: Namespace) -> Array:
@@ -133,10 +175,11 @@ def _lost(res: DerivativeResult, size: float, xp: Namespace) -> Array:
     return ~res.success & ~(res.error <= UNRESOLVED * scale)
 
 
-def _kinks(p: Probes, zero: Array, allowed: Array, bad: Array, xp: Namespace) -> tuple[Array, Array]:
+def _kinks(p: Probes, zero: Array, allowed: Array, bad: Array, xp: Namespace,
+           scale: float = 1.0) -> tuple[Array, Array]:
     """Where one-sided derivatives differ, accept any value between them."""
-    right = derivative(p.phi, zero, step_direction=1, scale=1.0)
-    left = derivative(p.phi, zero, step_direction=-1, scale=1.0)
+    right = _measure(p, bad, zero, scale, xp, 1)
+    left = _measure(p, bad, zero, scale, xp, -1)
     slack = SAFETY * (right.error + left.error) + allowed
     differ = (xp.abs(right.df - left.df) > slack) & ~_lost(right, p.size, xp) & ~_lost(left, p.size, xp)
     lo, hi = xp.minimum(left.df, right.df), xp.maximum(left.df, right.df)
@@ -145,14 +188,16 @@ def _kinks(p: Probes, zero: Array, allowed: Array, bad: Array, xp: Namespace) ->
 
 
 def _jumps(p: Probes, zero: Array, where: Array, eps: float, xp: Namespace) -> Array:
-    """Probes whose function changes over a tiny step (sqrt(eps)) by more than
-    its slope and its rounding allow: a jump, not a derivative lost in rounding."""
-    h = math.sqrt(eps)
-    t = xp.stack([zero + h, zero - h])
-    v = p.phi(t)
-    change = xp.abs(v[0, ...] - v[1, ...] - 2 * h * p.given)
-    rounding = eps * (xp.abs(v[0, ...]) + xp.abs(v[1, ...])) * math.sqrt(p.noise_terms)
-    return where & ~(change <= JUMP * rounding)
+    """Probes whose function changes across a tiny step (sqrt(eps)) by more
+    than its rounding, and by as much across a step 16 times smaller: a jump,
+    not a derivative lost in rounding (a continuous f changes 16 times less)."""
+    changes = []
+    for h in (math.sqrt(eps), math.sqrt(eps) / 16):
+        v = p.phi(xp.stack([zero + h, zero - h]))
+        rounding = eps * (xp.abs(v[0, ...]) + xp.abs(v[1, ...])) * math.sqrt(p.noise_terms)
+        changes.append((xp.abs(v[0, ...] - v[1, ...]), rounding))
+    (wide, rounding), (narrow, _) = changes
+    return where & (wide > JUMP * rounding) & (narrow > 0.5 * wide)
 
 
 def _reach(p: Probes, allowed: Array, kink: Array, xp: Namespace) -> float:
