@@ -249,7 +249,17 @@ def check_gradient(
     multiplied by ``sqrt(size)``). Where it fails, the
     one-sided derivatives are computed: if they differ (a kink, e.g. ReLU at
     0), `given` passes when it lies between them, and the entry is listed in
-    ``kinks``. NaN or infinity in `f`, `grad` or the derivatives fails.
+    ``kinks``. A failing entry is measured again with smaller first steps
+    (kinks near the point; ``rescaled``). NaN or infinity in `f`, `grad` or
+    the derivatives fails.
+
+    The check promises to catch an error of 1% of an entry in any one entry
+    (an entry at least the median non-zero one). Where the rounding of `f`
+    makes that error invisible (float32, mostly) it answers
+    ``verdict="inconclusive"`` (``passed`` False, ``conclusive`` False)
+    instead of passing; check in float64 then. "How the function checks
+    decide" in the documentation has the rule and its calibration
+    (``scripts/calibrate_check_gradient.py``).
 
     Examples
     --------
