@@ -123,7 +123,7 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {
 # -- doctest (``sphinx-build -b doctest docs docs/_build/doctest``) ---------------
 doctest_global_setup = "import numpy as np\nimport xgrad"
 # pages whose ``>>>`` examples every build runs (``_ext/page_doctests.py``)
-page_doctests = ["book_code.rst", "derivative.rst", "index.rst", "tutorial.rst"]
+page_doctests = ["book_code.rst", "derivative.rst", "gradient_check.rst", "index.rst", "tutorial.rst"]
 
 # -- matplotlib plot directive -------------------------------------------------
 # xgrad.plot returns Figures made without pyplot; the directive collects

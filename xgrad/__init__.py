@@ -27,6 +27,8 @@ from xgrad._numerics.descent import DescentDivergedError, DivergenceError, gradi
 from xgrad._numerics.diff import numerical_diff, tangent_line
 from xgrad._numerics.gradcheck import GradientReport, check_gradient
 from xgrad._numerics.gradient import directional_derivative, numerical_gradient
+from xgrad._numerics.hesscheck import check_hessian
+from xgrad._numerics.jaccheck import check_jacobian
 from xgrad._numerics.jacobian import hessian, jacobian
 from xgrad._sweep.sweep import SweepResult, SweepRun, sweep
 from xgrad._train.checkpoint import CheckpointError
@@ -62,6 +64,8 @@ __all__ = [
     "__version__",
     "blas_threads",
     "check_gradient",
+    "check_hessian",
+    "check_jacobian",
     "cross_entropy_error",
     "derivative",
     "directional_check",

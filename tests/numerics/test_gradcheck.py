@@ -283,3 +283,106 @@ def test_check_gradient_on_a_device_without_float64(factor):
     x = xs.asarray([1.0, 2.0], dtype=xs.float32, device=xs.Device("no_float64"))
     report = check_gradient(lambda v: xs.sum(v**3), lambda v: 3 * factor * v**2, x)
     assert report.passed == (factor == 1.0)
+
+
+def test_check_gradient_memory_grows_linearly_with_max_entries():
+    # the entries were checked along the rows of an (n, n) identity: 4,000 entries took
+    # 412 MB (390 MB traced here), 39,760 exhausted 23 GB; now one unit vector at a time
+    import tracemalloc
+
+    x = np.random.default_rng(0).normal(size=3000)
+    tracemalloc.start()
+    try:
+        report = check_gradient(lambda v: np.sum(np.sin(v)), np.cos, x, max_entries=3000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.passed and report.mode == "entries" and report.checked == 3000
+    assert peak < 40e6, f"{peak / 1e6:.0f} MB for 3,000 entries"  # an (n, n) float64 array alone is 72 MB
+
+
+# --- what float32 cannot tell, and kinks that the first steps cross ---
+
+def _median_entry_off(grad, factor=1.01):
+    def wrong(v):
+        g = np.array(grad(v), copy=True)
+        nonzero = np.flatnonzero(g)
+        i = nonzero[np.argsort(np.abs(g[nonzero]), kind="stable")[nonzero.size // 2]]
+        g[i] *= factor
+        return g
+    return wrong
+
+
+def _log_sum_exp(dtype):
+    x = np.random.default_rng(0).normal(size=300).astype(dtype)
+    return (lambda v: np.log(np.sum(np.exp(v)))), (lambda v: np.exp(v) / np.sum(np.exp(v))), x
+
+
+def test_float32_that_cannot_see_one_percent_is_inconclusive_not_passed():
+    # log-sum-exp of 300 entries: a 1% error in one entry is 3e-5, below the rounding of f's
+    # differences in float32 (1e-4); the check passed it
+    f, grad, x = _log_sum_exp(np.float32)
+    for given in (grad, _median_entry_off(grad)):
+        report = check_gradient(f, given, x)
+        assert report.verdict == "inconclusive" and not report.passed and not report.conclusive, str(report)
+        assert report.resolution > 0.01 and "INCONCLUSIVE" in str(report) and "float64" in str(report)
+    f, grad, x = _log_sum_exp(np.float64)
+    assert check_gradient(f, grad, x).verdict == "pass"
+    assert check_gradient(f, _median_entry_off(grad), x).verdict == "fail"
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_float32_saturated_tanh_layer_is_no_false_alarm(seed):
+    # sum(tanh(W x)), W 7 x 300: a correct gradient failed in float32 (the first steps far
+    # too long for tanh at that scale, or a slope of 1e-5 lost in f's rounding)
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(7, 300))
+    x = rng.normal(size=300) if seed == 9 else rng.random(300)
+
+    def f(v):
+        return np.sum(np.tanh(w.astype(v.dtype) @ v))
+
+    def grad(v):
+        return w.astype(v.dtype).T @ (1 - np.tanh(w.astype(v.dtype) @ v) ** 2)
+
+    report = check_gradient(f, grad, x.astype(np.float32))
+    assert report.verdict == "inconclusive", str(report)
+    assert report.rounding_limited and not report.unresolved
+    assert check_gradient(f, grad, x).verdict == "pass"
+    assert check_gradient(f, _median_entry_off(grad, 1.1), x).verdict == "fail"
+
+
+def _relu_network(seed, n, dtype="float64", hidden=50):
+    from xgrad import TwoLayerNet
+
+    net = TwoLayerNet(784, hidden, 10, activation="relu", seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    x, t = rng.random((n, 784)).astype(dtype), rng.integers(0, 10, n)
+    keys = list(net.params)
+    shapes = [tuple(net.params[k].shape) for k in keys]
+    ends = np.cumsum([math.prod(s) for s in shapes])
+
+    def params(v):
+        return {k: v[e - math.prod(s):e].reshape(s) for k, s, e in zip(keys, shapes, ends, strict=True)}
+
+    theta = np.concatenate([np.asarray(net.params[k]).ravel() for k in keys])
+    return (lambda v: net.with_params(params(v)).loss(x, t),
+            lambda v: np.concatenate([net.with_params(params(v)).gradient(x, t)[k].ravel() for k in keys]), theta)
+
+
+def test_relu_network_kinks_crossed_by_the_first_steps_are_no_false_alarm():
+    # 784-50-10 ReLU network, 39,760 parameters: along random direction 6 the first steps
+    # crossed hidden units' kinks near the point; the extrapolated slope was 0.49% off a
+    # correct gradient, with no kink at the point itself, and the check failed
+    f, grad, theta = _relu_network(4, 3)
+    report = check_gradient(f, grad, theta, seed=1)
+    assert report.verdict == "pass" and report.mode == "directions", str(report)
+    assert report.rescaled == [6] and report.kinks == []
+    assert check_gradient(f, _median_entry_off(grad), theta, seed=1).verdict == "fail"
+
+
+def test_float32_network_one_percent_in_one_entry_is_inconclusive():
+    # along directions, float32 missed about 1 in 6 such errors on a 784-10-10 network
+    f, grad, theta = _relu_network(3, 3, "float32", hidden=10)
+    report = check_gradient(f, _median_entry_off(grad), theta)
+    assert report.verdict == "inconclusive", str(report)
