@@ -552,3 +552,36 @@ def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backen
     labels = np.argmax(to_numpy(net.predict(x)), axis=1)
     smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
     assert net.accuracy(x, smooth) == 1.0
+
+
+def test_a_network_prints_its_sizes_activation_dtype_library_and_device(backend):
+    net = TwoLayerNet(784, 50, 10, activation="relu", dtype="float32", backend=backend.name)
+    from xgrad._infra.backend import LIBRARIES
+
+    device = LIBRARIES[backend.name].device_name(net.device)
+    assert repr(net) == (f"TwoLayerNet(784, 50, 10, activation='relu', dtype='float32', backend={backend.name!r}, "
+                         f"device={device!r})")
+    assert " at 0x" not in repr(net) and len(repr(net)) < 140
+
+
+@pytest.mark.parametrize(("x", "ragged"), [([[0.0] * 8, [0.0] * 8], False), ([[0.0] * 8, [0.0] * 7], True)],
+                         ids=["rectangular", "ragged"])
+def test_a_nested_list_for_x_says_how_to_convert_it(x, ragged):
+    net, _ = _small()
+    with pytest.raises(TypeError) as info:
+        net.predict(x)
+    message = str(info.value)
+    assert message.startswith("`x` must be an array of the network's library; got list")
+    assert "xgrad.resolve_backend('numpy').asarray(x)" in message
+    assert ("rows have different lengths" in message) is ragged
+
+
+@pytest.mark.parametrize("bad", ["net", None, {"W1": 1}])
+def test_what_is_not_a_network_is_named_as_the_network_argument(bad):
+    from xgrad._net.net import check_network
+
+    with pytest.raises(TypeError, match=r"^`net` must be a TwoLayerNet, e\.g\. TwoLayerNet\(784, 50, 10\) or "
+                       rf"TwoLayerNet\.load\(path\); got {type(bad).__name__}"):
+        check_network(bad)
+    with pytest.raises(TypeError, match=r"^`net` must be a TwoLayerNet"):
+        xgrad.gradient_check(bad, np.zeros((1, 784)), np.array([0]))

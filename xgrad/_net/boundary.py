@@ -12,7 +12,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import refuse_numpy_subclass
+from xgrad._infra.backend import library_of, refuse_numpy_subclass
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import beyond_range, of_library
 from xgrad._net.args import DTYPES
@@ -24,6 +24,12 @@ __all__ = ["check_fits", "check_own_array", "checked_params", "checked_x", "true
 def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
     """`a` is an array of the network's library `xp`, on its `device`."""
     refuse_numpy_subclass(a, name)
+    if isinstance(a, list | tuple):
+        lib = library_of(xp)
+        backend = lib.name if lib else "name"
+        ragged = " (ragged: its rows have different lengths; give rows of equal length)" if _ragged(a) else ""
+        raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}{ragged}. "
+                        f"Convert it first, e.g. xgrad.resolve_backend({backend!r}).asarray({name})")
     if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
         raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
     if not of_library(xp, a):
@@ -35,6 +41,12 @@ def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
     if array_api_compat.device(a) != device:
         raise ValueError(f"`{name}` is on device {array_api_compat.device(a)}, the network on {device}; "
                          "move it first")
+
+
+def _ragged(a: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a nested list has rows of different lengths (or a row beside a number)."""
+    lengths = {len(r) if isinstance(r, list | tuple) else None for r in a}
+    return len(lengths) > 1 or any(_ragged(r) for r in a if isinstance(r, list | tuple))
 
 
 def checked_x(xp: Namespace, device: Device, dtype: DType, n_in: int, x: Any, *, samples: bool = False,

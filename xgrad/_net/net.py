@@ -8,7 +8,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import Backend, asarray_on, resolve_backend
+from xgrad._infra.backend import Backend, asarray_on, library_of, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import check_count, check_optional_positive, check_positive
 from xgrad._net.args import check_memory, check_seed, known_dtype, network_dtype
@@ -17,7 +17,7 @@ from xgrad._net.core import PARAM_NAMES, activation_named, count_correct, forwar
 from xgrad._net.functions import check_labels, softmax, target_rows
 from xgrad._net.numgrad import exact_differences
 
-__all__ = ["PARAM_NAMES", "TwoLayerNet", "network_numerical_gradient"]
+__all__ = ["PARAM_NAMES", "TwoLayerNet", "check_network", "network_numerical_gradient"]
 
 
 class TwoLayerNet:
@@ -109,6 +109,23 @@ class TwoLayerNet:
         self.device: Device = device
         self.dtype: DType = network_dtype(xp, device, dtype)
         self.params: dict[str, Array] = self._initial_params(sizes, weight_init_std, seed)
+
+    def __repr__(self) -> str:
+        """Its sizes, activation, dtype, library and device (never its weights).
+
+        Examples
+        --------
+        >>> from xgrad import TwoLayerNet
+        >>> TwoLayerNet(784, 50, 10)
+        TwoLayerNet(784, 50, 10, activation='sigmoid', dtype='float64', backend='numpy', device='cpu')
+        """
+        lib = library_of(self.xp)
+        backend = lib.name if lib is not None else getattr(self.xp, "__name__", type(self.xp).__name__)
+        device = lib.device_name(self.device) if lib is not None else str(self.device)
+        dtype = "float32" if self.dtype == self.xp.float32 else "float64"
+        sizes = ", ".join(map(str, self.sizes))
+        return (f"TwoLayerNet({sizes}, activation={self.activation!r}, dtype={dtype!r}, backend={backend!r}, "
+                f"device={device!r})")
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -324,6 +341,22 @@ class TwoLayerNet:
         return net
 
 
+def check_network(net: Any, name: str = "net") -> TwoLayerNet:
+    """`net` if it is a :class:`TwoLayerNet`; a TypeError naming `name` otherwise.
+
+    Examples
+    --------
+    >>> check_network("net")
+    Traceback (most recent call last):
+    TypeError: `net` must be a TwoLayerNet, e.g. TwoLayerNet(784, 50, 10) or TwoLayerNet.load(path); got str 'net'
+    """
+    if not isinstance(net, TwoLayerNet):
+        shown = f" {net!r}" if isinstance(net, str | int | float) else ""
+        raise TypeError(f"`{name}` must be a TwoLayerNet, e.g. TwoLayerNet(784, 50, 10) or TwoLayerNet.load(path); "
+                        f"got {type(net).__name__}{shown}")
+    return net
+
+
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
     """Deprecated: use ``net.numerical_gradient(x, t, h=h)``
     (:meth:`TwoLayerNet.numerical_gradient`), which this calls.
@@ -343,4 +376,4 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     """
     warnings.warn("network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)",
                   DeprecationWarning, stacklevel=2)
-    return net.numerical_gradient(x, t, h=h)
+    return check_network(net).numerical_gradient(x, t, h=h)

@@ -17,7 +17,14 @@ import array_api_compat
 
 from xgrad._infra.backend import is_numpy_scalar
 from xgrad._infra.typing import Array, Namespace
-from xgrad._infra.validate import as_float_array, check_callable, check_count, check_real, same_library_result
+from xgrad._infra.validate import (
+    as_float_array,
+    check_callable,
+    check_count,
+    check_real,
+    python_real,
+    same_library_result,
+)
 from xgrad._numerics import richardson as _richardson
 
 __all__ = ["DerivativeResult", "derivative"]
@@ -226,6 +233,8 @@ def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array]
 
     def call(points: Array) -> Array:
         values = f(points)
+        if isinstance(values, int | float):
+            python_real(values, "`f`")  # an integer beyond the floats' range says so
         if not array_api_compat.is_array_api_obj(values) or tuple(values.shape) != tuple(points.shape):
             shape = getattr(values, "shape", type(values).__name__)
             raise ValueError(
