@@ -141,3 +141,20 @@ def test_a_checkpoint_and_a_history_json_refuse_the_same_damage_alike(small, tmp
         read_history(tmp_path / "history.json")
     reason = ": `history` 'train_acc' must hold accuracies between 0 and 1"
     assert str(from_checkpoint.value).endswith(reason) and str(from_json.value).endswith(reason)
+
+
+def test_a_results_repr_is_a_line_however_long_the_run():
+    from _helpers import tiny_data
+
+    result = train("numpy", data=tiny_data(), iters=500, batch_size=5, hidden_size=3, eval_every=250,
+                   validation=0.2, progress=False)
+    h = result.history
+    shown = repr(result)
+    assert shown.startswith(f"TrainResult(500 iterations, loss={h.loss[-1]:.4g}, train_acc={h.train_acc[-1]:.4g}, "
+                            f"test_acc={h.test_acc[-1]:.4g}, val_acc={h.val_acc[-1]:.4g}, backend='numpy', "
+                            "device='cpu', dtype='float32', ")
+    assert shown.endswith(f" s, net={result.net!r})") and len(shown) < 400 and "\n" not in shown
+    assert repr(h) == (f"History(500 iterations, loss={h.loss[-1]:.4g}, train_acc={h.train_acc[-1]:.4g}, "
+                       f"test_acc={h.test_acc[-1]:.4g}, val_acc={h.val_acc[-1]:.4g}, backend='numpy', device='cpu', "
+                       "dtype='float32')")
+    assert repr(History()) == "History(0 iterations)"

@@ -105,7 +105,7 @@ def normalise_name(name: str, *, auto: bool = True) -> str:
     key = name.strip().lower().replace("-", "_")
     choices = ("auto", *LIBRARIES) if auto else tuple(LIBRARIES)
     if key not in choices:
-        raise ValueError(f"unknown backend {name!r}; choose one of: " + ", ".join(map(repr, choices)))
+        raise ValueError(f"`backend`: unknown backend {name!r}; choose one of: " + ", ".join(map(repr, choices)))
     return key
 
 

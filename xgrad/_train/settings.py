@@ -160,6 +160,7 @@ TRAIN_SETTINGS = (
                 "none."),
     Setting("validation", None, "float | tuple | None", kind="float or (x_val, t_val), optional",
             check=checks.validation, parse=checks.validation_option, stored=checks.stored_validation,
+            terms=((", explicit (x_val, t_val) arrays,", ""),),
             recorded=True, sweep=SINGLE, sweep_default=0.1,
             help="fraction of the training set held out to validate on (never trained on), or 'none'",
             sweep_help="fraction of the training set held out to rank the runs on, or 'none' (rank by loss)",
