@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
+from xgrad._infra.install import install_hint
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._sweep.worker import SweepRun, run_one
 
@@ -35,8 +36,8 @@ WORKER_CONFIG = {
 }
 """Dask settings of the workers of a local cluster started for a sweep."""
 
-_INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad checkout (or pip install '
-            '"dask[distributed]"); or pass client="serial" to run the grid in this process')
+_INSTALL = (f'parallel sweeps need Dask: {install_hint("dask")} (or pip install "dask[distributed]"); or pass '
+            'client="serial" to run the grid in this process')
 
 
 def stopped(stop: StopRequest) -> KeyboardInterrupt:
