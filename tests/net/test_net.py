@@ -178,7 +178,6 @@ def test_out_of_range_labels_are_refused_everywhere(backend, labels, match):
 
 @pytest.mark.parametrize(("rows", "error", "match"), [
     (np.array([[0, 0, 1], [1, 0, 0], [0, 1, 1]]), ValueError, r"must sum to 1 \(exactly\); row 2 sums to 2"),
-    (np.array([[0.5, 0.5, 0.5], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "row 0 sums to 1.5"),
     (np.array([[2.0, -1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, r"finite and >= 0; got -1\.0 at "
                                                                          r"position \(0, 1\)"),
     (np.array([[np.nan, 1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "finite and >= 0; got nan"),
@@ -190,6 +189,33 @@ def test_bad_one_hot_rows_are_refused_everywhere(rows, error, match):
     for call in _entry_points(net, x, rows).values():
         with pytest.raises(error, match=match):
             call()
+
+
+def test_floating_rows_that_are_not_probabilities_warn_everywhere_and_are_used():
+    # the book's dummy labels, t = np.random.rand(100, 10), used to show the gradient's shapes
+    net, x = _small()
+    rows = np.array([[0.5, 0.7, 0.3], [1.0, 0, 0], [0, 1.0, 0]])
+    for name, call in _entry_points(net, x, rows).items():
+        with pytest.warns(xgrad.LabelsNotProbabilitiesWarning, match=r"^`t`'s rows are not probabilities: row 0 "
+                          r"sums to 1\.5, not 1\. .*train on class indices or one-hot rows") as caught:
+            call()
+        assert caught[0].filename == __file__, name  # the warning points at the caller's line
+    with pytest.warns(xgrad.LabelsNotProbabilitiesWarning):
+        loss = float(net.loss(x, rows))
+    log_p = np.log(np.asarray(net.predict(x)))  # predict gives the softmax probabilities
+    assert loss == pytest.approx(float(-np.sum(rows * log_p) / 3), rel=1e-12)  # the rows as they are
+    assert issubclass(xgrad.LabelsNotProbabilitiesWarning, UserWarning)
+    with pytest.raises(ValueError, match="must sum to 1"):  # the public function itself stays strict
+        xgrad.cross_entropy_error(net.predict(x), rows)
+
+
+def test_the_books_dummy_labels_give_the_gradients_shapes():
+    net = TwoLayerNet(784, 100, 10)
+    x = np.random.default_rng(0).random((100, 784))
+    t = np.random.default_rng(1).random((100, 10))
+    with pytest.warns(xgrad.LabelsNotProbabilitiesWarning):
+        grads = net.gradient(x, t)
+    assert {k: v.shape for k, v in grads.items()} == {"W1": (784, 100), "b1": (100,), "W2": (100, 10), "b2": (10,)}
 
 
 def test_integer_one_hot_rows_and_soft_labels_are_accepted(backend):

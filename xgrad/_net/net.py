@@ -12,9 +12,17 @@ from xgrad._infra.backend import Backend, asarray_on, library_of, resolve_backen
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import check_count, check_optional_positive, check_positive
 from xgrad._net.args import check_memory, check_seed, known_dtype, network_dtype
-from xgrad._net.boundary import check_fits, check_own_array, checked_params, checked_x, true_classes
+from xgrad._net.boundary import (
+    check_fits,
+    check_own_array,
+    checked_labels,
+    checked_params,
+    checked_x,
+    network_targets,
+    true_classes,
+)
 from xgrad._net.core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
-from xgrad._net.functions import check_labels, softmax, target_rows
+from xgrad._net.functions import softmax
 from xgrad._net.numgrad import exact_differences
 
 __all__ = ["PARAM_NAMES", "TwoLayerNet", "check_network", "network_numerical_gradient"]
@@ -173,8 +181,10 @@ class TwoLayerNet:
         ValueError
             If `x` is not ``(batch, input_size)``, is empty or not finite, or the
             labels have neither accepted shape, an index outside
-            ``0..output_size-1`` or rows that are not probability rows (see
-            :func:`xgrad.cross_entropy_error`).
+            ``0..output_size-1``, negative or non-finite rows, or integer rows
+            that do not sum to 1 (see :func:`xgrad.cross_entropy_error`).
+            Floating rows that do not sum to 1 (the book's dummy labels) pass
+            with a :class:`~xgrad.LabelsNotProbabilitiesWarning`.
 
         Examples
         --------
@@ -192,7 +202,7 @@ class TwoLayerNet:
         """
         x = self._check_x(x, samples=True)
         check_own_array(self.xp, self.device, t, "t")
-        return x, target_rows(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
+        return x, network_targets(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
 
     # -- forward --------------------------------------------------------------
     def _scores(self, x: Array) -> Array:
@@ -232,7 +242,7 @@ class TwoLayerNet:
         x = self._check_x(x, samples=True, cast=False)  # cast chunk by chunk below
         check_own_array(self.xp, self.device, t, "t")
         n = x.shape[0]
-        labels = t if check_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
+        labels = t if checked_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
                                 chunk_size=batch_size)
         return correct / n
