@@ -143,6 +143,7 @@ def test_python_spellings_become_the_options_words():
     terms = cli_terms("`compile_step` is True; leave `compile_step` at None or pass False", train_settings())
     assert terms == "`--compile-step` is on; leave `--compile-step` at auto or pass off"
     assert cli_terms("pass batch_size=5 or `lr=0.1`", train_settings()) == "pass `--batch-size 5` or `--lr 0.1`"
+    assert cli_terms('or pass client="serial" to run', sweep_settings()) == "or pass `--scheduler serial` to run"
     assert cli_terms("`validation` must be a fraction, or None for none", train_settings()) == (
         "`--validation` must be a fraction, or 'none' for none")
     # a constant in a message about another setting stays

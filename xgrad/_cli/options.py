@@ -112,7 +112,7 @@ def cli_terms(message: str, settings: Sequence[Setting]) -> str:
             continue
         about = f"`{s.name}`" in message or re.search(rf"\b{s.name}=", message) is not None
         message = message.replace(f"`{s.name}`", f"`{s.option}`")
-        message = re.sub(rf"`?\b{s.name}=([^`\s,;)]*)`?", rf"`{s.option} \1`", message)
+        message = re.sub(rf"`?\b{s.name}=[\"']?([^`\s,;)\"']*)[\"']?`?", rf"`{s.option} \1`", message)
         if about:
             for constant, word in _spellings(s).items():
                 message = re.sub(rf"\b{constant}\b", repr(word) if constant == "None" and word == "none" else word,
