@@ -158,3 +158,12 @@ def test_a_results_repr_is_a_line_however_long_the_run():
                        f"test_acc={h.test_acc[-1]:.4g}, val_acc={h.val_acc[-1]:.4g}, backend='numpy', device='cpu', "
                        "dtype='float32')")
     assert repr(History()) == "History(0 iterations)"
+
+
+def test_a_missing_history_or_a_folder_is_named_with_what_to_give(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"^no training history at '{tmp_path}/h\.json'; give the "
+                       r"history\.json that a run wrote \(xgrad train --out DIR writes DIR/history\.json\)$"):
+        read_history(tmp_path / "h.json")
+    with pytest.raises(FileFormatError, match=rf"^'{tmp_path}' is a folder, not a training history; give the "
+                       rf"history\.json in it \('{tmp_path}/history\.json'\)$"):
+        read_history(tmp_path)

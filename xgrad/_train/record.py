@@ -190,6 +190,12 @@ def read_history(history: Any) -> History:
     """
     if isinstance(history, (str, os.PathLike)):
         p = os.fspath(history)
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"no training history at {p!r}; give the history.json that a run wrote "
+                                    "(xgrad train --out DIR writes DIR/history.json)")
+        if os.path.isdir(p):
+            raise FileFormatError(f"{p!r} is a folder, not a training history; give the history.json in it "
+                                  f"({os.path.join(p, 'history.json')!r})", path=p)
         try:
             with open(p, encoding="utf-8") as fh:
                 return History.from_dict(json.load(fh))
