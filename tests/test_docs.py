@@ -230,7 +230,7 @@ def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
             for option in action.option_strings:
                 assert option in text or option in ("-h", "--help"), (name, option)
     assert "``--lr LR [LR ...]``\n   learning rates (default: 0.001 0.003" in text  # sweep's, in its help
-    assert "around the best (default: 0)." in text  # sweep --refine: a default of 0 is still shown
+    assert "around the best (by validation accuracy) (default: 0)." in text  # sweep --refine: a 0 is still shown
     plain = argparse.ArgumentParser(prog="x")
     zero = plain.add_argument("--refine", type=int, default=0, help="rounds")
     assert ext.option_lines(plain, zero)[1] == "   rounds. Default: ``0``."  # a help without its default
@@ -281,7 +281,15 @@ def test_class_signatures_show_factory_defaults_as_values(monkeypatch):
     assert ext.readable_signature(TrainResult, "(net, history, timings, config=<factory>, interrupted=False)") == (
         "(net, history, timings, config={}, interrupted=False)")
     assert "loss=[], eval_iters=[]" in ext.readable_signature(History, "(loss=<factory>, eval_iters=<factory>)")
-    assert ext.readable_signature(SweepRun, "(key, history=<factory>)") == "(key, history={})"
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Run:  # a field made by dict, as SweepRun's history once was
+        key: str
+        history: dict = dataclasses.field(default_factory=dict)
+
+    assert ext.readable_signature(Run, "(key, history=<factory>)") == "(key, history={})"
+    assert ext.readable_signature(SweepRun, "(key, history=None)") == "(key, history=None)"  # no factory now
     assert ext.default_text(History) == "History()"
     assert ext.readable_signature(dict, "(x=<factory>)") == "(x=<factory>)"  # not a dataclass: left alone
 
