@@ -65,6 +65,7 @@ extensions = [
     "page_doctests",
     "bench_pages",
     "attr_docs",
+    "deprecated_parameters",
     "cli_reference",
     "dataclass_defaults",
     "phone_figures",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import xgrad
+from xgrad._infra.install import install_hint
 from xgrad._sweep.executor import cores, local_cluster
 from xgrad._sweep.grid import DEFAULT_LRS
 
@@ -37,7 +38,7 @@ def main(argv=None):
     try:
         import distributed
     except ImportError:
-        print('the benchmark needs Dask: pip install ".[dask]" in the xgrad checkout', file=sys.stderr)
+        print(f"the benchmark needs Dask: {install_hint('dask')}", file=sys.stderr)
         return 2
     settings = {"lr": args.lr, "seeds": args.seeds, "iters": args.iters, "backend": "numpy", "progress": False}
     n_runs = len(args.lr) * len(args.seeds)

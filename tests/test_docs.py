@@ -11,6 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -229,7 +230,7 @@ def test_cli_reference_covers_every_option_with_its_default(monkeypatch):
             for option in action.option_strings:
                 assert option in text or option in ("-h", "--help"), (name, option)
     assert "``--lr LR [LR ...]``\n   learning rates (default: 0.001 0.003" in text  # sweep's, in its help
-    assert "around the best (default: 0)." in text  # sweep --refine: a default of 0 is still shown
+    assert "around the best (by validation accuracy) (default: 0)." in text  # sweep --refine: a 0 is still shown
     plain = argparse.ArgumentParser(prog="x")
     zero = plain.add_argument("--refine", type=int, default=0, help="rounds")
     assert ext.option_lines(plain, zero)[1] == "   rounds. Default: ``0``."  # a help without its default
@@ -280,7 +281,15 @@ def test_class_signatures_show_factory_defaults_as_values(monkeypatch):
     assert ext.readable_signature(TrainResult, "(net, history, timings, config=<factory>, interrupted=False)") == (
         "(net, history, timings, config={}, interrupted=False)")
     assert "loss=[], eval_iters=[]" in ext.readable_signature(History, "(loss=<factory>, eval_iters=<factory>)")
-    assert ext.readable_signature(SweepRun, "(key, history=<factory>)") == "(key, history={})"
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Run:  # a field made by dict, as SweepRun's history once was
+        key: str
+        history: dict = dataclasses.field(default_factory=dict)
+
+    assert ext.readable_signature(Run, "(key, history=<factory>)") == "(key, history={})"
+    assert ext.readable_signature(SweepRun, "(key, history=None)") == "(key, history=None)"  # no factory now
     assert ext.default_text(History) == "History()"
     assert ext.readable_signature(dict, "(x=<factory>)") == "(x=<factory>)"  # not a dataclass: left alone
 
@@ -333,3 +342,30 @@ def test_docs_build_prints_no_info_records():
     assert run.returncode == 0, run.stderr
     assert "noise" not in run.stdout + run.stderr
     assert "real" in run.stderr
+
+
+def test_the_api_pages_show_trains_signature_without_its_deprecated_keyword(monkeypatch):
+    monkeypatch.syspath_prepend(str(DOCS / "_ext"))  # the extension needs no Sphinx to be tested
+    ext = importlib.import_module("deprecated_parameters")
+    import inspect
+
+    import xgrad
+
+    full = str(inspect.signature(xgrad.train)).split(" -> ")[0]
+    assert "grad: 'str | None' = None" in full  # still taken: a deprecated keyword warns, it does not fail
+    shown = ext.without_deprecated(xgrad.train, full)
+    assert "grad" not in shown.replace("gradient", "") and shown.endswith("compile_step: 'bool | None' = None)")
+    assert "gradient: 'str' = 'backprop'" in shown
+    assert ext.without_deprecated(xgrad.train, "(backend='auto', *, gradient='backprop', grad=None)") == (
+        "(backend='auto', *, gradient='backprop')")
+    assert ext.without_deprecated(xgrad.numerical_diff, "(f, x, /, *, grad=None)") == "(f, x, /, *, grad=None)"
+    with pytest.warns(DeprecationWarning, match="grad"):
+        xgrad.train("numpy", grad="backprop", data=((np.zeros((4, 2)), np.arange(4) % 2),) * 2, iters=1,
+                    batch_size=2, hidden_size=2, eval_every=0, progress=False)
+
+
+def test_the_cli_page_lists_no_hidden_option(monkeypatch):
+    ext = _load_ext(monkeypatch, "cli_reference")
+    text = "\n".join(ext.reference_lines(ext.load_parser("xgrad._cli.main:_parser")))
+    assert "SUPPRESS" not in text and "``--grad " not in text and "``--grad``" not in text
+    assert "``--gradient {backprop,numerical}``" in text

@@ -18,6 +18,7 @@ from xgrad._infra.backend import (
 from xgrad._infra.files import FileFormatError
 from xgrad._infra.host import to_numpy
 from xgrad._infra.threads import blas_threads, thread_limits
+from xgrad._net.boundary import LabelsNotProbabilitiesWarning
 from xgrad._net.check import GradientCheck, gradient_check
 from xgrad._net.directional import DirectionalCheck, directional_check
 from xgrad._net.functions import cross_entropy_error, log_softmax, relu, sigmoid, softmax
@@ -56,6 +57,7 @@ __all__ = [
     "GradientReport",
     "History",
     "LRFindResult",
+    "LabelsNotProbabilitiesWarning",
     "SweepResult",
     "SweepRun",
     "TrainResult",

@@ -81,7 +81,8 @@ def command_lines(name: str, summary: str, parser: argparse.ArgumentParser) -> l
     lines += [_sentence(parser.description or summary), ""]
     lines += [".. code-block:: text", ""]
     lines += ["   " + line for line in parser.format_usage().strip().splitlines()] + [""]
-    options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    # what --help hides (an old name still read, help=SUPPRESS) the page hides too
+    options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS]
     positionals = [a for a in options if not a.option_strings]
     optionals = [a for a in options if a.option_strings]
     for heading, actions in (("Arguments", positionals), ("Options", optionals)):

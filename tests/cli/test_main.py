@@ -270,7 +270,7 @@ _XGRAD_WITH_DEFAULT_SIGNALS = (
 )
 
 
-def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> tuple[int, Path, Path]:
+def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> tuple[int, Path, Path, str]:
     out, ckpt = tmp / "out", tmp / "run.npz"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-c", _XGRAD_WITH_DEFAULT_SIGNALS, "train", "--backend", "numpy", "--iters", "100000",
@@ -289,7 +289,7 @@ def _run_and_stop(tmp: Path, sig: int, extra: list[str], rng: random.Random) -> 
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in err, err
-    return proc.returncode, out, ckpt
+    return proc.returncode, out, ckpt, err
 
 
 @pytest.mark.parametrize(
@@ -307,8 +307,12 @@ def test_a_signal_at_any_moment_leaves_consistent_outputs(tmp_path, sig, extra):
     from xgrad import plot
 
     rng = random.Random(f"{sig}{extra}{time.time_ns()}")
-    status, out, ckpt = _run_and_stop(tmp_path, sig, extra, rng)
+    status, out, ckpt, err = _run_and_stop(tmp_path, sig, extra, rng)
     assert status == {signal.SIGTERM: 143, signal.SIGINT: 130}[sig]
+    # the last line says how to go on: the same command with --resume
+    assert err.strip().splitlines()[-1] == (
+        f"xgrad train: stopped by {signal.Signals(sig).name}; {ckpt} holds the run: resume it with xgrad train "
+        f"--backend numpy --iters 100000 --no-progress --out {out} --checkpoint {ckpt} {' '.join(extra)} --resume")
     history = json.loads((out / "history.json").read_text())
     assert history["interrupted"] is True and history["stop_signal"] == signal.Signals(sig).name
     assert len(history["eval_iters"]) == len(history["train_acc"]) == len(history["test_acc"])
@@ -373,3 +377,63 @@ def test_a_data_dir_without_the_data_set_exits_2_instead_of_training_on_another_
     assert len(err) == 1
     assert f"`--data-dir` {str(data_dir)!r} does not hold the mnist data set: {problem}" in err[0]
     assert "leave `--data-dir` out" in err[0]
+
+
+# --- what a run says at its end ----------------------------------------------------
+
+def test_resuming_a_finished_run_says_it_is_complete(tmp_path, capsys):
+    ckpt = str(tmp_path / "run.npz")
+    argv = ["train", "--backend", "numpy", "--iters", "20", "--eval-every", "0", "--no-progress", "--checkpoint", ckpt]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == ("20 iterations on numpy (cpu, float32): no evaluation; the run was already complete: "
+                           "nothing left to train (give a larger `--iters` to train on)")
+    assert main([*argv[:4], "25", *argv[5:], "--resume"]) == 0
+    assert "25 iterations on numpy" in capsys.readouterr().out
+
+
+def test_train_and_plot_report_what_they_wrote_on_stdout(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    assert main(["train", "--backend", "numpy", "--iters", "5", "--eval-every", "0", "--no-progress",
+                 "--out", str(out)]) == 0
+    written = capsys.readouterr()
+    assert f"wrote {out}: history.json, net.npz, training.png" in written.out.splitlines()
+    assert "wrote" not in written.err
+    assert main(["plot", "training", "--history", str(out / "history.json"), "--out", str(tmp_path / "t.png")]) == 0
+    written = capsys.readouterr()
+    assert written.out.strip() == f"wrote {tmp_path / 't.png'}" and "wrote" not in written.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["training", "--history", "{tmp}/missing.json"], "`--history` '{tmp}/missing.json' does not exist; give the "
+     "history.json that `xgrad train --out DIR` writes in DIR"),
+    (["training", "--history", "{tmp}"], "`--history` '{tmp}' is a folder, not a regular file; give the history.json"),
+    (["tangent", "--out", "{tmp}/f.xyz"], "`--out` '{tmp}/f.xyz': matplotlib cannot write .xyz files; end the name "
+     "with one of "),
+])
+def test_plot_names_a_file_it_cannot_use_and_what_to_give(argv, message, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "f.png")]
+    assert main(["plot", *argv, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("xgrad plot: error: " + message.replace("{tmp}", str(tmp_path)))
+    assert "Errno" not in err[0] and not (tmp_path / "f.xyz").exists()
+
+
+def test_a_scheduler_that_does_not_answer_is_named_as_the_option(monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+
+    def unreachable(address, *args, **kwargs):
+        raise OSError(f"Timed out trying to connect to {address} after 30 s")
+
+    monkeypatch.setattr(distributed, "Client", unreachable)
+    assert main(["sweep", "--backend", "numpy", "--iters", "1", "--lr", "0.1", "--no-progress",
+                 "--scheduler", "tcp://nowhere:8786"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "xgrad sweep: error: `--scheduler` 'tcp://nowhere:8786' cannot be reached: Timed out trying to connect to "
+        "tcp://nowhere:8786 after 30 s. Start a scheduler there (dask scheduler) and its workers, leave "
+        "`--scheduler` out for a local cluster, or give 'serial'")

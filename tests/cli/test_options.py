@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 from _helpers import add_setting, made_up_setting
@@ -101,3 +102,65 @@ def test_sweep_help_names_the_default_of_every_option(capsys):
     for shown in ("--no-progress no progress bar (default: a progress bar on stderr)", "(default: 2)",
                   "(default: a local cluster for this command)", "(default: 0.001 0.003 0.01 0.03 0.1 0.3 1 3)"):
         assert shown in text
+
+
+# -- every option with a bad value: the message names the option, as typed ----
+_PYTHON = re.compile(r"\b[a-z][a-z0-9]*(_[a-z0-9]+)*=|\b(True|False|None)\b|\bclient\b|\bdata_dir\b")
+
+_TRAIN_BAD = [
+    ("--backend", ["foo"]), ("--dataset", ["cifar"]), ("--activation", ["tanh"]), ("--hidden-size", ["0"]),
+    ("--hidden-size", ["many"]), ("--iters", ["-1"]), ("--batch-size", ["0"]), ("--batch-size", ["70000"]),
+    ("--lr", ["0"]), ("--lr", ["fast"]), ("--gradient", ["exact"]), ("--h", ["0"]), ("--h", ["1e-4"]),
+    ("--eval-every", ["-1"]), ("--validation", ["2"]), ("--validation", ["most"]), ("--seed", ["-1"]),
+    ("--dtype", ["float16"]), ("--weight-init-std", ["-1"]), ("--threads", ["0"]), ("--threads", ["many"]),
+    ("--data-dir", ["{tmp}/nowhere"]), ("--data-dir", ["{tmp}/file"]), ("--checkpoint", ["{tmp}"]),
+    ("--checkpoint-every", ["0", "--checkpoint", "{tmp}/c.npz"]), ("--checkpoint-every", ["5"]), ("--resume", []),
+    ("--compile-step", ["sometimes"]), ("--compile-step", ["on"]),
+    ("--compile-step", ["on", "--gradient", "numerical"]), ("--out", ["{tmp}/file"]),
+]
+_SWEEP_BAD = [
+    ("--backend", ["foo"]), ("--hidden-size", ["0"]), ("--iters", ["0"]), ("--batch-size", ["0"]), ("--lr", ["0"]),
+    ("--validation", ["2"]), ("--seeds", ["-1"]), ("--data-dir", ["{tmp}/nowhere"]), ("--compile-step", ["on"]),
+    ("--scheduler", ["serially"]), ("--refine", ["-1"]), ("--retries", ["-1"]), ("--out", ["{tmp}/file"]),
+    ("--threads", ["0"]), ("--h", ["0"]), ("--eval-every", ["-1"]), ("--weight-init-std", ["0"]), ("--halving", ["1"]),
+]
+
+
+def _error_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    assert status == 2, argv
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("command", "option", "values"),
+                         [("train", o, v) for o, v in _TRAIN_BAD] + [("sweep", o, v) for o, v in _SWEEP_BAD],
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_every_option_with_a_bad_value_is_named_as_the_option(command, option, values, tmp_path, capsys,
+                                                              monkeypatch):
+    from xgrad._train import run as _trainrun
+
+    monkeypatch.setattr(_trainrun.Run, "loop", lambda *a: pytest.fail("trained before refusing"))
+    (tmp_path / "file").write_text("x")
+    argv = [command, option, *(v.replace("{tmp}", str(tmp_path)) for v in values), "--no-progress"]
+    if command == "sweep" and option != "--scheduler":
+        argv += ["--scheduler", "serial"]
+    if option not in ("--iters", "--backend"):
+        argv += ["--backend", "numpy"]
+    line = _error_line(argv, capsys)
+    assert f"{option}" in line, line
+    assert _PYTHON.search(line) is None, line
+    assert "`" + option.lstrip("-").replace("-", "_") + "`" not in line, line
+
+
+def test_python_spellings_become_the_options_words():
+    terms = cli_terms("`compile_step` is True; leave `compile_step` at None or pass False", train_settings())
+    assert terms == "`--compile-step` is on; leave `--compile-step` at auto or pass off"
+    assert cli_terms("pass batch_size=5 or `lr=0.1`", train_settings()) == "pass `--batch-size 5` or `--lr 0.1`"
+    assert cli_terms('or pass client="serial" to run', sweep_settings()) == "or pass `--scheduler serial` to run"
+    assert cli_terms("`validation` must be a fraction, or None for none", train_settings()) == (
+        "`--validation` must be a fraction, or 'none' for none")
+    # a constant in a message about another setting stays
+    assert cli_terms("`lr` is None", train_settings()) == "`--lr` is None"

@@ -40,3 +40,47 @@ def test_complex_numpy_scalars_are_not_real_numbers(make):
         gradient_descent(lambda v: (v**2).sum(), np.array([1.0]), lr=make(0.1 + 0j))
     with pytest.raises(TypeError, match=r"`rtol` must be a real number; got"):
         derivative(np.sin, np.array([1.0]), rtol=make(1e-8 + 0j))
+
+
+@pytest.mark.parametrize("value", [np.array(["central"]), {"central"}, ["central"], None, 1],
+                         ids=["array", "set", "list", "None", "int"])
+@pytest.mark.parametrize("call", [
+    lambda m: numerical_diff(doubling, 1.0, method=m),
+    lambda m: numerical_gradient(doubling_sum, np.array([1.0, 2.0]), method=m),
+], ids=["numerical_diff", "numerical_gradient"])
+def test_a_string_option_given_anything_but_a_string_names_the_argument(value, call):
+    with pytest.raises(ValueError, match=r"^`method` must be one of 'central', 'forward', 'backward', as a string; got "
+                       + type(value).__name__.replace("NoneType", "None")):
+        call(value)
+
+
+@pytest.mark.parametrize(("keyword", "value", "choices"), [
+    ("activation", np.array(["relu"]), "'sigmoid' or 'relu'"),
+    ("activation", {"relu"}, "'sigmoid' or 'relu'"),
+])
+def test_the_networks_string_options_share_the_one_check(keyword, value, choices):
+    from xgrad import TwoLayerNet
+
+    with pytest.raises(ValueError, match=f"^`{keyword}` must be {choices}, as a string; got {type(value).__name__}$"):
+        TwoLayerNet(4, 3, 2, **{keyword: value})
+
+
+@pytest.mark.parametrize("function", [numerical_diff, numerical_gradient, derivative],
+                         ids=["numerical_diff", "numerical_gradient", "derivative"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_f_returning_an_integer_beyond_the_float_range_says_so(function, sign):
+    x = np.array([1.0, 2.0]) if function is numerical_gradient else 1.0
+    with pytest.raises(ValueError, match=r"^`f` returned the integer -?1000000000\.\.\.0000000000 \(401 digits\), "
+                       r"beyond the range of floating point .*return a float"):
+        function(lambda x: sign * 10**400, x)
+
+
+def test_a_python_integer_within_the_float_range_is_its_float():
+    assert float(numerical_diff(lambda x: 10**300, 1.0)) == 0.0
+
+
+@pytest.mark.parametrize("x", [[[1.0, 2.0], [3.0]], [[1.0], 2.0]], ids=["rows", "row-and-number"])
+def test_a_ragged_nested_list_says_its_rows_differ(x):
+    with pytest.raises(TypeError, match=r"`x` must be an array or a number; got list, ragged: its rows have "
+                       "different lengths. Give rows of equal length"):
+        numerical_gradient(doubling_sum, x)

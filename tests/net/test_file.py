@@ -74,3 +74,69 @@ def test_load_without_the_suffix_save_added_names_the_file_it_meant(tmp_path):
     net.save(tmp_path / "x")
     with pytest.raises(FileNotFoundError, match=r"did you mean '.*x\.npz'\? \(saving adds \.npz\)"):
         xgrad.TwoLayerNet.load(tmp_path / "x")
+
+
+# --- sizes declared in the headers, checked before any array is read ---------------
+
+def _npz_declaring(path, shapes, *, compressed=False, version=(1, 0)):
+    """An .npz whose members declare `shapes` (name -> shape, float64) but hold only 8 bytes of data each,
+    unless compressed, where they hold their declared zeros (a small file of a large network)."""
+    import io
+    import zipfile
+
+    writer = {(1, 0): np.lib.format.write_array_header_1_0, (2, 0): np.lib.format.write_array_header_2_0}[version]
+    mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", mode) as archive:
+        archive.writestr("activation.npy", _npy(np.array("sigmoid")))
+        for name, shape in shapes.items():
+            buf = io.BytesIO()
+            writer(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            data = bytes(8 * int(np.prod(shape))) if compressed else bytes(8)
+            archive.writestr(f"{name}.npy", buf.getvalue() + data)
+    return path
+
+
+def _npy(a):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_a_file_that_declares_more_than_it_holds_is_refused_before_reading(tmp_path, version, monkeypatch):
+    path = _npz_declaring(tmp_path / "huge.npz", {"W1": (784, 10**9), "b1": (10**9,), "W2": (10**9, 10),
+                                                  "b2": (10,)}, version=version)
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: pytest.fail("an array was read"))
+    with pytest.raises(FileFormatError, match=rf"^'{path}' is not an xgrad network file: W1 declares shape "
+                       r"\(784, 1000000000\) of float64 \(5,981,445\.3 MiB\) but the file holds 8 bytes of it"):
+        TwoLayerNet.load(path)
+
+
+def test_parameters_declared_of_sizes_that_do_not_fit_together_are_refused_before_reading(tmp_path, monkeypatch):
+    path = _npz_declaring(tmp_path / "odd.npz", {"W1": (4, 3), "b1": (3,), "W2": (3, 2), "b2": (10**6,)},
+                          compressed=True)
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: pytest.fail("an array was read"))
+    with pytest.raises(FileFormatError, match=rf"^'{path}' is not an xgrad network file: b2 has 1000000 entries "
+                       r"but the network's shapes need 2 \(W1 \(4, 3\), W2 \(3, 2\)\)"):
+        TwoLayerNet.load(path)
+
+
+def test_a_small_file_of_a_network_too_large_for_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    path = _npz_declaring(tmp_path / "zeros.npz", {"W1": (784, 2000), "b1": (2000,), "W2": (2000, 10),
+                                                   "b2": (10,)}, compressed=True)
+    assert path.stat().st_size < 100_000  # 12.7 MB of zeros
+    monkeypatch.setattr("xgrad._net.file.physical_memory", lambda: 16 << 20)
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: pytest.fail("an array was read"))
+    with pytest.raises(FileFormatError, match=rf"^'{path}' declares 12\.1 MiB of parameters \(W1 \(784, 2000\)\), "
+                       r"more than half this machine's memory \(16\.0 MiB\)"):
+        TwoLayerNet.load(path)
+
+
+def test_a_checkpoint_that_declares_more_than_it_holds_is_refused(tmp_path):
+    from xgrad._net.file import read_npz
+
+    path = _npz_declaring(tmp_path / "ck.npz", {"loss": (10**10,)})
+    with pytest.raises(FileFormatError, match=r"loss declares shape \(10000000000,\) of float64"):
+        read_npz(path, "xgrad checkpoint", params="param_")

@@ -178,7 +178,6 @@ def test_out_of_range_labels_are_refused_everywhere(backend, labels, match):
 
 @pytest.mark.parametrize(("rows", "error", "match"), [
     (np.array([[0, 0, 1], [1, 0, 0], [0, 1, 1]]), ValueError, r"must sum to 1 \(exactly\); row 2 sums to 2"),
-    (np.array([[0.5, 0.5, 0.5], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "row 0 sums to 1.5"),
     (np.array([[2.0, -1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, r"finite and >= 0; got -1\.0 at "
                                                                          r"position \(0, 1\)"),
     (np.array([[np.nan, 1.0, 0], [1.0, 0, 0], [0, 1.0, 0]]), ValueError, "finite and >= 0; got nan"),
@@ -190,6 +189,33 @@ def test_bad_one_hot_rows_are_refused_everywhere(rows, error, match):
     for call in _entry_points(net, x, rows).values():
         with pytest.raises(error, match=match):
             call()
+
+
+def test_floating_rows_that_are_not_probabilities_warn_everywhere_and_are_used():
+    # the book's dummy labels, t = np.random.rand(100, 10), used to show the gradient's shapes
+    net, x = _small()
+    rows = np.array([[0.5, 0.7, 0.3], [1.0, 0, 0], [0, 1.0, 0]])
+    for name, call in _entry_points(net, x, rows).items():
+        with pytest.warns(xgrad.LabelsNotProbabilitiesWarning, match=r"^`t`'s rows are not probabilities: row 0 "
+                          r"sums to 1\.5, not 1\. .*train on class indices or one-hot rows") as caught:
+            call()
+        assert caught[0].filename == __file__, name  # the warning points at the caller's line
+    with pytest.warns(xgrad.LabelsNotProbabilitiesWarning):
+        loss = float(net.loss(x, rows))
+    log_p = np.log(np.asarray(net.predict(x)))  # predict gives the softmax probabilities
+    assert loss == pytest.approx(float(-np.sum(rows * log_p) / 3), rel=1e-12)  # the rows as they are
+    assert issubclass(xgrad.LabelsNotProbabilitiesWarning, UserWarning)
+    with pytest.raises(ValueError, match="must sum to 1"):  # the public function itself stays strict
+        xgrad.cross_entropy_error(net.predict(x), rows)
+
+
+def test_the_books_dummy_labels_give_the_gradients_shapes():
+    net = TwoLayerNet(784, 100, 10)
+    x = np.random.default_rng(0).random((100, 784))
+    t = np.random.default_rng(1).random((100, 10))
+    with pytest.warns(xgrad.LabelsNotProbabilitiesWarning):
+        grads = net.gradient(x, t)
+    assert {k: v.shape for k, v in grads.items()} == {"W1": (784, 100), "b1": (100,), "W2": (100, 10), "b2": (10,)}
 
 
 def test_integer_one_hot_rows_and_soft_labels_are_accepted(backend):
@@ -552,3 +578,36 @@ def test_accuracy_refuses_probability_rows_without_a_single_largest_class(backen
     labels = np.argmax(to_numpy(net.predict(x)), axis=1)
     smooth = backend.asarray(np.where(np.eye(2)[labels] == 1, 0.9, 0.1))  # label smoothing: one largest class
     assert net.accuracy(x, smooth) == 1.0
+
+
+def test_a_network_prints_its_sizes_activation_dtype_library_and_device(backend):
+    net = TwoLayerNet(784, 50, 10, activation="relu", dtype="float32", backend=backend.name)
+    from xgrad._infra.backend import LIBRARIES
+
+    device = LIBRARIES[backend.name].device_name(net.device)
+    assert repr(net) == (f"TwoLayerNet(784, 50, 10, activation='relu', dtype='float32', backend={backend.name!r}, "
+                         f"device={device!r})")
+    assert " at 0x" not in repr(net) and len(repr(net)) < 140
+
+
+@pytest.mark.parametrize(("x", "ragged"), [([[0.0] * 8, [0.0] * 8], False), ([[0.0] * 8, [0.0] * 7], True)],
+                         ids=["rectangular", "ragged"])
+def test_a_nested_list_for_x_says_how_to_convert_it(x, ragged):
+    net, _ = _small()
+    with pytest.raises(TypeError) as info:
+        net.predict(x)
+    message = str(info.value)
+    assert message.startswith("`x` must be an array of the network's library; got list")
+    assert "xgrad.resolve_backend('numpy').asarray(x)" in message
+    assert ("rows have different lengths" in message) is ragged
+
+
+@pytest.mark.parametrize("bad", ["net", None, {"W1": 1}])
+def test_what_is_not_a_network_is_named_as_the_network_argument(bad):
+    from xgrad._net.net import check_network
+
+    with pytest.raises(TypeError, match=r"^`net` must be a TwoLayerNet, e\.g\. TwoLayerNet\(784, 50, 10\) or "
+                       rf"TwoLayerNet\.load\(path\); got {type(bad).__name__}"):
+        check_network(bad)
+    with pytest.raises(TypeError, match=r"^`net` must be a TwoLayerNet"):
+        xgrad.gradient_check(bad, np.zeros((1, 784)), np.array([0]))

@@ -46,13 +46,45 @@ def test_reproduces_the_book(lr, expected):
 
 def test_the_books_stalled_run_is_refused():
     # The book prints [-2.58983747e13, -1.29524862e12] for lr=10: x[1] stopped at step 10
-    # only because x + 1e-4 == x there, which made its numerical gradient 0.
-    message = (r"diverged at step 10 of 100: the point grew from \|x\| = 4 to 1\.3e\+12; `h` = 0\.0001 "
-               r"is too small for `x` in float64: x ± h == x at index \(1,\).*smaller `lr` \(got 10\.0\)")
-    with pytest.raises(DivergenceError, match=message) as info:
-        gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=10.0, step_num=100, h=1e-4)
-    assert info.value.step == 10
-    assert_close(info.value.last_finite[1:], [-1.29524862e12], rtol=1e-8)
+    # only because x + 1e-4 == x there, which made its numerical gradient 0. The point runs
+    # away long before: it is stopped at step 6 whatever computes the gradient.
+    message = (r"^gradient descent diverged at step 6 of 100: the point grew from \|x\| = 4 to 9\.9e\+06; it "
+               r"would reach \|x\| = 1\.88e\+08, and its size and its step have grown at each of the last 5 "
+               r"steps: it is running away from any minimum\. Try a smaller `lr` \(got 10\.0\)")
+    found = []
+    for how in ({"h": 1e-4}, {}, {"grad": lambda p: 2 * p}):
+        with pytest.raises(DivergenceError, match=message) as info:
+            gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=10.0, step_num=100, **how)
+        assert info.value.step == 6 and info.value.running_away
+        found.append(info.value.last_finite)
+    assert_close(found[0], [7428296.63595611, -9904396.53983905], rtol=1e-6, dtype=np.float64)
+    for other in found[1:]:
+        assert_close(other, found[0], rtol=1e-6, dtype=np.float64)
+
+
+@pytest.mark.parametrize("lr", [1.05, 1.2, 10.0])
+def test_the_same_divergence_gets_the_same_answer_whatever_the_step(lr):
+    # each step multiplies x by 1 - 2 lr: -1.1, -1.4, -19; formerly the default step let the
+    # point grow to 1e128 (lr=10, 100 steps) without a word while h=1e-4 raised
+    steps = set()
+    for h in (None, 1e-4):
+        with pytest.raises(DivergenceError, match="running away from any minimum") as info:
+            gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=lr, step_num=1000, h=h)
+        steps.add(info.value.step)
+    assert len(steps) == 1
+
+
+@pytest.mark.parametrize(("target", "start"), [(1e7, 0.0), (-1e9, 1.0)])
+def test_a_far_minimum_is_reached_not_taken_for_a_runaway(target, start):
+    # the point grows a million-fold, but its steps shrink: it converges
+    x = gradient_descent(lambda p: ((p - target) ** 2).sum(), np.array([start]), lr=0.1, step_num=300)
+    assert_close(x, [target], rtol=1e-9, dtype=np.float64)
+
+
+@pytest.fixture
+def no_runaway(monkeypatch):
+    """The runaway rule switched off, to reach what stops a point that still grows: overflow."""
+    monkeypatch.setattr("xgrad._numerics.descent.RUNAWAY", math.inf)
 
 
 # --- default step, every backend ---------------------------------------------
@@ -121,7 +153,7 @@ def _manual_run(gradient, x, lr, max_steps):
     raise AssertionError("the manual run did not diverge")
 
 
-def test_divergence_with_the_numerical_gradient():
+def test_divergence_with_the_numerical_gradient(no_runaway):
     # lr = 10 multiplies x by -19 per step; with the default (relative) step x**2 overflows
     # near |x| = 1e154, the difference becomes inf - inf = nan, and the point nan.
     init = np.array([-3.0, 4.0])
@@ -140,7 +172,7 @@ def test_divergence_with_the_numerical_gradient():
     np.testing.assert_array_equal(x, last)
 
 
-def test_divergence_with_an_analytic_gradient(backend):
+def test_divergence_with_an_analytic_gradient(backend, no_runaway):
     xp = backend.xp
     init = np.array([-3.0, 4.0])
     with np.errstate(all="ignore"):
@@ -153,7 +185,7 @@ def test_divergence_with_an_analytic_gradient(backend):
     assert_close(info.value.last_finite, last, backend=backend, rtol=1e-12)
 
 
-def test_descent_divergence_carries_the_path_to_the_last_finite_point():
+def test_descent_divergence_carries_the_path_to_the_last_finite_point(no_runaway):
     init = np.array([-3.0, 4.0])
     with np.errstate(all="ignore"):
         step, last = _manual_run(lambda p: 2 * p, init, 10.0, 1000)
@@ -323,7 +355,7 @@ def test_f_returning_nan_at_a_finite_point_is_not_blamed_on_lr(with_grad):
     assert_close(info.value.last_finite, [1.92, 2.56], rtol=1e-9)
 
 
-def test_an_overflowing_point_still_suggests_a_smaller_lr():
+def test_an_overflowing_point_still_suggests_a_smaller_lr(no_runaway):
     with np.errstate(over="ignore"), pytest.raises(DivergenceError, match=r"the point overflowed\. Try a smaller `lr`"):
         gradient_descent(np_f2, np.array([-3.0, 4.0]), lr=10.0, step_num=1000, grad=lambda p: 2 * p)
 

@@ -226,3 +226,20 @@ def test_a_stack_rounded_otherwise_than_one_point_passes():
     a, x = rng.standard_normal((200, 200)), rng.standard_normal(200)
     g = numerical_gradient(lambda p: np.sum((p @ a) * p, axis=-1), x, vectorized=True)
     np.testing.assert_allclose(g, (a + a.T) @ x, rtol=1e-6, atol=1e-6)
+
+
+def test_the_books_gradient_field_without_per_row_names_the_keyword():
+    # the book's listing: numerical_gradient(function_2, np.array([X, Y]).T), a point per row
+    def function_2(x):
+        return x[0] ** 2 + x[1] ** 2
+
+    X, Y = (a.flatten() for a in np.meshgrid(np.arange(-2, 2.5, 0.25), np.arange(-2, 2.5, 0.25)))
+    points = np.array([X, Y]).T
+    with pytest.raises(ValueError, match=r"must return a scalar.*Or, if each row of the 2-d `x` \(324, 2\) is a "
+                       r"point .*pass per_row=True for one gradient per row"):
+        numerical_gradient(function_2, points)
+    field = numerical_gradient(function_2, points, per_row=True)
+    np.testing.assert_allclose(field, 2 * points, atol=1e-6)
+    with pytest.raises(ValueError, match=r"must return a scalar") as info:  # a 1-d x has no rows to speak of
+        numerical_gradient(lambda v: v * 2, np.array([1.0, 2.0]))
+    assert "per_row" not in str(info.value)

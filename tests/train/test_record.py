@@ -141,3 +141,29 @@ def test_a_checkpoint_and_a_history_json_refuse_the_same_damage_alike(small, tmp
         read_history(tmp_path / "history.json")
     reason = ": `history` 'train_acc' must hold accuracies between 0 and 1"
     assert str(from_checkpoint.value).endswith(reason) and str(from_json.value).endswith(reason)
+
+
+def test_a_results_repr_is_a_line_however_long_the_run():
+    from _helpers import tiny_data
+
+    result = train("numpy", data=tiny_data(), iters=500, batch_size=5, hidden_size=3, eval_every=250,
+                   validation=0.2, progress=False)
+    h = result.history
+    shown = repr(result)
+    assert shown.startswith(f"TrainResult(500 iterations, loss={h.loss[-1]:.4g}, train_acc={h.train_acc[-1]:.4g}, "
+                            f"test_acc={h.test_acc[-1]:.4g}, val_acc={h.val_acc[-1]:.4g}, backend='numpy', "
+                            "device='cpu', dtype='float32', ")
+    assert shown.endswith(f" s, net={result.net!r})") and len(shown) < 400 and "\n" not in shown
+    assert repr(h) == (f"History(500 iterations, loss={h.loss[-1]:.4g}, train_acc={h.train_acc[-1]:.4g}, "
+                       f"test_acc={h.test_acc[-1]:.4g}, val_acc={h.val_acc[-1]:.4g}, backend='numpy', device='cpu', "
+                       "dtype='float32')")
+    assert repr(History()) == "History(0 iterations)"
+
+
+def test_a_missing_history_or_a_folder_is_named_with_what_to_give(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"^no training history at '{tmp_path}/h\.json'; give the "
+                       r"history\.json that a run wrote \(xgrad train --out DIR writes DIR/history\.json\)$"):
+        read_history(tmp_path / "h.json")
+    with pytest.raises(FileFormatError, match=rf"^'{tmp_path}' is a folder, not a training history; give the "
+                       rf"history\.json in it \('{tmp_path}/history\.json'\)$"):
+        read_history(tmp_path)

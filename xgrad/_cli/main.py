@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from xgrad._cli.lrfind import add_lr_find_parser, lr_find_command, lr_find_terms
 from xgrad._cli.options import add_settings, cli_terms, given, sweep_settings, train_settings
-from xgrad._cli.plot import PLOT_OPTIONS, add_plot_options, plot_kwargs
+from xgrad._cli.plot import PLOT_OPTIONS, add_plot_options, check_image_file, plot_kwargs
 from xgrad._infra.backend import BACKENDS, BackendUnavailableError, resolve_backend
 from xgrad._infra.files import atomic_write, check_output_dir, check_output_file
 from xgrad._infra.signals import EXIT_CODES, Terminated, stop_signals
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     143 after SIGTERM (the outputs of the partial run are written first).
     """
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("xgrad: %(message)s"))
@@ -98,6 +101,7 @@ def _cli_terms(message: str, command: str) -> str:
     if command == "plot":
         for keyword, option in _PLOT_TERMS.items():
             message = message.replace(f"`{keyword}`", f"`--{option}`")
+            message = re.sub(rf"`?\b{keyword}=([^`\s,;)]*)`?", rf"`--{option} \1`", message)
         return message
     if command == "sweep":
         return cli_terms(message, sweep_settings())
@@ -140,14 +144,22 @@ def _train(args: argparse.Namespace) -> int:
             if exc.result is None:
                 raise
             result, failure = exc.result, exc
-        print(result.summary())
+        print(_cli_terms(result.summary(), "train"))
         if args.out is not None:
             _write_outputs(result, args.out)
+    if result.interrupted and status == 0 and getattr(args, "checkpoint", None) is not None and failure is None:
+        print(f"xgrad train: stopped by {result.stop_signal or 'SIGINT'}; {args.checkpoint} holds the run: resume it "
+              f"with {_resume_command(args.argv)}", file=sys.stderr)
     if failure is not None:
         raise failure
     if stop.signal is not None and status == 0:
         return EXIT_CODES[stop.signal]
     return 130 if result.interrupted and status == 0 else status
+
+
+def _resume_command(argv: list[str]) -> str:
+    """The command that continues the run of `argv` from its checkpoint."""
+    return shlex.join(["xgrad", *argv, *([] if "--resume" in argv else ["--resume"])])
 
 
 def _write_outputs(result: Any, out: Path) -> None:
@@ -181,15 +193,15 @@ def _write_outputs(result: Any, out: Path) -> None:
         attempt("training.png", figure)
     if failed:
         raise OSError(f"cannot write {'; '.join(failed)}")
-    logger.info("wrote %s: %s", out, ", ".join(name for name in _OUTPUTS if (out / name).exists()))
+    print(f"wrote {out}: " + ", ".join(name for name in _OUTPUTS if (out / name).exists()))
 
 
 def _plot(args: argparse.Namespace) -> int:
     key = figure_key(args.name)
     kwargs = plot_kwargs(key, args)
     check_output_file(args.out, "`--out`")
+    fmt = check_image_file(args.out)
     fig = draw_figure(key, **kwargs)
-    fmt = args.out.suffix.lstrip(".").lower() or "png"
     with atomic_write(args.out) as f:
         fig.savefig(f, format=fmt, dpi=120)
     print(f"wrote {args.out}")
@@ -217,12 +229,19 @@ def _add_sweep_parser(sub: Any) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from xgrad._sweep.sweep import sweep
 
-    result = sweep(**given(args, sweep_settings()))
+    try:
+        result = sweep(**given(args, sweep_settings()))
+    except OSError as exc:  # a scheduler that does not answer: distributed's own words, then what to do
+        address = getattr(args, "client", None)
+        if address in (None, "serial") or str(address) not in str(exc):
+            raise
+        raise OSError(f"`--scheduler` {address!r} cannot be reached: {exc}. Start a scheduler there (dask scheduler) "
+                      "and its workers, leave `--scheduler` out for a local cluster, or give 'serial'") from None
     print(result.to_table())
     print(result.summary())
     out = getattr(args, "out", None)
     if out is not None:
-        logger.info("wrote %s: %s", out, ", ".join(sorted(p.name for p in out.iterdir())))
+        print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
 
 

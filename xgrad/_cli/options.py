@@ -11,6 +11,7 @@ messages spell keywords as options (:func:`cli_terms`).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -83,11 +84,37 @@ def given(args: argparse.Namespace, settings: Iterable[Setting]) -> dict[str, An
     return {s.name: getattr(args, s.name) for s in settings if hasattr(args, s.name)}
 
 
+# the words an option may take for a Python constant (``--compile-step auto`` for None)
+_WORDS = ("auto", "on", "off", "none", "default")
+
+
+def _spellings(s: Setting) -> dict[str, str]:
+    """How the option spells the Python constants its parser makes: {'None': 'auto', 'True': 'on', ...}."""
+    out: dict[str, str] = {}
+    for word in _WORDS:
+        try:
+            value = s.parse(word) if s.parse is not None else None
+        except (TypeError, ValueError, argparse.ArgumentTypeError):
+            continue
+        if s.parse is not None and (value is None or isinstance(value, bool)):
+            out.setdefault(repr(value), word)
+    return out
+
+
 def cli_terms(message: str, settings: Sequence[Setting]) -> str:
-    """A library message in the command's terms: `batch_size` -> `--batch-size`."""
+    """A library message in the command's terms: `batch_size` -> `--batch-size`,
+    ``batch_size=0`` -> ``--batch-size 0``, and in a message about an option that
+    spells None, True or False as a word (``--compile-step auto``), that word."""
     for s in settings:
         for phrase, spelled in s.terms:
             message = message.replace(phrase, spelled)
-        if s.option is not None and not _switch(s):
-            message = message.replace(f"`{s.name}`", f"`{s.option}`")
+        if s.option is None or _switch(s):
+            continue
+        about = f"`{s.name}`" in message or re.search(rf"\b{s.name}=", message) is not None
+        message = message.replace(f"`{s.name}`", f"`{s.option}`")
+        message = re.sub(rf"`?\b{s.name}=[\"']?([^`\s,;)\"']*)[\"']?`?", rf"`{s.option} \1`", message)
+        if about:
+            for constant, word in _spellings(s).items():
+                message = re.sub(rf"\b{constant}\b", repr(word) if constant == "None" and word == "none" else word,
+                                 message)
     return message

@@ -7,9 +7,10 @@ import argparse
 import math
 from typing import Any
 
+from xgrad._infra.files import check_input_file
 from xgrad._plot.functions import BOOK_FUNCTIONS
 
-__all__ = ["PLOT_OPTIONS", "add_plot_options", "plot_kwargs"]
+__all__ = ["PLOT_OPTIONS", "add_plot_options", "check_image_file", "plot_kwargs"]
 
 PLOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "tangent": ("function", "x0", "xlim"),
@@ -67,6 +68,7 @@ def plot_kwargs(key: str, args: argparse.Namespace) -> dict[str, Any]:
     if key == "training":
         if args.history is None:
             raise ValueError("the 'training' figure needs `--history`, the history.json of a training run")
+        check_input_file(args.history, "`--history`", "the history.json that `xgrad train --out DIR` writes in DIR")
         return {"history": args.history}
     kwargs = _function_kwargs(key, args.function)
     if args.x0 is not None:
@@ -104,3 +106,18 @@ def _point_kwargs(key: str, values: list[float]) -> dict[str, Any]:
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"`--x0` must be finite; got {' '.join(map(str, values))}")
     return {keyword: values[0] if count == 1 else tuple(values)}
+
+
+def check_image_file(path: Any) -> str:
+    """The image format of ``--out`` (its suffix, png without one), refused before drawing
+    when matplotlib cannot write it."""
+    fmt = str(path.suffix).lstrip(".").lower() or "png"
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return fmt  # drawing says how to install matplotlib
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in formats:
+        raise ValueError(f"`--out` {str(path)!r}: matplotlib cannot write .{fmt} files; end the name with one of "
+                         + ", ".join("." + f for f in sorted(formats)))
+    return fmt

@@ -34,6 +34,7 @@ from xgrad._infra.devices import (
     torch_threads,
     torch_to_numpy,
 )
+from xgrad._infra.install import install_hint
 from xgrad._infra.typing import Array, Device, DType, Namespace
 
 __all__ = ["BACKENDS", "LIBRARIES", "Backend", "BackendUnavailableError", "Library", "asarray_on", "auto_choice",
@@ -82,7 +83,7 @@ def _compat(module: Any) -> Namespace:
 LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("numpy", "numpy", "pip install numpy", array_api_compat.is_numpy_namespace, _compat, cpu_device,
             errstate=True),
-    Library("cupy", "cupy", 'pip install ".[cuda12]" in the xgrad checkout (or ".[cuda13]", to match the driver)',
+    Library("cupy", "cupy", install_hint("cuda12", "cuda13") + ", to match the driver's CUDA version",
             array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
             gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),
     Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,
@@ -105,7 +106,7 @@ def normalise_name(name: str, *, auto: bool = True) -> str:
     key = name.strip().lower().replace("-", "_")
     choices = ("auto", *LIBRARIES) if auto else tuple(LIBRARIES)
     if key not in choices:
-        raise ValueError(f"unknown backend {name!r}; choose one of: " + ", ".join(map(repr, choices)))
+        raise ValueError(f"`backend`: unknown backend {name!r}; choose one of: " + ", ".join(map(repr, choices)))
     return key
 
 

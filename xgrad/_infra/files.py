@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-__all__ = ["FileFormatError", "atomic_write", "check_output_dir", "check_output_file"]
+__all__ = ["FileFormatError", "atomic_write", "check_input_file", "check_output_dir", "check_output_file"]
 
 _UMASK: int | None = None
 
@@ -177,6 +177,28 @@ def check_output_file(path: str | os.PathLike[str], name: str) -> None:
     if kind not in (None, "regular file"):
         raise ValueError(f"{name} {p!r} is a {kind}, not a regular file; give the path of a file")
     _check_folder(os.path.dirname(os.path.abspath(p)), name, p)
+
+
+def check_input_file(path: str | os.PathLike[str], name: str, what: str) -> None:
+    """Refuse, before reading, a `path` that is no readable regular file,
+    naming the option (`name`), the path and what to give instead (`what`).
+
+    Examples
+    --------
+    >>> from xgrad._infra.files import check_input_file
+    >>> check_input_file("missing.json", "`--history`", "the history.json that xgrad train --out DIR writes")
+    Traceback (most recent call last):
+    ...
+    ValueError: `--history` 'missing.json' does not exist; give the history.json that xgrad train --out DIR writes
+    """
+    p = os.fspath(path)
+    kind = _kind(p, name)
+    if kind is None:
+        raise ValueError(f"{name} {p!r} does not exist; give {what}")
+    if kind != "regular file":
+        raise ValueError(f"{name} {p!r} is a {kind}, not a regular file; give {what}")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"{name} {p!r} cannot be read (permission denied); give {what}")
 
 
 def check_output_dir(path: str | os.PathLike[str], name: str, files: tuple[str, ...] = ()) -> None:

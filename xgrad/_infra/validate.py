@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Iterable
 from typing import Any
 
 import array_api_compat
@@ -24,10 +25,42 @@ def check_callable(f: Any, name: str = "f") -> None:
         raise TypeError(f"`{name}` must be callable; got {type(f).__name__}")
 
 
+def listed(choices: Iterable[Any]) -> str:
+    """``'a', 'b' or 'c'``: choices as a message lists them."""
+    names = [repr(c) for c in choices]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str], *, phrase: str | None = None) -> str:
+    """`value` if it is one of the strings `choices`: the one check of a string option.
+
+    Anything else, an unknown string or no string at all (an array, a set, a
+    list), is a ValueError that names `name` and the choices (`phrase` says
+    them otherwise) and, for what is no string, its type.
+
+    Examples
+    --------
+    >>> check_choice("relu", "activation", ("sigmoid", "relu"))
+    'relu'
+    >>> check_choice({"relu"}, "activation", ("sigmoid", "relu"))
+    Traceback (most recent call last):
+    ValueError: `activation` must be 'sigmoid' or 'relu', as a string; got set
+    """
+    options = tuple(choices)
+    phrase = listed(options) if phrase is None else phrase
+    if not isinstance(value, str):
+        raise ValueError(f"`{name}` must be {phrase}, as a string; got {_kind_of(value)}")
+    if value not in options:
+        raise ValueError(f"`{name}` must be {phrase}; got {value!r}")
+    return value
+
+
+def _kind_of(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
 def check_method(method: Any) -> str:
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
-    return method
+    return check_choice(method, "method", METHODS, phrase="one of " + ", ".join(map(repr, METHODS)))
 
 
 def check_real(value: Any, name: str) -> float:
@@ -122,6 +155,9 @@ def _host_array(x: Any, name: str) -> Array:
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
+        if isinstance(x, list | tuple) and "inhomogeneous" in str(exc):
+            raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}, ragged: its rows have "
+                            "different lengths. Give rows of equal length (a rectangular array)") from None
         raise TypeError(f"`{name}` must be an array or a number; got {type(x).__name__}") from exc
 
 
@@ -163,7 +199,7 @@ def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) 
     if isinstance(value, complex) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         if isinstance(value, complex):
             raise TypeError(f"{what} must return a real number; got the complex number {value!r}")
-        return xp.asarray(value, dtype=dtype, device=device)
+        return xp.asarray(python_real(value, what), dtype=dtype, device=device)
     if not array_api_compat.is_array_api_obj(value):
         raise TypeError(f"{what} must return a number or a 0-d array; got {type(value).__name__}")
     if math.prod(value.shape) != 1:
@@ -178,6 +214,29 @@ def as_scalar(value: Any, xp: Namespace, device: Device, dtype: Any, what: str) 
         return xp.asarray(float(value), dtype=dtype, device=device)  # exact for real dtypes up to float64
     value = xp.reshape(value, ())
     return value if xp.isdtype(value.dtype, "real floating") else xp.astype(value, dtype)  # ints, bools
+
+
+def python_real(value: int | float, what: str) -> float:
+    """A Python number a user function returned, as a float; an integer beyond
+    the floating-point range (``10**400``) is a ValueError, not an OverflowError
+    from deep inside.
+
+    Examples
+    --------
+    >>> python_real(3, "`f`")
+    3.0
+    >>> python_real(10**400, "`f`")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: `f` returned the integer 1000000000...0000000000 (401 digits), beyond the range of floating ...
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        digits = str(abs(int(value)))
+        shown = ("-" if value < 0 else "") + digits[:10] + "..." + digits[-10:]
+        raise ValueError(f"{what} returned the integer {shown} ({len(digits)} digits), beyond the range of "
+                         "floating point (about 1.8e308); return a float, or rescale f so that its values stay "
+                         "below 1e308") from None
 
 
 def same_library_result(value: Array, xp: Namespace, dtype: Any, what: str) -> Array:

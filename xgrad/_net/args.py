@@ -51,7 +51,8 @@ def check_seed(seed: Any) -> int | None:
     return value
 
 
-def _physical_memory() -> int | None:
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
@@ -66,7 +67,7 @@ def check_memory(sizes: list[int]) -> None:
     """
     n_in, n_hidden, n_out = sizes
     count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
-    need, have = 16 * count, _physical_memory()
+    need, have = 16 * count, physical_memory()
     if have is not None and need > have:
         widest = max(zip(sizes, ("input_size", "hidden_size", "output_size"), strict=True))[1]
         raise ValueError(

@@ -8,22 +8,44 @@ name the argument as the caller wrote it.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
+from types import FrameType
 from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import refuse_numpy_subclass
+from xgrad._infra.backend import library_of, refuse_numpy_subclass
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import beyond_range, of_library
 from xgrad._net.args import DTYPES
 from xgrad._net.core import PARAM_NAMES
+from xgrad._net.functions import RowSumError, check_labels, one_hot
 
-__all__ = ["check_fits", "check_own_array", "checked_params", "checked_x", "true_classes"]
+__all__ = ["LabelsNotProbabilitiesWarning", "check_fits", "check_own_array", "checked_labels", "checked_params",
+           "checked_x", "network_targets", "true_classes"]
+
+
+class LabelsNotProbabilitiesWarning(UserWarning):
+    """Labels given as floating rows that do not sum to 1, such as the book's dummy
+    ``t = np.random.rand(100, 10)``: they are not probabilities, so the loss is no
+    cross-entropy of a distribution. The network's loss, gradients and checks
+    accept them with this warning (the book uses them only to show the
+    gradient's shapes); train with class indices or one-hot rows instead. Silence
+    it with ``warnings.simplefilter("ignore", xgrad.LabelsNotProbabilitiesWarning)``.
+    """
 
 
 def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
     """`a` is an array of the network's library `xp`, on its `device`."""
     refuse_numpy_subclass(a, name)
+    if isinstance(a, list | tuple):
+        lib = library_of(xp)
+        backend = lib.name if lib else "name"
+        ragged = " (ragged: its rows have different lengths; give rows of equal length)" if _ragged(a) else ""
+        raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}{ragged}. "
+                        f"Convert it first, e.g. xgrad.resolve_backend({backend!r}).asarray({name})")
     if not array_api_compat.is_array_api_obj(a) or isinstance(a, (int, float, bool, complex)):
         raise TypeError(f"`{name}` must be an array of the network's library; got {type(a).__name__}")
     if not of_library(xp, a):
@@ -35,6 +57,12 @@ def check_own_array(xp: Namespace, device: Device, a: Any, name: str) -> None:
     if array_api_compat.device(a) != device:
         raise ValueError(f"`{name}` is on device {array_api_compat.device(a)}, the network on {device}; "
                          "move it first")
+
+
+def _ragged(a: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a nested list has rows of different lengths (or a row beside a number)."""
+    lengths = {len(r) if isinstance(r, list | tuple) else None for r in a}
+    return len(lengths) > 1 or any(_ragged(r) for r in a if isinstance(r, list | tuple))
 
 
 def checked_x(xp: Namespace, device: Device, dtype: DType, n_in: int, x: Any, *, samples: bool = False,
@@ -69,6 +97,42 @@ def _check_range(xp: Namespace, dtype: DType, x: Array) -> None:
         raise ValueError(f"`x` has values up to {largest:.3g}, beyond the range of {name}, the network's "
                          "dtype: they would become infinite. Scale `x`, or use a float64 network "
                          "(net.astype('float64'))")
+
+
+def checked_labels(xp: Namespace, y_shape: tuple[int, ...], t: Array) -> bool:
+    """The network's one check of labels `t` for scores of shape `y_shape`
+    (:func:`~xgrad._net.functions.check_labels`); True for class indices.
+    Floating rows that do not sum to 1 pass with a
+    :class:`LabelsNotProbabilitiesWarning`; integer rows that do not are refused
+    (a one-hot row with two ones is a mistake, not a dummy)."""
+    try:
+        return check_labels(xp, y_shape, t)
+    except RowSumError as exc:
+        if exc.integral:
+            raise
+        warnings.warn(LabelsNotProbabilitiesWarning(
+            f"`t`'s rows are not probabilities: row {exc.row} sums to {exc.total:.6g}, not 1. The loss and "
+            "gradients are computed as if they were (fine for looking at the gradient's shapes, as the book does "
+            "with np.random.rand(100, 10)), but train on class indices or one-hot rows"),
+            stacklevel=_caller_level())
+        return False
+
+
+def network_targets(xp: Namespace, y_shape: tuple[int, ...], t: Array, dtype: DType, device: Device) -> Array:
+    """Labels as target rows of shape `y_shape` and `dtype`, after :func:`checked_labels`."""
+    if checked_labels(xp, y_shape, t):
+        return one_hot(t, y_shape[-1], dtype, xp, device)
+    return xp.astype(t, dtype)
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside xgrad: the user's line that gave the labels."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def true_classes(xp: Namespace, t: Array) -> Array:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xgrad._infra.backend import compute_dtype
 from xgrad._infra.typing import Array
 from xgrad._infra.validate import check_optional_positive
-
-if TYPE_CHECKING:
-    from xgrad._net.net import TwoLayerNet
+from xgrad._net.net import TwoLayerNet, check_network
 
 __all__ = ["GradientCheck", "dtype_name", "gradient_check"]
 
@@ -149,6 +147,7 @@ def gradient_check(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None =
     >>> check.passed, check.mean_abs_diff["W1"] < 1e-10
     (True, True)
     """
+    check_network(net)
     h = check_optional_positive(h, "h")
     xp = net.xp
     x, _ = net.checked_inputs(x, t)

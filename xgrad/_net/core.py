@@ -23,6 +23,7 @@ import array_api_compat
 
 from xgrad._infra.backend import index_dtype
 from xgrad._infra.typing import Array, Namespace
+from xgrad._infra.validate import check_choice
 from xgrad._net.functions import log_softmax, relu, sigmoid
 from xgrad._net.fused import Fuse
 
@@ -88,11 +89,8 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def activation_named(name: object) -> Activation:
-    """The table's entry for `name`; a ValueError names the choices."""
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        choices = " or ".join(repr(k) for k in ACTIVATIONS)
-        raise ValueError(f"`activation` must be {choices}; got {name!r}")
-    return ACTIVATIONS[name]
+    """The table's entry for `name`; a TypeError or ValueError names the choices."""
+    return ACTIVATIONS[check_choice(name, "activation", ACTIVATIONS)]
 
 
 class Forward(NamedTuple):

@@ -9,6 +9,7 @@ either gives the network that was saved or raises one
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
@@ -16,9 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from xgrad._infra.files import FileFormatError, atomic_write
+from xgrad._net.args import physical_memory
 from xgrad._net.core import ACTIVATIONS, PARAM_NAMES
 
-__all__ = ["check_activation", "check_host_params", "read_net_file", "read_npz", "save_net_file"]
+__all__ = ["check_activation", "check_declared_params", "check_host_params", "check_shapes", "declared_arrays",
+           "read_net_file", "read_npz", "save_net_file"]
 
 # what np.load and a damaged zip archive raise for bad content
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, MemoryError)
@@ -44,12 +47,17 @@ def save_net_file(path: str | os.PathLike[str], host: Mapping[str, Any], activat
     return p
 
 
-def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+def read_npz(path: str | os.PathLike[str], what: str, *, params: str | None = None) -> dict[str, Any]:
     """Every array of an ``.npz`` file, read now; one clear error if it cannot be.
 
     A missing file raises :class:`FileNotFoundError`; anything else that stops
     the reading (a truncated, empty, or non-zip file, a pickled member) raises
-    :class:`FileFormatError` naming the file and `what` it should be.
+    :class:`FileFormatError` naming the file and `what` it should be. Before
+    any array is read, the shape and dtype each member declares in its header
+    are checked (:func:`declared_arrays`): no member may declare more bytes
+    than it holds, and with `params` (the prefix of the network's parameters'
+    names) the declared parameters must fit together and in memory, so that a
+    small file cannot make the reading allocate gigabytes.
     """
     import numpy as np
 
@@ -61,10 +69,17 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
         raise FileFormatError(f"{p!r} is not a readable {what}: not a regular file", path=p)
     try:
         # our own handle: np.load leaks the one it opens when the archive is damaged
-        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as data:
-            if not isinstance(data, Mapping):
-                raise ValueError("not an .npz archive")
-            return {k: data[k] for k in data}
+        with open(p, "rb") as fh:
+            declared = declared_arrays(fh, p, what)
+            if params is not None and all(params + k in declared for k in PARAM_NAMES):  # else: said later
+                check_declared_params({k: declared[params + k] for k in PARAM_NAMES}, p, what)
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as data:
+                if not isinstance(data, Mapping):
+                    raise ValueError("not an .npz archive")
+                return {k: data[k] for k in data}
+    except FileFormatError:
+        raise
     except _READ_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if os.path.getsize(p) == 0:
@@ -72,8 +87,76 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
         raise FileFormatError(f"{p!r} is not a readable {what} ({reason})", path=p) from exc
 
 
+def declared_arrays(fh: Any, p: str, what: str) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """The shape and dtype that each ``.npy`` member of the zip archive `fh`
+    declares in its header, read without reading the arrays; a member that
+    declares more bytes than it holds is refused (its reading would allocate
+    them first). Not a zip archive: nothing (``np.load`` says what it is)."""
+    import numpy as np
+
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0,
+               (3, 0): np.lib.format.read_array_header_2_0}  # 3.0 is 2.0 with a UTF-8 header
+    if not zipfile.is_zipfile(fh):
+        return {}
+    fh.seek(0)
+    out = {}
+    with zipfile.ZipFile(fh) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = readers.get(version)
+                if read is None:  # a later format: np.load reads it, or says it cannot
+                    return {}
+                shape, _, dtype = read(member)
+                start = member.tell()
+            size = math.prod(shape) * dtype.itemsize
+            if not dtype.hasobject and size > info.file_size - start:
+                raise FileFormatError(f"{p!r} is not an {what}: {name} declares shape {shape} of {dtype} "
+                                      f"({_size(size)}) but the file holds {_size(info.file_size - start)} of it; "
+                                      "it is damaged or was made to look larger than it is", path=p)
+            out[name] = (tuple(shape), dtype)
+    return out
+
+
+def check_declared_params(declared: Mapping[str, tuple[tuple[int, ...], Any]], p: str, what: str) -> None:
+    """Parameters as a file's headers declare them: they must fit together (the
+    checks of :func:`check_host_params`) and in this machine's memory."""
+    import numpy as np
+
+    shells = {k: np.lib.stride_tricks.as_strided(np.zeros((), dtype=dt), shape=shape, strides=(0,) * len(shape))
+              for k, (shape, dt) in declared.items()}  # arrays of the declared shape and dtype, of no memory
+    check_shapes(shells, p, what)
+    size = sum(math.prod(shape) * dt.itemsize for shape, dt in declared.values())
+    have = physical_memory()
+    if have is not None and size > have // 2:
+        raise FileFormatError(f"{p!r} declares {_size(size)} of parameters (W1 {declared['W1'][0]}), more than half "
+                              f"this machine's memory ({_size(have)}); it is not a network this machine can load",
+                              path=p)
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" if n < 1 << 20 else f"{n / (1 << 20):,.1f} MiB"
+
+
 def check_host_params(host: Mapping[str, Any], p: str, what: str) -> dict[str, Any]:
     """The four parameters of `host`, checked for kind, shape agreement and finiteness."""
+    import numpy as np
+
+    def bad(reason: str) -> FileFormatError:
+        return FileFormatError(f"{p!r} is not an {what}: {reason}", path=p)
+
+    params = check_shapes(host, p, what)
+    for k, v in params.items():
+        if not np.all(np.isfinite(v)):
+            raise bad(f"{k} holds {int(np.sum(~np.isfinite(v)))} NaN or infinite values")
+    return params
+
+
+def check_shapes(host: Mapping[str, Any], p: str, what: str) -> dict[str, Any]:
+    """The four parameters of `host`, checked for dtype and shape agreement (not their values)."""
     import numpy as np
 
     def bad(reason: str) -> FileFormatError:
@@ -97,9 +180,6 @@ def check_host_params(host: Mapping[str, Any], p: str, what: str) -> dict[str, A
         if got != want:
             raise bad(f"{k} has {got} entries but the network's shapes need {want} "
                       f"(W1 {params['W1'].shape}, W2 {params['W2'].shape})")
-    for k, v in params.items():
-        if not np.all(np.isfinite(v)):
-            raise bad(f"{k} holds {int(np.sum(~np.isfinite(v)))} NaN or infinite values")
     return params
 
 
@@ -116,7 +196,7 @@ def check_activation(value: Any, p: str, what: str) -> str:
 def read_net_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     """Host parameters and activation of a network file, checked."""
     p = os.fspath(path)
-    data = read_npz(p, "xgrad network file")
+    data = read_npz(p, "xgrad network file", params="")
     if "activation" not in data:
         raise FileFormatError(f"{p!r} is not an xgrad network file: missing activation", path=p)
     activation = check_activation(data["activation"], p, "xgrad network file")

@@ -256,10 +256,19 @@ def _check_rows(xp: Namespace, t: Array) -> None:
         total = float(xp.reshape(xp.sum(xp.astype(t, xp.float64) if xp.isdtype(t.dtype, "integral") else t,
                                         axis=-1), (-1,))[k])
         row = "" if t.ndim == 1 else f" {_at(tuple(t.shape[:-1]), k).removeprefix(' at position ')}"
-        raise ValueError(
+        raise RowSumError(
             f"`t` holds one-hot (or probability) rows, which must sum to 1 ({tol}); row{row} sums to "
-            f"{total!r}. Class indices have shape {tuple(t.shape[:-1])}."
+            f"{total!r}. Class indices have shape {tuple(t.shape[:-1])}.",
+            row=row.strip(), total=total, integral=xp.isdtype(t.dtype, "integral"),
         )
+
+
+class RowSumError(ValueError):
+    """Label rows that do not sum to 1: which row, its sum, and whether they are integers."""
+
+    def __init__(self, message: str, *, row: str, total: float, integral: bool) -> None:
+        super().__init__(message)
+        self.row, self.total, self.integral = row, total, integral
 
 
 def target_rows(xp: Namespace, y_shape: tuple[int, ...], t: Any, dtype: Any, device: Any) -> Array:

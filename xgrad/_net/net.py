@@ -8,16 +8,24 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import Backend, asarray_on, resolve_backend
+from xgrad._infra.backend import Backend, asarray_on, library_of, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import check_count, check_optional_positive, check_positive
 from xgrad._net.args import check_memory, check_seed, known_dtype, network_dtype
-from xgrad._net.boundary import check_fits, check_own_array, checked_params, checked_x, true_classes
+from xgrad._net.boundary import (
+    check_fits,
+    check_own_array,
+    checked_labels,
+    checked_params,
+    checked_x,
+    network_targets,
+    true_classes,
+)
 from xgrad._net.core import PARAM_NAMES, activation_named, count_correct, forward, loss_and_gradient, mean_loss
-from xgrad._net.functions import check_labels, softmax, target_rows
+from xgrad._net.functions import softmax
 from xgrad._net.numgrad import exact_differences
 
-__all__ = ["PARAM_NAMES", "TwoLayerNet", "network_numerical_gradient"]
+__all__ = ["PARAM_NAMES", "TwoLayerNet", "check_network", "network_numerical_gradient"]
 
 
 class TwoLayerNet:
@@ -110,6 +118,23 @@ class TwoLayerNet:
         self.dtype: DType = network_dtype(xp, device, dtype)
         self.params: dict[str, Array] = self._initial_params(sizes, weight_init_std, seed)
 
+    def __repr__(self) -> str:
+        """Its sizes, activation, dtype, library and device (never its weights).
+
+        Examples
+        --------
+        >>> from xgrad import TwoLayerNet
+        >>> TwoLayerNet(784, 50, 10)
+        TwoLayerNet(784, 50, 10, activation='sigmoid', dtype='float64', backend='numpy', device='cpu')
+        """
+        lib = library_of(self.xp)
+        backend = lib.name if lib is not None else getattr(self.xp, "__name__", type(self.xp).__name__)
+        device = lib.device_name(self.device) if lib is not None else str(self.device)
+        dtype = "float32" if self.dtype == self.xp.float32 else "float64"
+        sizes = ", ".join(map(str, self.sizes))
+        return (f"TwoLayerNet({sizes}, activation={self.activation!r}, dtype={dtype!r}, backend={backend!r}, "
+                f"device={device!r})")
+
     @property
     def sizes(self) -> tuple[int, int, int]:
         """``(input_size, hidden_size, output_size)``."""
@@ -156,8 +181,10 @@ class TwoLayerNet:
         ValueError
             If `x` is not ``(batch, input_size)``, is empty or not finite, or the
             labels have neither accepted shape, an index outside
-            ``0..output_size-1`` or rows that are not probability rows (see
-            :func:`xgrad.cross_entropy_error`).
+            ``0..output_size-1``, negative or non-finite rows, or integer rows
+            that do not sum to 1 (see :func:`xgrad.cross_entropy_error`).
+            Floating rows that do not sum to 1 (the book's dummy labels) pass
+            with a :class:`~xgrad.LabelsNotProbabilitiesWarning`.
 
         Examples
         --------
@@ -175,7 +202,7 @@ class TwoLayerNet:
         """
         x = self._check_x(x, samples=True)
         check_own_array(self.xp, self.device, t, "t")
-        return x, target_rows(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
+        return x, network_targets(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
 
     # -- forward --------------------------------------------------------------
     def _scores(self, x: Array) -> Array:
@@ -215,7 +242,7 @@ class TwoLayerNet:
         x = self._check_x(x, samples=True, cast=False)  # cast chunk by chunk below
         check_own_array(self.xp, self.device, t, "t")
         n = x.shape[0]
-        labels = t if check_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
+        labels = t if checked_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
         correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
                                 chunk_size=batch_size)
         return correct / n
@@ -324,6 +351,22 @@ class TwoLayerNet:
         return net
 
 
+def check_network(net: Any, name: str = "net") -> TwoLayerNet:
+    """`net` if it is a :class:`TwoLayerNet`; a TypeError naming `name` otherwise.
+
+    Examples
+    --------
+    >>> check_network("net")
+    Traceback (most recent call last):
+    TypeError: `net` must be a TwoLayerNet, e.g. TwoLayerNet(784, 50, 10) or TwoLayerNet.load(path); got str 'net'
+    """
+    if not isinstance(net, TwoLayerNet):
+        shown = f" {net!r}" if isinstance(net, str | int | float) else ""
+        raise TypeError(f"`{name}` must be a TwoLayerNet, e.g. TwoLayerNet(784, 50, 10) or TwoLayerNet.load(path); "
+                        f"got {type(net).__name__}{shown}")
+    return net
+
+
 def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: float | None = None) -> dict[str, Array]:
     """Deprecated: use ``net.numerical_gradient(x, t, h=h)``
     (:meth:`TwoLayerNet.numerical_gradient`), which this calls.
@@ -343,4 +386,4 @@ def network_numerical_gradient(net: TwoLayerNet, x: Array, t: Array, /, *, h: fl
     """
     warnings.warn("network_numerical_gradient is deprecated; use net.numerical_gradient(x, t, h=h)",
                   DeprecationWarning, stacklevel=2)
-    return net.numerical_gradient(x, t, h=h)
+    return check_network(net).numerical_gradient(x, t, h=h)

@@ -18,7 +18,7 @@ import array_api_compat
 
 from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
-from xgrad._infra.validate import check_callable, same_library_result
+from xgrad._infra.validate import check_callable, python_real, same_library_result
 from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.complexstep import complex_step
@@ -355,6 +355,8 @@ def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array]
 
     def call(points: Array) -> Array:
         values = f(points)
+        if isinstance(values, int | float):
+            python_real(values, "`f`")  # an integer beyond the floats' range says so
         if not array_api_compat.is_array_api_obj(values) or tuple(values.shape) != tuple(points.shape):
             shape = getattr(values, "shape", type(values).__name__)
             raise ValueError(

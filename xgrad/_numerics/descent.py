@@ -44,22 +44,29 @@ class DivergenceError(FloatingPointError):
 
 
 class DescentDivergedError(DivergenceError):
-    """:func:`gradient_descent` reached a non-finite point.
+    """:func:`gradient_descent` reached a non-finite point, or a point running away.
 
     Attributes
     ----------
     step : int
-        The 1-based descent step that gave the non-finite point.
+        The 1-based descent step that gave the non-finite (or runaway) point.
     last_finite : array
         The last finite point.
     path : array or None
         With ``return_path=True``, the points from the start to the last
         finite one, one per row (``step`` rows); None otherwise.
+    running_away : bool
+        True when the point was still finite but running away: more than a
+        million times the start's scale, its size and step growing at each of
+        the last five steps. The same rule holds whatever the gradient (any
+        step `h`, or `grad`).
     """
 
-    def __init__(self, message: str, *, step: int, last_finite: Any, path: Any = None) -> None:
+    def __init__(self, message: str, *, step: int, last_finite: Any, path: Any = None,
+                 running_away: bool = False) -> None:
         super().__init__(message, step=step, last_finite=last_finite)
         self.path = path
+        self.running_away = running_away
 
 
 def gradient_descent(
@@ -150,6 +157,7 @@ def gradient_descent(
         return gradient_of(f, p, xp, h, "central") if grad is None else _checked_grad(grad, p, xp)
 
     path = [x]
+    away = _RunAway(xp, x)
     for iteration in range(1, step_num + 1):
         try:
             g = gradient(x)
@@ -159,12 +167,42 @@ def gradient_descent(
         new_x = x - lr * g
         if not bool(xp.all(xp.isfinite(new_x))):
             raise _with_path(_not_finite(xp, iteration, step_num, lr, x, path[0], g), xp, path, return_path)
+        if away.step(x, new_x):
+            err = _diverged(xp, iteration, step_num, lr, x, path[0], away.why)
+            err.running_away = True
+            raise _with_path(err, xp, path, return_path)
         x = new_x
         if return_path:
             path.append(x)
     if return_path:
         return x, xp.stack(path)
     return x
+
+
+class _RunAway:
+    """The one rule of divergence, whatever computes the gradient (any `h`, or `grad`):
+    the point is more than :data:`RUNAWAY` times the start's scale away and both its
+    size and its step have grown at each of the last :data:`RUNAWAY_STEPS` steps. A
+    descent that converges, even to a far minimum, takes shorter and shorter steps."""
+
+    def __init__(self, xp: Namespace, start: Array) -> None:
+        self.xp, self.limit = xp, RUNAWAY * max(1.0, _largest(xp, start))
+        self.size, self.stride, self.growing = _largest(xp, start), math.inf, 0
+        self.why = ""
+
+    def step(self, x: Array, new_x: Array) -> bool:
+        size, stride = _largest(self.xp, new_x), _largest(self.xp, new_x - x)
+        self.growing = self.growing + 1 if size > self.size and stride > self.stride else 0
+        self.size, self.stride = size, stride
+        if self.growing >= RUNAWAY_STEPS and size > self.limit:
+            self.why = (f"it would reach |x| = {size:.3g}, and its size and its step have grown at each of the "
+                        f"last {self.growing} steps: it is running away from any minimum")
+            return True
+        return False
+
+
+RUNAWAY = 1e6  # times the start's scale (at least 1) that a point must have grown to, to be running away
+RUNAWAY_STEPS = 5  # steps in a row of growth that make it so
 
 
 def _with_path(err: DescentDivergedError, xp: Namespace, path: list[Array], kept: bool) -> DescentDivergedError:

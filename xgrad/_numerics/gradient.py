@@ -179,7 +179,14 @@ def numerical_gradient(
                  for p in points]
         grad = grads[0] if not per_row else xp.stack(grads) if grads else xp.zeros_like(x)
     else:
-        grad = gradient_of(f, x, xp, h, method, per_row=per_row, vectorized=vectorized, chunk=chunk)
+        try:
+            grad = gradient_of(f, x, xp, h, method, per_row=per_row, vectorized=vectorized, chunk=chunk)
+        except ValueError as exc:
+            if per_row or x.ndim != 2 or "must return a scalar" not in str(exc):
+                raise
+            raise ValueError(f"{exc} Or, if each row of the 2-d `x` {tuple(x.shape)} is a point (the book's "
+                             "gradient field, numerical_gradient(function_2, np.array([X, Y]).T)), pass "
+                             "per_row=True for one gradient per row") from None
     check_finite_result(xp, grad, "gradient")
     return grad
 

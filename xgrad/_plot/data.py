@@ -81,12 +81,12 @@ def start_point(init_x: Any) -> Array:
 def descent_path(
     f: Callable[[Array], Array], start: Array, lr: float, step_num: int, h: float | None
 ) -> tuple[np.ndarray, int | None]:
-    """The host path, and the step at which it became non-finite (or None)."""
+    """The host path, and the step at which it became non-finite (or None: finite, or running away)."""
     try:
         _, path = gradient_descent(f, start, lr=lr, step_num=step_num, h=h, return_path=True)
         return to_numpy(path), None
     except DescentDivergedError as err:  # the finite part, as the error keeps it
-        return to_numpy(err.path), err.step
+        return to_numpy(err.path), None if err.running_away else err.step  # a runaway path shows itself
 
 
 def descent_verdict(path: np.ndarray, bad_step: int | None) -> str:

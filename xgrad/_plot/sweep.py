@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xgrad._infra.install import install_hint
 from xgrad._infra.validate import check_count
 
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ def sweep_figure(runs: Sequence[Any], varied: Sequence[str], ranked: Sequence[An
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('the figure of a sweep needs matplotlib; install it with: pip install ".[plot]" '
-                          'in the xgrad checkout') from exc
+        raise ImportError(f"the figure of a sweep needs matplotlib; install it with: {install_hint('plot')}") from exc
     fig = Figure(figsize=(16.5, 4.2), layout="constrained")
     acc_ax, loss_ax, curve_ax = fig.subplots(1, 3)
     validated = any(getattr(r, "val_acc", None) is not None for r in runs)

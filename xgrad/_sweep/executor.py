@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from xgrad._infra.backend import visible_gpus
+from xgrad._infra.install import install_hint
 from xgrad._infra.signals import StopRequest, Terminated, stop_signals
 from xgrad._sweep.preload import stop_dropped_runs
 from xgrad._sweep.worker import SweepRun, run_one
@@ -46,8 +47,8 @@ PRELOAD = "xgrad._sweep.preload"
 process of the command, and the sweep, not each worker, stops the runs (a worker would print
 a traceback, and its nanny would start another)."""
 
-_INSTALL = ('parallel sweeps need Dask: pip install ".[dask]" in the xgrad checkout (or pip install '
-            '"dask[distributed]"); or pass client="serial" to run the grid in this process')
+_INSTALL = (f'parallel sweeps need Dask: {install_hint("dask")} (or pip install "dask[distributed]"); or pass '
+            'client="serial" to run the grid in this process')
 
 
 def stopped(stop: StopRequest, many: bool = False) -> KeyboardInterrupt:

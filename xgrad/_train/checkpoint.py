@@ -105,7 +105,7 @@ def load_checkpoint(path: str | os.PathLike[str], cfg: TrainConfig, b: Backend, 
     iterations than `cfg.iters`) raises :class:`ValueError`.
     """
     p = os.fspath(path)
-    data = read_npz(p, _WHAT)
+    data = read_npz(p, _WHAT, params="param_")
     for key in ("meta", "loss"):
         if key not in data:
             raise _bad(p, f"missing {key!r}")

@@ -16,9 +16,10 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from xgrad._infra import validate
 from xgrad._infra.files import check_output_file
 from xgrad._infra.threads import check_threads
-from xgrad._infra.validate import check_count, check_flag, check_optional_positive, check_positive
+from xgrad._infra.validate import check_count, check_flag, check_optional_positive, check_positive, listed
 from xgrad._net.args import known_dtype
 
 __all__ = ["CHECKPOINT_EVERY", "GRADS", "MAX_H", "Check", "check_choice", "check_net", "checkpoint",
@@ -34,18 +35,9 @@ MAX_H = 1.0  # a larger step of the numerical gradient measures no derivative of
 CHECKPOINT_EVERY = 100  # what `checkpoint_every=None` means with a checkpoint
 
 
-def listed(choices: Iterable[Any]) -> str:
-    """``'a', 'b' or 'c'``: choices as a message lists them."""
-    names = [repr(c) for c in choices]
-    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
-
-
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    """`value` if it is one of `choices`; a ValueError lists them."""
-    options = tuple(choices)
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"`{name}` must be {listed(options)}; got {value!r}")
-    return value
+    """`value` if it is one of `choices` (:func:`~xgrad._infra.validate.check_choice`)."""
+    return validate.check_choice(value, name, choices)
 
 
 def count(minimum: int = 0) -> Check:

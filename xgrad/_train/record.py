@@ -64,6 +64,17 @@ class History:
     val_acc: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """Iterations, the last loss and accuracies, where it ran; never every loss.
+
+        Examples
+        --------
+        >>> History(loss=[2.3, 0.41], eval_iters=[2], train_acc=[0.9], test_acc=[0.89], backend="numpy",
+        ...         device="cpu", dtype="float32")
+        History(2 iterations, loss=0.41, train_acc=0.9, test_acc=0.89, backend='numpy', device='cpu', dtype='float32')
+        """
+        return f"History({_described(self)})"
+
     def with_losses(self, values: list[float]) -> History:
         """This history with more losses recorded."""
         return replace(self, loss=[*self.loss, *values])
@@ -160,6 +171,14 @@ class History:
                    where["device"], where["dtype"], val["val_acc"], val["val_loss"])
 
 
+def _described(h: History) -> str:
+    """The few fields a repr shows: iterations, the last loss and accuracies, where it ran."""
+    parts = [f"{len(h.loss)} iterations"] + ([f"loss={h.loss[-1]:.4g}"] if h.loss else [])
+    parts += [f"{k}={getattr(h, k)[-1]:.4g}" for k in ("train_acc", "test_acc", "val_acc") if getattr(h, k)]
+    parts += [f"{k}={getattr(h, k)!r}" for k in ("backend", "device", "dtype") if getattr(h, k) is not None]
+    return ", ".join(parts)
+
+
 def read_history(history: Any) -> History:
     """The checked :class:`History` of a ``history.json``, a dict, a result or a history.
 
@@ -171,6 +190,12 @@ def read_history(history: Any) -> History:
     """
     if isinstance(history, (str, os.PathLike)):
         p = os.fspath(history)
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"no training history at {p!r}; give the history.json that a run wrote "
+                                    "(xgrad train --out DIR writes DIR/history.json)")
+        if os.path.isdir(p):
+            raise FileFormatError(f"{p!r} is a folder, not a training history; give the history.json in it "
+                                  f"({os.path.join(p, 'history.json')!r})", path=p)
         try:
             with open(p, encoding="utf-8") as fh:
                 return History.from_dict(json.load(fh))
@@ -248,6 +273,24 @@ class TrainResult:
     interrupted: bool = False
     stop_signal: str | None = None
 
+    def __repr__(self) -> str:
+        """What :class:`History` shows, how the run ended, its time and network; never every loss.
+
+        Examples
+        --------
+        >>> from xgrad import TwoLayerNet
+        >>> h = History(loss=[2.3, 0.41], eval_iters=[2], train_acc=[0.9], test_acc=[0.89], backend="numpy",
+        ...             device="cpu", dtype="float64")
+        >>> TrainResult(TwoLayerNet(4, 3, 2), h, {"total_s": 1.25}, interrupted=True, stop_signal="SIGINT")
+        TrainResult(2 iterations, loss=0.41, train_acc=0.9, test_acc=0.89, backend='numpy', device='cpu', \
+dtype='float64', interrupted by SIGINT, 1.2 s, net=TwoLayerNet(4, 3, 2, activation='sigmoid', dtype='float64', \
+backend='numpy', device='cpu'))
+        """
+        stopped = f", interrupted by {self.stop_signal}" if self.stop_signal else ", interrupted" if self.interrupted \
+            else ""
+        return (f"TrainResult({_described(self.history)}{stopped}, {self.timings.get('total_s', 0.0):.1f} s, "
+                f"net={self.net!r})")
+
     @property
     def loss(self) -> Any:
         """The minibatch loss of every iteration, as a NumPy array."""
@@ -282,6 +325,10 @@ class TrainResult:
         stopped = f" by {self.stop_signal}" if self.stop_signal else ""
         state = f" (interrupted{stopped})" if self.interrupted else ""
         t = self.timings
+        if done and not self.interrupted and not t.get("iters_per_s") and done == self.config.get("iters"):
+            # resumed from a checkpoint that held every iteration: no step was taken
+            return (f"{done} iterations on {h.backend} ({h.device}, {h.dtype}): {acc}; the run was already "
+                    "complete: nothing left to train (give a larger `iters` to train on)")
         return (f"{done} iterations{state} on {h.backend} ({h.device}, {h.dtype}): {acc}; "
                 f"{t.get('total_s', 0.0):.1f} s in total: {t.get('train_s', 0.0):.1f} s training at "
                 f"{t.get('iters_per_s', 0.0):.0f} it/s, {t.get('eval_s', 0.0):.1f} s evaluating")
