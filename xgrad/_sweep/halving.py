@@ -35,8 +35,8 @@ def check_halving(name: str, value: Any, given: Any = None) -> int | None:
     """
     if value is None:
         return None
-    what = ("an integer of at least 2 (3 keeps the best third of the runs at each rung, 2 the best half), or None "
-            "(left out) for no halving")
+    what = ("an integer of at least 2 (3 keeps the best third of the runs at each rung, 2 the best half); "
+            "leave it out for no halving")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be {what}; got {value!r}")
     if value < 2:
