@@ -221,7 +221,7 @@ TRAIN_SETTINGS = (
     Setting("compile_step", None, "bool | None", kind="bool or None", check=checks.compile_step,
             parse=on_off_auto, shown="auto", recorded=True, free=True,
             help="compile the training step: auto (on JAX), on (JAX, CuPy) or off",
-            doc="Run the training step compiled: on JAX, blocks of up to a hundred steps as one ``jax.jit`` "
+            doc="Run the training step compiled: on JAX, blocks of up to a thousand steps as one ``jax.jit`` "
                 "program (several times faster than one dispatch per operation; the first block waits for the "
                 "compilation, under a second); on CuPy, with fused elementwise kernels, replayed from a CUDA "
                 "graph where CuPy can capture one (see the backends page; off by default until measured on a "
