@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -51,3 +52,19 @@ def test_bench_train_prints_ratios(tmp_path):
     assert rows[0]["ratio_to_xgrad"] == 1.0
     assert any(r["name"].startswith("reference-style") for r in rows)
     assert "xgrad faster by" in out
+    compile_s = {r["name"]: r["compile_s"] for r in rows}
+    assert compile_s["xgrad numpy float32 (default threads='auto')"] == [0.0]  # nothing compiles
+    if importlib.util.find_spec("jax") is not None:  # compiled rows time their compilation apart
+        assert compile_s["jax hand-jitted lax.scan, 1000-step blocks"][0] > 0
+        assert "xgrad jax float32 (compiled)" in compile_s
+
+
+def test_bench_train_busy_mode_compares_the_libraries_own_loops_under_load(tmp_path):
+    out = _run(str(SCRIPTS / "bench_train.py"), "--iters", "20", "--rounds", "1", "--busy", "1", "--no-torch",
+               "--json", str(tmp_path / "b.json"))
+    report = json.loads((tmp_path / "b.json").read_text())
+    names = [r["name"] for r in report["rows"]]
+    assert report["busy"] == 1 and "1 busy process(es) beside" in out
+    assert names[:2] == ["xgrad numpy float32 (threads='auto')", "xgrad numpy float32, BLAS default threads"]
+    if importlib.util.find_spec("jax") is not None:
+        assert "jax hand-jitted lax.scan, 1000-step blocks" in names
