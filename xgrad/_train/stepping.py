@@ -70,6 +70,7 @@ class Stepping:
         self.compiled = will_compile(b.name, self._compile_step)
         self.check_every = COMPILED_CHECK_EVERY if self.compiled else CHECK_EVERY
         self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
+        self._take = library(b.name).take_rows  # a minibatch's rows, where xp.take costs more
         self._stepper: BlockStepper | None = None
         # blocks stepped but not looked at: (losses, first iteration); and the last
         # blocks as they started, enough to step again to the last finite loss
@@ -85,7 +86,8 @@ class Stepping:
         """
         xp = self.b.xp
         images, labels, eye = data or (self.data.images, self.data.labels, self.data.eye)
-        xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp)
+        xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp,
+                           take=self._take)
         if self.cfg.gradient == "backprop":  # data were checked once, up front
             return sgd_step(params, xb, tb, lr=self.cfg.lr, activation=self.activation, xp=xp,
                             rows_sum_to_one=True, fuse=self._fuse)
@@ -101,8 +103,8 @@ class Stepping:
         jit = self.compiled and library(self.b.name).compiler == "jit"
         example = plan[:self.check_every, ...] if self.compiled and not jit else None
         # jitted: the same function for the same settings, so that a later run reuses the program
-        step = _jit_step(self.cfg.lr, self.activation.name, self.data.levels, self.data.dtype, self.b.xp) if jit \
-            else self.step
+        step = _jit_step(self.cfg.lr, self.activation.name, self.data.levels, self.data.dtype, self.b.xp,
+                         self._take) if jit else self.step
         self._stepper = stepper_for(self.b, step, compile_step=self._compile_step, length=self.check_every,
                                     params=params, idx_example=example, stop=stop,
                                     data=(self.data.images, self.data.labels, self.data.eye),
@@ -155,7 +157,7 @@ class Stepping:
 
 
 @functools.lru_cache(maxsize=8)
-def _jit_step(lr: float, activation: str, levels: bool, dtype: Any, xp: Any) -> Any:
+def _jit_step(lr: float, activation: str, levels: bool, dtype: Any, xp: Any, take: Any) -> Any:
     """:meth:`Stepping.step` for a compiled program, the training set as
     arguments: one function object per setting, holding no data, so that a
     program compiled for it serves every run with these settings."""
@@ -163,7 +165,7 @@ def _jit_step(lr: float, activation: str, levels: bool, dtype: Any, xp: Any) -> 
 
     def step(params: dict[str, Any], idx: Array, images: Array, labels: Array, eye: Array
              ) -> tuple[Array, dict[str, Any]]:
-        xb, tb = minibatch(images, labels, eye, idx, levels=levels, dtype=dtype, xp=xp)
+        xb, tb = minibatch(images, labels, eye, idx, levels=levels, dtype=dtype, xp=xp, take=take)
         return sgd_step(params, xb, tb, lr=lr, activation=act, xp=xp, rows_sum_to_one=True)
 
     return step
