@@ -27,6 +27,7 @@ With --torch-compile, a row for the PyTorch loop through ``torch.compile``
     python scripts/bench_train.py --rounds 5 --busy
     python scripts/bench_train.py --iters 3000 --no-torch     # with JAX: compiled xgrad against a hand-jitted loop
     python scripts/bench_train.py --iters 3000 --no-jax --torch-compile
+    python scripts/bench_train.py --only "threads='auto'" autograd hand-jitted "(compiled)"
 
 XLA sizes its thread pools when JAX starts, so the JAX contenders limited to
 one thread (as NumPy's BLAS is under threads='auto') each run in a child
@@ -113,6 +114,8 @@ def main(argv=None):
                          "machine, and compare threads='auto' with the default threads only")
     ap.add_argument("--torch-compile", action="store_true",
                     help="add the PyTorch loop through torch.compile (compiles for tens of seconds per round)")
+    ap.add_argument("--only", nargs="+", metavar="TEXT",
+                    help="run only the contenders whose name holds one of these (the first one kept is the base)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
                     help="instead: final test accuracy of full 10,000-iteration runs, seeds 0..N-1, "
@@ -128,6 +131,10 @@ def main(argv=None):
 
     data = xgrad.load_mnist()
     contenders = _busy_contenders(data, args) if args.busy else _contenders(data, args)
+    if args.only:
+        contenders = {name: run for name, run in contenders.items() if any(text in name for text in args.only)}
+        if not contenders:
+            ap.error(f"--only {' '.join(args.only)}: no contender's name holds that")
     times = {name: [] for name in contenders}
     compiles = {name: [] for name in contenders}
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
