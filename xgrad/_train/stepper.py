@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -122,25 +123,30 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
 KEPT_PROGRAMS = 8
 """How many compiled block programs :func:`jax_stepper` keeps for later runs."""
 _programs: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_programs_lock = threading.Lock()  # runs in threads (a sweep's) share the programs
 
 
 def _program(jax: Any, step: Callable[..., Any], size: int, args: tuple[Any, ...],
              on_compile: Callable[[float], None] | None) -> Any:
     """The compiled block program of `step` for `args`, compiled on first use."""
     leaves, tree = jax.tree.flatten(args)
-    key = (step, size, tree, tuple((getattr(a, "shape", ()), getattr(a, "dtype", type(a)),
-                                    getattr(a, "sharding", None)) for a in leaves))
-    program = _programs.get(key)
-    if program is not None:
-        _programs.move_to_end(key)
-        return program
+    # the offsets are Python ints, whose width follows jax_enable_x64
+    key = (step, size, tree, bool(jax.config.read("jax_enable_x64")),
+           tuple((getattr(a, "shape", ()), getattr(a, "dtype", type(a)), getattr(a, "sharding", None))
+                 for a in leaves))
+    with _programs_lock:
+        program = _programs.get(key)
+        if program is not None:
+            _programs.move_to_end(key)
+            return program
     t0 = time.perf_counter()
     program = jax.jit(_block_program(jax, step), static_argnames="size").lower(*args, size=size).compile()
     if on_compile is not None:
         on_compile(time.perf_counter() - t0)
-    _programs[key] = program
-    while len(_programs) > KEPT_PROGRAMS:
-        _programs.popitem(last=False)
+    with _programs_lock:
+        _programs[key] = program
+        while len(_programs) > KEPT_PROGRAMS:
+            _programs.popitem(last=False)
     return program
 
 
