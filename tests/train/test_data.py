@@ -113,11 +113,11 @@ def test_loaded_and_given_images_train_alike_on_every_backend(backend):
 
 
 def test_the_tables_row_gather_gives_the_minibatch_xp_take_gives(backend):
-    """``take_rows`` (PyTorch: ``index_select``, JAX: a gather without the
-    range mask) is a cheaper way to the same minibatch, repeated rows too."""
+    """``gather`` (PyTorch: ``index_select``) is a cheaper way to the same
+    minibatch, repeated rows too."""
     from xgrad._infra.backend import library
 
-    take = library(backend.name).take_rows
+    take = library(backend.name).gather
     if take is None:
         pytest.skip("this backend gathers with xp.take")
     rng = np.random.default_rng(5)

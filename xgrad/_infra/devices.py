@@ -93,16 +93,6 @@ def torch_copy(a: Array) -> Array:
     return a.clone()  # asarray(copy=True) warns on tensors that require grad
 
 
-def torch_take_rows(x: Array, idx: Array) -> Array:
-    # xp.take maps negative indices first: three more operations, a third of a minibatch's cost
-    return x.index_select(0, idx)
-
-
-def jax_take_rows(x: Array, idx: Array) -> Array:
-    # the gather x[idx] compiles to; jnp.take adds a mask for indices out of range (mode="fill")
-    return x.at[idx].get(mode="promise_in_bounds")
-
-
 @contextlib.contextmanager
 def torch_threads(limit: int) -> Iterator[None]:
     """PyTorch's intra-op threads (and its MKL's) set to `limit` inside the

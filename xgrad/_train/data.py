@@ -37,7 +37,6 @@ array([[1., 0., 0.],
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,16 +111,18 @@ class TrainData:
 
 
 def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels: bool, dtype: DType,
-              xp: Namespace, take: Callable[[Array, Array], Array] | None = None) -> tuple[Array, Array]:
+              xp: Namespace, take: str | None = None) -> tuple[Array, Array]:
     """The minibatch of rows `idx` (1-d indices) of :class:`TrainData`'s arrays,
     given as arrays (what a compiled step receives as arguments): images in
     `dtype` and one-hot targets.
 
-    `take` gathers rows at indices in range where ``xp.take(x, idx, axis=0)``
-    costs more (the backend table's ``take_rows``); the values are the same.
+    `take` names the arrays' method ``(axis, indices)`` that gathers rows where
+    ``xp.take(x, idx, axis=0)`` costs more (the backend table's ``gather``:
+    PyTorch's ``index_select``, as array_api_compat's take first maps negative
+    indices, three more operations); the values are the same.
     No host synchronisation and no branch on values: it traces under ``jax.jit``.
     """
-    rows = take or (lambda x, i: xp.take(x, i, axis=0))
+    rows = (lambda x, i: getattr(x, take)(0, i)) if take else (lambda x, i: xp.take(x, i, axis=0))
     xb = rows(images, idx)
     if levels:
         xb = _level_values(xb, dtype, xp)

@@ -70,7 +70,7 @@ class Stepping:
         self.compiled = will_compile(b.name, self._compile_step)
         self.check_every = COMPILED_CHECK_EVERY if self.compiled else CHECK_EVERY
         self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
-        self._take = library(b.name).take_rows  # a minibatch's rows, where xp.take costs more
+        self._take = library(b.name).gather  # a minibatch's rows, where xp.take costs more
         self._stepper: BlockStepper | None = None
         # blocks stepped but not looked at: (losses, first iteration); and the last
         # blocks as they started, enough to step again to the last finite loss
