@@ -91,8 +91,14 @@ def reference_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50
     return (seconds, net) if return_net else seconds
 
 
-def torch_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, threads=None):
-    """The same network and loop in PyTorch eager mode with autograd: seconds."""
+def torch_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, threads=None,
+               compiled=False):
+    """The same network and loop in PyTorch eager mode with autograd: seconds.
+
+    With `compiled`, the step (forward, backward and update) runs through
+    ``torch.compile``, and the result is ``(seconds, compile_seconds)``: the
+    first two steps, which compile (a second shape of the step may compile
+    once more), are timed as the compilation, within the seconds."""
     import torch
 
     if threads is not None:
@@ -104,22 +110,35 @@ def torch_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, se
                                 torch.nn.Linear(hidden, 10))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    for _ in range(iters):
-        idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen)
+
+    def step(idx):
         loss = torch.nn.functional.cross_entropy(model(x[idx]), t[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return time.perf_counter() - start
+        return loss
+
+    run = torch.compile(step) if compiled else step
+    start = time.perf_counter()
+    compile_s = 0.0
+    for i in range(iters):
+        idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen)
+        run(idx)
+        if compiled and i == min(1, iters - 1):
+            compile_s = time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return (seconds, compile_s) if compiled else seconds
 
 
-def jax_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, block=1000):
+def jax_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed=0, block=1000,
+             with_compile=False):
     """The same network hand-written in JAX, float32: ``jax.value_and_grad`` of
     the loss, ``lax.scan`` over blocks of `block` steps, one ``jax.jit``, on
     xgrad's minibatch indices (its seed stream). Returns seconds, from the
     first index draw to the last parameters ready, the compilation included
-    (as in a run of xgrad, which compiles once per run)."""
+    (as in a first run of xgrad, which compiles once per process); with
+    `with_compile`, ``(seconds, compile_seconds)``, the second the part of
+    the first spent compiling (ahead of time, on first use of each shape)."""
     import jax
     import jax.numpy as jnp
 
@@ -147,12 +166,18 @@ def jax_loop(x_train, t_train, *, iters, batch_size=100, lr=0.1, hidden=50, seed
     def run_block(p, idx_block, x, t):  # data as arguments: built in as constants they compile for seconds
         return jax.lax.scan(lambda q, i: step(q, i, x, t), p, idx_block)
 
+    programs, compile_s = {}, 0.0
     start = time.perf_counter()
     losses = []
     for b in range(-(-iters // block)):
         idx = np.random.default_rng([seed, MINIBATCH_STREAM, b]).integers(0, x.shape[0], size=(block, batch_size))
         idx = jnp.asarray(idx[: min(block, iters - b * block)], dtype=jnp.int32)
-        params, loss = run_block(params, idx, x, t)
+        if idx.shape not in programs:
+            t0 = time.perf_counter()
+            programs[idx.shape] = run_block.lower(params, idx, x, t).compile()
+            compile_s += time.perf_counter() - t0
+        params, loss = programs[idx.shape](params, idx, x, t)
         losses.append(loss)
     jax.block_until_ready((params, losses))
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return (seconds, compile_s) if with_compile else seconds

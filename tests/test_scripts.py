@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -51,6 +52,11 @@ def test_bench_train_prints_ratios(tmp_path):
     assert rows[0]["ratio_to_xgrad"] == 1.0
     assert any(r["name"].startswith("reference-style") for r in rows)
     assert "xgrad faster by" in out
+    compile_s = {r["name"]: r["compile_s"] for r in rows}
+    assert compile_s["xgrad numpy float32 (default threads='auto')"] == [0.0]  # nothing compiles
+    if importlib.util.find_spec("jax") is not None:  # compiled rows time their compilation apart
+        assert compile_s["jax hand-jitted lax.scan, 1000-step blocks"][0] > 0
+        assert "xgrad jax float32 (compiled)" in compile_s
 
 
 def test_compare_lr_find_prints_both_rules_against_the_sweep(tmp_path):
@@ -101,3 +107,18 @@ def test_bench_halving_prints_both_picks_and_the_ratios(tmp_path):
     assert report["iterations_ratio"] == report["halving_sweep"]["iterations"] / 180
     assert report["same_pick"] and report["pick_has_full_grid_numbers"]
     assert "of the iterations" in out and "the same pick: yes" in out
+
+
+def test_bench_train_busy_mode_compares_the_libraries_own_loops_under_load(tmp_path):
+    out = _run(str(SCRIPTS / "bench_train.py"), "--iters", "20", "--rounds", "1", "--busy", "1", "--no-torch",
+               "--only", "numpy float32 (threads='auto')", "jax", "--json", str(tmp_path / "b.json"))
+    report = json.loads((tmp_path / "b.json").read_text())
+    names = [r["name"] for r in report["rows"]]
+    assert report["busy"] == 1 and "1 busy process(es) beside" in out
+    want = ["xgrad numpy float32 (threads='auto')"]  # --only keeps these, in the table's order
+    if importlib.util.find_spec("jax") is not None:
+        want += ["xgrad jax float32 (compiled)", "jax hand-jitted lax.scan, 1000-step blocks"]
+    assert names == want
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_train.py"), "--only", "no such contender"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "no contender's name holds that" in done.stderr

@@ -71,8 +71,9 @@ def train_text(data: dict[str, Any]) -> str:
     rows = []
     for r in data["rows"]:
         rate = r["iters_per_s"]
+        compiled = f", compiling {r['compile_s'][0]:.1f} s apart" if any(r.get("compile_s", [])) else ""
         rows.append([r["name"].replace("*", "\\*"), f"{r.get('dtype', '?')}, {r.get('threads', '?')}",
-                     f"{r['median_s'] * 10_000 / iters:.2f} ({rate['min']:.0f}-{rate['max']:.0f} it/s)",
+                     f"{r['median_s'] * 10_000 / iters:.2f} ({rate['min']:.0f}-{rate['max']:.0f} it/s{compiled})",
                      f"{r['ratio_to_xgrad']:.2f}x"])
     busy = f", {data['busy']} busy process(es) beside" if data.get("busy") else ""
     lines = [f"{iters:,} iterations per contender, training loop only, median of {data['rounds']} rounds"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+import xgrad
 from xgrad import Backend, resolve_backend, thread_limits, train
 from xgrad._train.config import TrainConfig, auto_threads
 
@@ -105,8 +106,10 @@ def test_none_changes_nothing():
 @pytest.mark.parametrize("threads", ["auto", "one more than now"])
 def test_train_on_torch_steps_with_the_threads_asked(tiny, monkeypatch, threads):
     torch = pytest.importorskip("torch")
+    from xgrad._train import config
     from xgrad._train.stepping import Stepping
 
+    monkeypatch.setattr(config, "free_cores", lambda: 0.0)  # a busy machine: "auto" is one thread
     before = torch.get_num_threads()
     value, want = ("auto", 1) if threads == "auto" else (before + 1, before + 1)
     seen = []
@@ -130,11 +133,70 @@ def _config(batch):
 
 
 @pytest.mark.parametrize("name", ["torch", "array_api_strict"])
-def test_auto_is_one_thread_for_the_book_network_on_every_cpu_backend(name):
+def test_auto_is_one_thread_for_the_book_network_on_every_cpu_backend_when_busy(name, monkeypatch):
+    from xgrad._train import config
+
     pytest.importorskip(name)
     b = resolve_backend(name)
+    monkeypatch.setattr(config, "free_cores", lambda: 1.0)  # only this process's own core
     assert auto_threads(_config(100), b, (784, 50, 10)) == 1
     assert auto_threads(_config(10_000), b, (784, 4096, 10)) is None
+
+
+def test_auto_takes_a_second_idle_core_where_the_bits_stay(monkeypatch):
+    from xgrad._train import config
+
+    numpy = resolve_backend("numpy")
+    for same in (True, False):
+        monkeypatch.setattr(config, "two_threads_keep_bits", lambda *args, same=same: same)
+        for free, want in ((1.5, 1), (2.0, 2), (15.0, 2)):  # half a core beside is not enough; two at most
+            monkeypatch.setattr(config, "free_cores", lambda free=free: free)
+            assert auto_threads(_config(100), numpy, (784, 50, 10)) == (want if same else 1)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+def test_the_probe_of_two_threads_tells_whether_a_run_keeps_its_bits(backend_name):
+    """300 steps on one thread and on two give the same losses and parameters
+    exactly when the product probed on the run's shapes gives the same bits
+    (measured here: NumPy's OpenBLAS splits ``x @ W1`` along its sum, PyTorch does not)."""
+    from xgrad._train.config import two_threads_keep_bits
+
+    pytest.importorskip(backend_name)
+    (x, t), test = xgrad.load_mnist()
+    kw = {"data": ((x[:3000], t[:3000]), (test[0][:10], test[1][:10])), "iters": 300, "eval_every": 0,
+          "progress": False}
+    one, two = (train(backend_name, threads=n, **kw) for n in (1, 2))
+    same = one.loss.tolist() == two.loss.tolist() and all(
+        np.array_equal(xgrad.to_numpy(two.net.params[k]), xgrad.to_numpy(v)) for k, v in one.net.params.items())
+    assert two_threads_keep_bits(resolve_backend(backend_name), 100, 784, 50) == same
+
+
+def test_free_cores_counts_the_tasks_running_beside(monkeypatch):
+    import builtins
+    import io
+
+    from xgrad._infra import threads
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    counts = iter(["1", "3", "3", "9", "3"])  # this process, then two more running; one spike
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kw):
+        if path == "/proc/loadavg":
+            return io.StringIO(f"0.50 0.40 0.30 {next(counts)}/200 12345\n")
+        return real_open(path, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert threads.free_cores(interval=0) == 2.0  # 4 cores, median of 0, 2, 2, 8, 2 others: 2
+
+    def unreadable(path, *args, **kw):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(builtins, "open", unreadable)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.25, 0.0, 0.0))
+    assert threads.free_cores(interval=0) == 0.75  # the load average stands in
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (_ for _ in ()).throw(OSError()))
+    assert threads.free_cores(interval=0) == 0.0  # nothing to read: busy
 
 
 def test_auto_leaves_jax_and_cupy_alone():

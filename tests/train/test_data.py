@@ -110,3 +110,24 @@ def test_loaded_and_given_images_train_alike_on_every_backend(backend):
     np.testing.assert_array_equal(loaded.loss, given.loss)
     for k, v in given.net.params.items():
         np.testing.assert_array_equal(to_numpy(loaded.net.params[k]), to_numpy(v))
+
+
+def test_the_tables_row_gather_gives_the_minibatch_xp_take_gives(backend):
+    """``gather`` (PyTorch: ``index_select``) is a cheaper way to the same
+    minibatch, repeated rows too."""
+    from xgrad._infra.backend import library
+
+    take = library(backend.name).gather
+    if take is None:
+        pytest.skip("this backend gathers with xp.take")
+    rng = np.random.default_rng(5)
+    source = rng.integers(0, 256, size=(40, 6), dtype=np.uint8)
+    data = _data(backend, source, np.arange(40) % 10, "float32")
+    idx = backend.asarray(np.array([39, 0, 7, 7, 12]), dtype=index_dtype(backend.xp, backend.device))
+    plain = _batch(data, idx)
+    fast = minibatch(data.images, data.labels, data.eye, idx, levels=data.levels, dtype=data.dtype, xp=data.xp,
+                     take=take)
+    for a, b in zip(fast, plain, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    np.testing.assert_array_equal(to_numpy(fast[1]), np.eye(10, dtype=np.float32)[[9, 0, 7, 7, 2]])

@@ -24,7 +24,9 @@ def test_the_timer_counts_an_evaluation_only_when_it_ends(monkeypatch):
     with pytest.raises(KeyboardInterrupt), timer.evaluating():  # from 10, never ended
         raise KeyboardInterrupt
     timer.finish()  # 12
-    assert timer.timings(20) == {"train_s": 10.0, "eval_s": 1.0, "total_s": 11.0, "iters_per_s": 2.0}
+    assert timer.timings(20) == {"train_s": 10.0, "eval_s": 1.0, "total_s": 11.0, "iters_per_s": 2.0,
+                                 "compile_s": 0.0}
+    assert timer.timings(20, 0.5)["compile_s"] == 0.5
     monkeypatch.undo()
     assert Timer().timings(5)["iters_per_s"] == 0.0  # nothing timed yet: no rate
 

@@ -65,28 +65,56 @@ def test_compiled_jax_follows_the_eager_run(jax_backend, small, dtype):
     assert_same_run(auto, compiled, dtype=dtype, exact=True)
 
 
+def _count_traces(monkeypatch):
+    """A list that grows each time the compiled step is traced (its maths is
+    called from Python only then, not per step)."""
+    import xgrad._train.stepping as stepping
+
+    real, calls = stepping.sgd_step, []
+
+    def sgd_step(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(stepping, "sgd_step", sgd_step)
+    return calls
+
+
 def test_ragged_blocks_follow_the_eager_run_and_compile_once(jax_backend, small, tmp_path, monkeypatch):
     """53 iterations, evaluations every 7 and checkpoints every 13: blocks of
-    1, 7, 5, 2, ... iterations; one compilation serves them all."""
-    from xgrad._train.stepping import Stepping
-
-    real, calls = Stepping.step, []
-
-    def step(self, params, idx, *data):  # called when traced, not per step
-        calls.append(1)
-        return real(self, params, idx, *data)
-
-    monkeypatch.setattr(Stepping, "step", step)
-    kw = {"data": small, "iters": 10, "eval_every": 0, "progress": False, "compile_step": True}
-    train(jax_backend, **kw)
-    one_block = len(calls)
+    1, 7, 5, 2, ... iterations; the program compiled by an earlier run with
+    the same settings serves them all."""
+    calls = _count_traces(monkeypatch)
+    kw = {"data": small, "iters": 10, "eval_every": 0, "progress": False, "compile_step": True,
+          "lr": 0.125}  # a learning rate no other test compiles for
+    first = train(jax_backend, **kw)
+    assert calls and first.timings["compile_s"] > 0
     calls.clear()
     kw |= {"iters": 53, "eval_every": 7, "checkpoint_every": 13}
     ragged = train(jax_backend, checkpoint=tmp_path / "c.npz", **kw)
-    assert len(calls) == one_block, "a block of another length was compiled again"
+    assert not calls, "a block of another length was compiled again"
+    assert ragged.timings["compile_s"] == 0
     eager = train(jax_backend, checkpoint=tmp_path / "e.npz", **{**kw, "compile_step": False})
     assert ragged.eval_iters == [1, 8, 15, 22, 29, 36, 43, 50, 53]
     assert_same_run(ragged, eager, dtype="float32")
+
+
+def test_a_second_run_with_the_same_shapes_reuses_the_compiled_program(jax_backend, small, monkeypatch):
+    """Compiled once per process for a setting and shapes: a second run traces
+    nothing and gives the same losses, bit for bit; other shapes or another
+    learning rate compile their own program."""
+    calls = _count_traces(monkeypatch)
+    kw = {"data": small, "iters": 25, "eval_every": 0, "progress": False, "lr": 0.0625, "hidden_size": 13}
+    first = train(jax_backend, **kw)
+    traced = len(calls)
+    assert traced > 0 and first.timings["compile_s"] > 0
+    second = train(jax_backend, **kw)
+    assert len(calls) == traced and second.timings["compile_s"] == 0
+    assert_same_run(second, first, dtype="float32", exact=True)
+    train(jax_backend, **{**kw, "batch_size": 50})  # other shapes
+    assert len(calls) == 2 * traced
+    train(jax_backend, **{**kw, "lr": 0.03125})  # another setting
+    assert len(calls) == 3 * traced
 
 
 def test_resume_mid_run_matches_the_run_never_stopped(jax_backend, small, tmp_path):

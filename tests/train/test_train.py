@@ -194,9 +194,12 @@ def test_resume_refuses_other_settings(small, tmp_path):
         train("numpy", data=small, iters=20, progress=False, checkpoint=ckpt, resume=True)
 
 
-def test_auto_threads_uses_one_thread_for_small_products():
+def test_auto_threads_uses_one_thread_for_small_products_on_a_busy_machine(monkeypatch):
     from xgrad import resolve_backend
+    from xgrad._train import config
     from xgrad._train.config import TrainConfig
+
+    monkeypatch.setattr(config, "free_cores", lambda: 0.5)
 
     def cfg(batch):
         args = {"dataset": "mnist", "activation": "sigmoid", "hidden_size": 50, "iters": 1, "batch_size": batch,
@@ -205,6 +208,9 @@ def test_auto_threads_uses_one_thread_for_small_products():
         return TrainConfig.build(args)
 
     numpy = resolve_backend("numpy")
+    assert auto_threads(cfg(100), numpy, (784, 50, 10)) == 1
+    assert auto_threads(cfg(10_000), numpy, (784, 4096, 10)) is None
+    monkeypatch.setattr(config, "free_cores", lambda: 15.0)  # idle: still one, two would change the bits
     assert auto_threads(cfg(100), numpy, (784, 50, 10)) == 1
     assert auto_threads(cfg(10_000), numpy, (784, 4096, 10)) is None
 

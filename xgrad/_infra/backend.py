@@ -61,6 +61,7 @@ class Library:
     fuse: str | None = None  # the module's elementwise-kernel fuser, for the compiled step
     pools: Literal["cpu", "fixed", "gpu"] = "cpu"  # CPU pools xgrad sizes, CPU pools fixed at start, a GPU
     own_pool: Callable[[int], contextlib.AbstractContextManager[None]] | None = None  # limits its own CPU pool
+    gather: str | None = None  # the array method (axis, indices) gathering rows, where xp.take does more
     errstate: bool = False  # computes through NumPy, whose floating-point warnings np.errstate silences
     shares_host: bool = False  # asarray shares a NumPy array's memory (and warns if read-only): copy first
     to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
@@ -87,7 +88,7 @@ LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
             array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
             gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),
     Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,
-            own_pool=torch_threads, shares_host=True, to_numpy=torch_to_numpy, copy=torch_copy),
+            own_pool=torch_threads, gather="index_select", shares_host=True, to_numpy=torch_to_numpy, copy=torch_copy),
     Library("jax", "jax", "pip install jax", array_api_compat.is_jax_namespace, lambda jax: jax.numpy,
             jax_device, compiler="jit", compiles_by_default=True, pools="fixed",
             float64_hint='call jax.config.update("jax_enable_x64", True) before any array is made'),

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
+import statistics
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from xgrad._infra.backend import Backend, library, normalise_name
 
-__all__ = ["blas_threads", "thread_limits"]
+__all__ = ["blas_threads", "free_cores", "thread_limits"]
 
 
 def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
@@ -40,6 +43,43 @@ def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
     if count < 1:
         raise ValueError(f"`threads` must be {allowed}; got {count}")
     return count
+
+
+def free_cores(*, samples: int = 5, interval: float = 0.01) -> float:
+    """How many of the cores this process may run on are not busy with other
+    work now: the cores it may use, less the tasks running or waiting to run
+    beside it.
+
+    On Linux the running tasks are counted from ``/proc/loadavg`` (its
+    fourth field, a count of now, not an average), `samples` times
+    `interval` seconds apart, and the median is taken, so that one short
+    task does not count; elsewhere the one-minute load average stands in for
+    them. Tasks on cores this process may not use count too, so the answer
+    errs towards busy. Where neither can be read, no core is free (0.0).
+
+    Examples
+    --------
+    >>> from xgrad._infra.threads import free_cores
+    >>> free_cores() <= len(os.sched_getaffinity(0))
+    True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    counts = []
+    for i in range(samples):
+        if i:
+            time.sleep(interval)
+        try:
+            with open("/proc/loadavg") as f:
+                running = f.read().split()[3].partition("/")[0]
+            counts.append(int(running) - 1)  # less this process, running as it reads
+        except (OSError, IndexError, ValueError):
+            break
+    if counts:
+        return float(cores - statistics.median(counts))
+    try:
+        return cores - os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 def _backend_name(backend: Any) -> str:

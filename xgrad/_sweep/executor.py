@@ -326,7 +326,7 @@ def runner(client: Any, retries: int) -> Iterator[Any]:
         import distributed
     except ImportError as exc:
         raise ImportError(_INSTALL) from exc
-    if not (client is None or isinstance(client, str) or isinstance(client, distributed.Client)):
+    if not (client is None or isinstance(client, str)) and not isinstance(client, distributed.Client):
         raise TypeError("`client` must be a dask.distributed.Client, a scheduler address such as "
                         f"'tcp://host:8786', 'serial' or None; got {type(client).__name__}")
     # Ctrl-C and SIGTERM only ask to stop, from the cluster's start to its end: the sweep

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xgrad._infra.backend import Backend, library, refuse_numpy_subclass
+from xgrad._infra.threads import free_cores
 from xgrad._infra.validate import beyond_range
 from xgrad._train.checks import listed
 from xgrad._train.settings import RENAMED, by_name, record
@@ -256,18 +257,60 @@ def _check_scale(part: str, x: Any, dtype: str) -> None:
 
 
 def auto_threads(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> int | None:
-    """CPU threads for a run (see :func:`xgrad.thread_limits`): one for the small
-    products of the book's network, the library's default (None) for large ones.
+    """CPU threads for a run (see :func:`xgrad.thread_limits`): for the small
+    products of the book's network one, or two where a core beside this
+    process's own is free when the run starts
+    (:func:`~xgrad._infra.threads.free_cores`) and the run's first product
+    gives the same bits on two threads as on one (:func:`two_threads_keep_bits`);
+    the library's default (None) for large products.
 
-    One thread is a little slower on an idle machine and many times faster and
-    steadier on a busy one, where pool threads wait for each other: on 2 cores
-    with 2 busy processes beside, the book's network ran 1,260 it/s on one
-    thread against 60 on PyTorch's default 2 (NumPy: 1,570 against 74); idle,
-    1,880 against 2,180 (NumPy: 3,260 against 3,910). JAX (XLA's pools are
-    fixed when it starts) and CuPy (a GPU) get None.
+    A second thread helps only when its core is idle: pool threads wait for
+    each other at every product, so on a busy core they wait for the other
+    processes too. Measured on 2 cores (book network, float32): idle, NumPy
+    ran 3,260 it/s on one thread and 3,910 on two (PyTorch 1,880 and 2,180);
+    with 2 busy processes beside, 1,570 against 74 (PyTorch 1,260 against
+    60). OpenBLAS splits ``x @ W1`` along its sum over two threads, so NumPy
+    with it stays on one thread: its losses would otherwise change in the
+    last bits with the load at the start (``threads=2`` asks for the speed).
+    Two at most: no more were measured at this size. The choice is made
+    once, at the start: a machine that gets busy later keeps it. JAX (XLA's
+    pools are fixed when it starts) and CuPy (a GPU) get None.
     """
     if library(b.name).pools != "cpu":
         return None
     n_in, n_hidden, n_out = sizes
     flops = 2 * cfg.batch_size * n_hidden * (n_in + n_out)
-    return 1 if flops < _THREADED_FLOPS else None
+    if flops >= _THREADED_FLOPS:
+        return None
+    return 2 if free_cores() >= 2 and two_threads_keep_bits(b, cfg.batch_size, n_in, n_hidden) else 1
+
+
+def two_threads_keep_bits(b: Backend, rows: int, inner: int, cols: int) -> bool:
+    """Whether a ``(rows, inner) @ (inner, cols)`` float32 product on `b` gives
+    the same bits on two threads as on one, tried once per process and shape
+    on fixed random numbers (a few products).
+
+    Examples
+    --------
+    >>> from xgrad import resolve_backend
+    >>> isinstance(two_threads_keep_bits(resolve_backend("numpy"), 4, 8, 3), bool)
+    True
+    """
+    key = (b.name, str(b.device), rows, inner, cols)
+    if key not in _SAME_BITS:
+        import numpy as np  # the host edge: the numbers, and the results compared
+
+        from xgrad._infra.host import to_numpy
+        from xgrad._infra.threads import thread_limits
+
+        rng = np.random.default_rng(0)
+        x, w = (b.asarray(rng.random(shape, dtype=np.float32)) for shape in ((rows, inner), (inner, cols)))
+        results = []
+        for n in (1, 2):
+            with thread_limits(n, backend=b):
+                results.append(to_numpy(x @ w))
+        _SAME_BITS[key] = bool(np.array_equal(results[0], results[1]))
+    return _SAME_BITS[key]
+
+
+_SAME_BITS: dict[tuple[Any, ...], bool] = {}

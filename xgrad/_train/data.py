@@ -111,17 +111,22 @@ class TrainData:
 
 
 def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels: bool, dtype: DType,
-              xp: Namespace) -> tuple[Array, Array]:
+              xp: Namespace, take: str | None = None) -> tuple[Array, Array]:
     """The minibatch of rows `idx` (1-d indices) of :class:`TrainData`'s arrays,
     given as arrays (what a compiled step receives as arguments): images in
     `dtype` and one-hot targets.
 
+    `take` names the arrays' method ``(axis, indices)`` that gathers rows where
+    ``xp.take(x, idx, axis=0)`` costs more (the backend table's ``gather``:
+    PyTorch's ``index_select``, as array_api_compat's take first maps negative
+    indices, three more operations); the values are the same.
     No host synchronisation and no branch on values: it traces under ``jax.jit``.
     """
-    xb = xp.take(images, idx, axis=0)
+    rows = (lambda x, i: getattr(x, take)(0, i)) if take else (lambda x, i: xp.take(x, i, axis=0))
+    xb = rows(images, idx)
     if levels:
         xb = _level_values(xb, dtype, xp)
-    return xb, xp.take(eye, xp.take(labels, idx, axis=0), axis=0)
+    return xb, rows(eye, rows(labels, idx))
 
 
 def _level_values(levels: Array, dtype: DType, xp: Namespace) -> Array:

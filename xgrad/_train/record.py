@@ -255,7 +255,9 @@ class TrainResult:
     iters_per_epoch : int
     timings : dict
         Seconds spent in total, training and evaluating, and iterations per
-        second of the training steps.
+        second of the training steps; ``compile_s``, the part of the training
+        seconds spent compiling the step (JAX; 0 where the step is not
+        compiled, or its program was compiled by an earlier run).
     backend, device, dtype : str
     config : dict
         The settings of the run.

@@ -151,12 +151,13 @@ class Timer:
     def finish(self) -> None:
         self.total_s = time.perf_counter() - self.t0
 
-    def timings(self, steps: int) -> dict[str, float]:
+    def timings(self, steps: int, compile_s: float = 0.0) -> dict[str, float]:
         """Seconds training, evaluating and in total at the last :meth:`finish`,
-        and training `steps` per second."""
+        training `steps` per second, and `compile_s`, the part of the training
+        seconds spent compiling the step."""
         train_s = self.total_s - self.eval_s
         return {"train_s": train_s, "eval_s": self.eval_s, "total_s": self.total_s,
-                "iters_per_s": steps / train_s if train_s > 0 else 0.0}
+                "iters_per_s": steps / train_s if train_s > 0 else 0.0, "compile_s": compile_s}
 
 
 def _snapshot(history: History) -> History:
@@ -288,5 +289,6 @@ class Run:
 
     def _result(self, *, interrupted: bool, stop_signal: str | None = None) -> TrainResult:
         history = _snapshot(self.history)
-        return TrainResult(net=self.net, history=history, timings=self.timer.timings(len(history.loss) - self.start),
+        timings = self.timer.timings(len(history.loss) - self.start, self.stepping.compile_s)
+        return TrainResult(net=self.net, history=history, timings=timings,
                            config=self.cfg.as_dict(), interrupted=interrupted, stop_signal=stop_signal)

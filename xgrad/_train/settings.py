@@ -190,8 +190,9 @@ TRAIN_SETTINGS = (
             doc="Threads of every CPU pool the backend computes with, restored after the run (see "
                 ":func:`thread_limits`: BLAS and OpenMP, PyTorch's intra-op pool; not XLA's pools under JAX, "
                 'nothing under CuPy). ``"auto"`` uses one thread for small matrices (the book\'s network), much '
-                "steadier on a busy machine, and the library's default for large ones; ``None`` leaves the "
-                "libraries' defaults."),
+                "steadier on a busy machine, or two when a second core is idle as the run starts and the library "
+                "gives the same bits on two threads (PyTorch does; NumPy's OpenBLAS does not, and stays on one), "
+                "and the library's default for large ones; ``None`` leaves the libraries' defaults."),
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", recorded=True, free=True,
             sweep=REFUSED, refused="the sweep shows one progress bar for all runs (`progress=`)",
             help="no progress bar", doc="Show a progress bar (on stderr) with the loss, accuracy and ETA."),
@@ -225,7 +226,7 @@ TRAIN_SETTINGS = (
     Setting("compile_step", None, "bool | None", kind="bool or None", check=checks.compile_step,
             parse=on_off_auto, shown="auto", recorded=True, free=True,
             help="compile the training step: auto (on JAX), on (JAX, CuPy) or off",
-            doc="Run the training step compiled: on JAX, blocks of up to a hundred steps as one ``jax.jit`` "
+            doc="Run the training step compiled: on JAX, blocks of up to a thousand steps as one ``jax.jit`` "
                 "program (several times faster than one dispatch per operation; the first block waits for the "
                 "compilation, under a second); on CuPy, with fused elementwise kernels, replayed from a CUDA "
                 "graph where CuPy can capture one (see the backends page; off by default until measured on a "

@@ -13,13 +13,17 @@ other program (a slice, a padding) run before or after it.
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
 
 from xgrad._infra.backend import LIBRARIES, library
+from xgrad._infra.host import to_numpy
 from xgrad._infra.signals import StopRequest, Terminated
 from xgrad._infra.typing import Array
 
@@ -81,7 +85,8 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
     return run
 
 
-def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = ()) -> BlockStepper:
+def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = (),
+                on_compile: Callable[[float], None] | None = None) -> BlockStepper:
     """One ``jax.jit``-compiled loop over the rows of a block.
 
     The program reads the block's rows from the plan (their start and number
@@ -94,10 +99,60 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
     `data` (the training set) is given to the compiled program as arguments,
     and to `step` as ``step(params, idx, *data)``, rather than built into the
     program as constants, which would take seconds to compile for MNIST.
-    """
-    from xgrad._infra.host import to_numpy
 
+    The programs are kept for the process (the last :data:`KEPT_PROGRAMS`),
+    keyed by `step`, the room for losses and the shapes and dtypes of the
+    arguments: a later stepper of the same `step` (the same function object)
+    on arrays of the same shapes runs the program already compiled, without
+    tracing `step` again. `on_compile` is called with the seconds each
+    compilation took.
+    """
     jax = library("jax").load()
+
+    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
+        k = end - start
+        size = max(k, length)
+        args = (params, plan, start, k, data)
+        program = _program(jax, step, size, args, on_compile)
+        losses, params = program(*args)
+        return (losses if k == size else to_numpy(losses)[:k]), params
+
+    return run
+
+
+KEPT_PROGRAMS = 8
+"""How many compiled block programs :func:`jax_stepper` keeps for later runs."""
+_programs: collections.OrderedDict[Any, Any] = collections.OrderedDict()
+_programs_lock = threading.Lock()  # runs in threads (a sweep's) share the programs
+
+
+def _program(jax: Any, step: Callable[..., Any], size: int, args: tuple[Any, ...],
+             on_compile: Callable[[float], None] | None) -> Any:
+    """The compiled block program of `step` for `args`, compiled on first use."""
+    leaves, tree = jax.tree.flatten(args)
+    # the offsets are Python ints, whose width follows jax_enable_x64
+    key = (step, size, tree, bool(jax.config.read("jax_enable_x64")),
+           tuple((getattr(a, "shape", ()), getattr(a, "dtype", type(a)), getattr(a, "sharding", None))
+                 for a in leaves))
+    with _programs_lock:
+        program = _programs.get(key)
+        if program is not None:
+            _programs.move_to_end(key)
+            return program
+    t0 = time.perf_counter()
+    program = jax.jit(_block_program(jax, step), static_argnames="size").lower(*args, size=size).compile()
+    if on_compile is not None:
+        on_compile(time.perf_counter() - t0)
+    with _programs_lock:
+        _programs[key] = program
+        while len(_programs) > KEPT_PROGRAMS:
+            _programs.popitem(last=False)
+    return program
+
+
+def _block_program(jax: Any, step: Callable[..., tuple[Array, Any]]) -> Callable[..., tuple[Array, Any]]:
+    """``steps(params, plan, start, n, data, size)``: `n` steps of `step` on the
+    rows of `plan` from `start`, their losses in an array of `size`."""
 
     def steps(params: Any, plan: Array, start: Array, n: Array, data: tuple[Array, ...], size: int
               ) -> tuple[Array, Any]:
@@ -112,20 +167,12 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
         params, losses = jax.lax.fori_loop(0, n, body, (params, losses))
         return losses, params
 
-    compiled = jax.jit(steps, static_argnames="size")
-
-    def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
-        k = end - start
-        size = max(k, length)
-        losses, params = compiled(params, plan, start, k, data, size=size)
-        return (losses if k == size else to_numpy(losses)[:k]), params
-
-    return run
+    return steps
 
 
 def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
                 idx_example: Array = None, stop: StopRequest | None = None,
-                data: tuple[Array, ...] = ()) -> BlockStepper:
+                data: tuple[Array, ...] = (), on_compile: Callable[[float], None] | None = None) -> BlockStepper:
     """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
 
     `idx_example` is a block's indices, ``(length, batch_size)``. `data`
@@ -137,11 +184,12 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     rows, or the eager stepper, with a warning, where CuPy refuses to
     capture the step), False runs eagerly (:func:`eager_stepper`, with `stop`), None
     compiles where it is known to help (JAX). Other backends refuse True.
+    `on_compile` is :func:`jax_stepper`'s.
     """
     if not will_compile(backend.name, compile_step):
         return eager_stepper(step, xp=backend.xp, stop=stop)
     if library(backend.name).compiler == "jit":
-        return jax_stepper(step, length=length, data=data)
+        return jax_stepper(step, length=length, data=data, on_compile=on_compile)
     from xgrad._train.cudagraph import graph_stepper
 
     try:

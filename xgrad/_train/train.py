@@ -57,7 +57,7 @@ def train(backend: str | Backend = "auto", **settings: Any) -> TrainResult:
     Notes
     -----
     Ctrl-C (SIGINT) and SIGTERM stop the run after the current step (a
-    compiled step: after the current block, at most a hundred steps): the
+    compiled step: after the current block, at most a thousand steps): the
     partial result is returned with ``interrupted=True``, and a last
     checkpoint is written. A second signal stops at once.
 
