@@ -347,9 +347,8 @@ def _is_scalar(a: Any) -> bool:
 
 
 def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextManager[Any]:
-    """Silence NumPy's overflow and invalid-value warnings inside a block whose
-    caller checks for non-finite results itself (and reports them better).
-    `backend` is a Backend or an array namespace."""
+    """Silence NumPy's overflow and invalid-value warnings inside a block whose caller checks
+    for non-finite results itself (and reports them better); `backend`: a Backend or a namespace."""
     lib = library_of(backend.xp if isinstance(backend, Backend) else backend)
     if lib is not None and lib.errstate:
         import numpy as np
