@@ -118,21 +118,8 @@ class _Dask:
         ref = self._data(data)
         futures = [self.client.submit(run_one, key, s, ref, round_, pure=False, retries=self.retries)
                    for key, s in todo]
-        pending = as_completed(futures)
         try:
-            while not pending.is_empty():
-                # polled, not blocking: a signal only sets the flag, and a blocked wait would not see it
-                stop = bool(self.stop)
-                batch = pending.next_batch(block=False)
-                if not batch and not stop:
-                    time.sleep(POLL_SECONDS)
-                for future in batch:
-                    if not stop or future.status == "finished":  # asked to stop: only what has finished
-                        yield future.result()
-                if stop:
-                    raise stopped(self.stop, many=True)
-            if self.stop:  # during the last run's file write
-                raise stopped(self.stop, many=True)
+            yield from self._finished(as_completed(futures))
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 
@@ -155,22 +142,29 @@ class _Dask:
 
         try:
             fill()
-            while not running.is_empty():
-                # polled, not blocking: a signal only sets the flag, and a blocked wait would not see it
-                stop = bool(self.stop)
-                batch = running.next_batch(block=False)
-                if not batch and not stop:
-                    time.sleep(POLL_SECONDS)
-                for future in batch:
-                    if not stop or future.status == "finished":  # asked to stop: only what has finished
-                        yield future.result()
-                if stop:
-                    raise stopped(self.stop, many=True)
-                fill()
-            if self.stop:  # during the last run's file write
-                raise stopped(self.stop, many=True)
+            yield from self._finished(running, fill)
         finally:
             self.client.cancel([f for f in futures if not f.done()])
+
+    def _finished(self, pending: Any, refill: Callable[[], None] | None = None) -> Iterator[Any]:
+        """The results of `pending` (Dask's ``as_completed``) as they finish, calling `refill`
+        after each batch; asked to stop, only what has finished, then the exception that
+        stops the sweep."""
+        while not pending.is_empty():
+            # polled, not blocking: a signal only sets the flag, and a blocked wait would not see it
+            stop = bool(self.stop)
+            batch = pending.next_batch(block=False)
+            if not batch and not stop:
+                time.sleep(POLL_SECONDS)
+            for future in batch:
+                if not stop or future.status == "finished":  # asked to stop: only what has finished
+                    yield future.result()
+            if stop:
+                raise stopped(self.stop, many=True)
+            if refill is not None:
+                refill()
+        if self.stop:  # during the last run's file write
+            raise stopped(self.stop, many=True)
 
 
 def local_cluster_kind(gpus: int, dask_cuda: bool) -> str:
