@@ -248,7 +248,7 @@ def test_check_gradient_refuses_float16_where_a_20_percent_error_passed(backend,
 
 def test_check_gradient_refuses_an_empty_x(backend):
     # it failed with "need at least one array to stack"; a pass would check nothing
-    with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 3\)\): there is no gradient to check"):
+    with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 3\)\): there is nothing to check"):
         check_gradient(backend.xp.sum, backend.xp.ones_like, backend.asarray(np.zeros((0, 3))))
 
 

@@ -273,15 +273,7 @@ def check_gradient(
     (False, 1)
     """
     check_callable(f)
-    x, xp, _ = as_float_array(x)
-    check_precision(x, xp)
-    if math.prod(x.shape) == 0:
-        raise ValueError(f"`x` is empty (shape {tuple(x.shape)}): there is no gradient to check")
-    max_entries = check_count(max_entries, "max_entries", minimum=1)
-    seed = check_count(seed, "seed")
-    detection = check_real(detection, "detection")
-    if not 0 < detection < 1:
-        raise ValueError(f"`detection` must be between 0 and 1; got {detection!r}")
+    x, xp, max_entries, detection, seed = checked_point(x, max_entries, detection, seed)
     g = _given(grad, x, xp)
     n = math.prod(x.shape)
     count = None if n <= max_entries else directions_for(detection)
@@ -352,3 +344,17 @@ def _worst(num: Array, given: Array, allowed: Array, unresolved: Array,
         i = int(order[r])
         rows.append((i, float(num[i]), float(given[i]), float(allowed[i])))
     return rows
+
+
+def checked_point(x: Any, max_entries: Any, detection: Any, seed: Any) -> tuple[Array, Namespace, int, float, int]:
+    """`x` as a float array of float32 or wider, and the shared settings, checked."""
+    x, xp, _ = as_float_array(x)
+    check_precision(x, xp)
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"`x` is empty (shape {tuple(x.shape)}): there is nothing to check")
+    max_entries = check_count(max_entries, "max_entries", minimum=1)
+    seed = check_count(seed, "seed")
+    detection = check_real(detection, "detection")
+    if not 0 < detection < 1:
+        raise ValueError(f"`detection` must be between 0 and 1; got {detection!r}")
+    return x, xp, max_entries, detection, seed

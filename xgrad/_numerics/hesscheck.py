@@ -11,8 +11,8 @@ import array_api_compat
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_scalar, check_callable
 from xgrad._numerics.derivative import derivative
-from xgrad._numerics.gradcheck import GradientReport
-from xgrad._numerics.jaccheck import check_linear, checked_point, entry_phi, given_map, pair_phi, values_of
+from xgrad._numerics.gradcheck import GradientReport, checked_point
+from xgrad._numerics.jaccheck import check_linear, entry_phi, given_map, pair_phi, values_of
 
 __all__ = ["NESTED", "check_hessian"]
 

@@ -18,14 +18,11 @@ import array_api_compat
 from xgrad._infra.backend import compute_dtype
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import (
-    as_float_array,
     check_callable,
-    check_count,
-    check_real,
     check_result_dtype,
     fresh_copy,
 )
-from xgrad._numerics.gradcheck import GradientReport, check_precision, report
+from xgrad._numerics.gradcheck import GradientReport, checked_point, report
 from xgrad._numerics.verdict import Probes, decide, typical_size
 
 __all__ = ["Linear", "check_jacobian", "check_linear", "pairs_for", "sign_vectors"]
@@ -228,20 +225,6 @@ def _real_array(a: Any, xp: Namespace, x: Array, name: str) -> Array:
     if xp.isdtype(a.dtype, "complex floating"):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {a.dtype}")
     return xp.astype(a, x.dtype) if a.dtype != x.dtype else a
-
-
-def checked_point(x: Any, max_entries: Any, detection: Any, seed: Any) -> tuple[Array, Namespace, int, float, int]:
-    """`x` as a float array of float32 or wider, and the shared settings, checked."""
-    x, xp, _ = as_float_array(x)
-    check_precision(x, xp)
-    if math.prod(x.shape) == 0:
-        raise ValueError(f"`x` is empty (shape {tuple(x.shape)}): there is nothing to check")
-    max_entries = check_count(max_entries, "max_entries", minimum=1)
-    seed = check_count(seed, "seed")
-    detection = check_real(detection, "detection")
-    if not 0 < detection < 1:
-        raise ValueError(f"`detection` must be between 0 and 1; got {detection!r}")
-    return x, xp, max_entries, detection, seed
 
 
 def check_jacobian(
