@@ -44,7 +44,7 @@ def test_a_diverging_path_gets_symlog_axes_and_no_offset():
     for ax in fig.axes:
         assert ax.xaxis.get_offset_text().get_text() == "" == ax.yaxis.get_offset_text().get_text()
     near, far, _ = fig.axes
-    assert far.get_title() == "lr = 10: runs away (stopped at step 6)"  # not "100 steps" of it
+    assert far.get_title() == "lr = 10: diverges"  # stopped by gradient descent as a runaway
     assert near.get_title() == "lr = 0.1: converges"
     assert [ax.get_xscale() for ax in fig.axes] == ["linear", "symlog", "linear"]
     assert far.get_yscale() == "symlog"

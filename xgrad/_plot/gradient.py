@@ -195,10 +195,7 @@ def descent_paths(
         for ax, lr in zip(axes, lrs, strict=True):
             path, bad_step = descent_path(f, start, lr, step_num, h)
             _draw_path(ax, f, start, path)
-            verdict = descent_verdict(path, bad_step)
-            if bad_step is None and len(path) <= step_num:  # stopped early: running away
-                verdict = f"runs away (stopped at step {len(path)})"
-            ax.set_title(f"lr = {lr:g}: {verdict}")
+            ax.set_title(f"lr = {lr:g}: {descent_verdict(path, bad_step)}")
     x0, x1 = to_numpy(start)
     fig.suptitle(f"Gradient descent on {function_label(f, 2)}\nfrom ({x0:g}, {x1:g}), {step_num} steps")
     # one legend for every panel, below them: inside a panel it would hide part of a path
