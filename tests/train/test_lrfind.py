@@ -264,3 +264,10 @@ def _record():
     return {"lrs": [0.1, 1.0, 10.0], "loss": [2.3, 1.0, 3.0], "smoothed_loss": [2.3, 1.5, 2.0], "suggestion": 0.1,
             "rule": RULE, "stopped_at": None, "start": 0.1, "stop": 10.0, "iters": 3, "smoothing": 0.5,
             "blowup": 4.0}
+
+
+def test_read_lr_find_names_a_missing_file_or_a_folder(tmp_path):
+    with pytest.raises(ValueError, match=r"`result` '.*nowhere.json' does not exist; give the lr_find.json"):
+        read_lr_find(tmp_path / "nowhere.json")
+    with pytest.raises(ValueError, match=r"is a folder, not a regular file; give the lr_find.json"):
+        read_lr_find(tmp_path)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from xgrad._infra.files import FileFormatError
+from xgrad._infra.files import FileFormatError, check_input_file
 
 __all__ = ["RULE", "LRFindResult", "Smoother", "blew_up", "lr_schedule", "read_lr_find", "smoothed", "steepest",
            "suggest"]
@@ -264,6 +264,7 @@ def read_lr_find(record: Any) -> LRFindResult:
         return record
     if isinstance(record, (str, os.PathLike)):
         p = os.fspath(record)
+        check_input_file(p, "`result`", "the lr_find.json that xgrad lr-find --out DIR writes")
         try:
             with open(p, encoding="utf-8") as fh:
                 return LRFindResult.from_dict(json.load(fh))
