@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_info
 
 import xgrad
 from xgrad import Backend, resolve_backend, thread_limits, train
-from xgrad._train.config import TrainConfig, auto_threads
+from xgrad._train.config import TrainConfig, auto_threads, thread_plan
 
 
 def _pools():
@@ -148,10 +148,104 @@ def test_auto_takes_a_second_idle_core_where_the_bits_stay(monkeypatch):
 
     numpy = resolve_backend("numpy")
     for same in (True, False):
-        monkeypatch.setattr(config, "two_threads_keep_bits", lambda *args, same=same: same)
+        monkeypatch.setattr(config, "two_threads_keep_bits", lambda *args, same=same, **kw: same)
         for free, want in ((1.5, 1), (2.0, 2), (15.0, 2)):  # half a core beside is not enough; two at most
             monkeypatch.setattr(config, "free_cores", lambda free=free: free)
             assert auto_threads(_config(100), numpy, (784, 50, 10)) == (want if same else 1)
+
+
+def test_auto_runs_the_weight_gradient_on_a_second_idle_core_where_only_its_bits_stay(monkeypatch):
+    from xgrad._train import config
+
+    asked = []
+
+    def keeps(b, rows, inner, cols, *, transposed=False, dtype="float32"):
+        asked.append((rows, inner, cols, transposed, dtype))
+        return transposed  # x @ W1 changes its bits on two threads, x.T @ da1 keeps them (OpenBLAS)
+
+    monkeypatch.setattr(config, "two_threads_keep_bits", keeps)
+    numpy = resolve_backend("numpy")
+    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
+    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, 2)
+    assert asked == [(100, 784, 50, False, "float32"), (784, 100, 50, True, "float32")]
+    assert auto_threads(_config(100), numpy, (784, 50, 10)) == 1  # the run's own threads as before
+    assert thread_plan(_config(10_000), numpy, (784, 4096, 10)) == (None, None)
+    monkeypatch.setattr(config, "two_threads_keep_bits", lambda *args, **kw: False)
+    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, None)  # neither keeps its bits
+    monkeypatch.setattr(config, "two_threads_keep_bits", keeps)
+    monkeypatch.setattr(config, "free_cores", lambda: 1.5)
+    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, None)  # no idle core beside
+    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
+    # PyTorch's own pool is not set per product; JAX's and CuPy's are not sized by xgrad
+    assert thread_plan(_config(100), Backend("torch", np, "cpu"), (784, 50, 10)) == (1, None)
+    assert thread_plan(_config(100), Backend("jax", np, "cpu"), (784, 50, 10)) == (None, None)
+
+
+def test_the_weight_gradient_probe_reads_the_product_as_the_step_computes_it():
+    from xgrad._train.config import two_threads_keep_bits
+
+    numpy = resolve_backend("numpy")
+    for dtype in ("float32", "float64"):
+        got = two_threads_keep_bits(numpy, 784, 100, 50, transposed=True, dtype=dtype)
+        rng = np.random.default_rng(0)
+        x, da1 = rng.random((100, 784)).astype(dtype), rng.random((100, 50)).astype(dtype)
+        results = []
+        for n in (1, 2):
+            with thread_limits(n, backend="numpy"):
+                results.append(x.T @ da1)
+        assert got == np.array_equal(*results)
+
+
+def test_a_product_on_two_threads_sets_the_blas_pools_only_while_it_runs():
+    from xgrad._infra.threads import product_on
+
+    def blas():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+
+    class Probe:
+        def __init__(self, fail=False):
+            self.fail = fail
+
+        def __matmul__(self, other):
+            seen.append(blas())
+            if self.fail:
+                raise RuntimeError("the product failed")
+            return "product"
+
+    product = product_on(2)
+    if product is None:
+        pytest.skip("no BLAS pool in this process")
+    with thread_limits(1, backend="numpy"):
+        assert product(Probe(), None) == "product"
+        assert seen == [{2}] and blas() == {1}  # set back to the block's count
+        with pytest.raises(RuntimeError, match="failed"):
+            product(Probe(fail=True), None)
+        assert seen == [{2}, {2}] and blas() == {1}
+    a, b = np.random.default_rng(1).random((30, 20)), np.random.default_rng(2).random((20, 10))
+    np.testing.assert_array_equal(product(a.T.T, b), a @ b)
+
+
+def test_a_run_with_its_weight_gradient_on_two_threads_keeps_its_bits(monkeypatch):
+    from xgrad._train import config, stepping
+
+    made = []
+    real, probe = stepping.product_on, config.two_threads_keep_bits
+    keeps = probe(resolve_backend("numpy"), 784, 100, 50, transposed=True, dtype="float32")
+    monkeypatch.setattr(stepping, "product_on", lambda n: made.append(n) or real(n))
+    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
+    # as on OpenBLAS, whatever this machine's BLAS: x @ W1 would change its bits on two threads
+    monkeypatch.setattr(config, "two_threads_keep_bits",
+                        lambda *args, transposed=False, **kw: transposed and probe(*args, transposed=True, **kw))
+    (x, t), test = xgrad.load_mnist()
+    kw = {"data": ((x[:3000], t[:3000]), (test[0][:10], test[1][:10])), "iters": 60, "eval_every": 0,
+          "progress": False}
+    one, auto = train("numpy", threads=1, **kw), train("numpy", **kw)
+    assert made == ([2] if keeps else [])  # the auto run's step runs its weight gradient on two threads
+    assert one.loss.tolist() == auto.loss.tolist()
+    for k, v in one.net.params.items():
+        np.testing.assert_array_equal(auto.net.params[k], v)
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "torch"])
