@@ -196,35 +196,54 @@ def test_the_weight_gradient_probe_reads_the_product_as_the_step_computes_it():
         assert got == np.array_equal(*results)
 
 
-def test_a_product_on_two_threads_sets_the_blas_pools_only_while_it_runs():
-    from xgrad._infra.threads import product_on
+def _blas():
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
-    def blas():
-        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
-    seen = []
+class _Probe:
+    """A factor whose product records the BLAS pools' count and advances a
+    fake clock by the product's cost on that count."""
 
-    class Probe:
-        def __init__(self, fail=False):
-            self.fail = fail
+    def __init__(self, seen, now, cost, fail=False):
+        self.seen, self.now, self.cost, self.fail = seen, now, cost, fail
 
-        def __matmul__(self, other):
-            seen.append(blas())
-            if self.fail:
-                raise RuntimeError("the product failed")
-            return "product"
+    def __matmul__(self, other):
+        count = _blas()
+        self.seen.append(count)
+        self.now[0] += self.cost[max(count)]
+        if self.fail:
+            raise RuntimeError("the product failed")
+        return "product"
 
-    product = product_on(2)
+
+def test_a_product_on_two_threads_runs_there_while_it_is_faster_and_sets_the_pools_back():
+    from xgrad._infra.threads import FIRST_WINDOW, TRIES, product_on
+
+    seen, now, cost = [], [0.0], {1: 1.0, 2: 0.5}  # seconds a product takes on one and two threads
+    product = product_on(2, clock=lambda: now[0])
     if product is None:
         pytest.skip("no BLAS pool in this process")
+    tries = [{1}] * TRIES + [{2}] * TRIES  # each window starts by timing both counts
     with thread_limits(1, backend="numpy"):
-        assert product(Probe(), None) == "product"
-        assert seen == [{2}] and blas() == {1}  # set back to the block's count
-        with pytest.raises(RuntimeError, match="failed"):
-            product(Probe(fail=True), None)
-        assert seen == [{2}, {2}] and blas() == {1}
+        for _ in range(FIRST_WINDOW):
+            assert product(_Probe(seen, now, cost), None) == "product"
+        assert seen[:2 * TRIES] == tries and all(c == {2} for c in seen[2 * TRIES:])  # two: faster
+        assert _blas() == {1}  # set back to the block's count after each
+        cost[2] = 5.0  # the other core got busy: two threads wait for it
+        for window in (2, 4):  # a window that chose one thread is twice as long: fewer slow tries
+            seen[:] = []
+            for _ in range(window * FIRST_WINDOW):
+                product(_Probe(seen, now, cost), None)
+            assert seen[:2 * TRIES] == tries and all(c == {1} for c in seen[2 * TRIES:])
+        failing = product_on(2, clock=lambda: now[0])
+        for _ in range(TRIES):
+            failing(_Probe(seen, now, cost), None)
+        with pytest.raises(RuntimeError, match="failed"):  # the first on two threads
+            failing(_Probe(seen, now, cost, fail=True), None)
+        assert seen[-1] == {2} and _blas() == {1}
     a, b = np.random.default_rng(1).random((30, 20)), np.random.default_rng(2).random((20, 10))
-    np.testing.assert_array_equal(product(a.T.T, b), a @ b)
+    for _ in range(2 * TRIES + 1):
+        np.testing.assert_array_equal(product(a.T.T, b), a @ b)
 
 
 def test_a_run_with_its_weight_gradient_on_two_threads_keeps_its_bits(monkeypatch):

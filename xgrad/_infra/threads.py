@@ -143,15 +143,26 @@ def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> I
         yield
 
 
-def product_on(threads: int) -> Callable[[Any, Any], Any] | None:
+def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) -> Callable[[Any, Any], Any] | None:
     """``product(a, b)``: ``a @ b`` with the BLAS pools (OpenBLAS, MKL, ...)
-    on `threads` threads, each set back to its count after; None where
-    threadpoolctl finds no BLAS in the process.
+    on `threads` threads, each set back to its count after, where that is
+    faster; None where threadpoolctl finds no BLAS in the process.
 
-    For one large product among small ones: a training step runs on one
-    thread, and its largest product on two where that keeps its bits. Setting
-    a count is a call into the library, about a microsecond, against the tens
-    of milliseconds of a :func:`thread_limits` block.
+    For one large product among small ones, whose bits the caller checked
+    are the same on `threads` threads as on the pools' own count: a training
+    step runs on one thread, and its largest product on two. Setting a count
+    is a call into the library, about a microsecond, against the tens of
+    milliseconds of a :func:`thread_limits` block.
+
+    A core that was idle when the run started may get busy: a product on two
+    threads then waits for the other process at every call, many times
+    slower than on one. So the product times itself with `clock`: at the
+    start of each window of calls, a few on the pools' own count and a few
+    on `threads`, and the rest of the window on the faster. A window that
+    found the own count faster is twice as long as the last (up to
+    :data:`LONGEST_WINDOW` calls), so that a busy machine pays for few slow
+    tries. The choice changes the time, never the bits. The pools are the
+    process's: runs in threads of one process share them.
 
     Examples
     --------
@@ -164,20 +175,51 @@ def product_on(threads: int) -> Callable[[Any, Any], Any] | None:
     from threadpoolctl import ThreadpoolController
 
     pools = ThreadpoolController().select(user_api="blas").lib_controllers
-    if not pools:
-        return None
+    return _TimedProduct(pools, threads, clock) if pools else None
 
-    def product(a: Any, b: Any) -> Any:
-        before = [pool.get_num_threads() for pool in pools]
-        for pool in pools:
-            pool.set_num_threads(threads)
+
+TRIES = 3
+"""Calls of a window of :func:`product_on` timed on each thread count."""
+FIRST_WINDOW = 100
+"""Calls in a window of :func:`product_on` after one that chose `threads`."""
+LONGEST_WINDOW = 12_800
+"""The longest window of :func:`product_on`: a busy machine tries two threads again after so many calls."""
+
+
+class _TimedProduct:
+    """:func:`product_on`'s product: windows of calls, each starting with the tries of both counts."""
+
+    def __init__(self, pools: list[Any], threads: int, clock: Callable[[], float]) -> None:
+        self.pools, self.threads, self.clock = pools, threads, clock
+        self.calls, self.window, self.wide = 0, FIRST_WINDOW, True
+        self.times: dict[bool, list[float]] = {False: [], True: []}
+
+    def __call__(self, a: Any, b: Any) -> Any:
+        k = self.calls
+        self.calls = k + 1 if k + 1 < self.window else 0
+        if k >= 2 * TRIES:
+            return self._run(a, b, self.wide)
+        wide = k >= TRIES  # the own count first, then `threads`
+        t0 = self.clock()
+        out = self._run(a, b, wide)
+        self.times[wide].append(self.clock() - t0)
+        if k == 2 * TRIES - 1:
+            self.wide = statistics.median(self.times[True]) < statistics.median(self.times[False])
+            self.window = FIRST_WINDOW if self.wide else min(2 * self.window, LONGEST_WINDOW)
+            self.times = {False: [], True: []}
+        return out
+
+    def _run(self, a: Any, b: Any, wide: bool) -> Any:
+        if not wide:
+            return a @ b
+        before = [pool.get_num_threads() for pool in self.pools]
+        for pool in self.pools:
+            pool.set_num_threads(self.threads)
         try:
             return a @ b
         finally:
-            for pool, n in zip(pools, before, strict=True):
+            for pool, n in zip(self.pools, before, strict=True):
                 pool.set_num_threads(n)
-
-    return product
 
 
 def blas_threads(limit: int | None) -> contextlib.AbstractContextManager[None]:
