@@ -223,18 +223,24 @@ def test_a_product_on_two_threads_runs_there_while_it_is_faster_and_sets_the_poo
     product = product_on(2, clock=lambda: now[0])
     if product is None:
         pytest.skip("no BLAS pool in this process")
-    tries = [{1}] * TRIES + [{2}] * TRIES  # each window starts by timing both counts
+    tries = [{1}] * TRIES  # each window starts by timing the block's own count
     with thread_limits(1, backend="numpy"):
         for _ in range(FIRST_WINDOW):
             assert product(_Probe(seen, now, cost), None) == "product"
-        assert seen[:2 * TRIES] == tries and all(c == {2} for c in seen[2 * TRIES:])  # two: faster
+        assert seen[:TRIES] == tries and all(c == {2} for c in seen[TRIES:])  # two: no slower
         assert _blas() == {1}  # set back to the block's count after each
         cost[2] = 5.0  # the other core got busy: two threads wait for it
-        for window in (2, 4):  # a window that chose one thread is twice as long: fewer slow tries
+        for window in (1, 2, 4):  # one slow call, then one thread; the next window twice as long
             seen[:] = []
             for _ in range(window * FIRST_WINDOW):
                 product(_Probe(seen, now, cost), None)
-            assert seen[:2 * TRIES] == tries and all(c == {1} for c in seen[2 * TRIES:])
+            assert seen[:TRIES + 1] == [*tries, {2}] and all(c == {1} for c in seen[TRIES + 1:])
+        cost[2] = 0.5  # idle again: back on two threads, windows as short as the first
+        for window in (8, 1):
+            seen[:] = []
+            for _ in range(window * FIRST_WINDOW):
+                product(_Probe(seen, now, cost), None)
+            assert seen[:TRIES] == tries and all(c == {2} for c in seen[TRIES:])
         failing = product_on(2, clock=lambda: now[0])
         for _ in range(TRIES):
             failing(_Probe(seen, now, cost), None)

@@ -9,6 +9,7 @@ pool a backend computes with and restores it on exit.
 from __future__ import annotations
 
 import contextlib
+import math
 import operator
 import os
 import statistics
@@ -155,14 +156,15 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
     milliseconds of a :func:`thread_limits` block.
 
     A core that was idle when the run started may get busy: a product on two
-    threads then waits for the other process at every call, many times
-    slower than on one. So the product times itself with `clock`: at the
-    start of each window of calls, a few on the pools' own count and a few
-    on `threads`, and the rest of the window on the faster. A window that
-    found the own count faster is twice as long as the last (up to
-    :data:`LONGEST_WINDOW` calls), so that a busy machine pays for few slow
-    tries. The choice changes the time, never the bits. The pools are the
-    process's: runs in threads of one process share them.
+    threads then waits for the other process, tens of times slower than on
+    one. So the product times itself with `clock`: each window of calls
+    starts with a few on the pools' own count, and the rest run on `threads`
+    until one takes more than twice as long as those did; the window's
+    other calls then run on the own count, and the next window is twice as
+    long (up to :data:`LONGEST_WINDOW` calls), so that a busy machine pays
+    for one slow call per window. The choice changes the time, never the
+    bits. The pools are the process's: runs in threads of one process share
+    them.
 
     Examples
     --------
@@ -179,39 +181,42 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
 
 
 TRIES = 3
-"""Calls of a window of :func:`product_on` timed on each thread count."""
+"""Calls on the pools' own count, timed, at the start of each window of :func:`product_on`."""
 FIRST_WINDOW = 100
-"""Calls in a window of :func:`product_on` after one that chose `threads`."""
-LONGEST_WINDOW = 12_800
-"""The longest window of :func:`product_on`: a busy machine tries two threads again after so many calls."""
+"""Calls in a window of :func:`product_on` after one that ran on `threads` throughout."""
+LONGEST_WINDOW = 100_000
+"""The longest window of :func:`product_on`: on a busy machine, one slow call per so many."""
 
 
 class _TimedProduct:
-    """:func:`product_on`'s product: windows of calls, each starting with the tries of both counts."""
+    """:func:`product_on`'s product: windows of calls, each timing the own count first."""
 
     def __init__(self, pools: list[Any], threads: int, clock: Callable[[], float]) -> None:
         self.pools, self.threads, self.clock = pools, threads, clock
-        self.calls, self.window, self.wide = 0, FIRST_WINDOW, True
-        self.times: dict[bool, list[float]] = {False: [], True: []}
+        self.calls, self.window, self.wide, self.own = 0, FIRST_WINDOW, True, math.inf
+        self.times: list[float] = []
 
     def __call__(self, a: Any, b: Any) -> Any:
         k = self.calls
-        self.calls = k + 1 if k + 1 < self.window else 0
-        if k >= 2 * TRIES:
-            return self._run(a, b, self.wide)
-        wide = k >= TRIES  # the own count first, then `threads`
+        if k == self.window:  # a new window: as short as the first after one on `threads` throughout
+            self.window, k = FIRST_WINDOW if self.wide else min(2 * self.window, LONGEST_WINDOW), 0
+        self.calls = k + 1
+        if k < TRIES:  # the own count, timed
+            t0 = self.clock()
+            out = a @ b
+            self.times.append(self.clock() - t0)
+            if k == TRIES - 1:
+                self.own, self.times, self.wide = statistics.median(self.times), [], True
+            return out
+        if not self.wide:
+            return a @ b
         t0 = self.clock()
-        out = self._run(a, b, wide)
-        self.times[wide].append(self.clock() - t0)
-        if k == 2 * TRIES - 1:
-            self.wide = statistics.median(self.times[True]) < statistics.median(self.times[False])
-            self.window = FIRST_WINDOW if self.wide else min(2 * self.window, LONGEST_WINDOW)
-            self.times = {False: [], True: []}
+        out = self._wide(a, b)
+        if self.clock() - t0 > 2 * self.own:  # waited for a busy core: the own count for the window's rest
+            self.wide = False
         return out
 
-    def _run(self, a: Any, b: Any, wide: bool) -> Any:
-        if not wide:
-            return a @ b
+    def _wide(self, a: Any, b: Any) -> Any:
         before = [pool.get_num_threads() for pool in self.pools]
         for pool in self.pools:
             pool.set_num_threads(self.threads)
