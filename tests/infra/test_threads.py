@@ -216,31 +216,33 @@ class _Probe:
         return "product"
 
 
-def test_a_product_on_two_threads_runs_there_while_it_is_faster_and_sets_the_pools_back():
-    from xgrad._infra.threads import FIRST_WINDOW, TRIES, product_on
+def test_a_product_on_two_threads_runs_there_until_it_waits_and_sets_the_pools_back():
+    from xgrad._infra.threads import TRIES, product_on
 
     seen, now, cost = [], [0.0], {1: 1.0, 2: 0.5}  # seconds a product takes on one and two threads
     product = product_on(2, clock=lambda: now[0])
     if product is None:
         pytest.skip("no BLAS pool in this process")
-    tries = [{1}] * TRIES  # each window starts by timing the block's own count
     with thread_limits(1, backend="numpy"):
-        for _ in range(FIRST_WINDOW):
+        for _ in range(50):
             assert product(_Probe(seen, now, cost), None) == "product"
-        assert seen[:TRIES] == tries and all(c == {2} for c in seen[TRIES:])  # two: no slower
+        # the block's own count timed first, then two threads, no slower
+        assert seen[:TRIES] == [{1}] * TRIES and all(c == {2} for c in seen[TRIES:])
         assert _blas() == {1}  # set back to the block's count after each
-        cost[2] = 5.0  # the other core got busy: two threads wait for it
-        for window in (1, 2, 4):  # one slow call, then one thread; the next window twice as long
-            seen[:] = []
-            for _ in range(window * FIRST_WINDOW):
-                product(_Probe(seen, now, cost), None)
-            assert seen[:TRIES + 1] == [*tries, {2}] and all(c == {1} for c in seen[TRIES + 1:])
-        cost[2] = 0.5  # idle again: back on two threads, windows as short as the first
-        for window in (8, 1):
-            seen[:] = []
-            for _ in range(window * FIRST_WINDOW):
-                product(_Probe(seen, now, cost), None)
-            assert seen[:TRIES] == tries and all(c == {2} for c in seen[TRIES:])
+        cost[2], seen[:] = 2.5, []  # the other core got busy: two threads wait for it
+        for _ in range(50):
+            product(_Probe(seen, now, cost), None)
+        assert seen[0] == {2} and all(c == {1} for c in seen[1:])  # one slow call, then one thread
+        cost[2], seen[:] = 0.5, []
+        for _ in range(50):
+            product(_Probe(seen, now, cost), None)
+        assert all(c == {1} for c in seen)  # for good: the pool's thread no longer spins beside others
+        cost[2] = 1.9  # slower than one thread, but not twice as slow: kept
+        kept = product_on(2, clock=lambda: now[0])
+        seen[:] = []
+        for _ in range(TRIES + 5):
+            kept(_Probe(seen, now, cost), None)
+        assert seen[TRIES:] == [{2}] * 5
         failing = product_on(2, clock=lambda: now[0])
         for _ in range(TRIES):
             failing(_Probe(seen, now, cost), None)

@@ -157,14 +157,13 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
 
     A core that was idle when the run started may get busy: a product on two
     threads then waits for the other process, tens of times slower than on
-    one. So the product times itself with `clock`: each window of calls
-    starts with a few on the pools' own count, and the rest run on `threads`
-    until one takes more than twice as long as those did; the window's
-    other calls then run on the own count, and the next window is twice as
-    long (up to :data:`LONGEST_WINDOW` calls), so that a busy machine pays
-    for one slow call per window. The choice changes the time, never the
-    bits. The pools are the process's: runs in threads of one process share
-    them.
+    one, and the pool's idle thread spins between products, taking the time
+    of the processes beside it. So the product times itself with `clock`:
+    its first :data:`TRIES` calls on the pools' own count, then each on
+    `threads`, until one takes more than twice as long as those did; from
+    then on it stays on the own count. The choice changes the time, never
+    the bits. The pools are the process's: runs in threads of one process
+    share them.
 
     Examples
     --------
@@ -181,38 +180,29 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
 
 
 TRIES = 3
-"""Calls on the pools' own count, timed, at the start of each window of :func:`product_on`."""
-FIRST_WINDOW = 100
-"""Calls in a window of :func:`product_on` after one that ran on `threads` throughout."""
-LONGEST_WINDOW = 100_000
-"""The longest window of :func:`product_on`: on a busy machine, one slow call per so many."""
+"""Calls of :func:`product_on` on the pools' own count, timed, before any on more threads."""
 
 
 class _TimedProduct:
-    """:func:`product_on`'s product: windows of calls, each timing the own count first."""
+    """:func:`product_on`'s product: the own count timed first, then `threads` while no slower."""
 
     def __init__(self, pools: list[Any], threads: int, clock: Callable[[], float]) -> None:
         self.pools, self.threads, self.clock = pools, threads, clock
-        self.calls, self.window, self.wide, self.own = 0, FIRST_WINDOW, True, math.inf
         self.times: list[float] = []
+        self.wide, self.own = True, math.inf
 
     def __call__(self, a: Any, b: Any) -> Any:
-        k = self.calls
-        if k == self.window:  # a new window: as short as the first after one on `threads` throughout
-            self.window, k = FIRST_WINDOW if self.wide else min(2 * self.window, LONGEST_WINDOW), 0
-        self.calls = k + 1
-        if k < TRIES:  # the own count, timed
+        if not self.wide:
+            return a @ b
+        if len(self.times) < TRIES:  # the own count, timed
             t0 = self.clock()
             out = a @ b
             self.times.append(self.clock() - t0)
-            if k == TRIES - 1:
-                self.own, self.times, self.wide = statistics.median(self.times), [], True
+            self.own = statistics.median(self.times) if len(self.times) == TRIES else math.inf
             return out
-        if not self.wide:
-            return a @ b
         t0 = self.clock()
         out = self._wide(a, b)
-        if self.clock() - t0 > 2 * self.own:  # waited for a busy core: the own count for the window's rest
+        if self.clock() - t0 > 2 * self.own:  # waited for a busy core: the own count from now on
             self.wide = False
         return out
 

@@ -290,9 +290,9 @@ def thread_plan(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> tu
     (OpenBLAS splits its 784 output rows, not its sum): about 90 against 50
     microseconds at the book's size, float32. Only BLAS pools are set so
     (a call into the library per product); PyTorch's own pool is not. The
-    product times itself and runs on one thread while the second core is
-    busy (:func:`~xgrad._infra.threads.product_on`): a run started on an
-    idle machine that gets busy does not wait for it.
+    product times itself and goes back to one thread for good once the
+    second core is busy (:func:`~xgrad._infra.threads.product_on`): a run
+    started on an idle machine that gets busy does not wait for it.
     """
     if library(b.name).pools != "cpu":
         return None, None
