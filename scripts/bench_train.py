@@ -180,6 +180,8 @@ def _contenders(data, args):
         "xgrad numpy float32 (default threads='auto')": lambda: xgrad_loop(data, iters=args.iters),
         "xgrad numpy float64": lambda: xgrad_loop(data, iters=args.iters, dtype="float64"),
         "xgrad numpy float32, BLAS default threads": lambda: xgrad_loop(data, iters=args.iters, threads=None),
+        # 'auto' less the weight gradient's product on a second idle core
+        "xgrad numpy float32, 1 thread": lambda: xgrad_loop(data, iters=args.iters, threads=1),
         "reference-style loop, BLAS default threads": lambda: _no_compile(
             reference_loop(x_train, t_train, iters=args.iters)),
         "reference-style loop, 1 BLAS thread": lambda: _no_compile(
@@ -303,6 +305,7 @@ SETTINGS = {
     "xgrad numpy float32 (default threads='auto')": {"dtype": "float32", "threads": "auto"},
     "xgrad numpy float64": {"dtype": "float64", "threads": "auto"},
     "xgrad numpy float32, BLAS default threads": {"dtype": "float32", "threads": "default"},
+    "xgrad numpy float32, 1 thread": {"dtype": "float32", "threads": 1},
     "reference-style loop, BLAS default threads": {"dtype": "float64", "threads": "default"},
     "reference-style loop, 1 BLAS thread": {"dtype": "float64", "threads": 1},
     "xgrad torch float32 (threads='auto')": {"dtype": "float32", "threads": "auto"},

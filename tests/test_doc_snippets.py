@@ -305,6 +305,7 @@ PROSE_SCRIPT_OPTIONS = [
     ("benchmarks.rst", "scripts/bench_train.py", "--accuracy-seeds"),
     ("benchmarks.rst", "scripts/bench_numgrad.py", "--train"),
     ("benchmarks.rst", "scripts/bench_check_gradient.py", "--seeds"),
+    ("benchmarks.rst", "scripts/bench_step.py", "--ops"),
     ("derivative.rst", "scripts/bench_check_gradient.py", "--seeds"),
     ("gradient_check.rst", "scripts/calibrate_gradient_check.py", "--no-float64"),
 ]

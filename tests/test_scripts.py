@@ -122,3 +122,11 @@ def test_bench_train_busy_mode_compares_the_libraries_own_loops_under_load(tmp_p
     done = subprocess.run([sys.executable, str(SCRIPTS / "bench_train.py"), "--only", "no such contender"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "no contender's name holds that" in done.stderr
+
+
+def test_bench_step_prints_the_overhead_and_the_pairs():
+    out = _run(str(SCRIPTS / "bench_step.py"), "--backends", "numpy", "--number", "3", "--rounds", "1")
+    assert "numpy" in out and "two large products" in out and "overhead" in out
+    out = _run(str(SCRIPTS / "bench_step.py"), "--backends", "numpy", "--number", "3", "--rounds", "1", "--ops")
+    assert "B/A" in out and "transpose: xp.matrix_transpose vs .mT" in out
+    assert out.count(" yes") >= 2  # the same-bits column is filled in

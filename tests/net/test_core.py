@@ -9,7 +9,7 @@ import pytest
 
 import xgrad
 from xgrad import sigmoid, to_numpy, train
-from xgrad._net.core import ACTIVATIONS, activation_named, loss_and_gradient, sgd_step, sgd_update
+from xgrad._net.core import ACTIVATIONS, activation_named, loss_and_gradient, sgd_step, sgd_stepper, sgd_update
 from xgrad._train.plan import MINIBATCH_STREAM, PLAN_BLOCK
 
 
@@ -91,6 +91,41 @@ def test_sgd_step_is_the_backward_pass_scaled_by_lr_then_the_subtraction(backend
         assert new[k].dtype == params[k].dtype
     moved = [not np.array_equal(to_numpy(new[k]), to_numpy(params[k])) for k in params]
     assert all(moved), "every parameter takes a step"
+
+
+@pytest.mark.parametrize("keep_ones", [False, True])
+def test_a_bound_step_is_sgd_step_whatever_batches_come(backend, keep_ones):
+    # a step bound once for a run gives sgd_step's bits, also when the batch
+    # size or the dtype changes between calls (a kept row of ones is made again)
+    act, xp = ACTIVATIONS["sigmoid"], backend.xp
+    step = sgd_stepper(lr=0.3, activation=act, xp=xp, rows_sum_to_one=True, keep_ones=keep_ones)
+    for dtype, rows in [("float64", 7), ("float64", 7), ("float64", 5), ("float32", 5), ("float64", 7)]:
+        params, x, target = _step_inputs(backend, dtype)
+        x, target = x[:rows, ...], target[:rows, ...]
+        loss, new = step(params, x, target)
+        want_loss, want = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True)
+        np.testing.assert_array_equal(to_numpy(loss), to_numpy(want_loss))
+        for k in want:
+            np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(want[k]))
+            assert new[k].dtype == want[k].dtype
+
+
+def test_a_bound_step_runs_its_weight_gradient_through_the_product_given(backend):
+    act, xp = ACTIVATIONS["sigmoid"], backend.xp
+    params, x, target = _step_inputs(backend, "float64")
+    ran = []
+
+    def product(a, b):
+        ran.append((tuple(a.shape), tuple(b.shape)))
+        return a @ b
+
+    step = sgd_stepper(lr=0.3, activation=act, xp=xp, rows_sum_to_one=True, gradient_product=product)
+    loss, new = step(params, x, target)
+    assert ran == [((12, 7), (7, 5))]  # x.T @ da1, once
+    want_loss, want = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True)
+    np.testing.assert_array_equal(to_numpy(loss), to_numpy(want_loss))
+    for k in want:
+        np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(want[k]))
 
 
 def test_sgd_update_scales_unscaled_gradients_by_lr(backend):

@@ -86,13 +86,19 @@ def test_a_non_finite_loss_ends_what_is_looked_at(small, monkeypatch):
 
 
 def test_the_step_ends_in_the_cores_update(small, monkeypatch):
-    """The step writes no arithmetic of its own: the parameters come out of sgd_update."""
+    """The step writes no arithmetic of its own: the parameters come out of the
+    core's SGD step, its settings bound once for the run."""
     import xgrad._train.stepping as module
 
-    stepping, params, plan = _stepping(small)
     seen = []
-    real = module.sgd_step
-    monkeypatch.setattr(module, "sgd_step", lambda *a, **k: seen.append(k["lr"]) or real(*a, **k))
+    real = module.sgd_stepper
+
+    def stepper(**settings):
+        step = real(**settings)
+        return lambda *a: seen.append(settings["lr"]) or step(*a)
+
+    monkeypatch.setattr(module, "sgd_stepper", stepper)
+    stepping, params, plan = _stepping(small)
     loss, new = stepping.step(params, plan[0, ...])
     assert seen == [0.5]
     assert to_numpy(loss).shape == () and all(not np.array_equal(new[k], params[k]) for k in params)

@@ -15,6 +15,7 @@ where kernel launches dominate the small network's iteration.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -29,7 +30,7 @@ from xgrad._net.fused import Fuse
 
 __all__ = ["ACTIVATIONS", "PARAM_NAMES", "Activation", "Forward", "activation_backward", "activation_named",
            "backward", "bias_activation", "count_correct", "cross_entropy_sum", "forward", "loss_and_gradient",
-           "mean_loss", "output_error", "sgd_step", "sgd_update", "shifted_exp"]
+           "mean_loss", "output_error", "sgd_step", "sgd_stepper", "sgd_update", "shifted_exp"]
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -138,11 +139,38 @@ def output_error(e: Array, total: Array, target: Array, scale_over_n: float, mas
     return (y - target) * scale_over_n
 
 
-def _run(fuse: Fuse | None, group: Callable[..., Any], *args: Any, **static: Any) -> Any:
-    """`group(*args, **static)`, through `fuse` when there is one."""
-    if fuse is None:
-        return group(*args, **static)
-    return fuse(group, **static)(*args)
+class _Groups(NamedTuple):
+    """The elementwise groups of a training iteration with their choices bound:
+    each a function of arrays and numbers only, through the fuse where there is one."""
+
+    hidden: Callable[..., tuple[Array, Array]]  #: :func:`bias_activation`
+    shift: Callable[..., tuple[Array, Array]]  #: :func:`shifted_exp`
+    cross_entropy: Callable[..., Array]  #: :func:`cross_entropy_sum`
+    error: Callable[..., Array]  #: :func:`output_error`
+    activation_back: Callable[..., Array]  #: :func:`activation_backward`
+
+
+def _bound(fuse: Fuse | None, group: Callable[..., Any], /, **static: Any) -> Callable[..., Any]:
+    """`group` with its `static` options bound, through `fuse` when there is one."""
+    return functools.partial(group, **static) if fuse is None else fuse(group, **static)
+
+
+def _hidden(activation: Activation, xp: Namespace, fuse: Fuse | None) -> Callable[..., tuple[Array, Array]]:
+    # an activation that cannot be traced runs as written
+    return _bound(fuse if activation.traceable else None, bias_activation, activation=activation, xp=xp)
+
+
+def _groups(activation: Activation, xp: Namespace, fuse: Fuse | None) -> _Groups:
+    """Every group of an iteration, bound in the order the iteration runs them."""
+    traced = fuse if activation.traceable else None
+    return _Groups(_hidden(activation, xp, fuse), _bound(fuse, shifted_exp, xp=xp),
+                   _bound(fuse, cross_entropy_sum, xp=xp), _bound(fuse, output_error, xp=xp),
+                   _bound(traced, activation_backward, activation=activation, xp=xp))
+
+
+def _forward(hidden: Callable[..., tuple[Array, Array]], params: dict[str, Array], x: Array) -> Forward:
+    a1, z1 = hidden(x @ params["W1"], params["b1"])
+    return Forward(a1, z1, z1 @ params["W2"] + params["b2"])
 
 
 def forward(params: dict[str, Array], x: Array, /, *, activation: Activation, xp: Namespace,
@@ -152,14 +180,31 @@ def forward(params: dict[str, Array], x: Array, /, *, activation: Activation, xp
     `fuse` (:func:`xgrad._net.fused.fused_ops`) runs the bias add and activation
     as one kernel where the activation can be traced.
     """
-    fuse = fuse if activation.traceable else None
-    a1, z1 = _run(fuse, bias_activation, x @ params["W1"], params["b1"], activation=activation, xp=xp)
-    return Forward(a1, z1, z1 @ params["W2"] + params["b2"])
+    return _forward(_hidden(activation, xp, fuse), params, x)
 
 
 def mean_loss(scores: Array, target: Array, /, *, xp: Namespace) -> Array:
     """Mean cross-entropy of target rows against scores (stable log-softmax)."""
     return -xp.sum(target * log_softmax(scores, xp=xp)) / scores.shape[0]
+
+
+def _backward(g: _Groups, xp: Namespace, params: dict[str, Array], x: Array, target: Array, fwd: Forward,
+              scale: float, rows_sum_to_one: bool, ones: Array | None,
+              product: Callable[[Array, Array], Array] | None = None) -> tuple[Array, dict[str, Array]]:
+    # softmax and log-softmax from one exponential of the shifted scores
+    shifted, e = g.shift(fwd.scores, xp.max(fwd.scores, axis=1, keepdims=True))
+    total = xp.sum(e, axis=1, keepdims=True)
+    n = x.shape[0]
+    loss = g.cross_entropy(shifted, total, target) / n
+    mass = None if rows_sum_to_one else xp.sum(target, axis=1, keepdims=True)
+    dy = g.error(e, total, target, scale / n, mass)
+    # .T: the standard's transpose of a 2-D array, a view (matrix_transpose costs a call more)
+    da1 = g.activation_back(fwd.a1, fwd.z1, dy @ params["W2"].T)
+    # bias gradients sum over the batch; a product with a row of ones does it
+    # in one BLAS call, about three times faster than a reduction on small arrays
+    ones = xp.ones_like(x[:, 0]) if ones is None else ones
+    w1 = x.T @ da1 if product is None else product(x.T, da1)
+    return loss, {"W1": w1, "b1": ones @ da1, "W2": fwd.z1.T @ dy, "b2": ones @ dy}
 
 
 def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /, *, activation: Activation,
@@ -172,25 +217,7 @@ def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /,
     (one-hot targets) saves a reduction. `fuse` runs each elementwise group
     as one kernel; the reductions and products run as they are.
     """
-    # softmax and log-softmax from one exponential of the shifted scores
-    shifted, e = _run(fuse, shifted_exp, fwd.scores, xp.max(fwd.scores, axis=1, keepdims=True), xp=xp)
-    total = xp.sum(e, axis=1, keepdims=True)
-    n = x.shape[0]
-    loss = _run(fuse, cross_entropy_sum, shifted, total, target, xp=xp) / n
-    mass = None if rows_sum_to_one else xp.sum(target, axis=1, keepdims=True)
-    dy = _run(fuse, output_error, e, total, target, scale / n, mass, xp=xp)
-    da1 = _run(fuse if activation.traceable else None, activation_backward, fwd.a1, fwd.z1,
-               dy @ xp.matrix_transpose(params["W2"]), activation=activation, xp=xp)
-    # bias gradients sum over the batch; a product with a row of ones does it
-    # in one BLAS call, about three times faster than a reduction on small arrays
-    ones = xp.ones_like(x[:, 0])
-    grads = {
-        "W1": xp.matrix_transpose(x) @ da1,
-        "b1": ones @ da1,
-        "W2": xp.matrix_transpose(fwd.z1) @ dy,
-        "b2": ones @ dy,
-    }
-    return loss, grads
+    return _backward(_groups(activation, xp, fuse), xp, params, x, target, fwd, scale, rows_sum_to_one, None)
 
 
 def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, activation: Activation,
@@ -203,9 +230,8 @@ def loss_and_gradient(params: dict[str, Array], x: Array, target: Array, /, *, a
     changes how they run, not what they compute: with the identity fuse the
     results are the same bits as without.
     """
-    fwd = forward(params, x, activation=activation, xp=xp, fuse=fuse)
-    return backward(params, x, target, fwd, activation=activation, xp=xp, scale=scale,
-                    rows_sum_to_one=rows_sum_to_one, fuse=fuse)
+    g = _groups(activation, xp, fuse)
+    return _backward(g, xp, params, x, target, _forward(g.hidden, params, x), scale, rows_sum_to_one, None)
 
 
 def sgd_update(params: dict[str, Array], updates: dict[str, Array], /, *,
@@ -222,6 +248,53 @@ def sgd_update(params: dict[str, Array], updates: dict[str, Array], /, *,
     return {k: params[k] - lr * updates[k] for k in params}
 
 
+Step = Callable[[dict[str, Array], Array, Array], tuple[Array, dict[str, Array]]]
+
+
+def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to_one: bool = False,
+                fuse: Fuse | None = None, keep_ones: bool = False,
+                gradient_product: Callable[[Array, Array], Array] | None = None) -> Step:
+    """:func:`sgd_step` with its settings bound once: ``step(params, x, target)
+    -> (loss, new params)``, the same bits with less work per call (a training
+    loop calls it thousands of times, each call a few hundred microseconds on
+    NumPy).
+
+    `keep_ones` keeps the row of ones that sums the bias gradients from one
+    call to the next (made again when the batch size or dtype changes): for
+    steps called eagerly, never for one traced into a program, which must not
+    hold an array made while tracing. `gradient_product` ``(a, b) -> a @ b``
+    runs the step's largest product, the first layer's weight gradient
+    ``x.T @ da1``, where the caller runs it otherwise (on more threads:
+    :func:`xgrad._infra.threads.product_on`); None: ``@``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xgrad import TwoLayerNet
+    >>> net = TwoLayerNet(4, 3, 2, seed=0)
+    >>> x, target = np.linspace(-1, 1, 8).reshape(2, 4), np.eye(2)
+    >>> kw = {"lr": 0.5, "activation": ACTIVATIONS["sigmoid"], "xp": np}
+    >>> step = sgd_stepper(**kw, keep_ones=True)
+    >>> (loss, new), (want_loss, want) = step(net.params, x, target), sgd_step(net.params, x, target, **kw)
+    >>> bool(loss == want_loss) and all(np.array_equal(new[k], want[k]) for k in want)
+    True
+    """
+    g = _groups(activation, xp, fuse)
+    kept: list[Array] = []
+
+    def step(params: dict[str, Array], x: Array, target: Array) -> tuple[Array, dict[str, Array]]:
+        ones = None
+        if keep_ones:
+            if not kept or kept[0].shape[0] != x.shape[0] or kept[0].dtype != x.dtype:
+                kept[:] = [xp.ones_like(x[:, 0])]
+            ones = kept[0]
+        loss, updates = _backward(g, xp, params, x, target, _forward(g.hidden, params, x), lr, rows_sum_to_one,
+                                  ones, gradient_product)
+        return loss, sgd_update(params, updates)
+
+    return step
+
+
 def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float, activation: Activation,
              xp: Namespace, rows_sum_to_one: bool = False,
              fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
@@ -231,7 +304,8 @@ def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float,
     (:func:`loss_and_gradient` with ``scale=lr``), and :func:`sgd_update`
     subtracts the scaled gradients; `rows_sum_to_one` (one-hot targets) and `fuse` are
     :func:`loss_and_gradient`'s. The training loop runs this function,
-    eagerly, traced by ``jax.jit`` or captured in a CUDA graph.
+    eagerly (bound once, :func:`sgd_stepper`), traced by ``jax.jit`` or
+    captured in a CUDA graph.
 
     Examples
     --------
@@ -245,9 +319,8 @@ def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float,
     >>> all(np.array_equal(new[k], net.params[k] - updates[k]) for k in new)
     True
     """
-    loss, updates = loss_and_gradient(params, x, target, activation=activation, xp=xp, scale=lr,
-                                      rows_sum_to_one=rows_sum_to_one, fuse=fuse)
-    return loss, sgd_update(params, updates)
+    return sgd_stepper(lr=lr, activation=activation, xp=xp, rows_sum_to_one=rows_sum_to_one, fuse=fuse)(
+        params, x, target)
 
 
 def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,

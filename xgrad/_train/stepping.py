@@ -21,8 +21,9 @@ from typing import Any, NamedTuple
 from xgrad._infra.backend import Backend, library
 from xgrad._infra.host import to_numpy
 from xgrad._infra.signals import StopRequest
+from xgrad._infra.threads import product_on
 from xgrad._infra.typing import Array
-from xgrad._net.core import activation_named, sgd_step, sgd_update
+from xgrad._net.core import activation_named, sgd_step, sgd_stepper, sgd_update
 from xgrad._net.fused import fused_ops
 from xgrad._net.net import TwoLayerNet
 from xgrad._train.config import TrainConfig
@@ -51,7 +52,9 @@ class _Block(NamedTuple):
 
 
 class Stepping:
-    """The steps of a run with settings `cfg` on `b`, training `net` on `data`.
+    """The steps of a run with settings `cfg` on `b`, training `net` on `data`;
+    an eager step runs its first layer's weight gradient on `gradient_threads`
+    BLAS threads (None: the run's; see :func:`~xgrad._train.config.thread_plan`).
 
     Attributes
     ----------
@@ -63,7 +66,8 @@ class Stepping:
         when compiled.
     """
 
-    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, data: TrainData) -> None:
+    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, data: TrainData, *,
+                 gradient_threads: int | None = None) -> None:
         self.cfg, self.b, self.net, self.data = cfg, b, net, data
         self.activation = activation_named(net.activation)
         self._compile_step = cfg.compile_step if cfg.gradient == "backprop" else False
@@ -71,6 +75,12 @@ class Stepping:
         self.check_every = COMPILED_CHECK_EVERY if self.compiled else CHECK_EVERY
         self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
         self._take = library(b.name).gather  # a minibatch's rows, where xp.take costs more
+        # the step's settings bound once: an eager step is a few hundred microseconds on NumPy
+        self._batch = functools.partial(minibatch, levels=data.levels, dtype=data.dtype, xp=b.xp, take=self._take)
+        wide = product_on(gradient_threads) if gradient_threads and not self.compiled else None
+        self._sgd = sgd_stepper(lr=cfg.lr, activation=self.activation, xp=b.xp, rows_sum_to_one=True,
+                                fuse=self._fuse, keep_ones=not self.compiled,
+                                gradient_product=wide) if cfg.gradient == "backprop" else None
         self._stepper: BlockStepper | None = None
         # blocks stepped but not looked at: (losses, first iteration); and the last
         # blocks as they started, enough to step again to the last finite loss
@@ -84,13 +94,11 @@ class Stepping:
         `data` are the training set's images, labels and one-hot table when a
         compiled step passes them as arguments; by default the run's own.
         """
-        xp = self.b.xp
-        images, labels, eye = data or (self.data.images, self.data.labels, self.data.eye)
-        xb, tb = minibatch(images, labels, eye, idx, levels=self.data.levels, dtype=self.data.dtype, xp=xp,
-                           take=self._take)
-        if self.cfg.gradient == "backprop":  # data were checked once, up front
-            return sgd_step(params, xb, tb, lr=self.cfg.lr, activation=self.activation, xp=xp,
-                            rows_sum_to_one=True, fuse=self._fuse)
+        d = self.data
+        images, labels, eye = data or (d.images, d.labels, d.eye)
+        xb, tb = self._batch(images, labels, eye, idx)
+        if self._sgd is not None:  # backprop: data were checked once, up front
+            return self._sgd(params, xb, tb)
         net = self.net.with_params(params)
         grads = net.numerical_gradient(xb, tb, h=self.cfg.h)
         loss = net.loss(xb, tb)
