@@ -161,6 +161,21 @@ def test_divergence_under_compile_keeps_the_eager_last_finite_parameters(jax_bac
                                    atol=RTOL["float32"] * float(np.max(np.abs(v))))
 
 
+def test_padded_jax_stepper_leaves_the_cut_to_the_caller():
+    """With `padded`, a shorter block's losses come as the program's whole room
+    (its first entries the block's), and the same program serves every length."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    run = jax_stepper(_count_step, length=5, padded=True)
+    plan = jnp.arange(24, dtype=jnp.int32).reshape(8, 3)  # a shape no other test compiles for
+    sums = np.cumsum(np.arange(24).reshape(8, 3).sum(axis=1)[2:5])
+    losses, params = run({"s": jnp.asarray(0)}, plan, 2, 5)
+    assert losses.shape == (5,) and np.asarray(losses)[:3].tolist() == [0, *sums[:-1].tolist()]
+    assert int(params["s"]) == int(sums[-1])
+    unpadded = jax_stepper(_count_step, length=5)(dict(s=jnp.asarray(0)), plan, 2, 5)[0]
+    assert np.asarray(unpadded).tolist() == np.asarray(losses)[:3].tolist()
+
+
 def test_divergence_on_numpy_keeps_the_parameters_of_the_last_finite_loss(small):
     """The same, against a direct loop of the step: exactly the parameters after 9 steps."""
     data = _poisoned(small, row=9)

@@ -72,9 +72,10 @@ class Stepping:
         self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
         self._take = library(b.name).gather  # a minibatch's rows, where xp.take costs more
         self._stepper: BlockStepper | None = None
-        # blocks stepped but not looked at: (losses, first iteration); and the last
-        # blocks as they started, enough to step again to the last finite loss
-        self._pending: list[tuple[Array, int]] = []
+        # blocks stepped but not looked at: (losses, first iteration, steps: the
+        # losses' first entries); and the last blocks as they started, enough
+        # to step again to the last finite loss
+        self._pending: list[tuple[Array, int, int]] = []
         self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
         self.compile_s = 0.0  # seconds spent compiling the step (none when compiled before)
 
@@ -108,7 +109,7 @@ class Stepping:
         self._stepper = stepper_for(self.b, step, compile_step=self._compile_step, length=self.check_every,
                                     params=params, idx_example=example, stop=stop,
                                     data=(self.data.images, self.data.labels, self.data.eye),
-                                    on_compile=self._compiled)
+                                    on_compile=self._compiled, padded=True)
 
     def _compiled(self, seconds: float) -> None:
         self.compile_s += seconds
@@ -122,12 +123,14 @@ class Stepping:
         assert self._stepper is not None, "start() chooses the stepper first"
         self._blocks.append(_Block(first, params, plan, row))
         losses, params = self._stepper(params, plan, row, row + end - first)
-        self._pending.append((losses, first))
-        return params, int(losses.shape[0])
+        # a compiled block's losses come padded to the program's room: cut when looked at
+        done = min(int(losses.shape[0]), end - first)
+        self._pending.append((losses, first, done))
+        return params, done
 
     def pending(self) -> int:
         """Steps done whose losses were not looked at yet."""
-        return sum(int(losses.shape[0]) for losses, _ in self._pending)
+        return sum(done for _, _, done in self._pending)
 
     def look(self, *, keep: int = 0) -> tuple[list[float], tuple[int, float] | None]:
         """The losses of the pending blocks but the last `keep`, moved to the
@@ -137,7 +140,7 @@ class Stepping:
             return [], None
         due = self._pending[:len(self._pending) - keep]
         # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
-        values = [float(v) for losses, _ in due for v in to_numpy(losses)]
+        values = [float(v) for losses, _, done in due for v in to_numpy(losses)[:done]]
         first = due[0][1]
         del self._pending[:len(due)]
         for j, v in enumerate(values):
