@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -122,3 +124,16 @@ def test_bench_train_busy_mode_compares_the_libraries_own_loops_under_load(tmp_p
     done = subprocess.run([sys.executable, str(SCRIPTS / "bench_train.py"), "--only", "no such contender"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "no contender's name holds that" in done.stderr
+
+
+def test_bench_jax_block_compares_the_block_programs(tmp_path):
+    """xgrad's compiled block against the hand-jitted one, and variants that keep xgrad's bits."""
+    pytest.importorskip("jax")
+    out = _run(str(SCRIPTS / "bench_jax_block.py"), "--rounds", "1", "--json", str(tmp_path / "b.json"))
+    rows = {r["name"]: r for r in json.loads((tmp_path / "b.json").read_text())["rows"]}
+    assert next(iter(rows)) == "jax hand-jitted lax.scan" and "hand / this" in out
+    assert rows["jax hand-jitted lax.scan"]["ratio_hand_over_this"] == 1.0
+    assert all(r["median_ms"] > 0 for r in rows.values())
+    same = {name for name, r in rows.items() if r["same_bits_as_xgrad"]}
+    assert same == {"xgrad block program (as train runs it)", "xgrad, gathers by take (as before)",
+                    "xgrad, parameters donated", "xgrad, losses to the host each block"}
