@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -130,3 +132,16 @@ def test_bench_step_prints_the_overhead_and_the_pairs():
     out = _run(str(SCRIPTS / "bench_step.py"), "--backends", "numpy", "--number", "3", "--rounds", "1", "--ops")
     assert "B/A" in out and "transpose: xp.matrix_transpose vs .mT" in out
     assert out.count(" yes") >= 2  # the same-bits column is filled in
+
+
+def test_bench_jax_block_compares_the_block_programs(tmp_path):
+    """xgrad's compiled block against the hand-jitted one, and variants that keep xgrad's bits."""
+    pytest.importorskip("jax")
+    out = _run(str(SCRIPTS / "bench_jax_block.py"), "--rounds", "1", "--json", str(tmp_path / "b.json"))
+    rows = {r["name"]: r for r in json.loads((tmp_path / "b.json").read_text())["rows"]}
+    assert next(iter(rows)) == "jax hand-jitted lax.scan" and "hand / this" in out
+    assert rows["jax hand-jitted lax.scan"]["ratio_hand_over_this"] == 1.0
+    assert all(r["median_ms"] > 0 for r in rows.values())
+    same = {name for name, r in rows.items() if r["same_bits_as_xgrad"]}
+    assert same == {"xgrad block program (as train runs it)", "xgrad, gathers by take (as before)",
+                    "xgrad, parameters donated", "xgrad, losses to the host each block"}

@@ -131,3 +131,35 @@ def test_the_tables_row_gather_gives_the_minibatch_xp_take_gives(backend):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     np.testing.assert_array_equal(to_numpy(fast[1]), np.eye(10, dtype=np.float32)[[9, 0, 7, 7, 2]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_traced_minibatch_is_the_minibatch_take_gives(dtype):
+    """A compiled step's minibatch (``traced``): the same numbers, levels and
+    one-hot rows alike, gathered without a check of each element (a take traced
+    by JAX fills the rows of out-of-range indices: a choice per element)."""
+    jax = pytest.importorskip("jax")
+    b = xgrad.resolve_backend("jax")
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
+        pytest.skip("float64 needs jax_enable_x64")
+    rng = np.random.default_rng(3)
+    idx = b.asarray(np.array([39, 0, 7, 7, 12]), dtype=index_dtype(b.xp, b.device))
+    for source in (rng.integers(0, 256, size=(40, 6), dtype=np.uint8), rng.random((40, 6))):
+        data = _data(b, Levels(source) if source.dtype == np.uint8 else source, np.arange(40) % 10, dtype)
+        traced = lambda i, data=data: minibatch(data.images, data.labels, data.eye, i, levels=data.levels,  # noqa: E731
+                                                dtype=data.dtype, xp=data.xp, traced=True)
+        for got, want in zip(jax.jit(traced)(idx), _batch(data, idx), strict=True):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
+        gathers = [e for e in _equations(jax.make_jaxpr(traced)(idx).jaxpr) if e.primitive.name == "gather"]
+        assert gathers and not [e for e in gathers if "FILL" in str(e.params["mode"])]
+
+
+def _equations(jaxpr):
+    """The equations of a jaxpr and of those nested in it (a jitted call's)."""
+    for e in jaxpr.eqns:
+        yield e
+        for value in e.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                yield from _equations(inner)

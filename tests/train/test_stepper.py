@@ -161,6 +161,45 @@ def test_divergence_under_compile_keeps_the_eager_last_finite_parameters(jax_bac
                                    atol=RTOL["float32"] * float(np.max(np.abs(v))))
 
 
+def test_divergence_under_compile_replays_through_the_program(jax_backend, small, monkeypatch):
+    """The replay to the last finite loss runs the compiled block program again,
+    no step eagerly: the parameters kept are those a compiled run stopped at
+    that iteration holds, bit for bit, and the losses those it recorded."""
+    import xgrad._train.stepping as stepping
+
+    data = _poisoned(small, row=9)
+    kw = {"data": data, "activation": "relu", "weight_init_std": 1.0, "eval_every": 9, "progress": False,
+          "compile_step": True}
+    eager, real = [], stepping.Stepping.step
+    monkeypatch.setattr(stepping.Stepping, "step", lambda self, *args: eager.append(1) or real(self, *args))
+    with pytest.raises(xgrad.TrainingDivergedError, match="diverged at iteration 11") as info:
+        train(jax_backend, iters=50, **kw)
+    kept = info.value.result
+    # iteration 11 (1-based) diverged in the block of iterations 11 to 19: the replay
+    # stepped again through the 8 steps of the block before from its start
+    assert not eager, f"{len(eager)} steps ran eagerly"
+    stopped = train(jax_backend, iters=9, **kw)  # the parameters iteration 10 ran on
+    for k, v in stopped.net.params.items():
+        np.testing.assert_array_equal(xgrad.to_numpy(kept.net.params[k]), xgrad.to_numpy(v))
+    assert kept.loss.tolist() == train(jax_backend, iters=10, **kw).loss.tolist()
+    assert not eager
+
+
+def test_padded_jax_stepper_leaves_the_cut_to_the_caller():
+    """With `padded`, a shorter block's losses come as the program's whole room
+    (its first entries the block's), and the same program serves every length."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    run = jax_stepper(_count_step, length=5, padded=True)
+    plan = jnp.arange(24, dtype=jnp.int32).reshape(8, 3)  # a shape no other test compiles for
+    sums = np.cumsum(np.arange(24).reshape(8, 3).sum(axis=1)[2:5])
+    losses, params = run({"s": jnp.asarray(0)}, plan, 2, 5)
+    assert losses.shape == (5,) and np.asarray(losses)[:3].tolist() == [0, *sums[:-1].tolist()]
+    assert int(params["s"]) == int(sums[-1])
+    unpadded = jax_stepper(_count_step, length=5)(dict(s=jnp.asarray(0)), plan, 2, 5)[0]
+    assert np.asarray(unpadded).tolist() == np.asarray(losses)[:3].tolist()
+
+
 def test_divergence_on_numpy_keeps_the_parameters_of_the_last_finite_loss(small):
     """The same, against a direct loop of the step: exactly the parameters after 9 steps."""
     data = _poisoned(small, row=9)

@@ -111,7 +111,7 @@ class TrainData:
 
 
 def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels: bool, dtype: DType,
-              xp: Namespace, take: str | None = None) -> tuple[Array, Array]:
+              xp: Namespace, take: str | None = None, traced: bool = False) -> tuple[Array, Array]:
     """The minibatch of rows `idx` (1-d indices) of :class:`TrainData`'s arrays,
     given as arrays (what a compiled step receives as arguments): images in
     `dtype` and one-hot targets.
@@ -121,7 +121,18 @@ def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels
     PyTorch's ``index_select``, as array_api_compat's take first maps negative
     indices, three more operations); the values are the same.
     No host synchronisation and no branch on values: it traces under ``jax.jit``.
+
+    `traced` (a step compiled from a trace, the same values): rows are
+    gathered by indexing, which takes the indices to be in range (the plan's
+    are), where a traced take checks every one and fills the rows of those
+    out of range, a comparison and a choice per element of the minibatch;
+    and the one-hot rows come from comparing the labels with the classes,
+    not from a second gather.
     """
+    if traced:
+        xb, tb = images[idx, ...], labels[idx]
+        onehot = xp.astype(tb[:, None] == xp.arange(eye.shape[0], dtype=tb.dtype), eye.dtype)
+        return (_level_values(xb, dtype, xp) if levels else xb), onehot
     rows = (lambda x, i: getattr(x, take)(0, i)) if take else (lambda x, i: xp.take(x, i, axis=0))
     xb = rows(images, idx)
     if levels:

@@ -86,7 +86,7 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
 
 
 def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tuple[Array, ...] = (),
-                on_compile: Callable[[float], None] | None = None) -> BlockStepper:
+                on_compile: Callable[[float], None] | None = None, padded: bool = False) -> BlockStepper:
     """One ``jax.jit``-compiled loop over the rows of a block.
 
     The program reads the block's rows from the plan (their start and number
@@ -94,7 +94,11 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
     compiles it once whatever the offsets and lengths of its blocks (a block
     longer than `length` compiles once more for its own length). The losses
     of a shorter block are cut to its rows on the host: cutting them on the
-    device would compile a program for each length.
+    device would compile a program for each length. With `padded`, they are
+    not cut: the losses come as the program's array of room, the block's in
+    its first ``stop - start`` entries, and the cut is the caller's, when it
+    moves them to the host anyway; the call then returns at once, without
+    waiting for the block to finish.
 
     `data` (the training set) is given to the compiled program as arguments,
     and to `step` as ``step(params, idx, *data)``, rather than built into the
@@ -115,7 +119,7 @@ def jax_stepper(step: Callable[..., tuple[Array, Any]], *, length: int, data: tu
         args = (params, plan, start, k, data)
         program = _program(jax, step, size, args, on_compile)
         losses, params = program(*args)
-        return (losses if k == size else to_numpy(losses)[:k]), params
+        return (losses if k == size or padded else to_numpy(losses)[:k]), params
 
     return run
 
@@ -172,7 +176,8 @@ def _block_program(jax: Any, step: Callable[..., tuple[Array, Any]]) -> Callable
 
 def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: int = 10, params: Any = None,
                 idx_example: Array = None, stop: StopRequest | None = None,
-                data: tuple[Array, ...] = (), on_compile: Callable[[float], None] | None = None) -> BlockStepper:
+                data: tuple[Array, ...] = (), on_compile: Callable[[float], None] | None = None,
+                padded: bool = False) -> BlockStepper:
     """The block stepper of `step` on `backend` (a :class:`xgrad.Backend`).
 
     `idx_example` is a block's indices, ``(length, batch_size)``. `data`
@@ -184,12 +189,12 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     rows, or the eager stepper, with a warning, where CuPy refuses to
     capture the step), False runs eagerly (:func:`eager_stepper`, with `stop`), None
     compiles where it is known to help (JAX). Other backends refuse True.
-    `on_compile` is :func:`jax_stepper`'s.
+    `on_compile` and `padded` are :func:`jax_stepper`'s.
     """
     if not will_compile(backend.name, compile_step):
         return eager_stepper(step, xp=backend.xp, stop=stop)
     if library(backend.name).compiler == "jit":
-        return jax_stepper(step, length=length, data=data, on_compile=on_compile)
+        return jax_stepper(step, length=length, data=data, on_compile=on_compile, padded=padded)
     from xgrad._train.cudagraph import graph_stepper
 
     try:

@@ -8,7 +8,10 @@ runs it eagerly, as one ``jax.jit`` program or from a CUDA graph. The losses
 of a block stay on the device until the loop looks at them, a few blocks at a
 time; when one is not finite, the parameters of the last finite loss are
 found again by stepping through its block once more (the steps are
-deterministic).
+deterministic), with the stepper that ran it: a compiled run replays a
+thousand steps in the time of its program's block (a quarter of a second for
+the book's network), not a second or more of steps run one by one, and gets
+the parameters it held, not those of the eager step, which rounds otherwise.
 """
 
 from __future__ import annotations
@@ -82,9 +85,10 @@ class Stepping:
                                 fuse=self._fuse, keep_ones=not self.compiled,
                                 gradient_product=wide) if cfg.gradient == "backprop" else None
         self._stepper: BlockStepper | None = None
-        # blocks stepped but not looked at: (losses, first iteration); and the last
-        # blocks as they started, enough to step again to the last finite loss
-        self._pending: list[tuple[Array, int]] = []
+        # blocks stepped but not looked at: (losses, first iteration, steps: the
+        # losses' first entries); and the last blocks as they started, enough
+        # to step again to the last finite loss
+        self._pending: list[tuple[Array, int, int]] = []
         self._blocks: collections.deque[_Block] = collections.deque(maxlen=3)
         self.compile_s = 0.0  # seconds spent compiling the step (none when compiled before)
 
@@ -116,7 +120,7 @@ class Stepping:
         self._stepper = stepper_for(self.b, step, compile_step=self._compile_step, length=self.check_every,
                                     params=params, idx_example=example, stop=stop,
                                     data=(self.data.images, self.data.labels, self.data.eye),
-                                    on_compile=self._compiled)
+                                    on_compile=self._compiled, padded=True)
 
     def _compiled(self, seconds: float) -> None:
         self.compile_s += seconds
@@ -130,12 +134,14 @@ class Stepping:
         assert self._stepper is not None, "start() chooses the stepper first"
         self._blocks.append(_Block(first, params, plan, row))
         losses, params = self._stepper(params, plan, row, row + end - first)
-        self._pending.append((losses, first))
-        return params, int(losses.shape[0])
+        # a compiled block's losses come padded to the program's room: cut when looked at
+        done = min(int(losses.shape[0]), end - first)
+        self._pending.append((losses, first, done))
+        return params, done
 
     def pending(self) -> int:
         """Steps done whose losses were not looked at yet."""
-        return sum(int(losses.shape[0]) for losses, _ in self._pending)
+        return sum(done for _, _, done in self._pending)
 
     def look(self, *, keep: int = 0) -> tuple[list[float], tuple[int, float] | None]:
         """The losses of the pending blocks but the last `keep`, moved to the
@@ -145,7 +151,7 @@ class Stepping:
             return [], None
         due = self._pending[:len(self._pending) - keep]
         # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
-        values = [float(v) for losses, _ in due for v in to_numpy(losses)]
+        values = [float(v) for losses, _, done in due for v in to_numpy(losses)[:done]]
         first = due[0][1]
         del self._pending[:len(due)]
         for j, v in enumerate(values):
@@ -155,9 +161,18 @@ class Stepping:
 
     def replay(self, it: int) -> dict[str, Any]:
         """The parameters iteration `it` (0-based) ran on, stepped again from the
-        start of its block; before the first block held, that block's start."""
+        start of its block; before the first block held, that block's start.
+
+        A compiled run steps again through its own program (the parameters it
+        held, bit for bit, and no step run eagerly); the others step by step.
+        """
         for first, params, plan, row in reversed(self._blocks):
             if first <= it:
+                if self.compiled and it > first:
+                    assert self._stepper is not None
+                    losses, stepped = self._stepper(params, plan, row, row + it - first)
+                    if int(losses.shape[0]) >= it - first:  # not an eager stepper stopped on a request
+                        return stepped
                 for r in range(row, row + it - first):
                     _, params = self.step(params, plan[r, ...])
                 return params
@@ -173,7 +188,7 @@ def _jit_step(lr: float, activation: str, levels: bool, dtype: Any, xp: Any, tak
 
     def step(params: dict[str, Any], idx: Array, images: Array, labels: Array, eye: Array
              ) -> tuple[Array, dict[str, Any]]:
-        xb, tb = minibatch(images, labels, eye, idx, levels=levels, dtype=dtype, xp=xp, take=take)
+        xb, tb = minibatch(images, labels, eye, idx, levels=levels, dtype=dtype, xp=xp, take=take, traced=True)
         return sgd_step(params, xb, tb, lr=lr, activation=act, xp=xp, rows_sum_to_one=True)
 
     return step
