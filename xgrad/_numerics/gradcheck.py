@@ -16,6 +16,7 @@ import array_api_compat
 from xgrad._infra.backend import compute_dtype
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
+from xgrad._numerics.batched import stacked_values
 from xgrad._numerics.verdict import FLOOR_ULPS, PROMISE, SAFETY, Probes, Verdict, decide, typical_size
 
 __all__ = ["GradientReport", "check_gradient"]
@@ -136,9 +137,9 @@ def _given(grad: Any, x: Array, xp: Namespace) -> Array:
 
 
 class _Directions:
-    """The directions of a check: unit vectors (entries), built one at a time
-    and never stored as an (n, n) identity, so that memory stays linear in the
-    entries; or `count` random sign vectors, a (count, n) array."""
+    """The directions of a check: unit vectors (entries), built a chunk of rows at
+    a time and never stored as an (n, n) identity, so that memory stays linear in
+    the entries; or `count` random sign vectors, a (count, n) array."""
 
     def __init__(self, n: int, count: int | None, xp: Namespace, x: Array, seed: int) -> None:
         self.xp, self.n, self.dtype = xp, n, x.dtype
@@ -152,12 +153,12 @@ class _Directions:
         self.count = n if count is None else count
         self._index = xp.arange(n, device=self.device)
 
-    def vector(self, j: int) -> Array:
-        """Direction `j`, flat: a unit vector built on demand, or sign vector `j`."""
+    def block(self, which: list[int]) -> Array:
+        """The directions `which`, flat, as the rows of one array."""
+        rows = self.xp.asarray(which, device=self.device)
         if self.signs is not None:
-            return self.signs[j, ...]
-        one = self.xp.ones((), dtype=self.dtype, device=self.device)
-        return self.xp.where(self._index == j, one, self.xp.zeros_like(one))
+            return self.xp.take(self.signs, rows, axis=0)
+        return self.xp.astype(rows[:, None] == self._index[None, :], self.dtype)
 
     def slopes(self, flat_g: Array, dtype: Any) -> Array:
         """The given gradient along every direction, summed in `dtype`."""
@@ -175,13 +176,16 @@ def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace
     dev = array_api_compat.device(x)
 
     def phi(t: Array) -> Array:
-        values = []
-        for j in range(t.shape[1]):
-            u = dirs.vector(j if which is None else which[j])
-            for a in range(t.shape[0]):
-                point = xp.reshape(flat + t[a, j] * u, x.shape)
-                values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
-        return xp.permute_dims(xp.reshape(xp.stack(values), (t.shape[1], t.shape[0])), (1, 0))
+        steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))  # point r: direction r // 2, step t[r % 2, r // 2]
+        sides = t.shape[0]
+
+        def points(lo: int, hi: int) -> Array:  # all the points of a chunk in one array operation
+            u = dirs.block([(r // sides if which is None else which[r // sides]) for r in range(lo, hi)])
+            return xp.reshape(flat[None, :] + steps[lo:hi, None] * u, (hi - lo, *x.shape))
+
+        values = stacked_values(f, steps.shape[0], points, lambda v: as_scalar(v, xp, dev, x.dtype, "`f`"), xp,
+                                flat.shape[0])
+        return xp.permute_dims(xp.reshape(values, (t.shape[1], sides)), (1, 0))
 
     return phi
 

@@ -1,0 +1,132 @@
+"""A user's `f` at many points in one compiled call, where the array library
+can trace and compile it (JAX: ``jit(vmap(f))``, through the backend table's
+``batching``), and one call per point elsewhere.
+
+Eager JAX pays tens of microseconds of dispatch per operation, in `f` and
+around it: a numerical derivative, which evaluates `f` at dozens of points,
+spends nearly all its time there. Traced once, `f` runs on a whole stack of
+points at the cost of one call. The compiled function is kept per `f` for as
+long as `f` lives (a weak reference: the cache never keeps `f` alive), and
+compiled again per shape and dtype of the stack (its length rounded up to a
+power of two, so that stacks of many lengths share a few compilations).
+
+An `f` that cannot be traced (it turns an element into a Python number or
+bool, calls NumPy on its argument, makes a shape that depends on the data)
+raises one of the library's trace errors while it is traced: it is then
+evaluated one point per call, with the same results as without a compiler,
+and never traced again. Any other error of `f` reaches the caller unchanged.
+A traced `f` may round differently from an eager one (the compiler fuses
+its operations), and runs its Python code once per compilation, not once per
+point: an `f` that counts its calls or prints sees fewer calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from xgrad._infra.backend import library_of
+from xgrad._infra.devices import Batching
+from xgrad._infra.typing import Array, Namespace
+
+__all__ = ["compiled_batch", "compiled_whole", "stacked_values"]
+
+_COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, str], Any]] = weakref.WeakKeyDictionary()
+_BATCHING: dict[str, Batching | None] = {}
+BLOCK_ELEMENTS = 2**18  # elements of the points built in one array (2 MB of float64): memory stays small
+
+
+def batching_of(xp: Namespace) -> Batching | None:
+    """The batching compiler of the library of `xp`, or None (NumPy, PyTorch: eager is fast enough)."""
+    lib = library_of(xp)
+    if lib is None or lib.batching is None:
+        return None
+    if lib.name not in _BATCHING:
+        _BATCHING[lib.name] = lib.batching(lib.load())
+    return _BATCHING[lib.name]
+
+
+def _compiled(f: Callable[..., Any], kind: str, batching: Batching) -> Any:
+    """The compiled `f` (`kind`: "batch" over a stack, "whole" on whole arrays), made once per `f`;
+    None where `f` cannot be traced or weakly referenced. The compiled function reaches `f`
+    through a weak reference, so that the cache, keyed weakly by `f`, never keeps it alive."""
+    owner, func = (f.__self__, f.__func__) if inspect.ismethod(f) else (f, None)
+    try:
+        slot = _COMPILED.setdefault(owner, {})
+    except TypeError:  # not hashable, or no weak references to it (some builtins)
+        return None
+    key = (func, kind)
+    if key not in slot:
+        ref = weakref.ref(owner)
+
+        def call(*args: Any) -> Any:
+            target: Any = ref()
+            return target(*args) if func is None else func(target, *args)
+
+        slot[key] = (batching.batch if kind == "batch" else batching.whole)(call)
+    return slot[key]
+
+
+def _untraceable(f: Callable[..., Any], kind: str) -> None:
+    owner, func = (f.__self__, f.__func__) if inspect.ismethod(f) else (f, None)
+    _COMPILED[owner][(func, kind)] = None
+
+
+def compiled_whole(f: Callable[[Array], Any], points: Array, xp: Namespace) -> Any:
+    """``f(points)``, through the compiled `f` where the library has a compiler and `f` traces."""
+    batching = batching_of(xp)
+    compiled = None if batching is None else _compiled(f, "whole", batching)
+    if compiled is not None:
+        assert batching is not None
+        try:
+            return compiled(points)
+        except batching.untraceable:
+            _untraceable(f, "whole")
+    return f(points)
+
+
+def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace) -> Any:
+    """`f` at every point of the stack `block` (axis 0) in one compiled call, its values
+    stacked on axis 0; None where the library has no compiler or `f` cannot be traced."""
+    batching = batching_of(xp)
+    compiled = None if batching is None else _compiled(f, "batch", batching)
+    if compiled is None:
+        return None
+    assert batching is not None
+    k = block.shape[0]
+    size = 1 << max(0, (k - 1).bit_length())  # a few lengths of stacks, a few compilations
+    if size > k:
+        last = xp.broadcast_to(block[k - 1:, ...], (size - k, *block.shape[1:]))
+        block = xp.concat([block, last], axis=0)
+    try:
+        values = compiled(block)
+    except batching.untraceable:
+        _untraceable(f, "batch")
+        return None
+    return values[:k, ...] if size > k else values
+
+
+def stacked_values(f: Callable[[Array], Any], count: int, points: Callable[[int, int], Array],
+                   one: Callable[[Any], Array], xp: Namespace, point_size: int) -> Array:
+    """``one(f(p))`` for the `count` points, stacked on axis 0. ``points(lo, hi)`` builds
+    points ``lo..hi-1`` as one array, axis 0 the points, in chunks of at most about
+    BLOCK_ELEMENTS elements; `one` checks a value of `f` and returns it as an array.
+
+    Through the compiled `f` where it traces (`one` then checks the first value, the
+    others have its shape and dtype), else one call of `f` per point, in order."""
+    chunk = max(1, BLOCK_ELEMENTS // max(1, point_size))
+    out = []
+    for lo in range(0, count, chunk):
+        hi = min(lo + chunk, count)
+        block = points(lo, hi)
+        values = compiled_batch(f, block, xp)
+        if values is not None and hasattr(values, "shape") and values.shape[:1] == (hi - lo,):
+            first = one(values[0, ...])
+            values = xp.reshape(values, (hi - lo, *first.shape))
+            out.append(values if values.dtype == first.dtype else xp.astype(values, first.dtype))
+        else:
+            out.append(xp.stack([one(f(block[i, ...])) for i in range(hi - lo)]))
+    return out[0] if len(out) == 1 else xp.concat(out, axis=0)
+
