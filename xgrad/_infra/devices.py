@@ -148,16 +148,19 @@ class Batching(NamedTuple):
     of points (`batch`: f -> a function of the stack), or on whole arrays
     (`whole`: f -> its compiled self), and the errors that say `f` cannot be
     traced (`untraceable`: a tracer made a Python number or bool, a NumPy
-    call on a tracer, a shape that depends on the data)."""
+    call on a tracer, a shape that depends on the data). `vectorize`: f -> a
+    function of the stack that runs f's operations once each, on the whole
+    stack, uncompiled: fewer dispatches, and the rounding of eager calls."""
 
     batch: Callable[[Callable[..., Any]], Callable[..., Any]]
     whole: Callable[[Callable[..., Any]], Callable[..., Any]]
     untraceable: tuple[type[BaseException], ...]
+    vectorize: Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def jax_batching(jax: Any) -> Batching:
     errors = jax.errors
-    return Batching(lambda f: jax.jit(jax.vmap(f)), jax.jit, (errors.JAXTypeError, errors.JAXIndexError))
+    return Batching(lambda f: jax.jit(jax.vmap(f)), jax.jit, (errors.JAXTypeError, errors.JAXIndexError), jax.vmap)
 
 
 def strict_device(strict: Any, device: Device | None) -> Any:

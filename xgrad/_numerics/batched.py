@@ -7,8 +7,8 @@ around it: a numerical derivative, which evaluates `f` at dozens of points,
 spends nearly all its time there. Traced once, `f` runs on a whole stack of
 points at the cost of one call. The compiled function is kept per `f` for as
 long as `f` lives (a weak reference: the cache never keeps `f` alive), and
-compiled again per shape and dtype of the stack (its length rounded up to a
-power of two, so that stacks of many lengths share a few compilations).
+compiled again per shape and dtype of a point: the points go through it
+BATCH at a time, so that every point is evaluated by the same program.
 
 An `f` that cannot be traced (it turns an element into a Python number or
 bool, calls NumPy on its argument, makes a shape that depends on the data)
@@ -23,6 +23,7 @@ point: an `f` that counts its calls or prints sees fewer calls.
 from __future__ import annotations
 
 import inspect
+import math
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -31,10 +32,11 @@ from xgrad._infra.backend import library_of
 from xgrad._infra.devices import Batching
 from xgrad._infra.typing import Array, Namespace
 
-__all__ = ["compiled_batch", "compiled_whole", "stacked_values"]
+__all__ = ["batching_of", "compiled_batch", "compiled_call", "compiled_own", "compiled_whole", "stacked_values"]
 
 _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, str], Any]] = weakref.WeakKeyDictionary()
 _BATCHING: dict[str, Batching | None] = {}
+BATCH = 16  # points per compiled call of f: few calls, little work wasted on padding a short stack
 BLOCK_ELEMENTS = 2**18  # elements of the points built in one array (2 MB of float64): memory stays small
 
 
@@ -48,11 +50,14 @@ def batching_of(xp: Namespace) -> Batching | None:
     return _BATCHING[lib.name]
 
 
-def _compiled(f: Callable[..., Any], kind: str, batching: Batching) -> Any:
+def _compiled(f: Callable[..., Any], kind: str, batching: Batching,
+              build: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None) -> Any:
     """The compiled `f` (`kind`: "batch" over a stack, "whole" on whole arrays), made once per `f`;
     None where `f` cannot be traced or weakly referenced. The compiled function reaches `f`
     through a weak reference, so that the cache, keyed weakly by `f`, never keeps it alive."""
     owner, func = (f.__self__, f.__func__) if inspect.ismethod(f) else (f, None)
+    if str(getattr(f, "__module__", "")).startswith("xgrad."):
+        return None  # xgrad's own functions of steps (a check's phi), made per call, batch the user's f inside
     try:
         slot = _COMPILED.setdefault(owner, {})
     except TypeError:  # not hashable, or no weak references to it (some builtins)
@@ -65,7 +70,10 @@ def _compiled(f: Callable[..., Any], kind: str, batching: Batching) -> Any:
             target: Any = ref()
             return target(*args) if func is None else func(target, *args)
 
-        slot[key] = (batching.batch if kind == "batch" else batching.whole)(call)
+        if build is not None:
+            slot[key] = batching.whole(build(call))
+        else:
+            slot[key] = {"batch": batching.batch, "vectorize": batching.vectorize, "whole": batching.whole}[kind](call)
     return slot[key]
 
 
@@ -87,41 +95,80 @@ def compiled_whole(f: Callable[[Array], Any], points: Array, xp: Namespace) -> A
     return f(points)
 
 
-def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace) -> Any:
-    """`f` at every point of the stack `block` (axis 0) in one compiled call, its values
-    stacked on axis 0; None where the library has no compiler or `f` cannot be traced."""
+_OWN_COMPILED: dict[tuple[str, Callable[..., Any]], Callable[..., Any]] = {}
+
+
+def compiled_own(fn: Callable[..., Array], xp: Namespace) -> Callable[..., Array]:
+    """xgrad's own module-level array function `fn` (arrays in, arrays out, its namespace found
+    from its arguments), compiled once per process where the library has a compiler: many small
+    operations become one call. `fn` itself elsewhere."""
+    key = (getattr(xp, "__name__", str(xp)), fn)
+    if key not in _OWN_COMPILED:
+        batching = batching_of(xp)
+        _OWN_COMPILED[key] = fn if batching is None else batching.whole(fn)
+    return _OWN_COMPILED[key]
+
+
+def compiled_call(f: Callable[..., Any], kind: str, build: Callable[[Callable[..., Any]], Callable[..., Any]],
+                  args: tuple[Any, ...], xp: Namespace) -> Any:
+    """``build(f)(*args)`` compiled, once per `f` and `kind`, where the library has a compiler and `f`
+    traces (`build` makes a function of arrays around `f`, such as a difference quotient); None else."""
     batching = batching_of(xp)
-    compiled = None if batching is None else _compiled(f, "batch", batching)
+    compiled = None if batching is None else _compiled(f, kind, batching, build)
+    if compiled is None:
+        return None
+    assert batching is not None
+    try:
+        return compiled(*args)
+    except batching.untraceable:
+        _untraceable(f, kind)
+        return None
+
+
+def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace, exact: bool = False) -> Any:
+    """`f` at every point of the stack `block` (axis 0) in one compiled call, its values
+    stacked on axis 0; None where the library has no compiler or `f` cannot be traced.
+    `exact`: vectorized but not compiled, with the rounding of eager calls of `f`."""
+    batching = batching_of(xp)
+    kind = "vectorize" if exact else "batch"
+    compiled = None if batching is None else _compiled(f, kind, batching)
     if compiled is None:
         return None
     assert batching is not None
     k = block.shape[0]
-    size = 1 << max(0, (k - 1).bit_length())  # a few lengths of stacks, a few compilations
-    if size > k:
-        last = xp.broadcast_to(block[k - 1:, ...], (size - k, *block.shape[1:]))
+    # every point goes through the same program, a stack of `size` points, whatever the number of points
+    # and wherever it sits among them: its value is then the same bit for bit in a chunk of an executor's
+    # task as in the whole gradient (XLA's vectorized loops round by the length of the stack)
+    size = max(1, min(BATCH, BLOCK_ELEMENTS // max(1, math.prod(block.shape[1:]))))
+    if k % size:
+        last = xp.broadcast_to(block[k - 1:, ...], (size - k % size, *block.shape[1:]))
         block = xp.concat([block, last], axis=0)
     try:
-        values = compiled(block)
+        parts = [compiled(block if block.shape[0] == size else block[lo:lo + size, ...])
+                 for lo in range(0, block.shape[0], size)]
     except batching.untraceable:
-        _untraceable(f, "batch")
+        _untraceable(f, kind)
         return None
-    return values[:k, ...] if size > k else values
+    values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    return values[:k, ...] if values.shape[0] > k else values
 
 
 def stacked_values(f: Callable[[Array], Any], count: int, points: Callable[[int, int], Array],
-                   one: Callable[[Any], Array], xp: Namespace, point_size: int) -> Array:
+                   one: Callable[[Any], Array], xp: Namespace, point_size: int, exact: bool = False) -> Array:
     """``one(f(p))`` for the `count` points, stacked on axis 0. ``points(lo, hi)`` builds
     points ``lo..hi-1`` as one array, axis 0 the points, in chunks of at most about
     BLOCK_ELEMENTS elements; `one` checks a value of `f` and returns it as an array.
 
     Through the compiled `f` where it traces (`one` then checks the first value, the
-    others have its shape and dtype), else one call of `f` per point, in order."""
+    others have its shape and dtype), else one call of `f` per point, in order. `exact`:
+    vectorized, not compiled: the values of eager calls, bit for bit (XLA's fused
+    reductions round in another order), with a dispatch per operation of `f`."""
     chunk = max(1, BLOCK_ELEMENTS // max(1, point_size))
     out = []
     for lo in range(0, count, chunk):
         hi = min(lo + chunk, count)
         block = points(lo, hi)
-        values = compiled_batch(f, block, xp)
+        values = compiled_batch(f, block, xp, exact)
         if values is not None and hasattr(values, "shape") and values.shape[:1] == (hi - lo,):
             first = one(values[0, ...])
             values = xp.reshape(values, (hi - lo, *first.shape))

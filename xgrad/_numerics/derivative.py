@@ -21,6 +21,7 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import check_callable, python_real, same_library_result
 from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
+from xgrad._numerics.batched import compiled_whole
 from xgrad._numerics.complexstep import complex_step
 from xgrad._numerics.knobs import default_rtol
 from xgrad._numerics.stencils import quotient_for
@@ -213,6 +214,12 @@ def derivative(
     "How derivative works" in the documentation has the details and a
     comparison with scipy and numdifftools.
 
+    On JAX, a traceable `f` is traced and compiled (once per `f` and shape of
+    the points) and evaluated at all the points of a round in one call: its
+    Python code runs once per compilation, not once per point. An `f` that
+    cannot be traced is called once per point ("What runs where" in the
+    documentation).
+
     Examples
     --------
     >>> import numpy as np
@@ -246,6 +253,7 @@ def derivative(
 def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     xp, x = o.xp, o.x
     call = _with_args(f, o)
+    call_is_f = call is f  # no arguments: f itself can be compiled, and kept while it lives
     if o.method == "complex":
         state = complex_step(call, x, o.scale, xp)
         return _result(state, xp.zeros(x.shape, dtype=xp.bool, device=array_api_compat.device(x)), xp)
@@ -258,7 +266,7 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         scale, direction = xp.broadcast_to(o.scale, shape), xp.broadcast_to(o.direction, shape)
         h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
     else:
-        call = _elementwise(call, xp)
+        call = _elementwise(call, xp, compiled=call_is_f)
         scale, direction, h0 = o.scale, o.direction, o.initial_step
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
     settings = o.settings
@@ -350,11 +358,12 @@ def _shape_preserving(f: Callable[[Array], Array], x: Array,
     return call, lead
 
 
-def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array], Array]:
-    """`f`, checked to return an array of the shape it was given."""
+def _elementwise(f: Callable[[Array], Array], xp: Namespace, compiled: bool = False) -> Callable[[Array], Array]:
+    """`f`, checked to return an array of the shape it was given; `compiled`: through
+    its compiled self where the library traces `f` (JAX)."""
 
     def call(points: Array) -> Array:
-        values = f(points)
+        values = compiled_whole(f, points, xp) if compiled else f(points)
         if isinstance(values, int | float):
             python_real(values, "`f`")  # an integer beyond the floats' range says so
         if not array_api_compat.is_array_api_obj(values) or tuple(values.shape) != tuple(points.shape):

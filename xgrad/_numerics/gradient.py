@@ -143,6 +143,12 @@ def numerical_gradient(
     ``lambda W: net.with_params({**net.params, 'W1': W}).loss(x, t)``, or use
     :meth:`TwoLayerNet.numerical_gradient`, which is exact and much faster.
 
+    On JAX, a traceable `f` is traced and compiled (once per `f` and shape of
+    the points) and evaluated at all the points of a round in one call: its
+    Python code runs once per compilation, not once per point. An `f` that
+    cannot be traced is called once per point ("What runs where" in the
+    documentation).
+
     Examples
     --------
     >>> import numpy as np
