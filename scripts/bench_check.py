@@ -11,8 +11,9 @@ entry) with its analytic gradient; ``derivative`` of an elementwise function
 at 64 points; ``numerical_gradient`` of the 16-entry function; ``jacobian``
 of a map from 6 to 4 numbers; ``hessian`` of a function of 4 variables.
 Every array is float64 (JAX with ``jax_enable_x64``), on the CPU. Each time
-is the median of ``--rounds`` calls, after one call that is not timed (it
-pays JAX's compilation, reported apart as ``first_s``). PyTorch and JAX keep
+is the median of ``--rounds`` calls, after one call that is not counted (it
+pays JAX's compilation, reported apart as ``first_s``); the backends take
+turns, round after round, so that a busy machine slows them alike. PyTorch and JAX keep
 their default threads; NumPy's BLAS is not used by these small cases. The
 machine's load average goes beside the figures (``environment`` in the JSON):
 on a shared machine the ratios, measured in the same run, are the figures to
@@ -68,16 +69,10 @@ def _problem(xp, be):
     }
 
 
-def _time(call, rounds):
+def _once(call):
     start = time.perf_counter()
     call()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
+    return time.perf_counter() - start
 
 
 def _backend(name):
@@ -89,18 +84,24 @@ def _backend(name):
 
 
 def measure(backends, cases, rounds):
-    rows = []
+    """The backends take turns, round after round, so that a busy machine slows them alike."""
+    calls, first = {}, {}
     for name in backends:
         try:
             be = _backend(name)
         except xgrad.BackendUnavailableError as exc:
             print(f"{name}: skipped ({exc})")
             continue
-        calls = _problem(be.xp, be)
+        calls[name] = _problem(be.xp, be)
         for case in cases:
-            first, median = _time(calls[case], rounds)
-            rows.append({"case": case, "backend": name, "dtype": "float64", "median_s": median, "first_s": first,
-                         "rounds": rounds})
+            first[name, case] = _once(calls[name][case])  # JAX compiles here
+    times = {key: [] for key in first}
+    for _ in range(rounds):
+        for name in calls:
+            for case in cases:
+                times[name, case].append(_once(calls[name][case]))
+    rows = [{"case": case, "backend": name, "dtype": "float64", "median_s": statistics.median(times[name, case]),
+             "first_s": first[name, case], "rounds": rounds} for name in calls for case in cases]
     base = {r["case"]: r["median_s"] for r in rows if r["backend"] == "numpy"}
     for r in rows:
         r["ratio_to_numpy"] = r["median_s"] / base[r["case"]] if r["case"] in base else None
@@ -125,6 +126,9 @@ def main(argv=None):
     backends = ["numpy", *[b for b in args.backends if b != "numpy"]]  # the baseline, always
     rows = measure(backends, args.only, args.rounds)
     print_table(rows)
+    import os
+
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores: on a busy machine read the ratios")
     if args.json:
         from _environment import environment, write_json  # scripts/ is on the path when run as a script
 

@@ -21,7 +21,7 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import check_callable, python_real, same_library_result
 from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
-from xgrad._numerics.batched import compiled_whole
+from xgrad._numerics.batched import compiled_own, compiled_whole
 from xgrad._numerics.complexstep import complex_step
 from xgrad._numerics.knobs import default_rtol
 from xgrad._numerics.stencils import quotient_for
@@ -294,16 +294,16 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
 
 
 def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:
-    nan = xp.full_like(state.df, math.nan)
-    status = xp.where(unusable, xp.full_like(state.status, _richardson.NONFINITE), state.status)
-    return DerivativeResult(
-        df=xp.where(unusable, nan, state.df),
-        error=xp.where(unusable, nan, state.error),
-        success=status >= 0,
-        status=status,
-        nfev=state.nfev,
-        nit=state.nit,
-    )
+    df, error, success, status = compiled_own(_outcome, xp)(state.df, state.error, state.status, unusable)
+    return DerivativeResult(df=df, error=error, success=success, status=status, nfev=state.nfev, nit=state.nit)
+
+
+def _outcome(df: Array, error: Array, status: Array, unusable: Array) -> tuple[Array, Array, Array, Array]:
+    """NaN and status -3 where the options made an element unusable."""
+    xp = array_api_compat.array_namespace(df)
+    nan = xp.full_like(df, math.nan)
+    status = xp.where(unusable, xp.full_like(status, _richardson.NONFINITE), status)
+    return xp.where(unusable, nan, df), xp.where(unusable, nan, error), status >= 0, status
 
 
 def _reporter(callback: Callable[[DerivativeResult], None], xp: Namespace) -> Callable[..., None]:

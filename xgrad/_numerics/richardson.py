@@ -183,14 +183,20 @@ def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings
                 break
             prev, steps = (t, b), [h, *steps][:settings.depth]
             h = h_next
-        state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
-        # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
-        # meet a relative test by the letter; an error estimate as large as the answer is no success
-        vague = (state.status >= 0) & ~(state.error < settings.atol + xp.abs(state.df))
-    state.status = xp.where(vague, xp.full_like(state.status, NO_RELATIVE), state.status)
-    bad = ~xp.isfinite(state.df)
-    state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
+        state.status = compiled_own(_final_status, xp)(state.df, state.error, state.status, active, settings.atol)
     return state
+
+
+def _final_status(df: Array, error: Array, status: Array, active: Array, atol: Any) -> Array:
+    """The status once the rounds are over: out of rounds where still active, no relative
+    accuracy where the error estimate is as large as the answer, no estimate where not finite."""
+    xp = array_api_compat.array_namespace(df)
+    status = xp.where(active, xp.full_like(status, MAXITER), status)
+    # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
+    # meet a relative test by the letter; an error estimate as large as the answer is no success
+    vague = (status >= 0) & ~(error < atol + xp.abs(df))
+    status = xp.where(vague, xp.full_like(status, NO_RELATIVE), status)
+    return xp.where(~xp.isfinite(df), xp.full_like(status, NONFINITE), status)
 
 
 _STEPS: dict[tuple[Any, ...], Callable[..., Any]] = {}
@@ -344,7 +350,10 @@ def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]
 
 
 def _initial_state(x: Array, xp: Namespace) -> State:
-    dev = array_api_compat.device(x)
-    zeros = xp.zeros(x.shape, dtype=xp.int32, device=dev)
-    return State(df=xp.full_like(x, math.nan), error=xp.full_like(x, math.inf),
-                 status=xp.full_like(zeros, MAXITER), nfev=zeros, nit=zeros)
+    return State(*compiled_own(_initial_fields, xp)(x))
+
+
+def _initial_fields(x: Array) -> tuple[Array, ...]:
+    xp = array_api_compat.array_namespace(x)
+    zeros = xp.zeros_like(x, dtype=xp.int32)
+    return xp.full_like(x, math.nan), xp.full_like(x, math.inf), xp.full_like(zeros, MAXITER), zeros, zeros
