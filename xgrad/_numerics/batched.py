@@ -7,8 +7,8 @@ around it: a numerical derivative, which evaluates `f` at dozens of points,
 spends nearly all its time there. Traced once, `f` runs on a whole stack of
 points at the cost of one call. The compiled function is kept per `f` for as
 long as `f` lives (a weak reference: the cache never keeps `f` alive), and
-compiled again per shape and dtype of a point: the points go through it
-BATCH at a time, so that every point is evaluated by the same program.
+compiled again per shape and dtype of the stack (its length padded to a
+power of two, so that stacks of many lengths share a few compilations).
 
 An `f` that cannot be traced (it turns an element into a Python number or
 bool, calls NumPy on its argument, makes a shape that depends on the data)
@@ -36,7 +36,7 @@ __all__ = ["batching_of", "compiled_batch", "compiled_call", "compiled_own", "co
 
 _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, str], Any]] = weakref.WeakKeyDictionary()
 _BATCHING: dict[str, Batching | None] = {}
-BATCH = 16  # points per compiled call of f: few calls, little work wasted on padding a short stack
+BATCH = 16  # points per vectorized call of f, where the numbers must not depend on the chunks
 BLOCK_ELEMENTS = 2**18  # elements of the points built in one array (2 MB of float64): memory stays small
 
 
@@ -136,10 +136,13 @@ def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace, exact
         return None
     assert batching is not None
     k = block.shape[0]
-    # every point goes through the same program, a stack of `size` points, whatever the number of points
-    # and wherever it sits among them: its value is then the same bit for bit in a chunk of an executor's
-    # task as in the whole gradient (XLA's vectorized loops round by the length of the stack)
-    size = max(1, min(BATCH, BLOCK_ELEMENTS // max(1, math.prod(block.shape[1:]))))
+    if exact:
+        # every point goes through the same program, a stack of `size` points, whatever the number of
+        # points and wherever it sits among them: its value is then the same bit for bit in a chunk of an
+        # executor's task as in the whole gradient
+        size = max(1, min(BATCH, BLOCK_ELEMENTS // max(1, math.prod(block.shape[1:]))))
+    else:  # one call, on a stack padded to a power of two: stacks of many lengths share a few compilations
+        size = 1 << max(0, (k - 1).bit_length())
     if k % size:
         last = xp.broadcast_to(block[k - 1:, ...], (size - k % size, *block.shape[1:]))
         block = xp.concat([block, last], axis=0)

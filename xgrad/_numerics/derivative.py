@@ -277,20 +277,28 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     else:
         settings = dataclasses.replace(settings, lockstep=lockstep)
     with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
-        if h0 is None:
-            h = _richardson.first_step(x, scale, direction, _richardson.FIRST_FRACTION[precision], xp)
+        if h0 is None:  # the first steps, the powers of the error and the unusable elements, in one call on JAX
+            h, power, unusable = compiled_own(_start, xp)(x, scale, direction, _richardson.FIRST_FRACTION[precision])
         else:
             sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
             h = (x + sign * h0) - x
-    central = direction == 0
-    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+            power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
+            unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
     state = _richardson.run(quotient_for(call, x, direction, o.n, xp), x, h, power, settings, xp)
     if lockstep or o.preserve_shape:
         state.nfev = state.nfev + 1  # the call at x that found the shape of the values
-    unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
     if h0 is not None:
         unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
     return _result(state, unusable, xp)
+
+
+def _start(x: Array, scale: Array, direction: Array, fraction: float) -> tuple[Array, Array, Array]:
+    """The first steps, the power of the error of each element's quotient (2 central, 1
+    one-sided), and the elements whose options are not finite."""
+    xp = array_api_compat.array_namespace(x)
+    h = _richardson.first_step(x, scale, direction, fraction, xp)
+    power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
+    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale)
 
 
 def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:

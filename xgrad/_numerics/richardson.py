@@ -170,8 +170,8 @@ def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings
                 d, r, spent = quotient(h)
             # the array work of a round, compiled in one call where the library can (JAX)
             fields = (state.df, state.error, state.status, state.nfev, state.nit)
-            t, b, fields, active, stalls, h_next = _step(xp, shape)(d, r, spent, h, x, power, prev, steps, fields,
-                                                                     active, stalls, limits)
+            t, b, fields, active, stalls, h_next, going = _step(xp, shape)(d, r, spent, h, x, power, prev, steps,
+                                                                            fields, active, stalls, limits)
             state.df, state.error, state.status, state.nfev, state.nit = fields
             if settings.callback is not None:
                 try:
@@ -179,7 +179,8 @@ def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings
                 except StopIteration:
                     state.status = xp.where(active, xp.full_like(state.status, STOPPED), state.status)
                     active = xp.zeros_like(active)
-            if not bool(xp.any(active)):
+                    going = False
+            if not bool(going):  # any(active), computed in the round
                 break
             prev, steps = (t, b), [h, *steps][:settings.depth]
             h = h_next
@@ -251,7 +252,7 @@ def _round(xp: Namespace, depth: int, lockstep: int, capped: bool, precision: st
     ratio = _ratio(state, COARSE[precision], xp) if adaptive else factor
     h_next = (x + h / ratio) - x
     h_next = h_next if lockstep else xp.where(active, h_next, h)
-    return t, b, (state.df, state.error, state.status, state.nfev, state.nit), active, stalls, h_next
+    return t, b, (state.df, state.error, state.status, state.nfev, state.nit), active, stalls, h_next, xp.any(active)
 
 
 def _first_finite(quotient: Quotient, x: Array, h: Array, lockstep: int,
