@@ -214,10 +214,10 @@ def derivative(
     "How derivative works" in the documentation has the details and a
     comparison with scipy and numdifftools.
 
-    On JAX, a traceable `f` is traced and compiled (once per `f` and shape of
-    the points) and evaluated at all the points of a round in one call: its
-    Python code runs once per compilation, not once per point. An `f` that
-    cannot be traced is called once per point ("What runs where" in the
+    On JAX, a traceable `f` given without `args` and `kwargs` is traced and
+    compiled (``jax.jit``, once per `f` and shape of the points): its Python
+    code runs once per compilation, not once per round. An `f` that cannot be
+    traced is called as on any backend ("What runs where" in the
     documentation).
 
     Examples

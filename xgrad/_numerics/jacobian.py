@@ -150,11 +150,11 @@ def jacobian(
     column while their steps agree, so the cost is about that of one
     derivative per column (``nfev`` counts per entry).
 
-    On JAX, a traceable `f` is traced and compiled (once per `f` and shape of
-    the points) and evaluated at all the points of a round in one call: its
-    Python code runs once per compilation, not once per point. An `f` that
-    cannot be traced is called once per point ("What runs where" in the
-    documentation).
+    On JAX, without ``vectorized=True``, a traceable `f` is traced and
+    compiled (once per `f` and shape of the points) and evaluated at all the
+    points of a round in one call: its Python code runs once per compilation,
+    not once per point. An `f` that cannot be traced is called once per point
+    ("What runs where" in the documentation).
 
     Examples
     --------
