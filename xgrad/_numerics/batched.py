@@ -32,7 +32,8 @@ from xgrad._infra.backend import library_of
 from xgrad._infra.devices import Batching
 from xgrad._infra.typing import Array, Namespace
 
-__all__ = ["batching_of", "compiled_batch", "compiled_call", "compiled_own", "compiled_whole", "stacked_values"]
+__all__ = ["batching_of", "compiled_around", "compiled_batch", "compiled_call", "compiled_own", "compiled_whole",
+           "stacked_values"]
 
 _COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, str], Any]] = weakref.WeakKeyDictionary()
 _BATCHING: dict[str, Batching | None] = {}
@@ -123,6 +124,21 @@ def compiled_call(f: Callable[..., Any], kind: str, build: Callable[[Callable[..
     except batching.untraceable:
         _untraceable(f, kind)
         return None
+
+
+def compiled_around(f: Callable[[Array], Any], kind: str, one: Callable[[Any], Array],
+                    around: Callable[[Callable[[Array], Array]], Callable[..., Any]], args: tuple[Any, ...],
+                    xp: Namespace) -> Any:
+    """``around(fs)(*args)`` in one compiled call, where ``fs`` evaluates `f` at a stack of
+    points (axis 0), each value checked by `one`: the points built, `f` evaluated and the
+    values arranged by one program. Once per `f` and `kind` (which must name everything that
+    `one` and `around` capture: shapes, dtype, device); None where the library has no compiler
+    or `f` cannot be traced."""
+    batching = batching_of(xp)
+    if batching is None:
+        return None
+    vectorize = batching.vectorize
+    return compiled_call(f, kind, lambda g: around(vectorize(lambda p: one(g(p)))), args, xp)
 
 
 def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace, exact: bool = False) -> Any:

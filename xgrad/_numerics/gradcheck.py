@@ -17,7 +17,7 @@ from xgrad._infra.backend import compute_dtype
 from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
-from xgrad._numerics.batched import compiled_own, stacked_values
+from xgrad._numerics.batched import BLOCK_ELEMENTS, compiled_around, compiled_own, stacked_values
 from xgrad._numerics.verdict import FLOOR_ULPS, PROMISE, SAFETY, Probes, Verdict, decide, typical_size
 
 __all__ = ["GradientReport", "check_gradient"]
@@ -175,18 +175,35 @@ def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace
     build = compiled_own(_entry_points if dirs.signs is None else _sign_points, xp)
     table = dirs.index if dirs.signs is None else dirs.signs
 
+    def one(v: Any) -> Array:
+        return as_scalar(v, xp, dev, x.dtype, "`f`")
+
+    def around(values_of: Callable[[Array], Array]) -> Callable[..., Array]:
+        def core(t: Array, flat: Array, each: Array, table: Array) -> Array:
+            steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))
+            block = (_entry_points if dirs.signs is None else _sign_points)(flat, steps, each, table)
+            values = values_of(xp.reshape(block, (steps.shape[0], *x.shape)))
+            return xp.permute_dims(xp.reshape(values, (t.shape[1], t.shape[0])), (1, 0))
+
+        return core
+
+    kind = f"check_gradient {'entries' if dirs.signs is None else 'signs'} {tuple(x.shape)} {x.dtype} {dev}"
+
     def phi(t: Array) -> Array:
-        steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))  # point r: direction r // 2, step t[r % 2, r // 2]
         sides = t.shape[0]
         each = rows if sides == 2 else xp.reshape(xp.stack([rows[::2]] * sides, axis=1), (-1,))
+        if math.prod(t.shape) * flat.shape[0] <= BLOCK_ELEMENTS:  # all the points at once: one compiled call
+            values = compiled_around(f, kind, one, around, (t, flat, each, table), xp)
+            if values is not None:
+                return values
+        steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))  # point r: direction r // 2, step t[r % 2, r // 2]
 
         def points(lo: int, hi: int) -> Array:  # the points of a chunk, built in one call
             whole = (lo, hi) == (0, steps.shape[0])
             block = build(flat, steps if whole else steps[lo:hi], each if whole else each[lo:hi], table)
             return xp.reshape(block, (hi - lo, *x.shape))
 
-        values = stacked_values(f, steps.shape[0], points, lambda v: as_scalar(v, xp, dev, x.dtype, "`f`"), xp,
-                                flat.shape[0])
+        values = stacked_values(f, steps.shape[0], points, one, xp, flat.shape[0])
         return xp.permute_dims(xp.reshape(values, (t.shape[1], sides)), (1, 0))
 
     return phi
