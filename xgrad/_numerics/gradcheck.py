@@ -172,17 +172,19 @@ def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace
     count = dirs.count if which is None else len(which)
     rows = xp.asarray(list(range(count)) if which is None else which, device=dev)
     rows = xp.reshape(xp.stack([rows, rows], axis=1), (-1,))  # point r: direction rows[r], the steps of column r // 2
-    build = compiled_own(_entry_points if dirs.signs is None else _sign_points, xp)
-    table = dirs.index if dirs.signs is None else dirs.signs
+    moved = _entry_points if dirs.signs is None else _sign_points
+    build, table = compiled_own(moved, xp), dirs.index if dirs.signs is None else dirs.signs
+    shape, dtype = tuple(x.shape), x.dtype  # what the compiled call keeps while f lives: no array of this check
+
 
     def one(v: Any) -> Array:
-        return as_scalar(v, xp, dev, x.dtype, "`f`")
+        return as_scalar(v, xp, dev, dtype, "`f`")
 
     def around(values_of: Callable[[Array], Array]) -> Callable[..., Array]:
         def core(t: Array, flat: Array, each: Array, table: Array) -> Array:
             steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))
-            block = (_entry_points if dirs.signs is None else _sign_points)(flat, steps, each, table)
-            values = values_of(xp.reshape(block, (steps.shape[0], *x.shape)))
+            block = moved(flat, steps, each, table)
+            values = values_of(xp.reshape(block, (steps.shape[0], *shape)))
             return xp.permute_dims(xp.reshape(values, (t.shape[1], t.shape[0])), (1, 0))
 
         return core
@@ -296,11 +298,10 @@ def check_gradient(
     decide" in the documentation has the rule and its calibration
     (``scripts/calibrate_check_gradient.py``).
 
-    On JAX, a traceable `f` is traced and compiled (once per `f` and shape of
-    the points) and evaluated at all the points of a round in one call: its
-    Python code runs once per compilation, not once per point. An `f` that
-    cannot be traced is called once per point ("What runs where" in the
-    documentation).
+    On JAX, a traceable `f` is traced and compiled, once per `f` and shape,
+    and evaluated at all the points of a round in one call: its Python code
+    runs once per compilation. An `f` that cannot be traced is called once
+    per point ("What runs where" in the documentation).
 
     Examples
     --------
