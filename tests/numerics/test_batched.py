@@ -129,8 +129,9 @@ def test_an_error_of_f_reaches_the_caller_unchanged(backend, name, when):
     with pytest.raises(Boom, match="f failed for its own reason") as info:
         run(f)
     assert info.value is seen[-1]  # the very exception f raised, not a wrapper
-    if when == "always":  # raised while f was traced (JAX) or at its first call: f is not called again
-        assert len(seen) == 1
+    if when == "always":  # raised at f's first eager call (on JAX after one trace, which raised it too;
+        # jacobian and hessian call f at x eagerly first)
+        assert len(seen) == (2 if backend.name == "jax" and name not in ("jacobian", "hessian") else 1)
 
 
 def test_the_cache_does_not_keep_f_alive(backend):

@@ -146,21 +146,17 @@ def jax_device(jax: Any, device: Device | None) -> Any:
 class Batching(NamedTuple):
     """How a library evaluates a function in one compiled call: over a stack
     of points (`batch`: f -> a function of the stack), or on whole arrays
-    (`whole`: f -> its compiled self), and the errors that say `f` cannot be
-    traced (`untraceable`: a tracer made a Python number or bool, a NumPy
-    call on a tracer, a shape that depends on the data). `vectorize`: f -> a
-    function of the stack that runs f's operations once each, on the whole
-    stack, uncompiled: fewer dispatches, and the rounding of eager calls."""
+    (`whole`: f -> its compiled self). `vectorize`: f -> a function of the
+    stack that runs f's operations once each, on the whole stack, uncompiled:
+    fewer dispatches, and the rounding of eager calls."""
 
     batch: Callable[[Callable[..., Any]], Callable[..., Any]]
     whole: Callable[[Callable[..., Any]], Callable[..., Any]]
-    untraceable: tuple[type[BaseException], ...]
     vectorize: Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def jax_batching(jax: Any) -> Batching:
-    errors = jax.errors
-    return Batching(lambda f: jax.jit(jax.vmap(f)), jax.jit, (errors.JAXTypeError, errors.JAXIndexError), jax.vmap)
+    return Batching(lambda f: jax.jit(jax.vmap(f)), jax.jit, jax.vmap)
 
 
 def strict_device(strict: Any, device: Device | None) -> Any:

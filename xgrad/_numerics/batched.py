@@ -12,9 +12,10 @@ power of two, so that stacks of many lengths share a few compilations).
 
 An `f` that cannot be traced (it turns an element into a Python number or
 bool, calls NumPy on its argument, makes a shape that depends on the data)
-raises one of the library's trace errors while it is traced: it is then
-evaluated one point per call, with the same results as without a compiler,
-and never traced again. Any other error of `f` reaches the caller unchanged.
+raises an error while it is traced: it is then evaluated one point per call,
+with the same results as without a compiler, and never traced again. An `f`
+that fails for its own reason fails again in that first eager call, which
+raises its error to the caller unchanged.
 A traced `f` may round differently from an eager one (the compiler fuses
 its operations), and runs its Python code once per compilation, not once per
 point: an `f` that counts its calls or prints sees fewer calls.
@@ -64,6 +65,8 @@ def _compiled(f: Callable[..., Any], kind: str, batching: Batching,
     except TypeError:  # not hashable, or no weak references to it (some builtins)
         return None
     key = (func, kind)
+    if (func, "any") in slot:  # it failed once while traced
+        return None
     if key not in slot:
         ref = weakref.ref(owner)
 
@@ -79,8 +82,12 @@ def _compiled(f: Callable[..., Any], kind: str, batching: Batching,
 
 
 def _untraceable(f: Callable[..., Any], kind: str) -> None:
+    """Remember that `f` failed while it was traced, and is evaluated eagerly from now on. A
+    trace error (a tracer made a Python number or bool, a NumPy call on a tracer, a shape that
+    depends on the data) or a check that cannot see a tracer's device: the eager calls that
+    follow succeed. An error of `f` itself: they raise it, the very error `f` raises eagerly."""
     owner, func = (f.__self__, f.__func__) if inspect.ismethod(f) else (f, None)
-    _COMPILED[owner][(func, kind)] = None
+    _COMPILED[owner][(func, kind)] = _COMPILED[owner][(func, "any")] = None  # not traced again, in any way
 
 
 def compiled_whole(f: Callable[[Array], Any], points: Array, xp: Namespace) -> Any:
@@ -91,7 +98,7 @@ def compiled_whole(f: Callable[[Array], Any], points: Array, xp: Namespace) -> A
         assert batching is not None
         try:
             return compiled(points)
-        except batching.untraceable:
+        except Exception:  # f cannot be traced, or fails: see _untraceable
             _untraceable(f, "whole")
     return f(points)
 
@@ -121,7 +128,7 @@ def compiled_call(f: Callable[..., Any], kind: str, build: Callable[[Callable[..
     assert batching is not None
     try:
         return compiled(*args)
-    except batching.untraceable:
+    except Exception:  # f cannot be traced, or fails: see _untraceable
         _untraceable(f, kind)
         return None
 
@@ -165,7 +172,7 @@ def compiled_batch(f: Callable[[Array], Any], block: Array, xp: Namespace, exact
     try:
         parts = [compiled(block if block.shape[0] == size else block[lo:lo + size, ...])
                  for lo in range(0, block.shape[0], size)]
-    except batching.untraceable:
+    except Exception:  # f cannot be traced, or fails: see _untraceable
         _untraceable(f, kind)
         return None
     values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
