@@ -145,3 +145,16 @@ def test_bench_jax_block_compares_the_block_programs(tmp_path):
     same = {name for name, r in rows.items() if r["same_bits_as_xgrad"]}
     assert same == {"xgrad block program (as train runs it)", "xgrad, gathers by take (as before)",
                     "xgrad, parameters donated", "xgrad, losses to the host each block"}
+
+
+def test_bench_check_prints_every_backend_against_numpy(tmp_path):
+    out = _run(str(SCRIPTS / "bench_check.py"), "--rounds", "1", "--backends", "numpy", "jax",
+               "--only", "derivative", "numerical_gradient", "--json", str(tmp_path / "c.json"))
+    report = json.loads((tmp_path / "c.json").read_text())
+    rows = report["rows"]
+    assert [r["backend"] for r in rows][:2] == ["numpy", "numpy"]  # the baseline, measured in the same run
+    assert all(r["ratio_to_numpy"] == 1.0 for r in rows if r["backend"] == "numpy")
+    assert all(r["dtype"] == "float64" and r["median_s"] > 0 for r in rows)
+    assert "environment" in report and "x numpy" in out
+    if importlib.util.find_spec("jax") is not None:
+        assert {r["case"] for r in rows if r["backend"] == "jax"} == {"derivative", "numerical_gradient"}

@@ -27,6 +27,7 @@ from xgrad._infra.devices import (
     cupy_device,
     cupy_device_name,
     cupy_to_numpy,
+    jax_batching,
     jax_device,
     strict_device,
     torch_copy,
@@ -67,6 +68,7 @@ class Library:
     to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
     copy: Callable[[Array], Array] | None = None  # a fresh copy, where asarray(copy=True) will not do
     float64_hint: str | None = None  # how to get float64 where the library lacks it by default
+    batching: Callable[[Any], Any] | None = None  # from the module: a devices.Batching (f on many points, compiled)
 
     def load(self) -> Any:
         """The imported module, or a BackendUnavailableError saying how to install it."""
@@ -90,7 +92,7 @@ LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("torch", "torch", "pip install torch", array_api_compat.is_torch_namespace, _compat, torch_device,
             own_pool=torch_threads, gather="index_select", shares_host=True, to_numpy=torch_to_numpy, copy=torch_copy),
     Library("jax", "jax", "pip install jax", array_api_compat.is_jax_namespace, lambda jax: jax.numpy,
-            jax_device, compiler="jit", compiles_by_default=True, pools="fixed",
+            jax_device, compiler="jit", compiles_by_default=True, pools="fixed", batching=jax_batching,
             float64_hint='call jax.config.update("jax_enable_x64", True) before any array is made'),
     Library("array_api_strict", "array_api_strict", "pip install array-api-strict",
             array_api_compat.is_array_api_strict_namespace, lambda strict: strict, strict_device, errstate=True),
@@ -320,10 +322,9 @@ def namespace_of(*arrays: Array) -> tuple[Namespace, Device]:
 
 
 def refuse_numpy_subclass(a: Any, name: str | None = None) -> None:
-    """Refuse NumPy's masked arrays and matrices (`name`: the argument, for the
-    message), whose arithmetic is not the array API's: a mask would be dropped
-    or half-followed (masked entries silently computed with, or given a
-    gradient of 0), and ``*`` on a matrix is a matrix product."""
+    """Refuse NumPy's masked arrays and matrices (`name`: the argument, for the message), whose arithmetic is
+    not the array API's: a mask would be dropped or half-followed (masked entries silently computed with, or
+    given a gradient of 0), and ``*`` on a matrix is a matrix product."""
     if not type(a).__module__.startswith("numpy"):
         return
     import numpy as np  # the host edge: only reached for NumPy objects
@@ -358,9 +359,8 @@ def quiet_overflow(backend: Backend | Namespace) -> contextlib.AbstractContextMa
 
 
 def index_dtype(xp: Namespace, device: Any = None) -> Any:
-    """The namespace's default integer type for indices and counts: int64 on most
-    backends, int32 on JAX without ``jax_enable_x64`` (which warns on every int64
-    request and hands back int32 anyway)."""
+    """The namespace's default integer type for indices and counts: int64 on most backends, int32 on JAX
+    without ``jax_enable_x64`` (which warns on every int64 request and hands back int32 anyway)."""
     try:
         return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
     except (AttributeError, TypeError, KeyError):

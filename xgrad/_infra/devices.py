@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from xgrad._infra.typing import Array, Device
 
-__all__ = ["BackendUnavailableError", "cpu_device", "cuda_count", "cupy_device", "cupy_device_name", "cupy_index",
-           "cupy_to_numpy", "jax_device", "no_device", "strict_device", "torch_copy", "torch_device", "torch_threads",
-           "torch_to_numpy"]
+__all__ = ["BackendUnavailableError", "Batching", "cpu_device", "cuda_count", "cupy_device", "cupy_device_name",
+           "cupy_index", "cupy_to_numpy", "jax_batching", "jax_device", "no_device", "strict_device", "torch_copy",
+           "torch_device", "torch_threads", "torch_to_numpy"]
 
 logger = logging.getLogger("xgrad")
 
@@ -141,6 +141,22 @@ def jax_device(jax: Any, device: Device | None) -> Any:
     elif device in devices:
         return device
     raise no_device("jax", device, [str(d) for d in devices])
+
+
+class Batching(NamedTuple):
+    """How a library evaluates a function in one compiled call: over a stack
+    of points (`batch`: f -> a function of the stack), or on whole arrays
+    (`whole`: f -> its compiled self). `vectorize`: f -> a function of the
+    stack that runs f's operations once each, on the whole stack, uncompiled:
+    fewer dispatches, and the rounding of eager calls."""
+
+    batch: Callable[[Callable[..., Any]], Callable[..., Any]]
+    whole: Callable[[Callable[..., Any]], Callable[..., Any]]
+    vectorize: Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def jax_batching(jax: Any) -> Batching:
+    return Batching(lambda f: jax.jit(jax.vmap(f)), jax.jit, jax.vmap)
 
 
 def strict_device(strict: Any, device: Device | None) -> Any:

@@ -21,6 +21,7 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import check_callable, python_real, same_library_result
 from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
+from xgrad._numerics.batched import compiled_own, compiled_whole
 from xgrad._numerics.complexstep import complex_step
 from xgrad._numerics.knobs import default_rtol
 from xgrad._numerics.stencils import quotient_for
@@ -213,6 +214,12 @@ def derivative(
     "How derivative works" in the documentation has the details and a
     comparison with scipy and numdifftools.
 
+    On JAX, a traceable `f` given without `args` and `kwargs` is traced and
+    compiled (``jax.jit``, once per `f` and shape of the points): its Python
+    code runs once per compilation, not once per round. An `f` that cannot be
+    traced is called as on any backend ("What runs where" in the
+    documentation).
+
     Examples
     --------
     >>> import numpy as np
@@ -246,6 +253,7 @@ def derivative(
 def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     xp, x = o.xp, o.x
     call = _with_args(f, o)
+    call_is_f = call is f  # no arguments: f itself can be compiled, and kept while it lives
     if o.method == "complex":
         state = complex_step(call, x, o.scale, xp)
         return _result(state, xp.zeros(x.shape, dtype=xp.bool, device=array_api_compat.device(x)), xp)
@@ -258,7 +266,7 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         scale, direction = xp.broadcast_to(o.scale, shape), xp.broadcast_to(o.direction, shape)
         h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
     else:
-        call = _elementwise(call, xp)
+        call = _elementwise(call, xp, compiled=call_is_f)
         scale, direction, h0 = o.scale, o.direction, o.initial_step
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
     settings = o.settings
@@ -269,33 +277,41 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     else:
         settings = dataclasses.replace(settings, lockstep=lockstep)
     with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
-        if h0 is None:
-            h = _richardson.first_step(x, scale, direction, _richardson.FIRST_FRACTION[precision], xp)
+        if h0 is None:  # the first steps, the powers of the error and the unusable elements, in one call on JAX
+            h, power, unusable = compiled_own(_start, xp)(x, scale, direction, _richardson.FIRST_FRACTION[precision])
         else:
             sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
             h = (x + sign * h0) - x
-    central = direction == 0
-    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+            power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
+            unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
     state = _richardson.run(quotient_for(call, x, direction, o.n, xp), x, h, power, settings, xp)
     if lockstep or o.preserve_shape:
         state.nfev = state.nfev + 1  # the call at x that found the shape of the values
-    unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
     if h0 is not None:
         unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
     return _result(state, unusable, xp)
 
 
+def _start(x: Array, scale: Array, direction: Array, fraction: float) -> tuple[Array, Array, Array]:
+    """The first steps, the power of the error of each element's quotient (2 central, 1
+    one-sided), and the elements whose options are not finite."""
+    xp = array_api_compat.array_namespace(x)
+    h = _richardson.first_step(x, scale, direction, fraction, xp)
+    power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
+    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale)
+
+
 def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:
-    nan = xp.full_like(state.df, math.nan)
-    status = xp.where(unusable, xp.full_like(state.status, _richardson.NONFINITE), state.status)
-    return DerivativeResult(
-        df=xp.where(unusable, nan, state.df),
-        error=xp.where(unusable, nan, state.error),
-        success=status >= 0,
-        status=status,
-        nfev=state.nfev,
-        nit=state.nit,
-    )
+    df, error, success, status = compiled_own(_outcome, xp)(state.df, state.error, state.status, unusable)
+    return DerivativeResult(df=df, error=error, success=success, status=status, nfev=state.nfev, nit=state.nit)
+
+
+def _outcome(df: Array, error: Array, status: Array, unusable: Array) -> tuple[Array, Array, Array, Array]:
+    """NaN and status -3 where the options made an element unusable."""
+    xp = array_api_compat.array_namespace(df)
+    nan = xp.full_like(df, math.nan)
+    status = xp.where(unusable, xp.full_like(status, _richardson.NONFINITE), status)
+    return xp.where(unusable, nan, df), xp.where(unusable, nan, error), status >= 0, status
 
 
 def _reporter(callback: Callable[[DerivativeResult], None], xp: Namespace) -> Callable[..., None]:
@@ -350,11 +366,12 @@ def _shape_preserving(f: Callable[[Array], Array], x: Array,
     return call, lead
 
 
-def _elementwise(f: Callable[[Array], Array], xp: Namespace) -> Callable[[Array], Array]:
-    """`f`, checked to return an array of the shape it was given."""
+def _elementwise(f: Callable[[Array], Array], xp: Namespace, compiled: bool = False) -> Callable[[Array], Array]:
+    """`f`, checked to return an array of the shape it was given; `compiled`: through
+    its compiled self where the library traces `f` (JAX)."""
 
     def call(points: Array) -> Array:
-        values = f(points)
+        values = compiled_whole(f, points, xp) if compiled else f(points)
         if isinstance(values, int | float):
             python_real(values, "`f`")  # an integer beyond the floats' range says so
         if not array_api_compat.is_array_api_obj(values) or tuple(values.shape) != tuple(points.shape):

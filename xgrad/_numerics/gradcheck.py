@@ -14,8 +14,10 @@ from typing import Any
 import array_api_compat
 
 from xgrad._infra.backend import compute_dtype
+from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, as_scalar, check_callable, check_count, check_real, fresh_copy
+from xgrad._numerics.batched import BLOCK_ELEMENTS, compiled_around, compiled_own, stacked_values
 from xgrad._numerics.verdict import FLOOR_ULPS, PROMISE, SAFETY, Probes, Verdict, decide, typical_size
 
 __all__ = ["GradientReport", "check_gradient"]
@@ -136,9 +138,9 @@ def _given(grad: Any, x: Array, xp: Namespace) -> Array:
 
 
 class _Directions:
-    """The directions of a check: unit vectors (entries), built one at a time
-    and never stored as an (n, n) identity, so that memory stays linear in the
-    entries; or `count` random sign vectors, a (count, n) array."""
+    """The directions of a check: unit vectors (entries), built a chunk of rows at
+    a time and never stored as an (n, n) identity, so that memory stays linear in
+    the entries; or `count` random sign vectors, a (count, n) array."""
 
     def __init__(self, n: int, count: int | None, xp: Namespace, x: Array, seed: int) -> None:
         self.xp, self.n, self.dtype = xp, n, x.dtype
@@ -150,14 +152,7 @@ class _Directions:
             draw = np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, n))
             self.signs = xp.asarray(draw.tolist(), dtype=x.dtype, device=self.device)
         self.count = n if count is None else count
-        self._index = xp.arange(n, device=self.device)
-
-    def vector(self, j: int) -> Array:
-        """Direction `j`, flat: a unit vector built on demand, or sign vector `j`."""
-        if self.signs is not None:
-            return self.signs[j, ...]
-        one = self.xp.ones((), dtype=self.dtype, device=self.device)
-        return self.xp.where(self._index == j, one, self.xp.zeros_like(one))
+        self.index = xp.arange(n, device=self.device)
 
     def slopes(self, flat_g: Array, dtype: Any) -> Array:
         """The given gradient along every direction, summed in `dtype`."""
@@ -174,16 +169,58 @@ def _along(f: Callable[[Array], Any], x: Array, dirs: _Directions, xp: Namespace
     flat = xp.reshape(x, (-1,))
     dev = array_api_compat.device(x)
 
+    count = dirs.count if which is None else len(which)
+    rows = xp.asarray(list(range(count)) if which is None else which, device=dev)
+    rows = xp.reshape(xp.stack([rows, rows], axis=1), (-1,))  # point r: direction rows[r], the steps of column r // 2
+    moved = _entry_points if dirs.signs is None else _sign_points
+    build, table = compiled_own(moved, xp), dirs.index if dirs.signs is None else dirs.signs
+    shape, dtype = tuple(x.shape), x.dtype  # what the compiled call keeps while f lives: no array of this check
+
+
+    def one(v: Any) -> Array:
+        return as_scalar(v, xp, dev, dtype, "`f`")
+
+    def around(values_of: Callable[[Array], Array]) -> Callable[..., Array]:
+        def core(t: Array, flat: Array, each: Array, table: Array) -> Array:
+            steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))
+            block = moved(flat, steps, each, table)
+            values = values_of(xp.reshape(block, (steps.shape[0], *shape)))
+            return xp.permute_dims(xp.reshape(values, (t.shape[1], t.shape[0])), (1, 0))
+
+        return core
+
+    kind = f"check_gradient {'entries' if dirs.signs is None else 'signs'} {tuple(x.shape)} {x.dtype} {dev}"
+
     def phi(t: Array) -> Array:
-        values = []
-        for j in range(t.shape[1]):
-            u = dirs.vector(j if which is None else which[j])
-            for a in range(t.shape[0]):
-                point = xp.reshape(flat + t[a, j] * u, x.shape)
-                values.append(as_scalar(f(point), xp, dev, x.dtype, "`f`"))
-        return xp.permute_dims(xp.reshape(xp.stack(values), (t.shape[1], t.shape[0])), (1, 0))
+        sides = t.shape[0]
+        each = rows if sides == 2 else xp.reshape(xp.stack([rows[::2]] * sides, axis=1), (-1,))
+        if math.prod(t.shape) * flat.shape[0] <= BLOCK_ELEMENTS:  # all the points at once: one compiled call
+            values = compiled_around(f, kind, one, around, (t, flat, each, table), xp)
+            if values is not None:
+                return values
+        steps = xp.reshape(xp.permute_dims(t, (1, 0)), (-1,))  # point r: direction r // 2, step t[r % 2, r // 2]
+
+        def points(lo: int, hi: int) -> Array:  # the points of a chunk, built in one call
+            whole = (lo, hi) == (0, steps.shape[0])
+            block = build(flat, steps if whole else steps[lo:hi], each if whole else each[lo:hi], table)
+            return xp.reshape(block, (hi - lo, *x.shape))
+
+        values = stacked_values(f, steps.shape[0], points, one, xp, flat.shape[0])
+        return xp.permute_dims(xp.reshape(values, (t.shape[1], sides)), (1, 0))
 
     return phi
+
+
+def _entry_points(flat: Array, steps: Array, rows: Array, index: Array) -> Array:
+    """Point r: `flat` moved by ``steps[r]`` along the unit vector ``rows[r]``."""
+    xp = array_api_compat.array_namespace(flat)
+    return flat[None, :] + steps[:, None] * xp.astype(rows[:, None] == index[None, :], flat.dtype)
+
+
+def _sign_points(flat: Array, steps: Array, rows: Array, signs: Array) -> Array:
+    """Point r: `flat` moved by ``steps[r]`` along the sign vector ``signs[rows[r]]``."""
+    xp = array_api_compat.array_namespace(flat)
+    return flat[None, :] + steps[:, None] * xp.take(signs, rows, axis=0)
 
 
 def directions_for(detection: float) -> int:
@@ -260,6 +297,11 @@ def check_gradient(
     instead of passing; check in float64 then. "How the function checks
     decide" in the documentation has the rule and its calibration
     (``scripts/calibrate_check_gradient.py``).
+
+    On JAX, a traceable `f` is traced and compiled, once per `f` and shape,
+    and evaluated at all the points of a round in one call: its Python code
+    runs once per compilation. An `f` that cannot be traced is called once
+    per point ("What runs where" in the documentation).
 
     Examples
     --------
@@ -338,12 +380,10 @@ def _worst(num: Array, given: Array, allowed: Array, unresolved: Array,
     safe = xp.where(allowed > 0, allowed, xp.ones_like(allowed))  # 0/0 warns on NumPy
     ratio = xp.where(diff == 0, xp.zeros_like(diff), xp.where(allowed > 0, diff / safe, xp.full_like(diff, math.inf)))
     ratio = xp.where(xp.isnan(ratio) | unresolved, xp.full_like(ratio, math.inf), ratio)
-    order = xp.argsort(-ratio)
-    rows = []
-    for r in range(min(5, order.shape[0])):
-        i = int(order[r])
-        rows.append((i, float(num[i]), float(given[i]), float(allowed[i])))
-    return rows
+    order = xp.argsort(-ratio)[:min(5, ratio.shape[0])]
+    # read back to the host at once, not element by element (each read waits for the device)
+    top = to_numpy(xp.stack([xp.astype(order, num.dtype), *(xp.take(a, order, axis=0) for a in (num, given, allowed))]))
+    return [(int(i), float(n), float(g), float(a)) for i, n, g, a in top.T.tolist()]
 
 
 def checked_point(x: Any, max_entries: Any, detection: Any, seed: Any) -> tuple[Array, Namespace, int, float, int]:

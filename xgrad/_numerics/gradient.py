@@ -143,6 +143,12 @@ def numerical_gradient(
     ``lambda W: net.with_params({**net.params, 'W1': W}).loss(x, t)``, or use
     :meth:`TwoLayerNet.numerical_gradient`, which is exact and much faster.
 
+    On JAX, a traceable `f` is vectorized (``jax.vmap``, not compiled, so
+    that every path gives the same numbers) and evaluated at 16 points per
+    call: its Python code runs once per call, not once per point. An `f` that
+    cannot be traced is called once per point ("What runs where" in the
+    documentation).
+
     Examples
     --------
     >>> import numpy as np

@@ -20,9 +20,11 @@ from typing import Any
 import array_api_compat
 
 from xgrad._infra.backend import index_dtype
+from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
 from xgrad._numerics import richardson as _richardson
+from xgrad._numerics.batched import compiled_own
 from xgrad._numerics.derivative import DerivativeResult
 from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
 
@@ -30,13 +32,30 @@ __all__ = ["hessian"]
 
 
 def _scalar(f: Callable[[Array], Any], point: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
-    value = f(xp.reshape(point, shape))
+    return _checked(f(xp.reshape(point, shape)), point, xp)
+
+
+def _checked(value: Any, point: Array, xp: Namespace) -> Array:
+    """A value of `f` as a 0-d array of the dtype of `point`, or a clear error."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = xp.asarray(value, dtype=point.dtype, device=array_api_compat.device(point))
     if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != 1:
         got = getattr(value, "shape", type(value).__name__)
         raise ValueError(f"`f` must return a scalar (a number or an array of one element); got {got}")
     return xp.reshape(same_library_result(value, xp, point.dtype, "`f`"), ())
+
+
+def _moved_once(x: Array, h: Array, i: Array, index: Array) -> Array:
+    """Row r: `x` plus ``h[r]`` times the unit vector ``i[r]``."""
+    xp = array_api_compat.array_namespace(x)
+    return x[None, :] + h[:, None] * xp.astype(i[:, None] == index[None, :], x.dtype)
+
+
+def _moved_twice(x: Array, h: Array, i: Array, k: Array, j: Array, index: Array) -> Array:
+    """Row r: `x` plus ``h[r]`` times the unit vector ``i[r]``, then plus ``k[r]`` times ``j[r]``."""
+    xp = array_api_compat.array_namespace(x)
+    once = x[None, :] + h[:, None] * xp.astype(i[:, None] == index[None, :], x.dtype)
+    return once + k[:, None] * xp.astype(j[:, None] == index[None, :], x.dtype)
 
 
 class _Stencils:
@@ -47,33 +66,72 @@ class _Stencils:
     def __init__(self, f: Callable[[Array], Any], x: Array, scale: Array, pairs: list[tuple[int, int]],
                  xp: Namespace) -> None:
         self.f, self.x, self.xp, self.shape = f, xp.reshape(x, (-1,)), xp, tuple(x.shape)
-        n = self.x.shape[0]
         self.pairs = pairs
-        self.scale = [float(s) for s in xp.reshape(scale, (-1,))]
+        self.scale = [float(s) for s in to_numpy(xp.reshape(scale, (-1,))).tolist()]
         self.centre: Array | None = None
         self.last: dict[int, tuple[float, float, float, int]] = {}  # entry -> (t, d, r, evaluations)
-        self.eye = xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+        self.xs = [float(v) for v in to_numpy(self.x).tolist()]  # read back at once
         self.eps = float(xp.finfo(x.dtype).eps)
 
-    def _f(self, *moves: tuple[int, float]) -> float:
-        point = self.x
-        for i, h in moves:
-            point = point + h * self.eye[i, ...]
-        return float(_scalar(self.f, point, self.shape, self.xp))
+    def _values(self, moves: list[tuple[tuple[int, float], ...]]) -> list[float]:
+        """`f` at `x` moved by each of `moves` (one or two (variable, step) each), in order: the
+        points built as one array per kind of move, the values read back at once (not one
+        element at a time, each of which waits for the device)."""
+        xp, dev = self.xp, array_api_compat.device(self.x)
+        n = self.x.shape[0]
+        index = xp.arange(n, device=dev)
+        blocks: list[Array | None] = []
+        for count in (1, 2):
+            rows = [m for m in moves if len(m) == count]
+            if not rows:
+                blocks.append(None)
+                continue
+            cols = [xp.asarray([m[c][0] for m in rows], device=dev) for c in range(count)]
+            steps = [xp.asarray([m[c][1] for m in rows], dtype=self.x.dtype, device=dev) for c in range(count)]
+            if count == 1:
+                blocks.append(compiled_own(_moved_once, xp)(self.x, steps[0], cols[0], index))
+            else:
+                blocks.append(compiled_own(_moved_twice, xp)(self.x, steps[0], cols[0], steps[1], cols[1], index))
+        # the points in the order of `moves`, so that an f evaluated point by point sees them in that order
+        order, seen = [], [0, 0]
+        for m in moves:
+            order.append((len(m) - 1, seen[len(m) - 1]))
+            seen[len(m) - 1] += 1
+        if blocks[0] is not None and blocks[1] is not None:
+            offset = blocks[0].shape[0]
+            stack = xp.concat([blocks[0], blocks[1]], axis=0)
+            where = [r if kind == 0 else offset + r for kind, r in order]
+            points = xp.take(stack, xp.asarray(where, device=dev), axis=0)
+        else:
+            points = blocks[0] if blocks[0] is not None else blocks[1]
+        # one call of f per point on every backend, compiled or not: ``sum(triu(nfev))`` is the number
+        # of calls of f, as the docstring promises
+        values = xp.stack([_scalar(self.f, points[r, ...], self.shape, xp) for r in range(len(moves))])
+        return [float(v) for v in to_numpy(values).tolist()]
 
-    def _entry(self, i: int, j: int, t: float) -> tuple[float, float, int]:
-        xi, xj = float(self.x[i]), float(self.x[j])
-        hi = (xi + t * self.scale[i]) - xi
-        hj = (xj + t * self.scale[j]) - xj
+    def _steps(self, i: int, j: int, t: float) -> tuple[float, float]:
+        xi, xj = self.xs[i], self.xs[j]
+        return (xi + t * self.scale[i]) - xi, (xj + t * self.scale[j]) - xj
+
+    def _moves(self, i: int, j: int, t: float) -> list[tuple[tuple[int, float], ...]]:
+        """The points of entry (i, j) at step `t`: two on the diagonal, four off it."""
+        hi, hj = self._steps(i, j, t)
+        if i == j:
+            return [((i, hi),), ((i, -hi),)]
+        return [((i, hi), (j, hj)), ((i, hi), (j, -hj)), ((i, -hi), (j, hj)), ((i, -hi), (j, -hj))]
+
+    def _entry(self, i: int, j: int, t: float, f: list[float]) -> tuple[float, float, int]:
+        """Entry (i, j) at step `t` from the values `f` of its points."""
+        xi, xj = self.xs[i], self.xs[j]
+        hi, hj = self._steps(i, j, t)
         if i == j:
             assert self.centre is not None
-            up, down, mid = self._f((i, hi)), self._f((i, -hi)), float(self.centre)
+            up, down, mid = f[0], f[1], float(self.centre)
             d = (up - 2 * mid + down) / (hi * hi)
             slope = abs(up - down) / (2 * abs(hi))
             noise = abs(up) + 2 * abs(mid) + abs(down) + 4 * abs(xi) * slope
             return d, _richardson.ROUNDING_ULPS * self.eps * noise / (hi * hi), 2
-        pp, pm = self._f((i, hi), (j, hj)), self._f((i, hi), (j, -hj))
-        mp, mm = self._f((i, -hi), (j, hj)), self._f((i, -hi), (j, -hj))
+        pp, pm, mp, mm = f
         d = (pp - pm - mp + mm) / (4 * hi * hj)
         slope = abs(pp - mm) / (2 * (abs(hi) + abs(hj)))
         noise = abs(pp) + abs(pm) + abs(mp) + abs(mm) + 4 * (abs(xi) + abs(xj)) * slope
@@ -84,20 +142,27 @@ class _Stencils:
         first = self.centre is None and any(i == j for i, j in self.pairs)
         if first:
             self.centre = _scalar(self.f, self.x, self.shape, xp)
+        steps = [float(v) for v in to_numpy(t).tolist()]  # read back at once
+        todo = [p for p, tp in enumerate(steps) if (self.last.get(p) or (None,))[0] != tp]
+        todo_new = [p for p in todo if math.isfinite(steps[p]) and steps[p] != 0]
+        moves = {p: self._moves(*self.pairs[p], steps[p]) for p in todo_new}
+        flat = self._values([m for p in todo_new for m in moves[p]]) if todo_new else []
+        at = 0
+        for p in todo:
+            tp = steps[p]
+            if p in moves:
+                k = len(moves[p])
+                self.last[p] = (tp, *self._entry(*self.pairs[p], tp, flat[at:at + k]))
+                at += k
+            else:
+                self.last[p] = (tp, math.nan, math.nan, 0)
         d, r, spent = [], [], []
-        for p, (i, j) in enumerate(self.pairs):
-            tp = float(t[p])
-            old = self.last.get(p)
-            if old is not None and old[0] == tp:
-                d.append(old[1])
-                r.append(old[2])
-                spent.append(0)
-                continue
-            dp, rp, ep = self._entry(i, j, tp) if math.isfinite(tp) and tp != 0 else (math.nan, math.nan, 0)
-            self.last[p] = (tp, dp, rp, ep)
+        for p in range(len(self.pairs)):
+            tp, dp, rp, ep = self.last[p]
+            fresh = p in todo
             d.append(dp)
             r.append(rp)
-            spent.append(ep + (1 if first and p == 0 else 0))  # the call at x, once
+            spent.append((ep if fresh else 0) + (1 if first and p == 0 else 0))  # the call at x, once
         dev = array_api_compat.device(self.x)
         return (xp.asarray(d, dtype=self.x.dtype, device=dev), xp.asarray(r, dtype=self.x.dtype, device=dev),
                 xp.asarray(spent, dtype=xp.int32, device=dev))

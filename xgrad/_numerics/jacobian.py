@@ -14,52 +14,68 @@ from typing import Any
 
 import array_api_compat
 
+from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_flag, fresh_copy, same_library_result
+from xgrad._numerics.batched import compiled_own, stacked_values
 from xgrad._numerics.derivative import DerivativeResult, derivative
 from xgrad._numerics.hessian import hessian
 
 __all__ = ["hessian", "jacobian"]
 
 
-def _column_points(t: Array, x: Array, n: int, xp: Namespace) -> tuple[list[Array], list[list[int]]]:
-    """The distinct points of one round and, for every (a, i, j), which one."""
+def _column_points(t: Array, x: Array, n: int, xp: Namespace) -> tuple[Array, list[list[int]]]:
+    """The distinct points of one round, as the rows of one array, and for every (a, i, j), which one.
+    The steps are read back to the host at once (not one element at a time) to find the distinct ones."""
     keys: dict[tuple[int, float], int] = {}
-    points: list[Array] = []
-    eye = xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+    steps = to_numpy(t).tolist()
     which = []
     for a in range(t.shape[0]):
         for i in range(t.shape[1]):
             row = []
             for j in range(n):
-                step = t[a, i, j]
-                key = (j, float(step))
+                key = (j, float(steps[a][i][j]))
                 if key not in keys:
-                    keys[key] = len(points)
-                    points.append(x + step * eye[j, ...])
+                    keys[key] = len(keys)
                 row.append(keys[key])
             which.append(row)
-    return points, which
+    dev = array_api_compat.device(x)
+    cols = xp.asarray([j for j, _ in keys], device=dev)
+    moves = xp.asarray([step for _, step in keys], dtype=x.dtype, device=dev)
+    return compiled_own(_moved, xp)(x, moves, cols, xp.arange(n, device=dev)), which
+
+
+def _moved(x: Array, moves: Array, cols: Array, index: Array) -> Array:
+    """Row r: `x` plus ``moves[r]`` times the unit vector ``cols[r]`` (`index`: the positions of `x`)."""
+    xp = array_api_compat.array_namespace(x)
+    return x[None, :] + moves[:, None] * xp.astype(cols[:, None] == index[None, :], x.dtype)
 
 
 def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
-             xp: Namespace) -> Callable[[Array], Array]:
-    """The elementwise function of the steps t[a, i, j] -> f_i(x + t e_j)."""
+             xp: Namespace, user: tuple[Callable[[Array], Any], Callable[[Any], Array], tuple[int, ...]] | None = None,
+             ) -> Callable[[Array], Array]:
+    """The elementwise function of the steps t[a, i, j] -> f_i(x + t e_j). `user`: the user's
+    `f`, the check of its values and the shape of its argument, to evaluate it at all the
+    points of a round in one compiled call where the library traces it (JAX)."""
     n = x.shape[0]
 
     def g(t: Array) -> Array:
         if math.prod(t.shape) == 0:  # an empty x, or an f with no outputs: nothing to evaluate
             return xp.zeros(t.shape, dtype=x.dtype, device=array_api_compat.device(x))
         points, which = _column_points(t, x, n, xp)
+        k = points.shape[0]
         if vectorized:
-            values = xp.reshape(f(xp.stack(points)), (len(points), m))
+            values = xp.reshape(f(points), (k, m))
+        elif user is not None:
+            fn, check, shape = user
+            values = stacked_values(fn, k, lambda lo, hi: xp.reshape(points[lo:hi, ...], (hi - lo, *shape)),
+                                    lambda v: xp.reshape(check(v), (m,)), xp, n)
         else:
-            values = xp.stack([xp.reshape(f(p), (m,)) for p in points])
-        rows = []
-        for r, idx in enumerate(which):
-            i = r % m
-            rows.append(xp.stack([values[k, i] for k in idx]))
-        return xp.reshape(xp.stack(rows), t.shape)
+            values = xp.stack([xp.reshape(f(points[r, ...]), (m,)) for r in range(k)])
+        # entry (a, i, j) of the round: value i of its point, gathered in one operation
+        index = [which[r][j] * m + r % m for r in range(len(which)) for j in range(n)]
+        picked = xp.take(xp.reshape(values, (-1,)), xp.asarray(index, device=array_api_compat.device(x)), axis=0)
+        return xp.reshape(picked, t.shape)
 
     return g
 
@@ -134,6 +150,12 @@ def jacobian(
     column while their steps agree, so the cost is about that of one
     derivative per column (``nfev`` counts per entry).
 
+    On JAX, without ``vectorized=True``, a traceable `f` is traced and
+    compiled (once per `f` and shape of the points) and evaluated at all the
+    points of a round in one call: its Python code runs once per compilation,
+    not once per point. An `f` that cannot be traced is called once per point
+    ("What runs where" in the documentation).
+
     Examples
     --------
     >>> import numpy as np
@@ -170,7 +192,9 @@ def jacobian(
             return values
         return _checked_values(f(xp.reshape(v, x.shape)), out_shape, x, xp, "at every point, as at `x`")
 
-    g = _stacked(f_flat, flat, m, vectorized, xp)
+    user = None if vectorized else (f, lambda v: _checked_values(v, out_shape, x, xp, "at every point, as at `x`"),
+                                    tuple(x.shape))
+    g = _stacked(f_flat, flat, m, vectorized, xp, user)
     zero = xp.zeros((m, n), dtype=x.dtype, device=array_api_compat.device(x))
     scale = xp.broadcast_to(xp.maximum(xp.abs(flat), xp.ones_like(flat)), (m, n))
     per_input: dict[str, Any] = {"initial_step": initial_step, "step_direction": step_direction}

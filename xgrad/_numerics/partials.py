@@ -21,6 +21,7 @@ import array_api_compat
 from xgrad._infra.backend import namespace_of
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_scalar, check_result_dtype, fresh_copy
+from xgrad._numerics.batched import compiled_own, stacked_values
 from xgrad._numerics.diff import combine
 
 __all__ = ["center_value", "derivatives", "flat_point", "loop_partials", "one_per_point", "scalar_of",
@@ -84,7 +85,8 @@ def center_value(f: Callable[[Array], Array], x: Array, xp: Namespace, vectorize
 
 def loop_partials(f: Callable[[Array], Array], x: Array, steps: Array, mid: Any, start: int, stop: int,
                   method: str, xp: Namespace) -> tuple[Array, list[Array]]:
-    """Derivatives ``start..stop-1`` (``stop > start``), one point per call of `f`.
+    """Derivatives ``start..stop-1`` (``stop > start``), one point per call of `f` (a
+    stack of points per call of `f` vectorized, where the library vectorizes it: JAX).
 
     `steps` is flat, one step per element of `x`; `mid` is ``f(x)`` (None for
     central differences). Also returns the values of `f` at the perturbed
@@ -92,16 +94,33 @@ def loop_partials(f: Callable[[Array], Array], x: Array, steps: Array, mid: Any,
     came, to be compared with ``f(x)`` only if all the derivatives are zero.
     """
     n = math.prod(x.shape)
-    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=array_api_compat.device(x))
-    value = scalar_of(f, x, xp)
-    diffs, seen = [], []
-    for k in range(start, stop):
-        hk = steps[k]
-        up = None if method == "backward" else value(flat_point(flat, positions, k, hk, x.shape, xp))
-        down = None if method == "forward" else value(flat_point(flat, positions, k, -hk, x.shape, xp))
-        diffs.append(combine(up, mid, down, hk, method))
-        seen.append(down if up is None else up)
-    return xp.stack(diffs), seen
+    dev = array_api_compat.device(x)
+    flat, positions = xp.reshape(x, (-1,)), xp.arange(n, device=dev)
+    hk = steps[start:stop]
+    sides = [s for s, skip in ((1, "backward"), (-1, "forward")) if method != skip]
+    # point 2i (and 2i + 1): coordinate start + i moved up (and down), in the order of the book's loop
+    coords = xp.reshape(xp.stack([xp.arange(start, stop, device=dev)] * len(sides), axis=1), (-1,))
+    deltas = xp.reshape(xp.stack([s * hk for s in sides], axis=1), (-1,))
+    build = compiled_own(_coordinate_points, xp)
+
+    def points(lo: int, hi: int) -> Array:
+        whole = (lo, hi) == (0, deltas.shape[0])
+        block = build(flat, deltas if whole else deltas[lo:hi], coords if whole else coords[lo:hi], positions)
+        return xp.reshape(block, (hi - lo, *x.shape))
+
+    value = scalar_of(lambda v: v, x, xp)  # the checks of a value of f
+    # vectorized but not compiled (JAX): the numbers of a vectorized f or of a loop of eager calls, bit for bit
+    values = xp.reshape(stacked_values(f, deltas.shape[0], points, value, xp, n, exact=True),
+                        (stop - start, len(sides)))
+    up = None if method == "backward" else values[:, 0]
+    down = None if method == "forward" else values[:, -1]
+    return combine(up, mid, down, hk, method), [down if up is None else up]
+
+
+def _coordinate_points(flat: Array, deltas: Array, coords: Array, positions: Array) -> Array:
+    """Point r: `flat` with element ``coords[r]`` moved by ``deltas[r]`` (as :func:`flat_point`)."""
+    xp = array_api_compat.array_namespace(flat)
+    return xp.where(coords[:, None] == positions[None, :], flat[None, :] + deltas[:, None], flat[None, :])
 
 
 def vectorized_partials(f: Callable[[Array], Array], x: Array, steps: Array, mid: Any, start: int, stop: int,

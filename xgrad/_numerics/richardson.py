@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import array_api_compat
 
 from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
+from xgrad._numerics.batched import batching_of, compiled_own
 
-__all__ = ["Quotient", "Settings", "State", "run"]
+__all__ = ["Quotient", "Settings", "State", "difference_quotient", "run"]
 
 # The first step as a fraction of the scale, and the step ratios while lost,
 # far from convergence and near it. Single precision cannot afford small
@@ -67,26 +69,37 @@ Quotient = Callable[[Array], tuple[Array, Array, Array]]
 
 
 def central_quotient(f: Callable[[Array], Array], x: Array, central: Array, xp: Namespace) -> Quotient:
-    """The first-derivative quotient of :func:`_quotient` as a :data:`Quotient`."""
+    """The first-derivative quotient of :func:`difference_quotient` as a :data:`Quotient`."""
     two = xp.full(x.shape, 2, dtype=xp.int32, device=array_api_compat.device(x))
 
     def quotient(h: Array) -> tuple[Array, Array, Array]:
-        d, r = _quotient(f, x, h, central, xp)
+        d, r = difference_quotient(f, x, h, central, xp)
         return d, r, two
 
     return quotient
 
 
-def _quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array, xp: Namespace) -> tuple[Array, Array]:
+def difference_quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array,
+                        xp: Namespace) -> tuple[Array, Array]:
     """Difference quotients at signed steps `h` and their rounding error.
 
     Central elements use ``(f(x+h) - f(x-h)) / 2h`` (error in even powers of h),
     one-sided ones ``(f(x+h) - f(x)) / h`` (all powers). The steps are rounded so
     that the points are exactly ``x`` plus the step used in the quotient.
     """
+    values = f(compiled_own(_points, xp)(x, h, central))
+    return compiled_own(_from_values, xp)(values, x, h, central)  # (one compiled call each on JAX)
+
+
+def _points(x: Array, h: Array, central: Array) -> Array:
+    xp = array_api_compat.array_namespace(x)
+    return xp.stack([x + h, xp.where(central, x - h, x)])
+
+
+def _from_values(values: Array, x: Array, h: Array, central: Array) -> tuple[Array, Array]:
+    xp = array_api_compat.array_namespace(x)
     up = x + h
     down = xp.where(central, x - h, x)
-    values = f(xp.stack([up, down]))
     f_up, f_down = values[0, ...], values[1, ...]
     width = (up - x) + (x - down)
     width = xp.where(central, width, up - x)
@@ -147,52 +160,99 @@ def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings
     prev: tuple[list[Array], list[Array]] | None = None
     steps: list[Array] = []
     stalls = xp.zeros_like(state.nfev)
+    shape = (settings.depth, settings.lockstep, settings.depth < DEPTH, precision, settings.step_factor is None)
+    limits = (settings.rtol, settings.atol, settings.step_factor or 0.0)
     with quiet_overflow(xp):  # overflow, inf - inf and 0/0 show up as non-finite estimates, reported in status
         h, d, r, state.nfev = _first_finite(quotient, x, h, settings.lockstep, xp)
         for it in range(settings.maxiter):
+            spent = None
             if it:
                 d, r, spent = quotient(h)
-                state.nfev = xp.where(active, state.nfev + spent, state.nfev)
-                # a step that left the domain of f after a finite start (a pole, say): stop with the best so far
-                active = active & xp.isfinite(d)
-            t, b = _table_row(d, r, h, prev, steps, power, settings.depth, xp)
-            cand, cand_e = _best(t, b, prev, xp)
-            if prev is None:  # the first quotient is the estimate until an extrapolation has an error estimate
-                state.df = xp.where(active & xp.isfinite(d), d, state.df)
-            state.nit = xp.where(active, state.nit + 1, state.nit)
-            better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
-                               | _contradicts(cand, cand_e, state, xp))
-            state.df = xp.where(better, cand, state.df)
-            state.error = xp.where(better, cand_e, state.error)
-            converged, gone = _within(t, b, prev, settings, xp)
-            done_now = active & converged
-            stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
-            floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
-            state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
-            state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
-            lost = active & ~done_now & ~floor & gone  # smaller steps only lose more
-            state.status = xp.where(lost, xp.full_like(state.status, NO_RELATIVE), state.status)
-            active = active & ~done_now & ~floor & ~lost
+            # the array work of a round, compiled in one call where the library can (JAX)
+            fields = (state.df, state.error, state.status, state.nfev, state.nit)
+            t, b, fields, active, stalls, h_next, going = _step(xp, shape)(d, r, spent, h, x, power, prev, steps,
+                                                                            fields, active, stalls, limits)
+            state.df, state.error, state.status, state.nfev, state.nit = fields
             if settings.callback is not None:
                 try:
                     settings.callback(state, active)
                 except StopIteration:
                     state.status = xp.where(active, xp.full_like(state.status, STOPPED), state.status)
                     active = xp.zeros_like(active)
-            if not bool(xp.any(active)):
+                    going = False
+            if not bool(going):  # any(active), computed in the round
                 break
-            ratio = _ratio(state, COARSE[precision], xp) if settings.step_factor is None else settings.step_factor
             prev, steps = (t, b), [h, *steps][:settings.depth]
-            h_next = (x + h / ratio) - x
-            h = h_next if settings.lockstep else xp.where(active, h_next, h)
-        state.status = xp.where(active, xp.full_like(state.status, MAXITER), state.status)
-        # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
-        # meet a relative test by the letter; an error estimate as large as the answer is no success
-        vague = (state.status >= 0) & ~(state.error < settings.atol + xp.abs(state.df))
-    state.status = xp.where(vague, xp.full_like(state.status, NO_RELATIVE), state.status)
-    bad = ~xp.isfinite(state.df)
-    state.status = xp.where(bad, xp.full_like(state.status, NONFINITE), state.status)
+            h = h_next
+        state.status = compiled_own(_final_status, xp)(state.df, state.error, state.status, active, settings.atol)
     return state
+
+
+def _final_status(df: Array, error: Array, status: Array, active: Array, atol: Any) -> Array:
+    """The status once the rounds are over: out of rounds where still active, no relative
+    accuracy where the error estimate is as large as the answer, no estimate where not finite."""
+    xp = array_api_compat.array_namespace(df)
+    status = xp.where(active, xp.full_like(status, MAXITER), status)
+    # quotients that agree because each is 0 or lost in rounding (x**2 at 1e-300 with steps of 0.25)
+    # meet a relative test by the letter; an error estimate as large as the answer is no success
+    vague = (status >= 0) & ~(error < atol + xp.abs(df))
+    status = xp.where(vague, xp.full_like(status, NO_RELATIVE), status)
+    return xp.where(~xp.isfinite(df), xp.full_like(status, NONFINITE), status)
+
+
+_STEPS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def _step(xp: Namespace, shape: tuple[Any, ...]) -> Callable[..., Any]:
+    """:func:`_round` for `xp` and the settings `shape` (those that shape the
+    computation), compiled once per process where the library has a compiler."""
+    key = (xp.__name__, *shape)
+    if key not in _STEPS:
+        depth, lockstep, capped, precision, adaptive = shape
+
+        def step(*args: Any) -> Any:
+            return _round(xp, depth, lockstep, capped, precision, adaptive, *args)
+
+        batching = batching_of(xp)
+        _STEPS[key] = step if batching is None else batching.whole(step)
+    return _STEPS[key]
+
+
+def _round(xp: Namespace, depth: int, lockstep: int, capped: bool, precision: str, adaptive: bool, d: Array,
+           r: Array, spent: Array | None, h: Array, x: Array, power: Array,
+           prev: tuple[list[Array], list[Array]] | None, steps: list[Array], fields: tuple[Array, ...],
+           active: Array, stalls: Array, limits: tuple[Any, Any, Any]) -> tuple[Any, ...]:
+    """One round of :func:`run` after the quotients `d` (rounding bounds `r`) at the steps `h`:
+    the new row of the table, the state, the elements still active, and the next steps."""
+    df, error, status, nfev, nit = fields
+    rtol, atol, factor = limits
+    if spent is not None:
+        nfev = xp.where(active, nfev + spent, nfev)
+        # a step that left the domain of f after a finite start (a pole, say): stop with the best so far
+        active = active & xp.isfinite(d)
+    t, b = _table_row(d, r, h, prev, steps, power, depth, xp)
+    cand, cand_e = _best(t, b, prev, xp)
+    state = State(df, error, status, nfev, nit)
+    if prev is None:  # the first quotient is the estimate until an extrapolation has an error estimate
+        state.df = xp.where(active & xp.isfinite(d), d, state.df)
+    state.nit = xp.where(active, state.nit + 1, state.nit)
+    better = active & ((cand_e < state.error) | _rescues(cand, cand_e, state, xp)
+                       | _contradicts(cand, cand_e, state, xp))
+    state.df = xp.where(better, cand, state.df)
+    state.error = xp.where(better, cand_e, state.error)
+    converged, gone = _within(t, b, prev, rtol, atol, capped, depth, xp)
+    done_now = active & converged
+    stalls = xp.where(active & ~better, stalls + 1, xp.zeros_like(stalls))
+    floor = active & ~done_now & (stalls >= 2) & _at_floor(d, r, state, xp)
+    state.status = xp.where(done_now, xp.zeros_like(state.status), state.status)
+    state.status = xp.where(floor, xp.full_like(state.status, NOISE_FLOOR), state.status)
+    lost = active & ~done_now & ~floor & gone  # smaller steps only lose more
+    state.status = xp.where(lost, xp.full_like(state.status, NO_RELATIVE), state.status)
+    active = active & ~done_now & ~floor & ~lost
+    ratio = _ratio(state, COARSE[precision], xp) if adaptive else factor
+    h_next = (x + h / ratio) - x
+    h_next = h_next if lockstep else xp.where(active, h_next, h)
+    return t, b, (state.df, state.error, state.status, state.nfev, state.nit), active, stalls, h_next, xp.any(active)
 
 
 def _first_finite(quotient: Quotient, x: Array, h: Array, lockstep: int,
@@ -262,8 +322,8 @@ def _ratio(state: State, coarse: float, xp: Namespace) -> Array:
     return xp.where(settled, FINE * one, xp.where(lost, LEAP * one, coarse * one))
 
 
-def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None, settings: Settings,
-            xp: Namespace) -> tuple[Array, Array]:
+def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] | None, rtol: Any, atol: Any,
+            capped: bool, depth: int, xp: Namespace) -> tuple[Array, Array]:
     """Whether some entry of order MIN_ORDER or more changed from the previous
     row by less than the tolerances (first mask), and whether only entries
     lost in rounding did (second mask: their rounding bound `b` is at least
@@ -273,26 +333,28 @@ def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]
     nothing higher exists). An entry whose bound is over LOST of its value counts for
     neither: such quotients are quantised (a cdf near 1 moves in steps of
     eps) and two of them agree exactly by chance."""
-    ok = xp.zeros(t[0].shape, dtype=xp.bool, device=array_api_compat.device(t[0]))
+    ok = xp.zeros_like(t[0], dtype=xp.bool)
     gone = ok
     if prev is None:
         return ok, gone
-    capped = settings.depth < DEPTH  # an `order` was given: the top entry can only be compared with its own order
     for j in range(min(MIN_ORDER, len(t) - 1), len(t)):
         change = xp.abs(t[j] - prev[0][max(j - 1, 0)])
-        if capped and j == settings.depth and len(prev[0]) > j:
+        if capped and j == depth and len(prev[0]) > j:
             change = xp.minimum(change, xp.abs(t[j] - prev[0][j]))
         size = xp.abs(t[j])
-        agree = change <= settings.atol + settings.rtol * size
-        lost = ~(b[j] < settings.atol + size)
-        chance = ~lost & (b[j] > settings.atol + LOST * size)
+        agree = change <= atol + rtol * size
+        lost = ~(b[j] < atol + size)
+        chance = ~lost & (b[j] > atol + LOST * size)
         ok = ok | (agree & ~lost & ~chance)
         gone = gone | (agree & lost)
     return ok, gone & ~ok
 
 
 def _initial_state(x: Array, xp: Namespace) -> State:
-    dev = array_api_compat.device(x)
-    zeros = xp.zeros(x.shape, dtype=xp.int32, device=dev)
-    return State(df=xp.full_like(x, math.nan), error=xp.full_like(x, math.inf),
-                 status=xp.full_like(zeros, MAXITER), nfev=zeros, nit=zeros)
+    return State(*compiled_own(_initial_fields, xp)(x))
+
+
+def _initial_fields(x: Array) -> tuple[Array, ...]:
+    xp = array_api_compat.array_namespace(x)
+    zeros = xp.zeros_like(x, dtype=xp.int32)
+    return xp.full_like(x, math.nan), xp.full_like(x, math.inf), xp.full_like(zeros, MAXITER), zeros, zeros

@@ -216,4 +216,9 @@ def _reach(p: Probes, allowed: Array, kink: Array, xp: Namespace) -> float:
 
 
 def _indices(mask: Array) -> list[int]:
-    return [i for i in range(mask.shape[0]) if bool(mask[i])]
+    """The positions of the true entries: read once, not entry by entry (each read of
+    an element waits for the device and, on JAX, dispatches an operation)."""
+    xp = array_api_compat.array_namespace(mask)
+    if not bool(xp.any(mask)):
+        return []
+    return [int(i) for i in xp.nonzero(mask)[0]]
