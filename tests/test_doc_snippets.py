@@ -404,7 +404,7 @@ def test_readme_quotes_the_recorded_benchmarks():
     assert f"against {grad['book']['seconds']:.0f} s for the book's own loop" in readme
     assert f"(about {round(grad['speedup_vs_book'], -3):,.0f}x)" in readme
     quoted = {
-        "in about {:.1f} s on one CPU core": "xgrad numpy float32 (default threads='auto')",
+        "in about {:.1f} s with its default threads": "xgrad numpy float32 (default threads='auto')",
         "against {:.1f} s for the book's code": "reference-style loop, 1 BLAS thread",
         "{:.1f} s for PyTorch eager": "pytorch eager (autograd), default threads",
         "{:.1f} s for a hand-jitted JAX loop": "jax hand-jitted lax.scan, 1000-step blocks",
