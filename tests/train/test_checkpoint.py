@@ -48,6 +48,17 @@ def stored() -> dict:
     return json.loads(HISTORY.read_text())
 
 
+def _assert_the_stored_losses(got, stored, *, kept):
+    """The first `kept` losses (read from the checkpoint) as stored, bit for bit;
+    the rest those of the stored run to float32 rounding: since 0.1.0 the
+    sigmoid is computed with one exponential, which moves a few of the 200
+    losses by one unit in the last place, never more."""
+    got, stored = np.asarray(got), np.asarray(stored)
+    np.testing.assert_array_equal(got[:kept], stored[:kept])
+    ulp = np.spacing(stored.astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(got - stored) <= ulp), np.max(np.abs(got - stored) / ulp)
+
+
 def test_the_stored_history_is_read_as_it_was_written(stored):
     from xgrad._train.record import read_history
 
@@ -73,7 +84,7 @@ def test_a_run_resumed_from_the_stored_checkpoint_repeats_the_stored_run(stored,
     shutil.copy(CHECKPOINT, checkpoint)
     resumed = xgrad.train("numpy", checkpoint=checkpoint, resume=True, **SETTINGS)
     assert len(resumed.loss) == 200
-    np.testing.assert_array_equal(resumed.loss, np.asarray(stored["loss"]))
+    _assert_the_stored_losses(resumed.loss, stored["loss"], kept=100)
     # the stored checkpoint ended its 100-iteration run with an evaluation, kept on resuming
     assert resumed.eval_iters == [1, 51, 100, 101, 151, 200]
     at = {i: (a, b) for i, a, b in zip(resumed.eval_iters, resumed.train_acc, resumed.test_acc, strict=True)}
@@ -94,7 +105,7 @@ def test_a_new_checkpoint_keeps_the_layout_of_the_stored_one(tmp_path):
 
 def test_a_fresh_run_repeats_the_stored_run(stored):
     fresh = xgrad.train("numpy", **SETTINGS)
-    np.testing.assert_array_equal(fresh.loss, np.asarray(stored["loss"]))
+    _assert_the_stored_losses(fresh.loss, stored["loss"], kept=0)
 
 
 # --- a full disk, damaged and edited checkpoints ------------------------------------------

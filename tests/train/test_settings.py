@@ -122,8 +122,11 @@ def test_a_checkpoint_older_than_an_added_setting_resumes_with_its_default(momen
     with pytest.raises(ValueError, match=r"settings differ \(momentum: 0.0 there, 0.9 now\)"):
         xgrad.train("numpy", checkpoint=ckpt, resume=True, momentum=0.9, **settings)
     resumed = xgrad.train("numpy", checkpoint=ckpt, resume=True, **settings)
-    stored = json.loads((STORED / "history-0.1.0.json").read_text())
-    np.testing.assert_array_equal(resumed.loss, np.asarray(stored["loss"]))
+    stored = np.asarray(json.loads((STORED / "history-0.1.0.json").read_text())["loss"])
+    # the 100 losses the checkpoint holds, bit for bit; then the stored run's to float32 rounding
+    # (the sigmoid's form changed since 0.1.0: tests/train/test_checkpoint.py)
+    np.testing.assert_array_equal(resumed.loss[:100], stored[:100])
+    np.testing.assert_array_less(np.abs(resumed.loss - stored), np.spacing(stored.astype(np.float32)) * 1.0001)
     assert resumed.config["momentum"] == 0.0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import array_api_compat
 
-from xgrad._infra.backend import Backend, asarray_on, library_of, resolve_backend
+from xgrad._infra.backend import Backend, asarray_on, library_of, quiet_overflow, resolve_backend
 from xgrad._infra.typing import Array, Device, DType, Namespace
 from xgrad._infra.validate import check_count, check_optional_positive, check_positive
 from xgrad._net.args import check_memory, check_seed, known_dtype, network_dtype
@@ -205,8 +205,11 @@ class TwoLayerNet:
         return x, network_targets(self.xp, (x.shape[0], self.sizes[2]), t, self.dtype, self.device)
 
     # -- forward --------------------------------------------------------------
+    # the sigmoid's exp(-a) may overflow to inf for a very negative a: its value, 0,
+    # is right, so NumPy's overflow warning is silenced around the network's maths
     def _scores(self, x: Array) -> Array:
-        return forward(self.params, x, activation=activation_named(self.activation), xp=self.xp).scores
+        with quiet_overflow(self.xp):
+            return forward(self.params, x, activation=activation_named(self.activation), xp=self.xp).scores
 
     def scores(self, x: Array, /) -> Array:
         """The output layer's raw scores (logits), shape ``(batch, output)``.
@@ -243,15 +246,18 @@ class TwoLayerNet:
         check_own_array(self.xp, self.device, t, "t")
         n = x.shape[0]
         labels = t if checked_labels(xp, (n, self.sizes[2]), t) else true_classes(xp, t)
-        correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
-                                chunk_size=batch_size)
+        with quiet_overflow(xp):
+            correct = count_correct(self.params, x, labels, activation=activation_named(self.activation), xp=xp,
+                                    chunk_size=batch_size)
         return correct / n
 
     # -- gradients ------------------------------------------------------------
     def loss_and_gradient(self, x: Array, t: Array, /) -> tuple[Array, dict[str, Array]]:
         """The loss and its gradient by backpropagation, from one forward pass."""
         x, target = self.checked_inputs(x, t)
-        return loss_and_gradient(self.params, x, target, activation=activation_named(self.activation), xp=self.xp)
+        with quiet_overflow(self.xp):
+            return loss_and_gradient(self.params, x, target, activation=activation_named(self.activation),
+                                     xp=self.xp)
 
     def gradient(self, x: Array, t: Array, /) -> dict[str, Array]:
         """The gradient of :meth:`loss` by backpropagation (book chapter 5)."""

@@ -32,7 +32,7 @@ from xgrad._infra.backend import compute_dtype, quiet_overflow
 from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._net.core import Activation, forward
-from xgrad._net.functions import sigmoid, softmax
+from xgrad._net.functions import softmax
 from xgrad._numerics.diff import steps_for
 
 __all__ = ["exact_differences"]
@@ -201,7 +201,7 @@ class _HiddenMoves:
         if self.sigmoid:
             r, ahead = xp.exp(-xp.abs(a1)), a1 >= 0  # r in (0, 1]: never overflows
             self.p, self.q = xp.where(ahead, 1.0, r), xp.where(ahead, r, 1.0)
-            self.tail_p = sigmoid(-a1, xp=xp) * self.p
+            self.tail_p = self.q / (1 + r) * self.p  # σ(-a) P, as q / (1 + r) is σ(-a) without overflow
 
     def pair(self, d: Array, rows: Array | None) -> tuple[Array, Array]:
         xp = self.xp
