@@ -28,7 +28,9 @@ xgrad's block program (the same bits), and changed one form at a time (other
 numbers): the sigmoid as ``jax.nn.sigmoid`` (XLA's logistic, where the
 core writes ``1 / (1 + exp(-a))``), the bias gradients as sums over the
 batch (not products with a row of ones), integer labels (the loss read at
-the label, no one-hot rows), and the last two together.
+the label, no one-hot rows), the last two together, and the learning rate
+multiplying the output error (as xgrad's eager step has it) rather than the
+gradients in the update.
 
     python scripts/bench_jax_block.py                  # 15 rounds
     python scripts/bench_jax_block.py --rounds 31 --json block.json
@@ -94,7 +96,7 @@ def contenders(blocks_per_call=10):
 
     def taken(p, idx, images, labels, eye):  # the gathers as they were: take, and a gather of one-hot rows
         xb, tb = minibatch(images, labels, eye, idx, levels=data.levels, dtype=data.dtype, xp=jnp)
-        return sgd_step(p, xb, tb, lr=run.cfg.lr, activation=act, xp=jnp, rows_sum_to_one=True)
+        return sgd_step(p, xb, tb, lr=run.cfg.lr, activation=act, xp=jnp, rows_sum_to_one=True, lr_on_update=True)
 
     take_stepper = stepper.jax_stepper(taken, length=PLAN_BLOCK, data=arrays)
     step = st._stepper
@@ -152,10 +154,10 @@ def form_contenders():
             target = (lab[:, None] == classes).astype(x.dtype)
             if "labels" in forms:
                 loss = -jnp.sum(jnp.take_along_axis(shifted - jnp.log(total), lab[:, None], axis=1)) / n
-                dy = (e / total).at[jnp.arange(n), lab].add(-1.0) * (lr / n)
+                dy = (e / total).at[jnp.arange(n), lab].add(-1.0) * (1.0 / n)
             else:
                 loss = -jnp.sum(target * (shifted - jnp.log(total))) / n
-                dy = (e / total - target) * (lr / n)
+                dy = (e / total - target) * ((lr if "early" in forms else 1.0) / n)
             da1 = (dy @ p["W2"].T) * (z1 * (1 - z1))
             if "sums" in forms:
                 b1, b2 = jnp.sum(da1, axis=0), jnp.sum(dy, axis=0)
@@ -163,11 +165,14 @@ def form_contenders():
                 ones = jnp.ones_like(x[:, 0])
                 b1, b2 = ones @ da1, ones @ dy
             grads = {"W1": x.T @ da1, "b1": b1, "W2": z1.T @ dy, "b2": b2}
-            return loss, {k: p[k] - grads[k] for k in p}
+            if "early" in forms:  # the learning rate already in the output error, as an eager step has it
+                return loss, {k: p[k] - grads[k] for k in p}
+            return loss, {k: p[k] - lr * grads[k] for k in p}
         return stepper.jax_stepper(step, length=PLAN_BLOCK, data=(data.images, data.labels, data.eye))
 
     forms = {"as the core computes it": (), "jax.nn.sigmoid": ("sigmoid",), "bias gradients as sums": ("sums",),
-             "integer labels": ("labels",), "sums and integer labels": ("sums", "labels")}
+             "integer labels": ("labels",), "sums and integer labels": ("sums", "labels"),
+             "lr on the output error": ("early",)}
     out = {}
     for name, f in forms.items():
         run_block = written_out(f)

@@ -122,6 +122,26 @@ def test_sgd_step_is_the_backward_pass_scaled_by_lr_then_the_subtraction(backend
     assert all(moved), "every parameter takes a step"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_learning_rate_on_the_update_is_the_book_update_and_the_same_step_to_rounding(backend, dtype):
+    # lr_on_update (what a compiled step uses): gradients, then W - lr * g, bit for bit;
+    # against the learning rate in the output error, the same numbers to rounding
+    params, x, target = _step_inputs(backend, dtype)
+    act, xp = ACTIVATIONS["sigmoid"], backend.xp
+    loss, new = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True, lr_on_update=True)
+    want_loss, grads = loss_and_gradient(params, x, target, activation=act, xp=xp, rows_sum_to_one=True)
+    want = sgd_update(params, grads, lr=0.3)
+    np.testing.assert_array_equal(to_numpy(loss), to_numpy(want_loss))
+    early_loss, early = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True)
+    np.testing.assert_array_equal(to_numpy(loss), to_numpy(early_loss))  # the loss does not involve lr
+    eps = np.finfo(dtype).eps
+    for k in want:
+        np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(want[k]))
+        size = float(np.max(np.abs(to_numpy(params[k])))) + float(np.max(np.abs(to_numpy(early[k]))))
+        np.testing.assert_allclose(to_numpy(new[k]), to_numpy(early[k]), rtol=0, atol=8 * eps * size)
+    assert any(not np.array_equal(to_numpy(new[k]), to_numpy(early[k])) for k in want)  # two forms, two roundings
+
+
 @pytest.mark.parametrize("keep_ones", [False, True])
 def test_a_bound_step_is_sgd_step_whatever_batches_come(backend, keep_ones):
     # a step bound once for a run gives sgd_step's bits, also when the batch

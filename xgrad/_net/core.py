@@ -253,7 +253,8 @@ Step = Callable[[dict[str, Array], Array, Array], tuple[Array, dict[str, Array]]
 
 def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to_one: bool = False,
                 fuse: Fuse | None = None, keep_ones: bool = False,
-                gradient_product: Callable[[Array, Array], Array] | None = None) -> Step:
+                gradient_product: Callable[[Array, Array], Array] | None = None,
+                lr_on_update: bool = False) -> Step:
     """:func:`sgd_step` with its settings bound once: ``step(params, x, target)
     -> (loss, new params)``, the same bits with less work per call (a training
     loop calls it thousands of times, each call a few hundred microseconds on
@@ -266,6 +267,12 @@ def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to
     runs the step's largest product, the first layer's weight gradient
     ``x.T @ da1``, where the caller runs it otherwise (on more threads:
     :func:`xgrad._infra.threads.product_on`); None: ``@``.
+
+    `lr_on_update` multiplies the gradients by the learning rate in the
+    update, ``W - lr * g``, rather than the small output error: the same
+    numbers to rounding. Run eagerly that is one more pass over every
+    parameter; a compiled step (XLA) fuses it into the update, and there it
+    is the faster form (about 10% a step: ``docs/benchmarks.rst``).
 
     Examples
     --------
@@ -281,6 +288,7 @@ def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to
     """
     g = _groups(activation, xp, fuse)
     kept: list[Array] = []
+    scale, late = (1.0, lr) if lr_on_update else (lr, None)
 
     def step(params: dict[str, Array], x: Array, target: Array) -> tuple[Array, dict[str, Array]]:
         ones = None
@@ -288,22 +296,22 @@ def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to
             if not kept or kept[0].shape[0] != x.shape[0] or kept[0].dtype != x.dtype:
                 kept[:] = [xp.ones_like(x[:, 0])]
             ones = kept[0]
-        loss, updates = _backward(g, xp, params, x, target, _forward(g.hidden, params, x), lr, rows_sum_to_one,
+        loss, updates = _backward(g, xp, params, x, target, _forward(g.hidden, params, x), scale, rows_sum_to_one,
                                   ones, gradient_product)
-        return loss, sgd_update(params, updates)
+        return loss, sgd_update(params, updates, lr=late)
 
     return step
 
 
 def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float, activation: Activation,
-             xp: Namespace, rows_sum_to_one: bool = False,
-             fuse: Fuse | None = None) -> tuple[Array, dict[str, Array]]:
+             xp: Namespace, rows_sum_to_one: bool = False, fuse: Fuse | None = None,
+             lr_on_update: bool = False) -> tuple[Array, dict[str, Array]]:
     """One SGD step on the minibatch `x`, `target`: its mean loss and the new parameters.
 
     The learning rate scales the backward pass's small output error
     (:func:`loss_and_gradient` with ``scale=lr``), and :func:`sgd_update`
     subtracts the scaled gradients; `rows_sum_to_one` (one-hot targets) and `fuse` are
-    :func:`loss_and_gradient`'s. The training loop runs this function,
+    :func:`loss_and_gradient`'s, `lr_on_update` :func:`sgd_stepper`'s. The training loop runs this function,
     eagerly (bound once, :func:`sgd_stepper`), traced by ``jax.jit`` or
     captured in a CUDA graph.
 
@@ -319,8 +327,8 @@ def sgd_step(params: dict[str, Array], x: Array, target: Array, /, *, lr: float,
     >>> all(np.array_equal(new[k], net.params[k] - updates[k]) for k in new)
     True
     """
-    return sgd_stepper(lr=lr, activation=activation, xp=xp, rows_sum_to_one=rows_sum_to_one, fuse=fuse)(
-        params, x, target)
+    return sgd_stepper(lr=lr, activation=activation, xp=xp, rows_sum_to_one=rows_sum_to_one, fuse=fuse,
+                       lr_on_update=lr_on_update)(params, x, target)
 
 
 def count_correct(params: dict[str, Array], x: Array, labels: Array, /, *, activation: Activation,

@@ -189,6 +189,7 @@ def _jit_step(lr: float, activation: str, levels: bool, dtype: Any, xp: Any, tak
     def step(params: dict[str, Any], idx: Array, images: Array, labels: Array, eye: Array
              ) -> tuple[Array, dict[str, Any]]:
         xb, tb = minibatch(images, labels, eye, idx, levels=levels, dtype=dtype, xp=xp, take=take, traced=True)
-        return sgd_step(params, xb, tb, lr=lr, activation=act, xp=xp, rows_sum_to_one=True)
+        # XLA fuses W - lr * g into the update: the faster form there (10% a step)
+        return sgd_step(params, xb, tb, lr=lr, activation=act, xp=xp, rows_sum_to_one=True, lr_on_update=True)
 
     return step
