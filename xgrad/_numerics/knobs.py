@@ -29,7 +29,7 @@ class Options:
     xp: Namespace
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    scale: Array
+    scale: Array | None  # None: the default, max(|x|, 1)
     direction: Array
     initial_step: Array | None
     settings: _richardson.Settings
@@ -57,6 +57,8 @@ def as_like(value: Any, name: str, x: Array, xp: Namespace, shape: tuple[int, ..
         if value.dtype == xp.bool or xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"`{name}` must hold real numbers; got dtype {value.dtype}")
         value = xp.astype(value, x.dtype)
+    elif shape == tuple(x.shape):  # a number: one array of it (on JAX, no transfer to the device of `x`)
+        return xp.full_like(x, check_real(value, name))
     else:
         value = xp.asarray(check_real(value, name), dtype=x.dtype, device=dev)
     try:
@@ -76,6 +78,7 @@ def check_tolerance(value: Any, name: str) -> float | None:
 
 
 def default_scale(x: Array, scale: Any, xp: Namespace) -> Array:
+    """The scale of every element: ``max(|x|, 1)`` where `scale` is None."""
     if scale is None:
         return xp.maximum(xp.abs(x), xp.ones_like(x))
     s = as_like(scale, "scale", x, xp)
@@ -172,6 +175,6 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
         rtol=default_rtol(xp, x.dtype, n) if rtol is None else rtol,
         atol=0.0 if atol is None else atol,
         maxiter=maxiter, depth=depth, step_factor=factor)
-    return Options(x=x, xp=xp, args=args, kwargs=kwargs, scale=default_scale(x, scale, xp), direction=direction,
-                   initial_step=h0, settings=settings, callback=callback, method=method, n=n,
-                   preserve_shape=preserve_shape)
+    scale = None if scale is None else default_scale(x, scale, xp)  # None: computed with the first steps
+    return Options(x=x, xp=xp, args=args, kwargs=kwargs, scale=scale, direction=direction, initial_step=h0,
+                   settings=settings, callback=callback, method=method, n=n, preserve_shape=preserve_shape)
