@@ -265,7 +265,8 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         shape = (*lead, *x.shape)
         x = xp.broadcast_to(x, shape)
         scale = _knobs.default_scale(x, None, xp) if o.scale is None else o.scale
-        scale, direction = xp.broadcast_to(scale, shape), xp.broadcast_to(o.direction, shape)
+        direction = xp.broadcast_to(_knobs.direction_array(o.direction, o.x, xp), shape)
+        scale = xp.broadcast_to(scale, shape)
         h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
     else:
         call = _elementwise(call, xp, compiled=call_is_f)
@@ -284,6 +285,7 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
                                                                    _richardson.FIRST_FRACTION[precision])
         else:
             scale = _knobs.default_scale(x, None, xp) if scale is None else scale
+            direction = _knobs.direction_array(direction, x, xp)
             central = direction == 0
             sign = xp.where(central, xp.ones_like(x), xp.sign(direction))
             h = (x + sign * h0) - x
@@ -300,12 +302,18 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     return _result(state, unusable, xp)
 
 
-def _start(x: Array, scale: Array | None, direction: Array, fraction: float) -> tuple[Array, Array, Array, Array]:
+def _start(x: Array, scale: Array | None, direction: Array | float,
+           fraction: float) -> tuple[Array, Array, Array, Array]:
     """The first steps, the power of the error of each element's quotient (2 central, 1
     one-sided), the elements whose options are not finite, and the central elements.
-    `scale` None: the default, ``max(|x|, 1)``."""
+    `scale` None: the default, ``max(|x|, 1)``; `direction` a number: the same for all
+    (compiled, a 0-d array)."""
     xp = array_api_compat.array_namespace(x)
     scale = _knobs.default_scale(x, None, xp) if scale is None else scale
+    if isinstance(direction, float):  # a number (eager)
+        direction = xp.full_like(x, direction)
+    elif direction.dtype != x.dtype or tuple(direction.shape) != tuple(x.shape):  # a 0-d array of it (compiled)
+        direction = xp.broadcast_to(xp.astype(direction, x.dtype), x.shape)
     h = _richardson.first_step(x, scale, direction, fraction, xp)
     central = direction == 0
     power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))

@@ -18,7 +18,7 @@ from xgrad._infra.validate import as_float_array, check_callable, check_count, c
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.stencils import MAX_ORDER
 
-__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "order_depth", "parse"]
+__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "direction_array", "order_depth", "parse"]
 
 METHODS = ("central", "forward", "backward", "complex")
 
@@ -30,7 +30,7 @@ class Options:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     scale: Array | None  # None: the default, max(|x|, 1)
-    direction: Array
+    direction: Array | float  # a number: the same for every element
     initial_step: Array | None
     settings: _richardson.Settings
     callback: Callable[..., None] | None
@@ -66,6 +66,11 @@ def as_like(value: Any, name: str, x: Array, xp: Namespace, shape: tuple[int, ..
     except (ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(f"`{name}` must broadcast to the shape of `x` {shape}; "
                          f"got shape {tuple(value.shape)}") from exc
+
+
+def direction_array(direction: Array | float, x: Array, xp: Namespace) -> Array:
+    """The step direction of every element, from an array or a number (see :class:`Options`)."""
+    return xp.full_like(x, direction) if isinstance(direction, float) else direction
 
 
 def check_tolerance(value: Any, name: str) -> float | None:
@@ -166,10 +171,14 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
     shape = _broadcast(shapes)
     if shape != tuple(x.shape):
         x = xp.broadcast_to(x, shape)
-    direction = as_like(step_direction, "step_direction", x, xp)
     sign = {"forward": 1.0, "backward": -1.0}.get(method)
+    direction: Array | float
     if sign is not None:
-        direction = xp.full_like(x, sign)
+        direction = sign
+    elif _shape_of(step_direction) or array_api_compat.is_array_api_obj(step_direction):
+        direction = as_like(step_direction, "step_direction", x, xp)
+    else:  # a number: an array of it is made with the first steps (see `direction_array`)
+        direction = check_real(step_direction, "step_direction")
     h0 = None if initial_step is None else as_like(initial_step, "initial_step", x, xp)
     settings = _richardson.Settings(
         rtol=default_rtol(xp, x.dtype, n) if rtol is None else rtol,
