@@ -281,7 +281,7 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         settings = dataclasses.replace(settings, lockstep=lockstep)
     with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
         if h0 is None:  # the first steps, the powers of the error and the unusable elements, in one call on JAX
-            h, power, unusable, central = compiled_own(_start, xp)(x, scale, direction,
+            h, power, unusable, central = compiled_own(_knobs.first_steps, xp)(x, scale, direction,
                                                                    _richardson.FIRST_FRACTION[precision])
         else:
             scale = _knobs.default_scale(x, None, xp) if scale is None else scale
@@ -300,24 +300,6 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     if h0 is not None:
         unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
     return _result(state, unusable, xp)
-
-
-def _start(x: Array, scale: Array | None, direction: Array | float,
-           fraction: float) -> tuple[Array, Array, Array, Array]:
-    """The first steps, the power of the error of each element's quotient (2 central, 1
-    one-sided), the elements whose options are not finite, and the central elements.
-    `scale` None: the default, ``max(|x|, 1)``; `direction` a number: the same for all
-    (compiled, a 0-d array)."""
-    xp = array_api_compat.array_namespace(x)
-    scale = _knobs.default_scale(x, None, xp) if scale is None else scale
-    if isinstance(direction, float):  # a number (eager)
-        direction = xp.full_like(x, direction)
-    elif direction.dtype != x.dtype or tuple(direction.shape) != tuple(x.shape):  # a 0-d array of it (compiled)
-        direction = xp.broadcast_to(xp.astype(direction, x.dtype), x.shape)
-    h = _richardson.first_step(x, scale, direction, fraction, xp)
-    central = direction == 0
-    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
-    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale), central
 
 
 def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:

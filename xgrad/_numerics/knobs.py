@@ -18,7 +18,8 @@ from xgrad._infra.validate import as_float_array, check_callable, check_count, c
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.stencils import MAX_ORDER
 
-__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "direction_array", "order_depth", "parse"]
+__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "direction_array", "first_steps", "order_depth",
+           "parse"]
 
 METHODS = ("central", "forward", "backward", "complex")
 
@@ -187,3 +188,21 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
     scale = None if scale is None else default_scale(x, scale, xp)  # None: computed with the first steps
     return Options(x=x, xp=xp, args=args, kwargs=kwargs, scale=scale, direction=direction, initial_step=h0,
                    settings=settings, callback=callback, method=method, n=n, preserve_shape=preserve_shape)
+
+
+def first_steps(x: Array, scale: Array | None, direction: Array | float,
+                fraction: float) -> tuple[Array, Array, Array, Array]:
+    """The first steps, the power of the error of each element's quotient (2 central, 1
+    one-sided), the elements whose options are not finite, and the central elements.
+    `scale` None: the default, ``max(|x|, 1)``; `direction` a number: the same for all
+    (compiled, a 0-d array)."""
+    xp = array_api_compat.array_namespace(x)
+    scale = default_scale(x, None, xp) if scale is None else scale
+    if isinstance(direction, float):  # a number (eager)
+        direction = xp.full_like(x, direction)
+    elif direction.dtype != x.dtype or tuple(direction.shape) != tuple(x.shape):  # a 0-d array of it (compiled)
+        direction = xp.broadcast_to(xp.astype(direction, x.dtype), x.shape)
+    h = _richardson.first_step(x, scale, direction, fraction, xp)
+    central = direction == 0
+    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale), central
