@@ -21,6 +21,7 @@ from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import check_callable, python_real, same_library_result
 from xgrad._numerics import knobs as _knobs
 from xgrad._numerics import richardson as _richardson
+from xgrad._numerics import rounds as _rounds
 from xgrad._numerics.batched import compiled_own, compiled_whole
 from xgrad._numerics.complexstep import complex_step
 from xgrad._numerics.knobs import default_rtol
@@ -255,7 +256,7 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     call = _with_args(f, o)
     call_is_f = call is f  # no arguments: f itself can be compiled, and kept while it lives
     if o.method == "complex":
-        state = complex_step(call, x, o.scale, xp)
+        state = complex_step(call, x, _knobs.default_scale(x, None, xp) if o.scale is None else o.scale, xp)
         return _result(state, xp.zeros(x.shape, dtype=xp.bool, device=array_api_compat.device(x)), xp)
     lockstep = 0
     if o.preserve_shape:
@@ -263,7 +264,9 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         lockstep = len(lead)
         shape = (*lead, *x.shape)
         x = xp.broadcast_to(x, shape)
-        scale, direction = xp.broadcast_to(o.scale, shape), xp.broadcast_to(o.direction, shape)
+        scale = _knobs.default_scale(x, None, xp) if o.scale is None else o.scale
+        direction = xp.broadcast_to(_knobs.direction_array(o.direction, o.x, xp), shape)
+        scale = xp.broadcast_to(scale, shape)
         h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
     else:
         call = _elementwise(call, xp, compiled=call_is_f)
@@ -278,27 +281,25 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         settings = dataclasses.replace(settings, lockstep=lockstep)
     with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
         if h0 is None:  # the first steps, the powers of the error and the unusable elements, in one call on JAX
-            h, power, unusable = compiled_own(_start, xp)(x, scale, direction, _richardson.FIRST_FRACTION[precision])
+            h, power, unusable, central = compiled_own(_knobs.first_steps, xp)(x, scale, direction,
+                                                                   _richardson.FIRST_FRACTION[precision])
         else:
-            sign = xp.where(direction == 0, xp.ones_like(x), xp.sign(direction))
+            scale = _knobs.default_scale(x, None, xp) if scale is None else scale
+            direction = _knobs.direction_array(direction, x, xp)
+            central = direction == 0
+            sign = xp.where(central, xp.ones_like(x), xp.sign(direction))
             h = (x + sign * h0) - x
-            power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
+            power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
             unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
-    state = _richardson.run(quotient_for(call, x, direction, o.n, xp), x, h, power, settings, xp)
+    split = None
+    if o.n == 1 and not lockstep:  # on JAX, f then the rest of a round: two compiled calls per round
+        split = _rounds.Split(_richardson.points, call, _richardson.quotient_of_values, (central,))
+    state = _richardson.run(quotient_for(call, x, central, o.n, xp), x, h, power, settings, xp, split)
     if lockstep or o.preserve_shape:
         state.nfev = state.nfev + 1  # the call at x that found the shape of the values
     if h0 is not None:
         unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
     return _result(state, unusable, xp)
-
-
-def _start(x: Array, scale: Array, direction: Array, fraction: float) -> tuple[Array, Array, Array]:
-    """The first steps, the power of the error of each element's quotient (2 central, 1
-    one-sided), and the elements whose options are not finite."""
-    xp = array_api_compat.array_namespace(x)
-    h = _richardson.first_step(x, scale, direction, fraction, xp)
-    power = xp.where(direction == 0, 2 * xp.ones_like(x), xp.ones_like(x))
-    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale)
 
 
 def _result(state: _richardson.State, unusable: Array, xp: Namespace) -> DerivativeResult:

@@ -18,7 +18,8 @@ from xgrad._infra.validate import as_float_array, check_callable, check_count, c
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.stencils import MAX_ORDER
 
-__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "order_depth", "parse"]
+__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "direction_array", "first_steps", "order_depth",
+           "parse"]
 
 METHODS = ("central", "forward", "backward", "complex")
 
@@ -29,8 +30,8 @@ class Options:
     xp: Namespace
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    scale: Array
-    direction: Array
+    scale: Array | None  # None: the default, max(|x|, 1)
+    direction: Array | float  # a number: the same for every element
     initial_step: Array | None
     settings: _richardson.Settings
     callback: Callable[..., None] | None
@@ -57,6 +58,8 @@ def as_like(value: Any, name: str, x: Array, xp: Namespace, shape: tuple[int, ..
         if value.dtype == xp.bool or xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"`{name}` must hold real numbers; got dtype {value.dtype}")
         value = xp.astype(value, x.dtype)
+    elif shape == tuple(x.shape):  # a number: one array of it (on JAX, no transfer to the device of `x`)
+        return xp.full_like(x, check_real(value, name))
     else:
         value = xp.asarray(check_real(value, name), dtype=x.dtype, device=dev)
     try:
@@ -64,6 +67,11 @@ def as_like(value: Any, name: str, x: Array, xp: Namespace, shape: tuple[int, ..
     except (ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(f"`{name}` must broadcast to the shape of `x` {shape}; "
                          f"got shape {tuple(value.shape)}") from exc
+
+
+def direction_array(direction: Array | float, x: Array, xp: Namespace) -> Array:
+    """The step direction of every element, from an array or a number (see :class:`Options`)."""
+    return xp.full_like(x, direction) if isinstance(direction, float) else direction
 
 
 def check_tolerance(value: Any, name: str) -> float | None:
@@ -76,6 +84,7 @@ def check_tolerance(value: Any, name: str) -> float | None:
 
 
 def default_scale(x: Array, scale: Any, xp: Namespace) -> Array:
+    """The scale of every element: ``max(|x|, 1)`` where `scale` is None."""
     if scale is None:
         return xp.maximum(xp.abs(x), xp.ones_like(x))
     s = as_like(scale, "scale", x, xp)
@@ -163,15 +172,37 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
     shape = _broadcast(shapes)
     if shape != tuple(x.shape):
         x = xp.broadcast_to(x, shape)
-    direction = as_like(step_direction, "step_direction", x, xp)
     sign = {"forward": 1.0, "backward": -1.0}.get(method)
+    direction: Array | float
     if sign is not None:
-        direction = xp.full_like(x, sign)
+        direction = sign
+    elif _shape_of(step_direction) or array_api_compat.is_array_api_obj(step_direction):
+        direction = as_like(step_direction, "step_direction", x, xp)
+    else:  # a number: an array of it is made with the first steps (see `direction_array`)
+        direction = check_real(step_direction, "step_direction")
     h0 = None if initial_step is None else as_like(initial_step, "initial_step", x, xp)
     settings = _richardson.Settings(
         rtol=default_rtol(xp, x.dtype, n) if rtol is None else rtol,
         atol=0.0 if atol is None else atol,
         maxiter=maxiter, depth=depth, step_factor=factor)
-    return Options(x=x, xp=xp, args=args, kwargs=kwargs, scale=default_scale(x, scale, xp), direction=direction,
-                   initial_step=h0, settings=settings, callback=callback, method=method, n=n,
-                   preserve_shape=preserve_shape)
+    scale = None if scale is None else default_scale(x, scale, xp)  # None: computed with the first steps
+    return Options(x=x, xp=xp, args=args, kwargs=kwargs, scale=scale, direction=direction, initial_step=h0,
+                   settings=settings, callback=callback, method=method, n=n, preserve_shape=preserve_shape)
+
+
+def first_steps(x: Array, scale: Array | None, direction: Array | float,
+                fraction: float) -> tuple[Array, Array, Array, Array]:
+    """The first steps, the power of the error of each element's quotient (2 central, 1
+    one-sided), the elements whose options are not finite, and the central elements.
+    `scale` None: the default, ``max(|x|, 1)``; `direction` a number: the same for all
+    (compiled, a 0-d array)."""
+    xp = array_api_compat.array_namespace(x)
+    scale = default_scale(x, None, xp) if scale is None else scale
+    if isinstance(direction, float):  # a number (eager)
+        direction = xp.full_like(x, direction)
+    elif direction.dtype != x.dtype or tuple(direction.shape) != tuple(x.shape):  # a 0-d array of it (compiled)
+        direction = xp.broadcast_to(xp.astype(direction, x.dtype), x.shape)
+    h = _richardson.first_step(x, scale, direction, fraction, xp)
+    central = direction == 0
+    power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
+    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale), central

@@ -18,9 +18,10 @@ import array_api_compat
 
 from xgrad._infra.backend import quiet_overflow
 from xgrad._infra.typing import Array, Namespace
-from xgrad._numerics.batched import batching_of, compiled_own
+from xgrad._numerics import rounds as _rounds
+from xgrad._numerics.batched import compiled_own
 
-__all__ = ["Quotient", "Settings", "State", "difference_quotient", "run"]
+__all__ = ["Quotient", "Settings", "State", "difference_quotient", "points", "quotient_of_values", "run"]
 
 # The first step as a fraction of the scale, and the step ratios while lost,
 # far from convergence and near it. Single precision cannot afford small
@@ -70,13 +71,23 @@ Quotient = Callable[[Array], tuple[Array, Array, Array]]
 
 def central_quotient(f: Callable[[Array], Array], x: Array, central: Array, xp: Namespace) -> Quotient:
     """The first-derivative quotient of :func:`difference_quotient` as a :data:`Quotient`."""
-    two = xp.full(x.shape, 2, dtype=xp.int32, device=array_api_compat.device(x))
+    two: list[Array] = []  # made at the first call: a compiled round (traced_quotient) may never make one
 
     def quotient(h: Array) -> tuple[Array, Array, Array]:
         d, r = difference_quotient(f, x, h, central, xp)
-        return d, r, two
+        if not two:
+            two.append(xp.full(x.shape, 2, dtype=xp.int32, device=array_api_compat.device(x)))
+        return d, r, two[0]
 
     return quotient
+
+
+def quotient_of_values(values: Array, h: Array, x: Array, central: Array) -> tuple[Array, Array, Array]:
+    """The quotient of :func:`central_quotient` from the values of `f` at the points
+    ``_points(x, h, central)``: the same operations, for :class:`xgrad._numerics.rounds.Split`."""
+    xp = array_api_compat.array_namespace(x)
+    d, r = _from_values(values, x, h, central)
+    return d, r, xp.full_like(x, 2, dtype=xp.int32)
 
 
 def difference_quotient(f: Callable[[Array], Array], x: Array, h: Array, central: Array,
@@ -87,11 +98,12 @@ def difference_quotient(f: Callable[[Array], Array], x: Array, h: Array, central
     one-sided ones ``(f(x+h) - f(x)) / h`` (all powers). The steps are rounded so
     that the points are exactly ``x`` plus the step used in the quotient.
     """
-    values = f(compiled_own(_points, xp)(x, h, central))
+    values = f(compiled_own(points, xp)(x, h, central))
     return compiled_own(_from_values, xp)(values, x, h, central)  # (one compiled call each on JAX)
 
 
-def _points(x: Array, h: Array, central: Array) -> Array:
+def points(x: Array, h: Array, central: Array) -> Array:
+    """The points of the quotients at the steps `h`: ``x + h``, and ``x - h`` (central) or ``x``."""
     xp = array_api_compat.array_namespace(x)
     return xp.stack([x + h, xp.where(central, x - h, x)])
 
@@ -150,42 +162,76 @@ def _best(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]] 
     return best_t, best_e
 
 
-def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings, xp: Namespace) -> State:
+def run(quotient: Quotient, x: Array, h: Array, power: Array, settings: Settings, xp: Namespace,
+        split: _rounds.Split | None = None) -> State:
     """Iterate from the signed first steps `h` until every element has
     converged or has to stop. `power` is 2 where the error of the quotient
-    runs in even powers of the step, 1 where in all powers."""
+    runs in even powers of the step, 1 where in all powers. `split`: the same
+    quotient in parts, with which a round is one compiled program after the
+    evaluation of `f` where the library has a compiler."""
     precision = "double" if float(xp.finfo(x.dtype).eps) < 1e-10 else "single"
-    state = _initial_state(x, xp)
-    active = xp.ones(x.shape, dtype=xp.bool, device=array_api_compat.device(x))
-    prev: tuple[list[Array], list[Array]] | None = None
-    steps: list[Array] = []
-    stalls = xp.zeros_like(state.nfev)
-    shape = (settings.depth, settings.lockstep, settings.depth < DEPTH, precision, settings.step_factor is None)
+    key = (settings.depth, settings.lockstep, settings.depth < DEPTH, precision, settings.step_factor is None)
     limits = (settings.rtol, settings.atol, settings.step_factor or 0.0)
+    programs = _rounds.programs(xp, key, _advance, _finish)
+    after = None if split is None else _rounds.split_round(split, key, _advance, xp)
+    carry: Any = None
     with quiet_overflow(xp):  # overflow, inf - inf and 0/0 show up as non-finite estimates, reported in status
-        h, d, r, state.nfev = _first_finite(quotient, x, h, settings.lockstep, xp)
+        points = None if after is None or split is None else compiled_own(split.points, xp)(x, h, *split.consts)
         for it in range(settings.maxiter):
-            spent = None
-            if it:
-                d, r, spent = quotient(h)
-            # the array work of a round, compiled in one call where the library can (JAX)
-            fields = (state.df, state.error, state.status, state.nfev, state.nit)
-            t, b, fields, active, stalls, h_next, going = _step(xp, shape)(d, r, spent, h, x, power, prev, steps,
-                                                                            fields, active, stalls, limits)
-            state.df, state.error, state.status, state.nfev, state.nit = fields
+            out = None
+            if after is not None and split is not None:  # the values of f, then the rest of the round in one call
+                packed, h_next, points_next, going = after(split.evaluate(points), h, x, power, split.consts,
+                                                           carry, limits)
+                if it or int(going) != _rounds.PROBE:
+                    out, points = (packed, h_next, going), points_next
+                else:  # a first step at which f is not finite: shrunk the eager way
+                    after = None
+            if out is None:  # the quotient, then the array work of the round (compiled where the library can)
+                if it:
+                    d, r, spent = quotient(h)
+                else:
+                    h, d, r, spent = _first_finite(quotient, x, h, settings.lockstep, xp)
+                out = programs.advance(d, r, spent, h, x, power, carry, limits)
+            carry, h_next, going = out
             if settings.callback is not None:
+                fields, active = programs.view(carry)
+                state = State(*fields)
                 try:
                     settings.callback(state, active)
                 except StopIteration:
-                    state.status = xp.where(active, xp.full_like(state.status, STOPPED), state.status)
-                    active = xp.zeros_like(active)
-                    going = False
+                    stopped = xp.where(active, xp.full_like(state.status, STOPPED), state.status)
+                    state.status = compiled_own(_final_status, xp)(state.df, state.error, stopped,
+                                                                   xp.zeros_like(active), settings.atol)
+                    return state
             if not bool(going):  # any(active), computed in the round
                 break
-            prev, steps = (t, b), [h, *steps][:settings.depth]
             h = h_next
-        state.status = compiled_own(_final_status, xp)(state.df, state.error, state.status, active, settings.atol)
-    return state
+        return State(*programs.finish(carry, settings.atol))
+
+
+def _advance(xp: Namespace, key: tuple[Any, ...], d: Array, r: Array, spent: Any, h: Array, x: Array,
+             power: Array, carry: _rounds.Carry | None,
+             limits: tuple[Any, Any, Any]) -> tuple[_rounds.Carry, Array, Array]:
+    """A round after the quotients `d` (rounding bounds `r`) at the steps `h`: the new state, the
+    next steps and whether any element is still active. Before the first round (`carry` None)
+    `spent` are the evaluations that made the first quotients."""
+    depth, lockstep, capped, precision, adaptive = key
+    steps: list[Array]
+    if carry is None:
+        df, error, status, zeros, nit = _initial_fields(x)
+        fields, active, stalls = (df, error, status, spent, nit), xp.ones_like(x, dtype=xp.bool), xp.zeros_like(zeros)
+        prev, steps, spent = None, [], None
+    else:
+        fields, active, stalls, prev, steps = carry
+    t, b, fields, active, stalls, h_next, going = _round(xp, depth, lockstep, capped, precision, adaptive, d, r,
+                                                         spent, h, x, power, prev, steps, fields, active, stalls,
+                                                         limits)
+    return (fields, active, stalls, (t, b), [h, *steps][:depth]), h_next, going
+
+
+def _finish(xp: Namespace, carry: _rounds.Carry, atol: Any) -> tuple[Array, ...]:
+    (df, error, status, nfev, nit), active = carry[0], carry[1]
+    return df, error, compiled_own(_final_status, xp)(df, error, status, active, atol), nfev, nit
 
 
 def _final_status(df: Array, error: Array, status: Array, active: Array, atol: Any) -> Array:
@@ -198,24 +244,6 @@ def _final_status(df: Array, error: Array, status: Array, active: Array, atol: A
     vague = (status >= 0) & ~(error < atol + xp.abs(df))
     status = xp.where(vague, xp.full_like(status, NO_RELATIVE), status)
     return xp.where(~xp.isfinite(df), xp.full_like(status, NONFINITE), status)
-
-
-_STEPS: dict[tuple[Any, ...], Callable[..., Any]] = {}
-
-
-def _step(xp: Namespace, shape: tuple[Any, ...]) -> Callable[..., Any]:
-    """:func:`_round` for `xp` and the settings `shape` (those that shape the
-    computation), compiled once per process where the library has a compiler."""
-    key = (xp.__name__, *shape)
-    if key not in _STEPS:
-        depth, lockstep, capped, precision, adaptive = shape
-
-        def step(*args: Any) -> Any:
-            return _round(xp, depth, lockstep, capped, precision, adaptive, *args)
-
-        batching = batching_of(xp)
-        _STEPS[key] = step if batching is None else batching.whole(step)
-    return _STEPS[key]
 
 
 def _round(xp: Namespace, depth: int, lockstep: int, capped: bool, precision: str, adaptive: bool, d: Array,
@@ -348,10 +376,6 @@ def _within(t: list[Array], b: list[Array], prev: tuple[list[Array], list[Array]
         ok = ok | (agree & ~lost & ~chance)
         gone = gone | (agree & lost)
     return ok, gone & ~ok
-
-
-def _initial_state(x: Array, xp: Namespace) -> State:
-    return State(*compiled_own(_initial_fields, xp)(x))
 
 
 def _initial_fields(x: Array) -> tuple[Array, ...]:

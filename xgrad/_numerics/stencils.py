@@ -39,12 +39,11 @@ def _one_sided(n: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     return offsets, tuple(float((-1) ** (n - k) * math.comb(n, k)) for k in offsets)
 
 
-def quotient_for(f: Callable[[Array], Array], x: Array, direction: Array, n: int, xp: Namespace) -> Quotient:
+def quotient_for(f: Callable[[Array], Array], x: Array, central: Array, n: int, xp: Namespace) -> Quotient:
     """The quotient of the `n`-th derivative at every element of `x`,
-    central where `direction` is 0 and one-sided (toward the sign of the
+    central where `central` holds and one-sided (toward the sign of the
     signed step) elsewhere. `f` is called with a stack of shape
     ``(k, *x.shape)``."""
-    central = direction == 0
     if n == 1:
         return central_quotient(f, x, central, xp)
     c_off, c_coef = CENTRAL[n]
