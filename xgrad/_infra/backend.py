@@ -64,6 +64,8 @@ class Library:
     own_pool: Callable[[int], contextlib.AbstractContextManager[None]] | None = None  # limits its own CPU pool
     gather: str | None = None  # the array method (axis, indices) gathering rows, where xp.take does more
     take: str | None = None  # the array method (indices, axis) that xp.take wraps: called directly, one call less
+    join: Callable[[Any], Callable[[list[Array]], Array]] | None = None  # from the module: 0-d arrays as a 1-D one,
+    # where xp.stack costs more (NumPy's, a Python function, takes seven times np.array's time for ten numbers)
     errstate: bool = False  # computes through NumPy, whose floating-point warnings np.errstate silences
     shares_host: bool = False  # asarray shares a NumPy array's memory (and warns if read-only): copy first
     to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
@@ -86,7 +88,7 @@ def _compat(module: Any) -> Namespace:
 
 LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("numpy", "numpy", "pip install numpy", array_api_compat.is_numpy_namespace, _compat, cpu_device,
-            errstate=True, take="take"),
+            errstate=True, take="take", join=lambda np: np.array),
     Library("cupy", "cupy", install_hint("cuda12", "cuda13") + ", to match the driver's CUDA version",
             array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
             gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),

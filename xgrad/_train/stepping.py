@@ -154,7 +154,7 @@ class Stepping:
             return [], None
         due = self._pending[:len(self._pending) - keep]
         # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
-        values = [float(v) for losses, _, done in due for v in to_numpy(losses)[:done]]
+        values = [v for losses, _, done in due for v in to_numpy(losses)[:done].tolist()]  # Python floats
         first = due[0][1]
         del self._pending[:len(due)]
         for j, v in enumerate(values):
