@@ -12,6 +12,12 @@ candidate form (B), timed in pairs (A, B, A, B, ...) so that a busy machine
 slows both alike; the table gives medians, the ratio B/A and whether B gives
 the same bits as A.
 
+With --minibatch, the minibatch of the eager loop (the rows of the 8-bit
+images gathered, converted to float32 and divided by 255; the one-hot rows)
+against other ways to the same numbers on NumPy, timed in pairs as --ops
+does: from the whole set converted once, through a 256-entry table of the
+levels' values, into preallocated buffers, in one conversion-division pass.
+
 With --loop, this checkout's training loop against another version's (the
 ``xgrad`` package under --baseline DIR), both imported into this process and
 timed in alternating rounds: per iteration, the minibatch alone (gather and
@@ -21,6 +27,7 @@ whether the two versions' losses are the same bits.
 
     python scripts/bench_step.py                      # NumPy, PyTorch, JAX (eager), array-api-strict
     python scripts/bench_step.py --backends numpy torch --ops
+    python scripts/bench_step.py --minibatch
     git archive main xgrad | tar -x -C /tmp/base      # the version to compare with
     python scripts/bench_step.py --loop --baseline /tmp/base --backends numpy torch array_api_strict
 """
@@ -175,6 +182,41 @@ def ops(backend, *, number, rounds):
     return rows
 
 
+def minibatch_candidates(number, rounds):
+    """Rows ``(name, us as the loop draws it, us candidate, same bits)`` on NumPy, MNIST."""
+    _, run, _, plan = setup("numpy")
+    data, batch = run.stepping.data, run.stepping._own_batch
+    images, labels, eye, floats = data.images, data.labels, data.eye, run.data.x_train
+    table = (np.arange(256, dtype=np.uint8).astype(np.float32) / np.float32(255))
+    levels_buf, floats_buf = np.empty((plan.shape[1], images.shape[1]), np.uint8), np.empty_like(floats[:plan.shape[1]])
+    f255 = np.float32(255)
+    onehot = lambda idx: eye.take(labels.take(idx, 0), 0)  # noqa: E731
+    cands = {
+        "the whole set converted once (188 MB), its rows gathered": lambda idx: (floats.take(idx, 0), onehot(idx)),
+        "levels' values from a 256-entry table": lambda idx: (table.take(images.take(idx, 0)), onehot(idx)),
+        "into preallocated buffers (take, divide out=)": lambda idx: (
+            np.divide(images.take(idx, 0, out=levels_buf, mode="clip"), f255, out=floats_buf, dtype=np.float32),
+            onehot(idx)),
+        "converted and divided in one pass (divide dtype=)": lambda idx: (
+            np.divide(images.take(idx, 0), f255, dtype=np.float32), onehot(idx)),
+    }
+    state = {"r": 0}
+
+    def drawing(fn):
+        def one():
+            fn(plan[state["r"], ...])
+            state["r"] = (state["r"] + 1) % plan.shape[0]
+        return one
+
+    rows = []
+    for name, cand in cands.items():
+        same = all(np.array_equal(a, c) and a.dtype == c.dtype for r in range(50)
+                   for a, c in zip(batch(plan[r, ...]), cand(plan[r, ...]), strict=True))
+        ta, tc = _paired_us(drawing(batch), drawing(cand), number=number, rounds=rounds)
+        rows.append((name, ta, tc, "yes" if same else "no"))
+    return rows
+
+
 def _import_apart(root):
     """``{name: module}``: every module of the ``xgrad`` package under `root`,
     imported beside the one already imported (which stays in place)."""
@@ -289,7 +331,16 @@ def main(argv=None):
                     help="with --loop: a directory holding the xgrad package to compare with")
     ap.add_argument("--iters", type=int, default=1000, help="with --loop: iterations per round (default 1000)")
     ap.add_argument("--threads", default="1", help="with --loop: train(threads=...) of the loop (default 1)")
+    ap.add_argument("--minibatch", action="store_true",
+                    help="the loop's minibatch against other ways to the same numbers (NumPy)")
     args = ap.parse_args(argv)
+    if args.minibatch:
+        print(f"NumPy, MNIST, batch 100; load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores; medians of "
+              f"{args.rounds} rounds of {args.number} minibatches, microseconds")
+        print(f"\n{'':58} {'as drawn':>8} {'candidate':>10} {'B/A':>6}  same bits")
+        for name, ta, tc, same in minibatch_candidates(args.number, args.rounds):
+            print(f"  {name:56} {ta:8.1f} {tc:10.1f} {tc / ta:6.2f}  {same}")
+        return 0
     if args.loop:
         if not args.baseline:
             ap.error("--loop needs --baseline DIR, a directory holding the xgrad package to compare with")

@@ -147,6 +147,12 @@ def test_bench_step_loop_compares_two_versions_in_one_process():
     assert done.returncode == 2 and "--loop needs --baseline DIR" in done.stderr
 
 
+def test_bench_step_minibatch_compares_ways_to_the_same_numbers():
+    out = _run(str(SCRIPTS / "bench_step.py"), "--minibatch", "--number", "3", "--rounds", "1")
+    assert "a 256-entry table" in out and "B/A" in out
+    assert out.count(" yes") == 4  # every candidate gives the loop's bits
+
+
 def test_bench_jax_block_compares_the_block_programs(tmp_path):
     """xgrad's compiled block against the hand-jitted one, and variants that keep xgrad's bits."""
     pytest.importorskip("jax")
