@@ -42,8 +42,8 @@ def test_every_level_becomes_the_number_load_mnist_gives(backend, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_bound_batcher_gives_what_minibatch_gives(backend, dtype):
-    """The eager loop's :func:`batcher` (the table's gather or take method
-    called directly, the levels divided in place): the same numbers, every
+    """The eager loop's :func:`batcher` (the table's gather method, the levels
+    divided in place): the same numbers, every
     level and repeated rows, and the images on the device untouched."""
     from xgrad._infra.backend import library
 
@@ -61,27 +61,6 @@ def test_the_bound_batcher_gives_what_minibatch_gives(backend, dtype):
             for a, b in zip((xb, tb), _batch(data, idx), strict=True):
                 np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
         np.testing.assert_array_equal(to_numpy(data.images), kept)  # divided in a copy, never in the images
-
-
-def test_numpy_takes_rows_by_the_arrays_own_method():
-    """NumPy's record names ``ndarray.take``, which ``xp.take`` wraps: the
-    batcher calls it directly (one call per gather, no wrapper)."""
-    from xgrad._infra.backend import library
-
-    lib = library("numpy")
-    assert lib.take == "take" and lib.gather is None
-    calls = []
-
-    class Spy(np.ndarray):
-        def take(self, *args, **kwargs):
-            calls.append(args)
-            return np.asarray(super().take(*args, **kwargs))
-
-    data = _data(xgrad.resolve_backend("numpy"), Levels(EVERY_LEVEL), np.arange(16) % 10, "float32")
-    data = TrainData(data.images.view(Spy), data.labels, data.eye, data.dtype, data.levels, data.xp)
-    xb, _ = batcher(data, lib)(np.array([2, 1]))
-    assert len(calls) == 1 and calls[0][1] == 0
-    np.testing.assert_array_equal(xb, EVERY_LEVEL[[2, 1]] / np.float32(255))
 
 
 def test_a_backend_that_divides_inexactly_keeps_numbers(backend):

@@ -154,9 +154,7 @@ def batcher(data: TrainData, lib: Library | None = None) -> Callable[[Array], tu
     """:func:`minibatch` of `data`'s arrays, bound once: ``batch(idx) -> (xb,
     tb)``, the same numbers with less work per call, for an eager loop, which
     draws thousands of minibatches. `lib` is the backend's record: rows are
-    gathered by its ``gather`` method, else by the method its ``take`` names
-    (called directly, not through ``xp.take``'s wrapper), else by
-    ``xp.take``; the values are the same.
+    gathered by its ``gather`` method, else by ``xp.take``; the values are the same.
     """
     xp, dtype = data.xp, data.dtype
     images, labels, eye = (_rows_of(a, xp, lib) for a in (data.images, data.labels, data.eye))
@@ -169,9 +167,6 @@ def _rows_of(x: Array, xp: Namespace, lib: Library | None) -> Callable[[Array], 
     """``rows(idx)``: the rows `idx` (1-d) of `x`, as ``xp.take(x, idx, axis=0)`` gives them."""
     if lib is not None and lib.gather:
         return functools.partial(getattr(x, lib.gather), 0)
-    if lib is not None and lib.take:
-        method = getattr(x, lib.take)
-        return lambda idx: method(idx, 0)
     return lambda idx: xp.take(x, idx, axis=0)
 
 
