@@ -306,6 +306,9 @@ PROSE_SCRIPT_OPTIONS = [
     ("benchmarks.rst", "scripts/bench_numgrad.py", "--train"),
     ("benchmarks.rst", "scripts/bench_check_gradient.py", "--seeds"),
     ("benchmarks.rst", "scripts/bench_step.py", "--ops"),
+    ("benchmarks.rst", "scripts/bench_step.py", "--minibatch"),
+    ("benchmarks.rst", "scripts/bench_step.py", "--loop"),
+    ("benchmarks.rst", "scripts/bench_step.py", "--baseline"),
     ("derivative.rst", "scripts/bench_check_gradient.py", "--seeds"),
     ("gradient_check.rst", "scripts/calibrate_gradient_check.py", "--no-float64"),
 ]

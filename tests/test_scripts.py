@@ -134,6 +134,25 @@ def test_bench_step_prints_the_overhead_and_the_pairs():
     assert out.count(" yes") >= 2  # the same-bits column is filled in
 
 
+def test_bench_step_loop_compares_two_versions_in_one_process():
+    """--loop times this checkout against --baseline's package (here the same
+    code, imported twice): the three pieces, and the losses compared bit for bit."""
+    root = SCRIPTS.parent
+    out = _run(str(SCRIPTS / "bench_step.py"), "--loop", "--baseline", str(root), "--backends", "numpy",
+               "--iters", "12", "--rounds", "1")
+    assert "losses the same bits: yes" in out
+    assert all(f"  {piece} " in out for piece in ("minibatch", "step", "loop")) and "new/old" in out
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_step.py"), "--loop"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 2 and "--loop needs --baseline DIR" in done.stderr
+
+
+def test_bench_step_minibatch_compares_ways_to_the_same_numbers():
+    out = _run(str(SCRIPTS / "bench_step.py"), "--minibatch", "--number", "3", "--rounds", "1")
+    assert "a 256-entry table" in out and "B/A" in out
+    assert out.count(" yes") == 4  # every candidate gives the loop's bits
+
+
 def test_bench_jax_block_compares_the_block_programs(tmp_path):
     """xgrad's compiled block against the hand-jitted one, and variants that keep xgrad's bits."""
     pytest.importorskip("jax")

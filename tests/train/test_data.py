@@ -10,7 +10,7 @@ from xgrad import to_numpy, train
 from xgrad._infra.backend import index_dtype
 from xgrad._train.checkpoint import data_id
 from xgrad._train.config import TrainConfig, prepare_data
-from xgrad._train.data import LEVELS, Levels, TrainData, host_floats, minibatch, train_data
+from xgrad._train.data import LEVELS, Levels, TrainData, batcher, host_floats, minibatch, train_data
 
 EVERY_LEVEL = np.arange(LEVELS + 1, dtype=np.uint8).reshape(16, 16)
 
@@ -38,6 +38,29 @@ def test_every_level_becomes_the_number_load_mnist_gives(backend, dtype):
     np.testing.assert_array_equal(to_numpy(xb), expected[::-1])
     if backend.name in ("numpy", "torch", "array_api_strict"):  # they divide exactly: 8-bit on the device
         assert data.levels and to_numpy(data.images).dtype == np.uint8
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_bound_batcher_gives_what_minibatch_gives(backend, dtype):
+    """The eager loop's :func:`batcher` (the table's gather method, the levels
+    divided in place): the same numbers, every
+    level and repeated rows, and the images on the device untouched."""
+    from xgrad._infra.backend import library
+
+    expected = (EVERY_LEVEL.astype(np.float32) / np.float32(255)).astype(dtype)
+    rows = np.array([15, 0, 7, 7, 3, 15])
+    for source, want in ((Levels(EVERY_LEVEL), expected[rows]), (EVERY_LEVEL, EVERY_LEVEL[rows].astype(dtype))):
+        data = _data(backend, source, np.arange(16) % 10, dtype)
+        kept = to_numpy(data.images)
+        idx = backend.asarray(rows, dtype=index_dtype(backend.xp, backend.device))
+        for lib in (library(backend.name), None):  # the table's way, and xp.take
+            xb, tb = batcher(data, lib)(idx)
+            assert xb.dtype == getattr(backend.xp, dtype) and tb.dtype == xb.dtype
+            np.testing.assert_array_equal(to_numpy(xb), want)
+            np.testing.assert_array_equal(to_numpy(tb), np.eye(10, dtype=dtype)[rows % 10])
+            for a, b in zip((xb, tb), _batch(data, idx), strict=True):
+                np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+        np.testing.assert_array_equal(to_numpy(data.images), kept)  # divided in a copy, never in the images
 
 
 def test_a_backend_that_divides_inexactly_keeps_numbers(backend):

@@ -304,6 +304,36 @@ def test_eager_stepper_runs_each_row_and_stops_on_request():
     assert losses.tolist() == [0, 3, 15] and int(params["s"]) == 36
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_eager_steppers_join_gives_what_stack_gives(backend, dtype, monkeypatch):
+    """The backend table's ``join`` (NumPy: ``np.array``, not ``xp.stack``)
+    makes a block's losses the same 1-D array; the eager stepper of
+    :func:`stepper_for` joins with it where the table has one."""
+    import dataclasses
+
+    from xgrad._infra import backend as table
+    from xgrad._train.stepper import stepper_for
+
+    xp = backend.xp
+    values = [1.5, 2.0**-30, float("nan"), -3.25]
+    step = lambda params, idx: (xp.asarray(values[params], dtype=getattr(xp, dtype)), params + 1)  # noqa: E731
+    plan = xp.asarray(np.zeros((4, 2), dtype=np.int32))
+    stacked, _ = eager_stepper(step, xp=xp)(0, plan, 0, 4)
+    lib = table.library(backend.name)
+    joined = []
+    if lib.join is not None:
+        join = lib.join(lib.load())
+        monkeypatch.setitem(table.LIBRARIES, lib.name, dataclasses.replace(
+            lib, join=lambda module: lambda losses: joined.append(len(losses)) or join(losses)))
+    losses, params = stepper_for(backend, step, compile_step=False)(0, plan, 0, 4)
+    assert params == 4 and losses.dtype == stacked.dtype == getattr(xp, dtype) and tuple(losses.shape) == (4,)
+    np.testing.assert_array_equal(xgrad.to_numpy(losses), xgrad.to_numpy(stacked))
+    np.testing.assert_array_equal(xgrad.to_numpy(losses), np.array(values, dtype=dtype))
+    assert joined == ([4] if lib.join is not None else [])
+    if backend.name == "numpy":
+        assert lib.join is not None
+
+
 def test_jax_stepper_reads_its_rows_from_the_plan_and_compiles_once():
     """Blocks at any offset, shorter than `length` or as long: one program,
     and nothing else compiled around it (no slice, padding or cut on the

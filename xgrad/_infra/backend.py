@@ -63,6 +63,7 @@ class Library:
     pools: Literal["cpu", "fixed", "gpu"] = "cpu"  # CPU pools xgrad sizes, CPU pools fixed at start, a GPU
     own_pool: Callable[[int], contextlib.AbstractContextManager[None]] | None = None  # limits its own CPU pool
     gather: str | None = None  # the array method (axis, indices) gathering rows, where xp.take does more
+    join: Callable[[Any], Callable[[list[Array]], Array]] | None = None  # from the module: xp.stack of 0-d arrays
     errstate: bool = False  # computes through NumPy, whose floating-point warnings np.errstate silences
     shares_host: bool = False  # asarray shares a NumPy array's memory (and warns if read-only): copy first
     to_numpy: Callable[[Array], Any] | None = None  # a NumPy copy, where DLPack alone will not do
@@ -85,7 +86,7 @@ def _compat(module: Any) -> Namespace:
 
 LIBRARIES: dict[str, Library] = {lib.name: lib for lib in (
     Library("numpy", "numpy", "pip install numpy", array_api_compat.is_numpy_namespace, _compat, cpu_device,
-            errstate=True),
+            errstate=True, join=lambda np: np.array),
     Library("cupy", "cupy", install_hint("cuda12", "cuda13") + ", to match the driver's CUDA version",
             array_api_compat.is_cupy_namespace, _compat, cupy_device, device_name=cupy_device_name,
             gpus=cuda_count, compiler="graph", fuse="fuse", pools="gpu", to_numpy=cupy_to_numpy),
@@ -394,7 +395,6 @@ def compute_dtype(xp: Namespace, device: Any, dtype: Any, *, warn: bool = True) 
             "this backend has no float64 here (for JAX, enable jax_enable_x64); the "
             "numerical gradient is computed in float32 with a step of eps**(1/3), "
             "good to about 1e-4 relative",
-            RuntimeWarning,
-            stacklevel=4,  # the caller of TwoLayerNet.numerical_gradient
+            RuntimeWarning, stacklevel=4,  # the caller of TwoLayerNet.numerical_gradient
         )
     return dtype

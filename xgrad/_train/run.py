@@ -208,13 +208,14 @@ class Run:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
+        iters = cfg.iters  # read once: the config looks its settings up by name
         self.timer.restart()
         i = self.start
-        bar = tqdm(total=cfg.iters, initial=self.start, disable=not cfg.progress, unit="it",
+        bar = tqdm(total=iters, initial=self.start, disable=not cfg.progress, unit="it",
                    desc=f"train ({self.b.name})", dynamic_ncols=True)
         try:
             self.stepping.start(self.net.params, self.plan.rows(i)[0], stop)
-            while i < cfg.iters and not stop:
+            while i < iters and not stop:
                 plan, row = self.plan.rows(i)
                 end = self._block_end(i, every)
                 self.net.params, done = self.stepping.advance(self.net.params, plan, row, i, end)
@@ -222,12 +223,12 @@ class Run:
                 if i + done < end:  # the stepper stopped on a request
                     break
                 i = end
-                evaluate_now = self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == cfg.iters)
-                save = every > 0 and (i % every == 0 or i == cfg.iters)
+                evaluate_now = self.eval_every > 0 and ((i - 1) % self.eval_every == 0 or i == iters)
+                save = every > 0 and (i % every == 0 or i == iters)
                 # a compiled block's losses are looked at while the next block runs
                 # (the device computes on meanwhile); all of them before an
                 # evaluation, a checkpoint or the end
-                last = evaluate_now or save or i == cfg.iters or not self.stepping.compiled
+                last = evaluate_now or save or i == iters or not self.stepping.compiled
                 self._look(keep=0 if last else 1)
                 if evaluate_now:
                     self._evaluate(i, bar)

@@ -57,13 +57,24 @@ def will_compile(backend: str, compile_step: bool | None) -> bool:
     return bool(compile_step)
 
 
-def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> BlockStepper:
+def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None,
+                  join: Callable[[list[Array]], Array] | None = None) -> BlockStepper:
     """Call `step` once per row, from Python (every backend can).
 
     With `stop`, a stop request ends the block after the current step, and a
     KeyboardInterrupt raised inside a step ends it before that step, noted in
-    `stop`: the losses returned are then fewer than the rows.
+    `stop`: the losses returned are then fewer than the rows. `join` makes
+    the block's losses (0-d arrays) one 1-D array, the same as ``xp.stack``
+    in less time (the backend table's ``join``); None: ``xp.stack``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step = lambda params, idx: (np.float32(params) * 2, params + 1)
+    >>> eager_stepper(step, xp=np, join=np.array)(1, np.zeros((4, 2)), 1, 4)
+    (array([2., 4., 6.], dtype=float32), 4)
     """
+    join = join or xp.stack
 
     def run(params: Any, plan: Array, start: int, end: int) -> tuple[Array, Any]:
         losses = []
@@ -80,7 +91,7 @@ def eager_stepper(step: Step, *, xp: Any, stop: StopRequest | None = None) -> Bl
             losses.append(loss)
         if not losses:
             return xp.zeros((0,), device=array_api_compat.device(plan)), params
-        return xp.stack(losses), params
+        return join(losses), params
 
     return run
 
@@ -191,8 +202,10 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     compiles where it is known to help (JAX). Other backends refuse True.
     `on_compile` and `padded` are :func:`jax_stepper`'s.
     """
+    lib = library(backend.name)
+    join = lib.join(lib.load()) if lib.join else None
     if not will_compile(backend.name, compile_step):
-        return eager_stepper(step, xp=backend.xp, stop=stop)
+        return eager_stepper(step, xp=backend.xp, stop=stop, join=join)
     if library(backend.name).compiler == "jit":
         return jax_stepper(step, length=length, data=data, on_compile=on_compile, padded=padded)
     from xgrad._train.cudagraph import graph_stepper
@@ -201,5 +214,5 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
         graph = graph_stepper(step, params, idx_example, xp=backend.xp)
     except RuntimeError as exc:  # CuPy refuses to capture (cuBLAS so far): the same step, launched eagerly
         logger.warning("the training step runs with fused kernels but without a CUDA graph: %s", exc)
-        return eager_stepper(step, xp=backend.xp, stop=stop)
+        return eager_stepper(step, xp=backend.xp, stop=stop, join=join)
     return lambda params, plan, start, end: graph(params, plan[start:end, ...])

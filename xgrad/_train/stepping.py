@@ -30,7 +30,7 @@ from xgrad._net.core import activation_named, sgd_step, sgd_stepper, sgd_update
 from xgrad._net.fused import fused_ops
 from xgrad._net.net import TwoLayerNet
 from xgrad._train.config import TrainConfig
-from xgrad._train.data import TrainData, minibatch
+from xgrad._train.data import TrainData, batcher, minibatch
 from xgrad._train.plan import PLAN_BLOCK
 from xgrad._train.stepper import BlockStepper, stepper_for, will_compile
 
@@ -78,8 +78,9 @@ class Stepping:
         self.check_every = COMPILED_CHECK_EVERY if self.compiled else CHECK_EVERY
         self._fuse = fused_ops(b.xp) if self.compiled else None  # fused elementwise kernels: None but on CuPy
         self._take = library(b.name).gather  # a minibatch's rows, where xp.take costs more
-        # the step's settings bound once: an eager step is a few hundred microseconds on NumPy
+        # the step's settings and arrays bound once: an eager step is a few hundred microseconds on NumPy
         self._batch = functools.partial(minibatch, levels=data.levels, dtype=data.dtype, xp=b.xp, take=self._take)
+        self._own_batch = batcher(data, library(b.name))
         wide = product_on(gradient_threads) if gradient_threads and not self.compiled else None
         self._sgd = sgd_stepper(lr=cfg.lr, activation=self.activation, xp=b.xp, rows_sum_to_one=True,
                                 fuse=self._fuse, keep_ones=not self.compiled,
@@ -98,9 +99,11 @@ class Stepping:
         `data` are the training set's images, labels and one-hot table when a
         compiled step passes them as arguments; by default the run's own.
         """
-        d = self.data
-        images, labels, eye = data or (d.images, d.labels, d.eye)
-        xb, tb = self._batch(images, labels, eye, idx)
+        if data:
+            images, labels, eye = data
+            xb, tb = self._batch(images, labels, eye, idx)
+        else:
+            xb, tb = self._own_batch(idx)
         if self._sgd is not None:  # backprop: data were checked once, up front
             return self._sgd(params, xb, tb)
         net = self.net.with_params(params)
@@ -151,7 +154,7 @@ class Stepping:
             return [], None
         due = self._pending[:len(self._pending) - keep]
         # joined on the host: a join on the device (JAX) compiles a program per pair of lengths
-        values = [float(v) for losses, _, done in due for v in to_numpy(losses)[:done]]
+        values = [v for losses, _, done in due for v in to_numpy(losses)[:done].tolist()]  # Python floats
         first = due[0][1]
         del self._pending[:len(due)]
         for j, v in enumerate(values):
