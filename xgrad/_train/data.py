@@ -143,11 +143,7 @@ def minibatch(images: Array, labels: Array, eye: Array, idx: Array, /, *, levels
         xb, tb = images[idx, ...], labels[idx]
         onehot = xp.astype(tb[:, None] == xp.arange(eye.shape[0], dtype=tb.dtype), eye.dtype)
         return (_level_values(xb, dtype, xp) if levels else xb), onehot
-    rows = (lambda x, i: getattr(x, take)(0, i)) if take else (lambda x, i: xp.take(x, i, axis=0))
-    xb = rows(images, idx)
-    if levels:
-        xb = _level_values(xb, dtype, xp)
-    return xb, rows(eye, rows(labels, idx))
+    return _bound(images, labels, eye, levels=levels, dtype=dtype, xp=xp, take=take)(idx)
 
 
 def batcher(data: TrainData, lib: Library | None = None) -> Callable[[Array], tuple[Array, Array]]:
@@ -156,18 +152,20 @@ def batcher(data: TrainData, lib: Library | None = None) -> Callable[[Array], tu
     draws thousands of minibatches. `lib` is the backend's record: rows are
     gathered by its ``gather`` method, else by ``xp.take``; the values are the same.
     """
-    xp, dtype = data.xp, data.dtype
-    images, labels, eye = (_rows_of(a, xp, lib) for a in (data.images, data.labels, data.eye))
-    if data.levels:
-        return lambda idx: (_level_values(images(idx), dtype, xp), eye(labels(idx)))
-    return lambda idx: (images(idx), eye(labels(idx)))
+    return _bound(data.images, data.labels, data.eye, levels=data.levels, dtype=data.dtype, xp=data.xp,
+                  take=lib.gather if lib is not None else None)
 
 
-def _rows_of(x: Array, xp: Namespace, lib: Library | None) -> Callable[[Array], Array]:
-    """``rows(idx)``: the rows `idx` (1-d) of `x`, as ``xp.take(x, idx, axis=0)`` gives them."""
-    if lib is not None and lib.gather:
-        return functools.partial(getattr(x, lib.gather), 0)
-    return lambda idx: xp.take(x, idx, axis=0)
+def _bound(images: Array, labels: Array, eye: Array, *, levels: bool, dtype: DType, xp: Namespace,
+           take: str | None) -> Callable[[Array], tuple[Array, Array]]:
+    """The eager :func:`minibatch` of these arrays, ``batch(idx) -> (xb, tb)``,
+    each array's gather bound once (by its `take` method, else ``xp.take``)."""
+    images_at, labels_at, eye_at = (
+        functools.partial(getattr(a, take), 0) if take else functools.partial(xp.take, a, axis=0)
+        for a in (images, labels, eye))
+    if levels:
+        return lambda idx: (_level_values(images_at(idx), dtype, xp), eye_at(labels_at(idx)))
+    return lambda idx: (images_at(idx), eye_at(labels_at(idx)))
 
 
 def _level_values(levels: Array, dtype: DType, xp: Namespace) -> Array:

@@ -206,7 +206,7 @@ def stepper_for(backend: Any, step: Step, *, compile_step: bool | None, length: 
     join = lib.join(lib.load()) if lib.join else None
     if not will_compile(backend.name, compile_step):
         return eager_stepper(step, xp=backend.xp, stop=stop, join=join)
-    if library(backend.name).compiler == "jit":
+    if lib.compiler == "jit":
         return jax_stepper(step, length=length, data=data, on_compile=on_compile, padded=padded)
     from xgrad._train.cudagraph import graph_stepper
 
