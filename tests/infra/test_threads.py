@@ -217,7 +217,7 @@ class _Probe:
 
 
 def test_a_product_on_two_threads_runs_there_until_it_waits_and_sets_the_pools_back():
-    from xgrad._infra.threads import TRIES, product_on
+    from xgrad._infra.threads import STRIKES, TRIES, product_on
 
     seen, now, cost = [], [0.0], {1: 1.0, 2: 0.5}  # seconds a product takes on one and two threads
     product = product_on(2, clock=lambda: now[0])
@@ -229,10 +229,18 @@ def test_a_product_on_two_threads_runs_there_until_it_waits_and_sets_the_pools_b
         # the block's own count timed first, then two threads, no slower
         assert seen[:TRIES] == [{1}] * TRIES and all(c == {2} for c in seen[TRIES:])
         assert _blas() == {1}  # set back to the block's count after each
+        # one slow call (the pool's thread waking, an interrupt) is not enough to leave two threads
+        for costs in ([2.5, 0.5, 0.5], [2.5] * (STRIKES - 1) + [0.5]):
+            seen[:] = []
+            for c in costs:
+                cost[2] = c
+                product(_Probe(seen, now, cost), None)
+            assert seen == [{2}] * len(costs)
         cost[2], seen[:] = 2.5, []  # the other core got busy: two threads wait for it
         for _ in range(50):
             product(_Probe(seen, now, cost), None)
-        assert seen[0] == {2} and all(c == {1} for c in seen[1:])  # one slow call, then one thread
+        # STRIKES slow calls in a row, then one thread
+        assert seen[:STRIKES] == [{2}] * STRIKES and all(c == {1} for c in seen[STRIKES:])
         cost[2], seen[:] = 0.5, []
         for _ in range(50):
             product(_Probe(seen, now, cost), None)

@@ -160,9 +160,10 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
     one, and the pool's idle thread spins between products, taking the time
     of the processes beside it. So the product times itself with `clock`:
     its first :data:`TRIES` calls on the pools' own count, then each on
-    `threads`, until one takes more than twice as long as those did; from
-    then on it stays on the own count. The choice changes the time, never
-    the bits. The pools are the process's: runs in threads of one process
+    `threads`, until :data:`STRIKES` calls in a row take more than twice as
+    long as those did; from then on it stays on the own count. One slow call
+    is not enough: the first on `threads` wakes the pool's thread, and any
+    call may meet an interrupt. The choice changes the time, never the bits. The pools are the process's: runs in threads of one process
     share them.
 
     Examples
@@ -181,6 +182,8 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
 
 TRIES = 3
 """Calls of :func:`product_on` on the pools' own count, timed, before any on more threads."""
+STRIKES = 3
+"""Calls in a row on more threads, each over twice the own count's time, that send :func:`product_on` back to it."""
 
 
 class _TimedProduct:
@@ -189,7 +192,7 @@ class _TimedProduct:
     def __init__(self, pools: list[Any], threads: int, clock: Callable[[], float]) -> None:
         self.pools, self.threads, self.clock = pools, threads, clock
         self.times: list[float] = []
-        self.wide, self.own = True, math.inf
+        self.wide, self.own, self.slow = True, math.inf, 0
 
     def __call__(self, a: Any, b: Any) -> Any:
         if not self.wide:
@@ -202,7 +205,8 @@ class _TimedProduct:
             return out
         t0 = self.clock()
         out = self._wide(a, b)
-        if self.clock() - t0 > 2 * self.own:  # waited for a busy core: the own count from now on
+        self.slow = self.slow + 1 if self.clock() - t0 > 2 * self.own else 0
+        if self.slow == STRIKES:  # waited for a busy core: the own count from now on
             self.wide = False
         return out
 
