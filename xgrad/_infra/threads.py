@@ -163,8 +163,9 @@ def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) 
     `threads`, until :data:`STRIKES` calls in a row take more than twice as
     long as those did; from then on it stays on the own count. One slow call
     is not enough: the first on `threads` wakes the pool's thread, and any
-    call may meet an interrupt. The choice changes the time, never the bits. The pools are the process's: runs in threads of one process
-    share them.
+    call may meet an interrupt. The choice changes the time, never the
+    bits. The pools are the process's: runs in threads of one process share
+    them.
 
     Examples
     --------

@@ -24,7 +24,7 @@ from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
 from xgrad._numerics import richardson as _richardson
-from xgrad._numerics.batched import compiled_own
+from xgrad._numerics.batched import compiled_own, stacked_values
 from xgrad._numerics.derivative import DerivativeResult
 from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
 
@@ -45,17 +45,12 @@ def _checked(value: Any, point: Array, xp: Namespace) -> Array:
     return xp.reshape(same_library_result(value, xp, point.dtype, "`f`"), ())
 
 
-def _moved_once(x: Array, h: Array, i: Array, index: Array) -> Array:
-    """Row r: `x` plus ``h[r]`` times the unit vector ``i[r]``."""
+def _moved_twice(x: Array, steps: Array, cols: Array, index: Array) -> Array:
+    """Row r: `x` plus ``steps[r, 0]`` times the unit vector ``cols[r, 0]``, then plus
+    ``steps[r, 1]`` times ``cols[r, 1]`` (`index`: the positions of `x`)."""
     xp = array_api_compat.array_namespace(x)
-    return x[None, :] + h[:, None] * xp.astype(i[:, None] == index[None, :], x.dtype)
-
-
-def _moved_twice(x: Array, h: Array, i: Array, k: Array, j: Array, index: Array) -> Array:
-    """Row r: `x` plus ``h[r]`` times the unit vector ``i[r]``, then plus ``k[r]`` times ``j[r]``."""
-    xp = array_api_compat.array_namespace(x)
-    once = x[None, :] + h[:, None] * xp.astype(i[:, None] == index[None, :], x.dtype)
-    return once + k[:, None] * xp.astype(j[:, None] == index[None, :], x.dtype)
+    once = x[None, :] + steps[:, 0:1] * xp.astype(cols[:, 0:1] == index[None, :], x.dtype)
+    return once + steps[:, 1:2] * xp.astype(cols[:, 1:2] == index[None, :], x.dtype)
 
 
 class _Stencils:
@@ -71,42 +66,28 @@ class _Stencils:
         self.centre: Array | None = None
         self.last: dict[int, tuple[float, float, float, int]] = {}  # entry -> (t, d, r, evaluations)
         self.xs = [float(v) for v in to_numpy(self.x).tolist()]  # read back at once
+        self.index = xp.arange(self.x.shape[0], device=array_api_compat.device(x))
         self.eps = float(xp.finfo(x.dtype).eps)
 
     def _values(self, moves: list[tuple[tuple[int, float], ...]]) -> list[float]:
         """`f` at `x` moved by each of `moves` (one or two (variable, step) each), in order: the
-        points built as one array per kind of move, the values read back at once (not one
-        element at a time, each of which waits for the device)."""
-        xp, dev = self.xp, array_api_compat.device(self.x)
-        n = self.x.shape[0]
-        index = xp.arange(n, device=dev)
-        blocks: list[Array | None] = []
-        for count in (1, 2):
-            rows = [m for m in moves if len(m) == count]
-            if not rows:
-                blocks.append(None)
-                continue
-            cols = [xp.asarray([m[c][0] for m in rows], device=dev) for c in range(count)]
-            steps = [xp.asarray([m[c][1] for m in rows], dtype=self.x.dtype, device=dev) for c in range(count)]
-            if count == 1:
-                blocks.append(compiled_own(_moved_once, xp)(self.x, steps[0], cols[0], index))
-            else:
-                blocks.append(compiled_own(_moved_twice, xp)(self.x, steps[0], cols[0], steps[1], cols[1], index))
-        # the points in the order of `moves`, so that an f evaluated point by point sees them in that order
-        order, seen = [], [0, 0]
-        for m in moves:
-            order.append((len(m) - 1, seen[len(m) - 1]))
-            seen[len(m) - 1] += 1
-        if blocks[0] is not None and blocks[1] is not None:
-            offset = blocks[0].shape[0]
-            stack = xp.concat([blocks[0], blocks[1]], axis=0)
-            where = [r if kind == 0 else offset + r for kind, r in order]
-            points = xp.take(stack, xp.asarray(where, device=dev), axis=0)
-        else:
-            points = blocks[0] if blocks[0] is not None else blocks[1]
-        # one call of f per point on every backend, compiled or not: ``sum(triu(nfev))`` is the number
-        # of calls of f, as the docstring promises
-        values = xp.stack([_scalar(self.f, points[r, ...], self.shape, xp) for r in range(len(moves))])
+        points built as one array by one call, the values read back at once (not one element
+        at a time, each of which waits for the device)."""
+        xp, n = self.xp, self.x.shape[0]
+        # a move along one variable is a move along two whose second step is -0.0, which leaves
+        # every number as it is (x + -0.0 is x, -0.0 included): one array of each kind, one call
+        pairs = [m if len(m) == 2 else (*m, (0, -0.0)) for m in moves]
+        dev = array_api_compat.device(self.x)
+        cols = xp.asarray([(i, j) for (i, _), (j, _) in pairs], device=dev)
+        steps = xp.asarray([(hi, hj) for (_, hi), (_, hj) in pairs], dtype=self.x.dtype, device=dev)
+        points = compiled_own(_moved_twice, xp)(self.x, steps, cols, self.index)
+        if self.shape != (n,):
+            points = xp.reshape(points, (len(moves), *self.shape))
+        # f at every point of the round in one compiled call where it traces (JAX), else one call per
+        # point, in order: ``sum(triu(nfev))`` counts the points either way
+        k = len(moves)
+        values = stacked_values(self.f, k, lambda lo, hi: points if hi - lo == k else points[lo:hi, ...],
+                                lambda value: _checked(value, self.x, xp), xp, n)
         return [float(v) for v in to_numpy(values).tolist()]
 
     def _steps(self, i: int, j: int, t: float) -> tuple[float, float]:
@@ -207,16 +188,18 @@ def hessian(
     -------
     DerivativeResult
         Fields of shape ``x.shape + x.shape``; ``df`` is the Hessian, symmetric
-        by construction. ``nfev[i, j]`` counts the calls of `f` spent on
-        entry ``(i, j)`` (entry ``(0, 0)`` includes the one call at `x`);
-        ``sum(triu(nfev))`` is the number of calls.
+        by construction. ``nfev[i, j]`` counts the evaluations of `f` spent
+        on entry ``(i, j)`` (entry ``(0, 0)`` includes the one at `x`);
+        ``sum(triu(nfev))`` is the number of evaluations, and of calls where
+        `f` is called once per point (on JAX, an `f` that traces is
+        evaluated at all the points of a round in one compiled call).
 
     Notes
     -----
-    Each diagonal entry costs 2 calls of `f` per step and each off-diagonal
-    one 4; a smooth function takes 2 to 6 steps per entry, one call at `x`
-    comes on top. Rosenbrock's function in 5 variables takes 109 calls in all
-    (about 4 per entry), ``exp(x0) sin(x1)`` 39.
+    Each diagonal entry costs 2 evaluations of `f` per step and each
+    off-diagonal one 4; a smooth function takes 2 to 6 steps per entry, one
+    evaluation at `x` comes on top. Rosenbrock's function in 5 variables takes
+    109 calls in all (about 4 per entry), ``exp(x0) sin(x1)`` 39.
 
     Examples
     --------
