@@ -3,7 +3,9 @@
 Every entry ``(i, j)`` of the Jacobian is one element of the adaptive
 iteration; entries of one column that try the same step share one evaluation
 of `f`, and with ``vectorized=True`` all the points of one round go to `f` as
-one stack.
+one stack. On a library with a compiler (JAX), a round of a small Jacobian is
+one compiled call instead: a point per entry, built, evaluated and picked
+from inside the program, where sharing would read the steps back to the host.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import array_api_compat
 from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_flag, fresh_copy, same_library_result
-from xgrad._numerics.batched import compiled_own, stacked_values
+from xgrad._numerics.batched import BLOCK_ELEMENTS, compiled_around, compiled_own, stacked_values
 from xgrad._numerics.derivative import DerivativeResult, derivative
 from xgrad._numerics.hessian import hessian
 
@@ -58,10 +60,15 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
     `f`, the check of its values and the shape of its argument, to evaluate it at all the
     points of a round in one compiled call where the library traces it (JAX)."""
     n = x.shape[0]
+    whole = None if user is None else _per_entry(user[0], x, m, user[2], xp)
 
     def g(t: Array) -> Array:
         if math.prod(t.shape) == 0:  # an empty x, or an f with no outputs: nothing to evaluate
             return xp.zeros(t.shape, dtype=x.dtype, device=array_api_compat.device(x))
+        if whole is not None and math.prod(t.shape) * max(n, m) <= BLOCK_ELEMENTS:
+            values = whole(t)
+            if values is not None:
+                return values
         points, which = _column_points(t, x, n, xp)
         k = points.shape[0]
         if vectorized:
@@ -78,6 +85,34 @@ def _stacked(f: Callable[[Array], Array], x: Array, m: int, vectorized: bool,
         return xp.reshape(picked, t.shape)
 
     return g
+
+
+def _per_entry(f: Callable[[Array], Any], x: Array, m: int, shape: tuple[int, ...],
+               xp: Namespace) -> Callable[[Array], Array | None]:
+    """The steps t[a, i, j] -> f_i(x + t e_j) in one compiled call, one point per entry, where
+    the library has a compiler and `f` traces; None from the call elsewhere. `x` is flat and
+    `shape` the shape of the argument of `f`."""
+    n, dtype, dev = x.shape[0], x.dtype, array_api_compat.device(x)
+    index = xp.arange(n, device=dev)
+
+    def one(value: Any) -> Array:  # kept with the compiled call while f lives: no array of this call
+        if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != m:
+            raise ValueError("a value of another shape than at `x`: the round is done point by point, which says so")
+        return xp.reshape(same_library_result(value, xp, dtype, "`f`"), (m,))
+
+    def around(values_of: Callable[[Array], Array]) -> Callable[..., Array]:
+        def core(t: Array, flat: Array, index: Array) -> Array:
+            r = xp.arange(math.prod(t.shape), device=dev)  # point r: entry (a, i, j), moved along x_j
+            steps = xp.reshape(t, (-1,))
+            block = flat[None, :] + steps[:, None] * xp.astype((r % n)[:, None] == index[None, :], dtype)
+            values = values_of(xp.reshape(block, (r.shape[0], *shape)))  # (points, m)
+            # entry (a, i, j): value i of its point
+            return xp.reshape(xp.take(xp.reshape(values, (-1,)), r * m + (r // n) % m, axis=0), t.shape)
+
+        return core
+
+    kind = f"jacobian {shape} {m} {dtype} {dev}"
+    return lambda t: compiled_around(f, kind, one, around, (t, x, index), xp)
 
 
 def _checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Namespace, what: str) -> Array:
@@ -153,8 +188,11 @@ def jacobian(
     On JAX, without ``vectorized=True``, a traceable `f` is traced and
     compiled (once per `f` and shape of the points) and evaluated at all the
     points of a round in one call: its Python code runs once per compilation,
-    not once per point. An `f` that cannot be traced is called once per point
-    ("What runs where" in the documentation).
+    not once per point. Where the points of a round hold at most 2**18
+    numbers, one program builds a point per entry, evaluates `f` and picks
+    the entries, with no step read back to the host to share points. An `f`
+    that cannot be traced is called once per point ("What runs where" in the
+    documentation).
 
     Examples
     --------
