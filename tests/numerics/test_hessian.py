@@ -84,6 +84,15 @@ def test_a_non_polynomial_hessian_with_covering_errors():
     assert np.all(np.abs(res.df - exact) <= 1e-9 * np.abs(exact))
 
 
+def test_a_step_lost_in_rounding_is_a_reported_failure(backend):
+    # x0 + 1e-3 == x0 at 1e20: the quotients divided by a step of 0 and raised ZeroDivisionError
+    res = hessian(lambda v: v[0] * v[1] + v[1] ** 2, backend.asarray(np.array([1e20, 1.0])), initial_step=1e-3)
+    status, df = to_numpy(res.status), to_numpy(res.df)
+    assert not bool(backend.xp.any(res.success))
+    assert (status[0, :] == -3).all() and (status[:, 0] == -3).all() and np.isnan(df[0, :]).all()
+    assert status[1, 1] == -4  # the x1**2 term is lost beside 1e20: no relative accuracy, said so
+
+
 def test_float32_and_a_shape_of_x():
     x = np.array([[0.3, 0.7], [1.2, 0.9]], dtype=np.float32)
     res = hessian(lambda v: np.sum(v**3), x)

@@ -7,7 +7,9 @@ with an error in even powers of the step. Every entry of the upper triangle
 runs :func:`xgrad.derivative`'s iteration (Richardson extrapolation over
 shrinking steps, an error estimate, a status); the lower triangle is its
 mirror. An entry that has stopped keeps its step, and its values are not
-evaluated again. Array API only.
+evaluated again, except on a library with a compiler (JAX), where a round of
+every entry is one compiled call: the points, `f` at them, the quotients.
+Array API only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
 from xgrad._numerics import richardson as _richardson
-from xgrad._numerics.batched import compiled_own, stacked_values
+from xgrad._numerics.batched import compiled_around, compiled_own, stacked_values
 from xgrad._numerics.derivative import DerivativeResult
 from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
 
@@ -56,7 +58,8 @@ def _moved_twice(x: Array, steps: Array, cols: Array, index: Array) -> Array:
 class _Stencils:
     """The second differences of every upper-triangle entry at steps `t`
     (one per entry, times the scale of its variables), evaluating `f` only for
-    entries whose step changed since the last call."""
+    entries whose step changed since the last call; on a library with a
+    compiler, every entry in one compiled call where `f` traces."""
 
     def __init__(self, f: Callable[[Array], Any], x: Array, scale: Array, pairs: list[tuple[int, int]],
                  xp: Namespace) -> None:
@@ -66,7 +69,15 @@ class _Stencils:
         self.centre: Array | None = None
         self.last: dict[int, tuple[float, float, float, int]] = {}  # entry -> (t, d, r, evaluations)
         self.xs = [float(v) for v in to_numpy(self.x).tolist()]  # read back at once
-        self.index = xp.arange(self.x.shape[0], device=array_api_compat.device(x))
+        dev = array_api_compat.device(x)
+        self.index = xp.arange(self.x.shape[0], device=dev)
+        # the round as one compiled call where the library has a compiler and f traces
+        k = 2 if all(i == j for i, j in pairs) else 4  # points per entry: the diagonal's, or those off it
+        self.traced = _traced_round(f, self.shape, x.dtype, dev, k, xp) if pairs else None
+        self.scale_array = xp.reshape(scale, (-1,))
+        self.rows = tuple(xp.asarray([p[c] for p in pairs], device=dev) for c in (0, 1))
+        self.bonus = {flag: xp.asarray([int(flag)] + [0] * (len(pairs) - 1), dtype=xp.int32, device=dev)
+                      for flag in (False, True)}
         self.eps = float(xp.finfo(x.dtype).eps)
 
     def _values(self, moves: list[tuple[tuple[int, float], ...]]) -> list[float]:
@@ -102,27 +113,26 @@ class _Stencils:
         return [((i, hi), (j, hj)), ((i, hi), (j, -hj)), ((i, -hi), (j, hj)), ((i, -hi), (j, -hj))]
 
     def _entry(self, i: int, j: int, t: float, f: list[float]) -> tuple[float, float, int]:
-        """Entry (i, j) at step `t` from the values `f` of its points."""
-        xi, xj = self.xs[i], self.xs[j]
+        """Entry (i, j) at step `t` from the values `f` of its points (:func:`_quotients`, on Python floats)."""
         hi, hj = self._steps(i, j, t)
+        values = f
         if i == j:
-            assert self.centre is not None
-            up, down, mid = f[0], f[1], float(self.centre)
-            d = (up - 2 * mid + down) / (hi * hi)
-            slope = abs(up - down) / (2 * abs(hi))
-            noise = abs(up) + 2 * abs(mid) + abs(down) + 4 * abs(xi) * slope
-            return d, _richardson.ROUNDING_ULPS * self.eps * noise / (hi * hi), 2
-        pp, pm, mp, mm = f
-        d = (pp - pm - mp + mm) / (4 * hi * hj)
-        slope = abs(pp - mm) / (2 * (abs(hi) + abs(hj)))
-        noise = abs(pp) + abs(pm) + abs(mp) + abs(mm) + 4 * (abs(xi) + abs(xj)) * slope
-        return d, _richardson.ROUNDING_ULPS * self.eps * noise / abs(4 * hi * hj), 4
+            assert self.centre is not None  # the diagonal's first round made it
+            values = [f[0], f[1], float(self.centre)]
+        d, r = _quotients(self.xs[i], self.xs[j], hi, hj, values, self.eps, _divide)
+        return d, r, len(f)
 
     def __call__(self, t: Array) -> tuple[Array, Array, Array]:
         xp = self.xp
         first = self.centre is None and any(i == j for i, j in self.pairs)
         if first:
             self.centre = _scalar(self.f, self.x, self.shape, xp)
+        if self.traced is not None:  # a library with a compiler: the round in one call, if f traces
+            assert self.centre is not None  # the diagonal's first round made it, and the off-diagonal run has it
+            out = self.traced(t, self.x, self.scale_array, self.centre, *self.rows, self.bonus[first])
+            if out is not None:
+                return out
+            self.traced = None
         steps = [float(v) for v in to_numpy(t).tolist()]  # read back at once
         todo = [p for p, tp in enumerate(steps) if (self.last.get(p) or (None,))[0] != tp]
         todo_new = [p for p in todo if math.isfinite(steps[p]) and steps[p] != 0]
@@ -147,6 +157,76 @@ class _Stencils:
         dev = array_api_compat.device(self.x)
         return (xp.asarray(d, dtype=self.x.dtype, device=dev), xp.asarray(r, dtype=self.x.dtype, device=dev),
                 xp.asarray(spent, dtype=xp.int32, device=dev))
+
+
+def _divide(a: float, b: float) -> float:
+    """``a / b`` as the floating-point standard has it: inf or nan where `b` is 0 (a step lost
+    in rounding, ``x + t == x``), as on arrays, where Python would raise."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _quotients(xi: Any, xj: Any, hi: Any, hj: Any, f: list[Any], eps: float,
+               divide: Callable[[Any, Any], Any]) -> tuple[Any, Any]:
+    """The second difference of an entry and its rounding bound, from the values `f` of its
+    points at the steps `hi`, `hj` of its variables at `xi`, `xj`: ``(up, down, f(x))`` on the
+    diagonal, ``(++, +-, -+, --)`` off it. Written once for Python floats and for arrays (the
+    entries of a round at once), in the same order of operations; `divide` is ``a / b``."""
+    if len(f) == 3:
+        up, down, mid = f
+        d = divide(up - 2 * mid + down, hi * hi)
+        slope = divide(abs(up - down), 2 * abs(hi))
+        noise = abs(up) + 2 * abs(mid) + abs(down) + 4 * abs(xi) * slope
+        return d, divide(_richardson.ROUNDING_ULPS * eps * noise, hi * hi)
+    pp, pm, mp, mm = f
+    d = divide(pp - pm - mp + mm, 4 * hi * hj)
+    slope = divide(abs(pp - mm), 2 * (abs(hi) + abs(hj)))
+    noise = abs(pp) + abs(pm) + abs(mp) + abs(mm) + 4 * (abs(xi) + abs(xj)) * slope
+    return d, divide(_richardson.ROUNDING_ULPS * eps * noise, abs(4 * hi * hj))
+
+
+def _traced_round(f: Callable[[Array], Any], shape: tuple[int, ...], dtype: Any, dev: Any, k: int,
+                  xp: Namespace) -> Callable[..., Any] | None:
+    """The entries of a round from their steps `t` in one compiled call (the points, `f` at
+    them, the quotients), where the library has a compiler; the call returns None where `f`
+    cannot be traced. `k`: 2 points per entry on the diagonal, 4 off it. Every entry is
+    evaluated each round (an entry that has stopped is not counted: the iteration adds its
+    evaluations only while it is active)."""
+    signs = [(1, 0), (-1, 0)] if k == 2 else [(1, 1), (1, -1), (-1, 1), (-1, -1)]
+    eps = float(xp.finfo(dtype).eps)
+
+    def one(value: Any) -> Array:  # kept with the compiled call while f lives: no array of this call
+        if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != 1:
+            raise ValueError("not a scalar: the round is done point by point, which says so")
+        return xp.reshape(same_library_result(value, xp, dtype, "`f`"), ())
+
+    def around(values_of: Callable[[Array], Array]) -> Callable[..., Any]:
+        def core(t: Array, flat: Array, scale: Array, centre: Array, i: Array, j: Array,
+                 bonus: Array) -> tuple[Array, Array, Array]:
+            xi, xj = xp.take(flat, i, axis=0), xp.take(flat, j, axis=0)
+            hi = (xi + t * xp.take(scale, i, axis=0)) - xi
+            hj = (xj + t * xp.take(scale, j, axis=0)) - xj
+            index = xp.arange(flat.shape[0], device=dev)
+            along_i = xp.astype(i[:, None] == index[None, :], dtype)
+            along_j = xp.astype(j[:, None] == index[None, :], dtype)
+            # point (p, c): as the host builds it, the second move -0.0 on the diagonal
+            points = xp.stack([flat[None, :] + (a * hi)[:, None] * along_i
+                               + (b * hj if b else xp.full_like(hj, -0.0))[:, None] * along_j
+                               for a, b in signs], axis=1)
+            values = xp.reshape(values_of(xp.reshape(points, (-1, *shape))), (t.shape[0], k))
+            f = [values[:, c] for c in range(k)] + ([xp.broadcast_to(centre, t.shape)] if k == 2 else [])
+            d, r = _quotients(xi, xj, hi, hj, f, eps, lambda a, b: a / b)
+            usable = xp.isfinite(t) & (t != 0)
+            nan = xp.full_like(d, math.nan)
+            spent = xp.where(usable, xp.full_like(bonus, k), xp.zeros_like(bonus)) + bonus
+            return xp.where(usable, d, nan), xp.where(usable, r, nan), spent
+
+        return core
+
+    kind = f"hessian {k} {shape} {dtype} {dev}"
+    return lambda *args: compiled_around(f, kind, one, around, args, xp)
 
 
 def hessian(
@@ -188,11 +268,12 @@ def hessian(
     -------
     DerivativeResult
         Fields of shape ``x.shape + x.shape``; ``df`` is the Hessian, symmetric
-        by construction. ``nfev[i, j]`` counts the evaluations of `f` spent
-        on entry ``(i, j)`` (entry ``(0, 0)`` includes the one at `x`);
-        ``sum(triu(nfev))`` is the number of evaluations, and of calls where
-        `f` is called once per point (on JAX, an `f` that traces is
-        evaluated at all the points of a round in one compiled call).
+        by construction. ``nfev[i, j]`` counts the evaluations of `f` that
+        entry ``(i, j)`` needed (entry ``(0, 0)`` includes the one at `x`);
+        ``sum(triu(nfev))`` is the number of calls of `f` where it is called
+        once per point. On JAX, an `f` that traces is evaluated at the points
+        of every entry in one compiled call per round, those of entries that
+        have stopped included, which costs less than a call per point.
 
     Notes
     -----
