@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_info
 
 import xgrad
 from xgrad import Backend, resolve_backend, thread_limits, train
-from xgrad._train.config import TrainConfig, auto_threads, thread_plan
+from xgrad._train.config import TrainConfig, auto_threads
 
 
 def _pools():
@@ -152,135 +152,6 @@ def test_auto_takes_a_second_idle_core_where_the_bits_stay(monkeypatch):
         for free, want in ((1.5, 1), (2.0, 2), (15.0, 2)):  # half a core beside is not enough; two at most
             monkeypatch.setattr(config, "free_cores", lambda free=free: free)
             assert auto_threads(_config(100), numpy, (784, 50, 10)) == (want if same else 1)
-
-
-def test_auto_runs_the_weight_gradient_on_a_second_idle_core_where_only_its_bits_stay(monkeypatch):
-    from xgrad._train import config
-
-    asked = []
-
-    def keeps(b, rows, inner, cols, *, transposed=False, dtype="float32"):
-        asked.append((rows, inner, cols, transposed, dtype))
-        return transposed  # x @ W1 changes its bits on two threads, x.T @ da1 keeps them (OpenBLAS)
-
-    monkeypatch.setattr(config, "two_threads_keep_bits", keeps)
-    numpy = resolve_backend("numpy")
-    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
-    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, 2)
-    assert asked == [(100, 784, 50, False, "float32"), (784, 100, 50, True, "float32")]
-    assert auto_threads(_config(100), numpy, (784, 50, 10)) == 1  # the run's own threads as before
-    assert thread_plan(_config(10_000), numpy, (784, 4096, 10)) == (None, None)
-    monkeypatch.setattr(config, "two_threads_keep_bits", lambda *args, **kw: False)
-    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, None)  # neither keeps its bits
-    monkeypatch.setattr(config, "two_threads_keep_bits", keeps)
-    monkeypatch.setattr(config, "free_cores", lambda: 1.5)
-    assert thread_plan(_config(100), numpy, (784, 50, 10)) == (1, None)  # no idle core beside
-    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
-    # PyTorch's own pool is not set per product; JAX's and CuPy's are not sized by xgrad
-    assert thread_plan(_config(100), Backend("torch", np, "cpu"), (784, 50, 10)) == (1, None)
-    assert thread_plan(_config(100), Backend("jax", np, "cpu"), (784, 50, 10)) == (None, None)
-
-
-def test_the_weight_gradient_probe_reads_the_product_as_the_step_computes_it():
-    from xgrad._train.config import two_threads_keep_bits
-
-    numpy = resolve_backend("numpy")
-    for dtype in ("float32", "float64"):
-        got = two_threads_keep_bits(numpy, 784, 100, 50, transposed=True, dtype=dtype)
-        rng = np.random.default_rng(0)
-        x, da1 = rng.random((100, 784)).astype(dtype), rng.random((100, 50)).astype(dtype)
-        results = []
-        for n in (1, 2):
-            with thread_limits(n, backend="numpy"):
-                results.append(x.T @ da1)
-        assert got == np.array_equal(*results)
-
-
-def _blas():
-    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
-
-
-class _Probe:
-    """A factor whose product records the BLAS pools' count and advances a
-    fake clock by the product's cost on that count."""
-
-    def __init__(self, seen, now, cost, fail=False):
-        self.seen, self.now, self.cost, self.fail = seen, now, cost, fail
-
-    def __matmul__(self, other):
-        count = _blas()
-        self.seen.append(count)
-        self.now[0] += self.cost[max(count)]
-        if self.fail:
-            raise RuntimeError("the product failed")
-        return "product"
-
-
-def test_a_product_on_two_threads_runs_there_until_it_waits_and_sets_the_pools_back():
-    from xgrad._infra.threads import STRIKES, TRIES, product_on
-
-    seen, now, cost = [], [0.0], {1: 1.0, 2: 0.5}  # seconds a product takes on one and two threads
-    product = product_on(2, clock=lambda: now[0])
-    if product is None:
-        pytest.skip("no BLAS pool in this process")
-    with thread_limits(1, backend="numpy"):
-        for _ in range(50):
-            assert product(_Probe(seen, now, cost), None) == "product"
-        # the block's own count timed first, then two threads, no slower
-        assert seen[:TRIES] == [{1}] * TRIES and all(c == {2} for c in seen[TRIES:])
-        assert _blas() == {1}  # set back to the block's count after each
-        # one slow call (the pool's thread waking, an interrupt) is not enough to leave two threads
-        for costs in ([2.5, 0.5, 0.5], [2.5] * (STRIKES - 1) + [0.5]):
-            seen[:] = []
-            for c in costs:
-                cost[2] = c
-                product(_Probe(seen, now, cost), None)
-            assert seen == [{2}] * len(costs)
-        cost[2], seen[:] = 2.5, []  # the other core got busy: two threads wait for it
-        for _ in range(50):
-            product(_Probe(seen, now, cost), None)
-        # STRIKES slow calls in a row, then one thread
-        assert seen[:STRIKES] == [{2}] * STRIKES and all(c == {1} for c in seen[STRIKES:])
-        cost[2], seen[:] = 0.5, []
-        for _ in range(50):
-            product(_Probe(seen, now, cost), None)
-        assert all(c == {1} for c in seen)  # for good: the pool's thread no longer spins beside others
-        cost[2] = 1.9  # slower than one thread, but not twice as slow: kept
-        kept = product_on(2, clock=lambda: now[0])
-        seen[:] = []
-        for _ in range(TRIES + 5):
-            kept(_Probe(seen, now, cost), None)
-        assert seen[TRIES:] == [{2}] * 5
-        failing = product_on(2, clock=lambda: now[0])
-        for _ in range(TRIES):
-            failing(_Probe(seen, now, cost), None)
-        with pytest.raises(RuntimeError, match="failed"):  # the first on two threads
-            failing(_Probe(seen, now, cost, fail=True), None)
-        assert seen[-1] == {2} and _blas() == {1}
-    a, b = np.random.default_rng(1).random((30, 20)), np.random.default_rng(2).random((20, 10))
-    for _ in range(2 * TRIES + 1):
-        np.testing.assert_array_equal(product(a.T.T, b), a @ b)
-
-
-def test_a_run_with_its_weight_gradient_on_two_threads_keeps_its_bits(monkeypatch):
-    from xgrad._train import config, stepping
-
-    made = []
-    real, probe = stepping.product_on, config.two_threads_keep_bits
-    keeps = probe(resolve_backend("numpy"), 784, 100, 50, transposed=True, dtype="float32")
-    monkeypatch.setattr(stepping, "product_on", lambda n: made.append(n) or real(n))
-    monkeypatch.setattr(config, "free_cores", lambda: 2.0)
-    # as on OpenBLAS, whatever this machine's BLAS: x @ W1 would change its bits on two threads
-    monkeypatch.setattr(config, "two_threads_keep_bits",
-                        lambda *args, transposed=False, **kw: transposed and probe(*args, transposed=True, **kw))
-    (x, t), test = xgrad.load_mnist()
-    kw = {"data": ((x[:3000], t[:3000]), (test[0][:10], test[1][:10])), "iters": 60, "eval_every": 0,
-          "progress": False}
-    one, auto = train("numpy", threads=1, **kw), train("numpy", **kw)
-    assert made == ([2] if keeps else [])  # the auto run's step runs its weight gradient on two threads
-    assert one.loss.tolist() == auto.loss.tolist()
-    for k, v in one.net.params.items():
-        np.testing.assert_array_equal(auto.net.params[k], v)
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "torch"])

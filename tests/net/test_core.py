@@ -159,24 +159,6 @@ def test_a_bound_step_is_sgd_step_whatever_batches_come(backend, keep_ones):
             assert new[k].dtype == want[k].dtype
 
 
-def test_a_bound_step_runs_its_weight_gradient_through_the_product_given(backend):
-    act, xp = ACTIVATIONS["sigmoid"], backend.xp
-    params, x, target = _step_inputs(backend, "float64")
-    ran = []
-
-    def product(a, b):
-        ran.append((tuple(a.shape), tuple(b.shape)))
-        return a @ b
-
-    step = sgd_stepper(lr=0.3, activation=act, xp=xp, rows_sum_to_one=True, gradient_product=product)
-    loss, new = step(params, x, target)
-    assert ran == [((12, 7), (7, 5))]  # x.T @ da1, once
-    want_loss, want = sgd_step(params, x, target, lr=0.3, activation=act, xp=xp, rows_sum_to_one=True)
-    np.testing.assert_array_equal(to_numpy(loss), to_numpy(want_loss))
-    for k in want:
-        np.testing.assert_array_equal(to_numpy(new[k]), to_numpy(want[k]))
-
-
 def test_sgd_update_scales_unscaled_gradients_by_lr(backend):
     params, x, target = _step_inputs(backend, "float64")
     _, grads = loss_and_gradient(params, x, target, activation=ACTIVATIONS["sigmoid"], xp=backend.xp)

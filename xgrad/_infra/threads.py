@@ -9,18 +9,17 @@ pool a backend computes with and restores it on exit.
 from __future__ import annotations
 
 import contextlib
-import math
 import operator
 import os
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from xgrad._infra.backend import Backend, library, normalise_name
 
-__all__ = ["blas_threads", "free_cores", "product_on", "thread_limits"]
+__all__ = ["blas_threads", "free_cores", "thread_limits"]
 
 
 def check_threads(threads: Any, *, auto: bool = False) -> int | str | None:
@@ -142,84 +141,6 @@ def thread_limits(threads: int | None, *, backend: str | Backend = "numpy") -> I
     # its own pool first: PyTorch reads its count back from OpenMP, which threadpoolctl changes
     with lib.own_pool(limit) if lib.own_pool else contextlib.nullcontext(), threadpool_limits(limits=limit):
         yield
-
-
-def product_on(threads: int, *, clock: Callable[[], float] = time.perf_counter) -> Callable[[Any, Any], Any] | None:
-    """``product(a, b)``: ``a @ b`` with the BLAS pools (OpenBLAS, MKL, ...)
-    on `threads` threads, each set back to its count after, where that is
-    faster; None where threadpoolctl finds no BLAS in the process.
-
-    For one large product among small ones, whose bits the caller checked
-    are the same on `threads` threads as on the pools' own count: a training
-    step runs on one thread, and its largest product on two. Setting a count
-    is a call into the library, about a microsecond, against the tens of
-    milliseconds of a :func:`thread_limits` block.
-
-    A core that was idle when the run started may get busy: a product on two
-    threads then waits for the other process, tens of times slower than on
-    one, and the pool's idle thread spins between products, taking the time
-    of the processes beside it. So the product times itself with `clock`:
-    its first :data:`TRIES` calls on the pools' own count, then each on
-    `threads`, until :data:`STRIKES` calls in a row take more than twice as
-    long as those did; from then on it stays on the own count. One slow call
-    is not enough: the first on `threads` wakes the pool's thread, and any
-    call may meet an interrupt. The choice changes the time, never the
-    bits. The pools are the process's: runs in threads of one process share
-    them.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xgrad._infra.threads import product_on
-    >>> product = product_on(2)
-    >>> product is None or bool((product(np.eye(3), np.ones((3, 2))) == 1).all())
-    True
-    """
-    from threadpoolctl import ThreadpoolController
-
-    pools = ThreadpoolController().select(user_api="blas").lib_controllers
-    return _TimedProduct(pools, threads, clock) if pools else None
-
-
-TRIES = 3
-"""Calls of :func:`product_on` on the pools' own count, timed, before any on more threads."""
-STRIKES = 3
-"""Calls in a row on more threads, each over twice the own count's time, that send :func:`product_on` back to it."""
-
-
-class _TimedProduct:
-    """:func:`product_on`'s product: the own count timed first, then `threads` while no slower."""
-
-    def __init__(self, pools: list[Any], threads: int, clock: Callable[[], float]) -> None:
-        self.pools, self.threads, self.clock = pools, threads, clock
-        self.times: list[float] = []
-        self.wide, self.own, self.slow = True, math.inf, 0
-
-    def __call__(self, a: Any, b: Any) -> Any:
-        if not self.wide:
-            return a @ b
-        if len(self.times) < TRIES:  # the own count, timed
-            t0 = self.clock()
-            out = a @ b
-            self.times.append(self.clock() - t0)
-            self.own = statistics.median(self.times) if len(self.times) == TRIES else math.inf
-            return out
-        t0 = self.clock()
-        out = self._wide(a, b)
-        self.slow = self.slow + 1 if self.clock() - t0 > 2 * self.own else 0
-        if self.slow == STRIKES:  # waited for a busy core: the own count from now on
-            self.wide = False
-        return out
-
-    def _wide(self, a: Any, b: Any) -> Any:
-        before = [pool.get_num_threads() for pool in self.pools]
-        for pool in self.pools:
-            pool.set_num_threads(self.threads)
-        try:
-            return a @ b
-        finally:
-            for pool, n in zip(self.pools, before, strict=True):
-                pool.set_num_threads(n)
 
 
 def blas_threads(limit: int | None) -> contextlib.AbstractContextManager[None]:

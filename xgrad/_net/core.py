@@ -189,8 +189,7 @@ def mean_loss(scores: Array, target: Array, /, *, xp: Namespace) -> Array:
 
 
 def _backward(g: _Groups, xp: Namespace, params: dict[str, Array], x: Array, target: Array, fwd: Forward,
-              scale: float, rows_sum_to_one: bool, ones: Array | None,
-              product: Callable[[Array, Array], Array] | None = None) -> tuple[Array, dict[str, Array]]:
+              scale: float, rows_sum_to_one: bool, ones: Array | None) -> tuple[Array, dict[str, Array]]:
     # softmax and log-softmax from one exponential of the shifted scores
     shifted, e = g.shift(fwd.scores, xp.max(fwd.scores, axis=1, keepdims=True))
     total = xp.sum(e, axis=1, keepdims=True)
@@ -203,8 +202,7 @@ def _backward(g: _Groups, xp: Namespace, params: dict[str, Array], x: Array, tar
     # bias gradients sum over the batch; a product with a row of ones does it
     # in one BLAS call, about three times faster than a reduction on small arrays
     ones = xp.ones_like(x[:, 0]) if ones is None else ones
-    w1 = x.T @ da1 if product is None else product(x.T, da1)
-    return loss, {"W1": w1, "b1": ones @ da1, "W2": fwd.z1.T @ dy, "b2": ones @ dy}
+    return loss, {"W1": x.T @ da1, "b1": ones @ da1, "W2": fwd.z1.T @ dy, "b2": ones @ dy}
 
 
 def backward(params: dict[str, Array], x: Array, target: Array, fwd: Forward, /, *, activation: Activation,
@@ -252,9 +250,7 @@ Step = Callable[[dict[str, Array], Array, Array], tuple[Array, dict[str, Array]]
 
 
 def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to_one: bool = False,
-                fuse: Fuse | None = None, keep_ones: bool = False,
-                gradient_product: Callable[[Array, Array], Array] | None = None,
-                lr_on_update: bool = False) -> Step:
+                fuse: Fuse | None = None, keep_ones: bool = False, lr_on_update: bool = False) -> Step:
     """:func:`sgd_step` with its settings bound once: ``step(params, x, target)
     -> (loss, new params)``, the same bits with less work per call (a training
     loop calls it thousands of times, each call a few hundred microseconds on
@@ -263,10 +259,7 @@ def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to
     `keep_ones` keeps the row of ones that sums the bias gradients from one
     call to the next (made again when the batch size or dtype changes): for
     steps called eagerly, never for one traced into a program, which must not
-    hold an array made while tracing. `gradient_product` ``(a, b) -> a @ b``
-    runs the step's largest product, the first layer's weight gradient
-    ``x.T @ da1``, where the caller runs it otherwise (on more threads:
-    :func:`xgrad._infra.threads.product_on`); None: ``@``.
+    hold an array made while tracing.
 
     `lr_on_update` multiplies the gradients by the learning rate in the
     update, ``W - lr * g``, rather than the small output error: the same
@@ -297,7 +290,7 @@ def sgd_stepper(*, lr: float, activation: Activation, xp: Namespace, rows_sum_to
                 kept[:] = [xp.ones_like(x[:, 0])]
             ones = kept[0]
         loss, updates = _backward(g, xp, params, x, target, _forward(g.hidden, params, x), scale, rows_sum_to_one,
-                                  ones, gradient_product)
+                                  ones)
         return loss, sgd_update(params, updates, lr=late)
 
     return step

@@ -276,46 +276,20 @@ def auto_threads(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> i
     once, at the start: a machine that gets busy later keeps it. JAX (XLA's
     pools are fixed when it starts) and CuPy (a GPU) get None.
     """
-    return thread_plan(cfg, b, sizes)[0]
-
-
-def thread_plan(cfg: TrainConfig, b: Backend, sizes: tuple[int, int, int]) -> tuple[int | None, int | None]:
-    """``threads="auto"``'s choice: the run's CPU threads (:func:`auto_threads`),
-    and the threads of the step's largest product, the first layer's weight
-    gradient ``x.T @ da1`` (None: the run's).
-
-    Where a core beside is free but the run stays on one thread because its
-    first product ``x @ W1`` would change its bits on two (NumPy's OpenBLAS),
-    the weight gradient's product still runs on two where it keeps its bits
-    (OpenBLAS splits its 784 output rows, not its sum): about 90 against 50
-    microseconds at the book's size, float32. Only BLAS pools are set so
-    (a call into the library per product); PyTorch's own pool is not. The
-    product times itself and goes back to one thread for good once the
-    second core is busy (:func:`~xgrad._infra.threads.product_on`): a run
-    started on an idle machine that gets busy does not wait for it.
-    """
     if library(b.name).pools != "cpu":
-        return None, None
+        return None
     n_in, n_hidden, n_out = sizes
-    flops = 2 * cfg.batch_size * n_hidden * (n_in + n_out)
-    if flops >= _THREADED_FLOPS:
-        return None, None
+    if 2 * cfg.batch_size * n_hidden * (n_in + n_out) >= _THREADED_FLOPS:
+        return None
     if free_cores() < 2:
-        return 1, None
-    if two_threads_keep_bits(b, cfg.batch_size, n_in, n_hidden):
-        return 2, None
-    wide = library(b.name).own_pool is None and two_threads_keep_bits(b, n_in, cfg.batch_size, n_hidden,
-                                                                      transposed=True, dtype=str(cfg.dtype))
-    return 1, 2 if wide else None
+        return 1
+    return 2 if two_threads_keep_bits(b, cfg.batch_size, n_in, n_hidden, dtype=str(cfg.dtype)) else 1
 
 
-def two_threads_keep_bits(b: Backend, rows: int, inner: int, cols: int, *, transposed: bool = False,
-                          dtype: str = "float32") -> bool:
+def two_threads_keep_bits(b: Backend, rows: int, inner: int, cols: int, *, dtype: str = "float32") -> bool:
     """Whether a ``(rows, inner) @ (inner, cols)`` product in `dtype` on `b`
     gives the same bits on two threads as on one, tried once per process and
-    shape on fixed random numbers (a few products); `transposed`: the left
-    factor is the transposed view of an ``(inner, rows)`` array, as ``x.T``
-    in a weight gradient.
+    shape on fixed random numbers (a few products).
 
     Examples
     --------
@@ -323,7 +297,7 @@ def two_threads_keep_bits(b: Backend, rows: int, inner: int, cols: int, *, trans
     >>> isinstance(two_threads_keep_bits(resolve_backend("numpy"), 4, 8, 3), bool)
     True
     """
-    key = (b.name, str(b.device), rows, inner, cols, transposed, dtype)
+    key = (b.name, str(b.device), rows, inner, cols, dtype)
     if key not in _SAME_BITS:
         import numpy as np  # the host edge: the numbers, and the results compared
 
@@ -331,9 +305,7 @@ def two_threads_keep_bits(b: Backend, rows: int, inner: int, cols: int, *, trans
         from xgrad._infra.threads import thread_limits
 
         rng = np.random.default_rng(0)
-        left = (inner, rows) if transposed else (rows, inner)
-        x, w = (b.asarray(rng.random(shape).astype(dtype)) for shape in (left, (inner, cols)))
-        x = x.T if transposed else x
+        x, w = (b.asarray(rng.random(shape).astype(dtype)) for shape in ((rows, inner), (inner, cols)))
         results = []
         for n in (1, 2):
             with thread_limits(n, backend=b):

@@ -169,12 +169,11 @@ class Run:
     """One training run: its pieces, its record so far, and the loop."""
 
     def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, x_train: Any, t_train: Any,
-                 x_test: Any, t_test: Any, *, validation: tuple[Any, Any] | None = None,
-                 gradient_threads: int | None = None) -> None:
+                 x_test: Any, t_test: Any, *, validation: tuple[Any, Any] | None = None) -> None:
         self.cfg, self.b, self.net = cfg, b, net
         self.data = device_data(cfg, b, net, x_train, t_train, x_test, t_test, validation)
         self.plan = MinibatchPlan(seed=cfg.seed, n_train=self.data.n_train, batch_size=cfg.batch_size, backend=b)
-        self.stepping = Stepping(cfg, b, net, self.data.train, gradient_threads=gradient_threads)
+        self.stepping = Stepping(cfg, b, net, self.data.train)
         self.checkpoints = Checkpoints(cfg, self.data.fingerprint, f"{b.name} ({b.device_name})")
         self.timer = Timer()
         iters_per_epoch = max(self.data.n_train // cfg.batch_size, 1)

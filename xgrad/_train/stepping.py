@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 from xgrad._infra.backend import Backend, library
 from xgrad._infra.host import to_numpy
 from xgrad._infra.signals import StopRequest
-from xgrad._infra.threads import product_on
 from xgrad._infra.typing import Array
 from xgrad._net.core import activation_named, sgd_step, sgd_stepper, sgd_update
 from xgrad._net.fused import fused_ops
@@ -55,9 +54,7 @@ class _Block(NamedTuple):
 
 
 class Stepping:
-    """The steps of a run with settings `cfg` on `b`, training `net` on `data`;
-    an eager step runs its first layer's weight gradient on `gradient_threads`
-    BLAS threads (None: the run's; see :func:`~xgrad._train.config.thread_plan`).
+    """The steps of a run with settings `cfg` on `b`, training `net` on `data`.
 
     Attributes
     ----------
@@ -69,8 +66,7 @@ class Stepping:
         when compiled.
     """
 
-    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, data: TrainData, *,
-                 gradient_threads: int | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, b: Backend, net: TwoLayerNet, data: TrainData) -> None:
         self.cfg, self.b, self.net, self.data = cfg, b, net, data
         self.activation = activation_named(net.activation)
         self._compile_step = cfg.compile_step if cfg.gradient == "backprop" else False
@@ -81,10 +77,8 @@ class Stepping:
         # the step's settings and arrays bound once: an eager step is a few hundred microseconds on NumPy
         self._batch = functools.partial(minibatch, levels=data.levels, dtype=data.dtype, xp=b.xp, take=self._take)
         self._own_batch = batcher(data, library(b.name))
-        wide = product_on(gradient_threads) if gradient_threads and not self.compiled else None
         self._sgd = sgd_stepper(lr=cfg.lr, activation=self.activation, xp=b.xp, rows_sum_to_one=True,
-                                fuse=self._fuse, keep_ones=not self.compiled,
-                                gradient_product=wide) if cfg.gradient == "backprop" else None
+                                fuse=self._fuse, keep_ones=not self.compiled) if cfg.gradient == "backprop" else None
         self._stepper: BlockStepper | None = None
         # blocks stepped but not looked at: (losses, first iteration, steps: the
         # losses' first entries); and the last blocks as they started, enough

@@ -9,7 +9,7 @@ from typing import Any
 from xgrad._infra.backend import Backend, quiet_overflow, resolve_backend
 from xgrad._infra.threads import thread_limits
 from xgrad._net.net import TwoLayerNet
-from xgrad._train.config import TrainConfig, check_settings, current_keywords, hold_out, prepare_data, thread_plan
+from xgrad._train.config import TrainConfig, auto_threads, check_settings, current_keywords, hold_out, prepare_data
 from xgrad._train.network import check_net, net_backend
 from xgrad._train.record import TrainResult
 from xgrad._train.run import Run
@@ -84,8 +84,8 @@ def train(backend: str | Backend = "auto", **settings: Any) -> TrainResult:
                           seed=cfg.seed)
     else:
         check_net(net, x_train.shape[1])
-    n_threads, gradient_threads = thread_plan(cfg, b, net.sizes) if s["threads"] == "auto" else (s["threads"], None)
-    run = Run(cfg, b, net, x_train, t_train, x_test, t_test, validation=val, gradient_threads=gradient_threads)
+    n_threads = auto_threads(cfg, b, net.sizes) if s["threads"] == "auto" else s["threads"]
+    run = Run(cfg, b, net, x_train, t_train, x_test, t_test, validation=val)
     if s["resume"] and checkpoint is not None and os.path.exists(checkpoint):
         run.restore(checkpoint)
     elif s["resume"]:
