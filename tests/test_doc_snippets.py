@@ -417,6 +417,22 @@ def test_readme_quotes_the_recorded_benchmarks():
         assert phrase.format(_train_seconds(row)) in readme, (phrase, row)
 
 
+def test_the_benchmarks_page_quotes_the_recorded_differentiation_times():
+    data = _recorded("bench_check")
+    rows = {(r["case"], r["backend"]): r for r in data["rows"]}
+    page = (DOCS / "benchmarks.rst").read_text()
+    load = data["environment"]["load_average_1_5_15_min"][0]
+    assert f"(load average {load:.1f})" in page
+    table = page[page.index("case                NumPy ms"):]
+    for case in ("check_gradient", "derivative", "numerical_gradient", "jacobian", "hessian"):
+        line = next(line.split() for line in table.splitlines() if line.startswith(case + " "))
+        numpy_ms = rows[case, "numpy"]["median_s"] * 1e3
+        assert float(line[1]) == pytest.approx(numpy_ms, abs=0.051 if numpy_ms >= 1 else 0.0051), case
+        for column, backend in ((2, "torch"), (3, "jax")):
+            assert line[column] == f"{rows[case, backend]['ratio_to_numpy']:.1f}x", (case, backend)
+        assert line[4] == f"{rows[case, 'jax']['first_s']:.1f}", case
+
+
 def test_how_it_works_quotes_the_recorded_numerical_gradient():
     page = _flat((DOCS / "how_it_works.rst").read_text())
     data = _recorded("numgrad")
