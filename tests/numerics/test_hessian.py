@@ -64,6 +64,20 @@ def test_rosenbrock_in_five_variables_is_accurate_cheap_and_counted(backend):
     assert np.all(np.abs(to_numpy(batched.df) - exact) <= to_numpy(batched.error))
 
 
+def test_a_hessian_too_large_for_one_call_a_round_takes_the_same_steps(backend, monkeypatch):
+    # on JAX a round is one compiled call while its points fit in BLOCK_ELEMENTS numbers;
+    # beyond, the host's rounds evaluate f in chunks: the same entries, steps and evaluations
+    from xgrad._numerics import hessian as module
+
+    f, x = _rosen(backend.xp), backend.asarray(X5, dtype=backend.xp.float64)
+    whole = hessian(f, x)
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 8)
+    parts = hessian(f, x)
+    np.testing.assert_array_equal(to_numpy(parts.nfev), to_numpy(whole.nfev))
+    np.testing.assert_array_equal(to_numpy(parts.nit), to_numpy(whole.nit))
+    assert_close(parts.df, _rosen_hessian(X5), backend=backend, rtol=1e-11, atol=1e-9)
+
+
 def test_an_entry_that_is_exactly_zero_is_a_success():
     # H[1, 1] of x0**2 x1 is 0: it was reported as a failure
     res = hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))

@@ -26,7 +26,7 @@ from xgrad._infra.host import to_numpy
 from xgrad._infra.typing import Array, Namespace
 from xgrad._infra.validate import as_float_array, check_callable, check_count, same_library_result
 from xgrad._numerics import richardson as _richardson
-from xgrad._numerics.batched import compiled_around, compiled_own, stacked_values
+from xgrad._numerics.batched import BLOCK_ELEMENTS, batching_of, compiled_around, compiled_own, stacked_values
 from xgrad._numerics.derivative import DerivativeResult
 from xgrad._numerics.knobs import check_step_factor, check_tolerance, default_rtol, order_depth
 
@@ -71,14 +71,17 @@ class _Stencils:
         self.xs = [float(v) for v in to_numpy(self.x).tolist()]  # read back at once
         dev = array_api_compat.device(x)
         self.index = xp.arange(self.x.shape[0], device=dev)
-        # the round as one compiled call where the library has a compiler and f traces
-        k = 2 if all(i == j for i, j in pairs) else 4  # points per entry: the diagonal's, or those off it
-        self.traced = _traced_round(f, self.shape, x.dtype, dev, k, xp) if pairs else None
-        self.scale_array = xp.reshape(scale, (-1,))
-        self.rows = tuple(xp.asarray([p[c] for p in pairs], device=dev) for c in (0, 1))
-        self.bonus = {flag: xp.asarray([int(flag)] + [0] * (len(pairs) - 1), dtype=xp.int32, device=dev)
-                      for flag in (False, True)}
         self.eps = float(xp.finfo(x.dtype).eps)
+        # the round as one compiled call where the library has a compiler, f traces and the points
+        # of a round are few enough to build at once (else the host's rounds, in chunks)
+        k = 2 if all(i == j for i, j in pairs) else 4  # points per entry: the diagonal's, or those off it
+        small = 0 < len(pairs) * k * self.x.shape[0] <= BLOCK_ELEMENTS
+        self.traced = _traced_round(f, self.shape, x.dtype, dev, k, xp) if small and batching_of(xp) else None
+        if self.traced is not None:
+            self.scale_array = xp.reshape(scale, (-1,))
+            self.rows = tuple(xp.asarray([p[c] for p in pairs], device=dev) for c in (0, 1))
+            self.bonus = {flag: xp.asarray([int(flag)] + [0] * (len(pairs) - 1), dtype=xp.int32, device=dev)
+                          for flag in (False, True)}
 
     def _values(self, moves: list[tuple[tuple[int, float], ...]]) -> list[float]:
         """`f` at `x` moved by each of `moves` (one or two (variable, step) each), in order: the
@@ -188,9 +191,9 @@ def _quotients(xi: Any, xj: Any, hi: Any, hj: Any, f: list[Any], eps: float,
 
 
 def _traced_round(f: Callable[[Array], Any], shape: tuple[int, ...], dtype: Any, dev: Any, k: int,
-                  xp: Namespace) -> Callable[..., Any] | None:
+                  xp: Namespace) -> Callable[..., Any]:
     """The entries of a round from their steps `t` in one compiled call (the points, `f` at
-    them, the quotients), where the library has a compiler; the call returns None where `f`
+    them, the quotients), for a library with a compiler; the call returns None where `f`
     cannot be traced. `k`: 2 points per entry on the diagonal, 4 off it. Every entry is
     evaluated each round (an entry that has stopped is not counted: the iteration adds its
     evaluations only while it is active)."""
