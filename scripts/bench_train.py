@@ -180,7 +180,7 @@ def _contenders(data, args):
         "xgrad numpy float32 (default threads='auto')": lambda: xgrad_loop(data, iters=args.iters),
         "xgrad numpy float64": lambda: xgrad_loop(data, iters=args.iters, dtype="float64"),
         "xgrad numpy float32, BLAS default threads": lambda: xgrad_loop(data, iters=args.iters, threads=None),
-        # 'auto' less the weight gradient's product on a second idle core
+        # what 'auto' chooses on a busy machine, or where two threads would change the bits
         "xgrad numpy float32, 1 thread": lambda: xgrad_loop(data, iters=args.iters, threads=1),
         "reference-style loop, BLAS default threads": lambda: _no_compile(
             reference_loop(x_train, t_train, iters=args.iters)),

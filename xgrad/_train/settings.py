@@ -191,8 +191,7 @@ TRAIN_SETTINGS = (
                 ":func:`thread_limits`: BLAS and OpenMP, PyTorch's intra-op pool; not XLA's pools under JAX, "
                 'nothing under CuPy). ``"auto"`` uses one thread for small matrices (the book\'s network), much '
                 "steadier on a busy machine, or two when a second core is idle as the run starts and the library "
-                "gives the same bits on two threads (PyTorch does; NumPy's OpenBLAS does not, and stays on one, "
-                "but for the weight gradient's product, which keeps its bits on two), "
+                "gives the same bits on two threads (PyTorch does; NumPy's OpenBLAS does not, and stays on one), "
                 "and the library's default for large ones; ``None`` leaves the libraries' defaults."),
     Setting("progress", True, "bool", check=checks.flag, option="--no-progress", recorded=True, free=True,
             sweep=REFUSED, refused="the sweep shows one progress bar for all runs (`progress=`)",
