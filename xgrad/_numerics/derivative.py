@@ -264,9 +264,8 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
         lockstep = len(lead)
         shape = (*lead, *x.shape)
         x = xp.broadcast_to(x, shape)
-        scale = _knobs.default_scale(x, None, xp) if o.scale is None else o.scale
-        direction = xp.broadcast_to(_knobs.direction_array(o.direction, o.x, xp), shape)
-        scale = xp.broadcast_to(scale, shape)
+        scale = None if o.scale is None else xp.broadcast_to(o.scale, shape)
+        direction = o.direction if isinstance(o.direction, float) else xp.broadcast_to(o.direction, shape)
         h0 = None if o.initial_step is None else xp.broadcast_to(o.initial_step, shape)
     else:
         call = _elementwise(call, xp, compiled=call_is_f)
@@ -280,25 +279,15 @@ def _solve(f: Callable[..., Array], o: _knobs.Options) -> DerivativeResult:
     else:
         settings = dataclasses.replace(settings, lockstep=lockstep)
     with quiet_overflow(xp):  # inf - inf at an infinite x: reported as status NONFINITE below
-        if h0 is None:  # the first steps, the powers of the error and the unusable elements, in one call on JAX
-            h, power, unusable, central = compiled_own(_knobs.first_steps, xp)(x, scale, direction,
-                                                                   _richardson.FIRST_FRACTION[precision])
-        else:
-            scale = _knobs.default_scale(x, None, xp) if scale is None else scale
-            direction = _knobs.direction_array(direction, x, xp)
-            central = direction == 0
-            sign = xp.where(central, xp.ones_like(x), xp.sign(direction))
-            h = (x + sign * h0) - x
-            power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
-            unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
+        # the first steps, the powers of the error and the unusable elements, in one call on JAX
+        h, power, unusable, central = compiled_own(_knobs.first_steps, xp)(
+            x, scale, direction, _richardson.FIRST_FRACTION[precision], h0)
     split = None
     if o.n == 1 and not lockstep:  # on JAX, f then the rest of a round: two compiled calls per round
         split = _rounds.Split(_richardson.points, call, _richardson.quotient_of_values, (central,))
     state = _richardson.run(quotient_for(call, x, central, o.n, xp), x, h, power, settings, xp, split)
     if lockstep or o.preserve_shape:
         state.nfev = state.nfev + 1  # the call at x that found the shape of the values
-    if h0 is not None:
-        unusable = unusable | ~(h0 > 0) | ~xp.isfinite(h0)
     return _result(state, unusable, xp)
 
 

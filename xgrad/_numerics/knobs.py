@@ -18,8 +18,7 @@ from xgrad._infra.validate import as_float_array, check_callable, check_count, c
 from xgrad._numerics import richardson as _richardson
 from xgrad._numerics.stencils import MAX_ORDER
 
-__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "direction_array", "first_steps", "order_depth",
-           "parse"]
+__all__ = ["METHODS", "Options", "check_step_factor", "default_rtol", "first_steps", "order_depth", "parse"]
 
 METHODS = ("central", "forward", "backward", "complex")
 
@@ -67,11 +66,6 @@ def as_like(value: Any, name: str, x: Array, xp: Namespace, shape: tuple[int, ..
     except (ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(f"`{name}` must broadcast to the shape of `x` {shape}; "
                          f"got shape {tuple(value.shape)}") from exc
-
-
-def direction_array(direction: Array | float, x: Array, xp: Namespace) -> Array:
-    """The step direction of every element, from an array or a number (see :class:`Options`)."""
-    return xp.full_like(x, direction) if isinstance(direction, float) else direction
 
 
 def check_tolerance(value: Any, name: str) -> float | None:
@@ -178,7 +172,7 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
         direction = sign
     elif _shape_of(step_direction) or array_api_compat.is_array_api_obj(step_direction):
         direction = as_like(step_direction, "step_direction", x, xp)
-    else:  # a number: an array of it is made with the first steps (see `direction_array`)
+    else:  # a number: an array of it is made with the first steps (see `first_steps`)
         direction = check_real(step_direction, "step_direction")
     h0 = None if initial_step is None else as_like(initial_step, "initial_step", x, xp)
     settings = _richardson.Settings(
@@ -190,19 +184,26 @@ def parse(x: Any, *, scale: Any, step_direction: Any, rtol: Any, atol: Any, maxi
                    settings=settings, callback=callback, method=method, n=n, preserve_shape=preserve_shape)
 
 
-def first_steps(x: Array, scale: Array | None, direction: Array | float,
-                fraction: float) -> tuple[Array, Array, Array, Array]:
+def first_steps(x: Array, scale: Array | None, direction: Array | float, fraction: float,
+                initial_step: Array | None = None) -> tuple[Array, Array, Array, Array]:
     """The first steps, the power of the error of each element's quotient (2 central, 1
     one-sided), the elements whose options are not finite, and the central elements.
     `scale` None: the default, ``max(|x|, 1)``; `direction` a number: the same for all
-    (compiled, a 0-d array)."""
+    (compiled, a 0-d array); `initial_step` None: `fraction` of the scale, else that step,
+    signed, which must be positive and finite."""
     xp = array_api_compat.array_namespace(x)
     scale = default_scale(x, None, xp) if scale is None else scale
     if isinstance(direction, float):  # a number (eager)
         direction = xp.full_like(x, direction)
     elif direction.dtype != x.dtype or tuple(direction.shape) != tuple(x.shape):  # a 0-d array of it (compiled)
         direction = xp.broadcast_to(xp.astype(direction, x.dtype), x.shape)
-    h = _richardson.first_step(x, scale, direction, fraction, xp)
     central = direction == 0
+    unusable = ~xp.isfinite(direction) | ~xp.isfinite(scale)
+    if initial_step is None:
+        h = _richardson.first_step(x, scale, direction, fraction, xp)
+    else:
+        sign = xp.where(central, xp.ones_like(x), xp.sign(direction))
+        h = (x + sign * initial_step) - x
+        unusable = unusable | ~(initial_step > 0) | ~xp.isfinite(initial_step)
     power = xp.where(central, 2 * xp.ones_like(x), xp.ones_like(x))
-    return h, power, ~xp.isfinite(direction) | ~xp.isfinite(scale), central
+    return h, power, unusable, central
