@@ -15,6 +15,7 @@ Array API only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -34,17 +35,18 @@ __all__ = ["hessian"]
 
 
 def _scalar(f: Callable[[Array], Any], point: Array, shape: tuple[int, ...], xp: Namespace) -> Array:
-    return _checked(f(xp.reshape(point, shape)), point, xp)
+    return _checked(f(xp.reshape(point, shape)), xp, point.dtype, array_api_compat.device(point))
 
 
-def _checked(value: Any, point: Array, xp: Namespace) -> Array:
-    """A value of `f` as a 0-d array of the dtype of `point`, or a clear error."""
+def _checked(value: Any, xp: Namespace, dtype: Any, dev: Any) -> Array:
+    """A value of `f` as a 0-d array of `dtype` on `dev`, or a clear error. It holds no
+    array, so that a compiled call that checks with it keeps none while `f` lives."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        value = xp.asarray(value, dtype=point.dtype, device=array_api_compat.device(point))
+        value = xp.asarray(value, dtype=dtype, device=dev)
     if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != 1:
         got = getattr(value, "shape", type(value).__name__)
         raise ValueError(f"`f` must return a scalar (a number or an array of one element); got {got}")
-    return xp.reshape(same_library_result(value, xp, point.dtype, "`f`"), ())
+    return xp.reshape(same_library_result(value, xp, dtype, "`f`"), ())
 
 
 def _moved_twice(x: Array, steps: Array, cols: Array, index: Array) -> Array:
@@ -101,7 +103,7 @@ class _Stencils:
         # point, in order: ``sum(triu(nfev))`` counts the points either way
         k = len(moves)
         values = stacked_values(self.f, k, lambda lo, hi: points if hi - lo == k else points[lo:hi, ...],
-                                lambda value: _checked(value, self.x, xp), xp, n)
+                                lambda value: _checked(value, xp, self.x.dtype, dev), xp, n)
         return [float(v) for v in to_numpy(values).tolist()]
 
     def _steps(self, i: int, j: int, t: float) -> tuple[float, float]:
@@ -199,11 +201,7 @@ def _traced_round(f: Callable[[Array], Any], shape: tuple[int, ...], dtype: Any,
     evaluations only while it is active)."""
     signs = [(1, 0), (-1, 0)] if k == 2 else [(1, 1), (1, -1), (-1, 1), (-1, -1)]
     eps = float(xp.finfo(dtype).eps)
-
-    def one(value: Any) -> Array:  # kept with the compiled call while f lives: no array of this call
-        if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != 1:
-            raise ValueError("not a scalar: the round is done point by point, which says so")
-        return xp.reshape(same_library_result(value, xp, dtype, "`f`"), ())
+    one = functools.partial(_checked, xp=xp, dtype=dtype, dev=dev)
 
     def around(values_of: Callable[[Array], Array]) -> Callable[..., Any]:
         def core(t: Array, flat: Array, scale: Array, centre: Array, i: Array, j: Array,

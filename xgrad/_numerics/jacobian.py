@@ -93,7 +93,6 @@ def _per_entry(f: Callable[[Array], Any], x: Array, m: int, shape: tuple[int, ..
     the library has a compiler and `f` traces; None from the call elsewhere. `x` is flat and
     `shape` the shape of the argument of `f`."""
     n, dtype, dev = x.shape[0], x.dtype, array_api_compat.device(x)
-    index = xp.arange(n, device=dev)
 
     def one(value: Any) -> Array:  # kept with the compiled call while f lives: no array of this call
         if not array_api_compat.is_array_api_obj(value) or math.prod(value.shape) != m:
@@ -101,8 +100,9 @@ def _per_entry(f: Callable[[Array], Any], x: Array, m: int, shape: tuple[int, ..
         return xp.reshape(same_library_result(value, xp, dtype, "`f`"), (m,))
 
     def around(values_of: Callable[[Array], Array]) -> Callable[..., Array]:
-        def core(t: Array, flat: Array, index: Array) -> Array:
+        def core(t: Array, flat: Array) -> Array:
             r = xp.arange(math.prod(t.shape), device=dev)  # point r: entry (a, i, j), moved along x_j
+            index = xp.arange(n, device=dev)
             steps = xp.reshape(t, (-1,))
             block = flat[None, :] + steps[:, None] * xp.astype((r % n)[:, None] == index[None, :], dtype)
             values = values_of(xp.reshape(block, (r.shape[0], *shape)))  # (points, m)
@@ -112,7 +112,7 @@ def _per_entry(f: Callable[[Array], Any], x: Array, m: int, shape: tuple[int, ..
         return core
 
     kind = f"jacobian {shape} {m} {dtype} {dev}"
-    return lambda t: compiled_around(f, kind, one, around, (t, x, index), xp)
+    return lambda t: compiled_around(f, kind, one, around, (t, x), xp)
 
 
 def _checked_values(value: Any, shape: tuple[int, ...] | None, x: Array, xp: Namespace, what: str) -> Array:
